@@ -1,0 +1,132 @@
+# ldprof — top-level Makefile. Read top to bottom; `make V=1` shows the commands.
+#
+#   make demo    install missing Debian packages, build, profile a sample, show the result
+#   make check   install missing Debian packages, build, run every test ("N passed, N failed")
+#   make bench   overhead table (medians of repeated runs, see tests/bench.sh)
+#   make fuzz    run every fuzz target with libFuzzer for FUZZ_SECONDS each
+
+B        := build
+CC       ?= gcc
+PYTHON   := /usr/bin/python3
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Icommon -Ishim -fno-strict-aliasing
+
+# Debian packages the build and the tests need; `make deps` installs the missing ones.
+DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-rt-14-dev \
+            golang-go google-perftools python3 python3-pytest musl-tools binutils procps
+
+COMMON_SRC := $(wildcard common/*.c)
+CORE_SRC   := $(filter-out shim/preload.c,$(wildcard shim/*.c))
+CLI_SRC    := $(wildcard injector/*.c)
+
+COMMON_OBJ_PIC := $(COMMON_SRC:%.c=$(B)/obj/pic/%.o)
+CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
+CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/fuzz/%)
+FUZZ_REPLAY:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/fuzz/%-replay)
+PROG_SRC   := $(wildcard tests/progs/*.c)
+
+SHIM       := $(B)/lib/libldprof.so
+CORE       := $(B)/lib/libldprof-core-gnu.so
+CLI        := $(B)/bin/ldprof
+
+.PHONY: all deps demo check test bench fuzz clean
+all: $(SHIM) $(CORE) $(CLI)
+
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# --- the preloaded first stage: no libc, no DT_NEEDED, only raw syscalls and weak references ---
+$(SHIM): shim/preload.c shim/preload.map
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O2 -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
+		-fno-builtin -fvisibility=hidden -fno-plt -Wl,-z,now -Wl,-z,nodelete \
+		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ shim/preload.c -lgcc
+	$(Q)if readelf -d $@ | grep -q NEEDED; then echo "$@ must need no library"; rm -f $@; exit 1; fi
+
+# --- the glibc core, dlopen()ed by the first stage only when it activates ---
+$(CORE): $(CORE_OBJ) $(COMMON_OBJ_PIC) shim/core.map
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -Wl,--version-script=shim/core.map -Wl,-z,nodelete -Wl,-z,now \
+		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind -lz -lpthread
+
+$(B)/obj/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+# --- the ldprof command ---
+$(CLI): $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $(CLI_OBJ) -lz
+
+$(B)/obj/cli/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Iinjector -c -o $@ $<
+
+# --- unit tests: each links the common modules, built with ASan/UBSan ---
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.c)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< $(COMMON_SRC) \
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+
+# --- fuzz targets: libFuzzer binaries (clang) and a replay driver (gcc, ASan) for make check ---
+$(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Iinjector -o $@ $< $(COMMON_SRC) \
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+$(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< tests/fuzz/replay.c $(COMMON_SRC) \
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+
+# --- test programs (the real processes the tests profile) ---
+$(B)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread -ldl $(PROG_CFLAGS_$*) -o $@ $< $(PROG_LIBS_$*)
+
+PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
+-include tests/progs/progs.mk
+
+test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)$(PYTHON) -m pytest -q -p no:cacheprovider --junitxml=$(B)/junit.xml tests/ \
+		>$(B)/pytest.log 2>&1; cat $(B)/pytest.log | tail -n 60; \
+	$(PYTHON) tests/summary.py $(B)/junit.xml
+
+test: check
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all $(B)/tests/progs/demo
+	$(Q)rm -rf $(B)/demo-profiles
+	$(CLI) run -o $(B)/demo-profiles -- $(B)/tests/progs/demo
+	$(CLI) report --top 10 $(B)/demo-profiles
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)bash tests/bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BIN)
+	$(Q)for f in $(FUZZ_BIN); do mkdir -p $(B)/corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(B)/corpus/$$(basename $$f) tests/fuzz/corpus/$$(basename $$f) || exit 1; done
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

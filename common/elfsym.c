@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * elfsym.c — function symbols and the GNU build ID of one ELF64 little-endian file.
+ *
+ * Overall design: the file is read with pread() into private buffers and never mmap()ed: the
+ * profiler runs inside other people's processes, and a mapping of a file that shrinks under us
+ * (a package upgrade rewriting a library in place) would kill the process with SIGBUS. Only what
+ * is needed is read: the ELF header, the program headers (PT_LOAD turns symbol addresses into
+ * file offsets, PT_NOTE may hold the build ID), the section headers, one symbol table with its
+ * string table, and note sections. Section names are never looked at: tables are found by type.
+ *
+ * The table is built once: STT_FUNC/STT_GNU_IFUNC symbols are mapped to file offsets, sorted,
+ * aliases at one offset folded into one entry, and every entry given its extent, so a lookup is
+ * one binary search. Among aliases the name kept is, in this order: one that does not start
+ * with '_' (glibc's public names, such as the WEAK `getpid`, alias internal GLOBAL names such as
+ * `__getpid`), then GLOBAL (or GNU_UNIQUE) over WEAK over LOCAL, then the shorter, then the one
+ * first in the string table (so the choice never depends on qsort's order). The kept entry gets
+ * the largest st_size of its aliases. An entry with st_size 0 extends to the next entry or to
+ * the end of its PT_LOAD segment's file range, whichever comes first.
+ *
+ * Names are kept in one arena: a compacted copy of the names in use, or the string table itself
+ * when the names in use would not be smaller (many symbols may share one string).
+ *
+ * Every field comes from an untrusted file (and from the fuzzer): offsets and sizes are checked
+ * by subtraction (`len > size - off`, never `off + len > size`, which wraps), every count and
+ * buffer has a cap, and no loop runs longer than the file is large. The string table's last
+ * byte is forced to NUL, so every st_name below its size names a string that ends inside it.
+ * Never called from a signal handler.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "elfsym.c reads little-endian ELF files with native loads"
+#endif
+
+#define MAX_FILE_SIZE (1ull << 30)   /* larger files are refused with -EFBIG */
+#define MAX_SYMS      (1u << 22)     /* function symbols kept; any further ones are ignored */
+#define MAX_STRTAB    (256ull << 20) /* a larger string table makes its symbol table unusable */
+/* Peak memory for one file is up to twice its string table, plus 24 bytes per function symbol
+ * (twice while sorting), plus 96 KiB of read buffer: a few MiB for libc or libLLVM. */
+#define MAX_SECTIONS  65536
+#define MAX_PHDRS     4096
+#define MAX_LOADS     64             /* more PT_LOAD segments with file contents: -ENOEXEC */
+#define MAX_NOTE      (1ull << 20)   /* larger note sections and segments are not read */
+#define MAX_BUILD_ID  64             /* bytes; GNU ld writes 20 (sha1) or 16 (md5, uuid) */
+#define SYM_CHUNK     4096           /* symbols read per pread() */
+#define RANK_NAME_LEN 255            /* name lengths compared for aliases are capped here */
+
+struct sym {
+	uint64_t start; /* file offset */
+	uint64_t size;  /* extent [start, start + size); while building, st_size */
+	uint32_t name;  /* offset into the arena; while building, into the string table */
+	uint32_t pref;  /* while building: preference among aliases, lower is better */
+};
+
+struct ldp_elfsym {
+	struct sym *syms;
+	size_t n;
+	char *names;
+	char build_id[2 * MAX_BUILD_ID + 1];
+};
+
+/* Where the bytes come from: a caller's buffer, or a file read with pread(). */
+struct src {
+	const uint8_t *buf;
+	int fd;
+	uint64_t size;
+};
+
+struct load {
+	uint64_t vaddr, offset, filesz;
+};
+
+/* What the parser has read of the file so far. */
+struct elf {
+	struct src src;
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh;
+	size_t shnum;
+	Elf64_Phdr *ph;
+	size_t phnum;
+	struct load loads[MAX_LOADS];
+	size_t nloads;
+};
+
+/* Symbols being collected from one symbol table, and that table's strings. */
+struct table {
+	struct sym *syms;
+	size_t n, cap;
+	char *strtab;
+	uint64_t strsz;
+};
+
+static bool in_file(const struct src *s, uint64_t off, uint64_t len)
+{
+	return off <= s->size && len <= s->size - off;
+}
+
+static int src_read(const struct src *s, uint64_t off, uint64_t len, void *dst)
+{
+	uint8_t *p = dst;
+
+	if (!in_file(s, off, len))
+		return -ENOEXEC;
+	if (len == 0)
+		return 0;
+	if (s->buf) {
+		memcpy(dst, s->buf + off, len);
+		return 0;
+	}
+	while (len > 0) {
+		ssize_t k = pread(s->fd, p, len, (off_t)off);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			return -EIO; /* the file shrank since fstat() */
+		p += k;
+		off += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Reads [off, off + len) into a new buffer of at least one byte. */
+static int src_dup(const struct src *s, uint64_t off, uint64_t len, void **ret)
+{
+	void *p;
+	int r;
+
+	if (!in_file(s, off, len))
+		return -ENOEXEC;
+	p = malloc(len ? len : 1);
+	if (!p)
+		return -ENOMEM;
+	r = src_read(s, off, len, p);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+static int read_headers(struct elf *e)
+{
+	const Elf64_Ehdr *eh = &e->eh;
+	uint64_t shnum, phnum;
+	void *p;
+	int r;
+
+	r = src_read(&e->src, 0, sizeof(e->eh), &e->eh);
+	if (r < 0)
+		return r;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_ident[EI_VERSION] != EV_CURRENT ||
+	    (eh->e_type != ET_EXEC && eh->e_type != ET_DYN))
+		return -ENOEXEC;
+
+	/* Section headers. A file without them (sstrip) is still usable for its build ID. With
+	 * SHN_LORESERVE (0xff00) sections or more, e_shnum is 0 and section 0 holds the count. */
+	if (eh->e_shoff != 0) {
+		if (eh->e_shentsize != sizeof(Elf64_Shdr))
+			return -ENOEXEC;
+		shnum = eh->e_shnum;
+		if (shnum == 0) {
+			Elf64_Shdr sh0;
+
+			r = src_read(&e->src, eh->e_shoff, sizeof(sh0), &sh0);
+			if (r < 0)
+				return r;
+			if (sh0.sh_size > MAX_SECTIONS)
+				return -ENOEXEC;
+			shnum = sh0.sh_size;
+		}
+		if (shnum > 0) {
+			r = src_dup(&e->src, eh->e_shoff, shnum * sizeof(Elf64_Shdr), &p);
+			if (r < 0)
+				return r;
+			e->sh = p;
+			e->shnum = shnum;
+		}
+	}
+
+	/* Program headers: PN_XNUM means the count is in section 0's sh_info. */
+	phnum = eh->e_phnum;
+	if (phnum == PN_XNUM) {
+		if (e->shnum == 0)
+			return -ENOEXEC;
+		phnum = e->sh[0].sh_info;
+	}
+	if (phnum == 0 || phnum > MAX_PHDRS || eh->e_phentsize != sizeof(Elf64_Phdr))
+		return -ENOEXEC;
+	r = src_dup(&e->src, eh->e_phoff, phnum * sizeof(Elf64_Phdr), &p);
+	if (r < 0)
+		return r;
+	e->ph = p;
+	e->phnum = phnum;
+
+	for (size_t i = 0; i < e->phnum; i++) {
+		const Elf64_Phdr *ph = &e->ph[i];
+
+		if (ph->p_type != PT_LOAD || ph->p_filesz == 0)
+			continue;
+		if (!in_file(&e->src, ph->p_offset, ph->p_filesz) || e->nloads == MAX_LOADS)
+			return -ENOEXEC;
+		e->loads[e->nloads++] = (struct load){
+			.vaddr = ph->p_vaddr, .offset = ph->p_offset, .filesz = ph->p_filesz
+		};
+	}
+	if (e->nloads == 0)
+		return -ENOEXEC;
+	return 0;
+}
+
+/* ---- build ID ---- */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Walks the notes in p[0, len); writes the GNU build ID to out and returns true if found.
+ * Names and descriptors are padded to `align` (4, or 8 in segments such as .note.gnu.property). */
+static bool scan_notes(const uint8_t *p, uint64_t len, uint64_t align, char *out)
+{
+	uint64_t pos = 0;
+
+	while (len - pos >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr nh;
+		uint64_t namesz, descsz;
+		const uint8_t *name, *desc;
+
+		memcpy(&nh, p + pos, sizeof(nh));
+		pos += sizeof(nh);
+		namesz = ((uint64_t)nh.n_namesz + align - 1) & ~(align - 1);
+		descsz = ((uint64_t)nh.n_descsz + align - 1) & ~(align - 1);
+		if (namesz > len - pos)
+			return false;
+		name = p + pos;
+		pos += namesz;
+		if (nh.n_descsz > len - pos)
+			return false;
+		desc = p + pos;
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == sizeof(ELF_NOTE_GNU) &&
+		    memcmp(name, ELF_NOTE_GNU, sizeof(ELF_NOTE_GNU)) == 0 && nh.n_descsz > 0 &&
+		    nh.n_descsz <= MAX_BUILD_ID) {
+			hex(desc, nh.n_descsz, out);
+			return true;
+		}
+		if (descsz > len - pos)
+			return false;
+		pos += descsz;
+	}
+	return false;
+}
+
+/* Reads one note area and scans it. Malformed or oversized areas are skipped (returns 0);
+ * only allocation and I/O failures are errors. */
+static int note_area(const struct elf *e, uint64_t off, uint64_t len, uint64_t align, char *out,
+		     bool *ret_found)
+{
+	void *p = NULL;
+	int r;
+
+	if (len < sizeof(Elf64_Nhdr) || len > MAX_NOTE || !in_file(&e->src, off, len))
+		return 0;
+	r = src_dup(&e->src, off, len, &p);
+	if (r < 0)
+		return r;
+	*ret_found = scan_notes(p, len, align == 8 ? 8 : 4, out);
+	free(p);
+	return 0;
+}
+
+static int read_build_id(const struct elf *e, char *out)
+{
+	bool found = false;
+	int r;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < e->shnum && !found; i++) {
+		const Elf64_Shdr *sh = &e->sh[i];
+
+		if (sh->sh_type != SHT_NOTE)
+			continue;
+		r = note_area(e, sh->sh_offset, sh->sh_size, sh->sh_addralign, out, &found);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < e->phnum && !found; i++) {
+		const Elf64_Phdr *ph = &e->ph[i];
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		r = note_area(e, ph->p_offset, ph->p_filesz, ph->p_align, out, &found);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- symbols ---- */
+
+/* The file offset of virtual address v, through the PT_LOAD whose file contents hold it. */
+static bool vaddr_to_offset(const struct elf *e, uint64_t v, uint64_t *ret)
+{
+	for (size_t i = 0; i < e->nloads; i++) {
+		const struct load *l = &e->loads[i];
+
+		if (v >= l->vaddr && v - l->vaddr < l->filesz) {
+			*ret = l->offset + (v - l->vaddr); /* < offset + filesz <= file size */
+			return true;
+		}
+	}
+	return false;
+}
+
+/* End of the file range of the PT_LOAD holding file offset off. */
+static uint64_t segment_end(const struct elf *e, uint64_t off)
+{
+	for (size_t i = 0; i < e->nloads; i++) {
+		const struct load *l = &e->loads[i];
+
+		if (off >= l->offset && off - l->offset < l->filesz)
+			return l->offset + l->filesz;
+	}
+	return off + 1; /* not reached: every start came from a segment */
+}
+
+static uint32_t preference(const Elf64_Sym *st, const char *name)
+{
+	uint32_t rank;
+
+	switch (ELF64_ST_BIND(st->st_info)) {
+	case STB_GLOBAL:
+	case STB_GNU_UNIQUE:
+		rank = 0;
+		break;
+	case STB_WEAK:
+		rank = 1;
+		break;
+	default:
+		rank = 2;
+		break;
+	}
+	return (uint32_t)(name[0] == '_') << 24 | rank << 16 | (uint32_t)strnlen(name, RANK_NAME_LEN);
+}
+
+static int add_sym(struct table *t, uint64_t start, uint64_t size, uint32_t name, uint32_t pref)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct sym *p;
+
+		if (t->cap == MAX_SYMS)
+			return 0; /* full: the rest is ignored */
+		if (cap > MAX_SYMS)
+			cap = MAX_SYMS;
+		p = realloc(t->syms, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		t->syms = p;
+		t->cap = cap;
+	}
+	t->syms[t->n++] = (struct sym){ .start = start, .size = size, .name = name, .pref = pref };
+	return 0;
+}
+
+static void table_done(struct table *t)
+{
+	free(t->syms);
+	free(t->strtab);
+	*t = (struct table){ 0 };
+}
+
+/* Collects the function symbols of symbol table section symsh into t. */
+static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table *t)
+{
+	Elf64_Sym *chunk = NULL;
+	const Elf64_Shdr *strsh;
+	uint64_t nsyms;
+	void *p;
+	int r = -ENOEXEC;
+
+	if (symsh->sh_entsize != sizeof(Elf64_Sym) || symsh->sh_link >= e->shnum ||
+	    !in_file(&e->src, symsh->sh_offset, symsh->sh_size))
+		goto out;
+	strsh = &e->sh[symsh->sh_link];
+	if (strsh->sh_type != SHT_STRTAB || strsh->sh_size == 0 || strsh->sh_size > MAX_STRTAB)
+		goto out;
+	r = src_dup(&e->src, strsh->sh_offset, strsh->sh_size, &p);
+	if (r < 0)
+		goto out;
+	t->strtab = p;
+	t->strsz = strsh->sh_size;
+	t->strtab[t->strsz - 1] = '\0';
+
+	chunk = malloc(SYM_CHUNK * sizeof(*chunk));
+	if (!chunk) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nsyms = symsh->sh_size / sizeof(Elf64_Sym);
+	for (uint64_t i = 0; i < nsyms; i += SYM_CHUNK) {
+		uint64_t k = nsyms - i < SYM_CHUNK ? nsyms - i : SYM_CHUNK;
+
+		r = src_read(&e->src, symsh->sh_offset + i * sizeof(Elf64_Sym), k * sizeof(Elf64_Sym),
+			     chunk);
+		if (r < 0)
+			goto out;
+		for (uint64_t j = 0; j < k; j++) {
+			const Elf64_Sym *st = &chunk[j];
+			unsigned type = ELF64_ST_TYPE(st->st_info);
+			uint64_t off;
+
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st->st_shndx == SHN_UNDEF ||
+			    st->st_value == 0 || st->st_name == 0 || st->st_name >= t->strsz ||
+			    t->strtab[st->st_name] == '\0' || !vaddr_to_offset(e, st->st_value, &off))
+				continue;
+			r = add_sym(t, off, st->st_size, st->st_name,
+				    preference(st, t->strtab + st->st_name));
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = 0;
+out:
+	free(chunk);
+	if (r < 0)
+		table_done(t);
+	return r;
+}
+
+static int cmp_sym(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->pref != y->pref)
+		return x->pref < y->pref ? -1 : 1;
+	if (x->name != y->name)
+		return x->name < y->name ? -1 : 1;
+	return 0;
+}
+
+/* Sorts, folds aliases, sets extents and moves the table and its names into s. */
+static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
+{
+	uint64_t total = 0;
+	size_t n = 0;
+	char *arena = NULL;
+
+	if (t->n == 0)
+		return 0;
+	qsort(t->syms, t->n, sizeof(*t->syms), cmp_sym);
+	for (size_t i = 0; i < t->n; i++) {
+		if (n > 0 && t->syms[n - 1].start == t->syms[i].start) {
+			if (t->syms[i].size > t->syms[n - 1].size)
+				t->syms[n - 1].size = t->syms[i].size;
+			continue;
+		}
+		t->syms[n++] = t->syms[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sym *y = &t->syms[i];
+		uint64_t lim = segment_end(e, y->start);
+
+		if (i + 1 < n && t->syms[i + 1].start < lim)
+			lim = t->syms[i + 1].start;
+		if (y->size == 0)
+			y->size = lim - y->start;
+		else if (y->size > UINT64_MAX - y->start)
+			y->size = UINT64_MAX - y->start;
+	}
+
+	/* Compact the names in use unless that would not save anything. Each strlen() stops at
+	 * the string table's forced final NUL, and the loop stops once past its size, so this
+	 * reads at most about twice the table whatever the symbols point at. */
+	for (size_t i = 0; i < n && total <= t->strsz; i++)
+		total += strlen(t->strtab + t->syms[i].name) + 1;
+	if (total <= t->strsz) {
+		uint64_t pos = 0;
+
+		arena = malloc(total);
+		if (!arena)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(t->strtab + t->syms[i].name) + 1;
+
+			memcpy(arena + pos, t->strtab + t->syms[i].name, len);
+			t->syms[i].name = (uint32_t)pos; /* pos < strsz <= MAX_STRTAB */
+			pos += len;
+		}
+		free(t->strtab);
+	} else {
+		arena = t->strtab;
+	}
+	t->strtab = NULL;
+	s->names = arena;
+
+	if (n < t->cap) {
+		struct sym *p = realloc(t->syms, n * sizeof(*p));
+		if (p)
+			t->syms = p;
+	}
+	s->syms = t->syms;
+	s->n = n;
+	t->syms = NULL;
+	t->n = t->cap = 0;
+	return 0;
+}
+
+/* .symtab if it has any function, else .dynsym. A symbol table that is malformed counts as
+ * absent; only allocation and I/O failures are errors. */
+static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
+{
+	static const uint32_t types[] = { SHT_SYMTAB, SHT_DYNSYM };
+	struct table t = { 0 };
+	int r = 0;
+
+	for (size_t k = 0; k < 2 && t.n == 0; k++) {
+		for (size_t i = 0; i < e->shnum; i++) {
+			if (e->sh[i].sh_type != types[k])
+				continue;
+			table_done(&t);
+			r = load_table(e, &e->sh[i], &t);
+			if (r < 0 && r != -ENOEXEC)
+				goto out;
+			break; /* only the first table of each type */
+		}
+	}
+	r = finish(e, &t, s);
+out:
+	table_done(&t);
+	return r;
+}
+
+static int build(const struct src *src, struct ldp_elfsym **ret)
+{
+	struct elf e = { .src = *src };
+	struct ldp_elfsym *s = NULL;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = read_headers(&e);
+	if (r < 0)
+		goto out;
+	r = read_build_id(&e, s->build_id);
+	if (r < 0)
+		goto out;
+	r = read_symbols(&e, s);
+	if (r < 0)
+		goto out;
+	*ret = s;
+	s = NULL;
+out:
+	free(e.sh);
+	free(e.ph);
+	ldp_elfsym_free(s);
+	return r;
+}
+
+int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
+{
+	struct src src = { .buf = buf, .fd = -1, .size = len };
+
+	if (!ret || (!buf && len > 0))
+		return -EINVAL;
+	if (len > MAX_FILE_SIZE)
+		return -EFBIG;
+	return build(&src, ret);
+}
+
+int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret)
+{
+	struct stat st;
+	struct src src;
+	int fd = -1, r;
+
+	if (!path || !ret)
+		return -EINVAL;
+	/* O_NONBLOCK: a FIFO put where a library was must not block the profiler's thread. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
+		r = -EFBIG;
+		goto out;
+	}
+	src = (struct src){ .buf = NULL, .fd = fd, .size = (uint64_t)st.st_size };
+	r = build(&src, ret);
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+void ldp_elfsym_free(struct ldp_elfsym *s)
+{
+	if (!s)
+		return;
+	free(s->syms);
+	free(s->names);
+	free(s);
+}
+
+const char *ldp_elfsym_lookup(const struct ldp_elfsym *s, uint64_t file_offset)
+{
+	size_t lo = 0, hi;
+	const struct sym *y;
+
+	if (!s || s->n == 0)
+		return NULL;
+	hi = s->n;
+	while (lo < hi) { /* first entry starting after file_offset */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->syms[mid].start <= file_offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	y = &s->syms[lo - 1];
+	if (file_offset - y->start >= y->size)
+		return NULL;
+	return s->names + y->name;
+}
+
+const char *ldp_elfsym_build_id(const struct ldp_elfsym *s)
+{
+	return s ? s->build_id : "";
+}
+
+size_t ldp_elfsym_count(const struct ldp_elfsym *s)
+{
+	return s ? s->n : 0;
+}
+
+int ldp_elfsym_get(const struct ldp_elfsym *s, size_t i, uint64_t *ret_start, uint64_t *ret_size,
+		   const char **ret_name)
+{
+	if (!s || i >= s->n)
+		return -ERANGE;
+	if (ret_start)
+		*ret_start = s->syms[i].start;
+	if (ret_size)
+		*ret_size = s->syms[i].size;
+	if (ret_name)
+		*ret_name = s->names + s->syms[i].name;
+	return 0;
+}

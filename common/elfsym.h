@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * elfsym.h — function names and GNU build IDs from ELF files on disk.
+ *
+ * Reads .symtab (falling back to .dynsym) of one ELF64 file into a sorted table of function
+ * symbols and answers "which function holds this file offset" in O(log n). The file is
+ * untrusted input: every offset and size is checked against the file size, and the parser is
+ * fuzzed. Never called from a signal handler: it allocates and does I/O.
+ */
+#ifndef LDP_ELFSYM_H
+#define LDP_ELFSYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ldp_elfsym;
+
+/* Opens and parses path. Returns 0 or -errno (-ENOEXEC for a file that is not a usable ELF). */
+int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret);
+/* Same from a buffer (used by the fuzzer); the buffer is copied. */
+int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret);
+void ldp_elfsym_free(struct ldp_elfsym *s);
+
+/* Name of the function containing `file_offset` (an offset into the file, as /proc/PID/maps
+ * gives: addr - map_start + map_offset), or NULL. The name is owned by s. */
+const char *ldp_elfsym_lookup(const struct ldp_elfsym *s, uint64_t file_offset);
+
+/* GNU build ID as lowercase hex ("" when the file has none). Owned by s. */
+const char *ldp_elfsym_build_id(const struct ldp_elfsym *s);
+
+/* Number of function symbols kept, and the i-th of them in file-offset order (for tests, the
+ * fuzzer and tools): it covers [*ret_start, *ret_start + *ret_size). Returns 0, or -ERANGE when
+ * i >= count (the ret_* are then left alone). */
+size_t ldp_elfsym_count(const struct ldp_elfsym *s);
+int ldp_elfsym_get(const struct ldp_elfsym *s, size_t i, uint64_t *ret_start, uint64_t *ret_size,
+		   const char **ret_name);
+
+#endif

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * procmaps.c — parse /proc/PID/maps.
+ *
+ * The kernel writes one line per mapping:
+ *
+ *	start-end perms offset major:minor inode[ <padding>path]\n
+ *
+ * with start, end, offset, major and minor in hex, inode in decimal, and a single space
+ * between fields (plus a trailing space after the inode, and padding before a path). A path
+ * may hold any byte but NUL and '\n' (the kernel escapes '\n'), spaces included, and may end
+ * in " (deleted)", which is kept as is. Leading spaces of a path cannot be told from the
+ * padding and are lost.
+ *
+ * Parsing is strict and bounded: numbers are parsed by hand with a digit limit (no sscanf,
+ * no strtoul on text that is not NUL-terminated), a line that does not parse is skipped, and
+ * so is a last line without '\n', which may have been cut anywhere — in the path included.
+ * Two passes: the first counts lines and path bytes, the second fills one allocation that
+ * holds the array followed by the paths, so ldp_maps_free() is one free(). The result is
+ * sorted by start, and a line overlapping an earlier one is dropped, so ldp_maps_find() is a
+ * binary search with exactly one answer. Never called from a signal handler.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procmaps.h"
+
+#define MAX_MAPS_TEXT (64u << 20) /* a larger maps file is refused with -EFBIG */
+#define READ_CHUNK    (64u << 10)
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 1 to max_digits hex digits (max_digits <= 16, so no overflow), not followed by another. */
+static bool hexnum(const char **pp, const char *end, unsigned max_digits, uint64_t *ret)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	unsigned n = 0;
+
+	while (p < end && n < max_digits && hexval(*p) >= 0) {
+		v = v << 4 | (uint64_t)hexval(*p);
+		p++;
+		n++;
+	}
+	if (n == 0 || (p < end && hexval(*p) >= 0))
+		return false;
+	*pp = p;
+	*ret = v;
+	return true;
+}
+
+static bool decnum(const char **pp, const char *end, uint64_t *ret)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+
+	while (p < end && *p >= '0' && *p <= '9') {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+		p++;
+	}
+	if (p == *pp)
+		return false;
+	*pp = p;
+	*ret = v;
+	return true;
+}
+
+static bool expect(const char **pp, const char *end, char c)
+{
+	if (*pp >= end || **pp != c)
+		return false;
+	(*pp)++;
+	return true;
+}
+
+/* Parses the line [p, end) (without its '\n') into m, all but m->path; the path is
+ * [*ret_path, *ret_path + *ret_len). */
+static bool parse_line(const char *p, const char *end, struct ldp_map *m, const char **ret_path,
+		       size_t *ret_len)
+{
+	uint64_t major, minor;
+
+	if (memchr(p, '\0', (size_t)(end - p)))
+		return false;
+	if (!hexnum(&p, end, 16, &m->start) || !expect(&p, end, '-') ||
+	    !hexnum(&p, end, 16, &m->end) || !expect(&p, end, ' ') || m->start >= m->end)
+		return false;
+	if (end - p < 4 || (p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
+	    (p[2] != 'x' && p[2] != '-') || (p[3] != 'p' && p[3] != 's'))
+		return false;
+	memcpy(m->perms, p, 4);
+	m->perms[4] = '\0';
+	p += 4;
+	if (!expect(&p, end, ' ') || !hexnum(&p, end, 16, &m->offset) || !expect(&p, end, ' ') ||
+	    !hexnum(&p, end, 8, &major) || !expect(&p, end, ':') || !hexnum(&p, end, 8, &minor) ||
+	    !expect(&p, end, ' ') || !decnum(&p, end, &m->inode))
+		return false;
+	m->dev_major = (unsigned)major;
+	m->dev_minor = (unsigned)minor;
+	if (p < end && *p != ' ')
+		return false;
+	while (p < end && *p == ' ')
+		p++;
+	*ret_path = p;
+	*ret_len = (size_t)(end - p);
+	return true;
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	const struct ldp_map *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret)
+{
+	const char *end, *p, *nl, *path;
+	struct ldp_map m, *maps = NULL;
+	size_t n = 0, bytes = 0, plen, k;
+	char *arena;
+
+	if (!ret || (!text && len > 0))
+		return -EINVAL;
+	if (len == 0) {
+		*ret = (struct ldp_maps){ NULL, 0 };
+		return 0;
+	}
+	end = text + len;
+
+	/* Pass 1: count. Each line is at least as long as its path plus the NUL. */
+	for (p = text; (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+		if (parse_line(p, nl, &m, &path, &plen)) {
+			n++;
+			bytes += plen + 1;
+		}
+	}
+	if (n == 0) {
+		*ret = (struct ldp_maps){ NULL, 0 };
+		return 0;
+	}
+	if (n > (SIZE_MAX - bytes) / sizeof(*maps))
+		return -ENOMEM;
+	maps = malloc(n * sizeof(*maps) + bytes);
+	if (!maps)
+		return -ENOMEM;
+	arena = (char *)(maps + n);
+
+	/* Pass 2: fill, on the same lines. */
+	k = 0;
+	for (p = text; k < n && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+		if (!parse_line(p, nl, &maps[k], &path, &plen))
+			continue;
+		memcpy(arena, path, plen);
+		arena[plen] = '\0';
+		maps[k].path = arena;
+		arena += plen + 1;
+		k++;
+	}
+
+	/* The kernel gives sorted, disjoint mappings; anything else is made so. */
+	for (size_t i = 1; i < n; i++) {
+		if (maps[i].start < maps[i - 1].start) {
+			qsort(maps, n, sizeof(*maps), cmp_start);
+			break;
+		}
+	}
+	k = 1;
+	for (size_t i = 1; i < n; i++) {
+		if (maps[i].start < maps[k - 1].end)
+			continue;
+		maps[k++] = maps[i];
+	}
+
+	*ret = (struct ldp_maps){ maps, k };
+	return 0;
+}
+
+int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
+{
+	char path[64], *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd = -1, r;
+
+	if (pid < 0 || !ret)
+		return -EINVAL;
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/maps");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t got;
+
+		if (len == cap) {
+			size_t ncap = cap ? cap * 2 : READ_CHUNK;
+			char *nb;
+
+			if (cap >= MAX_MAPS_TEXT) {
+				r = -EFBIG;
+				goto out;
+			}
+			if (ncap > MAX_MAPS_TEXT)
+				ncap = MAX_MAPS_TEXT;
+			nb = realloc(buf, ncap);
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		got = read(fd, buf + len, cap - len);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+	}
+	r = ldp_maps_parse(buf, len, ret);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+void ldp_maps_free(struct ldp_maps *m)
+{
+	if (!m)
+		return;
+	free(m->maps);
+	m->maps = NULL;
+	m->n = 0;
+}
+
+const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr)
+{
+	size_t lo = 0, hi;
+
+	if (!m || m->n == 0)
+		return NULL;
+	hi = m->n;
+	while (lo < hi) { /* first mapping starting after addr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->maps[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || addr >= m->maps[lo - 1].end)
+		return NULL;
+	return &m->maps[lo - 1];
+}

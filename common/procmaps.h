@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * procmaps.h — parse /proc/PID/maps.
+ *
+ * The text comes from the kernel but a path can hold any byte but NUL and '\n' (and " (deleted)"
+ * suffixes): parse strictly, skip lines that do not parse, never read past the buffer.
+ * Never called from a signal handler.
+ */
+#ifndef LDP_PROCMAPS_H
+#define LDP_PROCMAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ldp_map {
+	uint64_t start, end, offset;
+	uint64_t inode;
+	unsigned dev_major, dev_minor;
+	char perms[5];  /* "r-xp" */
+	char *path;     /* "" for anonymous; "[vdso]", "[stack]" ... kept as is */
+};
+
+struct ldp_maps {
+	struct ldp_map *maps;
+	size_t n;
+};
+
+/* Parse a maps text of len bytes (it need not be NUL-terminated). Lines that do not parse are
+ * skipped, and so is a last line without '\n' (it may have been cut anywhere). The result is
+ * sorted by start; a mapping overlapping an earlier one is dropped. Returns 0 or -errno; on
+ * success free the result with ldp_maps_free(). */
+int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret);
+/* Read and parse /proc/<pid>/maps (pid 0 = self) in full. -EFBIG past 64 MiB. */
+int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
+void ldp_maps_free(struct ldp_maps *m);
+/* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */
+const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);
+
+#endif

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * main.c — the `ldprof` command: `run` a program under the shim, `report` profiles.
+ *
+ * `run` stays in between as a thin parent: it prepares the environment (LD_PRELOAD, output
+ * folder, rate), starts CMD, forwards the signals somebody sends to it, and exits with CMD's
+ * status (128+N when CMD died of signal N, as shells report it). It reports a folder it cannot
+ * write before CMD starts, and a command that cannot be run with 127 (not found) or 126, as
+ * shells do. It never reads or writes CMD's stdin, stdout or stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "report.h"
+
+#define LDPROF_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ldprof run [--hz N] [-o DIR] [--flush-interval DURATION] -- CMD [ARGS...]\n"
+		"       ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
+		"       ldprof --version\n"
+		"\n"
+		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles)\n"
+		"report  print the top functions of profiles, or their stacks in folded format\n");
+}
+
+static int parse_hz(const char *s, long *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 1000)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* mkdir -p, then check we can create files there. */
+static int prepare_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (access(path, W_OK | X_OK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The shim next to this binary (build tree: bin/../lib; installed: /usr/lib/ldprof). */
+static int find_shim(char *buf, size_t len)
+{
+	char exe[PATH_MAX - 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = 0;
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(buf, len, "%s/../lib/libldprof.so", exe);
+			if (access(buf, R_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(buf, len, "/usr/lib/ldprof/libldprof.so");
+	return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+static volatile pid_t child_pid;
+
+static void forward(int sig, siginfo_t *si, void *ctx)
+{
+	/* A signal the terminal sent to the whole foreground group reached the child already;
+	 * forward only what was sent to us alone. */
+	if (si->si_code == SI_KERNEL || (si->si_code == SI_USER && si->si_pid == child_pid))
+		return;
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *dir = "ldprof-profiles", *flush = NULL;
+	char absdir[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX], endpoint[PATH_MAX + 8];
+	char hzbuf[16], logpath[PATH_MAX + 16];
+	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
+	struct sigaction sa;
+	long hz = 99;
+	int i, r, status;
+	pid_t pid;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if ((!strcmp(a, "--hz") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+		     !strcmp(a, "--flush-interval")) && i + 1 >= argc) {
+			fprintf(stderr, "ldprof run: %s needs a value\n", a);
+			return 2;
+		}
+		if (!strcmp(a, "--hz")) {
+			if (parse_hz(argv[++i], &hz) < 0) {
+				fprintf(stderr, "ldprof run: --hz \"%s\": need a whole number from 1 to 1000\n", argv[i]);
+				return 2;
+			}
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+			dir = argv[++i];
+		} else if (!strcmp(a, "--flush-interval")) {
+			flush = argv[++i];
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "ldprof run: unknown option \"%s\" (see ldprof --help)\n", a);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "ldprof run: no command given (ldprof run [--hz N] [-o DIR] -- CMD [ARGS...])\n");
+		return 2;
+	}
+	r = prepare_dir(dir);
+	if (r < 0) {
+		fprintf(stderr, "ldprof run: cannot write profiles to \"%s\": %s\n", dir, strerror(-r));
+		return 1;
+	}
+	if (!realpath(dir, absdir)) {
+		fprintf(stderr, "ldprof run: \"%s\": %s\n", dir, strerror(errno));
+		return 1;
+	}
+	if (find_shim(shim, sizeof(shim)) < 0) {
+		fprintf(stderr, "ldprof run: cannot find libldprof.so (looked next to this program and in /usr/lib/ldprof)\n");
+		return 1;
+	}
+	/* Ours goes first; a preload the user already has stays. */
+	if (getenv("LD_PRELOAD") && *getenv("LD_PRELOAD"))
+		snprintf(preload, sizeof(preload), "%s:%s", shim, getenv("LD_PRELOAD"));
+	else
+		snprintf(preload, sizeof(preload), "%s", shim);
+	snprintf(endpoint, sizeof(endpoint), "file://%s", absdir);
+	snprintf(hzbuf, sizeof(hzbuf), "%ld", hz);
+	snprintf(logpath, sizeof(logpath), "%s/ldprof.log", absdir);
+	if (setenv("LD_PRELOAD", preload, 1) || setenv("LDPROF_OUTPUT_ENDPOINT", endpoint, 1) ||
+	    setenv("LDPROF_SAMPLING_HZ", hzbuf, 1) || setenv("LDPROF_LOG_FILE", logpath, 0) ||
+	    (flush && setenv("LDPROF_SAMPLING_FLUSH_INTERVAL", flush, 1))) {
+		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
+		return 1;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++)
+		sigaction(fwd[k], &sa, NULL);
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ldprof run: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		/* The child gets the dispositions CMD would have had from our own parent. */
+		sa.sa_handler = SIG_DFL;
+		sa.sa_flags = 0;
+		for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++)
+			sigaction(fwd[k], &sa, NULL);
+		execvp(argv[i], argv + i);
+		r = errno;
+		fprintf(stderr, "ldprof run: %s: %s\n", argv[i],
+			r == ENOENT ? "command not found" : strerror(r));
+		_exit(r == ENOENT ? 127 : 126);
+	}
+	child_pid = pid;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			fprintf(stderr, "ldprof run: waitpid: %s\n", strerror(errno));
+			return 1;
+		}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return ldp_report_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("ldprof %s\n", LDPROF_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "ldprof: unknown command \"%s\" (see ldprof --help)\n", argv[1]);
+	return 2;
+}

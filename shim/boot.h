@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * boot.h — the contract between the preloaded first stage (preload.c) and a profiler core.
+ *
+ * The first stage has no libc: it knows nothing of struct layouts, so everything it passes
+ * through is an opaque pointer, and it calls the core only through this table. A core is
+ * loaded with dlopen() once the first stage has decided to activate, and is never unloaded.
+ * The first stage carries the interposed entry points (pthread_create, exec*, sigaction,
+ * signal, dlclose) because only the preloaded object comes before libc in symbol lookup.
+ */
+#ifndef LDP_BOOT_H
+#define LDP_BOOT_H
+
+#define LDP_BOOT_VERSION 1
+
+typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
+typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
+
+struct ldp_core_ops {
+	int version;
+	/* Wraps start/arg so the new thread gets a timer (and its stack bounds are known). */
+	int (*pthread_create)(ldp_pthread_create_fn real, void *thread, const void *attr,
+			      void *(*start)(void *), void *arg);
+	/* Around every exec entry point: disarm and discard pending SIGPROF; re-arm on failure. */
+	void (*exec_prepare)(void);
+	void (*exec_failed)(void);
+	/* The program sets or queries SIGPROF: the core steps aside, or answers as if absent. */
+	int (*sigaction)(ldp_sigaction_fn real, int sig, const void *act, void *oldact);
+	/* signal()/sigset() on SIGPROF: the core steps aside before the real call. */
+	void (*sigprof_claim)(void);
+	/* Around dlclose: no sample may unwind through a library being unmapped. */
+	void (*dlclose_prepare)(void);
+	void (*dlclose_done)(void);
+	/* Around set*id/setgroups: glibc repeats these on every thread it knows and aborts if one
+	 * of them fails, which a thread of ours can (capabilities kept with PR_SET_KEEPCAPS are
+	 * per-thread). The core stops its thread first and starts it again after, with the new
+	 * credentials. */
+	void (*creds_prepare)(void);
+	void (*creds_done)(void);
+};
+
+struct ldp_boot {
+	int version;
+	const char *shim_path;   /* path of the preloaded object, for status and logs */
+	const char *log_file;    /* LDPROF_LOG_FILE, or NULL */
+	int log_level;           /* 0 debug, 1 info, 2 warn, 3 error */
+	/* The functions the wrappers forward to, found with dlsym(RTLD_NEXT) from the first stage:
+	 * the core must call these, never the names, or it would re-enter its own hooks. */
+	ldp_sigaction_fn real_sigaction;
+	ldp_pthread_create_fn real_pthread_create;
+};
+
+/* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay
+ * off (it has logged why and left no trace: no thread, no handler, no timer). */
+typedef const struct ldp_core_ops *(*ldp_core_start_fn)(const struct ldp_boot *boot);
+#define LDP_CORE_START_SYMBOL "ldp_core_start"
+
+#endif

@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * preload.c — the object that goes into LD_PRELOAD and /etc/ld.so.preload (libldprof.so).
+ *
+ * It is loaded into every dynamically linked process, whatever its libc, or none at all (Go
+ * built as PIE without cgo). So it is built without libc (-nostdlib): no DT_NEEDED entry, no
+ * strong undefined symbol, no TLS, no stack protector. It talks to the kernel with raw system
+ * calls and reaches libc only through weak references, which resolve to NULL where there is
+ * no libc.
+ *
+ * Its constructor decides, in this order and at a small fixed cost, whether to activate:
+ *   1. LDPROF_DISABLED=1 (the kill switch) -> off, silently;
+ *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
+ *      environment of such a process is not ours to trust, not even to name a log file;
+ *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged;
+ *   4. an output folder that cannot be written -> off, logged;
+ * and only then dlopen()s the profiler core for this libc. A process where it stays off gets
+ * no core, no thread, no signal handler and no timer.
+ *
+ * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose):
+ * a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
+ * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
+ * when the core is active; otherwise it is a plain pass-through.
+ *
+ * Never: call a libc function before knowing which libc it is, write to the program's file
+ * descriptors, edit the environment, take a lock, or keep a file descriptor open.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "boot.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- libc, reached only through weak references ---- */
+extern char **environ __attribute__((weak));
+extern unsigned long getauxval(unsigned long type) __attribute__((weak));
+extern void *dlopen(const char *file, int mode) __attribute__((weak));
+extern void *dlsym(void *handle, const char *name) __attribute__((weak));
+extern int dladdr(const void *addr, void *info) __attribute__((weak));
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
+
+#define LDP_RTLD_NEXT ((void *)-1L)
+#define LDP_RTLD_NOW 2
+#define LDP_AT_PHDR 3
+#define LDP_AT_PHNUM 5
+#define LDP_AT_SECURE 23
+#define LDP_SIGPROF 27
+#define LDP_PT_NOTE 4
+
+struct ldp_dl_info {
+	const char *dli_fname;
+	void *dli_fbase;
+	const char *dli_sname;
+	void *dli_saddr;
+};
+
+/* ---- raw system calls ---- */
+#if defined(__x86_64__)
+#define NR_write 1
+#define NR_open 2
+#define NR_close 3
+#define NR_access 21
+#define NR_getpid 39
+static long sys3(long n, long a, long b, long c)
+{
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+static long sys_open(const char *path, int flags, int mode) { return sys3(NR_open, (long)path, flags, mode); }
+static long sys_access(const char *path, int mode) { return sys3(NR_access, (long)path, mode, 0); }
+#elif defined(__aarch64__)
+#define NR_write 64
+#define NR_openat 56
+#define NR_close 57
+#define NR_faccessat 48
+#define NR_getpid 172
+static long sys3(long n, long a, long b, long c)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+}
+static long sys4(long n, long a, long b, long c, long d)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+	return x0;
+}
+static long sys_open(const char *path, int flags, int mode) { return sys4(NR_openat, -100, (long)path, flags, mode); }
+static long sys_access(const char *path, int mode) { return sys4(NR_faccessat, -100, (long)path, mode, 0); }
+#else
+#error "ldprof's first stage supports x86_64 and aarch64"
+#endif
+
+#define O_WRONLY_ 01
+#define O_CREAT_ 0100
+#define O_APPEND_ 02000
+#define O_CLOEXEC_ 02000000
+#define O_NOFOLLOW_ 0400000
+#define W_OK_ 2
+#define X_OK_ 1
+
+/* The compiler may emit calls to these even with -ffreestanding; hidden, so they never
+ * interpose the program's own. */
+__attribute__((visibility("hidden"))) void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+__attribute__((visibility("hidden"))) void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static size_t slen(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return 0;
+	return 1;
+}
+
+/* Our own getenv over environ: some programs (bash) define getenv themselves and are not
+ * ready for it to be called from a constructor. */
+static const char *env(const char *name)
+{
+	size_t n = slen(name);
+	char **e;
+
+	if (!&environ || !environ)
+		return NULL;
+	for (e = environ; *e; e++)
+		if (starts_with(*e, name) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* ---- the log: one line per decision, appended to LDPROF_LOG_FILE when it is set ---- */
+static char *put(char *p, char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+static char *put_num(char *p, char *end, long v)
+{
+	char tmp[24];
+	int i = 0;
+
+	if (v < 0) {
+		p = put(p, end, "-");
+		v = -v;
+	}
+	do
+		tmp[i++] = (char)('0' + v % 10);
+	while ((v /= 10) && i < 23);
+	while (i-- && p < end)
+		*p++ = tmp[i];
+	return p;
+}
+
+static void preload_log(const char *what, const char *detail)
+{
+	const char *path = env("LDPROF_LOG_FILE");
+	char line[512], *p = line, *end = line + sizeof(line) - 1;
+	long fd;
+
+	if (!path || !*path)
+		return;
+	p = put(p, end, "ldprof[");
+	p = put_num(p, end, sys3(NR_getpid, 0, 0, 0));
+	p = put(p, end, "]: ");
+	p = put(p, end, what);
+	if (detail) {
+		p = put(p, end, ": ");
+		p = put(p, end, detail);
+	}
+	*p++ = '\n';
+	fd = sys_open(path, O_WRONLY_ | O_CREAT_ | O_APPEND_ | O_CLOEXEC_ | O_NOFOLLOW_, 0644);
+	if (fd < 0)
+		return;
+	sys3(NR_write, fd, (long)line, p - line);
+	sys3(NR_close, fd, 0, 0);
+}
+
+/* ---- deciding ---- */
+
+/* Is [addr, addr+len) inside one of the program's PT_LOAD segments (so it is mapped)? */
+static int in_load(const unsigned char *phdr, unsigned long phnum, unsigned long base,
+		   unsigned long addr, unsigned long len)
+{
+	for (unsigned long i = 0; i < phnum; i++) {
+		const unsigned char *ph = phdr + i * 56;
+		unsigned long start = base + *(const unsigned long *)(ph + 16);
+		unsigned long memsz = *(const unsigned long *)(ph + 40);
+		if (*(const unsigned *)ph == 1 /* PT_LOAD */ && addr >= start && len <= memsz &&
+		    addr - start <= memsz - len)
+			return 1;
+	}
+	return 0;
+}
+
+/* A Go runtime owns SIGPROF; its binaries carry an ELF note owned by "Go" in a PT_NOTE. Only
+ * memory the loader mapped is read: the program headers and notes inside PT_LOAD segments. */
+static int is_go_program(void)
+{
+	const unsigned char *phdr = (const unsigned char *)getauxval(LDP_AT_PHDR);
+	unsigned long phnum = getauxval(LDP_AT_PHNUM), i, base = 0;
+
+	if (!phdr || phnum > 512)
+		return 0;
+	/* Elf64_Phdr: p_type@0 (u32), p_vaddr@16, p_filesz@32, p_memsz@40; 56 bytes each. The
+	 * load bias is AT_PHDR minus PT_PHDR's p_vaddr (0 for a non-PIE without PT_PHDR). */
+	for (i = 0; i < phnum; i++) {
+		const unsigned char *ph = phdr + i * 56;
+		if (*(const unsigned *)ph == 6 /* PT_PHDR */)
+			base = (unsigned long)phdr - *(const unsigned long *)(ph + 16);
+	}
+	if (!in_load(phdr, phnum, base, (unsigned long)phdr, phnum * 56))
+		return 0;
+	for (i = 0; i < phnum; i++) {
+		const unsigned char *ph = phdr + i * 56, *n, *end;
+		unsigned long addr = base + *(const unsigned long *)(ph + 16);
+		unsigned long size = *(const unsigned long *)(ph + 32);
+		if (*(const unsigned *)ph != LDP_PT_NOTE || size > 65536 || !in_load(phdr, phnum, base, addr, size))
+			continue;
+		n = (const unsigned char *)addr;
+		end = n + size;
+		while (end - n >= 12) {
+			unsigned namesz = *(const unsigned *)n, descsz = *(const unsigned *)(n + 4);
+			const unsigned char *name = n + 12;
+			if (namesz > 64 || descsz > 4096)
+				break;
+			/* Go writes the name as "Go\0\0" (namesz 4); accept the minimal 3 too. */
+			if ((namesz == 3 || namesz == 4) && end - name >= 3 && name[0] == 'G' &&
+			    name[1] == 'o' && name[2] == 0)
+				return 1;
+			if ((unsigned long)(end - name) < ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u))
+				break;
+			n = name + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+		}
+	}
+	return 0;
+}
+
+static int output_writable(void)
+{
+	const char *ep = env("LDPROF_OUTPUT_ENDPOINT");
+
+	if (!ep || !*ep)
+		ep = "file:///var/lib/ldprof/profiles";
+	if (!starts_with(ep, "file://"))
+		return 1; /* a network endpoint: the core checks it */
+	return sys_access(ep + 7, W_OK_ | X_OK_) == 0;
+}
+
+/* ---- interposed functions ---- */
+
+static void *real(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+	if (!f && dlsym) {
+		f = dlsym(LDP_RTLD_NEXT, name);
+		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+#define REAL(name) real(&real_##name, #name)
+static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real_execvpe,
+	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
+	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
+	*real_setresgid, *real_setgroups, *real_initgroups;
+
+static const struct ldp_core_ops *volatile core_ops;
+static char core_path[4096];
+static char shim_path[4096];
+
+static const struct ldp_core_ops *active(void)
+{
+	return __atomic_load_n(&core_ops, __ATOMIC_ACQUIRE);
+}
+
+static int log_level(void)
+{
+	const char *l = env("LDPROF_LOG_LEVEL");
+
+	if (!l)
+		return 2;
+	if (starts_with(l, "debug"))
+		return 0;
+	if (starts_with(l, "info"))
+		return 1;
+	if (starts_with(l, "error"))
+		return 3;
+	return 2;
+}
+
+__attribute__((constructor)) static void preload_init(void)
+{
+	struct ldp_dl_info info = { 0 };
+	struct ldp_boot boot = { 0 };
+	const char *v;
+	ldp_core_start_fn start;
+	void *h;
+	size_t n;
+
+	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
+	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr)
+		return;
+	v = env("LDPROF_DISABLED");
+	if (v && v[0] == '1')
+		return;
+	if (getauxval(LDP_AT_SECURE))
+		return;
+	if (!gnu_get_libc_version) {
+		preload_log("staying off", "libc not supported (only glibc is, for now)");
+		return;
+	}
+	if (is_go_program()) {
+		preload_log("staying off", "Go runtime owns SIGPROF");
+		return;
+	}
+	if (!output_writable()) {
+		preload_log("staying off", "output folder is not writable");
+		return;
+	}
+	if (!dladdr((const void *)preload_init, &info) || !info.dli_fname)
+		return;
+	n = slen(info.dli_fname);
+	if (n + 32 > sizeof(core_path))
+		return;
+	memcpy(shim_path, info.dli_fname, n + 1);
+	memcpy(core_path, info.dli_fname, n + 1);
+	while (n && core_path[n - 1] != '/')
+		n--;
+	memcpy(core_path + n, "libldprof-core-gnu.so", sizeof("libldprof-core-gnu.so"));
+
+	h = dlopen(core_path, LDP_RTLD_NOW);
+	if (!h) {
+		preload_log("staying off, cannot load the core", core_path);
+		return;
+	}
+	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
+	if (!start)
+		return;
+	boot.version = LDP_BOOT_VERSION;
+	boot.shim_path = shim_path;
+	boot.log_file = env("LDPROF_LOG_FILE");
+	boot.log_level = log_level();
+	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
+	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
+	if (!boot.real_sigaction || !boot.real_pthread_create)
+		return;
+	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
+}
+
+EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), void *arg)
+{
+	ldp_pthread_create_fn f = (ldp_pthread_create_fn)REAL(pthread_create);
+	const struct ldp_core_ops *ops = active();
+
+	if (!f)
+		return 11; /* EAGAIN: cannot happen in a process that links pthread_create */
+	if (ops)
+		return ops->pthread_create(f, thread, attr, fn, arg);
+	return f(thread, attr, fn, arg);
+}
+
+/* Every exec entry point: glibc's execvp, posix_spawn etc. call internal functions, so a
+ * wrapper of execve alone would not see them. posix_spawn and vfork children are not wrapped
+ * on purpose: they never run our code. */
+#define EXEC_WRAP(call)                                          \
+	do {                                                     \
+		const struct ldp_core_ops *ops = active();       \
+		int r;                                           \
+		if (ops)                                         \
+			ops->exec_prepare();                     \
+		r = call;                                        \
+		if (ops)                                         \
+			ops->exec_failed();                      \
+		return r;                                        \
+	} while (0)
+
+typedef int (*exec3_fn)(const char *, char *const *, char *const *);
+typedef int (*exec2_fn)(const char *, char *const *);
+typedef int (*fexec_fn)(int, char *const *, char *const *);
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	exec3_fn f = (exec3_fn)REAL(execve);
+	EXEC_WRAP(f(path, argv, envp));
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	exec2_fn f = (exec2_fn)REAL(execv);
+	EXEC_WRAP(f(path, argv));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	exec2_fn f = (exec2_fn)REAL(execvp);
+	EXEC_WRAP(f(file, argv));
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	exec3_fn f = (exec3_fn)REAL(execvpe);
+	EXEC_WRAP(f(file, argv, envp));
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	fexec_fn f = (fexec_fn)REAL(fexecve);
+	EXEC_WRAP(f(fd, argv, envp));
+}
+
+/* execl* take their arguments on the stack; collect them and hand them to the v-variants.
+ * The count is bounded only by what the caller passed, as in libc. */
+static size_t count_args(const char *arg, va_list ap)
+{
+	size_t n = 1;
+
+	if (!arg)
+		return 1;
+	while (va_arg(ap, const char *))
+		n++;
+	return n + 1;
+}
+
+#define COLLECT_ARGS(arg, argv, n, ap, last)                             \
+	do {                                                             \
+		size_t i_ = 0;                                           \
+		argv[i_++] = (char *)arg;                                \
+		while (arg && i_ < n)                                    \
+			if (!(argv[i_++] = va_arg(ap, char *)))          \
+				break;                                   \
+		argv[n - 1] = NULL;                                      \
+		last;                                                    \
+	} while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, arg);
+	n = count_args(arg, ap);
+	va_end(ap);
+	{
+		char *argv[n];
+		va_start(ap, arg);
+		COLLECT_ARGS(arg, argv, n, ap, (void)0);
+		va_end(ap);
+		return execv(path, argv);
+	}
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, arg);
+	n = count_args(arg, ap);
+	va_end(ap);
+	{
+		char *argv[n];
+		va_start(ap, arg);
+		COLLECT_ARGS(arg, argv, n, ap, (void)0);
+		va_end(ap);
+		return execvp(file, argv);
+	}
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	size_t n;
+	char *const *envp;
+
+	va_start(ap, arg);
+	n = count_args(arg, ap);
+	va_end(ap);
+	{
+		char *argv[n];
+		va_start(ap, arg);
+		COLLECT_ARGS(arg, argv, n, ap, envp = va_arg(ap, char *const *));
+		va_end(ap);
+		return execve(path, argv, envp);
+	}
+}
+
+EXPORT int sigaction(int sig, const void *act, void *oldact)
+{
+	ldp_sigaction_fn f = (ldp_sigaction_fn)REAL(sigaction);
+	const struct ldp_core_ops *ops = active();
+
+	if (ops && sig == LDP_SIGPROF)
+		return ops->sigaction(f, sig, act, oldact);
+	return f(sig, act, oldact);
+}
+
+typedef void *(*signal_fn)(int, void *);
+
+EXPORT void *signal(int sig, void *handler)
+{
+	signal_fn f = (signal_fn)REAL(signal);
+	const struct ldp_core_ops *ops = active();
+
+	if (ops && sig == LDP_SIGPROF)
+		ops->sigprof_claim();
+	return f(sig, handler);
+}
+
+EXPORT void *sigset(int sig, void *handler)
+{
+	signal_fn f = (signal_fn)REAL(sigset);
+	const struct ldp_core_ops *ops = active();
+
+	if (ops && sig == LDP_SIGPROF)
+		ops->sigprof_claim();
+	return f(sig, handler);
+}
+
+typedef int (*dlclose_fn)(void *);
+
+EXPORT int dlclose(void *handle)
+{
+	dlclose_fn f = (dlclose_fn)REAL(dlclose);
+	const struct ldp_core_ops *ops = active();
+	int r;
+
+	if (ops)
+		ops->dlclose_prepare();
+	r = f(handle);
+	if (ops)
+		ops->dlclose_done();
+	return r;
+}
+
+/* Credential changes: see creds_prepare in boot.h. */
+#define CREDS_WRAP(call)                                         \
+	do {                                                     \
+		const struct ldp_core_ops *ops = active();       \
+		int ret_;                                           \
+		if (ops)                                         \
+			ops->creds_prepare();                    \
+		ret_ = call;                                        \
+		if (ops)                                         \
+			ops->creds_done();                       \
+		return ret_;                                        \
+	} while (0)
+
+typedef int (*id1_fn)(unsigned);
+typedef int (*id2_fn)(unsigned, unsigned);
+typedef int (*id3_fn)(unsigned, unsigned, unsigned);
+typedef int (*groups_fn)(size_t, const void *);
+typedef int (*initgroups_fn)(const char *, unsigned);
+
+EXPORT int setuid(unsigned id) { id1_fn f = (id1_fn)REAL(setuid); CREDS_WRAP(f(id)); }
+EXPORT int setgid(unsigned id) { id1_fn f = (id1_fn)REAL(setgid); CREDS_WRAP(f(id)); }
+EXPORT int seteuid(unsigned id) { id1_fn f = (id1_fn)REAL(seteuid); CREDS_WRAP(f(id)); }
+EXPORT int setegid(unsigned id) { id1_fn f = (id1_fn)REAL(setegid); CREDS_WRAP(f(id)); }
+EXPORT int setreuid(unsigned r, unsigned e) { id2_fn f = (id2_fn)REAL(setreuid); CREDS_WRAP(f(r, e)); }
+EXPORT int setregid(unsigned r, unsigned e) { id2_fn f = (id2_fn)REAL(setregid); CREDS_WRAP(f(r, e)); }
+EXPORT int setresuid(unsigned r, unsigned e, unsigned s)
+{
+	id3_fn f = (id3_fn)REAL(setresuid);
+	CREDS_WRAP(f(r, e, s));
+}
+EXPORT int setresgid(unsigned r, unsigned e, unsigned s)
+{
+	id3_fn f = (id3_fn)REAL(setresgid);
+	CREDS_WRAP(f(r, e, s));
+}
+EXPORT int setgroups(size_t n, const void *list)
+{
+	groups_fn f = (groups_fn)REAL(setgroups);
+	CREDS_WRAP(f(n, list));
+}
+EXPORT int initgroups(const char *user, unsigned group)
+{
+	initgroups_fn f = (initgroups_fn)REAL(initgroups);
+	CREDS_WRAP(f(user, group));
+}

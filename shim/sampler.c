@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * sampler.c — the SIGPROF handler: unwind the interrupted thread and count its stack.
+ *
+ * ASYNC-SIGNAL CONTEXT — on_sigprof() and everything it calls run inside the SIGPROF handler.
+ * Allowed: raw syscalls, atomics, memory mapped before sampling started, ldp_unwind() (see
+ * unwind.c: it never enters the dynamic loader). Never: malloc, stdio, locks the interrupted
+ * code may hold, dlsym, TLS, waiting. errno is saved and restored. Whenever something is in
+ * the way (paused, a dlclose in flight, no room) the sample is dropped and counted.
+ *
+ * The slot comes from the timer's sigval, not from TLS; a dlclose() waits in its wrapper
+ * (fence) until no handler is unwinding before it may unmap anything.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "sampler.h"
+#include "threads.h"
+#include "unwind.h"
+
+#define TAB_ENTRIES 8192
+#define TAB_FRAMES (128 * 1024)
+
+static struct {
+	struct ldp_stacktab tab[2];
+	int active;
+	int inflight[2];
+	int paused;
+	int fenced;
+	int max_depth;
+	uint64_t dropped;
+	uint64_t foreign;
+	struct sigaction orig;
+	int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+} S;
+
+static void foreign_signal(void)
+{
+	/* Not our timer: do what the program would have done without us. Ignored stays ignored;
+	 * the default action (terminate) is restored and the signal sent again, to be delivered
+	 * as soon as this handler returns. */
+	__atomic_fetch_add(&S.foreign, 1, __ATOMIC_RELAXED);
+	if (S.orig.sa_handler == SIG_IGN)
+		return;
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	S.real_sigaction(SIGPROF, &dfl, NULL);
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGPROF);
+}
+
+static void on_sigprof(int sig, siginfo_t *si, void *ctx)
+{
+	int saved_errno = errno, ours, idx;
+	uint64_t frames[LDP_MAX_DEPTH];
+	struct ldp_slot *slot;
+	uint64_t weight;
+	uint32_t n;
+
+	if (si->si_code != SI_TIMER) {
+		foreign_signal();
+		goto out;
+	}
+	slot = ldp_threads_lookup((uint64_t)si->si_value.sival_ptr, &ours);
+	if (!ours) {
+		foreign_signal();
+		goto out;
+	}
+	weight = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
+	if (!slot)
+		goto drop;
+	idx = __atomic_load_n(&S.active, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&S.inflight[idx], 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&S.active, __ATOMIC_SEQ_CST) != idx ||
+	    __atomic_load_n(&S.paused, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&S.fenced, __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_sub(&S.inflight[idx], 1, __ATOMIC_SEQ_CST);
+		goto drop;
+	}
+	n = ldp_unwind(ctx, slot->stack_hi, frames, (uint32_t)S.max_depth);
+	ldp_stacktab_add(&S.tab[idx], (uint32_t)slot->tid, frames, n, weight);
+	__atomic_fetch_sub(&S.inflight[idx], 1, __ATOMIC_SEQ_CST);
+	goto out;
+drop:
+	__atomic_fetch_add(&S.dropped, weight, __ATOMIC_RELAXED);
+out:
+	errno = saved_errno;
+}
+
+void *ldp_sampler_handler(void) { return (void *)on_sigprof; }
+
+int ldp_sampler_init(const struct sigaction *orig, int max_depth,
+		      int (*real_sigaction)(int, const struct sigaction *, struct sigaction *))
+{
+	int r;
+
+	S.orig = *orig;
+	S.real_sigaction = real_sigaction;
+	S.max_depth = max_depth > 0 && max_depth <= LDP_MAX_DEPTH ? max_depth : LDP_MAX_DEPTH;
+	r = ldp_stacktab_init(&S.tab[0], TAB_ENTRIES, TAB_FRAMES);
+	if (r < 0)
+		return r;
+	r = ldp_stacktab_init(&S.tab[1], TAB_ENTRIES, TAB_FRAMES);
+	if (r < 0) {
+		ldp_stacktab_destroy(&S.tab[0]);
+		return r;
+	}
+	r = ldp_unwind_init();
+	if (r < 0) {
+		ldp_stacktab_destroy(&S.tab[0]);
+		ldp_stacktab_destroy(&S.tab[1]);
+		return r;
+	}
+	return 0;
+}
+
+void ldp_sampler_pause(int paused) { __atomic_store_n(&S.paused, paused, __ATOMIC_SEQ_CST); }
+
+static void wait_idle(int idx)
+{
+	/* Handlers are short and never wait, so this ends within microseconds; the bound is a
+	 * guard against a thread stopped inside one (a debugger). */
+	for (int i = 0; i < 200000 && __atomic_load_n(&S.inflight[idx], __ATOMIC_SEQ_CST); i++)
+		sched_yield();
+}
+
+struct ldp_stacktab *ldp_sampler_swap(void)
+{
+	int old = __atomic_load_n(&S.active, __ATOMIC_SEQ_CST);
+
+	__atomic_store_n(&S.active, !old, __ATOMIC_SEQ_CST);
+	wait_idle(old);
+	return &S.tab[old];
+}
+
+void ldp_sampler_stats(struct ldp_sampler_stats *ret)
+{
+	ret->dropped = __atomic_load_n(&S.dropped, __ATOMIC_RELAXED);
+	ret->foreign = __atomic_load_n(&S.foreign, __ATOMIC_RELAXED);
+	ret->samples = 0;
+}
+
+void ldp_sampler_fence_begin(void)
+{
+	__atomic_fetch_add(&S.fenced, 1, __ATOMIC_SEQ_CST);
+	wait_idle(0);
+	wait_idle(1);
+}
+
+void ldp_sampler_fence_end(void)
+{
+	/* No handler runs while fenced: drop the unloaded object from the unwinder's table
+	 * before any handler may look for it. */
+	ldp_unwind_refresh(1);
+	__atomic_fetch_sub(&S.fenced, 1, __ATOMIC_SEQ_CST);
+}
+
+void ldp_sampler_after_fork_child(void)
+{
+	/* Handlers of other threads died with them in the child: their counts are meaningless. */
+	S.inflight[0] = S.inflight[1] = 0;
+	S.fenced = 0;
+	ldp_unwind_after_fork_child();
+	ldp_stacktab_reset(&S.tab[0]);
+	ldp_stacktab_reset(&S.tab[1]);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * threads.h — which threads are sampled, and their CPU-time timers.
+ *
+ * Each sampled thread owns a slot in a fixed array (mapped once) and a POSIX timer on its own
+ * CPU clock that sends SIGPROF to that thread only (SIGEV_THREAD_ID). The timer carries the
+ * slot's index and generation in its sigval, so the handler finds its slot without TLS and
+ * recognises a stale signal from a thread that is gone. Threads created with pthread_create
+ * register themselves, with the top of their stack (the unwinder reads the stack directly up
+ * to there); threads found in /proc/self/task (before activation, or raw clone()) are adopted
+ * from outside, and their stack is read through process_vm_readv.
+ * The registry takes a mutex; only ldp_threads_lookup() runs in the handler.
+ */
+#ifndef LDP_THREADS_H
+#define LDP_THREADS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LDP_MAX_THREADS 4096
+#define LDP_SIVAL_MAGIC 0x1d9full
+
+enum { LDP_SLOT_FREE = 0, LDP_SLOT_LIVE = 1, LDP_SLOT_DEAD = 2 };
+
+struct ldp_slot {
+	uint32_t gen;
+	uint32_t state;
+	int32_t tid;
+	int32_t timer;    /* kernel timer id, -1 when none */
+	uint32_t seen;    /* rescan mark */
+	uint64_t stack_hi; /* top of the thread's stack, 0 when unknown */
+	char name[16];
+};
+
+int ldp_threads_init(long period_ns);
+/* The calling thread: a slot, a timer, armed unless sampling is paused. */
+struct ldp_slot *ldp_threads_add_self(uint64_t stack_hi);
+/* At thread exit (pthread key destructor): keeps the name for the next profile. */
+void ldp_threads_remove(struct ldp_slot *s);
+/* Walks /proc/self/task: adopts threads we do not know, retires those that are gone.
+ * Returns the number adopted. */
+int ldp_threads_rescan(void);
+void ldp_threads_arm_all(int on);
+/* After fork, in the child: every slot but the caller's is gone, and no timer survived. */
+void ldp_threads_after_fork_child(int32_t parent_tid);
+void ldp_threads_lock(void);
+void ldp_threads_unlock(void);
+/* Name of tid for a profile: its slot's, else /proc. buf >= 16 bytes. */
+void ldp_threads_name(int32_t tid, char *buf, size_t len);
+/* Retire DEAD slots once their samples were written. */
+void ldp_threads_reap(void);
+unsigned ldp_threads_live(void);
+unsigned ldp_threads_failed(void);
+
+/* The background thread: never sampled, never adopted. */
+extern int32_t ldp_bg_tid;
+
+/* ASYNC-SIGNAL-SAFE: the slot a timer signal belongs to, or NULL when it is not one of ours
+ * (*ours = 0) or a stale one of ours (*ours = 1). */
+struct ldp_slot *ldp_threads_lookup(uint64_t sival, int *ours);
+
+#endif

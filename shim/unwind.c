@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * unwind.c — DWARF unwinding of the interrupted thread with libunwind's generic unwinder and
+ * accessors of our own, so that the SIGPROF handler never enters the dynamic loader.
+ *
+ * ASYNC-SIGNAL CONTEXT — ldp_unwind() and the accessors (find_proc_info, access_mem,
+ * access_reg) run inside the SIGPROF handler. Allowed: reading the object table published
+ * by the background thread, reading memory that is known to be mapped (the thread's own stack
+ * above the interrupted stack pointer, the PT_LOAD segments of loaded objects), raw syscalls
+ * (process_vm_readv for any other address: a bad read returns EFAULT instead of faulting),
+ * libunwind's generic unwinder with caching off (it takes no lock then but a short one around
+ * its own memory pool, held with all signals blocked). Never: dl_iterate_phdr, malloc, stdio.
+ *
+ * The table is double-buffered: the builder writes the table no handler can be reading, then
+ * publishes it, then waits until no handler is inside ldp_unwind (readers == 0) before it may
+ * reuse the old one. Objects loaded since the last build are missing until the next one (a
+ * drain tick): their frames end the stack early, they are never misread. Unloaded objects are
+ * removed while the sampler is fenced (dlclose wrapper), before their memory goes away.
+ */
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <libunwind.h>
+
+#include "unwind.h"
+
+/* Exported by libunwind-x86_64.so.8 but not declared in its headers. */
+extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t *di,
+					      unw_proc_info_t *pi, int need_unwind_info, void *arg);
+
+#define MAX_TEXT 2048  /* executable segments */
+#define MAX_SEGS 8192  /* all PT_LOAD segments, for memory validation */
+
+struct text {
+	uint64_t lo, hi;     /* executable segment */
+	uint64_t hdr;        /* .eh_frame_hdr: the table's segment base */
+	uint64_t table;      /* binary search table */
+	uint64_t nfde;
+};
+
+struct seg {
+	uint64_t lo, hi;
+};
+
+struct objtab {
+	uint32_t ntext, nsegs;
+	struct text text[MAX_TEXT];
+	struct seg segs[MAX_SEGS];
+};
+
+struct uarg {
+	const ucontext_t *uc;
+	const struct objtab *t;
+	uint64_t sp, stack_hi;
+	pid_t pid;
+};
+
+static unw_addr_space_t as;
+static struct objtab *tabs[2];
+static int cur;
+static int readers;
+static int old_busy;
+static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
+static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- reading memory (handler side) ---- */
+
+static const struct text *find_text(const struct objtab *t, uint64_t ip)
+{
+	uint32_t lo = 0, hi = t->ntext;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (ip < t->text[mid].lo)
+			hi = mid;
+		else if (ip >= t->text[mid].hi)
+			lo = mid + 1;
+		else
+			return &t->text[mid];
+	}
+	return NULL;
+}
+
+static int in_segs(const struct objtab *t, uint64_t addr)
+{
+	uint32_t lo = 0, hi = t->nsegs;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (addr < t->segs[mid].lo)
+			hi = mid;
+		else if (addr >= t->segs[mid].hi)
+			lo = mid + 1;
+		else
+			return addr + sizeof(uint64_t) <= t->segs[mid].hi;
+	}
+	return 0;
+}
+
+static int access_mem(unw_addr_space_t a, unw_word_t addr, unw_word_t *val, int write, void *arg)
+{
+	const struct uarg *u = arg;
+	struct iovec local, remote;
+
+	if (write)
+		return -UNW_EINVAL;
+	if ((addr >= u->sp && addr + sizeof(*val) <= u->stack_hi) || in_segs(u->t, addr)) {
+		*val = *(const unw_word_t *)addr;
+		return 0;
+	}
+	if (addr < 4096)
+		return -UNW_EINVAL;
+	local.iov_base = val;
+	local.iov_len = sizeof(*val);
+	remote.iov_base = (void *)addr;
+	remote.iov_len = sizeof(*val);
+	if (syscall(SYS_process_vm_readv, u->pid, &local, 1, &remote, 1, 0) != (long)sizeof(*val))
+		return -UNW_EINVAL;
+	return 0;
+}
+
+static int access_reg(unw_addr_space_t a, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
+{
+	/* libunwind's x86_64 register numbers, in the order of glibc's gregs. */
+	static const int8_t map[17] = {
+		REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP,
+		REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+	};
+	const struct uarg *u = arg;
+
+	if (write || reg < 0 || reg > 16)
+		return -UNW_EBADREG;
+	*val = (unw_word_t)u->uc->uc_mcontext.gregs[map[reg]];
+	return 0;
+}
+
+static int access_fpreg(unw_addr_space_t a, unw_regnum_t reg, unw_fpreg_t *val, int write, void *arg)
+{
+	return -UNW_EBADREG;
+}
+
+static int find_proc_info(unw_addr_space_t a, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg)
+{
+	const struct uarg *u = arg;
+	const struct text *t = find_text(u->t, ip);
+	unw_dyn_info_t di;
+
+	if (!t)
+		return -UNW_ENOINFO;
+	memset(&di, 0, sizeof(di));
+	di.start_ip = t->lo;
+	di.end_ip = t->hi;
+	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+	di.u.rti.segbase = t->hdr;
+	di.u.rti.table_data = t->table;
+	/* In words; each entry is two int32s. */
+	di.u.rti.table_len = t->nfde * 8 / sizeof(unw_word_t);
+	return _Ux86_64_dwarf_search_unwind_table(a, ip, &di, pi, need, arg);
+}
+
+static void put_unwind_info(unw_addr_space_t a, unw_proc_info_t *pi, void *arg)
+{
+	/* libunwind frees table-format unwind info itself (in its own pool). */
+}
+
+static int get_dyn_info_list_addr(unw_addr_space_t a, unw_word_t *addr, void *arg)
+{
+	return -UNW_ENOINFO;
+}
+
+uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, uint32_t max)
+{
+	struct uarg u;
+	unw_cursor_t c;
+	uint32_t n = 0;
+	int exact;
+
+	frames[n++] = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	if (!as || max < 2)
+		return n;
+	__atomic_fetch_add(&readers, 1, __ATOMIC_SEQ_CST);
+	u.uc = uc;
+	u.t = tabs[__atomic_load_n(&cur, __ATOMIC_SEQ_CST)];
+	u.sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+	u.stack_hi = stack_hi > u.sp && stack_hi - u.sp < (1ull << 30) ? stack_hi : 0;
+	u.pid = (pid_t)syscall(SYS_getpid);
+	if (unw_init_remote(&c, as, &u) < 0)
+		goto out;
+	exact = 0;
+	while (n < max) {
+		unw_word_t ip;
+		int was_signal = unw_is_signal_frame(&c) > 0;
+		if (unw_step(&c) <= 0 || unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		/* A return address points after the call: step back into it, unless the frame
+		 * below was a signal frame and the address is the exact interrupted one. */
+		exact = was_signal;
+		frames[n++] = exact ? ip : ip - 1;
+	}
+out:
+	__atomic_fetch_sub(&readers, 1, __ATOMIC_SEQ_CST);
+	return n;
+}
+
+/* ---- building the table (never in a handler) ---- */
+
+static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t base_hdr,
+			uint64_t *ret)
+{
+	const uint8_t *q = *p;
+	uint64_t v;
+
+	switch (enc & 0x0f) {
+	case 0x03: { uint32_t x; if (end - q < 4) return -1; memcpy(&x, q, 4); v = x; q += 4; break; }
+	case 0x0b: { int32_t x; if (end - q < 4) return -1; memcpy(&x, q, 4); v = (uint64_t)(int64_t)x; q += 4; break; }
+	case 0x00:
+	case 0x04:
+	case 0x0c: { if (end - q < 8) return -1; memcpy(&v, q, 8); q += 8; break; }
+	default: return -1;
+	}
+	switch (enc & 0x70) {
+	case 0x00: break;
+	case 0x10: v += (uint64_t)(uintptr_t)*p; break;
+	case 0x30: v += base_hdr; break;
+	default: return -1;
+	}
+	*p = q;
+	*ret = v;
+	return 0;
+}
+
+struct build {
+	struct objtab *t;
+	unsigned long long adds, subs;
+	int overflow;
+};
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct build *b = data;
+	struct objtab *t = b->t;
+	uint64_t hdr = 0, table = 0, nfde = 0;
+	const ElfW(Phdr) *ph = info->dlpi_phdr;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		b->adds = info->dlpi_adds;
+		b->subs = info->dlpi_subs;
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (ph[i].p_type == PT_GNU_EH_FRAME)
+			hdr = info->dlpi_addr + ph[i].p_vaddr;
+	if (hdr) {
+		const uint8_t *p = (const uint8_t *)(uintptr_t)hdr, *end = p + 4 + 16;
+		uint64_t ehf;
+		if (p[0] != 1 || p[3] != 0x3b)
+			hdr = 0; /* only version 1 with a datarel|sdata4 search table is supported */
+		else {
+			const uint8_t *q = p + 4;
+			if (read_encoded(&q, end, p[1], hdr, &ehf) < 0 || read_encoded(&q, end, p[2], hdr, &nfde) < 0)
+				hdr = 0;
+			else
+				table = (uint64_t)(uintptr_t)q;
+		}
+	}
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		uint64_t lo, hi;
+		if (ph[i].p_type != PT_LOAD || !ph[i].p_memsz)
+			continue;
+		lo = info->dlpi_addr + ph[i].p_vaddr;
+		hi = lo + ph[i].p_memsz;
+		if (t->nsegs < MAX_SEGS)
+			t->segs[t->nsegs++] = (struct seg){ lo, hi };
+		else
+			b->overflow = 1;
+		if ((ph[i].p_flags & PF_X) && hdr && nfde) {
+			if (t->ntext < MAX_TEXT)
+				t->text[t->ntext++] = (struct text){ lo, hi, hdr, table, nfde };
+			else
+				b->overflow = 1;
+		}
+	}
+	return 0;
+}
+
+static int by_lo_text(const void *a, const void *b)
+{
+	const struct text *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int by_lo_seg(const void *a, const void *b)
+{
+	const struct seg *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static int wait_readers(void)
+{
+	for (int i = 0; i < 200000; i++) {
+		if (!__atomic_load_n(&readers, __ATOMIC_SEQ_CST))
+			return 0;
+		sched_yield();
+	}
+	return -EBUSY;
+}
+
+static int counters(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct build *b = data;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+		b->adds = info->dlpi_adds;
+		b->subs = info->dlpi_subs;
+	}
+	return 1;
+}
+
+void ldp_unwind_refresh(int force)
+{
+	struct build b = { 0 };
+	int next;
+
+	pthread_mutex_lock(&build_lock);
+	dl_iterate_phdr(counters, &b);
+	if (!force && b.adds == last_adds && b.subs == last_subs)
+		goto out;
+	if (old_busy && wait_readers() < 0)
+		goto out; /* a handler still reads the spare table: try again next time */
+	old_busy = 0;
+	next = !__atomic_load_n(&cur, __ATOMIC_SEQ_CST);
+	b.t = tabs[next];
+	b.t->ntext = b.t->nsegs = 0;
+	dl_iterate_phdr(add_object, &b);
+	qsort(b.t->text, b.t->ntext, sizeof(b.t->text[0]), by_lo_text);
+	qsort(b.t->segs, b.t->nsegs, sizeof(b.t->segs[0]), by_lo_seg);
+	__atomic_store_n(&cur, next, __ATOMIC_SEQ_CST);
+	last_adds = b.adds;
+	last_subs = b.subs;
+	if (wait_readers() < 0)
+		old_busy = 1;
+out:
+	pthread_mutex_unlock(&build_lock);
+}
+
+int ldp_unwind_init(void)
+{
+	static unw_accessors_t acc = {
+		.find_proc_info = find_proc_info,
+		.put_unwind_info = put_unwind_info,
+		.get_dyn_info_list_addr = get_dyn_info_list_addr,
+		.access_mem = access_mem,
+		.access_reg = access_reg,
+		.access_fpreg = access_fpreg,
+	};
+	uint64_t frames[4];
+	ucontext_t uc;
+	void *m;
+
+	m = mmap(NULL, 2 * sizeof(struct objtab), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	tabs[0] = m;
+	tabs[1] = tabs[0] + 1;
+	ldp_unwind_refresh(1);
+	as = unw_create_addr_space(&acc, 0);
+	if (!as)
+		return -ENOMEM;
+	/* Caching off: libunwind's cache takes a mutex per step (Debian builds it without
+	 * per-thread caches, and silently turns UNW_CACHE_PER_THREAD into the global one). */
+	unw_set_caching_policy(as, UNW_CACHE_NONE);
+	/* The first unwind initialises libunwind's globals (pthread_once, locks): do it here. */
+	if (getcontext(&uc) == 0)
+		ldp_unwind(&uc, 0, frames, 4);
+	return 0;
+}
+
+void ldp_unwind_after_fork_child(void)
+{
+	readers = 0;
+	pthread_mutex_init(&build_lock, NULL);
+}

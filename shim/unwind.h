@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * unwind.h — unwinding the interrupted thread from the SIGPROF handler, without the loader.
+ *
+ * libunwind's local unwinder calls dl_iterate_phdr on every step, which takes glibc's loader
+ * lock; a handler that interrupts a thread while it acquires or holds that lock deadlocks
+ * (seen here with dlopen/dlclose churn at 1000 Hz). So we drive libunwind's generic ("remote")
+ * unwinder with our own accessors: the table of loaded objects and their .eh_frame_hdr search
+ * tables is built outside the handler (at start, every drain tick when the loader's counters
+ * moved, and after every dlclose while the sampler is fenced), and the handler only reads it.
+ */
+#ifndef LDP_UNWIND_H
+#define LDP_UNWIND_H
+
+#include <stdint.h>
+#include <ucontext.h>
+
+int ldp_unwind_init(void);
+/* Rebuild the object table if objects were loaded or unloaded since the last build (or always,
+ * with force). Not async-signal-safe. The caller guarantees no handler runs during a forced
+ * rebuild after dlclose (the sampler's fence); otherwise it waits for readers of the old table. */
+void ldp_unwind_refresh(int force);
+/* In a fork child: handlers of the parent's other threads are gone. */
+void ldp_unwind_after_fork_child(void);
+
+/* ASYNC-SIGNAL-SAFE. Leaf first; callers' addresses are return addresses minus one.
+ * stack_hi: top of the thread's stack when known (0 when not): reads inside it are direct,
+ * others go through process_vm_readv so a corrupt frame cannot fault. */
+uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, uint32_t max);
+
+#endif

@@ -1,0 +1,42 @@
+# tests/progs/progs.mk — extra build rules for the test programs (included by the Makefile).
+# Every tests/progs/X.c is a program built by the Makefile's pattern rule; this file adds the libraries,
+# link flags, the musl and Go builds (libraries live in lib/, musl/ and go/ so the Makefile's
+# wildcard does not take them for programs) and the per-program flags those need.
+
+PROGS_B := $(B)/tests/progs
+
+# early: linked against libearly.so (its constructor starts threads before the shim activates)
+PROG_CFLAGS_early := -L$(PROGS_B) -Wl,-rpath,'$$ORIGIN'
+PROG_LIBS_early   := -learly
+$(PROGS_B)/early: $(PROGS_B)/libearly.so
+
+$(PROGS_B)/libearly.so: tests/progs/lib/libearly.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fPIC -shared -pthread -o $@ $<
+
+# dlchurn: dlopen()s/dlclose()s libchurn.so in a loop
+$(PROGS_B)/libchurn.so: tests/progs/lib/libchurn.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -fPIC -shared -o $@ $<
+$(PROGS_B)/dlchurn: $(PROGS_B)/libchurn.so
+
+# musl: a hello world linked with Debian's musl-gcc (dynamically, so the shim is preloaded)
+$(PROGS_B)/hello_musl: tests/progs/musl/hello_musl.c
+	@mkdir -p $(dir $@)
+	$(Q)musl-gcc -O2 -g -o $@ $<
+
+# Go: one program with cgo (dynamically linked against glibc), one PIE with no libc at all.
+# CGO_ENABLED=0 -buildmode=pie on go 1.19 gives an ELF with PT_INTERP (ld-linux) and no
+# DT_NEEDED entry at all (checked with readelf -d in test_compat.py).
+GO_ENV := GOCACHE=$(abspath $(B))/gocache GOPATH=$(abspath $(B))/gopath GO111MODULE=off GOFLAGS= GOTOOLCHAIN=local
+$(PROGS_B)/go_cgo: tests/progs/go/cgo.go
+	@mkdir -p $(dir $@)
+	$(Q)$(GO_ENV) CGO_ENABLED=1 go build -o $(abspath $@) $(abspath $<)
+$(PROGS_B)/go_nolibc: tests/progs/go/nolibc.go
+	@mkdir -p $(dir $@)
+	$(Q)$(GO_ENV) CGO_ENABLED=0 go build -buildmode=pie -o $(abspath $@) $(abspath $<)
+
+PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/hello_musl \
+               $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc
+
+test-bins: $(PROGS_EXTRA)

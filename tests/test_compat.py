@@ -1,0 +1,274 @@
+# SPDX-License-Identifier: MIT
+"""Compatibility: a profiled program's stdout, stderr and exit status are byte-for-byte what
+they are without ldprof; Go (cgo, and a PIE with no libc), musl, setuid/setgid/file-capability
+programs run exactly as without the shim and are not profiled; Debian's python3 is profiled
+with its interpreter frames."""
+import os
+import re
+import shutil
+import stat
+import struct
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import (CORE, SHIM, SIGPROF, Stacks, clean_env, inspect_running, ldprof_run,
+                      preload_env, prog, profile_files, profiles_for, read_log, run, status_of)
+
+STDIN = bytes(range(256)) * 64 + "naïve ☃\n".encode()
+
+CASES = {
+    "echo": (lambda: ["echo", "hello", "world"], b""),
+    "cat-stdin": (lambda: ["cat"], STDIN),
+    "exit-3": (lambda: ["sh", "-c", "exit 3"], b""),
+    "sh-killed-by-sigterm": (lambda: ["sh", "-c", "kill -TERM $$"], b""),
+    "stderr-and-stdout": (lambda: ["sh", "-c", "echo out; echo err >&2; echo out2; echo err2 >&2"], b""),
+    "bash": (lambda: ["bash", "-c", "echo $((6*7)); for i in 1 2 3; do echo $i; done; exit 5"], b""),
+    "output": (lambda: [prog("output")], STDIN),
+    "output-exit-3": (lambda: [prog("output"), "exit", "3"], STDIN),
+    "output-sigterm": (lambda: [prog("output"), "signal", "15"], b"x"),
+    "output-sigkill": (lambda: [prog("output"), "signal", "9"], b""),
+    "output-abort": (lambda: [prog("output"), "abort"], b""),
+    "python3": (lambda: ["/usr/bin/python3", "-c",
+                         "import sys; print(sum(range(10**6))); print('e', file=sys.stderr); sys.exit(4)"], b""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_output_identical_under_ldprof_run(outdir, case):
+    mk, stdin = CASES[case]
+    cmd = mk()
+    base = run(cmd, input=stdin, timeout=30)
+    r = ldprof_run(cmd, outdir=outdir, input=stdin, timeout=30)
+    assert r.stdout == base.stdout
+    assert r.stderr == base.stderr
+    assert r.returncode == status_of(base), f"ldprof run exited {r.returncode}, program {status_of(base)}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_output_identical_with_preload_by_hand(outdir, case):
+    mk, stdin = CASES[case]
+    cmd = mk()
+    base = run(cmd, input=stdin, timeout=30)
+    r = run(cmd, input=stdin, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt"))
+    assert (r.stdout, r.stderr, r.returncode) == (base.stdout, base.stderr, base.returncode)
+
+
+def test_environment_not_edited(outdir):
+    # the program sees exactly the environment it was given (gperftools broke programs by
+    # editing environ), invalid UTF-8 included; LD_PRELOAD stays so its children are profiled
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt")
+    env[b"ODD_BYTES"] = b"caf\xe9 \xff"
+    plain = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
+    base = run(["env", "-0"], env=plain, timeout=10)
+    r = run(["env", "-0"], env=env, timeout=10)
+    assert r.returncode == 0
+    want = set(base.stdout.split(b"\0")) | {b"LD_PRELOAD=" + env["LD_PRELOAD"].encode()}
+    assert set(r.stdout.split(b"\0")) == want
+
+
+def test_privilege_drop_in_profiled_process(outdir):
+    # a root process that is profiled (background thread running) drops its privileges:
+    # glibc broadcasts setgroups/setresgid/setresuid to every thread and aborts the process
+    # (setxid_error) if any thread's call fails
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/echo", "dropped"]
+    base = run(cmd, timeout=30)
+    assert (base.returncode, base.stdout) == (0, b"dropped\n")
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt")
+    r = run(cmd, env=env, timeout=30)
+    assert (status_of(r), r.stdout, r.stderr) == (0, b"dropped\n", b""), \
+        f"exit {status_of(r)} (134 = SIGABRT)"
+
+
+def test_no_descriptor_leaks_across_exec(outdir):
+    # the shim's own files (log, profiles) are O_CLOEXEC: a program exec'd by a profiled
+    # process (here without the preload) sees exactly the descriptors it would see anyway
+    cmd = ["sh", "-c", f"{prog('burn')} 100 >/dev/null; exec env -u LD_PRELOAD ls -1 /proc/self/fd"]
+    base = run(cmd, timeout=30)
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="debug")
+    r = run(cmd, env=env, timeout=30)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r.stderr
+
+
+# --- Go ---------------------------------------------------------------------------------------
+
+def readelf(args, path):
+    r = run(["readelf"] + args + [path], timeout=10)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def test_go_nolibc_is_a_dynamic_pie_without_libc():
+    p = prog("go_nolibc")
+    dyn = readelf(["-d"], p)
+    assert "NEEDED" not in dyn, f"go_nolibc needs libraries:\n{dyn}"
+    assert "PIE" in dyn
+    assert "Requesting program interpreter" in readelf(["-l"], p)
+
+
+def test_go_cgo_is_dynamically_linked_with_glibc():
+    dyn = readelf(["-d"], prog("go_cgo"))
+    assert "libc.so.6" in dyn
+
+
+GO = {"go_cgo": b"go-cgo: c_add=42 sum=21 own_profile=ok\n", "go_nolibc": b"go-nolibc: args=1 sum=42\n"}
+
+
+@pytest.mark.parametrize("name", sorted(GO))
+def test_go_program_runs_unchanged_and_is_not_profiled(outdir, name):
+    base = run([prog(name)], timeout=30)
+    assert (base.returncode, base.stdout) == (0, GO[name]), base.stderr
+    r = ldprof_run([prog(name)], outdir=outdir, hz=997, timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (0, GO[name], base.stderr), r.stderr
+    assert not profiles_for(outdir, comm=name), f"ldprof profiled the Go program {name}"
+
+
+@pytest.mark.parametrize("name", sorted(GO))
+def test_go_program_with_preload_by_hand(outdir, name):
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "log.txt")
+    info, r = inspect_running([prog(name)], env=env, delay=0.3)
+    assert (r.returncode, r.stdout) == (0, GO[name]), r.stderr
+    assert not profiles_for(outdir, comm=name)
+    assert CORE.name not in info["maps"], "the profiler core was loaded into a Go process"
+
+
+def test_go_cgo_stepping_aside_is_logged(outdir):
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+    r = run([prog("go_cgo")], env=env, timeout=30)
+    assert r.returncode == 0
+    log = read_log(outdir, outdir / "log.txt")
+    lines = [l for l in log.splitlines() if re.search(r"\bgo\b", l, re.I)]
+    assert len(lines) == 1, f"expected one log line about Go, log:\n{log}"
+
+
+# --- musl -------------------------------------------------------------------------------------
+
+def test_musl_program_is_musl():
+    dyn = readelf(["-d"], prog("hello_musl"))
+    assert "libc.so]" in dyn and "libc.so.6" not in dyn, dyn
+    assert "ld-musl" in readelf(["-l"], prog("hello_musl"))
+
+
+def test_musl_program_runs_unchanged(outdir):
+    base = run([prog("hello_musl")], timeout=30)
+    assert base.returncode == 0 and base.stdout.startswith(b"hello from musl")
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "log.txt",
+                      LDPROF_LOG_LEVEL="info")
+    r = run([prog("hello_musl")], env=env, timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (0, base.stdout, base.stderr)
+    r2 = ldprof_run([prog("hello_musl")], outdir=outdir / "run", timeout=30)
+    assert (r2.returncode, r2.stdout, r2.stderr) == (0, base.stdout, base.stderr)
+    assert not profile_files(outdir) and not profile_files(outdir / "run")
+    log = read_log(outdir, outdir / "log.txt")
+    assert "not supported" in log.lower(), f"musl: expected a 'libc not supported' log line:\n{log}"
+
+
+# --- python3 ----------------------------------------------------------------------------------
+
+PY_SCRIPT = """
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+import time
+t = time.process_time()
+while time.process_time() - t < 1.0:
+    fib(20)
+print("fib", fib(20))
+"""
+
+
+def test_python3_cpu_bound_script_is_profiled(outdir):
+    base = run(["/usr/bin/python3", "-c", PY_SCRIPT], timeout=60)
+    r = ldprof_run(["/usr/bin/python3", "-c", PY_SCRIPT], outdir=outdir, hz=500, timeout=60)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout) == (0, b"fib 6765\n"), r.stderr
+    files = [p for p, (c, _, _) in profile_files(outdir).items() if c.startswith("python3")]
+    assert files, f"no python3 profile: {[p.name for p in profile_files(outdir)]}"
+    st = Stacks(files)
+    assert st.total() >= 0.8 * 500, f"{st.total()} samples for ~1 s CPU at 500 Hz"
+    assert st.with_func("_PyEval_EvalFrameDefault") >= 0.8 * st.total(), st.dump()
+
+
+# --- setuid, setgid, file capabilities (AT_SECURE) ----------------------------------------------
+
+LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
+SECURE_SHIM = LIBDIR / "libldprof-secure-test.so"
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def _file_caps_xattr():
+    # struct vfs_cap_data, revision 2, effective: CAP_NET_BIND_SERVICE (10) permitted
+    return struct.pack("<IIIII", 0x02000000 | 1, 1 << 10, 0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def secure_setup():
+    """Copies of `burn` that run with AT_SECURE when started by an unprivileged user, and the
+    shim installed where glibc accepts a preload for secure-execution programs: a name without
+    '/', found in a system library folder, with the set-user-ID bit (see ld.so(8))."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-secure-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    src = prog("burn")
+    bins = {}
+    for name, mode in (("burn-plain", 0o755), ("burn-suid", 0o4755), ("burn-sgid", 0o2755),
+                       ("burn-fcap", 0o755)):
+        p = d / name
+        shutil.copy(src, p)
+        os.chown(p, 0, 0)
+        os.chmod(p, mode)
+        bins[name] = p
+    os.setxattr(bins["burn-fcap"], "security.capability", _file_caps_xattr())
+    assert SHIM.exists(), f"{SHIM} missing"
+    created = []
+    shutil.copy(SHIM, SECURE_SHIM)
+    os.chmod(SECURE_SHIM, 0o4755)
+    created.append(SECURE_SHIM)
+    core_copy = LIBDIR / CORE.name
+    if CORE.exists() and not core_copy.exists():
+        shutil.copy(CORE, core_copy)  # so a shim that wrongly activates finds its core
+        created.append(core_copy)
+    yield bins
+    for p in created:
+        p.unlink(missing_ok=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _secure_outdir(outdir):
+    os.chmod(outdir, 0o1777)
+    for p in outdir.parents:
+        if p == Path("/"):
+            break
+        os.chmod(p, os.stat(p).st_mode | 0o005)
+    return outdir
+
+
+def _preload_args(d):
+    # the preload is set by `env` after setpriv dropped privileges, so only the target is preloaded
+    return ["env", f"LD_PRELOAD={SECURE_SHIM.name}", f"LDPROF_OUTPUT_ENDPOINT=file://{d}",
+            f"LDPROF_LOG_FILE={d / 'log.txt'}"]
+
+
+def test_secure_setup_positive_control(outdir, secure_setup):
+    # the same preload arrangement in a normal process run by the same user is profiled
+    d = _secure_outdir(outdir)
+    info, r = inspect_running(NOBODY + _preload_args(d) + [str(secure_setup["burn-plain"]), "1000"],
+                              env=clean_env(), delay=0.6)
+    assert r.returncode == 0, r.stderr
+    assert SECURE_SHIM.name in info["maps"], "preload by name from the system folder did not load"
+    assert SIGPROF in info["sigcgt"], "shim did not activate in the plain copy (control)"
+    assert profiles_for(d, comm="burn-plain"), f"control: no profile in {d}"
+
+
+@pytest.mark.parametrize("kind", ["burn-suid", "burn-sgid", "burn-fcap"])
+def test_secure_execution_not_profiled(outdir, secure_setup, kind):
+    d = _secure_outdir(outdir)
+    base = run(NOBODY + [str(secure_setup[kind]), "300"], timeout=30)
+    assert base.returncode == 0, base.stderr
+    info, r = inspect_running(NOBODY + _preload_args(d) + [str(secure_setup[kind]), "1000"],
+                              env=clean_env(), delay=0.6)
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(rb"burn: done pid=\d+\n", r.stdout) and r.stderr == base.stderr
+    assert SECURE_SHIM.name in info["maps"], "the shim was not preloaded: the test proves nothing"
+    assert SIGPROF not in info["sigcgt"], f"{kind}: SIGPROF handler installed in an AT_SECURE process"
+    assert info["threads"] == 1, f"{kind}: {info['threads']} threads in an AT_SECURE process"
+    assert CORE.name not in info["maps"], f"{kind}: core loaded into an AT_SECURE process"
+    assert not profiles_for(d, comm=kind), f"{kind}: profiled"

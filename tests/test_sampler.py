@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: MIT
+"""The SIGPROF sampler: accuracy, unwinding, sample counts, thread coverage, knobs.
+
+hot2 (tests/progs/hot2.c) runs 5 threads that each spend CPU in hot_a and hot_b in the ratio
+3:1 (by their own CPU clocks). Per-thread CPU timers must see that ratio, unwind through
+-fomit-frame-pointer code to the thread's start function, and lose almost no samples
+(process-wide ITIMER_PROF loses 10-25% with several busy threads).
+"""
+import re
+import time
+
+import pytest
+
+from conftest import (CORE, LDPROF, clean_env, SIGPROF, Stacks, inspect_running, ldprof_run, preload_env, prog,
+                      profile_files, profiles_for, read_log, read_profile, run, stacks_in)
+
+HOT2_HZ = 499
+
+
+def hot2_cpu(stderr):
+    m = re.search(rb"hot2: cpu_ns=(\d+) a_ns=(\d+) b_ns=(\d+)", stderr)
+    assert m, f"hot2 did not report its CPU time: {stderr!r}"
+    return tuple(int(x) for x in m.groups())
+
+
+@pytest.fixture(scope="module")
+def hot2_run(module_outdir):
+    d = module_outdir("hot2")
+    r = ldprof_run([prog("hot2"), "500"], outdir=d, hz=HOT2_HZ, timeout=60)
+    return d, r
+
+
+@pytest.fixture(scope="module")
+def hot2_stacks(hot2_run):
+    d, r = hot2_run
+    assert r.returncode == 0, r.stderr
+    files = profiles_for(d, comm="hot2")
+    assert files, f"no hot2 profile in {d}: {sorted(p.name for p in d.iterdir())}"
+    return Stacks(files)
+
+
+def test_hot2_runs_unchanged_under_ldprof(hot2_run):
+    d, r = hot2_run
+    assert r.returncode == 0
+    assert r.stdout == b"hot2: done threads=5 ratio=3:1\n"
+
+
+def test_one_profile_per_flush_window_named_comm_pid_seq(hot2_run):
+    d, r = hot2_run
+    files = profile_files(d)
+    assert files, "no profile written"
+    comms = {c for c, _, _ in files.values()}
+    assert comms == {"hot2"}, f"unexpected profile names: {[p.name for p in files]}"
+    assert len({pid for _, pid, _ in files.values()}) == 1
+
+
+def test_hot_function_shares_match_cpu_ratio(hot2_stacks):
+    a = hot2_stacks.with_func("hot_a")
+    b = hot2_stacks.with_func("hot_b")
+    assert a + b > 0, "no sample in hot_a or hot_b:\n" + hot2_stacks.dump()
+    share_a = 100.0 * a / (a + b)
+    assert 70.0 <= share_a <= 80.0, (
+        f"hot_a share {share_a:.1f}% (hot_a={a} hot_b={b}), expected 75 +-5\n" + hot2_stacks.dump())
+
+
+def test_hot_functions_hold_nearly_all_samples(hot2_stacks):
+    tot = hot2_stacks.total()
+    ab = hot2_stacks.with_any(["hot_a", "hot_b"])
+    assert ab >= 0.95 * tot, f"only {ab}/{tot} samples in hot_a/hot_b\n" + hot2_stacks.dump()
+
+
+def test_stacks_unwound_to_thread_start_function(hot2_stacks):
+    tot = hot2_stacks.total()
+    ok = hot2_stacks.with_any(["worker", "main"])
+    assert tot > 0
+    assert ok >= 0.95 * tot, (
+        f"only {ok}/{tot} = {100.0 * ok / tot:.1f}% of samples reach worker/main (need 95%)\n"
+        + hot2_stacks.dump())
+
+
+def test_sample_count_matches_cpu_time(hot2_run, hot2_stacks):
+    d, r = hot2_run
+    cpu_ns, _, _ = hot2_cpu(r.stderr)
+    expected = cpu_ns * HOT2_HZ / 1e9
+    got = hot2_stacks.total()
+    assert got >= 0.95 * expected, (
+        f"{got} samples for {cpu_ns / 1e9:.3f} s CPU at {HOT2_HZ} Hz: expected >= 95% of "
+        f"{expected:.0f} ({100.0 * got / expected:.1f}%)")
+    assert got <= 1.10 * expected, f"{got} samples, more than CPU time allows ({expected:.0f})"
+
+
+def test_samples_labelled_with_thread_id_and_name(hot2_stacks):
+    ids = hot2_stacks.by_label("thread_id")
+    names = hot2_stacks.by_label("thread_name")
+    assert None not in ids, "samples without a thread_id label"
+    assert None not in names, "samples without a thread_name label"
+    assert all(re.fullmatch(r"\d+", t) for t in ids), f"thread ids: {list(ids)}"
+    assert len(ids) == 5, f"expected 5 threads, got {ids}"
+    assert {"hot2-w0", "hot2-w1", "hot2-w2", "hot2-w3"} <= set(names), f"thread names: {names}"
+
+
+def test_every_thread_gets_its_fair_share(hot2_stacks):
+    # all 5 threads burn the same CPU time: per-thread timers give each ~20%
+    ids = hot2_stacks.by_label("thread_id")
+    tot = sum(ids.values())
+    shares = {t: 100.0 * c / tot for t, c in ids.items()}
+    assert all(12.0 <= s <= 28.0 for s in shares.values()), f"per-thread shares: {shares}"
+
+
+def test_preload_by_hand_at_997hz(outdir):
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "log.txt")
+    r = run([prog("hot2"), "300"], env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hot2: done threads=5 ratio=3:1\n"
+    cpu_ns, _, _ = hot2_cpu(r.stderr)
+    files = profiles_for(outdir, comm="hot2")
+    assert files, f"no profile from LD_PRELOAD by hand; log: {read_log(outdir, outdir / 'log.txt')}"
+    st = Stacks(files)
+    expected = cpu_ns * 997 / 1e9
+    assert st.total() >= 0.95 * expected, f"{st.total()} samples, expected >= 95% of {expected:.0f}"
+    prof = read_profile(files[0])
+    assert prof.period == 1_000_000_000 // 997 or abs(prof.period - 1e9 / 997) < 2, prof.period
+    a, b = st.with_func("hot_a"), st.with_func("hot_b")
+    assert 70.0 <= 100.0 * a / max(1, a + b) <= 80.0, f"hot_a={a} hot_b={b}"
+
+
+def test_default_rate_is_99hz(outdir):
+    r = ldprof_run([prog("burn"), "300"], outdir=outdir, timeout=30)
+    assert r.returncode == 0, r.stderr
+    files = profiles_for(outdir, comm="burn")
+    assert files
+    prof = read_profile(files[0])
+    assert abs(prof.period - 1e9 / 99) < 2, f"period {prof.period} ns, expected 1e9/99"
+    pt = (prof.s(prof.period_type[0]), prof.s(prof.period_type[1]))
+    assert pt == ("cpu", "nanoseconds")
+
+
+def test_activation_logged_once(outdir):
+    env = clean_env(LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+    r = ldprof_run([prog("burn"), "200"], outdir=outdir, hz=123, env=env, timeout=30)
+    assert r.returncode == 0
+    log = read_log(outdir, outdir / "log.txt")
+    active = [l for l in log.splitlines() if re.search(r"\bactive\b", l)]
+    assert len(active) == 1, f"expected one activation line, log:\n{log}"
+    assert "123" in active[0], f"activation line does not show hz=123: {active[0]}"
+
+
+def test_flush_interval_writes_one_file_per_window(outdir):
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=200, LDPROF_SAMPLING_FLUSH_INTERVAL="500ms",
+                      LDPROF_LOG_FILE=outdir / "log.txt")
+    r = run([prog("burn"), "2500"], env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pid = int(re.search(rb"pid=(\d+)", r.stdout).group(1))
+    files = profile_files(outdir)
+    mine = sorted((seq, p) for p, (c, pi, seq) in files.items() if pi == pid)
+    assert len(mine) >= 4, f"2.5 s with 500 ms windows gave {len(mine)} files: {list(files)}"
+    seqs = [s for s, _ in mine]
+    assert len(set(seqs)) == len(seqs)
+    st = Stacks([p for _, p in mine])
+    assert st.total() >= 0.95 * 2.5 * 200, f"{st.total()} samples over all windows (expected ~500)"
+    times = [read_profile(p).time_nanos for _, p in mine]
+    assert times == sorted(times) and len(set(times)) == len(times), f"window start times {times}"
+
+
+def test_rlimit_sigpending_exhausted(outdir):
+    # POSIX timers count against RLIMIT_SIGPENDING: timer_create fails with EAGAIN for some
+    # threads; the program must run exactly as without ldprof
+    base = run(["prlimit", "--sigpending=2", "--", prog("hot2"), "100"], timeout=60)
+    assert base.returncode == 0
+    r = run(["prlimit", "--sigpending=2", "--", str(LDPROF), "run", "-o", str(outdir), "--",
+             prog("hot2"), "100"], timeout=60)
+    assert (r.returncode, r.stdout) == (0, base.stdout), r.stderr
+
+
+def test_kill_switch_disables_everything(outdir):
+    env = preload_env(outdir, LDPROF_DISABLED=1, LDPROF_LOG_FILE=outdir / "log.txt")
+    info, r = inspect_running([prog("burn"), "1200"], env=env, delay=0.6)
+    assert r.returncode == 0 and r.stdout.startswith(b"burn: done")
+    assert SIGPROF not in info["sigcgt"], "SIGPROF handler installed although LDPROF_DISABLED=1"
+    assert info["threads"] == 1, f"{info['threads']} threads although LDPROF_DISABLED=1"
+    assert CORE.name not in info["maps"], "core loaded although LDPROF_DISABLED=1"
+    assert not profile_files(outdir)
+
+
+def test_active_shim_positive_control(outdir):
+    # the same observation points as the kill-switch test, with the shim active
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt")
+    info, r = inspect_running([prog("burn"), "1200"], env=env, delay=0.6)
+    assert r.returncode == 0
+    assert SIGPROF in info["sigcgt"], "no SIGPROF handler in an active process"
+    assert CORE.name in info["maps"], "core not mapped in an active process"
+    assert profile_files(outdir)
+
+
+# --- threads that existed before the shim activated, and threads created after ---
+
+@pytest.fixture(scope="module")
+def early_run(module_outdir):
+    d = module_outdir("early")
+    env = clean_env(LDPROF_LOG_FILE=d / "log.txt", LDPROF_LOG_LEVEL="info")
+    r = ldprof_run([prog("early")], outdir=d, hz=500, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"early: done ctor_threads=2 pre_threads=1 late_threads=1\n"
+    m = re.search(rb"core_mapped_at_ctor=(-?\d+) pre_cpu_ns=(\d+) ctor_cpu_ns=(\d+) late_cpu_ns=(\d+)",
+                  r.stderr)
+    assert m, r.stderr
+    info = dict(zip(("core_at_ctor", "pre", "ctor", "late"), (int(x) for x in m.groups())))
+    return d, info, stacks_in(d, comm="early")
+
+
+def test_thread_started_in_preinit_before_shim_is_adopted(early_run):
+    # DT_PREINIT_ARRAY of the executable runs before every shared object's constructor, so this
+    # thread exists before the shim activates: only a /proc/self/task walk can find it.
+    d, info, st = early_run
+    got = st.with_func("pre_burn")
+    expected = info["pre"] * 500 / 1e9
+    assert got >= 0.8 * expected, (
+        f"pre-existing thread: {got} samples in pre_burn, expected >= 80% of {expected:.0f}\n"
+        f"log: {read_log(d, d / 'log.txt')}\n" + st.dump())
+
+
+def test_threads_started_in_library_constructor(early_run):
+    d, info, st = early_run
+    got = st.with_func("early_burn")
+    expected = info["ctor"] * 500 / 1e9
+    assert got >= 0.8 * expected, (
+        f"{got} samples in early_burn, expected >= 80% of {expected:.0f} "
+        f"(core mapped when libearly's constructor ran: {info['core_at_ctor']})\n" + st.dump())
+
+
+def test_thread_started_after_activation(early_run):
+    d, info, st = early_run
+    got = st.with_func("late_burn")
+    expected = info["late"] * 500 / 1e9
+    assert got >= 0.95 * expected, f"{got} samples in late_burn, expected >= 95% of {expected:.0f}"
+
+
+def test_adopted_threads_reported_in_log(early_run):
+    d, info, st = early_run
+    log = read_log(d, d / "log.txt")
+    m = re.search(r"active.*?threads=(\d+)", log)
+    assert m, f"no activation line with threads=N in the log:\n{log}"
+    assert int(m.group(1)) >= 2, f"shim adopted {m.group(1)} threads; main + early-pre existed:\n{log}"
+
+
+@pytest.mark.parametrize("leaf,start", [("pre_burn", "pre_thread"), ("early_burn", "early_ctor_thread"),
+                                        ("late_burn", "late_thread")])
+def test_early_and_late_threads_unwound_to_start_function(early_run, leaf, start):
+    d, info, st = early_run
+    tot = st.with_func(leaf)
+    ok = sum(c for f, c, _ in st.items if leaf in f and start in f)
+    assert tot > 0 and ok >= 0.95 * tot, f"{ok}/{tot} samples in {leaf} reach {start}\n" + st.dump()
+
+
+def test_pre_existing_thread_names(early_run):
+    d, info, st = early_run
+    names = st.by_label("thread_name")
+    assert {"early-pre", "early-ctor0", "early-ctor1", "late"} <= set(names), names

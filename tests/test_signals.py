@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""Signals: programs that own SIGPROF, exec in a loop at 1000 Hz, EINTR and errno, and signal
+pass-through of `ldprof run`."""
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (LDPROF, clean_env, ldprof_run, preload_env, prog, profile_files, read_log,
+                      run, status_of)
+
+LIBPROFILER = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
+
+
+@pytest.mark.parametrize("mode", ["sigaction", "signal"])
+def test_program_with_own_sigprof_handler_unchanged(outdir, mode):
+    base = run([prog("ownprof"), mode], timeout=30)
+    assert base.returncode == 0
+    assert base.stdout == b"ownprof: got_signals=yes foreign=0 handler_intact=yes count_ok=yes\n"
+    r = ldprof_run([prog("ownprof"), mode], outdir=outdir, hz=997, timeout=30)
+    assert r.returncode == base.returncode
+    assert r.stdout == base.stdout, f"with ldprof: {r.stdout!r} stderr {r.stderr!r}"
+    assert not profiles_of(outdir, "ownprof"), "ldprof wrote a profile for a program owning SIGPROF"
+
+
+@pytest.mark.parametrize("mode", ["sigaction", "signal"])
+def test_program_with_own_sigprof_handler_by_hand(outdir, mode):
+    base = run([prog("ownprof"), mode], timeout=30)
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "log.txt",
+                      LDPROF_LOG_LEVEL="info")
+    r = run([prog("ownprof"), mode], env=env, timeout=30)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r.stderr
+    assert not profiles_of(outdir, "ownprof")
+    log = read_log(outdir, outdir / "log.txt")
+    assert "SIGPROF" in log or "sigprof" in log.lower(), f"stepping aside not logged:\n{log}"
+
+
+def profiles_of(d, comm):
+    return [p for p, (c, _, _) in profile_files(d).items() if c == comm]
+
+
+@pytest.mark.parametrize("order", ["gperftools-first", "ldprof-first"])
+def test_gperftools_cpu_profiler_keeps_working(outdir, order):
+    assert Path(LIBPROFILER).exists(), "google-perftools' libprofiler missing (make deps)"
+    shim = str(preload_env(outdir)["LD_PRELOAD"])
+    libs = [LIBPROFILER, shim] if order == "gperftools-first" else [shim, LIBPROFILER]
+    cpuprofile = outdir / "gperf.prof"
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", CPUPROFILE=cpuprofile,
+                      CPUPROFILE_FREQUENCY=200)
+    env["LD_PRELOAD"] = " ".join(libs)
+    r = run([prog("burn"), "800"], env=env, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"burn: done")
+    assert cpuprofile.exists() and cpuprofile.stat().st_size > 200, "gperftools wrote no profile"
+    # gperftools got its ~160 samples (0.8 s at 200 Hz), not many more and not far fewer
+    pprof = run(["google-pprof", "--text", prog("burn"), str(cpuprofile)], timeout=60)
+    m = re.search(rb"Total: (\d+) samples", pprof.stdout + pprof.stderr)
+    assert m, pprof.stdout + pprof.stderr
+    assert 110 <= int(m.group(1)) <= 200, f"gperftools counted {m.group(1)} samples for 0.8 s at 200 Hz"
+    assert not profiles_of(outdir, "burn"), "ldprof sampled a process that gperftools profiles"
+
+
+def test_exec_loop_at_1000hz_never_dies_of_sigprof(outdir):
+    r = ldprof_run([prog("execloop"), "200", "3000"], outdir=outdir, hz=1000, timeout=120)
+    assert b"Profiling timer expired" not in r.stderr, r.stderr[-500:]
+    assert r.returncode == 0, f"exit {status_of(r)}: {r.stderr[-500:]!r}"
+    assert r.stdout == b"execloop: done N=200\n"
+
+
+def test_exec_loop_by_hand_at_1000hz(outdir):
+    env = preload_env(outdir, LDPROF_SAMPLING_HZ=1000, LDPROF_LOG_FILE=outdir / "log.txt")
+    r = run([prog("execloop"), "100", "2000"], env=env, timeout=120)
+    assert r.returncode == 0, f"exit {status_of(r)} (27 = SIGPROF): {r.stderr[-500:]!r}"
+    assert r.stdout == b"execloop: done N=100\n"
+
+
+def test_restartable_calls_never_fail_with_eintr_and_errno_preserved(outdir):
+    r = ldprof_run([prog("eintr"), "2"], outdir=outdir, hz=1000, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (b"eintr: read_eintr=0 write_eintr=0 waitpid_eintr=0 errno_clobbered=0 "
+                        b"ops_ok=yes\n"), r.stderr
+    assert profiles_of(outdir, "eintr"), "eintr was not profiled"
+
+
+def _start_and_signal(cmd, sig, outdir):
+    p = subprocess.Popen([str(LDPROF), "run", "-o", str(outdir), "--"] + cmd, env=clean_env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.7)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail(f"`ldprof run` did not end within 15 s of {sig!r}")
+    return p, out, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_to_ldprof_run_reaches_command(outdir, sig):
+    p, out, err = _start_and_signal(["sleep", "30"], sig, outdir)
+    assert status_of(p) == 128 + sig.value, f"exit {p.returncode}, stderr {err!r}"
+
+
+def test_signal_handled_by_command_passes_exit_status(outdir):
+    script = "import signal,sys,time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\ntime.sleep(30)\n"
+    p, out, err = _start_and_signal(["/usr/bin/python3", "-c", script], signal.SIGTERM, outdir)
+    assert p.returncode == 7, err
