@@ -78,17 +78,17 @@ $(B)/obj/cli/%.o: %.c
 
 # --- unit tests: each links the common modules, built with ASan/UBSan ---
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.c)
+$(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
 
 # --- fuzz targets: libFuzzer binaries (clang) and a replay driver (gcc, ASan) for make check ---
-$(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h)
+$(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Iinjector -o $@ $< $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
-$(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h)
+$(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< tests/fuzz/replay.c $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz

@@ -75,7 +75,7 @@ static struct {
 	int64_t next_flush;
 	pthread_key_t key;
 } C = { .work = PTHREAD_MUTEX_INITIALIZER, .wake_mx = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER, .creds_lock = PTHREAD_MUTEX_INITIALIZER };
+	.creds_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread sigset_t fork_saved_mask;
 static __thread int32_t fork_parent_tid;
@@ -207,7 +207,7 @@ static void *bg_main(void *arg)
 	while (!C.stop) {
 		/* Drain every second, or every flush interval when that is shorter. */
 		int64_t tick = C.flush_ns < DRAIN_NS ? C.flush_ns : DRAIN_NS;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += tick / 1000000000LL;
 		ts.tv_nsec += tick % 1000000000LL;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -234,6 +234,18 @@ static void *bg_main(void *arg)
 	}
 	pthread_mutex_unlock(&C.wake_mx);
 	return NULL;
+}
+
+/* The background thread's wake-up runs on the monotonic clock: a wall clock step must not
+ * stall or hurry the flushes. */
+static void init_wake(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&C.wake, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 static int start_bg(void)
@@ -492,7 +504,7 @@ static void fork_child(void)
 	 * samples are the parent's; the child writes its own files under its own pid. */
 	pthread_mutex_init(&C.work, NULL);
 	pthread_mutex_init(&C.wake_mx, NULL);
-	pthread_cond_init(&C.wake, NULL);
+	init_wake();
 	pthread_mutex_init(&C.creds_lock, NULL);
 	C.creds_depth = 0;
 	C.bg_running = 0;
@@ -563,6 +575,7 @@ ldp_core_start(const struct ldp_boot *boot)
 		ldp_log(LDP_LOG_WARN, "staying off: the program already has a SIGPROF handler");
 		return NULL;
 	}
+	init_wake();
 	C.win = ldp_window_new(now_ns(CLOCK_REALTIME));
 	if (!C.win || pthread_key_create(&C.key, thread_gone) != 0)
 		goto fail;
