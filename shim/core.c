@@ -538,8 +538,10 @@ static void core_exit(void)
 	C.stop = 1;
 	pthread_mutex_unlock(&C.work);
 	ldp_sampler_stats(&st);
-	ldp_log(LDP_LOG_INFO, "exit: %u files, %llu samples dropped, %llu foreign SIGPROF", C.seq,
-		(unsigned long long)st.dropped, (unsigned long long)st.foreign);
+	ldp_log(LDP_LOG_INFO,
+		"exit: %u files, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us",
+		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
+		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0);
 	/* The handler stays installed: a SIGPROF already queued is caught and dropped. */
 }
 

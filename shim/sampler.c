@@ -3,7 +3,7 @@
  * sampler.c — the SIGPROF handler: unwind the interrupted thread and count its stack.
  *
  * ASYNC-SIGNAL CONTEXT — on_sigprof() and everything it calls run inside the SIGPROF handler.
- * Allowed: raw syscalls, atomics, memory mapped before sampling started, ldp_unwind() (see
+ * Allowed: raw syscalls, clock_gettime (vDSO), atomics, memory mapped before sampling started, ldp_unwind() (see
  * unwind.c: it never enters the dynamic loader). Never: malloc, stdio, locks the interrupted
  * code may hold, dlsym, TLS, waiting. errno is saved and restored. Whenever something is in
  * the way (paused, a dlclose in flight, no room) the sample is dropped and counted.
@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@ static struct {
 	int max_depth;
 	uint64_t dropped;
 	uint64_t foreign;
+	uint64_t handled;     /* samples unwound */
+	uint64_t handler_ns;  /* time spent unwinding and storing them */
 	struct sigaction orig;
 	int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 } S;
@@ -59,6 +62,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ctx)
 	int saved_errno = errno, ours, idx;
 	uint64_t frames[LDP_MAX_DEPTH];
 	struct ldp_slot *slot;
+	struct timespec t0, t1;
 	uint64_t weight;
 	uint32_t n;
 
@@ -82,8 +86,13 @@ static void on_sigprof(int sig, siginfo_t *si, void *ctx)
 		__atomic_fetch_sub(&S.inflight[idx], 1, __ATOMIC_SEQ_CST);
 		goto drop;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	n = ldp_unwind(ctx, slot->stack_hi, frames, (uint32_t)S.max_depth);
 	ldp_stacktab_add(&S.tab[idx], (uint32_t)slot->tid, frames, n, weight);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	__atomic_fetch_add(&S.handled, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&S.handler_ns, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L + t1.tv_nsec - t0.tv_nsec),
+			   __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&S.inflight[idx], 1, __ATOMIC_SEQ_CST);
 	goto out;
 drop:
@@ -142,7 +151,8 @@ void ldp_sampler_stats(struct ldp_sampler_stats *ret)
 {
 	ret->dropped = __atomic_load_n(&S.dropped, __ATOMIC_RELAXED);
 	ret->foreign = __atomic_load_n(&S.foreign, __ATOMIC_RELAXED);
-	ret->samples = 0;
+	ret->samples = __atomic_load_n(&S.handled, __ATOMIC_RELAXED);
+	ret->handler_ns = __atomic_load_n(&S.handler_ns, __ATOMIC_RELAXED);
 }
 
 void ldp_sampler_fence_begin(void)
@@ -157,6 +167,7 @@ void ldp_sampler_fence_end(void)
 	/* No handler runs while fenced: drop the unloaded object from the unwinder's table
 	 * before any handler may look for it. */
 	ldp_unwind_refresh(1);
+	ldp_unwind_flush_cache();
 	__atomic_fetch_sub(&S.fenced, 1, __ATOMIC_SEQ_CST);
 }
 

@@ -17,7 +17,8 @@
 #define LDP_MAX_DEPTH 128
 
 struct ldp_sampler_stats {
-	uint64_t samples;   /* weighted samples stored */
+	uint64_t samples;   /* signals unwound and stored */
+	uint64_t handler_ns; /* time spent doing it, for the log and make bench */
 	uint64_t dropped;   /* no room, paused, unwinding fenced */
 	uint64_t foreign;   /* SIGPROF that was not ours */
 };

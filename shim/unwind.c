@@ -374,9 +374,12 @@ int ldp_unwind_init(void)
 	as = unw_create_addr_space(&acc, 0);
 	if (!as)
 		return -ENOMEM;
-	/* Caching off: libunwind's cache takes a mutex per step (Debian builds it without
-	 * per-thread caches, and silently turns UNW_CACHE_PER_THREAD into the global one). */
-	unw_set_caching_policy(as, UNW_CACHE_NONE);
+	/* libunwind's global cache of register states by IP: Debian builds libunwind without
+	 * per-thread caches (UNW_CACHE_PER_THREAD silently becomes this one). Its lock is held
+	 * with every signal blocked, so no handler can interrupt its holder, and with our
+	 * accessors nothing under it waits for the loader: no deadlock. It makes a step about
+	 * four times cheaper than no cache (measured: 52 vs 229 us for 64 frames). */
+	unw_set_caching_policy(as, UNW_CACHE_GLOBAL);
 	/* The first unwind initialises libunwind's globals (pthread_once, locks): do it here. */
 	if (getcontext(&uc) == 0)
 		ldp_unwind(&uc, 0, frames, 4);
@@ -387,4 +390,10 @@ void ldp_unwind_after_fork_child(void)
 {
 	readers = 0;
 	pthread_mutex_init(&build_lock, NULL);
+}
+
+void ldp_unwind_flush_cache(void)
+{
+	if (as)
+		unw_flush_cache(as, 0, 0);
 }

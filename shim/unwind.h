@@ -20,6 +20,8 @@ int ldp_unwind_init(void);
  * with force). Not async-signal-safe. The caller guarantees no handler runs during a forced
  * rebuild after dlclose (the sampler's fence); otherwise it waits for readers of the old table. */
 void ldp_unwind_refresh(int force);
+/* Forget cached unwind rules: an unloaded object's addresses may be reused. Not in a handler. */
+void ldp_unwind_flush_cache(void);
 /* In a fork child: handlers of the parent's other threads are gone. */
 void ldp_unwind_after_fork_child(void);
 
