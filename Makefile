@@ -130,3 +130,8 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# The unwinder's fast path, checked against libunwind on the test's own stacks.
+$(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_cfi.c shim/cfi.c -lunwind -ldl

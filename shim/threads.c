@@ -203,6 +203,10 @@ int ldp_threads_rescan(void)
 		s = find_tid(tid);
 		if (s) {
 			s->seen = 1;
+			/* Adopted threads have no exit hook to leave their name: keep it current,
+			 * as they may rename themselves after we found them. */
+			if (!s->stack_hi)
+				read_comm(tid, s->name, sizeof(s->name));
 			continue;
 		}
 		/* Our own background thread has no slot and must not get one. */

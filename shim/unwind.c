@@ -31,6 +31,7 @@
 
 #include <libunwind.h>
 
+#include "cfi.h"
 #include "unwind.h"
 
 /* Exported by libunwind-x86_64.so.8 but not declared in its headers. */
@@ -41,10 +42,8 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip
 #define MAX_SEGS 8192  /* all PT_LOAD segments, for memory validation */
 
 struct text {
-	uint64_t lo, hi;     /* executable segment */
-	uint64_t hdr;        /* .eh_frame_hdr: the table's segment base */
-	uint64_t table;      /* binary search table */
-	uint64_t nfde;
+	uint64_t lo, hi;          /* executable segment */
+	struct ldp_cfi_obj eh;    /* its object's .eh_frame_hdr and the segment holding it */
 };
 
 struct seg {
@@ -160,10 +159,10 @@ static int find_proc_info(unw_addr_space_t a, unw_word_t ip, unw_proc_info_t *pi
 	di.start_ip = t->lo;
 	di.end_ip = t->hi;
 	di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
-	di.u.rti.segbase = t->hdr;
-	di.u.rti.table_data = t->table;
+	di.u.rti.segbase = t->eh.hdr;
+	di.u.rti.table_data = t->eh.table;
 	/* In words; each entry is two int32s. */
-	di.u.rti.table_len = t->nfde * 8 / sizeof(unw_word_t);
+	di.u.rti.table_len = t->eh.nfde * 8 / sizeof(unw_word_t);
 	return _Ux86_64_dwarf_search_unwind_table(a, ip, &di, pi, need, arg);
 }
 
@@ -175,6 +174,95 @@ static void put_unwind_info(unw_addr_space_t a, unw_proc_info_t *pi, void *arg)
 static int get_dyn_info_list_addr(unw_addr_space_t a, unw_word_t *addr, void *arg)
 {
 	return -UNW_ENOINFO;
+}
+
+/* ---- the fast path: cached .eh_frame rules (cfi.c) ---- */
+
+/* Direct-mapped cache of rules by address. An entry is written key = 0, value, key = ip
+ * (release) and read key, value, key (acquire): a reader that sees the same key twice has the
+ * value written with it. Cleared while the sampler is fenced (dlclose). */
+#define RCACHE 8192
+#define R_VALID (1ull << 63)
+#define R_NONE (1ull << 62)     /* the fast path cannot take this address */
+static struct {
+	uint64_t key, val;
+} rcache[RCACHE];
+
+static uint64_t pack(const struct ldp_cfi_rule *r)
+{
+	return R_VALID | (uint64_t)r->cfa_reg << 52 | (uint64_t)r->rbp_saved << 51 | (uint64_t)r->end << 50 |
+	       ((uint64_t)(uint32_t)r->cfa_off & 0x1ffffff) << 25 | ((uint64_t)(uint32_t)-r->rbp_off & 0x1ffffff);
+}
+
+static void unpack(uint64_t v, struct ldp_cfi_rule *r)
+{
+	r->cfa_reg = (v >> 52) & 1;
+	r->rbp_saved = (v >> 51) & 1;
+	r->end = (v >> 50) & 1;
+	r->cfa_off = (int32_t)((v >> 25) & 0x1ffffff);
+	r->rbp_off = -(int32_t)(v & 0x1ffffff);
+}
+
+static int rule_for(const struct objtab *t, uint64_t ip, struct ldp_cfi_rule *r)
+{
+	uint32_t i = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 51) & (RCACHE - 1);
+	uint64_t k1 = __atomic_load_n(&rcache[i].key, __ATOMIC_ACQUIRE), v, k2;
+	const struct text *tx;
+
+	v = __atomic_load_n(&rcache[i].val, __ATOMIC_ACQUIRE);
+	k2 = __atomic_load_n(&rcache[i].key, __ATOMIC_ACQUIRE);
+	if (k1 == ip && k2 == ip && (v & R_VALID)) {
+		if (v & R_NONE)
+			return -1;
+		unpack(v, r);
+		return 0;
+	}
+	tx = find_text(t, ip);
+	if (!tx)
+		return -1;
+	v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
+	__atomic_store_n(&rcache[i].key, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&rcache[i].val, v, __ATOMIC_RELEASE);
+	__atomic_store_n(&rcache[i].key, ip, __ATOMIC_RELEASE);
+	return v & R_NONE ? -1 : 0;
+}
+
+static int read_word(const struct uarg *u, uint64_t addr, uint64_t *val)
+{
+	return access_mem(as, addr, (unw_word_t *)val, 0, (void *)u);
+}
+
+/* Walks the stack with cached rules. Returns the depth, or 0 when a frame needs libunwind. */
+static uint32_t fast_unwind(const struct uarg *u, uint64_t *frames, uint32_t max)
+{
+	const mcontext_t *mc = &u->uc->uc_mcontext;
+	uint64_t rip = (uint64_t)mc->gregs[REG_RIP], rsp = (uint64_t)mc->gregs[REG_RSP];
+	uint64_t rbp = (uint64_t)mc->gregs[REG_RBP], look = rip;
+	uint32_t n = 0;
+
+	frames[n++] = rip;
+	while (n < max) {
+		struct ldp_cfi_rule r;
+		uint64_t cfa, ra, nrbp = rbp;
+
+		if (rule_for(u->t, look, &r) < 0)
+			return 0;
+		if (r.end)
+			break;
+		cfa = (r.cfa_reg == LDP_CFA_RSP ? rsp : rbp) + (uint64_t)(int64_t)r.cfa_off;
+		/* Callers live higher up the stack; anything else is a corrupt frame. */
+		if (cfa <= rsp || read_word(u, cfa - 8, &ra) < 0)
+			break;
+		if (r.rbp_saved && read_word(u, cfa + (uint64_t)(int64_t)r.rbp_off, &nrbp) < 0)
+			break;
+		if (ra == 0)
+			break;
+		rsp = cfa;
+		rbp = nrbp;
+		look = ra - 1;
+		frames[n++] = look;
+	}
+	return n;
 }
 
 uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, uint32_t max)
@@ -193,6 +281,12 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, u
 	u.sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
 	u.stack_hi = stack_hi > u.sp && stack_hi - u.sp < (1ull << 30) ? stack_hi : 0;
 	u.pid = (pid_t)syscall(SYS_getpid);
+	n = fast_unwind(&u, frames, max);
+	if (n)
+		goto out;
+	/* Something the fast path does not model (a PLT stub, a signal frame, an expression):
+	 * the whole stack again with libunwind. */
+	n = 1;
 	if (unw_init_remote(&c, as, &u) < 0)
 		goto out;
 	exact = 0;
@@ -213,31 +307,6 @@ out:
 
 /* ---- building the table (never in a handler) ---- */
 
-static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t enc, uint64_t base_hdr,
-			uint64_t *ret)
-{
-	const uint8_t *q = *p;
-	uint64_t v;
-
-	switch (enc & 0x0f) {
-	case 0x03: { uint32_t x; if (end - q < 4) return -1; memcpy(&x, q, 4); v = x; q += 4; break; }
-	case 0x0b: { int32_t x; if (end - q < 4) return -1; memcpy(&x, q, 4); v = (uint64_t)(int64_t)x; q += 4; break; }
-	case 0x00:
-	case 0x04:
-	case 0x0c: { if (end - q < 8) return -1; memcpy(&v, q, 8); q += 8; break; }
-	default: return -1;
-	}
-	switch (enc & 0x70) {
-	case 0x00: break;
-	case 0x10: v += (uint64_t)(uintptr_t)*p; break;
-	case 0x30: v += base_hdr; break;
-	default: return -1;
-	}
-	*p = q;
-	*ret = v;
-	return 0;
-}
-
 struct build {
 	struct objtab *t;
 	unsigned long long adds, subs;
@@ -248,8 +317,10 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 {
 	struct build *b = data;
 	struct objtab *t = b->t;
-	uint64_t hdr = 0, table = 0, nfde = 0;
+	uint64_t hdr = 0;
 	const ElfW(Phdr) *ph = info->dlpi_phdr;
+	struct ldp_cfi_obj eh;
+	int have_eh = 0;
 
 	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
 		b->adds = info->dlpi_adds;
@@ -258,18 +329,10 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 	for (int i = 0; i < info->dlpi_phnum; i++)
 		if (ph[i].p_type == PT_GNU_EH_FRAME)
 			hdr = info->dlpi_addr + ph[i].p_vaddr;
-	if (hdr) {
-		const uint8_t *p = (const uint8_t *)(uintptr_t)hdr, *end = p + 4 + 16;
-		uint64_t ehf;
-		if (p[0] != 1 || p[3] != 0x3b)
-			hdr = 0; /* only version 1 with a datarel|sdata4 search table is supported */
-		else {
-			const uint8_t *q = p + 4;
-			if (read_encoded(&q, end, p[1], hdr, &ehf) < 0 || read_encoded(&q, end, p[2], hdr, &nfde) < 0)
-				hdr = 0;
-			else
-				table = (uint64_t)(uintptr_t)q;
-		}
+	for (int i = 0; hdr && i < info->dlpi_phnum; i++) {
+		uint64_t lo = info->dlpi_addr + ph[i].p_vaddr;
+		if (ph[i].p_type == PT_LOAD && hdr >= lo && hdr - lo < ph[i].p_memsz)
+			have_eh = ldp_cfi_obj_init(&eh, hdr, lo, lo + ph[i].p_memsz) == 0;
 	}
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		uint64_t lo, hi;
@@ -281,9 +344,9 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 			t->segs[t->nsegs++] = (struct seg){ lo, hi };
 		else
 			b->overflow = 1;
-		if ((ph[i].p_flags & PF_X) && hdr && nfde) {
+		if ((ph[i].p_flags & PF_X) && have_eh) {
 			if (t->ntext < MAX_TEXT)
-				t->text[t->ntext++] = (struct text){ lo, hi, hdr, table, nfde };
+				t->text[t->ntext++] = (struct text){ lo, hi, eh };
 			else
 				b->overflow = 1;
 		}
@@ -394,6 +457,7 @@ void ldp_unwind_after_fork_child(void)
 
 void ldp_unwind_flush_cache(void)
 {
+	memset(rcache, 0, sizeof(rcache));
 	if (as)
 		unw_flush_cache(as, 0, 0);
 }

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cfi.c — x86_64 .eh_frame rules for the unwinder's fast path.
+ *
+ * ASYNC-SIGNAL CONTEXT — ldp_cfi_rule() runs inside the SIGPROF handler. Allowed: reads inside
+ * [o->lo, o->hi), arithmetic. Never: anything else. Every read is checked against the bounds
+ * first, every loop is bounded by the bytes it consumes, and any form we do not handle makes
+ * the function return -1 so libunwind takes the frame. A wrong rule would give a wrong stack
+ * (reads are validated by the caller), never a fault.
+ */
+#include <string.h>
+
+#include "cfi.h"
+
+#define REG_RBP 6
+#define REG_RSP 7
+#define REG_RA 16
+#define MAX_STATE 8
+
+struct rd {
+	uint64_t p, end; /* current position and end of the readable range */
+	int bad;
+};
+
+static uint8_t u8(struct rd *r)
+{
+	uint8_t v;
+
+	if (r->p >= r->end) {
+		r->bad = 1;
+		return 0;
+	}
+	v = *(const uint8_t *)(uintptr_t)r->p;
+	r->p++;
+	return v;
+}
+
+static uint64_t fixed(struct rd *r, unsigned n)
+{
+	uint64_t v = 0;
+
+	if (r->p > r->end || r->end - r->p < n) {
+		r->bad = 1;
+		return 0;
+	}
+	memcpy(&v, (const void *)(uintptr_t)r->p, n);
+	r->p += n;
+	return v;
+}
+
+static uint64_t uleb(struct rd *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = u8(r);
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while ((b & 0x80) && !r->bad && shift < 70);
+	return v;
+}
+
+static int64_t sleb(struct rd *r)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		b = u8(r);
+		if (shift < 64)
+			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
+		shift += 7;
+	} while ((b & 0x80) && !r->bad && shift < 70);
+	if (shift < 64 && (b & 0x40))
+		v |= -((int64_t)1 << shift);
+	return v;
+}
+
+/* A pointer in one of the encodings gcc and clang emit; datarel is relative to .eh_frame_hdr. */
+static uint64_t encoded(struct rd *r, uint8_t enc, uint64_t datarel)
+{
+	uint64_t at = r->p, v;
+
+	if (enc == 0xff) /* DW_EH_PE_omit */
+		return 0;
+	switch (enc & 0x0f) {
+	case 0x00: case 0x04: case 0x0c: v = fixed(r, 8); break;
+	case 0x02: v = fixed(r, 2); break;
+	case 0x0a: v = (uint64_t)(int64_t)(int16_t)fixed(r, 2); break;
+	case 0x03: v = fixed(r, 4); break;
+	case 0x0b: v = (uint64_t)(int64_t)(int32_t)fixed(r, 4); break;
+	case 0x01: v = uleb(r); break;
+	case 0x09: v = (uint64_t)sleb(r); break;
+	default: r->bad = 1; return 0;
+	}
+	switch (enc & 0x70) {
+	case 0x00: break;
+	case 0x10: v += at; break;
+	case 0x30: v += datarel; break;
+	default: r->bad = 1; return 0;
+	}
+	return v;
+}
+
+/* The FDE covering ip, through the sorted table of (initial location, FDE) pairs. */
+static uint64_t find_fde(const struct ldp_cfi_obj *o, uint64_t ip)
+{
+	const int32_t *t = (const int32_t *)(uintptr_t)o->table;
+	uint64_t lo = 0, hi = o->nfde;
+
+	if (o->table < o->lo || o->table > o->hi || (o->hi - o->table) / 8 < o->nfde || !o->nfde)
+		return 0;
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (o->hdr + (uint64_t)(int64_t)t[2 * mid] <= ip)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (o->hdr + (uint64_t)(int64_t)t[2 * lo] > ip)
+		return 0;
+	return o->hdr + (uint64_t)(int64_t)t[2 * lo + 1];
+}
+
+struct state {
+	int64_t cfa_off;
+	int64_t rbp_off;
+	uint8_t cfa_reg;
+	uint8_t rbp_rule;  /* 0 same, 1 offset, 2 unsupported */
+	uint8_t ra_rule;   /* 1 offset(-8)-like, 2 undefined, 3 unsupported */
+	int64_t ra_off;
+};
+
+/* Runs CFA instructions in [p, end) until the location passes ip. Returns -1 on anything the
+ * fast path does not model. */
+static int run(struct rd *r, uint64_t end, uint64_t loc, uint64_t ip, uint64_t caf, int64_t daf,
+	       struct state *s, const struct state *initial, uint64_t datarel, uint8_t fde_enc)
+{
+	struct state stack[MAX_STATE];
+	int depth = 0;
+
+	while (r->p < end && !r->bad) {
+		uint8_t op = u8(r), low = op & 0x3f;
+		uint64_t reg, delta = 0;
+		int64_t off;
+
+		switch (op & 0xc0) {
+		case 0x40: /* advance_loc */
+			delta = low * caf;
+			goto advance;
+		case 0x80: /* offset */
+			off = (int64_t)uleb(r) * daf;
+			if (low == REG_RBP) { s->rbp_rule = 1; s->rbp_off = off; }
+			else if (low == REG_RA) { s->ra_rule = 1; s->ra_off = off; }
+			continue;
+		case 0xc0: /* restore */
+			if (low == REG_RBP) { s->rbp_rule = initial->rbp_rule; s->rbp_off = initial->rbp_off; }
+			else if (low == REG_RA) { s->ra_rule = initial->ra_rule; s->ra_off = initial->ra_off; }
+			continue;
+		}
+		switch (op) {
+		case 0x00: /* nop */
+			continue;
+		case 0x01: /* set_loc */
+			loc = encoded(r, fde_enc, datarel);
+			if (loc > ip)
+				return 0;
+			continue;
+		case 0x02: delta = u8(r) * caf; goto advance;
+		case 0x03: delta = fixed(r, 2) * caf; goto advance;
+		case 0x04: delta = fixed(r, 4) * caf; goto advance;
+		case 0x05: /* offset_extended */
+		case 0x11: /* offset_extended_sf */
+			reg = uleb(r);
+			off = op == 0x05 ? (int64_t)uleb(r) * daf : sleb(r) * daf;
+			if (reg == REG_RBP) { s->rbp_rule = 1; s->rbp_off = off; }
+			else if (reg == REG_RA) { s->ra_rule = 1; s->ra_off = off; }
+			continue;
+		case 0x06: /* restore_extended */
+			reg = uleb(r);
+			if (reg == REG_RBP) { s->rbp_rule = initial->rbp_rule; s->rbp_off = initial->rbp_off; }
+			else if (reg == REG_RA) { s->ra_rule = initial->ra_rule; s->ra_off = initial->ra_off; }
+			continue;
+		case 0x07: /* undefined */
+			reg = uleb(r);
+			if (reg == REG_RA) s->ra_rule = 2;
+			else if (reg == REG_RBP) s->rbp_rule = 2;
+			continue;
+		case 0x08: /* same_value */
+			reg = uleb(r);
+			if (reg == REG_RBP) s->rbp_rule = 0;
+			else if (reg == REG_RA) s->ra_rule = 3;
+			continue;
+		case 0x09: /* register */
+			reg = uleb(r);
+			uleb(r);
+			if (reg == REG_RBP) s->rbp_rule = 2;
+			else if (reg == REG_RA) s->ra_rule = 3;
+			continue;
+		case 0x0a: /* remember_state */
+			if (depth == MAX_STATE)
+				return -1;
+			stack[depth++] = *s;
+			continue;
+		case 0x0b: /* restore_state */
+			if (!depth)
+				return -1;
+			*s = stack[--depth];
+			continue;
+		case 0x0c: /* def_cfa */
+			s->cfa_reg = (uint8_t)uleb(r);
+			s->cfa_off = (int64_t)uleb(r);
+			continue;
+		case 0x0d: /* def_cfa_register */
+			s->cfa_reg = (uint8_t)uleb(r);
+			continue;
+		case 0x0e: /* def_cfa_offset */
+			s->cfa_off = (int64_t)uleb(r);
+			continue;
+		case 0x12: /* def_cfa_sf */
+			s->cfa_reg = (uint8_t)uleb(r);
+			s->cfa_off = sleb(r) * daf;
+			continue;
+		case 0x13: /* def_cfa_offset_sf */
+			s->cfa_off = sleb(r) * daf;
+			continue;
+		case 0x10: /* expression */
+		case 0x16: /* val_expression */
+			reg = uleb(r);
+			off = (int64_t)uleb(r);
+			if (reg == REG_RBP || reg == REG_RA || off < 0 || r->end - r->p < (uint64_t)off)
+				return -1;
+			r->p += (uint64_t)off;
+			continue;
+		case 0x2e: /* GNU_args_size */
+			uleb(r);
+			continue;
+		default: /* def_cfa_expression, val_offset, anything else */
+			return -1;
+		}
+advance:
+		loc += delta;
+		if (loc > ip)
+			return 0;
+	}
+	return r->bad ? -1 : 0;
+}
+
+int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret)
+{
+	struct rd r = { 0, o->hi, 0 };
+	uint64_t fde = find_fde(o, ip), fde_end, cie, cie_end, caf, pc_begin, pc_range, ins;
+	int64_t daf;
+	uint8_t fde_enc = 0, version;
+	struct state s = { 0, 0, REG_RSP, 0, 1, -8 }, initial;
+	char aug[8];
+	unsigned na = 0;
+
+	if (!fde || fde < o->lo || fde >= o->hi)
+		return -1;
+	/* FDE: length, CIE pointer (relative to its own field). */
+	r.p = fde;
+	fde_end = fixed(&r, 4);
+	if (r.bad || fde_end == 0 || fde_end == 0xffffffffu)
+		return -1;
+	fde_end += r.p;
+	if (fde_end > o->hi)
+		return -1;
+	cie = r.p - fixed(&r, 4);
+	if (r.bad || cie < o->lo || cie >= o->hi)
+		return -1;
+
+	/* CIE: length, id 0, version, augmentation, alignment factors, RA register. */
+	r.p = cie;
+	cie_end = fixed(&r, 4);
+	if (r.bad || cie_end == 0 || cie_end == 0xffffffffu)
+		return -1;
+	cie_end += r.p;
+	if (cie_end > o->hi || fixed(&r, 4) != 0)
+		return -1;
+	version = u8(&r);
+	if (version != 1 && version != 3)
+		return -1;
+	for (;;) {
+		char c = (char)u8(&r);
+		if (r.bad || na == sizeof(aug))
+			return -1;
+		aug[na++] = c;
+		if (!c)
+			break;
+	}
+	caf = uleb(&r);
+	daf = sleb(&r);
+	if (version == 1)
+		u8(&r);
+	else
+		uleb(&r);
+	if (aug[0] == 'z') {
+		uint64_t len = uleb(&r), aug_end = r.p + len;
+		for (unsigned i = 1; aug[i] && !r.bad; i++) {
+			switch (aug[i]) {
+			case 'R': fde_enc = u8(&r); break;
+			case 'L': u8(&r); break;
+			case 'P': { uint8_t e = u8(&r); encoded(&r, e & 0x7f, o->hdr); break; }
+			default: return -1; /* 'S' (signal frame) and anything else: libunwind */
+			}
+		}
+		if (r.bad || aug_end > cie_end)
+			return -1;
+		r.p = aug_end;
+	} else if (aug[0]) {
+		return -1;
+	}
+	if (r.bad || caf == 0)
+		return -1;
+	if (run(&r, cie_end, 0, ~0ull, caf, daf, &s, &s, o->hdr, fde_enc) < 0)
+		return -1;
+	initial = s;
+
+	/* Back to the FDE: range, augmentation data, then its instructions. */
+	r.p = fde + 8;
+	pc_begin = encoded(&r, fde_enc, o->hdr);
+	pc_range = encoded(&r, fde_enc & 0x0f, o->hdr);
+	if (r.bad || ip < pc_begin || ip - pc_begin >= pc_range)
+		return -1;
+	if (aug[0] == 'z') {
+		uint64_t len = uleb(&r);
+		if (r.bad || len > fde_end - r.p)
+			return -1;
+		r.p += len;
+	}
+	ins = r.p;
+	r.p = ins;
+	if (run(&r, fde_end, pc_begin, ip, caf, daf, &s, &initial, o->hdr, fde_enc) < 0)
+		return -1;
+	if ((s.cfa_reg != REG_RSP && s.cfa_reg != REG_RBP) || s.rbp_rule == 2 || s.ra_rule == 3 ||
+	    (s.ra_rule == 1 && s.ra_off != -8) || s.cfa_off < 0 || s.cfa_off > (1 << 24) ||
+	    s.rbp_off < -(1 << 24) || s.rbp_off > 0)
+		return -1;
+	ret->cfa_reg = s.cfa_reg == REG_RSP ? LDP_CFA_RSP : LDP_CFA_RBP;
+	ret->cfa_off = (int32_t)s.cfa_off;
+	ret->rbp_saved = s.rbp_rule == 1;
+	ret->rbp_off = (int32_t)s.rbp_off;
+	ret->end = s.ra_rule == 2;
+	return 0;
+}
+
+int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi)
+{
+	struct rd r = { hdr, hi, 0 };
+	uint8_t version, ptr_enc, count_enc, table_enc;
+
+	if (hdr < lo || hdr >= hi)
+		return -1;
+	version = u8(&r);
+	ptr_enc = u8(&r);
+	count_enc = u8(&r);
+	table_enc = u8(&r);
+	/* Only version 1 with a sorted table of datarel|sdata4 pairs, as every linker writes. */
+	if (r.bad || version != 1 || table_enc != 0x3b)
+		return -1;
+	encoded(&r, ptr_enc, hdr);
+	o->nfde = encoded(&r, count_enc, hdr);
+	if (r.bad || !o->nfde)
+		return -1;
+	o->lo = lo;
+	o->hi = hi;
+	o->hdr = hdr;
+	o->table = r.p;
+	if ((o->hi - o->table) / 8 < o->nfde)
+		return -1;
+	return 0;
+}

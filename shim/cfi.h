@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cfi.h — the unwind rule of one x86_64 instruction address, from .eh_frame, for the fast path.
+ *
+ * Almost every frame of compiled code follows one of two rules: CFA = RSP + n or CFA = RBP + n,
+ * the return address at CFA - 8, and RBP either untouched or saved at CFA + m. This module
+ * finds the FDE of an address through .eh_frame_hdr's search table and runs its CFA program
+ * up to that address; anything else (expressions, signal frames, register rules, 64-bit
+ * lengths) is reported as unsupported and left to libunwind.
+ *
+ * ASYNC-SIGNAL-SAFE: pure computation over memory the caller guarantees mapped (the object's
+ * segments, which stay mapped while the object is in the unwinder's table). Every read is
+ * bounds-checked against [lo, hi) of the object.
+ */
+#ifndef LDP_CFI_H
+#define LDP_CFI_H
+
+#include <stdint.h>
+
+struct ldp_cfi_obj {
+	uint64_t lo, hi;     /* readable range that holds .eh_frame_hdr and .eh_frame */
+	uint64_t hdr;        /* .eh_frame_hdr */
+	uint64_t table;      /* its binary search table: nfde pairs of int32 (datarel) */
+	uint64_t nfde;
+};
+
+enum { LDP_CFA_RSP = 0, LDP_CFA_RBP = 1 };
+
+struct ldp_cfi_rule {
+	int32_t cfa_off;     /* CFA = (cfa_reg) + cfa_off */
+	int32_t rbp_off;     /* RBP saved at CFA + rbp_off, when rbp_saved */
+	uint8_t cfa_reg;
+	uint8_t rbp_saved;
+	uint8_t end;         /* the return address is undefined: outermost frame */
+};
+
+/* Fills hdr, table and nfde from the .eh_frame_hdr at hdr, inside the mapped segment
+ * [lo, hi). Returns -1 for a header without a usable search table (then the object is left to
+ * libunwind). Not for signal handlers (no need), but safe there. */
+int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi);
+
+/* 0 and the rule; -1 when the address has no FDE or its rule is not one of the simple ones. */
+int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret);
+
+#endif
