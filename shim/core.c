@@ -333,6 +333,10 @@ static void thread_gone(void *slot)
 	ldp_threads_remove(slot);
 }
 
+/* glibc's record of where the main thread's stack started: everything the program's frames
+ * use lies below it. Weak, in case a future libc drops it. */
+extern void *__libc_stack_end __attribute__((weak));
+
 static uint64_t my_stack_hi(void)
 {
 	pthread_attr_t attr;
@@ -590,7 +594,9 @@ ldp_core_start(const struct ldp_boot *boot)
 		goto fail;
 	if (install_handler() < 0)
 		goto fail;
-	if (!ldp_threads_add_self(my_stack_hi())) {
+	/* The main thread: pthread_getattr_np would parse /proc/self/maps for it. */
+	if (!ldp_threads_add_self(getpid() == (pid_t)syscall(SYS_gettid) && &__libc_stack_end
+				  ? (uint64_t)(uintptr_t)__libc_stack_end : my_stack_hi())) {
 		restore_disposition();
 		goto fail;
 	}

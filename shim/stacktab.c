@@ -47,6 +47,8 @@ void ldp_stacktab_destroy(struct ldp_stacktab *t)
 
 void ldp_stacktab_reset(struct ldp_stacktab *t)
 {
+	if (!t->added && !t->dropped && !t->arena_used)
+		return;
 	/* MADV_DONTNEED on private anonymous memory reads back as zeros: a reset that also
 	 * returns the RSS of a busy window. */
 	if (madvise(t->e, t->map_len, MADV_DONTNEED) < 0)

@@ -46,6 +46,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long period;
 static int armed = 1;
 static unsigned failed;
+/* Slots [0, nslots) have been used: scans stop there, so a process with few threads touches
+ * a page or two of the array, not all of it. */
+static uint32_t nslots;
 int32_t ldp_bg_tid = -1;
 
 void ldp_threads_lock(void) { pthread_mutex_lock(&lock); }
@@ -101,7 +104,7 @@ static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
 	int timer = -1;
 	uint32_t i;
 
-	for (i = 0; i < LDP_MAX_THREADS; i++)
+	for (i = 0; i < nslots; i++)
 		if (slots[i].state == LDP_SLOT_FREE)
 			break;
 	if (i == LDP_MAX_THREADS) {
@@ -124,6 +127,8 @@ static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
 	slots[i].name[0] = 0;
 	__atomic_store_n(&slots[i].gen, slots[i].gen + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&slots[i].state, LDP_SLOT_LIVE, __ATOMIC_RELEASE);
+	if (i == nslots)
+		nslots++;
 	if (armed)
 		timer_arm(timer, period);
 	return &slots[i];
@@ -172,7 +177,7 @@ void ldp_threads_remove(struct ldp_slot *s)
 
 static struct ldp_slot *find_tid(int32_t tid)
 {
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		if (slots[i].state == LDP_SLOT_LIVE && slots[i].tid == tid)
 			return &slots[i];
 	return NULL;
@@ -193,7 +198,7 @@ int ldp_threads_rescan(void)
 		return -errno;
 	}
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		slots[i].seen = 0;
 	while ((de = readdir(d))) {
 		int32_t tid = (int32_t)strtol(de->d_name, NULL, 10);
@@ -219,7 +224,7 @@ int ldp_threads_rescan(void)
 			adopted++;
 		}
 	}
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		if (slots[i].state == LDP_SLOT_LIVE && !slots[i].seen)
 			slot_retire(&slots[i], 1);
 	pthread_mutex_unlock(&lock);
@@ -231,7 +236,7 @@ void ldp_threads_arm_all(int on)
 {
 	pthread_mutex_lock(&lock);
 	armed = on;
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		if (slots[i].state == LDP_SLOT_LIVE && slots[i].timer >= 0)
 			timer_arm(slots[i].timer, on ? period : 0);
 	pthread_mutex_unlock(&lock);
@@ -244,7 +249,7 @@ void ldp_threads_after_fork_child(int32_t parent_tid)
 	pthread_mutex_init(&lock, NULL);
 	/* Timers are not inherited by a child; forget every slot without deleting anything. The
 	 * forking thread's stack was copied at the same address. */
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++) {
+	for (uint32_t i = 0; i < nslots; i++) {
 		if (slots[i].state == LDP_SLOT_LIVE && slots[i].tid == parent_tid)
 			stack_hi = slots[i].stack_hi;
 		slots[i].timer = -1;
@@ -282,7 +287,7 @@ void ldp_threads_name(int32_t tid, char *buf, size_t len)
 	/* A thread that is gone left its name in its slot; a live one is asked (it may have
 	 * renamed itself since it started). */
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		if (slots[i].state != LDP_SLOT_FREE && slots[i].tid == tid) {
 			memcpy(kept, slots[i].name, sizeof(kept));
 			state = slots[i].state;
@@ -303,7 +308,7 @@ void ldp_threads_name(int32_t tid, char *buf, size_t len)
 void ldp_threads_reap(void)
 {
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		if (slots[i].state == LDP_SLOT_DEAD)
 			__atomic_store_n(&slots[i].state, LDP_SLOT_FREE, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&lock);
@@ -313,7 +318,7 @@ unsigned ldp_threads_live(void)
 {
 	unsigned n = 0;
 
-	for (uint32_t i = 0; i < LDP_MAX_THREADS; i++)
+	for (uint32_t i = 0; i < nslots; i++)
 		n += slots[i].state == LDP_SLOT_LIVE;
 	return n;
 }

@@ -153,6 +153,8 @@ static void add(struct ldp_window *w, uint64_t key, uint32_t tid, const uint64_t
 
 void ldp_window_merge(struct ldp_window *w, const struct ldp_stacktab *t)
 {
+	if (!t->added && !t->dropped)
+		return; /* nothing to read: don't fault the empty table's pages in */
 	for (uint32_t i = 0; i < t->cap; i++) {
 		const struct ldp_stack_entry *se = &t->e[i];
 		if (se->ready != 1 || !se->count)
