@@ -49,10 +49,10 @@ void ldp_stacktab_reset(struct ldp_stacktab *t)
 {
 	if (!t->added && !t->dropped && !t->arena_used)
 		return;
-	/* MADV_DONTNEED on private anonymous memory reads back as zeros: a reset that also
-	 * returns the RSS of a busy window. */
-	if (madvise(t->e, t->map_len, MADV_DONTNEED) < 0)
-		memset(t->e, 0, t->map_len);
+	/* Clear the entries and keep the pages: a page given back here would be faulted in
+	 * again inside a handler, which costs more than the handler itself. The arena needs no
+	 * clearing (entries say what of it is in use); its resident part is bounded by its size. */
+	memset(t->e, 0, tab_bytes(t->cap));
 	t->arena_used = 0;
 	t->dropped = 0;
 	t->added = 0;

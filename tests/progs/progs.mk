@@ -40,3 +40,16 @@ PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/hello_mu
                $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc
 
 test-bins: $(PROGS_EXTRA)
+
+# bench: the process driver of `make bench` (tests/bench.sh): it starts and times every measured
+# process. It lives in tests/bench/ so the pattern rule above does not take it for a test program.
+$(B)/tests/bench/spawn: tests/bench/spawn.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+# bench: libempty.so, an empty preload: the floor under the inactive shim's start-up cost
+$(B)/tests/bench/libempty.so: tests/bench/empty.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -fPIC -shared -nostdlib -o $@ $<
+
+test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so
