@@ -75,10 +75,23 @@ def test_privilege_drop_in_profiled_process(outdir):
     cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/bin/echo", "dropped"]
     base = run(cmd, timeout=30)
     assert (base.returncode, base.stdout) == (0, b"dropped\n")
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt")
-    r = run(cmd, env=env, timeout=30)
+    # The exec'd echo runs as nobody and its loader must still be able to open the preload:
+    # the checkout may sit in a folder only root can enter (mktemp -d), so use a copy of the
+    # shim and core in a world-readable folder.
+    libdir = Path(tempfile.mkdtemp(prefix="ldprof-priv-"))
+    try:
+        libdir.chmod(0o755)
+        for lib in (SHIM, CORE):
+            shutil.copy2(lib, libdir / lib.name)
+        env = preload_env(outdir, shim=libdir / SHIM.name, LDPROF_LOG_FILE=outdir / "log.txt",
+                          LDPROF_LOG_LEVEL="info")
+        r = run(cmd, env=env, timeout=30)
+    finally:
+        shutil.rmtree(libdir)
     assert (status_of(r), r.stdout, r.stderr) == (0, b"dropped\n", b""), \
         f"exit {status_of(r)} (134 = SIGABRT)"
+    # and the shim really was active in setpriv when it dropped its privileges
+    assert b"active" in (outdir / "log.txt").read_bytes()
 
 
 def test_no_descriptor_leaks_across_exec(outdir):
