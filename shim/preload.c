@@ -298,8 +298,6 @@ static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real
 	*real_setresgid, *real_setgroups, *real_initgroups;
 
 static const struct ldp_core_ops *volatile core_ops;
-static char core_path[4096];
-static char shim_path[4096];
 
 static const struct ldp_core_ops *active(void)
 {
@@ -323,6 +321,8 @@ static int log_level(void)
 
 __attribute__((constructor)) static void preload_init(void)
 {
+	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
+	char core_path[4096];
 	struct ldp_dl_info info = { 0 };
 	struct ldp_boot boot = { 0 };
 	const char *v;
@@ -355,7 +355,6 @@ __attribute__((constructor)) static void preload_init(void)
 	n = slen(info.dli_fname);
 	if (n + 32 > sizeof(core_path))
 		return;
-	memcpy(shim_path, info.dli_fname, n + 1);
 	memcpy(core_path, info.dli_fname, n + 1);
 	while (n && core_path[n - 1] != '/')
 		n--;
@@ -370,7 +369,7 @@ __attribute__((constructor)) static void preload_init(void)
 	if (!start)
 		return;
 	boot.version = LDP_BOOT_VERSION;
-	boot.shim_path = shim_path;
+	boot.shim_path = info.dli_fname;
 	boot.log_file = env("LDPROF_LOG_FILE");
 	boot.log_level = log_level();
 	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
