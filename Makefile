@@ -138,3 +138,11 @@ clean:
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_cfi.c shim/cfi.c -lunwind -ldl
+
+# The fast path's .eh_frame reader is fuzzed too (its input comes from any loaded object).
+$(B)/tests/fuzz/fuzz_cfi: tests/fuzz/fuzz_cfi.c shim/cfi.c shim/cfi.h
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_cfi.c shim/cfi.c
+$(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c shim/cfi.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c

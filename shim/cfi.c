@@ -18,7 +18,8 @@
 #define MAX_STATE 8
 
 struct rd {
-	uint64_t p, end; /* current position and end of the readable range */
+	uint64_t p;        /* current position */
+	uint64_t lo, end;  /* the readable range: every read is checked against both ends */
 	int bad;
 };
 
@@ -26,7 +27,7 @@ static uint8_t u8(struct rd *r)
 {
 	uint8_t v;
 
-	if (r->p >= r->end) {
+	if (r->p < r->lo || r->p >= r->end) {
 		r->bad = 1;
 		return 0;
 	}
@@ -39,7 +40,7 @@ static uint64_t fixed(struct rd *r, unsigned n)
 {
 	uint64_t v = 0;
 
-	if (r->p > r->end || r->end - r->p < n) {
+	if (r->p < r->lo || r->p > r->end || r->end - r->p < n) {
 		r->bad = 1;
 		return 0;
 	}
@@ -76,8 +77,15 @@ static int64_t sleb(struct rd *r)
 		shift += 7;
 	} while ((b & 0x80) && !r->bad && shift < 70);
 	if (shift < 64 && (b & 0x40))
-		v |= -((int64_t)1 << shift);
+		v = (int64_t)((uint64_t)v | (~0ull << shift));
 	return v;
+}
+
+/* Factored offsets wrap instead of overflowing (undefined for signed types); absurd results
+ * are rejected when the rule is checked. */
+static int64_t factor(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a * (uint64_t)b);
 }
 
 /* A pointer in one of the encodings gcc and clang emit; datarel is relative to .eh_frame_hdr. */
@@ -106,24 +114,32 @@ static uint64_t encoded(struct rd *r, uint8_t enc, uint64_t datarel)
 	return v;
 }
 
+static int64_t table_at(const struct ldp_cfi_obj *o, uint64_t i)
+{
+	int32_t v;
+
+	/* memcpy: a table in a malformed object need not be aligned. */
+	memcpy(&v, (const void *)(uintptr_t)(o->table + 4 * i), sizeof(v));
+	return v;
+}
+
 /* The FDE covering ip, through the sorted table of (initial location, FDE) pairs. */
 static uint64_t find_fde(const struct ldp_cfi_obj *o, uint64_t ip)
 {
-	const int32_t *t = (const int32_t *)(uintptr_t)o->table;
 	uint64_t lo = 0, hi = o->nfde;
 
 	if (o->table < o->lo || o->table > o->hi || (o->hi - o->table) / 8 < o->nfde || !o->nfde)
 		return 0;
 	while (hi - lo > 1) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		if (o->hdr + (uint64_t)(int64_t)t[2 * mid] <= ip)
+		if (o->hdr + (uint64_t)table_at(o, 2 * mid) <= ip)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	if (o->hdr + (uint64_t)(int64_t)t[2 * lo] > ip)
+	if (o->hdr + (uint64_t)table_at(o, 2 * lo) > ip)
 		return 0;
-	return o->hdr + (uint64_t)(int64_t)t[2 * lo + 1];
+	return o->hdr + (uint64_t)table_at(o, 2 * lo + 1);
 }
 
 struct state {
@@ -153,7 +169,7 @@ static int run(struct rd *r, uint64_t end, uint64_t loc, uint64_t ip, uint64_t c
 			delta = low * caf;
 			goto advance;
 		case 0x80: /* offset */
-			off = (int64_t)uleb(r) * daf;
+			off = factor((int64_t)uleb(r), daf);
 			if (low == REG_RBP) { s->rbp_rule = 1; s->rbp_off = off; }
 			else if (low == REG_RA) { s->ra_rule = 1; s->ra_off = off; }
 			continue;
@@ -176,7 +192,7 @@ static int run(struct rd *r, uint64_t end, uint64_t loc, uint64_t ip, uint64_t c
 		case 0x05: /* offset_extended */
 		case 0x11: /* offset_extended_sf */
 			reg = uleb(r);
-			off = op == 0x05 ? (int64_t)uleb(r) * daf : sleb(r) * daf;
+			off = op == 0x05 ? factor((int64_t)uleb(r), daf) : factor(sleb(r), daf);
 			if (reg == REG_RBP) { s->rbp_rule = 1; s->rbp_off = off; }
 			else if (reg == REG_RA) { s->ra_rule = 1; s->ra_off = off; }
 			continue;
@@ -223,16 +239,17 @@ static int run(struct rd *r, uint64_t end, uint64_t loc, uint64_t ip, uint64_t c
 			continue;
 		case 0x12: /* def_cfa_sf */
 			s->cfa_reg = (uint8_t)uleb(r);
-			s->cfa_off = sleb(r) * daf;
+			s->cfa_off = factor(sleb(r), daf);
 			continue;
 		case 0x13: /* def_cfa_offset_sf */
-			s->cfa_off = sleb(r) * daf;
+			s->cfa_off = factor(sleb(r), daf);
 			continue;
 		case 0x10: /* expression */
 		case 0x16: /* val_expression */
 			reg = uleb(r);
 			off = (int64_t)uleb(r);
-			if (reg == REG_RBP || reg == REG_RA || off < 0 || r->end - r->p < (uint64_t)off)
+			if (reg == REG_RBP || reg == REG_RA || off < 0 || r->p > r->end ||
+			    r->end - r->p < (uint64_t)off)
 				return -1;
 			r->p += (uint64_t)off;
 			continue;
@@ -252,7 +269,7 @@ advance:
 
 int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret)
 {
-	struct rd r = { 0, o->hi, 0 };
+	struct rd r = { 0, o->lo, o->hi, 0 };
 	uint64_t fde = find_fde(o, ip), fde_end, cie, cie_end, caf, pc_begin, pc_range, ins;
 	int64_t daf;
 	uint8_t fde_enc = 0, version;
@@ -300,7 +317,10 @@ int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *
 	else
 		uleb(&r);
 	if (aug[0] == 'z') {
-		uint64_t len = uleb(&r), aug_end = r.p + len;
+		uint64_t len = uleb(&r), aug_end;
+		if (r.bad || r.p > cie_end || len > cie_end - r.p)
+			return -1;
+		aug_end = r.p + len;
 		for (unsigned i = 1; aug[i] && !r.bad; i++) {
 			switch (aug[i]) {
 			case 'R': fde_enc = u8(&r); break;
@@ -329,7 +349,7 @@ int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *
 		return -1;
 	if (aug[0] == 'z') {
 		uint64_t len = uleb(&r);
-		if (r.bad || len > fde_end - r.p)
+		if (r.bad || r.p > fde_end || len > fde_end - r.p)
 			return -1;
 		r.p += len;
 	}
@@ -351,7 +371,7 @@ int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *
 
 int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi)
 {
-	struct rd r = { hdr, hi, 0 };
+	struct rd r = { hdr, lo, hi, 0 };
 	uint8_t version, ptr_enc, count_enc, table_enc;
 
 	if (hdr < lo || hdr >= hi)
