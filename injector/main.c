@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "install.h"
 #include "report.h"
 
 #define LDPROF_VERSION "0.1.0"
@@ -28,10 +29,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ldprof run [--hz N] [-o DIR] [--flush-interval DURATION] -- CMD [ARGS...]\n"
 		"       ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
+		"       ldprof install|uninstall [--root DIR] [--dry-run] [--lib PATH]\n"
 		"       ldprof --version\n"
 		"\n"
 		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles)\n"
-		"report  print the top functions of profiles, or their stacks in folded format\n");
+		"report  print the top functions of profiles, or their stacks in folded format\n"
+		"install add the shim to DIR/etc/ld.so.preload (DIR: /), after checking it loads\n"
+		"uninstall  take it out again\n");
 }
 
 static int parse_hz(const char *s, long *ret)
@@ -223,6 +227,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return ldp_report_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "install") || !strcmp(argv[1], "uninstall"))
+		return ldp_install_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
 		printf("ldprof %s\n", LDPROF_VERSION);
 		return 0;

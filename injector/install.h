@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * install.h — `ldprof install` and `ldprof uninstall`: our line in ROOT/etc/ld.so.preload.
+ */
+#ifndef LDP_INSTALL_H
+#define LDP_INSTALL_H
+
+#include <stddef.h>
+
+/* argv[0] is "install" or "uninstall". Returns the process exit code. */
+int ldp_install_main(int argc, char **argv);
+
+/* The edit itself, for tests: the new content of a preload file. `had` is the old content
+ * (len bytes, may be NULL when the file does not exist). Returns the number of lines added
+ * (install) or removed (uninstall), and a malloc()ed result in *ret (NULL when unchanged). */
+int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall, char **ret,
+		     size_t *ret_len);
+
+#endif
