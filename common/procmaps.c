@@ -28,10 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "procmaps.h"
 
 #define MAX_MAPS_TEXT (64u << 20) /* a larger maps file is refused with -EFBIG */
-#define READ_CHUNK    (64u << 10)
 
 static int hexval(char c)
 {
@@ -199,8 +199,8 @@ int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret)
 int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 {
 	char path[64], *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd = -1, r;
+	size_t len = 0;
+	int r;
 
 	if (pid < 0 || !ret)
 		return -EINVAL;
@@ -208,48 +208,11 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 		snprintf(path, sizeof(path), "/proc/self/maps");
 	else
 		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t got;
-
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : READ_CHUNK;
-			char *nb;
-
-			if (cap >= MAX_MAPS_TEXT) {
-				r = -EFBIG;
-				goto out;
-			}
-			if (ncap > MAX_MAPS_TEXT)
-				ncap = MAX_MAPS_TEXT;
-			nb = realloc(buf, ncap);
-			if (!nb) {
-				r = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		got = read(fd, buf + len, cap - len);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		len += (size_t)got;
-	}
+	r = ldp_read_file(path, O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
+	if (r < 0)
+		return r;
 	r = ldp_maps_parse(buf, len, ret);
-out:
 	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return r;
 }
 

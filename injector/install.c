@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "install.h"
 
 #define DEFAULT_LIB "/usr/lib/ldprof/libldprof.so"
@@ -93,64 +94,21 @@ int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall
 	return n;
 }
 
-static int read_all(const char *path, char **ret, size_t *ret_len)
-{
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n;
-	size_t len = 0;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PRELOAD) {
-		r = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
-	while ((n = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 && len < (size_t)st.st_size + 1)
-		len += (size_t)n;
-	if (n < 0) {
-		r = -errno;
-		goto out;
-	}
-	*ret = buf;
-	*ret_len = len;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
 
 /* Write path atomically: a temporary file next to it, fsync, rename, fsync of the folder. */
 static int write_atomic(const char *path, const char *buf, size_t len)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
 	int fd = -1, dfd = -1, r;
-	size_t off = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.ldprof-tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return -errno;
-	while (off < len) {
-		ssize_t n = write(fd, buf + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
+	r = ldp_write_all(fd, buf, len);
+	if (r < 0)
+		goto fail;
 	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
 		r = -errno;
 		goto fail;
@@ -318,7 +276,7 @@ int ldp_install_main(int argc, char **argv)
 	snprintf(marker, sizeof(marker), "%s.ldprof-created", file);
 	snprintf(hostlib, sizeof(hostlib), "%s%s", rootbuf, lib);
 
-	r = read_all(file, &had, &hadlen);
+	r = ldp_read_file(file, O_NOFOLLOW, MAX_PRELOAD, &had, &hadlen);
 	if (r < 0 && r != -ENOENT) {
 		fprintf(stderr, "ldprof %s: cannot read %s: %s\n", cmd, file, strerror(-r));
 		return 1;

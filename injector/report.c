@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "pprof.h"
+#include "fileio.h"
 #include "report.h"
 
 #define DEFAULT_DIR "ldprof-profiles"
@@ -400,53 +401,6 @@ out:
 	return r;
 }
 
-static int read_all(const char *path, uint8_t **ret_buf, size_t *ret_len)
-{
-	uint8_t *buf = NULL, *nb;
-	size_t len = 0, cap = 0;
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			if (cap > LDP_PROFILE_MAX_RAW) {
-				r = -E2BIG; /* the parser would refuse it anyway */
-				goto out;
-			}
-			cap = cap ? cap * 2 : 65536;
-			if (cap > LDP_PROFILE_MAX_RAW)
-				cap = LDP_PROFILE_MAX_RAW + 1;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				r = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_buf = buf;
-	*ret_len = len;
-	buf = NULL;
-	r = 0;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
 
 /* ---- output ---- */
 
@@ -591,7 +545,7 @@ int ldp_report_main(int argc, char **argv)
 		uint8_t *buf = NULL;
 		size_t len = 0;
 
-		r = read_all(files.v[f], &buf, &len);
+		r = ldp_read_file(files.v[f], 0, LDP_PROFILE_MAX_RAW, (char **)&buf, &len);
 		if (r < 0) {
 			fprintf(stderr, "ldprof report: '%s': %s\n", files.v[f], strerror(-r));
 			goto out;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "fileio.h"
 #include "pprof.h"
 #include "procmaps.h"
 #include "threads.h"
@@ -245,20 +246,6 @@ static const char *thread_name(struct name_cache *c, uint32_t tid)
 	return c->e[i].name;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int ldp_window_write(struct ldp_window *w, const struct ldp_window_out *out, char *ret_path,
 		     size_t path_len)
@@ -336,7 +323,7 @@ int ldp_window_write(struct ldp_window *w, const struct ldp_window_out *out, cha
 		r = -errno;
 		goto out;
 	}
-	r = write_all(fd, buf, len);
+	r = ldp_write_all(fd, buf, len);
 	if (r < 0)
 		goto out;
 	if (close(fd) < 0) {
