@@ -543,9 +543,11 @@ static void core_exit(void)
 	pthread_mutex_unlock(&C.work);
 	ldp_sampler_stats(&st);
 	ldp_log(LDP_LOG_INFO,
-		"exit: %u files, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us",
+		"exit: %u files, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us, "
+		"%u threads without a timer, %llu object tables truncated",
 		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
-		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0);
+		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0,
+		ldp_threads_failed(), ldp_unwind_truncated());
 	/* The handler stays installed: a SIGPROF already queued is caught and dropped. */
 }
 

@@ -68,6 +68,7 @@ static struct objtab *tabs[2];
 static int cur;
 static int readers;
 static int old_busy;
+static unsigned long long truncated; /* builds that ran out of room for objects */
 static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -270,7 +271,6 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, u
 	struct uarg u;
 	unw_cursor_t c;
 	uint32_t n = 0;
-	int exact;
 
 	frames[n++] = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	if (!as || max < 2)
@@ -289,7 +289,6 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, u
 	n = 1;
 	if (unw_init_remote(&c, as, &u) < 0)
 		goto out;
-	exact = 0;
 	while (n < max) {
 		unw_word_t ip;
 		int was_signal = unw_is_signal_frame(&c) > 0;
@@ -297,8 +296,7 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, u
 			break;
 		/* A return address points after the call: step back into it, unless the frame
 		 * below was a signal frame and the address is the exact interrupted one. */
-		exact = was_signal;
-		frames[n++] = exact ? ip : ip - 1;
+		frames[n++] = was_signal ? ip : ip - 1;
 	}
 out:
 	__atomic_fetch_sub(&readers, 1, __ATOMIC_SEQ_CST);
@@ -405,6 +403,7 @@ void ldp_unwind_refresh(int force)
 	dl_iterate_phdr(add_object, &b);
 	qsort(b.t->text, b.t->ntext, sizeof(b.t->text[0]), by_lo_text);
 	qsort(b.t->segs, b.t->nsegs, sizeof(b.t->segs[0]), by_lo_seg);
+	truncated += b.overflow;
 	__atomic_store_n(&cur, next, __ATOMIC_SEQ_CST);
 	last_adds = b.adds;
 	last_subs = b.subs;
@@ -453,6 +452,11 @@ int ldp_unwind_init(void)
 		ldp_unwind(&uc, 0, frames, 4);
 	}
 	return 0;
+}
+
+unsigned long long ldp_unwind_truncated(void)
+{
+	return truncated;
 }
 
 void ldp_unwind_after_fork_child(void)

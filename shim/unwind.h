@@ -22,6 +22,8 @@ int ldp_unwind_init(void);
 void ldp_unwind_refresh(int force);
 /* Forget cached unwind rules: an unloaded object's addresses may be reused. Not in a handler. */
 void ldp_unwind_flush_cache(void);
+/* How many table builds ran out of room (frames in the objects left out end their stacks). */
+unsigned long long ldp_unwind_truncated(void);
 /* In a fork child: handlers of the parent's other threads are gone. */
 void ldp_unwind_after_fork_child(void);
 
