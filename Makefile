@@ -17,7 +17,12 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Icommon -Ishim -fno-st
 
 # Debian packages the build and the tests need; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-rt-14-dev \
-            golang-go google-perftools python3 python3-pytest musl-tools binutils procps
+            golang-go google-perftools python3 python3-pytest musl-tools binutils procps \
+            libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd
+
+# Libraries of the common modules. inih is linked statically (a few KiB, one less object for
+# every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
+COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(filter-out shim/preload.c,$(wildcard shim/*.c))
@@ -64,7 +69,7 @@ $(SHIM): shim/preload.c shim/preload.map
 $(CORE): $(CORE_OBJ) $(COMMON_OBJ_PIC) shim/core.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,--version-script=shim/core.map -Wl,-z,nodelete -Wl,-z,now \
-		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind -lz -lpthread
+		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind $(COMMON_LIBS) -lpthread
 
 $(B)/obj/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,7 +78,7 @@ $(B)/obj/pic/%.o: %.c
 # --- the ldprof command ---
 $(CLI): $(CLI_OBJ)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) -o $@ $(CLI_OBJ) -lz
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(COMMON_LIBS)
 
 $(B)/obj/cli/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -84,17 +89,24 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 $(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< $(COMMON_SRC) \
-		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
 
 # --- fuzz targets: libFuzzer binaries (clang) and a replay driver (gcc, ASan) for make check ---
 $(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Iinjector -o $@ $< $(COMMON_SRC) \
-		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
 $(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< tests/fuzz/replay.c $(COMMON_SRC) \
-		$(filter-out injector/main.c,$(wildcard injector/*.c)) -lz
+		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
+
+# --- test tools: small drivers of the common modules that the pytest suite runs ---
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tests/tools/%)
+$(B)/tests/tools/%: tests/tools/%.c $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(COMMON_SRC) $(COMMON_LIBS)
 
 # --- test programs (the real processes the tests profile) ---
 $(B)/tests/progs/%: tests/progs/%.c
@@ -104,7 +116,7 @@ $(B)/tests/progs/%: tests/progs/%.c
 PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 -include tests/progs/progs.mk
 
-test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN)
+test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory test-bins

@@ -21,8 +21,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "pprof.h"
 
 enum { WT_VARINT = 0, WT_LEN = 2 };
@@ -612,43 +612,7 @@ static int encode(struct ldp_pprof *p, struct buf *out)
 	return r;
 }
 
-static int gzip_buf(const uint8_t *in, size_t len, uint8_t **ret_buf, size_t *ret_len)
-{
-	z_stream zs = { 0 };
-	uint8_t *out = NULL;
-	size_t cap;
-	int r;
-
-	if (len > UINT32_MAX) /* one deflate() call: avail_in is a uInt */
-		return -E2BIG;
-	r = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-	if (r != Z_OK)
-		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-	cap = deflateBound(&zs, len);
-	out = malloc(cap);
-	if (!out) {
-		r = -ENOMEM;
-		goto out;
-	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-		r = -EIO; /* deflateBound() promises this cannot happen */
-		goto out;
-	}
-	*ret_buf = out;
-	*ret_len = zs.total_out;
-	out = NULL;
-	r = 0;
-out:
-	deflateEnd(&zs);
-	free(out);
-	return r;
-}
-
-int ldp_pprof_serialize(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len)
+int ldp_pprof_encode(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len)
 {
 	struct buf raw = { .max = SIZE_MAX };
 	int r;
@@ -656,10 +620,24 @@ int ldp_pprof_serialize(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len)
 	if (!p || !ret_buf || !ret_len)
 		return -EINVAL;
 	r = encode(p, &raw);
-	if (r < 0)
-		goto out;
-	r = gzip_buf(raw.p, raw.len, ret_buf, ret_len);
-out:
-	free(raw.p);
+	if (r < 0) {
+		free(raw.p);
+		return r;
+	}
+	*ret_buf = raw.p;
+	*ret_len = raw.len;
+	return 0;
+}
+
+int ldp_pprof_serialize(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int r;
+
+	r = ldp_pprof_encode(p, &raw, &len);
+	if (r == 0)
+		r = ldp_gzip(raw, len, ret_buf, ret_len);
+	free(raw);
 	return r;
 }

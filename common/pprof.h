@@ -57,6 +57,8 @@ int ldp_pprof_add_sample(struct ldp_pprof *p, const uint64_t *locs, size_t nlocs
 /* Serialize and gzip. *ret_buf is malloc()ed and owned by the caller. The builder stays
  * usable (more samples can be added and serialized again). */
 int ldp_pprof_serialize(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len);
+/* The same, not compressed (for senders that compress as their endpoint wants). */
+int ldp_pprof_encode(struct ldp_pprof *p, uint8_t **ret_buf, size_t *ret_len);
 
 /* ---- reading (for `ldprof report` and tests; input is untrusted) ---- */
 

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "compress.h"
 #include "pprof.h"
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
@@ -687,76 +687,6 @@ static int resolve(struct ldp_profile *p)
 	return 0;
 }
 
-/* ---- gzip ---- */
-
-static int gunzip(const uint8_t *in, size_t len, uint8_t **ret_buf, size_t *ret_len)
-{
-	z_stream zs = { 0 };
-	uint8_t *out = NULL, *nb;
-	size_t cap, n = 0;
-	int r, z;
-
-	r = inflateInit2(&zs, 15 + 32); /* gzip or zlib header, detected */
-	if (r != Z_OK)
-		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-	cap = len < LDP_PROFILE_MAX_RAW / 4 ? len * 4 : LDP_PROFILE_MAX_RAW;
-	if (cap < 4096)
-		cap = 4096;
-	out = malloc(cap);
-	if (!out) {
-		r = -ENOMEM;
-		goto out;
-	}
-	zs.next_in = (Bytef *)in;
-	for (;;) {
-		size_t left_in = len - (size_t)(zs.next_in - in);
-
-		if (zs.avail_in == 0)
-			zs.avail_in = left_in > UINT_MAX ? UINT_MAX : (uInt)left_in;
-		if (n == cap) {
-			if (cap >= LDP_PROFILE_MAX_RAW) {
-				r = -E2BIG;
-				goto out;
-			}
-			cap = cap > LDP_PROFILE_MAX_RAW / 2 ? LDP_PROFILE_MAX_RAW : cap * 2;
-			nb = realloc(out, cap);
-			if (!nb) {
-				r = -ENOMEM;
-				goto out;
-			}
-			out = nb;
-		}
-		zs.next_out = out + n;
-		zs.avail_out = cap - n > UINT_MAX ? UINT_MAX : (uInt)(cap - n);
-		z = inflate(&zs, Z_NO_FLUSH);
-		n = (size_t)(zs.next_out - out);
-		if (z == Z_STREAM_END) {
-			if (zs.next_in == in + len)
-				break;
-			/* another gzip member follows (as `cat a.gz b.gz` makes) */
-			if (inflateReset(&zs) != Z_OK) {
-				r = -EINVAL;
-				goto out;
-			}
-			continue;
-		}
-		if (z == Z_OK)
-			continue;
-		if (z == Z_BUF_ERROR && zs.avail_out == 0)
-			continue; /* output full: grow */
-		r = z == Z_MEM_ERROR ? -ENOMEM : -EINVAL; /* corrupt or truncated */
-		goto out;
-	}
-	*ret_buf = out;
-	*ret_len = n;
-	out = NULL;
-	r = 0;
-out:
-	inflateEnd(&zs);
-	free(out);
-	return r;
-}
-
 /* ---- entry points ---- */
 
 int ldp_profile_parse(const uint8_t *buf, size_t len, struct ldp_profile *ret)
@@ -771,7 +701,7 @@ int ldp_profile_parse(const uint8_t *buf, size_t len, struct ldp_profile *ret)
 	if (!ret || !buf || !len)
 		return -EINVAL; /* an empty input has no string_table[0] either */
 	if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
-		err = gunzip(buf, len, &raw, &rawlen);
+		err = ldp_gunzip(buf, len, LDP_PROFILE_MAX_RAW, &raw, &rawlen);
 		if (err < 0)
 			goto out;
 		buf = raw;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * main.c — the `ldprof` command: `run` a program under the shim, `report` profiles.
+ * main.c — the `ldprof` command: `run` a program under the shim, `report` profiles, `flush`
+ * the spool, `config check`, `install`/`uninstall`.
  *
- * `run` stays in between as a thin parent: it prepares the environment (LD_PRELOAD, output
- * folder, rate), starts CMD, forwards the signals somebody sends to it, and exits with CMD's
+ * `run` stays in between as a thin parent: it prepares the environment (LD_PRELOAD, config
+ * file or output folder, rate), starts CMD, forwards the signals somebody sends to it, and exits with CMD's
  * status (128+N when CMD died of signal N, as shells report it). It reports a folder it cannot
  * write before CMD starts, and a command that cannot be run with 127 (not found) or 126, as
  * shells do. It never reads or writes CMD's stdin, stdout or stderr.
@@ -19,7 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "configcmd.h"
+#include "deliver.h"
 #include "install.h"
+#include "spool.h"
 #include "report.h"
 
 #define LDPROF_VERSION "0.1.0"
@@ -27,13 +32,18 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ldprof run [--hz N] [-o DIR] [--flush-interval DURATION] -- CMD [ARGS...]\n"
+		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION] -- CMD [ARGS...]\n"
 		"       ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
+		"       ldprof config check [--show] [FILE]\n"
+		"       ldprof flush [--config FILE]\n"
 		"       ldprof install|uninstall [--root DIR] [--dry-run] [--lib PATH]\n"
 		"       ldprof --version\n"
 		"\n"
-		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles)\n"
+		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles),\n"
+		"        or to the endpoint of the config file given with --config\n"
 		"report  print the top functions of profiles, or their stacks in folded format\n"
+		"config  check a config file (file:line for each problem), --show the effective values\n"
+		"flush   send the profiles waiting in the spool to the configured endpoint\n"
 		"install add the shim to DIR/etc/ld.so.preload (DIR: /), after checking it loads\n"
 		"uninstall  take it out again\n");
 }
@@ -96,6 +106,79 @@ static int find_shim(char *buf, size_t len)
 	return access(buf, R_OK) == 0 ? 0 : -ENOENT;
 }
 
+extern char **environ;
+
+static void count_problem(void *ctx, const struct ldp_config_problem *p)
+{
+	(void)ctx;
+	(void)p;
+}
+
+/* Errors in the configuration CMD will see (file and environment), 0 if none. */
+static int run_config_ok(void)
+{
+	static struct ldp_config c;
+	int r = ldp_config_load(&c, environ, count_problem, NULL);
+
+	return r < 0 ? 1 : r;
+}
+
+static void flush_log(int level, const char *msg)
+{
+	if (level >= 1)
+		fprintf(stderr, "ldprof flush: %s\n", msg);
+}
+
+static void flush_problem(void *ctx, const struct ldp_config_problem *p)
+{
+	(void)ctx;
+	fprintf(stderr, "%s: %s: %s%s%s%s\n", p->where, p->severity == LDP_CONFIG_ERROR ? "error" : "warning",
+		p->what, p->hint ? " (hint: " : "", p->hint ? p->hint : "", p->hint ? ")" : "");
+}
+
+/* `ldprof flush [--config FILE]`: deliver what waits in the spool, now. Exit 0 when the spool
+ * is empty afterwards, 1 when profiles are left (endpoint failing) or on errors. */
+static int cmd_flush(int argc, char **argv)
+{
+	static struct ldp_config c;
+	struct ldp_deliver *d;
+	struct ldp_deliver_stats st;
+	unsigned files = 0;
+	uint64_t bytes = 0;
+	int n, r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+			setenv("LDPROF_CONFIG", argv[++i], 1);
+		} else {
+			fprintf(stderr, "usage: ldprof flush [--config FILE]\n");
+			return 2;
+		}
+	}
+	r = ldp_config_load(&c, environ, flush_problem, NULL);
+	if (r != 0) {
+		fprintf(stderr, "ldprof flush: the configuration has errors, nothing sent\n");
+		return 1;
+	}
+	if (!strncmp(c.endpoint, "file://", 7)) {
+		printf("endpoint is %s: profiles are written directly, nothing is spooled\n", c.endpoint);
+		return 0;
+	}
+	d = ldp_deliver_new(&c, flush_log);
+	if (!d) {
+		fprintf(stderr, "ldprof flush: out of memory\n");
+		return 1;
+	}
+	n = ldp_deliver_drain_spool(d, 600 * 1000000000LL);
+	ldp_deliver_stats(d, &st);
+	ldp_deliver_free(d);
+	ldp_spool_count(c.spool_dir, &files, &bytes);
+	printf("sent %d spooled profile%s to %s; %u left in %s (%llu bytes)%s\n", n < 0 ? 0 : n,
+	       n == 1 ? "" : "s", c.endpoint, files, c.spool_dir, (unsigned long long)bytes,
+	       st.rejected ? "; some were refused by the endpoint and dropped" : "");
+	return files ? 1 : 0;
+}
+
 static volatile pid_t child_pid;
 
 static void forward(int sig, siginfo_t *si, void *ctx)
@@ -110,12 +193,12 @@ static void forward(int sig, siginfo_t *si, void *ctx)
 
 static int cmd_run(int argc, char **argv)
 {
-	const char *dir = "ldprof-profiles", *flush = NULL;
+	const char *dir = NULL, *flush = NULL, *config = NULL;
 	char absdir[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX], endpoint[PATH_MAX + 8];
-	char hzbuf[16], logpath[PATH_MAX + 16];
+	char hzbuf[16], logpath[PATH_MAX + 16], abscfg[PATH_MAX];
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
 	struct sigaction sa;
-	long hz = 99;
+	long hz = 0;
 	int i, r, status;
 	pid_t pid;
 
@@ -128,7 +211,7 @@ static int cmd_run(int argc, char **argv)
 		if (a[0] != '-')
 			break;
 		if ((!strcmp(a, "--hz") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-		     !strcmp(a, "--flush-interval")) && i + 1 >= argc) {
+		     !strcmp(a, "--flush-interval") || !strcmp(a, "--config")) && i + 1 >= argc) {
 			fprintf(stderr, "ldprof run: %s needs a value\n", a);
 			return 2;
 		}
@@ -141,6 +224,8 @@ static int cmd_run(int argc, char **argv)
 			dir = argv[++i];
 		} else if (!strcmp(a, "--flush-interval")) {
 			flush = argv[++i];
+		} else if (!strcmp(a, "--config")) {
+			config = argv[++i];
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -153,14 +238,36 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ldprof run: no command given (ldprof run [--hz N] [-o DIR] -- CMD [ARGS...])\n");
 		return 2;
 	}
-	r = prepare_dir(dir);
-	if (r < 0) {
-		fprintf(stderr, "ldprof run: cannot write profiles to \"%s\": %s\n", dir, strerror(-r));
-		return 1;
+	/* Where profiles go: -o DIR; else the config file's endpoint when a config or an endpoint
+	 * is named (--config, LDPROF_CONFIG, LDPROF_OUTPUT_ENDPOINT); else ./ldprof-profiles. */
+	if (config) {
+		if (!realpath(config, abscfg)) {
+			fprintf(stderr, "ldprof run: config \"%s\": %s\n", config, strerror(errno));
+			return 1;
+		}
+		if (setenv("LDPROF_CONFIG", abscfg, 1)) {
+			fprintf(stderr, "ldprof run: %s\n", strerror(errno));
+			return 1;
+		}
 	}
-	if (!realpath(dir, absdir)) {
-		fprintf(stderr, "ldprof run: \"%s\": %s\n", dir, strerror(errno));
-		return 1;
+	if (!dir && !getenv("LDPROF_CONFIG") && !getenv("LDPROF_OUTPUT_ENDPOINT"))
+		dir = "ldprof-profiles";
+	if (dir) {
+		r = prepare_dir(dir);
+		if (r < 0) {
+			fprintf(stderr, "ldprof run: cannot write profiles to \"%s\": %s\n", dir, strerror(-r));
+			return 1;
+		}
+		if (!realpath(dir, absdir)) {
+			fprintf(stderr, "ldprof run: \"%s\": %s\n", dir, strerror(errno));
+			return 1;
+		}
+		snprintf(endpoint, sizeof(endpoint), "file://%s", absdir);
+		snprintf(logpath, sizeof(logpath), "%s/ldprof.log", absdir);
+		if (setenv("LDPROF_OUTPUT_ENDPOINT", endpoint, 1) || setenv("LDPROF_LOG_FILE", logpath, 0)) {
+			fprintf(stderr, "ldprof run: %s\n", strerror(errno));
+			return 1;
+		}
 	}
 	if (find_shim(shim, sizeof(shim)) < 0) {
 		fprintf(stderr, "ldprof run: cannot find libldprof.so (looked next to this program and in /usr/lib/ldprof)\n");
@@ -171,15 +278,17 @@ static int cmd_run(int argc, char **argv)
 		snprintf(preload, sizeof(preload), "%s:%s", shim, getenv("LD_PRELOAD"));
 	else
 		snprintf(preload, sizeof(preload), "%s", shim);
-	snprintf(endpoint, sizeof(endpoint), "file://%s", absdir);
 	snprintf(hzbuf, sizeof(hzbuf), "%ld", hz);
-	snprintf(logpath, sizeof(logpath), "%s/ldprof.log", absdir);
-	if (setenv("LD_PRELOAD", preload, 1) || setenv("LDPROF_OUTPUT_ENDPOINT", endpoint, 1) ||
-	    setenv("LDPROF_SAMPLING_HZ", hzbuf, 1) || setenv("LDPROF_LOG_FILE", logpath, 0) ||
+	if (setenv("LD_PRELOAD", preload, 1) || (hz && setenv("LDPROF_SAMPLING_HZ", hzbuf, 1)) ||
 	    (flush && setenv("LDPROF_SAMPLING_FLUSH_INTERVAL", flush, 1))) {
 		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
 		return 1;
 	}
+	/* A config with errors keeps the profiler off in CMD; say so here, where someone reads. */
+	r = run_config_ok();
+	if (r > 0)
+		fprintf(stderr, "ldprof run: the configuration has %d error%s: %s runs without profiling "
+			"(`ldprof config check` lists them)\n", r, r > 1 ? "s" : "", argv[i]);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward;
@@ -227,6 +336,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return ldp_report_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "config"))
+		return ldp_cmd_config(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "flush"))
+		return cmd_flush(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "install") || !strcmp(argv[1], "uninstall"))
 		return ldp_install_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {

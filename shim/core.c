@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "config.h"
+#include "deliver.h"
 #include "log.h"
 #include "sampler.h"
 #include "threads.h"
@@ -47,15 +49,14 @@
 #include "window.h"
 
 #define DRAIN_NS 1000000000LL
-#define DEFAULT_HZ 99
-#define DEFAULT_FLUSH_NS (10 * 1000000000LL)
 
 static struct {
 	int pid;
 	int hz;
 	long period_ns;
 	int64_t flush_ns;
-	char dir[PATH_MAX];
+	int network;               /* the endpoint is http(s): a sender thread delivers */
+	struct ldp_deliver *deliver;
 	struct sigaction orig;
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
@@ -68,6 +69,10 @@ static struct {
 	int stop;
 	int bg_running;
 	pthread_t bg;
+	pthread_cond_t send_wake;  /* under wake_mx */
+	int send_running;
+	int sender_lost;           /* a sender that would not stop: never start another */
+	pthread_t sender;
 	pthread_mutex_t creds_lock;
 	int creds_depth;
 	struct ldp_window *win;
@@ -90,6 +95,15 @@ static int64_t now_ns(clockid_t clk)
 
 static int my_process(void) { return getpid() == C.pid; }
 
+/* The CLOCK_MONOTONIC time ns from now, for the condition variables' timed waits. */
+static void monotonic_after(int64_t ns, struct timespec *ts)
+{
+	int64_t t = now_ns(CLOCK_MONOTONIC) + ns;
+
+	ts->tv_sec = t / 1000000000LL;
+	ts->tv_nsec = t % 1000000000LL;
+}
+
 static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	return C.real_sigaction(sig, act, old);
@@ -97,71 +111,60 @@ static int real_sigaction(int sig, const struct sigaction *act, struct sigaction
 
 /* ---- settings ---- */
 
-static int parse_long(const char *s, long min, long max, long *ret)
-{
-	char *end;
-	long v;
+static struct ldp_config cfg;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
+struct problems {
+	int errors;
+	char first[900];
+};
+
+static void config_problem(void *ctx, const struct ldp_config_problem *p)
+{
+	struct problems *pr = ctx;
+
+	if (p->severity != LDP_CONFIG_ERROR) {
+		ldp_log(LDP_LOG_WARN, "config: %s: %s", p->where, p->what);
+		return;
+	}
+	if (pr->errors++ == 0)
+		snprintf(pr->first, sizeof(pr->first), "%s: %s%s%s%s", p->where, p->what,
+			 p->hint ? " (" : "", p->hint ? p->hint : "", p->hint ? ")" : "");
+}
+
+/* The configuration: defaults, the file, the environment. Any error keeps the profiler off,
+ * with one line that says the first one (`ldprof config check` lists them all). */
+static int read_settings(const struct ldp_boot *boot)
+{
+	extern char **environ;
+	struct problems pr = { 0 };
+	int r;
+
+	/* Until the file has named a log, problems go where the environment says, or to syslog:
+	 * a host whose config is broken must hear about it somewhere. */
+	ldp_log_init(boot->log_file ? boot->log_file : "syslog", boot->log_file ? boot->log_level : LDP_LOG_WARN);
+	r = ldp_config_load(&cfg, environ, config_problem, &pr);
+	if (r != 0) {
+		ldp_log(LDP_LOG_ERROR, "staying off: bad configuration: %s%s",
+			pr.errors ? pr.first : strerror(r < 0 ? -r : EINVAL),
+			pr.errors > 1 ? "; `ldprof config check` lists every problem" : "");
 		return -EINVAL;
-	*ret = v;
+	}
+	ldp_log_init(cfg.log_file, LDP_LOG_ERROR - cfg.log_level);
+	C.hz = cfg.hz;
+	C.period_ns = 1000000000L / cfg.hz;
+	C.flush_ns = cfg.flush_ns;
+	C.network = strncmp(cfg.endpoint, "file://", 7) != 0;
+	if (!C.network && access(cfg.endpoint + 7, W_OK | X_OK) < 0) {
+		ldp_log(LDP_LOG_WARN, "staying off: output folder %s is not writable: %s", cfg.endpoint + 7,
+			strerror(errno));
+		return -EACCES;
+	}
 	return 0;
 }
 
-/* "10s", "500ms", "2m", or plain seconds. */
-static int parse_duration_ns(const char *s, int64_t *ret)
+static void deliver_log(int level, const char *msg)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
-		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		v *= 1e6;
-	else if (!strcmp(end, "s") || !*end)
-		v *= 1e9;
-	else if (!strcmp(end, "m"))
-		v *= 60e9;
-	else
-		return -EINVAL;
-	if (v < 1e8 || v > 86400e9)
-		return -ERANGE;
-	*ret = (int64_t)v;
-	return 0;
-}
-
-static int read_settings(void)
-{
-	const char *v;
-	long hz = DEFAULT_HZ;
-
-	v = getenv("LDPROF_SAMPLING_HZ");
-	if (v && parse_long(v, 1, 1000, &hz) < 0) {
-		ldp_log(LDP_LOG_ERROR, "staying off: LDPROF_SAMPLING_HZ=\"%s\" is not a rate from 1 to 1000", v);
-		return -EINVAL;
-	}
-	C.hz = (int)hz;
-	C.period_ns = 1000000000L / hz;
-	C.flush_ns = DEFAULT_FLUSH_NS;
-	v = getenv("LDPROF_SAMPLING_FLUSH_INTERVAL");
-	if (v && parse_duration_ns(v, &C.flush_ns) < 0) {
-		ldp_log(LDP_LOG_ERROR,
-			"staying off: LDPROF_SAMPLING_FLUSH_INTERVAL=\"%s\" is not a duration from 100ms to 24h", v);
-		return -EINVAL;
-	}
-	v = getenv("LDPROF_OUTPUT_ENDPOINT");
-	if (!v || !*v)
-		v = "file:///var/lib/ldprof/profiles";
-	if (strncmp(v, "file://", 7) || !v[7] || strlen(v + 7) >= sizeof(C.dir) - 64) {
-		ldp_log(LDP_LOG_ERROR, "staying off: endpoint \"%s\" is not supported (file://DIR only, for now)", v);
-		return -EINVAL;
-	}
-	snprintf(C.dir, sizeof(C.dir), "%s", v + 7);
-	return 0;
+	ldp_log(level, "%s", msg);
 }
 
 /* ---- the window ---- */
@@ -174,22 +177,33 @@ static void drain_locked(void)
 	ldp_stacktab_reset(t);
 }
 
+/* Builds the window's profile and hands it to delivery (file:// writes it now; a network
+ * endpoint queues it for the sender thread). */
 static void write_locked(void)
 {
-	struct ldp_window_out out = { C.dir, C.pid, C.seq, C.period_ns, now_ns(CLOCK_REALTIME) };
-	char path[PATH_MAX];
+	struct ldp_window_out out = { C.pid, C.period_ns, now_ns(CLOCK_REALTIME) };
+	struct ldp_shipment *s = NULL;
 	int r;
 
 	if (ldp_window_samples(C.win) == 0)
 		goto done;
-	r = ldp_window_write(C.win, &out, path, sizeof(path));
+	s = malloc(sizeof(*s)); /* ~16 KiB: not on the stack of an exec'ing program thread */
+	r = s ? ldp_window_build(C.win, &out, s) : -ENOMEM;
+	if (r == 0)
+		r = ldp_deliver_submit(C.deliver, s);
 	if (r < 0)
-		ldp_log(LDP_LOG_WARN, "cannot write profile to \"%s\": %s", C.dir, strerror(-r));
+		ldp_log(LDP_LOG_WARN, "cannot make or hand over a profile: %s", strerror(-r));
 	else
-		ldp_log(LDP_LOG_DEBUG, "wrote %s: %llu samples", path,
+		ldp_log(LDP_LOG_DEBUG, "profile %u: %llu samples", C.seq,
 			(unsigned long long)ldp_window_samples(C.win));
 	C.seq++;
+	if (C.network) {
+		pthread_mutex_lock(&C.wake_mx);
+		pthread_cond_signal(&C.send_wake);
+		pthread_mutex_unlock(&C.wake_mx);
+	}
 done:
+	free(s);
 	if (ldp_window_dropped(C.win))
 		ldp_log(LDP_LOG_INFO, "window dropped %llu samples (tables full)",
 			(unsigned long long)ldp_window_dropped(C.win));
@@ -197,23 +211,21 @@ done:
 	ldp_threads_reap();
 }
 
+/* Threads of ours: what they create (curl's resolver) is not the program's and not sampled. */
+static __thread int our_thread;
+
 static void *bg_main(void *arg)
 {
 	struct timespec ts;
 
 	ldp_bg_tid = (int32_t)syscall(SYS_gettid);
+	our_thread = 1;
 	prctl(PR_SET_NAME, "ldprof", 0, 0, 0);
 	pthread_mutex_lock(&C.wake_mx);
 	while (!C.stop) {
 		/* Drain every second, or every flush interval when that is shorter. */
 		int64_t tick = C.flush_ns < DRAIN_NS ? C.flush_ns : DRAIN_NS;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += tick / 1000000000LL;
-		ts.tv_nsec += tick % 1000000000LL;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		monotonic_after(tick, &ts);
 		pthread_cond_timedwait(&C.wake, &C.wake_mx, &ts);
 		if (C.stop)
 			break;
@@ -236,8 +248,38 @@ static void *bg_main(void *arg)
 	return NULL;
 }
 
-/* The background thread's wake-up runs on the monotonic clock: a wall clock step must not
- * stall or hurry the flushes. */
+/* The sender: network delivery for http(s) endpoints, on its own thread so that a slow
+ * endpoint never delays the sampler's drains. Every signal blocked (SIGPIPE included), like
+ * the background thread. */
+static void *send_main(void *arg)
+{
+	struct timespec ts;
+
+	ldp_send_tid = (int32_t)syscall(SYS_gettid);
+	our_thread = 1;
+	prctl(PR_SET_NAME, "ldprof-send", 0, 0, 0);
+	pthread_mutex_lock(&C.wake_mx);
+	while (!C.stop) {
+		int64_t wait;
+
+		pthread_mutex_unlock(&C.wake_mx);
+		wait = ldp_deliver_run(C.deliver, 60 * 1000000000LL);
+		pthread_mutex_lock(&C.wake_mx);
+		if (C.stop)
+			break;
+		if (wait > DRAIN_NS * 30)
+			wait = DRAIN_NS * 30;
+		if (wait <= 0)
+			continue;
+		monotonic_after(wait, &ts);
+		pthread_cond_timedwait(&C.send_wake, &C.wake_mx, &ts);
+	}
+	pthread_mutex_unlock(&C.wake_mx);
+	return NULL;
+}
+
+/* The threads' wake-ups run on the monotonic clock: a wall clock step must not stall or
+ * hurry the flushes. */
 static void init_wake(void)
 {
 	pthread_condattr_t ca;
@@ -245,41 +287,72 @@ static void init_wake(void)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&C.wake, &ca);
+	pthread_cond_init(&C.send_wake, &ca);
 	pthread_condattr_destroy(&ca);
 }
 
-static int start_bg(void)
+static int start_thread(pthread_t *t, void *(*fn)(void *))
 {
 	pthread_attr_t attr;
 	sigset_t all, old;
 	int r;
 
-	C.stop = 0;
-	C.next_flush = now_ns(CLOCK_MONOTONIC) + C.flush_ns;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 512 * 1024);
 	/* The thread inherits this mask: every signal blocked, so it never takes one of the
-	 * program's signals and never gets a SIGPROF. */
+	 * program's signals, never gets a SIGPROF, and a broken connection is an EPIPE. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = C.real_pthread_create(&C.bg, &attr, bg_main, NULL);
+	r = C.real_pthread_create(t, &attr, fn, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	C.bg_running = r == 0;
 	return -r;
 }
 
-/* Wake the thread, let it finish what it is doing, and wait for it to end. */
+static int start_bg(void)
+{
+	C.stop = 0;
+	C.next_flush = now_ns(CLOCK_MONOTONIC) + C.flush_ns;
+	C.bg_running = start_thread(&C.bg, bg_main) == 0;
+	if (!C.bg_running)
+		return -EAGAIN;
+	if (C.network && !C.sender_lost) {
+		C.send_running = start_thread(&C.sender, send_main) == 0;
+		if (!C.send_running)
+			ldp_log(LDP_LOG_WARN, "cannot start the sender thread: profiles wait for exit");
+	}
+	return 0;
+}
+
+/* Wake the threads, let them finish what they are doing (a send in progress gives up within
+ * ~50 ms, its profile stays queued), and wait for them to end. */
 static void stop_bg(void)
 {
-	if (!C.bg_running)
-		return;
 	pthread_mutex_lock(&C.wake_mx);
 	C.stop = 1;
 	pthread_cond_signal(&C.wake);
+	pthread_cond_signal(&C.send_wake);
 	pthread_mutex_unlock(&C.wake_mx);
-	pthread_join(C.bg, NULL);
-	C.bg_running = 0;
+	if (C.send_running) {
+		struct timespec ts;
+
+		/* A send gives up within 50 ms of the abort; a thread stuck anyway (a lock some
+		 * library took in the parent before fork) must not hang the program's setuid(). */
+		ldp_deliver_abort(C.deliver);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (pthread_timedjoin_np(C.sender, NULL, &ts) != 0) {
+			ldp_log(LDP_LOG_ERROR, "the sender thread does not stop: delivery is off from now on");
+			pthread_detach(C.sender);
+			C.network = 0;
+			C.sender_lost = 1;
+		}
+		C.send_running = 0;
+	}
+	if (C.bg_running) {
+		pthread_join(C.bg, NULL);
+		C.bg_running = 0;
+	}
 }
 
 /* ---- sampling on and off ---- */
@@ -377,7 +450,7 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 	struct tramp *t;
 	int r;
 
-	if (!my_process() || C.stepped_aside || C.exiting)
+	if (!my_process() || C.stepped_aside || C.exiting || our_thread)
 		return real(thread, attr, fn, arg);
 	t = malloc(sizeof(*t));
 	if (!t)
@@ -402,6 +475,8 @@ static void hook_exec_prepare(void)
 	drain_locked();
 	write_locked();
 	pthread_mutex_unlock(&C.work);
+	/* The new image starts with nothing of ours: what is not sent by now is spooled. */
+	ldp_deliver_finish(C.deliver, cfg.exit_timeout_ns);
 	if (C.handler_installed)
 		restore_disposition();
 }
@@ -410,7 +485,10 @@ static void hook_exec_failed(void)
 {
 	int saved_errno = errno;
 
-	if (!my_process() || C.stepped_aside || C.exiting)
+	if (!my_process())
+		goto out;
+	ldp_deliver_resume(C.deliver);
+	if (C.stepped_aside || C.exiting)
 		goto out;
 	if (install_handler() == 0) {
 		ldp_threads_arm_all(1);
@@ -512,9 +590,12 @@ static void fork_child(void)
 	pthread_mutex_init(&C.creds_lock, NULL);
 	C.creds_depth = 0;
 	C.bg_running = 0;
+	C.send_running = 0;
 	C.pid = getpid();
 	C.seq = 0;
+	ldp_deliver_after_fork_child(C.deliver);
 	ldp_bg_tid = -1;
+	ldp_send_tid = -1;
 	ldp_sampler_after_fork_child();
 	ldp_window_reset(C.win, now_ns(CLOCK_REALTIME));
 	if (!C.stepped_aside && !C.exiting) {
@@ -530,6 +611,7 @@ static void fork_child(void)
 static void core_exit(void)
 {
 	struct ldp_sampler_stats st;
+	struct ldp_deliver_stats ds;
 
 	if (!my_process())
 		return;
@@ -539,15 +621,27 @@ static void core_exit(void)
 	pthread_mutex_lock(&C.work);
 	drain_locked();
 	write_locked();
+	pthread_mutex_lock(&C.wake_mx);
 	C.stop = 1;
+	pthread_mutex_unlock(&C.wake_mx);
 	pthread_mutex_unlock(&C.work);
+	/* At most exit_timeout of network, then the rest goes to the spool. */
+	ldp_deliver_finish(C.deliver, cfg.exit_timeout_ns);
 	ldp_sampler_stats(&st);
+	ldp_deliver_stats(C.deliver, &ds);
 	ldp_log(LDP_LOG_INFO,
-		"exit: %u files, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us, "
+		"exit: %u profiles, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us, "
 		"%u threads without a timer, %llu object tables truncated",
 		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
 		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0,
 		ldp_threads_failed(), ldp_unwind_truncated());
+	ldp_log(LDP_LOG_INFO,
+		"delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
+		"from a full spool, %llu refused, %llu lost, %llu retries",
+		(unsigned long long)ds.sent, (unsigned long long)ds.sent_spooled,
+		(unsigned long long)ds.files, (unsigned long long)ds.spooled,
+		(unsigned long long)ds.spool_dropped, (unsigned long long)ds.rejected,
+		(unsigned long long)ds.lost, (unsigned long long)ds.retries);
 	/* The handler stays installed: a SIGPROF already queued is caught and dropped. */
 }
 
@@ -571,11 +665,10 @@ ldp_core_start(const struct ldp_boot *boot)
 
 	if (!boot || boot->version != LDP_BOOT_VERSION)
 		return NULL;
-	ldp_log_init(boot->log_file, boot->log_level);
 	C.real_sigaction = boot->real_sigaction;
 	C.real_pthread_create = boot->real_pthread_create;
 	C.pid = getpid();
-	if (read_settings() < 0)
+	if (read_settings(boot) < 0)
 		return NULL;
 	if (real_sigaction(SIGPROF, NULL, &C.orig) < 0)
 		return NULL;
@@ -585,7 +678,8 @@ ldp_core_start(const struct ldp_boot *boot)
 	}
 	init_wake();
 	C.win = ldp_window_new(now_ns(CLOCK_REALTIME));
-	if (!C.win || pthread_key_create(&C.key, thread_gone) != 0)
+	C.deliver = ldp_deliver_new(&cfg, deliver_log);
+	if (!C.win || !C.deliver || pthread_key_create(&C.key, thread_gone) != 0)
 		goto fail;
 	r = ldp_threads_init(C.period_ns);
 	if (r < 0)
@@ -609,7 +703,7 @@ ldp_core_start(const struct ldp_boot *boot)
 		return NULL;
 	}
 	ldp_log(LDP_LOG_INFO, "active pid=%d hz=%d threads=%u adopted=%d output=%s", C.pid, C.hz,
-		ldp_threads_live(), adopted > 0 ? adopted : 0, C.dir);
+		ldp_threads_live(), adopted > 0 ? adopted : 0, cfg.endpoint);
 	return &ops;
 fail:
 	ldp_log(LDP_LOG_ERROR, "staying off: cannot set up sampling");

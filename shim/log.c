@@ -2,12 +2,16 @@
  *
  * log.c — append-only log lines for the core. Each line is written with one write() on a
  * descriptor opened O_APPEND for that line, so lines of several processes sharing a file do
- * not interleave and no descriptor of ours stays open in the program.
+ * not interleave and no descriptor of ours stays open in the program. The path "syslog" sends
+ * each line as one datagram to /dev/log on a socket opened for it (syslog(3) would keep a
+ * descriptor open in the program and take libc's syslog lock).
  */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,19 +29,37 @@ void ldp_log_init(const char *path, int level)
 void ldp_log(int level, const char *fmt, ...)
 {
 	static const char *names[] = { "debug", "info", "warn", "error" };
+	static const int prio[] = { 7, 6, 4, 3 }; /* LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
+	int sys = !strcmp(log_path, "syslog");
 	char line[1024];
 	va_list ap;
 	int n, fd;
 
 	if (level < log_level || !log_path[0])
 		return;
-	n = snprintf(line, sizeof(line), "ldprof[%d]: %s: ", getpid(), names[level & 3]);
+	n = 0;
+	if (sys)
+		n = snprintf(line, sizeof(line), "<%d>", 8 + prio[level & 3]); /* facility user */
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "ldprof[%d]: %s: ", getpid(), names[level & 3]);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
+	if (sys) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return;
+		if (sendto(fd, line, (size_t)n - 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			   sizeof(sa)) < 0) {
+			/* no syslog daemon: nothing sensible to do */
+		}
+		close(fd);
+		return;
+	}
 	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * log.h — the core's log: one line per event, appended to the log file (LDPROF_LOG_FILE).
- * Never the program's stdout or stderr; nothing at all when no file is set. Not for signal
+ * log.h — the core's log: one line per event, appended to the log file ([log] file,
+ * LDPROF_LOG_FILE) or sent to syslog (file = syslog). Never the program's stdout or stderr;
+ * nothing at all when no file is set. Not for signal
  * handlers (it formats with vsnprintf).
  */
 #ifndef LDP_LOG_H

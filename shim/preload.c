@@ -13,7 +13,8 @@
  *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
  *      environment of such a process is not ours to trust, not even to name a log file;
  *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged;
- *   4. an output folder that cannot be written -> off, logged;
+ *   4. an output folder that cannot be written -> off, logged (when a config file may name
+ *      another endpoint, the core checks instead);
  * and only then dlopen()s the profiler core for this libc. A process where it stays off gets
  * no core, no thread, no signal handler and no timer.
  *
@@ -271,8 +272,13 @@ static int output_writable(void)
 {
 	const char *ep = env("LDPROF_OUTPUT_ENDPOINT");
 
-	if (!ep || !*ep)
+	if (!ep || !*ep) {
+		/* The endpoint may come from a config file: the core reads it and checks. Without
+		 * one, the default folder is checked here, before the core costs anything. */
+		if (env("LDPROF_CONFIG") || sys_access("/etc/ldprof/ldprof.ini", 0) == 0)
+			return 1;
 		ep = "file:///var/lib/ldprof/profiles";
+	}
 	if (!starts_with(ep, "file://"))
 		return 1; /* a network endpoint: the core checks it */
 	return sys_access(ep + 7, W_OK_ | X_OK_) == 0;

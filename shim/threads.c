@@ -50,6 +50,7 @@ static unsigned failed;
  * a page or two of the array, not all of it. */
 static uint32_t nslots;
 int32_t ldp_bg_tid = -1;
+int32_t ldp_send_tid = -1;
 
 void ldp_threads_lock(void) { pthread_mutex_lock(&lock); }
 void ldp_threads_unlock(void) { pthread_mutex_unlock(&lock); }
@@ -214,8 +215,8 @@ int ldp_threads_rescan(void)
 				read_comm(tid, s->name, sizeof(s->name));
 			continue;
 		}
-		/* Our own background thread has no slot and must not get one. */
-		if (tid == ldp_bg_tid)
+		/* Our own threads have no slot and must not get one. */
+		if (tid == ldp_bg_tid || tid == ldp_send_tid)
 			continue;
 		s = slot_new(tid, 0);
 		if (s) {

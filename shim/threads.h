@@ -52,8 +52,8 @@ void ldp_threads_reap(void);
 unsigned ldp_threads_live(void);
 unsigned ldp_threads_failed(void);
 
-/* The background thread: never sampled, never adopted. */
-extern int32_t ldp_bg_tid;
+/* The background and sender threads: never sampled, never adopted. */
+extern int32_t ldp_bg_tid, ldp_send_tid;
 
 /* ASYNC-SIGNAL-SAFE: the slot a timer signal belongs to, or NULL when it is not one of ours
  * (*ours = 0) or a stale one of ours (*ours = 1). */

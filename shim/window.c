@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "elfsym.h"
-#include "fileio.h"
 #include "pprof.h"
 #include "procmaps.h"
 #include "threads.h"
@@ -188,6 +187,7 @@ static struct ldp_elfsym *symfile_get(const struct ldp_map *m)
 	return sf->syms;
 }
 
+/* The kernel's comm: the label the profile is filed under (file names sanitize it). */
 static void comm_of_self(char *buf, size_t len)
 {
 	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
@@ -198,18 +198,7 @@ static void comm_of_self(char *buf, size_t len)
 	if (n <= 0)
 		n = snprintf(buf, len, "unknown");
 	buf[n] = 0;
-	for (ssize_t i = 0; i < n; i++) {
-		char c = buf[i];
-		if (c == '\n') {
-			buf[i] = 0;
-			break;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			buf[i] = '_';
-	}
-	if (!buf[0] || buf[0] == '.')
-		buf[0] = '_';
+	buf[strcspn(buf, "\n")] = 0;
 }
 
 /* Mapping ids are added lazily, one per executable line of maps; the main executable's go
@@ -247,20 +236,20 @@ static const char *thread_name(struct name_cache *c, uint32_t tid)
 }
 
 
-int ldp_window_write(struct ldp_window *w, const struct ldp_window_out *out, char *ret_path,
-		     size_t path_len)
+int ldp_window_build(struct ldp_window *w, const struct ldp_window_out *out,
+		     struct ldp_shipment *ret)
 {
+	struct ldp_shipment *sh = ret;
 	struct ldp_maps maps = { 0 };
 	struct ldp_pprof *p = NULL;
 	int64_t *ids = NULL;
 	struct name_cache *names = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	char exe[4096], comm[32], path[4352], tmp[4400];
+	const char *build_id = NULL;
+	char exe[4096], comm[32], pid[16];
 	ssize_t n;
-	int r, fd = -1;
+	int r;
 
-	tmp[0] = 0;
+	memset(sh, 0, sizeof(*sh));
 	r = ldp_maps_read(0, &maps);
 	if (r < 0)
 		goto out;
@@ -273,9 +262,14 @@ int ldp_window_write(struct ldp_window *w, const struct ldp_window_out *out, cha
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
-	for (size_t i = 0; i < maps.n; i++)
-		if (maps.maps[i].perms[2] == 'x' && !strcmp(maps.maps[i].path, exe))
+	for (size_t i = 0; i < maps.n; i++) {
+		if (maps.maps[i].perms[2] == 'x' && !strcmp(maps.maps[i].path, exe)) {
+			struct ldp_elfsym *syms = symfile_get(&maps.maps[i]);
 			mapping_id(p, &maps, ids, i);
+			if (syms && !build_id)
+				build_id = ldp_elfsym_build_id(syms);
+		}
+	}
 
 	for (uint32_t i = 0; i < w->cap; i++) {
 		const struct wentry *e = &w->e[i];
@@ -312,48 +306,23 @@ int ldp_window_write(struct ldp_window *w, const struct ldp_window_out *out, cha
 		if (r < 0)
 			goto out;
 	}
-	r = ldp_pprof_serialize(p, &buf, &len);
+	r = ldp_pprof_encode(p, &sh->pprof, &sh->len);
 	if (r < 0)
 		goto out;
-
+	sh->from_ns = w->start_ns;
+	sh->until_ns = out->end_ns;
+	sh->hz = (int)(1000000000LL / out->period_ns);
 	comm_of_self(comm, sizeof(comm));
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%d.%u.tmp", out->dir, comm, out->pid, out->seq);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = ldp_write_all(fd, buf, len);
-	if (r < 0)
-		goto out;
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto out;
-	}
-	fd = -1;
-	/* link() never replaces: an image exec'd under the same pid starts its sequence again
-	 * at 0, and must not overwrite the files of the image before it. */
-	for (unsigned seq = out->seq;; seq++) {
-		snprintf(path, sizeof(path), "%s/%s.%d.%u.pb.gz", out->dir, comm, out->pid, seq);
-		if (link(tmp, path) == 0)
-			break;
-		if (errno != EEXIST || seq - out->seq > 100000) {
-			r = -errno;
-			goto out;
-		}
-	}
-	unlink(tmp);
-	tmp[0] = 0;
-	if (ret_path)
-		snprintf(ret_path, path_len, "%s", path);
+	snprintf(pid, sizeof(pid), "%d", out->pid);
+	ldp_shipment_add_label(sh, LDP_LABEL_COMM, comm);
+	ldp_shipment_add_label(sh, LDP_LABEL_PID, pid);
+	ldp_shipment_add_label(sh, LDP_LABEL_EXE, exe[0] ? exe : comm);
+	if (build_id)
+		ldp_shipment_add_label(sh, LDP_LABEL_BUILD_ID, build_id);
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (r < 0 && tmp[0])
-		unlink(tmp);
-	free(buf);
+	if (r < 0)
+		ldp_shipment_clear(sh);
 	free(ids);
 	free(names);
 	ldp_pprof_free(p);

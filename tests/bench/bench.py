@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import shlex
+import socket
 import struct
 import subprocess
 import sys
@@ -231,10 +232,32 @@ def verdict_ci(lo, hi, limit):
 
 
 # ---------------------------------------------------------------- 1 and 3: bench_work
+def net_env(d, endpoint):
+    """ldprof at 99 Hz delivering to endpoint every 250 ms (so the sender works while the
+    program runs), spooling under d."""
+    env = ldprof_env(d, 99, log=True)
+    env.update(LDPROF_OUTPUT_ENDPOINT=endpoint, LDPROF_OUTPUT_PROTOCOL="pyroscope",
+               LDPROF_SAMPLING_FLUSH_INTERVAL="250ms", LDPROF_SPOOL_DIR=os.path.join(d, "spool"))
+    return env
+
+
 def bench_work():
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from receiver import Receiver
+    rx = Receiver(os.path.join(TMP, "receiver")).start()
+    closed = socket.socket()  # bound, never listening: connections are refused
+    closed.bind(("127.0.0.1", 0))
+    hole = socket.socket()    # listening, never accepting: connections hang unanswered
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(1024)
+    dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    hole_url = f"http://127.0.0.1:{hole.getsockname()[1]}"
     configs = [
         ("none", "no profiler", lambda d: {}, None),
         ("ld99", "ldprof 99 Hz", lambda d: ldprof_env(d, 99, log=True), 99),
+        ("net99", "ldprof 99 Hz, sent to a receiver on loopback every 250 ms", lambda d: net_env(d, rx.url), None),
+        ("dead99", "ldprof 99 Hz, endpoint refusing connections", lambda d: net_env(d, dead_url), None),
+        ("hole99", "ldprof 99 Hz, endpoint that never answers", lambda d: net_env(d, hole_url), None),
         ("ld999", "ldprof 999 Hz", lambda d: ldprof_env(d, 999, log=True), 999),
         ("gp99", "gperftools 99 Hz", lambda d: {
             "LD_PRELOAD": GPERF, "CPUPROFILE": os.path.join(d, "gperf.prof"),
@@ -258,12 +281,17 @@ def bench_work():
             if key.startswith("ld"):
                 r["samples"], _ = ldprof_samples(d)
                 r["log"] = exit_log(os.path.join(d, "ldprof.log"))
+            elif key in ("net99", "dead99", "hole99"):
+                r["delivery"] = delivery_log(os.path.join(d, "ldprof.log"))
             elif key.startswith("gp"):
                 r["samples"] = gperf_samples(os.path.join(d, "gperf.prof"))
             if rnd >= 0:
                 res[key].append(r)
         sys.stderr.write(f"  bench_work round {rnd + 1}/{WORK_ROUNDS} done\n")
 
+    rx.stop()
+    closed.close()
+    hole.close()
     base = res["none"]
     PAR[0] = median([b["cpu"] / b["wall"] for b in base])
     for key, label, _, hz in configs:
@@ -282,6 +310,13 @@ def bench_work():
             target_w = target_c = "≤ 1% (aim 0.3%)"
             ok_w = verdict_ci(*median_ci95(wr), 1.01)
             ok_c = verdict_ci(*median_ci95(cr), 1.01)
+        if key == "dead99":
+            target_w = "not above noise (≤ 1%)"
+            ok_w = verdict_ci(*median_ci95(wr), 1.01)
+        if key == "hole99":
+            target_w = "≤ 1% + exit_timeout (0.2 s) once"
+            ok_w = verdict(median([r["wall"] - b["wall"] for r, b in zip(rs, base)]) <=
+                           0.01 * median([b["wall"] for b in base]) + 0.2)
         rt, rr = ratio_txt(wr)
         row(f"1. bench_work, {label}: wall", fs(median(walls)), rng(walls, fs),
             f"{rt}; ratios {rr}", target_w, ok_w)
@@ -310,8 +345,16 @@ def bench_work():
                     "a lower bound of the overhead (no signal delivery, no background thread), "
                     "precise where the ratios above are not", "", "")
 
+        if "delivery" in rs[0]:
+            dl = [r["delivery"] for r in rs]
+            row(f"1. bench_work, {label}: what happened to the profiles", "",
+                "", "; ".join(f"{k} {median([x.get(k, 0) for x in dl]):.0f}" for k in
+                              ("sent", "spooled", "lost", "retries")) + " (medians per run, from the exit log)",
+                "lost 0", verdict(all(x.get("lost", 1) == 0 for x in dl)))
+
     # 3. extra RSS, same rounds
-    for key, label in (("ld99", "ldprof 99 Hz"), ("ld999", "ldprof 999 Hz"), ("gp99", "gperftools 99 Hz")):
+    for key, label in (("ld99", "ldprof 99 Hz"), ("ld999", "ldprof 999 Hz"), ("gp99", "gperftools 99 Hz"),
+                       ("net99", "ldprof 99 Hz with libcurl (network endpoint)")):
         d = [(r["rss_kib"] - b["rss_kib"]) / 1024 for r, b in zip(res[key], base)]
         rss = [r["rss_kib"] / 1024 for r in res[key]]
         tgt = "≤ 4 MiB" if key == "ld99" else ""
@@ -320,6 +363,21 @@ def bench_work():
             f"max RSS {median(rss):.2f} MiB vs {median([b['rss_kib'] / 1024 for b in base]):.2f} MiB",
             tgt, verdict(median(d) <= 4) if tgt else "")
     return res
+
+
+def delivery_log(path):
+    """The delivery counters of ldprof's exit log: {sent, spooled, lost, retries, ...}."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    m = re.search(r"delivery: (\d+) sent, (\d+) sent from the spool, (\d+) files, (\d+) spooled, "
+                  r"(\d+) dropped from a full spool, (\d+) refused, (\d+) lost, (\d+) retries", text)
+    if not m:
+        return {}
+    return dict(zip(("sent", "sent_spooled", "files", "spooled", "spool_dropped", "refused", "lost",
+                     "retries"), (int(x) for x in m.groups())))
 
 
 # ---------------------------------------------------------------- 2: bench_deep

@@ -24,20 +24,7 @@
 #include "pprof.h"
 #include "report.h"
 
-static int failed, passed;
-
-#define CHECK(cond, ...)                                                      \
-	do {                                                                  \
-		if (cond) {                                                   \
-			passed++;                                             \
-			printf("ok   %s:%d: ", __func__, __LINE__);           \
-		} else {                                                      \
-			failed++;                                             \
-			printf("FAIL %s:%d: %s: ", __func__, __LINE__, #cond); \
-		}                                                             \
-		printf(__VA_ARGS__);                                          \
-		printf("\n");                                                 \
-	} while (0)
+#include "check.h"
 
 #define PERIOD 10000000 /* 100 Hz */
 #define T0 1700000000000000000ll

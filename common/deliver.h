@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * deliver.h — get every profile to the configured endpoint: a bounded in-memory queue, one
+ * send at a time with retries (exponential backoff with jitter), the on-disk spool for what
+ * cannot be sent, and draining that spool once the endpoint answers again.
+ *
+ * One delivery engine for the shim, `ldprof flush` and the agent. Who calls what:
+ *   submit   any thread that made a profile (cheap: labels, queue; file:// writes the file)
+ *   run      the background thread only: the network work that is due, within a time budget
+ *   finish   exit or exec: at most budget_ns of network, then everything left is spooled
+ *   abort    another thread that needs the background thread back soon (setuid, exit)
+ * Memory: queued profiles are held up to config queue_max_bytes; past it the oldest go to the
+ * spool. A 4xx answer (but 429) drops the profile and is logged once; everything else that
+ * fails is retried, then spooled. Logging goes through the caller's function; this module
+ * never writes to the program's descriptors. Never called from a signal handler.
+ */
+#ifndef LDP_DELIVER_H
+#define LDP_DELIVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "shipment.h"
+
+struct ldp_deliver;
+
+/* level: 0 debug, 1 info, 2 warn, 3 error (as shim/log.h). */
+typedef void (*ldp_deliver_log_fn)(int level, const char *msg);
+
+struct ldp_deliver_stats {
+	uint64_t sent;          /* delivered from memory */
+	uint64_t sent_spooled;  /* delivered from the spool */
+	uint64_t files;         /* written to a file:// folder */
+	uint64_t spooled;       /* written to the spool */
+	uint64_t spool_dropped; /* removed from the spool to make room, oldest first */
+	uint64_t rejected;      /* refused by the endpoint (4xx but 429): dropped */
+	uint64_t lost;          /* could be neither delivered nor spooled */
+	uint64_t retries;       /* failed attempts that were retried */
+};
+
+/* c must outlive the engine. Returns NULL on ENOMEM. */
+struct ldp_deliver *ldp_deliver_new(const struct ldp_config *c, ldp_deliver_log_fn log);
+void ldp_deliver_free(struct ldp_deliver *d);
+
+/* Adds the configured labels (service name, host name, static labels) to s, then takes its
+ * profile: s is cleared. file:// endpoints: the file is written before this returns.
+ * Returns 0 or -errno (the profile is then counted as lost). */
+int ldp_deliver_submit(struct ldp_deliver *d, struct ldp_shipment *s);
+
+/* Sends what is due, for at most budget_ns. Returns the ns until more work is due
+ * (INT64_MAX when idle). */
+int64_t ldp_deliver_run(struct ldp_deliver *d, int64_t budget_ns);
+
+/* Makes a send in progress on another thread give up within ~50 ms (its profile stays
+ * queued); later sends go on normally. */
+void ldp_deliver_abort(struct ldp_deliver *d);
+
+/* Exit or exec: stops the background work, sends what is queued for at most budget_ns (none
+ * when the endpoint is failing or network at exit is unsafe), spools the rest. */
+void ldp_deliver_finish(struct ldp_deliver *d, int64_t budget_ns);
+/* The exec failed: work goes on. */
+void ldp_deliver_resume(struct ldp_deliver *d);
+
+/* In a forked child: the queue holds the parent's profiles, which are the parent's to send.
+ * Drops them (without counting) and starts over. */
+void ldp_deliver_after_fork_child(struct ldp_deliver *d);
+
+/* `ldprof flush`: sends spooled profiles until the spool is empty, the endpoint fails, or
+ * budget_ns has passed. Returns how many were delivered, or -errno. */
+int ldp_deliver_drain_spool(struct ldp_deliver *d, int64_t budget_ns);
+
+void ldp_deliver_stats(struct ldp_deliver *d, struct ldp_deliver_stats *ret);
+
+#endif

@@ -1,0 +1,354 @@
+# SPDX-License-Identifier: MIT
+"""Delivery end to end: real programs under the shim, a config file naming a real HTTP(S)
+receiver on 127.0.0.1 (tests/receiver.py), libcurl in the profiled process, the spool, and
+`ldprof flush`.
+
+What must hold whatever the endpoint does: the program's output, exit status and timing stay
+its own, and every profile it made is either delivered or in the spool (never lost, never
+delivered twice), except where the endpoint refused it (4xx), which is logged.
+"""
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LDPROF, Profile, clean_env, prog, run
+from receiver import Receiver, decode_with_go, make_ca_and_cert
+
+EXIT_LINE = re.compile(r"exit: (\d+) profiles")
+DELIVERY = re.compile(r"delivery: (\d+) sent, (\d+) sent from the spool, (\d+) files, (\d+) spooled, "
+                      r"(\d+) dropped from a full spool, (\d+) refused, (\d+) lost, (\d+) retries")
+
+
+def write_config(path, endpoint, **sections):
+    """An INI file: [output] endpoint plus the given {section: {key: value}}."""
+    sections.setdefault("output", {})["endpoint"] = endpoint
+    lines = []
+    for sec, kv in sections.items():
+        lines.append(f"[{sec}]")
+        lines += [f"{k} = {v}" for k, v in kv.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def base_config(tmp, endpoint, flush="1s", **extra):
+    secs = {"sampling": {"hz": "199", "flush_interval": flush},
+            "output": {"protocol": "pyroscope", "retries": "1", "backoff": "100ms",
+                       "backoff_max": "200ms", "timeout": "2s", "connect_timeout": "1s"},
+            "service": {"name": "shiptest", "labels": "env=test,team=core"},
+            "spool": {"dir": str(tmp / "spool"), "max_bytes": "64M"},
+            "log": {"level": "info", "file": str(tmp / "ldprof.log")}}
+    for k, v in extra.items():
+        sec, key = k.split("__")
+        secs.setdefault(sec, {})[key] = v
+    return write_config(tmp / "ldprof.ini", endpoint, **secs)
+
+
+def ldprof_cfg(cfg, args, timeout=60, env=None, input=None):
+    return run([str(LDPROF), "run", "--config", cfg, "--"] + [str(a) for a in args],
+               timeout=timeout, env=env, input=input)
+
+
+def delivery(log_text):
+    """Totals of every process's delivery line in the log: dict of counters."""
+    keys = ("sent", "sent_spooled", "files", "spooled", "spool_dropped", "refused", "lost", "retries")
+    tot = dict.fromkeys(keys, 0)
+    made = sum(int(m[1]) for m in EXIT_LINE.finditer(log_text))
+    for m in DELIVERY.finditer(log_text):
+        for k, v in zip(keys, m.groups()):
+            tot[k] += int(v)
+    tot["made"] = made
+    return tot
+
+
+def spool_files(tmp):
+    d = tmp / "spool"
+    return sorted(p for p in d.iterdir() if p.name.endswith(".ldps")) if d.is_dir() else []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
+
+
+# ------------------------------------------------------------------------------ arriving
+
+def test_pyroscope_profiles_arrive_with_name_labels_window_and_content(tmp):
+    with Receiver(tmp / "rx") as rx:
+        cfg = base_config(tmp, rx.url)
+        t0 = time.time()
+        p = ldprof_cfg(cfg, [prog("burn"), "2500"])
+        t1 = time.time()
+        assert p.returncode == 0, p.stderr
+        recs = rx.records()
+    log = (tmp / "ldprof.log").read_text()
+    d = delivery(log)
+    assert d["made"] >= 2 and d["sent"] == d["made"] == len(recs), (d, log)
+    assert d["spooled"] == d["lost"] == 0
+    total = 0
+    for r in recs:
+        assert r["protocol"] == "pyroscope"
+        assert r["service"] == "shiptest"
+        lb = r["labels"]
+        assert lb["env"] == "test" and lb["team"] == "core"
+        assert lb["hostname"] == socket.gethostname()
+        assert lb["comm"] == "burn" and lb["exe"].endswith("/burn")
+        assert re.fullmatch(r"[0-9a-f]{40}", lb["build_id"]), lb
+        assert int(lb["pid"]) > 0
+        assert t0 - 1 <= r["from"] <= r["until"] <= t1 + 1, (r, t0, t1)
+        prof = Profile(Path(r["pb"]).read_bytes())
+        total += prof.total()
+        decode_with_go(r["pb"])
+    # windows follow each other: each profile starts where the one before ended
+    spans = sorted((r["from"], r["until"]) for r in recs)
+    for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+        assert b0 >= a1 - 1
+    hits = sum(1 for r in recs for s in Profile(Path(r["pb"]).read_bytes()).samples
+               if "burn_loop" in Profile(Path(r["pb"]).read_bytes()).frames(s))
+    assert hits > 0 and total >= 2.5 * 199 * 0.8, total
+
+
+def test_parca_protocol(tmp):
+    with Receiver(tmp / "rx") as rx:
+        cfg = base_config(tmp, rx.url, output__protocol="parca")
+        p = ldprof_cfg(cfg, [prog("burn"), "600"])
+        assert p.returncode == 0
+        recs = rx.records()
+    assert recs and all(r["protocol"] == "parca" for r in recs)
+    assert all(r["labels"]["__name__"] == "process_cpu" and r["labels"]["service_name"] == "shiptest"
+               for r in recs), recs[0]["labels"]
+    decode_with_go(recs[0]["pb"])
+
+
+def test_https_with_private_ca(tmp):
+    certs = make_ca_and_cert(tmp / "certs")
+    with Receiver(tmp / "rx", tls=(certs["cert"], certs["key"])) as rx:
+        cfg = base_config(tmp, rx.url, tls__ca_file=certs["ca"])
+        p = ldprof_cfg(cfg, [prog("burn"), "600"])
+        assert p.returncode == 0
+        assert rx.records(), (tmp / "ldprof.log").read_text()
+        # without the CA the server is not trusted: nothing is sent, nothing is lost
+        cfg = base_config(tmp, rx.url)
+        before = len(rx.records())
+        p = ldprof_cfg(cfg, [prog("burn"), "300"])
+        assert p.returncode == 0
+        assert len(rx.records()) == before
+    d = delivery((tmp / "ldprof.log").read_text().split("tls:", 1)[-1])
+    assert len(spool_files(tmp)) >= 1
+    assert "tls:" in (tmp / "ldprof.log").read_text()
+    assert d["lost"] == 0
+
+
+def test_bad_token_is_refused_once_per_profile_and_logged(tmp):
+    (tmp / "token").write_text("wrong-token\n")
+    with Receiver(tmp / "rx", token="right-token") as rx:
+        cfg = base_config(tmp, rx.url, output__token_file=str(tmp / "token"), output__retries="5")
+        ref = run([prog("output"), "exit", "3"])
+        p = ldprof_cfg(cfg, [prog("output"), "exit", "3"])
+        assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+        p = ldprof_cfg(cfg, [prog("burn"), "1500"])
+        assert p.returncode == 0
+        st = rx.stats()
+    log = (tmp / "ldprof.log").read_text()
+    d = delivery(log)
+    # each profile was asked once: a 401 is not retried
+    assert d["refused"] >= 1 and st["rejected"] == d["refused"] == st["requests"], (d, st)
+    assert d["retries"] == 0 and not spool_files(tmp)
+    refusals = re.findall(r"ldprof\[(\d+)\]: error: endpoint .* refused a profile with HTTP 401", log)
+    assert refusals and len(refusals) == len(set(refusals)), log  # logged once per process
+    assert "invalid token" in log
+
+    # the right token goes through
+    (tmp / "token").write_text("right-token\n")
+    with Receiver(tmp / "rx2", token="right-token") as rx:
+        cfg = base_config(tmp, rx.url, output__token_file=str(tmp / "token"))
+        ldprof_cfg(cfg, [prog("burn"), "300"])
+        assert rx.records()
+
+
+# ------------------------------------------------------------------------------ failing
+
+def test_endpoint_down_then_back_every_profile_once(tmp):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cfg = base_config(tmp, url)
+    for _ in range(2):
+        p = ldprof_cfg(cfg, [prog("burn"), "1200"])
+        assert p.returncode == 0
+    d = delivery((tmp / "ldprof.log").read_text())
+    files = spool_files(tmp)
+    assert d["made"] >= 3 and d["spooled"] == d["made"] == len(files) and d["lost"] == 0, d
+    with Receiver(tmp / "rx", port=port) as rx:
+        f = run([str(LDPROF), "flush", "--config", cfg])
+        assert f.returncode == 0, f.stdout + f.stderr
+        assert f"sent {len(files)} spooled profile" in f.stdout.decode()
+        recs = rx.records()
+        again = run([str(LDPROF), "flush", "--config", cfg])
+        assert again.returncode == 0 and len(rx.records()) == len(recs)
+    assert len(recs) == len(files) and not spool_files(tmp)
+    keys = {hashlib.sha256(Path(r["pb"]).read_bytes()).hexdigest() for r in recs}
+    assert len(keys) == len(recs), "a profile arrived twice"
+    for r in recs:
+        decode_with_go(r["pb"])
+
+
+def test_next_process_that_ships_drains_the_spool(tmp):
+    port = free_port()
+    cfg = base_config(tmp, f"http://127.0.0.1:{port}")
+    ldprof_cfg(cfg, [prog("burn"), "800"])
+    spooled = len(spool_files(tmp))
+    assert spooled >= 1
+    with Receiver(tmp / "rx", port=port) as rx:
+        p = ldprof_cfg(cfg, [prog("burn"), "2500"])
+        assert p.returncode == 0
+        recs = rx.records()
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert d["sent_spooled"] == spooled and not spool_files(tmp), d
+    assert len(recs) == d["sent"] + d["sent_spooled"]
+
+
+@pytest.mark.parametrize("mode", ["status=500", "status=429", "reset", "garbage"])
+def test_failing_endpoint_program_unchanged_profiles_spooled(tmp, mode):
+    with Receiver(tmp / "rx", mode=mode) as rx:
+        cfg = base_config(tmp, rx.url)
+        ref = run([prog("output"), "exit", "7"], input=b"some input\n")
+        p = ldprof_cfg(cfg, [prog("output"), "exit", "7"], input=b"some input\n")
+        assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+        p = ldprof_cfg(cfg, [prog("burn"), "1500"])
+        assert p.returncode == 0
+        st = rx.stats()
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert st["received"] == 0
+    assert d["sent"] == 0 and d["lost"] == 0 and d["spooled"] == d["made"] >= 1, d
+    assert len(spool_files(tmp)) == d["spooled"]
+    assert st["requests"] >= 1
+
+
+def test_slow_endpoint_does_not_slow_the_program(tmp):
+    """A receiver that takes 5 s per answer: the program's run time is its own plus at most
+    the exit bound (200 ms) and the abort of the send in flight."""
+    t = time.monotonic()
+    run([prog("burn"), "1500"])
+    base = time.monotonic() - t
+    with Receiver(tmp / "rx", mode="slow=5") as rx:
+        cfg = base_config(tmp, rx.url, output__timeout="10s")
+        t = time.monotonic()
+        p = ldprof_cfg(cfg, [prog("burn"), "1500"])
+        took = time.monotonic() - t
+        assert p.returncode == 0
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert took < base + 1.0, (took, base)
+    # nothing lost: what the receiver did not answer in time is in the spool
+    assert d["lost"] == 0 and d["spooled"] >= 1, d
+
+
+def test_exit_is_bounded_with_an_endpoint_that_never_answers(tmp):
+    """A listening socket nobody accepts on: connect succeeds, no answer ever comes."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    try:
+        cfg = base_config(tmp, f"http://127.0.0.1:{s.getsockname()[1]}", sampling__flush_interval="10s",
+                          output__timeout="30s")
+        t = time.monotonic()
+        run([prog("burn"), "300"])
+        base = time.monotonic() - t
+        t = time.monotonic()
+        p = ldprof_cfg(cfg, [prog("burn"), "300"])
+        took = time.monotonic() - t
+    finally:
+        s.close()
+    assert p.returncode == 0
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert d["made"] == 1 and d["spooled"] == 1, d
+    assert took < base + 0.2 + 0.3, (took, base)  # exit_timeout plus scheduling slack
+
+
+# ------------------------------------------------------------------------------ the spool
+
+def test_two_processes_drain_one_spool_each_profile_once(tmp):
+    port = free_port()
+    cfg = base_config(tmp, f"http://127.0.0.1:{port}", sampling__flush_interval="200ms")
+    ldprof_cfg(cfg, [prog("hot2"), "1500"])
+    n = len(spool_files(tmp))
+    assert n >= 10, n
+    with Receiver(tmp / "rx", port=port) as rx:
+        env = clean_env()
+        procs = [subprocess.Popen([str(LDPROF), "flush", "--config", cfg], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        recs = rx.records()
+    sent = [int(re.search(rb"sent (\d+) spooled", o[0])[1]) for o in outs]
+    assert sum(sent) == n == len(recs), (sent, n, len(recs), outs)
+    keys = {hashlib.sha256(Path(r["pb"]).read_bytes()).hexdigest() for r in recs}
+    assert len(keys) == n, "a profile arrived twice"
+    assert not spool_files(tmp)
+
+
+def test_spool_full_drops_oldest_and_counts(tmp):
+    port = free_port()
+    cfg = base_config(tmp, f"http://127.0.0.1:{port}", sampling__flush_interval="200ms",
+                      spool__max_bytes="8K")
+    ldprof_cfg(cfg, [prog("hot2"), "2000"])
+    files = spool_files(tmp)
+    size = sum(f.stat().st_size for f in files)
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert size <= 8 * 1024, size
+    assert d["spool_dropped"] >= 1 and d["spooled"] == d["made"], d
+    assert d["spooled"] - d["spool_dropped"] == len(files), (d, len(files))
+    assert "spool" in (tmp / "ldprof.log").read_text() and "full" in (tmp / "ldprof.log").read_text()
+
+
+# ------------------------------------------------------------------------------ configuration
+
+BROKEN = {
+    "unknown_key.ini": "[output]\nendpiont = http://127.0.0.1:1\n",
+    "bad_hz.ini": "[sampling]\nhz = lots\n",
+    "no_section.ini": "hz = 99\n",
+    "binary.ini": "[sampling]\nhz = 9\x00\xff\n",
+    "huge_line.ini": "[service]\nname = " + "x" * 5000 + "\n",
+    "bad_protocol.ini": "[output]\nendpoint = http://127.0.0.1:1\nprotocol = grpc\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_config_program_unchanged_shim_off_one_line(tmp, name):
+    cfg = tmp / name
+    cfg.write_bytes(BROKEN[name].encode("latin-1"))
+    log = tmp / "ldprof.log"
+    env = clean_env(LDPROF_LOG_FILE=str(log))
+    ref = run([prog("output"), "exit", "5"], input=b"abc")
+    p = run([str(LDPROF), "run", "--config", str(cfg), "-o", str(tmp / "out"), "--",
+             prog("output"), "exit", "5"], input=b"abc", env=env)
+    assert (p.returncode, p.stdout) == (ref.returncode, ref.stdout)
+    # the program's own stderr is unchanged; ldprof run itself says why it did not profile
+    assert p.stderr.endswith(ref.stderr)
+    assert b"ldprof run: the configuration has" in p.stderr
+    lines = [l for l in log.read_text().splitlines() if "staying off" in l]
+    assert len(lines) == 1 and name in lines[0], log.read_text()
+    assert not list((tmp / "out").glob("*.pb.gz"))
+
+
+def test_env_overrides_point_one_process_at_a_receiver(tmp):
+    with Receiver(tmp / "rx") as rx:
+        env = clean_env(LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_PROTOCOL="pyroscope",
+                        LDPROF_SERVICE_NAME="from-env", LDPROF_CONFIG=str(tmp / "none.ini"))
+        (tmp / "none.ini").write_text("")
+        p = run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
+        assert p.returncode == 0
+        recs = rx.records()
+    assert recs and recs[0]["service"] == "from-env"
