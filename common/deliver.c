@@ -35,7 +35,8 @@ enum { L_DEBUG = 0, L_INFO = 1, L_WARN = 2, L_ERROR = 3 };
 #define NS 1000000000LL
 #define SPOOL_IDLE_NS (30 * NS)     /* look at an empty spool again after this */
 #define RECOVER_EVERY_NS (60 * NS)  /* give back claims of dead drainers this often */
-#define ABORT_WAIT_NS (NS / 4)      /* an aborted send returns in ~50 ms; never wait forever */
+#define ABORT_WAIT_NS (NS / 4)      /* an aborted send returns in ~10 ms; never wait forever */
+#define ABORT_SLACK_NS (15000000LL) /* abort this much before the exit budget ends, to end in it */
 
 struct item {
 	struct item *next;
@@ -576,7 +577,7 @@ void ldp_deliver_finish(struct ldp_deliver *d, int64_t budget_ns)
 	d->closing = 1;
 	/* A send in flight may be about to succeed: give it the budget first. Aborted, it would
 	 * be sent again (or spooled) although the server may have taken it already. */
-	wait_inflight(d, end);
+	wait_inflight(d, end - ABORT_SLACK_NS);
 	if (d->busy) {
 		__atomic_store_n(&d->abort, 1, __ATOMIC_RELEASE);
 		wait_inflight(d, mono_ns() + ABORT_WAIT_NS);

@@ -51,7 +51,7 @@ int ldp_deliver_submit(struct ldp_deliver *d, struct ldp_shipment *s);
  * (INT64_MAX when idle). */
 int64_t ldp_deliver_run(struct ldp_deliver *d, int64_t budget_ns);
 
-/* Makes a send in progress on another thread give up within ~50 ms (its profile stays
+/* Makes a send in progress on another thread give up within ~10 ms (its profile stays
  * queued); later sends go on normally. */
 void ldp_deliver_abort(struct ldp_deliver *d);
 

@@ -63,7 +63,7 @@ struct ldp_http_result {
  * built. TLS problems (unknown CA, bad certificate file) are -EAGAIN with a message starting
  * "tls:": most likely a setting to fix, and the spool keeps the profile meanwhile.
  * res (may be NULL) always gets a message, "http NNN: <start of the answer>" when one came.
- * abort (may be NULL): when another thread sets *abort, the send gives up within ~50 ms and
+ * abort (may be NULL): when another thread sets *abort, the send gives up within ~10 ms and
  * returns -EINTR. */
 int ldp_http_send(const struct ldp_config *c, const struct ldp_shipment *s, int64_t timeout_ns,
 		  const int *abort, struct ldp_http_result *res);

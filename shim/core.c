@@ -325,7 +325,7 @@ static int start_bg(void)
 }
 
 /* Wake the threads, let them finish what they are doing (a send in progress gives up within
- * ~50 ms, its profile stays queued), and wait for them to end. */
+ * ~10 ms, its profile stays queued), and wait for them to end. */
 static void stop_bg(void)
 {
 	pthread_mutex_lock(&C.wake_mx);
@@ -336,7 +336,7 @@ static void stop_bg(void)
 	if (C.send_running) {
 		struct timespec ts;
 
-		/* A send gives up within 50 ms of the abort; a thread stuck anyway (a lock some
+		/* A send gives up within 10 ms of the abort; a thread stuck anyway (a lock some
 		 * library took in the parent before fork) must not hang the program's setuid(). */
 		ldp_deliver_abort(C.deliver);
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -352,3 +352,28 @@ def test_env_overrides_point_one_process_at_a_receiver(tmp):
         assert p.returncode == 0
         recs = rx.records()
     assert recs and recs[0]["service"] == "from-env"
+
+
+def test_memory_bound_sends_the_oldest_to_the_spool_while_running(tmp):
+    """An endpoint that never answers and a queue of 64 KiB: profiles pile up in memory only to
+    the bound, the rest reach the spool while the program still runs."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1024)
+    try:
+        cfg = base_config(tmp, f"http://127.0.0.1:{s.getsockname()[1]}", sampling__flush_interval="100ms",
+                          output__timeout="60s", output__queue_max_bytes="64K", output__retries="0")
+        env = clean_env()
+        p = subprocess.Popen([str(LDPROF), "run", "--config", cfg, "--", prog("hot2"), "4000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        seen_running = 0
+        while p.poll() is None:
+            seen_running = max(seen_running, len(spool_files(tmp)))
+            time.sleep(0.05)
+        p.communicate(timeout=60)
+    finally:
+        s.close()
+    assert p.returncode == 0
+    d = delivery((tmp / "ldprof.log").read_text())
+    assert seen_running >= 1, "nothing was spooled before exit: the queue is not bounded"
+    assert d["lost"] == 0 and d["spooled"] == d["made"] == len(spool_files(tmp)), d
