@@ -18,14 +18,15 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Icommon -Ishim -fno-st
 # Debian packages the build and the tests need; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-rt-14-dev \
             golang-go google-perftools python3 python3-pytest musl-tools binutils procps \
-            libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd
+            libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
+            rpm shellcheck systemd libcap2-bin git util-linux
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
 COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl
 
 COMMON_SRC := $(wildcard common/*.c)
-CORE_SRC   := $(filter-out shim/preload.c,$(wildcard shim/*.c))
+CORE_SRC   := $(filter-out shim/preload.c shim/select.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
 
 COMMON_OBJ_PIC := $(COMMON_SRC:%.c=$(B)/obj/pic/%.o)
@@ -58,11 +59,11 @@ deps:
 # Every process on a host pays for loading it: -Os and -z noseparate-code give two PT_LOAD
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
-$(SHIM): shim/preload.c shim/preload.map
+$(SHIM): shim/preload.c shim/select.c shim/select.h shim/state.h shim/boot.h shim/preload.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Os -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
 		-fno-builtin -fvisibility=hidden -fno-plt -Wl,-z,now -Wl,-z,nodelete -Wl,-z,noseparate-code \
-		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ shim/preload.c -lgcc
+		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ shim/preload.c shim/select.c -lgcc
 	$(Q)if readelf -d $@ | grep -q NEEDED; then echo "$@ must need no library"; rm -f $@; exit 1; fi
 
 # --- the glibc core, dlopen()ed by the first stage only when it activates ---
@@ -146,6 +147,17 @@ clean:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
+# The first stage's [select] rules: pure functions, tested and fuzzed like any parser.
+$(B)/tests/unit/test_select: tests/unit/test_select.c shim/select.c shim/select.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_select.c shim/select.c
+$(B)/tests/fuzz/fuzz_select: tests/fuzz/fuzz_select.c shim/select.c shim/select.h
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_select.c shim/select.c
+$(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c shim/select.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
+
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
@@ -158,3 +170,80 @@ $(B)/tests/fuzz/fuzz_cfi: tests/fuzz/fuzz_cfi.c shim/cfi.c shim/cfi.h
 $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
+
+# =============================================================================================
+# --- packaging: make install [DESTDIR=... PREFIX=/usr], make deb, make rpm ---
+# Everything about it is in packaging/README.md. Neither `install` nor a package ever puts the
+# shim into /etc/ld.so.preload: the admin runs `ldprof install`; removing a package takes it out.
+# The shim reads /etc/ldprof/ldprof.ini and `ldprof install` names /usr/lib/ldprof/libldprof.so
+# whatever PREFIX is: PREFIX=/usr is the layout the packages use.
+
+PREFIX      ?= /usr
+DESTDIR     ?=
+PKG         ?= $(B)/pkg
+RPM_RELEASE ?= 1
+# (expanded only where used: reading the Makefile runs none of these commands)
+PKG_VERSION  = $(shell sed -n 's/^\#define LDPROF_VERSION "\(.*\)"$$/\1/p' injector/main.c)
+DEB_ARCH     = $(shell dpkg --print-architecture 2>/dev/null)
+RPM_ARCH     = $(shell uname -m)
+PKG_DOCS    := README.md $(wildcard docs/*.md)
+PKG_SCRIPTS := $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) \
+               $(addprefix $(PKG)/scripts/rpm/,post preun postun)
+
+.PHONY: install deb rpm pkg-stage
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)/var/lib
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/ldprof $(DESTDIR)$(PREFIX)/share/doc/ldprof \
+		$(DESTDIR)/etc/ldprof $(DESTDIR)/var/lib/ldprof
+	install -d -m 1733 $(DESTDIR)/var/lib/ldprof/profiles $(DESTDIR)/var/lib/ldprof/spool
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/ldprof
+	install -m 0644 $(SHIM) $(CORE) $(DESTDIR)$(PREFIX)/lib/ldprof/
+	@# an existing configuration is the admin's: never overwritten
+	if [ -e $(DESTDIR)/etc/ldprof/ldprof.ini ]; then echo "kept $(DESTDIR)/etc/ldprof/ldprof.ini"; \
+	else install -m 0644 config/ldprof.ini $(DESTDIR)/etc/ldprof/ldprof.ini; fi
+	for u in ldprof-flush.service ldprof-flush.timer; do \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(PREFIX)/share/doc/ldprof|g' packaging/systemd/$$u \
+			>$(DESTDIR)$(PREFIX)/lib/systemd/system/$$u && chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
+	install -m 0644 $(PKG_DOCS) packaging/copyright $(DESTDIR)$(PREFIX)/share/doc/ldprof/
+	install -m 0644 packaging/README.md $(DESTDIR)$(PREFIX)/share/doc/ldprof/packaging.md
+
+# The tree both packages hold: `install` into $(PKG)/stage, binaries stripped of debug info
+# (.symtab stays: ldprof's own frames keep their names).
+pkg-stage: all
+	$(Q)rm -rf $(PKG)/stage
+	$(Q)umask 022 && $(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(PKG)/stage) PREFIX=/usr
+	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $(PKG)/stage/usr/lib/ldprof/*.so
+
+# Maintainer scripts: each with packaging/scripts/functions.sh in place of "#@LDPROF_FUNCTIONS@".
+$(PKG)/scripts/deb/%: packaging/deb/% packaging/scripts/functions.sh
+	@mkdir -p $(dir $@)
+	$(Q)sed -e '/^#@LDPROF_FUNCTIONS@$$/{r packaging/scripts/functions.sh' -e 'd;}' $< >$@ && chmod 0755 $@
+$(PKG)/scripts/rpm/%: packaging/rpm/% packaging/scripts/functions.sh
+	@mkdir -p $(dir $@)
+	$(Q)sed -e '/^#@LDPROF_FUNCTIONS@$$/{r packaging/scripts/functions.sh' -e 'd;}' $< >$@
+
+deb: pkg-stage $(PKG_SCRIPTS)
+	$(Q)rm -rf $(PKG)/deb && cp -a $(PKG)/stage $(PKG)/deb && mkdir -m 0755 $(PKG)/deb/DEBIAN
+	$(Q)cp $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) $(PKG)/deb/DEBIAN/
+	$(Q)echo /etc/ldprof/ldprof.ini >$(PKG)/deb/DEBIAN/conffiles
+	$(Q)cd $(PKG)/deb && md5sum $$(find usr var -type f | LC_ALL=C sort) >DEBIAN/md5sums
+	$(Q)glibc=$$(objdump -T $(CLI) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	size=$$(du -sk --exclude=DEBIAN $(PKG)/deb | cut -f1); \
+	sed -e 's/@VERSION@/$(PKG_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@INSTALLED_SIZE@/$$size/" \
+		-e "s/@GLIBC_MIN@/$$glibc/" packaging/deb/control.in >$(PKG)/deb/DEBIAN/control
+	$(Q)chmod 0644 $(PKG)/deb/DEBIAN/control $(PKG)/deb/DEBIAN/conffiles $(PKG)/deb/DEBIAN/md5sums
+	$(Q)dpkg-deb --root-owner-group --build $(PKG)/deb $(PKG)/ldprof_$(PKG_VERSION)_$(DEB_ARCH).deb >/dev/null
+	@echo "$(PKG)/ldprof_$(PKG_VERSION)_$(DEB_ARCH).deb"
+
+# rpm: its own database in build/ (rpm on Debian would otherwise make one in ~/.rpmdb).
+rpm: pkg-stage $(PKG_SCRIPTS)
+	$(Q)rm -rf $(PKG)/rpmbuild && mkdir -p $(PKG)/rpmbuild/tmp
+	$(Q)glibc=$$(objdump -T $(CLI) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	rpmbuild -bb --quiet --target $(RPM_ARCH) \
+		--define "_topdir $(abspath $(PKG)/rpmbuild)" --define "_tmppath $(abspath $(PKG)/rpmbuild/tmp)" \
+		--define "_dbpath $(abspath $(PKG)/rpmbuild/db)" \
+		--define "ldprof_version $(PKG_VERSION)" --define "ldprof_release $(RPM_RELEASE)" \
+		--define "ldprof_glibc $$glibc" --define "ldprof_stage $(abspath $(PKG)/stage)" \
+		--define "ldprof_scripts $(abspath $(PKG)/scripts/rpm)" packaging/rpm/ldprof.spec
+	$(Q)cp $(PKG)/rpmbuild/RPMS/$(RPM_ARCH)/ldprof-$(PKG_VERSION)-$(RPM_RELEASE).$(RPM_ARCH).rpm $(PKG)/
+	@echo "$(PKG)/ldprof-$(PKG_VERSION)-$(RPM_RELEASE).$(RPM_ARCH).rpm"

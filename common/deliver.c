@@ -64,7 +64,6 @@ struct ldp_deliver {
 	unsigned file_seq;
 	uint64_t rng;
 	int is_file;
-	char dir[PATH_MAX];      /* file:// folder */
 	char host[256];
 	struct ldp_deliver_stats st;
 };
@@ -114,10 +113,7 @@ struct ldp_deliver *ldp_deliver_new(const struct ldp_config *c, ldp_deliver_log_
 	init_sync(d);
 	d->logged_status = -1;
 	d->rng = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-	if (!strncmp(c->endpoint, "file://", 7)) {
-		d->is_file = 1;
-		snprintf(d->dir, sizeof(d->dir), "%s", c->endpoint + 7);
-	}
+	d->is_file = !strncmp(c->endpoint, "file://", 7);
 	if (gethostname(d->host, sizeof(d->host) - 1) < 0)
 		snprintf(d->host, sizeof(d->host), "unknown");
 	return d;
@@ -194,6 +190,7 @@ static void file_comm(const struct ldp_shipment *s, char *buf, size_t len)
  * 0, so it must not overwrite the files of the image before it. */
 static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsigned seq)
 {
+	const char *dir = d->c->endpoint + 7; /* read each time: a setuid() moves it */
 	const char *pid = ldp_shipment_label(s, LDP_LABEL_PID);
 	char comm[64], path[PATH_MAX + 128], tmp[PATH_MAX + 128];
 	uint8_t *gz = NULL;
@@ -207,8 +204,12 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 	if (r < 0)
 		goto out;
 	file_comm(s, comm, sizeof(comm));
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.%u.tmp", d->dir, comm, pid, seq);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.%u.tmp", dir, comm, pid, seq);
+	/* O_EXCL: never open something that is already there (a link someone planted). A
+	 * temporary left by a crash of this very pid is ours to replace. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		r = -errno;
 		tmp[0] = 0;
@@ -224,7 +225,7 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 		goto out;
 	}
 	for (unsigned n = seq;; n++) {
-		snprintf(path, sizeof(path), "%s/%s.%s.%u.pb.gz", d->dir, comm, pid, n);
+		snprintf(path, sizeof(path), "%s/%s.%s.%u.pb.gz", dir, comm, pid, n);
 		if (link(tmp, path) == 0)
 			break;
 		if (errno != EEXIST || n - seq > 100000) {
@@ -367,7 +368,7 @@ int ldp_deliver_submit(struct ldp_deliver *d, struct ldp_shipment *s)
 			d->st.lost++;
 		pthread_mutex_unlock(&d->mx);
 		if (r < 0)
-			say(d, L_WARN, "cannot write a profile to \"%s\": %s", d->dir, strerror(-r));
+			say(d, L_WARN, "cannot write a profile to \"%s\": %s", d->c->endpoint + 7, strerror(-r));
 		ldp_shipment_clear(s);
 		return r;
 	}

@@ -684,3 +684,111 @@ int ldp_elfsym_get(const struct ldp_elfsym *s, size_t i, uint64_t *ret_start, ui
 		*ret_name = s->names + s->syms[i].name;
 	return 0;
 }
+
+/* ---- one dynamic symbol, by name (ldprof status) ----
+ * Same rules as above: every offset checked against the file size, the string table's last
+ * byte forced to NUL, the loop bounded by the symbol table's size, which is inside the file. */
+
+static int find_dynsym(const struct src *src, const char *name, struct ldp_elfsym_dynvar *ret)
+{
+	struct elf e = { .src = *src };
+	const Elf64_Shdr *symsh = NULL, *strsh;
+	const Elf64_Phdr *first = NULL;
+	Elf64_Sym *chunk = NULL;
+	char *strtab = NULL;
+	uint64_t nsyms, strsz;
+	void *p;
+	int r;
+
+	r = read_headers(&e);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < e.phnum && !first; i++)
+		if (e.ph[i].p_type == PT_LOAD)
+			first = &e.ph[i];
+	for (size_t i = 0; i < e.shnum && !symsh; i++)
+		if (e.sh[i].sh_type == SHT_DYNSYM)
+			symsh = &e.sh[i];
+	r = -ENOENT;
+	if (!first || !symsh)
+		goto out;
+	r = -ENOEXEC;
+	if (symsh->sh_entsize != sizeof(Elf64_Sym) || symsh->sh_link >= e.shnum ||
+	    !in_file(&e.src, symsh->sh_offset, symsh->sh_size))
+		goto out;
+	strsh = &e.sh[symsh->sh_link];
+	if (strsh->sh_type != SHT_STRTAB || strsh->sh_size == 0 || strsh->sh_size > MAX_STRTAB)
+		goto out;
+	r = src_dup(&e.src, strsh->sh_offset, strsh->sh_size, &p);
+	if (r < 0)
+		goto out;
+	strtab = p;
+	strsz = strsh->sh_size;
+	strtab[strsz - 1] = '\0';
+
+	chunk = malloc(SYM_CHUNK * sizeof(*chunk));
+	if (!chunk) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nsyms = symsh->sh_size / sizeof(Elf64_Sym);
+	r = -ENOENT;
+	for (uint64_t i = 0; i < nsyms && r == -ENOENT; i += SYM_CHUNK) {
+		uint64_t k = nsyms - i < SYM_CHUNK ? nsyms - i : SYM_CHUNK;
+		int rr;
+
+		rr = src_read(&e.src, symsh->sh_offset + i * sizeof(Elf64_Sym), k * sizeof(Elf64_Sym),
+			      chunk);
+		if (rr < 0) {
+			r = rr;
+			goto out;
+		}
+		for (uint64_t j = 0; j < k; j++) {
+			const Elf64_Sym *st = &chunk[j];
+
+			if (st->st_shndx == SHN_UNDEF || st->st_name == 0 || st->st_name >= strsz ||
+			    strcmp(strtab + st->st_name, name) != 0)
+				continue;
+			*ret = (struct ldp_elfsym_dynvar){ .value = st->st_value, .size = st->st_size,
+							   .first_load_vaddr = first->p_vaddr,
+							   .first_load_offset = first->p_offset };
+			r = 0;
+			break;
+		}
+	}
+out:
+	free(chunk);
+	free(strtab);
+	free(e.sh);
+	free(e.ph);
+	return r;
+}
+
+int ldp_elfsym_find_dynsym_buf(const void *buf, size_t len, const char *name,
+			       struct ldp_elfsym_dynvar *ret)
+{
+	struct src src = { .buf = buf, .fd = -1, .size = len };
+
+	if (!name || !ret || (!buf && len > 0))
+		return -EINVAL;
+	if (len > MAX_FILE_SIZE)
+		return -EFBIG;
+	return find_dynsym(&src, name, ret);
+}
+
+int ldp_elfsym_find_dynsym(int fd, const char *name, struct ldp_elfsym_dynvar *ret)
+{
+	struct stat st;
+	struct src src;
+
+	if (fd < 0 || !name || !ret)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+	if ((uint64_t)st.st_size > MAX_FILE_SIZE)
+		return -EFBIG;
+	src = (struct src){ .buf = NULL, .fd = fd, .size = (uint64_t)st.st_size };
+	return find_dynsym(&src, name, ret);
+}

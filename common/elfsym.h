@@ -35,4 +35,24 @@ size_t ldp_elfsym_count(const struct ldp_elfsym *s);
 int ldp_elfsym_get(const struct ldp_elfsym *s, size_t i, uint64_t *ret_start, uint64_t *ret_size,
 		   const char **ret_name);
 
+/* A defined symbol of the dynamic symbol table, and where the file's first PT_LOAD is linked:
+ * enough to find a variable of a library in another process that has it mapped (the variable
+ * is at  load bias + value,  and the first PT_LOAD's mapping starts at  load bias +
+ * first_load_vaddr  rounded down to a page, with the file offset first_load_offset rounded
+ * down likewise). Used by `ldprof status` to find the shim's `ldp_state`. */
+struct ldp_elfsym_dynvar {
+	uint64_t value;             /* st_value: the link-time address */
+	uint64_t size;              /* st_size */
+	uint64_t first_load_vaddr;  /* p_vaddr of the first PT_LOAD (0 for a library) */
+	uint64_t first_load_offset; /* its p_offset */
+};
+
+/* Looks `name` up in the first .dynsym of the ELF file open on fd (read with pread, never
+ * mapped; fd is left open) or in buf. The first defined symbol of that name wins. Returns 0,
+ * -ENOENT when .dynsym has no such defined symbol (or there is no .dynsym), -ENOEXEC for a file
+ * that is not a usable ELF, -EFBIG past 1 GiB, or -errno; *ret is written only on success. */
+int ldp_elfsym_find_dynsym(int fd, const char *name, struct ldp_elfsym_dynvar *ret);
+int ldp_elfsym_find_dynsym_buf(const void *buf, size_t len, const char *name,
+			       struct ldp_elfsym_dynvar *ret);
+
 #endif

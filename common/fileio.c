@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,4 +90,49 @@ int ldp_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* Is the folder at fd ours alone (owned by euid, no write for others; no access at all for
+ * others when strict)? */
+static int ours(int fd, unsigned euid, int strict)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != euid)
+		return -EPERM;
+	if (st.st_mode & (strict ? 077 : 022))
+		return -EPERM;
+	return 0;
+}
+
+int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len)
+{
+	int fd, r;
+
+	if (!base[0] || (size_t)snprintf(out, out_len, "%s", base) >= out_len)
+		return -ENAMETOOLONG;
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* The base as it is configured may be a symlink (the admin's choice); what we return
+	 * below it may not. */
+	/* O_PATH: a shared base lets others in (x) without letting them list it (no r). */
+	fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = ours(fd, euid, 0);
+	close(fd);
+	if (r == 0)
+		return 0;
+	if ((size_t)snprintf(out, out_len, "%s/%u", base, euid) >= out_len)
+		return -ENAMETOOLONG;
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(out, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
+	r = ours(fd, euid, 1);
+	close(fd);
+	return r;
 }

@@ -50,6 +50,11 @@ static int our_line(const char *s, size_t n, const char *lib)
 	return 0;
 }
 
+int ldp_preload_line_is_ours(const char *line, size_t n)
+{
+	return our_line(line, n, DEFAULT_LIB);
+}
+
 int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall, char **ret,
 		     size_t *ret_len)
 {
@@ -229,7 +234,10 @@ static int pick_lib(const char *root, const char *opt, char *lib, size_t len)
 		return -ENOENT;
 	exe[n] = 0;
 	*strrchr(exe, '/') = 0;
-	snprintf(host, sizeof(host), "%s/../lib/libldprof.so", exe);
+	/* Installed under another PREFIX (PREFIX/bin, PREFIX/lib/ldprof), or the build tree. */
+	snprintf(host, sizeof(host), "%s/../lib/ldprof/libldprof.so", exe);
+	if (access(host, R_OK) != 0)
+		snprintf(host, sizeof(host), "%s/../lib/libldprof.so", exe);
 	if (!realpath(host, lib))
 		return -errno;
 	return 0;

@@ -16,4 +16,9 @@ int ldp_install_main(int argc, char **argv);
 int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall, char **ret,
 		     size_t *ret_len);
 
+/* Whether one line of ld.so.preload (n bytes, without its '\n') is ours, as install and
+ * uninstall recognise it: a path ending in /libldprof.so, alone on its line (blanks around).
+ * For `ldprof status`. */
+int ldp_preload_line_is_ours(const char *line, size_t n);
+
 #endif

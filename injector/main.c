@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +24,10 @@
 #include "config.h"
 #include "configcmd.h"
 #include "deliver.h"
+#include "fileio.h"
 #include "install.h"
 #include "spool.h"
+#include "status.h"
 #include "report.h"
 
 #define LDPROF_VERSION "0.1.0"
@@ -37,6 +40,7 @@ static void usage(FILE *f)
 		"       ldprof config check [--show] [FILE]\n"
 		"       ldprof flush [--config FILE]\n"
 		"       ldprof install|uninstall [--root DIR] [--dry-run] [--lib PATH]\n"
+		"       ldprof status [--root DIR] [PID...]\n"
 		"       ldprof --version\n"
 		"\n"
 		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles),\n"
@@ -45,7 +49,8 @@ static void usage(FILE *f)
 		"config  check a config file (file:line for each problem), --show the effective values\n"
 		"flush   send the profiles waiting in the spool to the configured endpoint\n"
 		"install add the shim to DIR/etc/ld.so.preload (DIR: /), after checking it loads\n"
-		"uninstall  take it out again\n");
+		"uninstall  take it out again\n"
+		"status  is it installed; what it decided in each process that carries it, and why\n");
 }
 
 static int parse_hz(const char *s, long *ret)
@@ -85,7 +90,7 @@ static int prepare_dir(const char *dir)
 	return 0;
 }
 
-/* The shim next to this binary (build tree: bin/../lib; installed: /usr/lib/ldprof). */
+/* The shim next to this binary (build tree: bin/../lib; installed: PREFIX/lib/ldprof). */
 static int find_shim(char *buf, size_t len)
 {
 	char exe[PATH_MAX - 32];
@@ -98,6 +103,9 @@ static int find_shim(char *buf, size_t len)
 		if (slash) {
 			*slash = 0;
 			snprintf(buf, len, "%s/../lib/libldprof.so", exe);
+			if (access(buf, R_OK) == 0)
+				return 0;
+			snprintf(buf, len, "%s/../lib/ldprof/libldprof.so", exe);
 			if (access(buf, R_OK) == 0)
 				return 0;
 		}
@@ -138,14 +146,38 @@ static void flush_problem(void *ctx, const struct ldp_config_problem *p)
 
 /* `ldprof flush [--config FILE]`: deliver what waits in the spool, now. Exit 0 when the spool
  * is empty afterwards, 1 when profiles are left (endpoint failing) or on errors. */
-static int cmd_flush(int argc, char **argv)
+/* Drains one spool folder. Returns 0, or 1 on errors; adds what is left to *left. */
+static int flush_dir(struct ldp_config *c, const char *dir, unsigned *left)
 {
-	static struct ldp_config c;
 	struct ldp_deliver *d;
 	struct ldp_deliver_stats st;
 	unsigned files = 0;
 	uint64_t bytes = 0;
-	int n, r;
+	int n;
+
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "%s", dir);
+	d = ldp_deliver_new(c, flush_log);
+	if (!d) {
+		fprintf(stderr, "ldprof flush: out of memory\n");
+		return 1;
+	}
+	n = ldp_deliver_drain_spool(d, 600 * 1000000000LL);
+	ldp_deliver_stats(d, &st);
+	ldp_deliver_free(d);
+	ldp_spool_count(dir, &files, &bytes);
+	printf("sent %d spooled profile%s to %s; %u left in %s (%llu bytes)%s\n", n < 0 ? 0 : n,
+	       n == 1 ? "" : "s", c->endpoint, files, dir, (unsigned long long)bytes,
+	       st.rejected ? "; some were refused by the endpoint and dropped" : "");
+	*left += files;
+	return n < 0;
+}
+
+static int cmd_flush(int argc, char **argv)
+{
+	static struct ldp_config c;
+	char base[sizeof(c.spool_dir)], dir[sizeof(c.spool_dir) - 16];
+	unsigned left = 0;
+	int r;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") && i + 1 < argc) {
@@ -164,19 +196,32 @@ static int cmd_flush(int argc, char **argv)
 		printf("endpoint is %s: profiles are written directly, nothing is spooled\n", c.endpoint);
 		return 0;
 	}
-	d = ldp_deliver_new(&c, flush_log);
-	if (!d) {
-		fprintf(stderr, "ldprof flush: out of memory\n");
+	/* The caller's own spool folder (as the shim finds it); root drains every user's. */
+	snprintf(base, sizeof(base), "%s", c.spool_dir);
+	r = ldp_private_dir(base, (unsigned)geteuid(), dir, sizeof(dir));
+	if (r < 0) {
+		fprintf(stderr, "ldprof flush: no spool folder of uid %u in %s: %s\n", (unsigned)geteuid(),
+			base, strerror(-r));
 		return 1;
 	}
-	n = ldp_deliver_drain_spool(d, 600 * 1000000000LL);
-	ldp_deliver_stats(d, &st);
-	ldp_deliver_free(d);
-	ldp_spool_count(c.spool_dir, &files, &bytes);
-	printf("sent %d spooled profile%s to %s; %u left in %s (%llu bytes)%s\n", n < 0 ? 0 : n,
-	       n == 1 ? "" : "s", c.endpoint, files, c.spool_dir, (unsigned long long)bytes,
-	       st.rejected ? "; some were refused by the endpoint and dropped" : "");
-	return files ? 1 : 0;
+	r = flush_dir(&c, dir, &left);
+	if (geteuid() == 0) {
+		DIR *dd = opendir(base);
+		struct dirent *de;
+
+		while (dd && (de = readdir(dd))) {
+			struct stat st;
+
+			if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || !strcmp(de->d_name, "0") ||
+			    (size_t)snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name) >= sizeof(dir) ||
+			    lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+				continue;
+			r |= flush_dir(&c, dir, &left);
+		}
+		if (dd)
+			closedir(dd);
+	}
+	return r || left ? 1 : 0;
 }
 
 static volatile pid_t child_pid;
@@ -340,6 +385,8 @@ int main(int argc, char **argv)
 		return ldp_cmd_config(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "flush"))
 		return cmd_flush(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return ldp_status_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "install") || !strcmp(argv[1], "uninstall"))
 		return ldp_install_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {

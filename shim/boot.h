@@ -11,7 +11,9 @@
 #ifndef LDP_BOOT_H
 #define LDP_BOOT_H
 
-#define LDP_BOOT_VERSION 1
+struct ldp_state;
+
+#define LDP_BOOT_VERSION 2
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -48,6 +50,8 @@ struct ldp_boot {
 	 * the core must call these, never the names, or it would re-enter its own hooks. */
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
+	/* The first stage's published decision (state.h): the core writes what it decides. */
+	struct ldp_state *state;
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

@@ -42,8 +42,10 @@
 #include "boot.h"
 #include "config.h"
 #include "deliver.h"
+#include "fileio.h"
 #include "log.h"
 #include "sampler.h"
+#include "state.h"
 #include "threads.h"
 #include "unwind.h"
 #include "window.h"
@@ -56,7 +58,11 @@ static struct {
 	long period_ns;
 	int64_t flush_ns;
 	int network;               /* the endpoint is http(s): a sender thread delivers */
+	char out_base[LDP_CONFIG_STR]; /* the configured folders; cfg holds this user's own */
+	char spool_base[LDP_CONFIG_STR];
+	uint64_t spool_max;
 	struct ldp_deliver *deliver;
+	struct ldp_state *state;   /* the first stage's, for `ldprof status` */
 	struct sigaction orig;
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
@@ -104,6 +110,20 @@ static void monotonic_after(int64_t ns, struct timespec *ts)
 	ts->tv_nsec = t % 1000000000LL;
 }
 
+/* What ldprof decided in this process, where `ldprof status` reads it (state.h). */
+static void publish(int decision, const char *detail)
+{
+	if (!C.state)
+		return;
+	size_t n = detail ? strnlen(detail, sizeof(C.state->detail) - 1) : 0;
+
+	C.state->pid = getpid();
+	if (n)
+		memcpy(C.state->detail, detail, n); /* truncated: a hint, the log has the rest */
+	C.state->detail[n] = 0;
+	C.state->decision = decision;
+}
+
 static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	return C.real_sigaction(sig, act, old);
@@ -131,6 +151,41 @@ static void config_problem(void *ctx, const struct ldp_config_problem *p)
 			 p->hint ? " (" : "", p->hint ? p->hint : "", p->hint ? ")" : "");
 }
 
+/* This user's folders in the configured ones (ldp_private_dir): at start, and again after a
+ * setuid(), since files are written with the process's own credentials. */
+static int resolve_dirs(void)
+{
+	char dir[LDP_CONFIG_STR - 8]; /* fits cfg.endpoint with its "file://" */
+	unsigned euid = (unsigned)geteuid();
+	int r;
+
+	if (!C.network) {
+		r = ldp_private_dir(C.out_base, euid, dir, sizeof(dir));
+		if (r < 0) {
+			ldp_log(LDP_LOG_WARN, "staying off: no folder of uid %u's own in %s: %s", euid,
+				C.out_base, r == -EPERM ? "it is not safely ours (owner or mode)" : strerror(-r));
+			publish(LDP_ST_NO_OUTPUT, C.out_base);
+			return r;
+		}
+		snprintf(cfg.endpoint, sizeof(cfg.endpoint), "file://%s", dir);
+		return 0;
+	}
+	cfg.spool_max_bytes = C.spool_max;
+	if (!cfg.spool_max_bytes)
+		return 0;
+	r = ldp_private_dir(C.spool_base, euid, dir, sizeof(dir));
+	if (r < 0) {
+		/* Not a reason to stay off: profiles are sent, only the fallback is missing. */
+		ldp_log(LDP_LOG_WARN, "spool off: no folder of uid %u's own in %s (%s): profiles that "
+			"cannot be sent are lost", euid, C.spool_base,
+			r == -EPERM ? "it is not safely ours" : strerror(-r));
+		cfg.spool_max_bytes = 0; /* unsent profiles are counted as lost */
+		return 0;
+	}
+	snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", dir);
+	return 0;
+}
+
 /* The configuration: defaults, the file, the environment. Any error keeps the profiler off,
  * with one line that says the first one (`ldprof config check` lists them all). */
 static int read_settings(const struct ldp_boot *boot)
@@ -147,6 +202,7 @@ static int read_settings(const struct ldp_boot *boot)
 		ldp_log(LDP_LOG_ERROR, "staying off: bad configuration: %s%s",
 			pr.errors ? pr.first : strerror(r < 0 ? -r : EINVAL),
 			pr.errors > 1 ? "; `ldprof config check` lists every problem" : "");
+		publish(LDP_ST_CONFIG_ERROR, pr.errors ? pr.first : strerror(r < 0 ? -r : EINVAL));
 		return -EINVAL;
 	}
 	ldp_log_init(cfg.log_file, LDP_LOG_ERROR - cfg.log_level);
@@ -154,12 +210,12 @@ static int read_settings(const struct ldp_boot *boot)
 	C.period_ns = 1000000000L / cfg.hz;
 	C.flush_ns = cfg.flush_ns;
 	C.network = strncmp(cfg.endpoint, "file://", 7) != 0;
-	if (!C.network && access(cfg.endpoint + 7, W_OK | X_OK) < 0) {
-		ldp_log(LDP_LOG_WARN, "staying off: output folder %s is not writable: %s", cfg.endpoint + 7,
-			strerror(errno));
-		return -EACCES;
-	}
-	return 0;
+	/* (strncpy-like copies: both fit, the config bounds them to LDP_CONFIG_STR) */
+	memcpy(C.out_base, C.network ? "" : cfg.endpoint + 7,
+	       C.network ? 1 : strnlen(cfg.endpoint + 7, sizeof(cfg.endpoint) - 8) + 1);
+	memcpy(C.spool_base, cfg.spool_dir, strnlen(cfg.spool_dir, sizeof(cfg.spool_dir) - 1) + 1);
+	C.spool_max = cfg.spool_max_bytes;
+	return resolve_dirs();
 }
 
 static void deliver_log(int level, const char *msg)
@@ -391,7 +447,9 @@ static void step_aside(const char *why)
 	ldp_sampler_pause(1);
 	ldp_threads_arm_all(0);
 	restore_disposition();
-	ldp_log(LDP_LOG_WARN, "stepping aside: %s", why);
+	publish(LDP_ST_STEPPED_ASIDE, why);
+	/* info, not warn: coreutils sort, for one, catches SIGPROF on every run */
+	ldp_log(LDP_LOG_INFO, "stepping aside: %s", why);
 }
 
 /* ---- threads ---- */
@@ -504,9 +562,21 @@ static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void 
 {
 	if (!my_process() || !C.handler_installed)
 		return real(sig, act, oldact);
+	const struct sigaction *a = act;
+
 	if (!act) {
 		if (oldact)
 			memcpy(oldact, &C.orig, sizeof(C.orig));
+		return 0;
+	}
+	/* SIG_DFL or SIG_IGN is not a handler of the program's own (a child resetting every
+	 * signal before exec does this): keep sampling, and give a SIGPROF that is not ours the
+	 * disposition asked for. */
+	if (!(a->sa_flags & SA_SIGINFO) && (a->sa_handler == SIG_DFL || a->sa_handler == SIG_IGN)) {
+		if (oldact)
+			memcpy(oldact, &C.orig, sizeof(C.orig));
+		C.orig = *a;
+		ldp_sampler_set_ignored(a->sa_handler == SIG_IGN);
 		return 0;
 	}
 	step_aside("the program installs its own SIGPROF handler");
@@ -552,8 +622,14 @@ static void hook_creds_done(void)
 	if (!my_process())
 		goto out;
 	pthread_mutex_lock(&C.creds_lock);
-	if (--C.creds_depth == 0 && !C.exiting && start_bg() < 0)
-		ldp_log(LDP_LOG_WARN, "cannot restart the background thread after a credential change");
+	if (--C.creds_depth == 0 && !C.exiting) {
+		pthread_mutex_lock(&C.work);
+		if (resolve_dirs() < 0)
+			step_aside("no output folder of its own for the new user");
+		pthread_mutex_unlock(&C.work);
+		if (start_bg() < 0)
+			ldp_log(LDP_LOG_WARN, "cannot restart the background thread after a credential change");
+	}
 	pthread_mutex_unlock(&C.creds_lock);
 out:
 	errno = saved_errno;
@@ -598,6 +674,8 @@ static void fork_child(void)
 	ldp_send_tid = -1;
 	ldp_sampler_after_fork_child();
 	ldp_window_reset(C.win, now_ns(CLOCK_REALTIME));
+	if (C.state)
+		C.state->pid = C.pid;
 	if (!C.stepped_aside && !C.exiting) {
 		ldp_threads_after_fork_child(fork_parent_tid);
 		if (start_bg() < 0)
@@ -667,6 +745,7 @@ ldp_core_start(const struct ldp_boot *boot)
 		return NULL;
 	C.real_sigaction = boot->real_sigaction;
 	C.real_pthread_create = boot->real_pthread_create;
+	C.state = boot->state;
 	C.pid = getpid();
 	if (read_settings(boot) < 0)
 		return NULL;
@@ -674,6 +753,7 @@ ldp_core_start(const struct ldp_boot *boot)
 		return NULL;
 	if (C.orig.sa_handler != SIG_DFL && C.orig.sa_handler != SIG_IGN) {
 		ldp_log(LDP_LOG_WARN, "staying off: the program already has a SIGPROF handler");
+		publish(LDP_ST_FOREIGN_SIGPROF, "a SIGPROF handler was there before ldprof");
 		return NULL;
 	}
 	init_wake();
@@ -700,12 +780,15 @@ ldp_core_start(const struct ldp_boot *boot)
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 || atexit(core_exit) != 0 ||
 	    start_bg() < 0) {
 		step_aside("cannot set up the fork, exit or background hooks");
+		publish(LDP_ST_CORE_FAILED, "cannot set up the fork, exit or background hooks");
 		return NULL;
 	}
 	ldp_log(LDP_LOG_INFO, "active pid=%d hz=%d threads=%u adopted=%d output=%s", C.pid, C.hz,
 		ldp_threads_live(), adopted > 0 ? adopted : 0, cfg.endpoint);
+	publish(LDP_ST_SAMPLING, cfg.endpoint);
 	return &ops;
 fail:
 	ldp_log(LDP_LOG_ERROR, "staying off: cannot set up sampling");
+	publish(LDP_ST_CORE_FAILED, "cannot set up sampling");
 	return NULL;
 }

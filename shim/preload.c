@@ -13,10 +13,16 @@
  *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
  *      environment of such a process is not ours to trust, not even to name a log file;
  *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged;
- *   4. an output folder that cannot be written -> off, logged (when a config file may name
- *      another endpoint, the core checks instead);
+ *   4. ldprof's own programs (the CLI, the agent) -> off;
+ *   5. as root, a config file (or its folder) that someone else than root can write -> off,
+ *      logged;
+ *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
+ *   7. a file:// output folder that cannot be written -> off, logged;
  * and only then dlopen()s the profiler core for this libc. A process where it stays off gets
- * no core, no thread, no signal handler and no timer.
+ * no core, no thread, no signal handler and no timer. What it decided is published in
+ * `ldp_state` (state.h) for `ldprof status`. The config file is read with a few system calls
+ * (the [select] keys and the endpoint only; the core reads the rest): what is read for the
+ * rules (/proc/self/exe, comm, cmdline, cgroup, /etc/passwd) is read only when a rule needs it.
  *
  * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose):
  * a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
@@ -30,6 +36,8 @@
 #include <stddef.h>
 
 #include "boot.h"
+#include "select.h"
+#include "state.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -46,6 +54,7 @@ extern const char *gnu_get_libc_version(void) __attribute__((weak));
 #define LDP_AT_PHDR 3
 #define LDP_AT_PHNUM 5
 #define LDP_AT_SECURE 23
+#define LDP_AT_EXECFN 31
 #define LDP_SIGPROF 27
 #define LDP_PT_NOTE 4
 
@@ -58,25 +67,61 @@ struct ldp_dl_info {
 
 /* ---- raw system calls ---- */
 #if defined(__x86_64__)
+#define NR_read 0
 #define NR_write 1
 #define NR_open 2
 #define NR_close 3
+#define NR_fstat 5
+#define NR_mmap 9
+#define NR_munmap 11
 #define NR_access 21
 #define NR_getpid 39
+#define NR_getuid 102
+#define NR_geteuid 107
+#define NR_readlink 89
+#define NR_stat 4
+/* struct stat (x86_64): st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
+#define ST_MODE 24
+#define ST_UID 28
+#define ST_SIZE 48
 static long sys3(long n, long a, long b, long c)
 {
 	long r;
 	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
 	return r;
 }
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return r;
+}
 static long sys_open(const char *path, int flags, int mode) { return sys3(NR_open, (long)path, flags, mode); }
 static long sys_access(const char *path, int mode) { return sys3(NR_access, (long)path, mode, 0); }
+static long sys_readlink(const char *path, char *buf, long n) { return sys3(NR_readlink, (long)path, (long)buf, n); }
+static long sys_stat(const char *path, void *st) { return sys3(NR_stat, (long)path, (long)st, 0); }
 #elif defined(__aarch64__)
+#define NR_read 63
 #define NR_write 64
 #define NR_openat 56
 #define NR_close 57
+#define NR_fstat 80
+#define NR_mmap 222
+#define NR_munmap 215
 #define NR_faccessat 48
 #define NR_getpid 172
+#define NR_getuid 174
+#define NR_geteuid 175
+#define NR_readlinkat 78
+#define NR_newfstatat 79
+/* struct stat (generic): st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
+#define ST_MODE 16
+#define ST_UID 24
+#define ST_SIZE 48
 static long sys3(long n, long a, long b, long c)
 {
 	register long x8 __asm__("x8") = n;
@@ -96,12 +141,27 @@ static long sys4(long n, long a, long b, long c, long d)
 	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
 	return x0;
 }
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+	return x0;
+}
 static long sys_open(const char *path, int flags, int mode) { return sys4(NR_openat, -100, (long)path, flags, mode); }
 static long sys_access(const char *path, int mode) { return sys4(NR_faccessat, -100, (long)path, mode, 0); }
+static long sys_readlink(const char *path, char *buf, long n) { return sys4(NR_readlinkat, -100, (long)path, (long)buf, n); }
+static long sys_stat(const char *path, void *st) { return sys4(NR_newfstatat, -100, (long)path, (long)st, 0); }
 #else
 #error "ldprof's first stage supports x86_64 and aarch64"
 #endif
 
+#define O_RDONLY_ 0
 #define O_WRONLY_ 01
 #define O_CREAT_ 0100
 #define O_APPEND_ 02000
@@ -268,20 +328,225 @@ static int is_go_program(void)
 	return 0;
 }
 
-static int output_writable(void)
-{
-	const char *ep = env("LDPROF_OUTPUT_ENDPOINT");
+/* ---- the published decision (state.h), for `ldprof status` ---- */
 
-	if (!ep || !*ep) {
-		/* The endpoint may come from a config file: the core reads it and checks. Without
-		 * one, the default folder is checked here, before the core costs anything. */
-		if (env("LDPROF_CONFIG") || sys_access("/etc/ldprof/ldprof.ini", 0) == 0)
-			return 1;
-		ep = "file:///var/lib/ldprof/profiles";
+EXPORT struct ldp_state ldp_state = { LDP_STATE_MAGIC, 0, 0, { 0 } };
+
+static void decide(int decision, const char *detail)
+{
+	size_t i = 0;
+
+	ldp_state.pid = (int)sys3(NR_getpid, 0, 0, 0);
+	for (; detail && detail[i] && i + 1 < sizeof(ldp_state.detail); i++)
+		ldp_state.detail[i] = detail[i];
+	ldp_state.detail[i] = 0;
+	ldp_state.decision = decision;
+}
+
+/* ---- files, read with raw system calls ---- */
+
+#define CONFIG_MAX (1L << 20)  /* as the core's reader: a larger config is an error there */
+
+struct text {
+	const char *p;
+	long n;
+	void *map;   /* munmap() when set */
+	long maplen;
+};
+
+static void text_free(struct text *t)
+{
+	if (t->map)
+		sys3(NR_munmap, (long)t->map, t->maplen, 0);
+	t->map = 0;
+}
+
+/* Reads fd into buf (cap bytes), or maps it when it is larger: a config or /etc/passwd is
+ * usually a few KiB, but may be more. Returns 0 or -1. Closes nothing. */
+static int read_fd(long fd, long size, char *buf, long cap, struct text *t)
+{
+	long n = 0, r;
+
+	t->map = 0;
+	if (size >= cap) {
+		void *m = (void *)sys6(NR_mmap, 0, size, 1 /* PROT_READ */, 2 /* MAP_PRIVATE */, fd, 0);
+		if ((unsigned long)m > -4096UL)
+			return -1;
+		t->p = m;
+		t->n = size;
+		t->map = m;
+		t->maplen = size;
+		return 0;
 	}
-	if (!starts_with(ep, "file://"))
+	/* /proc files say size 0: read to the end, up to the buffer */
+	while (n < cap - 1 && (r = sys3(NR_read, fd, (long)(buf + n), cap - 1 - n)) > 0)
+		n += r;
+	if (r < 0 && n == 0)
+		return -1;
+	buf[n] = 0;
+	t->p = buf;
+	t->n = n;
+	return 0;
+}
+
+/* A small /proc or /etc file, NUL-terminated in buf. Returns its length or -1. */
+static long read_small(const char *path, char *buf, long cap)
+{
+	struct text t;
+	long fd = sys_open(path, O_RDONLY_ | O_CLOEXEC_, 0), n = -1;
+
+	if (fd < 0)
+		return -1;
+	if (read_fd(fd, 0, buf, cap, &t) == 0)
+		n = t.n;
+	sys3(NR_close, fd, 0, 0);
+	return n;
+}
+
+static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
+
+/* Is a file or folder root's alone (owned by root, writable by nobody else)? */
+static int root_only(const unsigned char *st)
+{
+	return st_u32(st, ST_UID) == 0 && !(st_u32(st, ST_MODE) & 022);
+}
+
+enum { CFG_NONE, CFG_OK, CFG_UNSAFE, CFG_BAD };
+
+/* The config file the core will read (LDPROF_CONFIG, else the default path), as text.
+ * As root, a file or folder anyone else could have written is not trusted. */
+static int read_config(char *buf, long cap, struct text *t, const char **ret_path)
+{
+	const char *path = env("LDPROF_CONFIG");
+	unsigned char st[256];
+	char dir[512];
+	long fd, size, n;
+	int r = CFG_BAD;
+
+	if (!path || !*path)
+		path = "/etc/ldprof/ldprof.ini";
+	*ret_path = path;
+	fd = sys_open(path, O_RDONLY_ | O_CLOEXEC_, 0);
+	if (fd < 0)
+		return CFG_NONE; /* the default may be absent; a named one missing is the core's error */
+	if (sys3(NR_fstat, fd, (long)st, 0) < 0)
+		goto out;
+	if (sys3(NR_geteuid, 0, 0, 0) == 0) {
+		n = slen(path);
+		while (n && path[n - 1] != '/')
+			n--;
+		if (n == 0 || n >= (long)sizeof(dir)) {
+			dir[0] = '.';
+			n = 1;
+		} else {
+			memcpy(dir, path, (size_t)n);
+		}
+		dir[n] = 0;
+		r = CFG_UNSAFE;
+		if (!root_only(st))
+			goto out;
+		if (sys_stat(dir, st) < 0 || !root_only(st))
+			goto out;
+		sys3(NR_fstat, fd, (long)st, 0);
+	}
+	r = CFG_BAD;
+	size = *(const long *)(st + ST_SIZE);
+	if (size < 0 || size > CONFIG_MAX || read_fd(fd, size, buf, cap, t) < 0)
+		goto out;
+	r = CFG_OK;
+out:
+	sys3(NR_close, fd, 0, 0);
+	return r;
+}
+
+static const char *base_name(const char *p)
+{
+	const char *b = p;
+
+	for (; *p; p++)
+		if (*p == '/')
+			b = p + 1;
+	return b;
+}
+
+/* Gathers what the rules need, and applies them. Returns 1 when excluded (detail says why). */
+static int excluded(const struct ldp_select_rules *r, const char *argv0, char *detail,
+		    long detail_len)
+{
+	unsigned need = ldp_select_needs(r);
+	struct ldp_select_facts f = { "", "", "", 0, 0, 0 };
+	char exe[1024], comm[16], user[64], cgroup[2048], pw[8192];
+	struct text t;
+	long n;
+
+	if (!need)
+		return 0;
+	if (need & (1u << LDP_SEL_EXE)) {
+		n = sys_readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+		f.exe = exe;
+	}
+	if (need & (1u << LDP_SEL_COMM)) {
+		/* No system call: at exec the kernel names the process after the base name of the
+		 * file exec'd (AT_EXECFN), cut to 15 bytes, and nothing has renamed it yet; argv
+		 * comes with the constructor's arguments. */
+		const char *fn = (const char *)getauxval(LDP_AT_EXECFN);
+
+		n = 0;
+		for (const char *b = fn ? base_name(fn) : ""; b[n] && n < 15; n++)
+			comm[n] = b[n];
+		comm[n] = 0;
+		f.comm = comm;
+		f.argv0 = argv0 ? base_name(argv0) : "";
+	}
+	if (need & (1u << LDP_SEL_USER)) {
+		f.uid = (unsigned)sys3(NR_getuid, 0, 0, 0);
+		if (need & LDP_SEL_NEED_USERNAME) {
+			long fd = sys_open("/etc/passwd", O_RDONLY_ | O_CLOEXEC_, 0);
+			unsigned char st[256];
+
+			if (fd >= 0 && sys3(NR_fstat, fd, (long)st, 0) == 0 &&
+			    read_fd(fd, *(const long *)(st + ST_SIZE), pw, sizeof(pw), &t) == 0) {
+				if (ldp_select_passwd_name(t.p, (size_t)t.n, f.uid, user, sizeof(user)) == 0)
+					f.user = user;
+				text_free(&t);
+			}
+			if (fd >= 0)
+				sys3(NR_close, fd, 0, 0);
+		}
+	}
+	if (need & (1u << LDP_SEL_CGROUP))
+		f.cgroup = read_small("/proc/self/cgroup", cgroup, sizeof(cgroup)) > 0 ? cgroup : 0;
+	return ldp_select_decide(r, &f, detail, (size_t)detail_len);
+}
+
+/* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
+ * agent. The auxv's AT_EXECFN names the file exec'd, at no cost. */
+static int own_tool(void)
+{
+	const char *fn = (const char *)getauxval(LDP_AT_EXECFN), *b;
+
+	if (!fn)
+		return 0;
+	b = base_name(fn);
+	return starts_with(b, "ldprof") && (!b[6] || (starts_with(b + 6, "-agent") && !b[12]));
+}
+
+static int output_writable(struct ldp_sel_str ep)
+{
+	char dir[1024];
+
+	if (!ep.n) {
+		ep.p = "file:///var/lib/ldprof/profiles";
+		ep.n = slen(ep.p);
+	}
+	if (ep.n < 7 || !starts_with(ep.p, "file://"))
 		return 1; /* a network endpoint: the core checks it */
-	return sys_access(ep + 7, W_OK_ | X_OK_) == 0;
+	if (ep.n - 7 >= sizeof(dir))
+		return 0;
+	memcpy(dir, ep.p + 7, ep.n - 7);
+	dir[ep.n - 7] = 0;
+	return sys_access(dir, W_OK_ | X_OK_) == 0;
 }
 
 /* ---- interposed functions ---- */
@@ -325,42 +590,102 @@ static int log_level(void)
 	return 2;
 }
 
-__attribute__((constructor)) static void preload_init(void)
+/* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
+ * libc is known to be glibc. */
+__attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
-	char core_path[4096];
+	char core_path[4096], cfgbuf[8192], why[112];
+	struct ldp_select_rules rules = { 0 };
 	struct ldp_dl_info info = { 0 };
 	struct ldp_boot boot = { 0 };
-	const char *v;
+	struct text cfg = { 0 };
+	const char *v, *cfg_path;
 	ldp_core_start_fn start;
 	void *h;
 	size_t n;
+	int c;
 
 	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
-	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr)
+	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
+		decide(LDP_ST_NO_LIBC, 0);
 		return;
+	}
 	v = env("LDPROF_DISABLED");
-	if (v && v[0] == '1')
+	if (v && v[0] == '1') {
+		decide(LDP_ST_DISABLED, "LDPROF_DISABLED=1");
 		return;
-	if (getauxval(LDP_AT_SECURE))
+	}
+	if (getauxval(LDP_AT_SECURE)) {
+		decide(LDP_ST_SECURE, 0);
 		return;
+	}
 	if (!gnu_get_libc_version) {
+		decide(LDP_ST_MUSL, "libc not supported (only glibc is, for now)");
 		preload_log("staying off", "libc not supported (only glibc is, for now)");
 		return;
 	}
 	if (is_go_program()) {
+		decide(LDP_ST_GO, "Go runtime owns SIGPROF");
 		preload_log("staying off", "Go runtime owns SIGPROF");
 		return;
 	}
-	if (!output_writable()) {
+	if (own_tool()) {
+		decide(LDP_ST_EXCLUDED, "ldprof's own tool");
+		return;
+	}
+
+	/* The rules: the config file's [select], then LDPROF_SELECT_* from the environment. */
+	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
+	if (c == CFG_UNSAFE) {
+		decide(LDP_ST_UNSAFE_CONFIG, cfg_path);
+		preload_log("staying off: root, and the config file or its folder can be written by "
+			    "someone else than root", cfg_path);
+		return;
+	}
+	if (c == CFG_OK)
+		ldp_select_scan(cfg.p, (size_t)cfg.n, &rules);
+	for (char **e = environ; e && *e; e++) {
+		if (!starts_with(*e, "LDPROF_"))
+			continue;
+		n = 0;
+		while ((*e)[n] && (*e)[n] != '=' && n < sizeof(core_path) - 1) {
+			core_path[n] = (*e)[n];
+			n++;
+		}
+		if ((*e)[n] != '=')
+			continue;
+		core_path[n] = 0;
+		if (ldp_select_env(&rules, core_path, *e + n + 1))
+			continue;
+		if (starts_with(core_path, "LDPROF_OUTPUT_ENDPOINT") && !core_path[22]) {
+			rules.endpoint.p = *e + n + 1;
+			rules.endpoint.n = slen(rules.endpoint.p);
+		}
+	}
+	(void)envp;
+	if (excluded(&rules, argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
+		text_free(&cfg);
+		decide(LDP_ST_EXCLUDED, why);
+		preload_log("staying off, excluded by", why);
+		return;
+	}
+	n = output_writable(rules.endpoint);
+	text_free(&cfg);
+	if (!n) {
+		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
 		preload_log("staying off", "output folder is not writable");
 		return;
 	}
-	if (!dladdr((const void *)preload_init, &info) || !info.dli_fname)
+	if (!dladdr((const void *)preload_init, &info) || !info.dli_fname) {
+		decide(LDP_ST_CORE_FAILED, "cannot find where libldprof.so is");
 		return;
+	}
 	n = slen(info.dli_fname);
-	if (n + 32 > sizeof(core_path))
+	if (n + 32 > sizeof(core_path)) {
+		decide(LDP_ST_CORE_FAILED, "path too long");
 		return;
+	}
 	memcpy(core_path, info.dli_fname, n + 1);
 	while (n && core_path[n - 1] != '/')
 		n--;
@@ -368,20 +693,27 @@ __attribute__((constructor)) static void preload_init(void)
 
 	h = dlopen(core_path, LDP_RTLD_NOW);
 	if (!h) {
+		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");
 		preload_log("staying off, cannot load the core", core_path);
 		return;
 	}
 	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
-	if (!start)
+	if (!start) {
+		decide(LDP_ST_CORE_FAILED, "the core has no entry point");
 		return;
+	}
 	boot.version = LDP_BOOT_VERSION;
 	boot.shim_path = info.dli_fname;
 	boot.log_file = env("LDPROF_LOG_FILE");
 	boot.log_level = log_level();
 	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
 	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
-	if (!boot.real_sigaction || !boot.real_pthread_create)
+	boot.state = &ldp_state;
+	if (!boot.real_sigaction || !boot.real_pthread_create) {
+		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;
+	}
+	decide(LDP_ST_CORE_FAILED, "the core is starting");
 	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
 }
 

@@ -39,6 +39,7 @@ static struct {
 	uint64_t handled;     /* samples unwound */
 	uint64_t handler_ns;  /* time spent unwinding and storing them */
 	struct sigaction orig;
+	int ignored;          /* the program's disposition of SIGPROF is SIG_IGN (else SIG_DFL) */
 	int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 } S;
 
@@ -48,7 +49,7 @@ static void foreign_signal(void)
 	 * the default action (terminate) is restored and the signal sent again, to be delivered
 	 * as soon as this handler returns. */
 	__atomic_fetch_add(&S.foreign, 1, __ATOMIC_RELAXED);
-	if (S.orig.sa_handler == SIG_IGN)
+	if (__atomic_load_n(&S.ignored, __ATOMIC_ACQUIRE))
 		return;
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
@@ -109,6 +110,7 @@ int ldp_sampler_init(const struct sigaction *orig, int max_depth,
 	int r;
 
 	S.orig = *orig;
+	S.ignored = orig->sa_handler == SIG_IGN;
 	S.real_sigaction = real_sigaction;
 	S.max_depth = max_depth > 0 && max_depth <= LDP_MAX_DEPTH ? max_depth : LDP_MAX_DEPTH;
 	r = ldp_stacktab_init(&S.tab[0], TAB_ENTRIES, TAB_FRAMES);
@@ -179,4 +181,9 @@ void ldp_sampler_after_fork_child(void)
 	ldp_unwind_after_fork_child();
 	ldp_stacktab_reset(&S.tab[0]);
 	ldp_stacktab_reset(&S.tab[1]);
+}
+
+void ldp_sampler_set_ignored(int ignored)
+{
+	__atomic_store_n(&S.ignored, ignored, __ATOMIC_RELEASE);
 }

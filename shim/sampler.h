@@ -40,4 +40,8 @@ void ldp_sampler_fence_end(void);
 /* fork child: reset counters after a fork that may have happened mid-sample elsewhere. */
 void ldp_sampler_after_fork_child(void);
 
+/* The program set SIGPROF to SIG_IGN (1) or SIG_DFL (0): what a SIGPROF that is not ours
+ * then does (ignored, or the default action). Not for the handler; the handler reads it. */
+void ldp_sampler_set_ignored(int ignored);
+
 #endif

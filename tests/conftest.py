@@ -396,3 +396,16 @@ def module_outdir(request):
         d.mkdir(parents=True)
         return d
     return make
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A fake root with the shim installed where a package puts it (files owned by the test's
+    user), and an empty etc/: for install, uninstall and status with --root."""
+    libdir = tmp_path / "usr/lib/ldprof"
+    libdir.mkdir(parents=True)
+    for lib in (SHIM, CORE):
+        shutil.copy2(lib, libdir / lib.name)
+        os.chmod(libdir / lib.name, 0o755)
+    (tmp_path / "etc").mkdir()
+    return tmp_path

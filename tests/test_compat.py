@@ -268,7 +268,11 @@ def test_secure_setup_positive_control(outdir, secure_setup):
     assert r.returncode == 0, r.stderr
     assert SECURE_SHIM.name in info["maps"], "preload by name from the system folder did not load"
     assert SIGPROF in info["sigcgt"], "shim did not activate in the plain copy (control)"
-    assert profiles_for(d, comm="burn-plain"), f"control: no profile in {d}"
+    # the folder is shared (mode 1777, root's): the user's profiles go to a folder of its own
+    assert not profiles_for(d), "a user's profile in the shared folder itself"
+    assert profiles_for(d / "65534", comm="burn-plain"), f"control: no profile in {d}/65534"
+    st = (d / "65534").stat()
+    assert st.st_uid == 65534 and (st.st_mode & 0o777) == 0o700
 
 
 @pytest.mark.parametrize("kind", ["burn-suid", "burn-sgid", "burn-fcap"])
@@ -284,4 +288,4 @@ def test_secure_execution_not_profiled(outdir, secure_setup, kind):
     assert SIGPROF not in info["sigcgt"], f"{kind}: SIGPROF handler installed in an AT_SECURE process"
     assert info["threads"] == 1, f"{kind}: {info['threads']} threads in an AT_SECURE process"
     assert CORE.name not in info["maps"], f"{kind}: core loaded into an AT_SECURE process"
-    assert not profiles_for(d, comm=kind), f"{kind}: profiled"
+    assert not profiles_for(d, comm=kind) and not profiles_for(d / "65534", comm=kind), f"{kind}: profiled"

@@ -18,15 +18,8 @@ OTHER = b"# site preloads\n/usr/lib/x86_64-linux-gnu/libother.so\n\n   # an inde
 
 
 @pytest.fixture
-def root(tmp_path):
-    """A fake root with the shim installed where a package puts it."""
-    libdir = tmp_path / "usr/lib/ldprof"
-    libdir.mkdir(parents=True)
-    for lib in (SHIM, CORE):
-        shutil.copy2(lib, libdir / lib.name)
-        os.chmod(libdir / lib.name, 0o755)
-    (tmp_path / "etc").mkdir()
-    return tmp_path
+def root(fake_root):
+    return fake_root
 
 
 def ldprof(*args):

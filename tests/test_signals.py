@@ -110,3 +110,21 @@ def test_signal_handled_by_command_passes_exit_status(outdir):
     script = "import signal,sys,time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\ntime.sleep(30)\n"
     p, out, err = _start_and_signal(["/usr/bin/python3", "-c", script], signal.SIGTERM, outdir)
     assert p.returncode == 7, err
+
+
+@pytest.mark.parametrize("mode", ["ign", "dfl"])
+def test_program_setting_sigprof_to_default_or_ignore_is_still_profiled(outdir, mode):
+    """SIG_DFL or SIG_IGN through sigaction() is not a handler of the program's own: ldprof
+    keeps sampling, the program's query sees what it set, and a SIGPROF from outside does what
+    the program asked for (ignored, or death by SIGPROF)."""
+    base = run([prog("sigreset"), mode], timeout=30)
+    # (a process killed by a signal writes no profile at exit: flush while it works)
+    r = ldprof_run([prog("sigreset"), mode], outdir=outdir, hz=199, timeout=30,
+                   extra=("--flush-interval", "200ms"))
+    assert (r.returncode, r.stdout, r.stderr) == (status_of(base), base.stdout, base.stderr)
+    assert base.stdout.startswith(b"sigreset: query=ok\n")
+    if mode == "ign":
+        assert base.returncode == 0 and base.stdout.endswith(b"survived\n")
+    else:
+        assert r.returncode == 128 + signal.SIGPROF
+    assert profiles_of(outdir, "sigreset"), "stepped aside on SIG_DFL/SIG_IGN"

@@ -32,6 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t probe;
 	int r;
 
+	/* ldprof status looks a data symbol up in the .dynsym of a mapped libldprof.so. */
+	{
+		struct ldp_elfsym_dynvar dv;
+		int f = ldp_elfsym_find_dynsym_buf(data, size, "ldp_state", &dv);
+
+		if (f > 0)
+			abort(); /* 0 or -errno */
+	}
+
 	r = ldp_elfsym_parse(data, size, &s);
 	if (r < 0) {
 		if (r != -ENOEXEC && r != -ENOMEM)

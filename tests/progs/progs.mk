@@ -52,4 +52,9 @@ $(B)/tests/bench/libempty.so: tests/bench/empty.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -fPIC -shared -nostdlib -o $@ $<
 
-test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so
+# bench: a small dynamically linked program (libc + libz + libm) for the start-up rows
+$(B)/tests/bench/small: tests/bench/small.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -o $@ $< -lz -lm
+
+test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/small

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * state.h — what the shim decided in a process, kept where `ldprof status` can read it from
+ * outside: one struct in the first stage's data, exported as the symbol `ldp_state`.
+ *
+ * `ldprof status` finds libldprof.so in /proc/PID/maps, the symbol's offset in the file's
+ * .dynsym, and reads the struct through /proc/PID/mem (root, or the process's owner where
+ * ptrace rules allow). Nothing else reads it; the shim only ever writes it, with plain stores
+ * (a reader may see a torn detail string: it checks the magic and NUL-terminates).
+ * A fork child inherits its parent's copy until its own core writes it (pid says whose it is).
+ * The layout is fixed: a new field means a new magic.
+ */
+#ifndef LDP_STATE_H
+#define LDP_STATE_H
+
+#include <stdint.h>
+
+#define LDP_STATE_MAGIC "ldprof-state-1"  /* 15 bytes + NUL */
+#define LDP_STATE_SYMBOL "ldp_state"
+
+enum ldp_decision {
+	LDP_ST_UNDECIDED = 0,   /* the constructor has not run (or is running) */
+	LDP_ST_DISABLED,        /* LDPROF_DISABLED=1 */
+	LDP_ST_SECURE,          /* secure execution (setuid, setgid, file capabilities) */
+	LDP_ST_NO_LIBC,         /* no libc in the process (static-pie Go, -nostdlib) */
+	LDP_ST_MUSL,            /* musl libc: not supported yet */
+	LDP_ST_GO,              /* a Go runtime: it owns SIGPROF */
+	LDP_ST_EXCLUDED,        /* a [select] rule, or a built-in exclusion (ldprof's own tools) */
+	LDP_ST_NO_OUTPUT,       /* the output folder cannot be written */
+	LDP_ST_UNSAFE_CONFIG,   /* root, and the config file is writable by someone else */
+	LDP_ST_CONFIG_ERROR,    /* the core found an error in the configuration */
+	LDP_ST_FOREIGN_SIGPROF, /* the program had a SIGPROF handler before us */
+	LDP_ST_CORE_FAILED,     /* the core could not be loaded or set up */
+	LDP_ST_SAMPLING,        /* active */
+	LDP_ST_STEPPED_ASIDE,   /* the program took SIGPROF later: we stopped */
+	LDP_ST_COUNT
+};
+
+struct ldp_state {
+	char magic[16];
+	int32_t decision;       /* enum ldp_decision */
+	int32_t pid;            /* the process that wrote it */
+	char detail[112];       /* e.g. the rule that excluded it, the first config error */
+};
+
+/* Names for status output, indexed by enum ldp_decision. */
+#define LDP_DECISION_NAMES                                                                  \
+	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
+	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
+	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside" }
+
+#endif

@@ -1,0 +1,245 @@
+# SPDX-License-Identifier: MIT
+"""The whole host, as a user runs it: the shim in /etc/ld.so.preload, a config in
+/etc/ldprof/ldprof.ini, and a corpus of real programs (tests/host/corpus.sh: sh and bash
+scripts, coreutils pipelines, python3, perl, make + gcc, git, tar + xz, a multi-threaded
+program, Go, a setuid-root and a file-capability program).
+
+Without harming the real host: each pass runs in a private mount namespace where /etc is an
+overlay (tests/host/run_in_ns.sh), so the test ld.so.preload and config exist only there; the
+real /etc/ld.so.preload is checked to be byte-for-byte what it was (or still absent).
+
+Three passes of the same corpus, one after the other:
+  plain   no /etc/ld.so.preload at all: the reference
+  shim    our line in /etc/ld.so.preload, profiles to file://TMP/shim/profiles
+  select  the same plus [select] rules: include_exe = /usr/*,/work/* and exclude_comm = sort,perl
+Every item's stdout, stderr and exit status must be the same bytes in every pass. Profiles must
+appear for the programs that burn enough CPU to be sampled at 99 Hz, and never for the setuid
+and file-capability copies (AT_SECURE) nor for Go; with the rules, never for perl (under /usr,
+so included, but excluded by comm: excludes win) nor for a copy of hot2 outside /usr and /work
+(not included), and still for python3, hot2 and cc1.
+
+Needs root (unshare -m, mount, chown, setcap from Debian's libcap2-bin). Takes ~25 s.
+"""
+import difflib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PROFILES_BASE, ROOT, SHIM, profile_files, prog, read_profile
+
+HOST = ROOT / "tests" / "host"
+REAL_ETC_FILES = ("/etc/ld.so.preload", "/etc/ldprof/ldprof.ini")
+NOBODY = 65534
+PASS_TIMEOUT = 120  # seconds for one pass of the corpus (~8 s when the machine is free)
+
+# Programs whose work is long enough to be sampled at 99 Hz (0.3-1 s of CPU), by comm.
+# coreutils sort is not among them although it sorts for ~0.6 s: it catches SIGPROF (to remove
+# its temporary files when killed), and ldprof steps aside in a program that handles SIGPROF.
+SAMPLED = ("hot2", "hot2copy", "python3", "perl", "cc1")
+# Programs in which the shim must stay off whatever the rules say, by comm (the file's name).
+NEVER = ("suidprog", "capprog", "go_cgo", "go_nolibc")
+SELECT_RULES = "include_exe = /usr/*,/work/*\nexclude_comm = sort,perl\n"
+SELECT_EXCLUDED = ("perl", "sort", "hot2copy")  # excluded by comm (excludes win), not included
+SELECT_INCLUDED = ("hot2", "python3", "cc1")
+
+
+def etc_state():
+    out = {}
+    for f in REAL_ETC_FILES:
+        try:
+            out[f] = Path(f).read_bytes()
+        except FileNotFoundError:
+            out[f] = None
+    return out
+
+
+def build_bin(tmp):
+    """TMP/bin: the setuid-root and file-capability copies of tests/host/secure.c, and hot2
+    copied outside /usr and /work (for include_exe)."""
+    b = tmp / "bin"
+    b.mkdir(mode=0o755)
+    r = subprocess.run(["gcc", "-O2", "-o", str(b / "suidprog"), str(HOST / "secure.c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot build tests/host/secure.c: {r.stderr}"
+    shutil.copy2(b / "suidprog", b / "capprog")
+    os.chown(b / "suidprog", 0, 0)
+    os.chmod(b / "suidprog", 0o4755)
+    os.chmod(b / "capprog", 0o755)
+    setcap = shutil.which("setcap", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    assert setcap, "setcap is missing: Debian package libcap2-bin (the Makefile's DEB_PKGS)"
+    r = subprocess.run([setcap, "cap_net_bind_service+ep", str(b / "capprog")], capture_output=True, text=True)
+    assert r.returncode == 0, f"setcap failed: {r.stderr}"
+    shutil.copy2(prog("hot2"), b / "hot2copy")
+    return b
+
+
+def run_pass(tmp, name, preload, config):
+    """One pass of the corpus in its own mount namespace. Returns a dict with the items'
+    results, the profile folder, the log and the exact command."""
+    d = tmp / name
+    scratch, profiles = d / "ns", d / "profiles"
+    scratch.mkdir(parents=True)
+    profiles.mkdir()
+    os.chmod(d, 0o755)
+    os.chmod(profiles, 0o1777)  # the copies that run as nobody could write here if not stopped
+    pre = cfg = "-"
+    if preload:
+        pre = d / "ld.so.preload"
+        pre.write_text(f"{SHIM}\n")
+    if config is not None:
+        cfg = d / "ldprof.ini"
+        cfg.write_text(f"[output]\nendpoint = file://{profiles}\n\n[log]\nfile = {d}/ldprof.log\n"
+                       f"level = info\n\n[spool]\ndir = {d}/spool\n" + config)
+    out = d / "out"
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", str(HOST / "run_in_ns.sh"),
+           str(scratch), str(pre), str(cfg),
+           "bash", str(HOST / "corpus.sh"), str(out), str(tmp / "work"), str(tmp / "bin")]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp), "LC_ALL": "C", "TZ": "UTC"}
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=PASS_TIMEOUT, cwd=ROOT)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"pass {name}: timed out after {PASS_TIMEOUT}s (hang?): {' '.join(cmd)}\n"
+                    f"stderr: {e.stderr!r}")
+    took = time.monotonic() - t0
+    assert r.returncode == 0, f"pass {name} failed (status {r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()}"
+    items = {}
+    for it in (out / "items").read_text().split():
+        items[it] = {"out": (out / f"{it}.out").read_bytes(), "err": (out / f"{it}.err").read_bytes(),
+                     "rc": int((out / f"{it}.rc").read_text()), "ms": int((out / f"{it}.ms").read_text())}
+    log = d / "ldprof.log"
+    return {"name": name, "items": items, "profiles": profiles, "took": took, "cmd": cmd,
+            "log": log.read_text(errors="replace") if log.exists() else ""}
+
+
+@pytest.fixture(scope="module")
+def host():
+    assert os.geteuid() == 0, "the whole-host test needs root (unshare -m, mount, chown, setcap)"
+    before = etc_state()
+    tmp = Path(tempfile.mkdtemp(prefix="ldprof-host-"))
+    os.chmod(tmp, 0o755)  # nobody runs the setuid and capability copies from tmp/bin
+    res = {"etc_before": before, "tmp": tmp}
+    try:
+        build_bin(tmp)
+        res["plain"] = run_pass(tmp, "plain", preload=False, config="")
+        res["shim"] = run_pass(tmp, "shim", preload=True, config="")
+        res["select"] = run_pass(tmp, "select", preload=True, config="\n[select]\n" + SELECT_RULES)
+        res["etc_after"] = etc_state()
+        yield res
+    finally:
+        # Keep what there is to look at (not the setuid copy) under build/test-profiles/.
+        keep = PROFILES_BASE / "test_host"
+        shutil.rmtree(keep, ignore_errors=True)
+        for name in ("plain", "shim", "select"):
+            for sub in ("out", "profiles"):
+                if (tmp / name / sub).is_dir():
+                    shutil.copytree(tmp / name / sub, keep / name / sub)
+            for f in ("ldprof.log", "ldprof.ini", "ld.so.preload"):
+                if (tmp / name / f).exists():
+                    shutil.copy2(tmp / name / f, keep / name / f)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def profiles_by_comm(d):
+    """{comm: [(path, samples, mapping file names)]} of every profile under d (recursively:
+    profiles may go to a folder per user)."""
+    out = {}
+    for sub in [Path(d)] + [p for p in Path(d).rglob("*") if p.is_dir()]:
+        for path, (comm, _, _) in profile_files(sub).items():
+            prof = read_profile(path)
+            files = {prof.s(m["filename"]) for m in prof.mappings}
+            out.setdefault(comm, []).append((path, prof.total(), files))
+    return out
+
+
+def diff_text(a, b, what):
+    return "".join(difflib.unified_diff(a.decode(errors="replace").splitlines(True),
+                                        b.decode(errors="replace").splitlines(True),
+                                        f"{what} without the shim", f"{what} with the shim"))
+
+
+def compare(ref, other):
+    problems = []
+    assert list(other["items"]) == list(ref["items"])
+    for it, a in ref["items"].items():
+        b = other["items"][it]
+        kept = PROFILES_BASE / "test_host" / other["name"]
+        how = (f"item {it} of tests/host/corpus.sh (repeat it: unshare -m --propagation private sh "
+               f"tests/host/run_in_ns.sh $(mktemp -d) {kept}/ld.so.preload {kept}/ldprof.ini "
+               f"bash tests/host/corpus.sh OUT WORK BIN {it})")
+        if a["rc"] != b["rc"]:
+            problems.append(f"{how}: exit status {b['rc']}, without the shim {a['rc']}")
+        for s in ("out", "err"):
+            if a[s] != b[s]:
+                problems.append(f"{how}: std{s} differs:\n{diff_text(a[s], b[s], 'std' + s)}")
+    return problems
+
+
+def test_real_etc_untouched(host):
+    assert host["etc_after"] == host["etc_before"]
+    assert not Path(f"{host['tmp']}/plain/ns/upper/ld.so.preload").exists()  # pass "plain": none
+    assert Path(f"{host['tmp']}/shim/ns/upper/ld.so.preload").read_text() == f"{SHIM}\n"
+
+
+def test_reference_run_is_what_the_corpus_means(host):
+    """The reference pass did what each item is there for: otherwise the comparison proves
+    nothing (e.g. a nosuid /tmp would make the setuid copy an ordinary program)."""
+    items = host["plain"]["items"]
+    for it, r in items.items():
+        assert r["rc"] == (3 if it == "bash_script" else 0), f"{it}: {r}"
+    assert items["setuid"]["out"].startswith(b"secure: at_secure=1 ruid=65534 euid=0 ")
+    assert items["filecaps"]["out"].startswith(b"secure: at_secure=1 ruid=65534 euid=65534 cap_eff=0000000000000400 ")
+    assert items["go_cgo"]["out"].endswith(b"own_profile=ok\n")
+    assert b"extracted: same checksums" in items["tar_xz"]["out"]
+    assert b"cproj: work(7) = " in items["make_gcc"]["out"]
+    assert not any(Path(host["plain"]["profiles"]).iterdir())
+    print("pass times: " + ", ".join(f"{p} {host[p]['took']:.1f} s" for p in ("plain", "shim", "select")))
+    print("items (ms, plain pass): " + ", ".join(f"{k} {v['ms']}" for k, v in items.items()))
+
+
+def test_same_output_with_the_shim_in_ld_so_preload(host):
+    problems = compare(host["plain"], host["shim"])
+    assert not problems, "\n\n".join(problems)
+
+
+def test_same_output_with_select_rules(host):
+    problems = compare(host["plain"], host["select"])
+    assert not problems, "\n\n".join(problems)
+
+
+def test_profiles_for_the_sampled_programs(host):
+    got = profiles_by_comm(host["shim"]["profiles"])
+    missing = [c for c in SAMPLED if not any(n > 0 for _, n, _ in got.get(c, []))]
+    assert not missing, (f"no profile with samples for {missing}; profiles by comm: "
+                         f"{ {c: len(v) for c, v in got.items()} }\nlog:\n{host['shim']['log'][-3000:]}")
+    # the main executable is among each one's mappings
+    assert any(prog("hot2") in files for _, _, files in got["hot2"])
+    assert any(f"{host['tmp']}/bin/hot2copy" in files for _, _, files in got["hot2copy"])
+
+
+@pytest.mark.parametrize("pass_", ["shim", "select"])
+def test_never_a_profile_for_secure_execution_or_go(host, pass_):
+    got = profiles_by_comm(host[pass_]["profiles"])
+    assert not [c for c in NEVER if c in got], sorted(got)
+    exes = {f"{host['tmp']}/bin/suidprog", f"{host['tmp']}/bin/capprog", prog("go_cgo"), prog("go_nolibc")}
+    hits = [(str(p), sorted(exes & files)) for v in got.values() for p, _, files in v if exes & files]
+    assert not hits
+
+
+def test_select_rules_exclude_and_include(host):
+    """Waits for the [select] rules in the preload stage (issue 4): until then the shim ignores
+    them and profiles perl and hot2copy like any other program."""
+    got = profiles_by_comm(host["select"]["profiles"])
+    excluded = [c for c in SELECT_EXCLUDED if c in got]
+    assert not excluded, (f"profiles for programs the rules exclude ({SELECT_RULES!r}): "
+                          f"{ {c: [p.name for p, _, _ in got[c]] for c in excluded} }")
+    hits = [str(p) for v in got.values() for p, _, files in v if f"{host['tmp']}/bin/hot2copy" in files]
+    assert not hits, f"profiles of a program outside include_exe: {hits}"
+    missing = [c for c in SELECT_INCLUDED if not any(n > 0 for _, n, _ in got.get(c, []))]
+    assert not missing, f"no profile for {missing}, which the rules include; got {sorted(got)}"

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: MIT
+"""Choosing processes: the [select] rules of the config file and LDPROF_SELECT_*, decided by
+the first stage before the core is loaded (shim/select.c), and the first stage's other
+refusals (ldprof's own tools, an unsafe config file when running as root).
+
+Each case runs a real program with the shim preloaded and looks at what really happened:
+profiles written or not, the first stage's log line, and that the program's output is its own.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import LDPROF, SHIM, preload_env, prog, profiles_for, read_log, run
+
+
+def run_burn(outdir, ms=300, exe=None, **knobs):
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), **knobs)
+    p = run([exe or prog("burn"), str(ms)], env=env)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def profiled(outdir):
+    return bool(list(Path(outdir).glob("*.pb.gz")))
+
+
+@pytest.mark.parametrize("knobs,expect", [
+    ({}, True),
+    ({"LDPROF_SELECT_EXCLUDE_COMM": "burn"}, False),
+    ({"LDPROF_SELECT_EXCLUDE_COMM": "bu?n,other"}, False),
+    ({"LDPROF_SELECT_EXCLUDE_EXE": "*/progs/*"}, False),
+    ({"LDPROF_SELECT_INCLUDE_EXE": "/usr/*"}, False),                 # include rules, none matches
+    ({"LDPROF_SELECT_INCLUDE_EXE": "/usr/*,*/burn"}, True),
+    ({"LDPROF_SELECT_INCLUDE_COMM": "burn", "LDPROF_SELECT_EXCLUDE_USER": "0"}, False),  # exclude wins
+    ({"LDPROF_SELECT_INCLUDE_USER": "root"}, True),                  # by name, through /etc/passwd
+    ({"LDPROF_SELECT_INCLUDE_USER": "nobody,1234"}, False),
+    ({"LDPROF_SELECT_EXCLUDE_CGROUP": "*"}, False),
+    ({"LDPROF_SELECT_INCLUDE_CGROUP": "/no/such/cgroup*"}, False),
+])
+def test_env_rules(outdir, knobs, expect):
+    run_burn(outdir, **knobs)
+    assert profiled(outdir) == expect, read_log(outdir)
+    if not expect:
+        assert "staying off, excluded by" in read_log(outdir)
+
+
+def test_config_rules_and_env_beats_file(tmp_path):
+    cfg = tmp_path / "ldprof.ini"
+    cfg.write_text("[select]\nexclude_comm = burn ; not this one\n")
+    out = tmp_path / "a"
+    out.mkdir()
+    run_burn(out, LDPROF_CONFIG=cfg)
+    assert not profiled(out)
+    assert "excluded by: exclude_comm=burn" in read_log(out)
+    # the environment overrides the file's key
+    out = tmp_path / "b"
+    out.mkdir()
+    run_burn(out, LDPROF_CONFIG=cfg, LDPROF_SELECT_EXCLUDE_COMM="nothing")
+    assert profiled(out), read_log(out)
+
+
+def test_children_decide_for_themselves(outdir):
+    """The rule is applied per process at exec: a shell excluded, the program it runs not."""
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"),
+                      LDPROF_SELECT_EXCLUDE_COMM="sh,dash")
+    p = run(["/bin/sh", "-c", f"{prog('burn')} 300; echo done"], env=env)
+    assert p.returncode == 0 and p.stdout.endswith(b"\ndone\n")
+    assert profiles_for(outdir, comm="burn")
+    assert not profiles_for(outdir, comm="sh") and not profiles_for(outdir, comm="dash")
+
+
+def test_ldprof_itself_is_never_profiled(outdir, tmp_path):
+    """Host-wide, the ldprof command gets the preload too: it stays off."""
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"))
+    p = run([str(LDPROF), "report", "--top", "3", str(outdir)], env=env)
+    assert p.returncode in (0, 1)
+    assert not profiles_for(outdir, comm="ldprof")
+
+
+def test_root_ignores_a_config_file_others_can_write(tmp_path):
+    assert os.geteuid() == 0, "the suite runs as root (make check)"
+    cfg = tmp_path / "ldprof.ini"
+    cfg.write_text("[sampling]\nhz = 99\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(cfg, 0o666)
+    ref = run([prog("output"), "exit", "4"], input=b"x")
+    env = preload_env(out, LDPROF_LOG_FILE=str(out / "ldprof.log"), LDPROF_CONFIG=cfg)
+    p = run([prog("output"), "exit", "4"], env=env, input=b"x")
+    assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+    p = run([prog("burn"), "300"], env=env)
+    assert not profiled(out)
+    assert "someone else than root" in read_log(out)
+    # its folder writable by others: the same
+    os.chmod(cfg, 0o644)
+    d = tmp_path / "open"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    shutil.copy(cfg, d / "ldprof.ini")
+    env["LDPROF_CONFIG"] = str(d / "ldprof.ini")
+    run([prog("burn"), "300"], env=env)
+    assert not profiled(out)
+    # root's own file in root's own folder: profiled
+    env["LDPROF_CONFIG"] = str(cfg)
+    run([prog("burn"), "300"], env=env)
+    assert profiled(out), read_log(out)
+
+
+def test_a_non_root_user_may_use_its_own_config():
+    """The ownership rule is for root: a user's process reads the user's file."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-user-"))  # pytest's own folders are root's alone
+    os.chmod(d, 0o755)
+    (d / "ldprof.ini").write_text("[sampling]\nhz = 99\n")
+    (d / "out").mkdir()
+    for p in (d, d / "ldprof.ini", d / "out"):
+        os.chown(p, 65534, 65534)
+    try:
+        # setpriv runs as root before it drops to the user: only burn gets the preload
+        env = preload_env(d / "out", LDPROF_LOG_FILE=str(d / "out" / "ldprof.log"),
+                          LDPROF_CONFIG=str(d / "ldprof.ini"))
+        pre = env.pop("LD_PRELOAD")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                            f"LD_PRELOAD={pre}", prog("burn"), "300"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert profiled(d / "out"), read_log(d / "out")
+        assert all(f.stat().st_uid == 65534 for f in (d / "out").glob("*.pb.gz"))
+    finally:
+        shutil.rmtree(d)
+
+
+# ------------------------------------------------------------------------------ folders per user
+
+def shared_base():
+    """A folder like /var/lib/ldprof/profiles as packaged: root's, mode 1733."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-shared-"))
+    os.chmod(d, 0o755)
+    base = d / "profiles"
+    base.mkdir()
+    os.chmod(base, 0o1733)
+    return d, base
+
+
+def test_each_user_writes_into_a_folder_of_its_own():
+    d, base = shared_base()
+    try:
+        env = preload_env(base, LDPROF_LOG_FILE=str(d / "ldprof.log"))
+        os.chmod(d, 0o777)  # the log file is shared by both users here
+        run([prog("burn"), "300"], env=env)
+        pre = env.pop("LD_PRELOAD")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                            f"LD_PRELOAD={pre}", prog("burn"), "300"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0
+        log = (d / "ldprof.log").read_text() if (d / "ldprof.log").exists() else ""
+        for uid in (0, 65534):
+            ud = base / str(uid)
+            st = ud.stat()
+            assert st.st_uid == uid and (st.st_mode & 0o777) == 0o700, (uid, oct(st.st_mode), log)
+            files = list(ud.glob("*.pb.gz"))
+            assert files, (uid, log)
+            assert all(f.stat().st_uid == uid and (f.stat().st_mode & 0o777) == 0o600 for f in files)
+        assert not list(base.glob("*.pb.gz")), "nothing is written into the shared folder itself"
+    finally:
+        shutil.rmtree(d)
+
+
+def test_root_never_follows_a_planted_symlink():
+    """A user who plants base/0 -> /some/where must not make root's processes write there."""
+    d, base = shared_base()
+    target = d / "target"
+    target.mkdir()
+    try:
+        os.symlink(target, base / "0")
+        os.lchown(base / "0", 65534, 65534)
+        env = preload_env(base, LDPROF_LOG_FILE=str(d / "ldprof.log"))
+        ref = run([prog("output"), "exit", "2"], input=b"x")
+        p = run([prog("output"), "exit", "2"], env=env, input=b"x")
+        assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+        run([prog("burn"), "300"], env=env)
+        assert not list(target.iterdir()), "root wrote through a symlink"
+        assert "not safely ours" in (d / "ldprof.log").read_text()
+    finally:
+        shutil.rmtree(d)

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: MIT
+"""`ldprof status [--root DIR] [PID...]`: the install in DIR/etc/ld.so.preload (never the real
+/etc: a missing library is an emergency, exit 1) and, for real running processes, what the shim
+decided in each, read from its `ldp_state` and checked against /proc.
+
+Process lines are "PID USER COMM STATE DETAIL..." (the first four never hold a blank).
+"""
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, run
+
+LIB = "/usr/lib/ldprof/libldprof.so"
+
+
+def status(*args):
+    return run([str(LDPROF), "status"] + [str(a) for a in args], timeout=30)
+
+
+def procs(stdout):
+    """{pid: {"user", "comm", "state", "detail"}} of the process lines of a status output."""
+    out = {}
+    for line in stdout.decode().splitlines():
+        f = line.split(None, 4)
+        if len(f) >= 4 and f[0].isdigit():
+            out[int(f[0])] = {"user": f[1], "comm": f[2], "state": f[3],
+                              "detail": f[4] if len(f) > 4 else ""}
+    return out
+
+
+def summary(stdout):
+    lines = [l for l in stdout.decode().splitlines() if " carr" in l and "the shim:" in l]
+    assert len(lines) == 1, stdout
+    return lines[0]
+
+
+@pytest.fixture
+def started():
+    """Starts programs (killed at the end); returns the Popen."""
+    procs_ = []
+
+    def start(cmd, env):
+        p = subprocess.Popen([str(c) for c in cmd], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs_.append(p)
+        return p
+    yield start
+    for p in procs_:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def wait_state(pid, want, timeout=10.0, args=None):
+    """Polls `status PID` until the process's STATE is in want; returns the last (result, line)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = status(*(args if args is not None else [pid]))
+        line = procs(r.stdout).get(pid)
+        if line and line["state"] in want or time.monotonic() > deadline:
+            return r, line
+        time.sleep(0.1)
+
+
+def ldprof_threads(pid):
+    names = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names.count("ldprof")
+
+
+def test_shim_symbol_exported():
+    out = run(["nm", "-D", str(SHIM)]).stdout.decode()
+    assert any(l.split()[-1] == "ldp_state" for l in out.splitlines() if l.strip()), \
+        f"{SHIM} does not export ldp_state (shim/state.h): status can only say 'symbol missing'"
+
+
+def test_sampling_process(outdir, started):
+    p = started([prog("burn"), 600000], preload_env(outdir))
+    r, line = wait_state(p.pid, {"sampling"})
+    assert r.returncode in (0, 1), r.stderr  # 1 only if this host's own ld.so.preload is broken
+    assert line, r.stdout
+    assert line["state"] == "sampling", r.stdout
+    assert line["comm"] == "burn" and line["user"] == pwd.getpwuid(os.geteuid()).pw_name, r.stdout
+    assert ldprof_threads(p.pid) == 1, "status says sampling: the ldprof thread must be there"
+    assert p.poll() is None, "status must leave the process alone"
+    # without PIDs: listed too, and counted in the summary
+    r, line = wait_state(p.pid, {"sampling"}, args=[])
+    assert line and line["state"] == "sampling", r.stdout
+    s = summary(r.stdout)
+    n = int(s.split()[0])
+    assert n >= 1 and int(s.split(":")[1].split()[0]) >= 1, s
+
+
+def test_disabled_process(outdir, started):
+    p = started([prog("burn"), 600000], preload_env(outdir, LDPROF_DISABLED=1))
+    r, line = wait_state(p.pid, {"disabled"})
+    assert line and line["state"] == "disabled", r.stdout
+    assert ldprof_threads(p.pid) == 0
+    r, _ = wait_state(p.pid, {"disabled"}, args=[])
+    assert "off (" in summary(r.stdout) and "disabled " in summary(r.stdout), r.stdout
+
+
+@pytest.mark.parametrize("mode", ["sigaction", "signal"])
+def test_program_owning_sigprof(outdir, started, mode):
+    p = started([prog("ownprof"), mode], preload_env(outdir, LDPROF_SAMPLING_HZ=997))
+    r, line = wait_state(p.pid, {"stepped-aside", "foreign-sigprof"}, timeout=0.8)
+    if p.poll() is not None and not line:
+        pytest.fail(f"ownprof ended before status saw it: {r.stdout!r}")
+    assert line and line["state"] in ("stepped-aside", "foreign-sigprof"), r.stdout
+    assert p.wait(timeout=30) == 0, p.stderr.read()
+
+
+RAWFORK = """
+import ctypes, os, sys, time
+pid = ctypes.CDLL(None).syscall(57)  # SYS_fork on x86_64: no atfork handler runs in the child
+if pid == 0:
+    time.sleep(600)
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_state_that_lies_is_shown_with_a_question_mark(outdir, started, tmp_path):
+    """A raw fork() child inherits its parent's state ("sampling") but has no ldprof thread."""
+    script = tmp_path / "rawfork.py"
+    script.write_text(RAWFORK)
+    p = subprocess.Popen(["/usr/bin/python3", str(script)], env=preload_env(outdir),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        child = int(p.stdout.readline())
+        try:
+            r, line = wait_state(p.pid, {"sampling"})
+            assert line and line["state"] == "sampling", r.stdout
+            r = status(child)
+            line = procs(r.stdout)[child]
+            assert line["state"] == "sampling?", r.stdout
+            assert line["detail"].startswith("(no ldprof thread)"), r.stdout
+            assert f"(state written by pid {p.pid}: inherited at fork)" in line["detail"], r.stdout
+            assert "unknown (sampling? 1)" in summary(r.stdout), r.stdout
+        finally:
+            os.kill(child, signal.SIGKILL)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_process_without_shim(started):
+    p = started([prog("burn"), 600000], clean_env())
+    time.sleep(0.2)
+    r = status()
+    assert p.pid not in procs(r.stdout), r.stdout
+    r = status(p.pid)
+    assert procs(r.stdout)[p.pid]["state"] == "no-shim", r.stdout
+    assert procs(r.stdout)[p.pid]["comm"] == "burn"
+
+
+def test_process_that_does_not_exist():
+    pid = int(open("/proc/sys/kernel/pid_max").read()) - 1
+    while os.path.exists(f"/proc/{pid}"):
+        pid -= 1
+    r = status(pid)
+    assert r.returncode in (0, 1)
+    assert procs(r.stdout)[pid]["state"] == "no-process", r.stdout
+
+
+def test_comm_with_blanks_and_escapes_stays_one_column(outdir, started):
+    exe = outdir / "a b\x1b[31m"
+    shutil.copy(prog("burn"), exe)
+    p = started([exe, 600000], preload_env(outdir))
+    r, line = wait_state(p.pid, {"sampling"})
+    assert line and line["comm"] == "a_b?[31m", r.stdout
+    assert b"\x1b" not in r.stdout
+
+
+# ---- the install, in a fake root ----
+
+@pytest.fixture
+def root(fake_root):
+    return fake_root
+
+
+def snapshot(d):
+    return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_mode) for p in d.rglob("*"))
+
+
+def test_root_installed(root):
+    (root / "etc/ld.so.preload").write_text("# site\n/usr/lib/other.so\n" + LIB + "\n")
+    before = snapshot(root)
+    r = status("--root", root, os.getpid())
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.decode()
+    assert f"preload  {root}/etc/ld.so.preload: installed" in out, out
+    assert f"ours     line 3: {root}{LIB}: ok (regular file" in out, out
+    assert f"core     {root}/usr/lib/ldprof/libldprof-core-gnu.so: ok" in out, out
+    assert "config   none: defaults" in out
+    assert snapshot(root) == before, "status must write nothing"
+
+
+def test_root_with_config(root):
+    (root / "etc/ldprof").mkdir()
+    (root / "etc/ldprof/ldprof.ini").write_text("[sampling]\nhz = 99\n")
+    os.chmod(root / "etc/ldprof/ldprof.ini", 0o644)
+    r = status("--root", root, os.getpid())
+    assert f"config   {root}/etc/ldprof/ldprof.ini\n".encode() in r.stdout, r.stdout
+    os.chmod(root / "etc/ldprof/ldprof.ini", 0o666)
+    r = status("--root", root, os.getpid())
+    assert b"(unsafe: can be changed by users other than root" in r.stdout, r.stdout
+
+
+def test_root_not_installed(root):
+    r = status("--root", root, os.getpid())
+    assert r.returncode == 0, r.stderr
+    assert f"preload  {root}/etc/ld.so.preload: not installed (no such file)".encode() in r.stdout
+    (root / "etc/ld.so.preload").write_text("/usr/lib/other.so\n")
+    r = status("--root", root, os.getpid())
+    assert r.returncode == 0
+    assert b"not installed (no line names libldprof.so)" in r.stdout, r.stdout
+
+
+def test_root_missing_library_is_an_emergency(root):
+    (root / "etc/ld.so.preload").write_text("/opt/gone/libldprof.so\n")
+    before = snapshot(root)
+    r = status("--root", root, os.getpid())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"ours     line 1: {root}/opt/gone/libldprof.so: MISSING".encode() in r.stdout, r.stdout
+    assert b": BROKEN" in r.stdout
+    assert b"EMERGENCY" in r.stderr and b"ldprof uninstall --root" in r.stderr, r.stderr
+    # the processes are still listed after the alarm
+    assert os.getpid() in procs(r.stdout)
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("how", ["lib-writable", "folder-writable", "core-writable"])
+def test_root_unsafe_library(root, how):
+    (root / "etc/ld.so.preload").write_text(LIB + "\n")
+    target = {"lib-writable": root / "usr/lib/ldprof/libldprof.so",
+              "folder-writable": root / "usr/lib/ldprof",
+              "core-writable": root / "usr/lib/ldprof/libldprof-core-gnu.so"}[how]
+    os.chmod(target, 0o777 if target.is_dir() else 0o766)
+    r = status("--root", root)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert b"UNSAFE (" in r.stdout and b"DANGER" in r.stderr, r.stdout + r.stderr
+
+
+def test_root_missing_core_keeps_processes_off_but_is_not_broken(root):
+    (root / "etc/ld.so.preload").write_text(LIB + "\n")
+    os.unlink(root / "usr/lib/ldprof/libldprof-core-gnu.so")
+    r = status("--root", root, os.getpid())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b"core-failed" in r.stdout and b": installed" in r.stdout, r.stdout
+
+
+def test_root_line_not_ours_is_named(root):
+    (root / "etc/ld.so.preload").write_text("/a.so /usr/lib/ldprof/libldprof.so\n")
+    r = status("--root", root, os.getpid())
+    assert b"other    line 1 names libldprof.so" in r.stdout, r.stdout
+    assert b"not installed" in r.stdout
+
+
+def test_usage_errors(root):
+    assert status("--bogus").returncode == 2
+    assert status("12x").returncode == 2
+    assert status("--root").returncode == 2
+    assert status("--root", root / "nope").returncode == 2
+    r = status("--help")
+    assert r.returncode == 0 and b"usage: ldprof status" in r.stdout
