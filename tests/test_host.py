@@ -11,11 +11,11 @@ real /etc/ld.so.preload is checked to be byte-for-byte what it was (or still abs
 Three passes of the same corpus, one after the other:
   plain   no /etc/ld.so.preload at all: the reference
   shim    our line in /etc/ld.so.preload, profiles to file://TMP/shim/profiles
-  select  the same plus [select] rules: include_exe = /usr/*,/work/* and exclude_comm = sort,perl
+  select  the same plus [select] rules: include_exe = /usr/*,ROOT/build/* and exclude_comm = sort,perl
 Every item's stdout, stderr and exit status must be the same bytes in every pass. Profiles must
 appear for the programs that burn enough CPU to be sampled at 99 Hz, and never for the setuid
 and file-capability copies (AT_SECURE) nor for Go; with the rules, never for perl (under /usr,
-so included, but excluded by comm: excludes win) nor for a copy of hot2 outside /usr and /work
+so included, but excluded by comm: excludes win) nor for a copy of hot2 outside /usr and ROOT/build
 (not included), and still for python3, hot2 and cc1.
 
 Needs root (unshare -m, mount, chown, setcap from Debian's libcap2-bin). Takes ~25 s.
@@ -43,7 +43,7 @@ PASS_TIMEOUT = 120  # seconds for one pass of the corpus (~8 s when the machine 
 SAMPLED = ("hot2", "hot2copy", "python3", "perl", "cc1")
 # Programs in which the shim must stay off whatever the rules say, by comm (the file's name).
 NEVER = ("suidprog", "capprog", "go_cgo", "go_nolibc")
-SELECT_RULES = "include_exe = /usr/*,/work/*\nexclude_comm = sort,perl\n"
+SELECT_RULES = f"include_exe = /usr/*,{ROOT}/build/*\nexclude_comm = sort,perl\n"  # ROOT: where the clone is
 SELECT_EXCLUDED = ("perl", "sort", "hot2copy")  # excluded by comm (excludes win), not included
 SELECT_INCLUDED = ("hot2", "python3", "cc1")
 
@@ -60,7 +60,7 @@ def etc_state():
 
 def build_bin(tmp):
     """TMP/bin: the setuid-root and file-capability copies of tests/host/secure.c, and hot2
-    copied outside /usr and /work (for include_exe)."""
+    copied outside /usr and ROOT/build (for include_exe)."""
     b = tmp / "bin"
     b.mkdir(mode=0o755)
     r = subprocess.run(["gcc", "-O2", "-o", str(b / "suidprog"), str(HOST / "secure.c")],

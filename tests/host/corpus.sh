@@ -10,7 +10,7 @@
 #   WORK  scratch folder, emptied first; each item runs in WORK/ITEM. The same path is used for
 #         every pass, so paths that an item prints are the same in every pass.
 #   BIN   programs the test prepared: suidprog (setuid root), capprog (file capabilities),
-#         hot2copy (hot2 outside /usr and /work)
+#         hot2copy (hot2 outside /usr and the build tree)
 # Every item prints deterministic output: no pids, times or temporary names. Items whose CPU
 # work is long enough to be sampled at 99 Hz (0.3-1 s) say so; tests/test_host.py checks their
 # profiles by comm. Runs with whatever environment the caller gives (the test gives a minimal
@@ -114,7 +114,7 @@ item_threads() {       # hot2: 5 threads x 0.1 s of CPU (sampled); its CPU times
 	return $st
 }
 
-item_threads_tmp() {   # the same program copied outside /usr and /work (for include_exe)
+item_threads_tmp() {   # the same program copied outside /usr and the build tree (for include_exe)
 	"$BIN/hot2copy" 100 2>err.txt
 	local st=$?
 	sed 's/[0-9][0-9]*/N/g' err.txt >&2
