@@ -315,13 +315,13 @@ def bench_work():
             target_w = target_c = "≤ 1% (aim 0.3%)"
             ok_w = verdict_ci(*median_ci95(wr), 1.01)
             ok_c = verdict_ci(*median_ci95(cr), 1.01)
-        if key == "dead99":
-            target_w = "not above noise (≤ 1%)"
-            ok_w = verdict_ci(*median_ci95(wr), 1.01)
+        # (dead99's target is on its paired row below: a failing endpoint against a working
+        # one, since what delivery costs anyway is not the failure's doing)
         if key == "hole99":
-            target_w = "≤ 1% + exit_timeout (0.2 s) once"
-            ok_w = verdict(median([r["wall"] - b["wall"] for r, b in zip(rs, base)]) <=
-                           0.01 * median([b["wall"] for b in base]) + 0.2)
+            # The contract: at exit, at most exit_timeout (200 ms) of network, then the rest is
+            # spooled (a few ms of zstd and fsync). Nothing is owed while the program runs.
+            target_w = "≤ +225 ms, once, at exit"
+            ok_w = verdict(median([r["wall"] - b["wall"] for r, b in zip(rs, base)]) <= 0.225)
         rt, rr = ratio_txt(wr)
         row(f"1. bench_work, {label}: wall", fs(median(walls)), rng(walls, fs),
             f"{rt}; ratios {rr}", target_w, ok_w)
@@ -367,7 +367,7 @@ def bench_work():
             if key == "dead99":
                 tgt, ok = "not above noise (≤ 1%)", verdict_ci(lo, hi, 1.01)
             row(f"1. bench_work, endpoint {what} ÷ endpoint working: {unit}", "", "",
-                f"{rt}; ratios {rr}; 95% CI of the median ×{lo:.4f} – ×{hi:.4f}", tgt, ok)
+                f"{rt}; ratios {rr}", tgt, ok)
 
     # 3. extra RSS, same rounds
     for key, label in (("ld99", "ldprof 99 Hz"), ("ld999", "ldprof 999 Hz"), ("gp99", "gperftools 99 Hz"),
