@@ -451,15 +451,14 @@ static int drain_one(struct ldp_deliver *d, int64_t budget_ns)
 	char claim[PATH_MAX + 64];
 	unsigned bad = 0;
 	int64_t now = mono_ns();
-	int r = 0, got;
+	int r = 0, got, recover;
 
 	if (d->is_file || !d->c->spool_max_bytes || !d->ever_sent || d->fails || now < d->next_spool)
 		return 0;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return 0;
-	int recover = now >= d->next_recover;
-
+	recover = now >= d->next_recover;
 	if (recover)
 		d->next_recover = now + RECOVER_EVERY_NS;
 	d->busy = 1;

@@ -418,7 +418,7 @@ enum { CFG_NONE, CFG_OK, CFG_UNSAFE, CFG_BAD };
 static int read_config(char *buf, long cap, struct text *t, const char **ret_path)
 {
 	const char *path = env("LDPROF_CONFIG");
-	unsigned char st[256];
+	unsigned char st[256], dst[256];
 	char dir[512];
 	long fd, size, n;
 	int r = CFG_BAD;
@@ -445,9 +445,8 @@ static int read_config(char *buf, long cap, struct text *t, const char **ret_pat
 		r = CFG_UNSAFE;
 		if (!root_only(st))
 			goto out;
-		if (sys_stat(dir, st) < 0 || !root_only(st))
+		if (sys_stat(dir, dst) < 0 || !root_only(dst))
 			goto out;
-		sys3(NR_fstat, fd, (long)st, 0);
 	}
 	r = CFG_BAD;
 	size = *(const long *)(st + ST_SIZE);
