@@ -10,8 +10,10 @@ delivered twice), except where the endpoint refused it (4xx), which is logged.
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -377,3 +379,38 @@ def test_memory_bound_sends_the_oldest_to_the_spool_while_running(tmp):
     d = delivery((tmp / "ldprof.log").read_text())
     assert seen_running >= 1, "nothing was spooled before exit: the queue is not bounded"
     assert d["lost"] == 0 and d["spooled"] == d["made"] == len(spool_files(tmp)), d
+
+
+def test_users_spool_into_their_own_folders_and_root_flush_drains_them():
+    """A shared spool (root's, mode 1733, as packaged): a user's process spools into a folder of
+    its own; root's `ldprof flush` (the packaged timer) sends every user's profiles."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-spool-"))
+    try:
+        os.chmod(d, 0o755)
+        base = d / "spool"
+        base.mkdir()
+        os.chmod(base, 0o1733)
+        port = free_port()
+        cfg = write_config(d / "ldprof.ini", f"http://127.0.0.1:{port}",
+                           sampling={"hz": "199", "flush_interval": "1s"},
+                           output={"protocol": "pyroscope", "retries": "0", "timeout": "1s"},
+                           spool={"dir": str(base)})
+        os.chmod(cfg, 0o644)
+        pre = str(Path(LDPROF).parent.parent / "lib" / "libldprof.so")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                            f"LD_PRELOAD={pre}", f"LDPROF_CONFIG={cfg}", prog("burn"), "600"],
+                           env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 0, p.stderr
+        ud = base / "65534"
+        files = sorted(ud.glob("*.ldps"))
+        assert files and ud.stat().st_uid == 65534 and (ud.stat().st_mode & 0o777) == 0o700
+        assert all(f.stat().st_uid == 65534 and (f.stat().st_mode & 0o777) == 0o600 for f in files)
+        assert not list(base.glob("*.ldps")), "a user's profile in the shared folder itself"
+        with Receiver(d / "rx", port=port) as rx:
+            f = run([str(LDPROF), "flush", "--config", cfg])
+            assert f.returncode == 0, f.stdout + f.stderr
+            recs = rx.records()
+        assert len(recs) == len(files) and not list(ud.glob("*.ldps"))
+        assert all(r["labels"]["comm"] == "burn" for r in recs)
+    finally:
+        shutil.rmtree(d)
