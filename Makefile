@@ -19,7 +19,8 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Icommon -Ishim -fno-st
 DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-rt-14-dev \
             golang-go google-perftools python3 python3-pytest musl-tools binutils procps \
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
-            rpm shellcheck systemd libcap2-bin git util-linux
+            rpm shellcheck systemd libcap2-bin git util-linux \
+            llvm bpftool libbpf-dev libelf-dev
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
@@ -45,7 +46,7 @@ CORE       := $(B)/lib/libldprof-core-gnu.so
 CLI        := $(B)/bin/ldprof
 
 .PHONY: all deps demo check test bench fuzz clean
-all: $(SHIM) $(CORE) $(CLI)
+all: $(SHIM) $(CORE) $(CLI) $(B)/sbin/ldprof-agent
 
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -170,6 +171,37 @@ $(B)/tests/fuzz/fuzz_cfi: tests/fuzz/fuzz_cfi.c shim/cfi.c shim/cfi.h
 $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
+
+# =============================================================================================
+# --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---
+# sampler.bpf.c is compiled for the BPF target against vmlinux.h, which is generated from the
+# running kernel's BTF (never committed), stripped of DWARF, and turned into a skeleton header
+# that embeds the object; the agent links libbpf and the common modules (CLI objects).
+AGENT       := $(B)/sbin/ldprof-agent
+AGENT_B     := $(B)/agent
+AGENT_SRC   := $(filter-out %.bpf.c,$(wildcard agent/*.c))
+AGENT_OBJ   := $(AGENT_SRC:%.c=$(B)/obj/agent/%.o)
+
+$(AGENT_B)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "$@: missing kernel BTF (/sys/kernel/btf/vmlinux)"; exit 1; }
+	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
+
+$(AGENT_B)/sampler.bpf.o: agent/sampler.bpf.c agent/sampler.h $(AGENT_B)/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(Q)clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(AGENT_B) -Iagent -c -o $@ $<
+	$(Q)llvm-strip -g $@
+
+$(AGENT_B)/sampler.skel.h: $(AGENT_B)/sampler.bpf.o
+	$(Q)bpftool gen skeleton $< name sampler >$@.tmp && mv $@.tmp $@
+
+$(B)/obj/agent/%.o: %.c $(AGENT_B)/sampler.skel.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Iagent -I$(AGENT_B) -c -o $@ $<
+
+$(AGENT): $(AGENT_OBJ) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -o $@ $^ -lbpf -lelf $(COMMON_LIBS)
 
 # =============================================================================================
 # --- packaging: make install [DESTDIR=... PREFIX=/usr], make deb, make rpm ---

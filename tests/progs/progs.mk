@@ -58,3 +58,9 @@ $(B)/tests/bench/small: tests/bench/small.c
 	$(Q)$(CC) -O2 -o $@ $< -lz -lm
 
 test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/small
+
+# static_fp: the eBPF agent's known-answer workload: static (no interpreter, so the shim can never
+# load), clang so that leaf functions keep their frame pointer too (gcc 12 omits it in leaves).
+$(PROGS_B)/static_fp: tests/progs/static_fp.c
+	@mkdir -p $(dir $@)
+	$(Q)clang -static -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -o $@ $<
