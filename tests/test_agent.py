@@ -183,3 +183,51 @@ def test_missing_capabilities(outdir):
     assert r.stderr == (b"ldprof-agent: loading the BPF program: missing CAP_BPF/CAP_PERFMON "
                         b"(run as root, or grant both capabilities)\n"), r.stderr
     assert not profile_files(outdir)
+
+
+def perf_shares(data):
+    """hot_a's and hot_b's self shares in a `perf record` file, from `perf report`."""
+    r = run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "sym",
+             "-g", "none"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode(errors="replace")
+    shares = {m[2]: float(m[1]) / 100 for m in re.finditer(r"^\s+([\d.]+)%\s+\[\.\]\s+(hot_[ab])$", out, re.M)}
+    assert set(shares) == {"hot_a", "hot_b"}, out[-2000:]
+    n = re.search(r"# Samples: (\d+)(K?)", out)  # perf writes 1K for 1000 and more
+    return shares["hot_a"], shares["hot_b"], int(n[1]) * (1000 if n[2] else 1) if n else 0
+
+
+def test_side_by_side_with_perf(outdir):
+    """The same run sampled by the agent and by `perf record -g` (Debian linux-perf) at the same
+    rate: the two profiles give the same shares within 5 points. (499 Hz rather than the issue's
+    99: ~1500 samples each, so the difference of two sampling errors is ~1.7 points.)"""
+    data = outdir / "perf.data"
+    target = subprocess.Popen([prog("static_fp"), str(SECONDS)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(GATE=1))
+    ag = subprocess.Popen([agent(), "--pid", str(target.pid), "--hz", str(HZ), "-o", str(outdir)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=clean_env())
+    pf = subprocess.Popen(["perf", "record", "-q", "-F", str(HZ), "-g", "-p", str(target.pid),
+                           "-o", str(data)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=clean_env())
+    try:
+        wait_line(ag.stderr, rb"^ldprof-agent: sampling pid", 30)
+        time.sleep(0.5)  # perf prints nothing when it is attached: give it time
+        assert pf.poll() is None, pf.stderr.read()
+        t_out, _ = target.communicate(input=b"go\n", timeout=60)
+        ag.communicate(timeout=30)
+        pf.communicate(timeout=60)
+    finally:
+        for p in (target, ag, pf):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert target.returncode == 0 and t_out == b"static_fp: done\n"
+    assert ag.returncode == 0 and pf.returncode == 0
+    (path,) = profile_files(outdir)
+    st = Stacks([path])
+    got_a, got_b = st.with_func("hot_a") / st.total(), st.with_func("hot_b") / st.total()
+    perf_a, perf_b, n = perf_shares(data)
+    assert n >= 0.5 * SECONDS * HZ, f"perf recorded only {n} samples"
+    msg = f"agent hot_a {got_a:.3f} hot_b {got_b:.3f}; perf hot_a {perf_a:.3f} hot_b {perf_b:.3f}"
+    assert abs(got_a - perf_a) <= 0.05 and abs(got_b - perf_b) <= 0.05, msg
