@@ -596,9 +596,7 @@ void ldp_deliver_finish(struct ldp_deliver *d, int64_t budget_ns)
 			r = send_one(d, &it->s, end - now, &res);
 		pthread_mutex_lock(&d->mx);
 		if (r == 0 || r == -EPERM) {
-			d->closing = 0; /* settle() must count, not requeue */
-			settle(d, it, r, &res, now);
-			d->closing = 1;
+			settle(d, it, r, &res, now); /* counts and frees: closing matters only to failures */
 			continue;
 		}
 		if (r != -ETIMEDOUT && net) {

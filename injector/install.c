@@ -214,11 +214,32 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
+int ldp_shim_near_exe(char *buf, size_t len)
+{
+	static const char *const rel[] = { "/../lib/libldprof.so", "/../lib/ldprof/libldprof.so" };
+	char exe[PATH_MAX - 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = 0;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(buf, len, "%s%s", exe, rel[i]);
+		if (access(buf, R_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /* The library to name: --lib, else the installed one, else the one next to this program. */
 static int pick_lib(const char *root, const char *opt, char *lib, size_t len)
 {
-	char exe[PATH_MAX - 32], host[2 * PATH_MAX];
-	ssize_t n;
+	char host[2 * PATH_MAX];
 
 	if (opt) {
 		snprintf(lib, len, "%s", opt);
@@ -229,15 +250,8 @@ static int pick_lib(const char *root, const char *opt, char *lib, size_t len)
 		snprintf(lib, len, "%s", DEFAULT_LIB);
 		return 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (ldp_shim_near_exe(host, sizeof(host)) < 0)
 		return -ENOENT;
-	exe[n] = 0;
-	*strrchr(exe, '/') = 0;
-	/* Installed under another PREFIX (PREFIX/bin, PREFIX/lib/ldprof), or the build tree. */
-	snprintf(host, sizeof(host), "%s/../lib/ldprof/libldprof.so", exe);
-	if (access(host, R_OK) != 0)
-		snprintf(host, sizeof(host), "%s/../lib/libldprof.so", exe);
 	if (!realpath(host, lib))
 		return -errno;
 	return 0;

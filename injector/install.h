@@ -21,4 +21,9 @@ int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall
  * For `ldprof status`. */
 int ldp_preload_line_is_ours(const char *line, size_t n);
 
+/* The shim next to this program: bin/../lib/libldprof.so (build tree) or
+ * bin/../lib/ldprof/libldprof.so (installed under a PREFIX). buf gets the path (not resolved).
+ * Returns 0 or -ENOENT. */
+int ldp_shim_near_exe(char *buf, size_t len);
+
 #endif

@@ -93,23 +93,8 @@ static int prepare_dir(const char *dir)
 /* The shim next to this binary (build tree: bin/../lib; installed: PREFIX/lib/ldprof). */
 static int find_shim(char *buf, size_t len)
 {
-	char exe[PATH_MAX - 32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n > 0) {
-		exe[n] = 0;
-		slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = 0;
-			snprintf(buf, len, "%s/../lib/libldprof.so", exe);
-			if (access(buf, R_OK) == 0)
-				return 0;
-			snprintf(buf, len, "%s/../lib/ldprof/libldprof.so", exe);
-			if (access(buf, R_OK) == 0)
-				return 0;
-		}
-	}
+	if (ldp_shim_near_exe(buf, len) == 0)
+		return 0;
 	snprintf(buf, len, "/usr/lib/ldprof/libldprof.so");
 	return access(buf, R_OK) == 0 ? 0 : -ENOENT;
 }
