@@ -1,31 +1,36 @@
 /* SPDX-License-Identifier: MIT
  *
- * main.c — ldprof-agent: sample one running process (all its threads) from the kernel and
- * write its CPU profile.
+ * main.c — ldprof-agent: samples from the kernel the processes the shim cannot sample.
  *
- *   ldprof-agent --pid PID [--hz 99] [--duration SECONDS] [-v] -o DIR
+ *   ldprof-agent [--config FILE] [-v]                      the host agent (a daemon)
+ *   ldprof-agent --pid PID [--hz N] [--duration S] [-v] -o DIR   one process, one profile
  *
- * One perf event per online CPU on the CPU clock (PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK,
- * pid -1), each running the BPF program of sampler.bpf.c, which records user stacks of the
- * processes in its `targets` map into a ring buffer; this file polls the ring buffer, hands the
- * samples to profile.c, and when the process exits (seen through a pidfd), the duration ends
- * or SIGINT/SIGTERM arrives, writes DIR/<comm>.<pid>.<seq>.pb.gz.
- * Exit status: 0 profile written, 1 failure (one line on stderr says what is missing), 2 usage.
- * It must never sample a process it was not asked for, never change the target (no ptrace, no
- * signals to it), and never print libbpf's own hints unless -v asks for them (its "raise ulimit
- * -l" is misleading on kernels that account BPF memory to cgroups).
- * Registration over a socket, fork/exec hooks and shipping come in the next increments.
+ * The host agent listens on the [agent] socket (server.c) for shims that register (their
+ * static descendants are covered) or ask to be sampled (Go runtime, foreign SIGPROF handler);
+ * the BPF programs (sampler.bpf.c) pass registrations on at fork and make a static exec a
+ * target at exec, so it is sampled from its first instruction; cover.c keeps one profile per
+ * target and ships it every flush interval and at its end, through the shim's delivery code
+ * (endpoint, spool, retries) configured by the same INI file.
+ * Sampling: one CPU-clock perf event per online CPU (pid -1), each running the BPF program
+ * that records the user stack of targets into a ring buffer.
+ * Exit status: 0 done, 1 failure (one line on stderr says what is missing), 2 usage.
+ * It must never sample a process that neither asked nor was marked by the exec hook, never
+ * change a target (no ptrace, no signals to it), and never print libbpf's own hints unless
+ * -v asks for them (its "raise ulimit -l" is misleading on kernels that account BPF memory to
+ * cgroups).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <linux/perf_event.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -35,36 +40,66 @@
 #include <bpf/libbpf.h>
 
 #include "config.h"
+#include "cover.h"
 #include "deliver.h"
-#include "profile.h"
+#include "fileio.h"
 #include "sampler.h"
 #include "sampler.skel.h"
+#include "server.h"
 
 #define MAX_CPUS 4096
-/* The highest user-space address on x86-64 (4-level and 5-level paging alike, canonical). */
-#define USER_ADDR_MAX 0x00ffffffffffffffULL
-/* How often the target's maps are read again while it runs (its libraries may change). */
-#define REFRESH_NS 1000000000LL
+#define TICK_NS 100000000LL
+/* Processes one non-root user may have sampled on request at once. */
+#define ASKED_PER_USER 64
 
 static volatile sig_atomic_t stop;
 static int verbose;
+static int log_level = 2; /* 0 debug, 1 info, 2 warn, 3 error */
 
 struct opts {
 	pid_t pid;
 	int hz;
 	double duration; /* seconds, 0: until the process exits */
 	const char *dir;
+	const char *config;
+	int bpf_stats;
 };
 
-struct run {
-	struct ldp_agent_prof *prof;
-	pid_t pid;
-	uint64_t other; /* events of other processes (none expected: the map holds one) */
+struct agent {
+	struct ldp_config cfg;
+	struct sampler *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	int ncpus;
+	struct ldp_deliver *d;
+	struct ldp_cover *cv;
+	struct ldp_server *srv;
+	int network;
+	pthread_t sender;
+	int sender_running;
+	pthread_mutex_t mx;
+	pthread_cond_t wake;
+	int sender_stop;
 };
 
 static void on_signal(int sig)
 {
+	(void)sig;
 	stop = 1;
+}
+
+static void alog(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void alog(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level < log_level)
+		return;
+	va_start(ap, fmt);
+	fputs("ldprof-agent: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -82,17 +117,12 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ldprof-agent --pid PID [--hz N] [--duration SECONDS] [-v] -o DIR\n");
+	fprintf(f, "usage: ldprof-agent [--config FILE] [--bpf-stats] [-v]\n"
+		   "       ldprof-agent --pid PID [--hz N] [--duration SECONDS] [--bpf-stats] [-v] -o DIR\n"
+		   "--bpf-stats: time the BPF programs (kernel.bpf_stats, host-wide while it runs) and\n"
+		   "             print their run counts and mean run time at exit\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -102,7 +132,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "hz", required_argument, NULL, 'f' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "bpf-stats", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -110,8 +142,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	long v;
 	int c;
 
-	o->hz = 99;
-	while ((c = getopt_long(argc, argv, "p:o:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:o:c:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			errno = 0;
@@ -142,8 +173,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'o':
 			o->dir = optarg;
 			break;
+		case 'c':
+			o->config = optarg;
+			break;
 		case 'v':
 			verbose = 1;
+			break;
+		case 's':
+			o->bpf_stats = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -153,36 +190,185 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc || !o->pid || !o->dir) {
+	if (optind != argc || !o->pid != !o->dir || (o->config && o->pid) ||
+	    (o->duration > 0 && !o->pid)) {
 		usage(stderr);
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* ---- configuration ---- */
+
+static void config_problem(void *ctx, const struct ldp_config_problem *p)
+{
+	int *errors = ctx;
+
+	if (p->severity == LDP_CONFIG_ERROR)
+		(*errors)++;
+	fprintf(stderr, "ldprof-agent: %s: %s: %s%s%s%s\n", p->where,
+		p->severity == LDP_CONFIG_ERROR ? "error" : "warning", p->what,
+		p->hint ? " (hint: " : "", p->hint ? p->hint : "", p->hint ? ")" : "");
+}
+
+/* The host agent's settings: the shim's file (or --config FILE), then LDPROF_* variables.
+ * Profiles go where the shim's go, into root's own folder of a shared base. */
+static int read_config(struct agent *a, const struct opts *o)
+{
+	extern char **environ;
+	char dir[LDP_CONFIG_STR - 8];
+	int errors = 0, r;
+
+	ldp_config_defaults(&a->cfg);
+	if (o->config) {
+		ldp_config_load_file(&a->cfg, o->config, 0, config_problem, &errors);
+		ldp_config_apply_env(&a->cfg, environ, config_problem, &errors);
+	} else {
+		ldp_config_load(&a->cfg, environ, config_problem, &errors);
+	}
+	if (errors) {
+		fprintf(stderr, "ldprof-agent: the configuration has errors: not starting\n");
+		return -EINVAL;
+	}
+	if (o->hz)
+		a->cfg.hz = o->hz;
+	log_level = verbose ? 0 : a->cfg.log_level;
+	a->network = strncmp(a->cfg.endpoint, "file://", 7) != 0;
+	if (!a->network) {
+		r = ldp_private_dir(a->cfg.endpoint + 7, (unsigned)geteuid(), dir, sizeof(dir));
+		if (r < 0) {
+			fprintf(stderr, "ldprof-agent: no folder of its own in %s: %s\n",
+				a->cfg.endpoint + 7, r == -EPERM ? "it is not safely ours" : strerror(-r));
+			return r;
+		}
+		snprintf(a->cfg.endpoint, sizeof(a->cfg.endpoint), "file://%s", dir);
+	} else if (a->cfg.spool_max_bytes) {
+		r = ldp_private_dir(a->cfg.spool_dir, (unsigned)geteuid(), dir, sizeof(dir));
+		if (r < 0) {
+			alog(2, "spool off: no folder of its own in %s: profiles that cannot be sent "
+				"are lost", a->cfg.spool_dir);
+			a->cfg.spool_max_bytes = 0;
+		} else {
+			snprintf(a->cfg.spool_dir, sizeof(a->cfg.spool_dir), "%s", dir);
+		}
+	}
+	return 0;
+}
+
+/* ---- delivery ---- */
+
+static void deliver_log(int level, const char *msg)
+{
+	alog(level, "%s", msg);
+}
+
+/* Network delivery on its own thread, so that a slow endpoint never delays the ring buffer. */
+static void *send_main(void *arg)
+{
+	struct agent *a = arg;
+
+	pthread_mutex_lock(&a->mx);
+	while (!a->sender_stop) {
+		struct timespec ts;
+		int64_t wait;
+
+		pthread_mutex_unlock(&a->mx);
+		wait = ldp_deliver_run(a->d, 60 * 1000000000LL);
+		pthread_mutex_lock(&a->mx);
+		if (a->sender_stop)
+			break;
+		if (wait <= 0)
+			continue;
+		if (wait > 1000000000LL)
+			wait = 1000000000LL;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (ts.tv_nsec + wait) / 1000000000LL;
+		ts.tv_nsec = (ts.tv_nsec + wait) % 1000000000LL;
+		pthread_cond_timedwait(&a->wake, &a->mx, &ts);
+	}
+	pthread_mutex_unlock(&a->mx);
+	return NULL;
+}
+
+static int deliver_start(struct agent *a)
+{
+	sigset_t all, old;
+
+	a->d = ldp_deliver_new(&a->cfg, deliver_log);
+	if (!a->d)
+		return -ENOMEM;
+	if (!a->network)
+		return 0;
+	pthread_mutex_init(&a->mx, NULL);
+	pthread_cond_init(&a->wake, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sender takes no signal */
+	a->sender_running = pthread_create(&a->sender, NULL, send_main, a) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return a->sender_running ? 0 : -EAGAIN;
+}
+
+static void deliver_poke(struct agent *a)
+{
+	if (!a->sender_running)
+		return;
+	pthread_mutex_lock(&a->mx);
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->mx);
+}
+
+static void deliver_stop(struct agent *a, int report)
+{
+	struct ldp_deliver_stats ds;
+
+	if (!a->d)
+		return;
+	if (a->sender_running) {
+		ldp_deliver_abort(a->d);
+		pthread_mutex_lock(&a->mx);
+		a->sender_stop = 1;
+		pthread_cond_signal(&a->wake);
+		pthread_mutex_unlock(&a->mx);
+		pthread_join(a->sender, NULL);
+	}
+	/* What is still queued gets the shim's exit budget, then goes to the spool. */
+	ldp_deliver_finish(a->d, a->cfg.exit_timeout_ns);
+	ldp_deliver_stats(a->d, &ds);
+	if (report)
+		fprintf(stderr, "ldprof-agent: done: %llu profiles written, %llu sent, %llu spooled, "
+			"%llu lost; samples dropped: %llu (ring buffer)\n",
+			(unsigned long long)ds.files, (unsigned long long)ds.sent,
+			(unsigned long long)ds.spooled, (unsigned long long)ds.lost,
+			a->skel ? (unsigned long long)a->skel->bss->dropped : 0ULL);
+	ldp_deliver_free(a->d);
+	a->d = NULL;
+}
+
+/* ---- the kernel side ---- */
+
 static int on_event(void *ctx, void *data, size_t len)
 {
-	struct run *run = ctx;
-	const struct ldp_agent_event *e = data;
-	char comm[LDP_AGENT_COMM_LEN + 1];
-	uint32_t n, k;
+	struct agent *a = ctx;
+	const struct ldp_agent_hdr *h = data;
 
-	if (len < sizeof(*e))
+	if (len < sizeof(*h))
 		return 0;
-	if ((pid_t)e->tgid != run->pid) {
-		run->other++;
-		return 0;
+	switch (h->kind) {
+	case LDP_AGENT_EV_SAMPLE:
+		if (len >= sizeof(struct ldp_agent_event))
+			ldp_cover_sample(a->cv, data);
+		break;
+	case LDP_AGENT_EV_EXEC:
+		if (ldp_cover_start(a->cv, (pid_t)h->tgid, LDP_AGENT_TGT_STATIC) == -ENOSPC)
+			alog(2, "pid %u not covered: %d processes are already", h->tgid,
+			     LDP_AGENT_MAX_TARGETS);
+		break;
+	case LDP_AGENT_EV_EXIT:
+		ldp_cover_end(a->cv, (pid_t)h->tgid, 0);
+		break;
+	default: /* FORK: its profile starts with its first sample, if it has any */
+		break;
 	}
-	memcpy(comm, e->comm, LDP_AGENT_COMM_LEN);
-	comm[LDP_AGENT_COMM_LEN] = 0;
-	n = e->nframes < LDP_AGENT_MAX_FRAMES ? e->nframes : LDP_AGENT_MAX_FRAMES;
-	/* The kernel follows the frame-pointer chain until it faults; code built without frame
-	 * pointers (static glibc's start-up code) can leave a last word that is no user address
-	 * at all. The stack ends before the first such frame. */
-	for (k = 0; k < n; k++)
-		if (!e->frames[k] || e->frames[k] > USER_ADDR_MAX)
-			break;
-	ldp_agent_prof_add(run->prof, e->tid, comm, (const uint64_t *)e->frames, k);
 	return 0;
 }
 
@@ -192,13 +378,14 @@ static const char *missing(int err)
 	if (err == EPERM || err == EACCES)
 		return "missing CAP_BPF/CAP_PERFMON (run as root, or grant both capabilities)";
 	if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP)
-		return "the kernel lacks a needed BPF feature (perf_event programs, ring buffer, BTF)";
+		return "the kernel lacks a needed BPF feature (perf_event or tp_btf programs, ring "
+		       "buffer, BTF)";
 	return strerror(err);
 }
 
 /* One CPU-clock perf event per online CPU, the program attached to each. Offline CPUs
  * (ENODEV) are skipped. Returns the number attached or -errno. */
-static int attach_cpus(struct sampler *skel, int hz, int *pfds, struct bpf_link **links, int ncpus)
+static int attach_cpus(struct agent *a, int hz)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
@@ -207,209 +394,409 @@ static int attach_cpus(struct sampler *skel, int hz, int *pfds, struct bpf_link 
 		.sample_freq = (unsigned long long)hz,
 		.freq = 1,
 	};
-	int n = 0, err;
+	int n = 0, err, fd;
 
-	for (int cpu = 0; cpu < ncpus; cpu++) {
-		pfds[cpu] = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-		if (pfds[cpu] < 0) {
+	for (int cpu = 0; cpu < a->ncpus; cpu++) {
+		fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
 			err = errno;
 			if (err == ENODEV)
 				continue;
 			fprintf(stderr, "ldprof-agent: perf_event_open on cpu %d: %s\n", cpu, missing(err));
 			return -err;
 		}
-		links[cpu] = bpf_program__attach_perf_event(skel->progs.on_cpu_clock, pfds[cpu]);
-		if (!links[cpu]) {
+		a->links[cpu] = bpf_program__attach_perf_event(a->skel->progs.on_cpu_clock, fd);
+		if (!a->links[cpu]) {
 			err = errno;
+			close(fd);
 			fprintf(stderr, "ldprof-agent: attaching to cpu %d: %s\n", cpu, missing(err));
 			return -err;
 		}
-		pfds[cpu] = -1; /* the link owns the perf event now and closes it */
-		n++;
+		n++; /* the link owns the perf event now and closes it */
 	}
 	return n;
 }
 
-static void deliver_log(int level, const char *msg)
+/* Feature probe, load (the verifier runs here), the hooks, the ring buffer, the perf events.
+ * Every failure says what is missing. Returns 0 or -errno. */
+static int bpf_start(struct agent *a, int hz)
 {
-	if (level >= 2)
-		fprintf(stderr, "ldprof-agent: %s\n", msg);
+	int err;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		fprintf(stderr, "ldprof-agent: missing kernel BTF (/sys/kernel/btf/vmlinux: %s): "
+			"the kernel needs CONFIG_DEBUG_INFO_BTF=y\n", strerror(errno));
+		return -ENOENT;
+	}
+	a->skel = sampler__open();
+	if (!a->skel) {
+		fprintf(stderr, "ldprof-agent: opening the BPF object: %s\n", strerror(errno));
+		return -errno;
+	}
+	err = sampler__load(a->skel);
+	if (err) {
+		fprintf(stderr, "ldprof-agent: loading the BPF programs: %s\n", missing(-err));
+		return err;
+	}
+	a->skel->bss->cover_static = a->cfg.agent_cover == LDP_AGENT_COVER_STATIC;
+	/* the fork, exec and exit hooks (tp_btf: no kprobe, no tracefs) */
+	err = sampler__attach(a->skel);
+	if (err) {
+		fprintf(stderr, "ldprof-agent: attaching to the fork/exec/exit tracepoints: %s\n",
+			missing(-err));
+		return err;
+	}
+	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.events), on_event, a, NULL);
+	if (!a->rb) {
+		fprintf(stderr, "ldprof-agent: ring buffer: %s\n", strerror(errno));
+		return -errno;
+	}
+	a->ncpus = libbpf_num_possible_cpus();
+	if (a->ncpus <= 0 || a->ncpus > MAX_CPUS) {
+		fprintf(stderr, "ldprof-agent: cannot count the CPUs\n");
+		return -EINVAL;
+	}
+	a->links = calloc((size_t)a->ncpus, sizeof(*a->links));
+	if (!a->links)
+		return -ENOMEM;
+	err = attach_cpus(a, hz);
+	if (err == 0)
+		fprintf(stderr, "ldprof-agent: no online CPU to sample\n");
+	return err <= 0 ? (err ? err : -ENODEV) : 0;
 }
 
-/* Through common/deliver.c, as the shim's profiles go: <dir>/<comm>.<pid>.<seq>.pb.gz. */
-static int write_profile(struct ldp_agent_prof *p, const char *dir)
+/* What the kernel counted for each program while --bpf-stats was on. */
+static void bpf_report(struct agent *a)
 {
-	static struct ldp_config c;
-	struct ldp_shipment s;
-	struct ldp_deliver *d;
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, a->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) < 0)
+			continue;
+		fprintf(stderr, "ldprof-agent: bpf %s: %llu runs, %.0f ns mean\n",
+			bpf_program__name(prog), (unsigned long long)info.run_cnt,
+			info.run_cnt ? (double)info.run_time_ns / (double)info.run_cnt : 0.0);
+	}
+}
+
+static void bpf_stop_sampling(struct agent *a)
+{
+	for (int i = 0; a->links && i < a->ncpus; i++) {
+		bpf_link__destroy(a->links[i]);
+		a->links[i] = NULL;
+	}
+}
+
+static void bpf_free(struct agent *a)
+{
+	bpf_stop_sampling(a);
+	free(a->links);
+	a->links = NULL;
+	ring_buffer__free(a->rb);
+	a->rb = NULL;
+	sampler__destroy(a->skel); /* detaches the hooks */
+	a->skel = NULL;
+}
+
+/* ---- requests from shims (server.c) ---- */
+
+static int req_known(void *ctx, pid_t pid, const char *what)
+{
+	struct agent *a = ctx;
+	__u32 key = (__u32)pid;
+	__u8 v;
+
+	if (strcmp(what, "register"))
+		return bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.targets), &key, &v) == 0 &&
+		       v == LDP_AGENT_TGT_ASKED;
+	return bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.registered), &key, &v) == 0;
+}
+
+static void req_forget(void *ctx, pid_t pid)
+{
+	struct agent *a = ctx;
+	__u32 key = (__u32)pid;
+
+	bpf_map_delete_elem(bpf_map__fd(a->skel->maps.registered), &key);
+	ldp_cover_end(a->cv, pid, 1);
+}
+
+static int mark(struct agent *a, pid_t pid, __u8 v)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.registered), &key, &v, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The shim samples pid: cover its static descendants; never sample it ourselves (it may be
+ * a target already: ld.so run directly is a static image, then loads the shim). */
+static int req_register(void *ctx, pid_t pid, uid_t uid, const char **why)
+{
+	struct agent *a = ctx;
+	int r = mark(a, pid, LDP_AGENT_REG_SHIM);
+
+	(void)uid;
+	if (r < 0) {
+		*why = "registrations are full";
+		return r;
+	}
+	ldp_cover_end(a->cv, pid, 1);
+	alog(0, "pid %d registered", (int)pid);
+	return 0;
+}
+
+/* 1 when pid is dumpable by its owner: /proc/PID/mem belongs to root otherwise. */
+static int dumpable_by(pid_t pid, uid_t uid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	return stat(path, &st) == 0 && st.st_uid == uid;
+}
+
+static int req_sample(void *ctx, pid_t pid, uid_t uid, const char *what, const char **why)
+{
+	struct agent *a = ctx;
+	__u32 key = (__u32)pid;
+	__u8 v = LDP_AGENT_TGT_ASKED;
 	int r;
 
-	ldp_config_defaults(&c);
-	if ((size_t)snprintf(c.endpoint, sizeof(c.endpoint), "file://%s", dir) >= sizeof(c.endpoint))
+	if (req_known(a, pid, what))
+		return 0; /* asked twice: it is sampled already */
+	if (uid != 0 && ldp_cover_count(a->cv, uid) >= ASKED_PER_USER) {
+		*why = "too many processes of this user are sampled";
+		return -EDQUOT;
+	}
+	if (!dumpable_by(pid, uid)) {
+		*why = "not dumpable";
+		return -EPERM;
+	}
+	r = ldp_cover_start(a->cv, pid, LDP_AGENT_TGT_ASKED);
+	if (r < 0) {
+		*why = r == -ENOSPC ? "the agent covers all it can" : NULL;
+		return r;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &key, &v, BPF_ANY) < 0) {
+		r = -errno;
+		ldp_cover_end(a->cv, pid, 0);
+		*why = "targets are full";
+		return r;
+	}
+	mark(a, pid, LDP_AGENT_REG_SHIM);
+	alog(1, "pid %d uid %u: sampling it (%s)", (int)pid, (unsigned)uid,
+	     !strcmp(what, "go") ? "Go runtime" : "its own SIGPROF handler");
+	return 0;
+}
+
+static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
+{
+	struct agent *a = ctx;
+	int fd = bpf_map__fd(a->skel->maps.registered);
+	__u32 key, next, *prev = NULL;
+	unsigned long reg = 0;
+	int n;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		reg++;
+		key = next;
+		prev = &key;
+	}
+	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu\n",
+		     (int)getpid(), a->cfg.hz,
+		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
+		     ldp_cover_count(a->cv, (uid_t)-1), reg,
+		     (unsigned long long)a->skel->bss->dropped);
+	if (n < 0 || (size_t)n >= len)
+		return 0;
+	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);
+}
+
+static void req_log(void *ctx, int level, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	(void)ctx;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	alog(level, "%s", line);
+}
+
+static const struct ldp_server_ops server_ops = {
+	.reg = req_register,
+	.sample = req_sample,
+	.status = req_status,
+	.known = req_known,
+	.forget = req_forget,
+	.log = req_log,
+};
+
+/* ---- the loop ---- */
+
+/* Polls the ring buffer and the socket until a signal (or, for --pid, the target's end or the
+ * duration). */
+static void loop(struct agent *a, int one_shot, double duration)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int64_t deadline = duration > 0 ? mono_ns() + (int64_t)(duration * 1e9) : 0;
+	int64_t next_tick = mono_ns() + TICK_NS;
+	int efd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (efd >= 0) {
+		ev.data.u32 = 0;
+		epoll_ctl(efd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(a->rb), &ev);
+		if (a->srv) {
+			ev.data.u32 = 1;
+			epoll_ctl(efd, EPOLL_CTL_ADD, ldp_server_fd(a->srv), &ev);
+		}
+	}
+	while (!stop) {
+		struct epoll_event evs[4];
+		int64_t now;
+
+		if (efd >= 0)
+			epoll_wait(efd, evs, 4, (int)(TICK_NS / 1000000));
+		else
+			poll(NULL, 0, (int)(TICK_NS / 1000000));
+		ring_buffer__consume(a->rb);
+		if (a->srv)
+			ldp_server_handle(a->srv);
+		now = mono_ns();
+		if (now >= next_tick) {
+			ldp_cover_tick(a->cv);
+			deliver_poke(a);
+			next_tick = now + TICK_NS;
+			if (one_shot && !ldp_cover_count(a->cv, (uid_t)-1))
+				break; /* the process has exited: its profile is written */
+		}
+		if (deadline && now >= deadline)
+			break;
+	}
+	if (efd >= 0)
+		close(efd);
+}
+
+/* --pid: the process is asked for, as a shim would; its profile goes to DIR. */
+static int one_shot(struct agent *a, const struct opts *o)
+{
+	__u32 key = (__u32)o->pid;
+	__u8 v = LDP_AGENT_TGT_ASKED;
+	int r;
+
+	ldp_config_defaults(&a->cfg);
+	a->cfg.hz = o->hz ? o->hz : 99;
+	a->cfg.flush_ns = 24 * 3600 * 1000000000LL; /* one profile, at the end */
+	if ((size_t)snprintf(a->cfg.endpoint, sizeof(a->cfg.endpoint), "file://%s", o->dir) >=
+	    sizeof(a->cfg.endpoint))
 		return -ENAMETOOLONG;
-	d = ldp_deliver_new(&c, deliver_log);
-	if (!d)
+	if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "ldprof-agent: cannot create '%s': %s\n", o->dir, strerror(errno));
+		return -errno;
+	}
+	r = deliver_start(a);
+	if (r < 0)
+		return r;
+	r = bpf_start(a, a->cfg.hz);
+	if (r < 0)
+		return r;
+	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
+			      a->cfg.flush_ns);
+	if (!a->cv)
 		return -ENOMEM;
-	r = ldp_agent_prof_shipment(p, real_ns(), &s);
-	if (r == 0)
-		r = ldp_deliver_submit(d, &s);
-	ldp_deliver_free(d);
-	return r;
+	r = ldp_cover_start(a->cv, o->pid, LDP_AGENT_TGT_ASKED);
+	if (r < 0) {
+		if (r == -ESRCH)
+			fprintf(stderr, "ldprof-agent: no process with pid %d\n", (int)o->pid);
+		else
+			fprintf(stderr, "ldprof-agent: cannot read /proc/%d: %s\n", (int)o->pid,
+				r == -EACCES || r == -EPERM ? "missing CAP_SYS_PTRACE" : strerror(-r));
+		return r;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.targets), &key, &v, BPF_ANY) < 0) {
+		fprintf(stderr, "ldprof-agent: updating the targets map: %s\n", strerror(errno));
+		return -errno;
+	}
+	fprintf(stderr, "ldprof-agent: sampling pid %d at %d Hz\n", (int)o->pid, a->cfg.hz);
+	loop(a, 1, o->duration);
+	return 0;
+}
+
+static int host_agent(struct agent *a, const struct opts *o)
+{
+	int r;
+
+	r = read_config(a, o);
+	if (r < 0)
+		return r;
+	r = deliver_start(a);
+	if (r < 0) {
+		fprintf(stderr, "ldprof-agent: delivery: %s\n", strerror(-r));
+		return r;
+	}
+	r = bpf_start(a, a->cfg.hz);
+	if (r < 0)
+		return r;
+	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
+			      a->cfg.flush_ns);
+	if (!a->cv)
+		return -ENOMEM;
+	if (a->cfg.agent_socket[0]) {
+		r = ldp_server_open(a->cfg.agent_socket, &server_ops, a, &a->srv);
+		if (r < 0) {
+			fprintf(stderr, "ldprof-agent: cannot listen on %s: %s\n", a->cfg.agent_socket,
+				r == -EADDRINUSE ? "another agent is listening there" : strerror(-r));
+			return r;
+		}
+	}
+	fprintf(stderr, "ldprof-agent: ready: %d Hz, cover %s, socket %s, output %s\n", a->cfg.hz,
+		a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
+		a->cfg.agent_socket[0] ? a->cfg.agent_socket : "(none)", a->cfg.endpoint);
+	loop(a, 0, 0);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct run run = { 0 };
-	struct sampler *skel = NULL;
-	struct ring_buffer *rb = NULL;
-	struct bpf_link **links = NULL;
-	int *pfds = NULL;
-	int ncpus = 0, nattached, pidfd = -1, status = 1, err;
-	int64_t deadline = 0, next_refresh;
+	struct agent a = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
-	__u32 key;
-	__u8 one = 1;
+	int stats_fd = -1, r;
 
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
 	libbpf_set_print(libbpf_log);
-
-	/* 1. feature probe: CO-RE needs the kernel's BTF */
-	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		fprintf(stderr, "ldprof-agent: missing kernel BTF (/sys/kernel/btf/vmlinux: %s): "
-			"the kernel needs CONFIG_DEBUG_INFO_BTF=y\n", strerror(errno));
-		return 1;
-	}
-	/* 2. the target: a pidfd tells when it exits, with no race on pid reuse */
-	pidfd = (int)syscall(SYS_pidfd_open, o.pid, 0);
-	if (pidfd < 0) {
-		if (errno == ESRCH)
-			fprintf(stderr, "ldprof-agent: no process with pid %d\n", (int)o.pid);
-		else
-			fprintf(stderr, "ldprof-agent: pidfd_open(%d): %s\n", (int)o.pid, strerror(errno));
-		return 1;
-	}
-	if (mkdir(o.dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "ldprof-agent: cannot create '%s': %s\n", o.dir, strerror(errno));
-		goto out;
-	}
-	err = ldp_agent_prof_new(o.pid, 1000000000LL / o.hz, &run.prof);
-	if (err < 0) {
-		fprintf(stderr, "ldprof-agent: %s\n", strerror(-err));
-		goto out;
-	}
-	run.pid = o.pid;
-	err = ldp_agent_prof_refresh(run.prof);
-	if (err < 0) {
-		fprintf(stderr, "ldprof-agent: cannot read /proc/%d/maps: %s\n", (int)o.pid,
-			err == -EACCES || err == -EPERM ? "missing CAP_SYS_PTRACE" : strerror(-err));
-		goto out;
-	}
-
-	/* 3. open the skeleton (the ring buffer and maps are sized in sampler.h) */
-	skel = sampler__open();
-	if (!skel) {
-		fprintf(stderr, "ldprof-agent: opening the BPF object: %s\n", strerror(errno));
-		goto out;
-	}
-	/* 4. load: the verifier runs here; EPERM means a capability is missing */
-	err = sampler__load(skel);
-	if (err) {
-		fprintf(stderr, "ldprof-agent: loading the BPF program: %s\n", missing(-err));
-		goto out;
-	}
-	/* 5. mark the target before the events start */
-	key = (__u32)o.pid;
-	if (bpf_map_update_elem(bpf_map__fd(skel->maps.targets), &key, &one, BPF_ANY) < 0) {
-		fprintf(stderr, "ldprof-agent: updating the targets map: %s\n", strerror(errno));
-		goto out;
-	}
-	/* 6. the ring buffer reader */
-	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &run, NULL);
-	if (!rb) {
-		fprintf(stderr, "ldprof-agent: ring buffer: %s\n", strerror(errno));
-		goto out;
-	}
-	/* 7. attach: one CPU-clock event per online CPU */
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0 || ncpus > MAX_CPUS) {
-		fprintf(stderr, "ldprof-agent: cannot count the CPUs\n");
-		goto out;
-	}
-	pfds = malloc(ncpus * sizeof(*pfds));
-	links = calloc(ncpus, sizeof(*links));
-	if (!pfds || !links) {
-		fprintf(stderr, "ldprof-agent: out of memory\n");
-		goto out;
-	}
-	for (int i = 0; i < ncpus; i++)
-		pfds[i] = -1;
-	nattached = attach_cpus(skel, o.hz, pfds, links, ncpus);
-	if (nattached <= 0) {
-		if (nattached == 0)
-			fprintf(stderr, "ldprof-agent: no online CPU to sample\n");
-		goto out;
-	}
+	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (o.duration > 0)
-		deadline = mono_ns() + (int64_t)(o.duration * 1e9);
-	next_refresh = mono_ns() + REFRESH_NS;
-	fprintf(stderr, "ldprof-agent: sampling pid %d at %d Hz on %d CPUs\n", (int)o.pid, o.hz,
-		nattached);
 
-	/* 8. poll until the process exits, the duration ends or a signal comes */
-	while (!stop) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-		int64_t now;
+	if (o.bpf_stats) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0)
+			fprintf(stderr, "ldprof-agent: --bpf-stats: %s\n", strerror(-stats_fd));
+	}
+	r = o.pid ? one_shot(&a, &o) : host_agent(&a, &o);
 
-		err = ring_buffer__poll(rb, 100);
-		if (err < 0 && err != -EINTR) {
-			fprintf(stderr, "ldprof-agent: polling the ring buffer: %s\n", strerror(-err));
-			break;
-		}
-		if (poll(&pfd, 1, 0) > 0)
-			break; /* exited: its last samples are already in the ring buffer */
-		now = mono_ns();
-		if (deadline && now >= deadline)
-			break;
-		if (now >= next_refresh) {
-			ldp_agent_prof_refresh(run.prof);
-			next_refresh = now + REFRESH_NS;
-		}
+	/* Stop sampling, take what is left in the ring buffer, ship every profile. */
+	if (a.skel) {
+		bpf_stop_sampling(&a);
+		if (stats_fd >= 0)
+			bpf_report(&a);
+		if (a.rb)
+			ring_buffer__consume(a.rb);
 	}
-	/* 9. stop the events, take what is left, write the profile */
-	for (int i = 0; i < ncpus; i++) {
-		bpf_link__destroy(links[i]);
-		links[i] = NULL;
-	}
-	ring_buffer__consume(rb);
-	ldp_agent_prof_refresh(run.prof); /* fails quietly once the process is gone */
-	err = write_profile(run.prof, o.dir);
-	if (err < 0) {
-		fprintf(stderr, "ldprof-agent: writing the profile into '%s': %s\n", o.dir, strerror(-err));
-		goto out;
-	}
-	fprintf(stderr, "ldprof-agent: wrote a profile into %s: %llu samples, %llu dropped (ring buffer %llu, table %llu)\n",
-		o.dir, (unsigned long long)ldp_agent_prof_samples(run.prof),
-		(unsigned long long)(skel->bss->dropped + ldp_agent_prof_dropped(run.prof)),
-		(unsigned long long)skel->bss->dropped,
-		(unsigned long long)ldp_agent_prof_dropped(run.prof));
-	status = 0;
-out:
-	/* 10. cleanup: every step above may have been left half done */
-	for (int i = 0; links && i < ncpus; i++)
-		bpf_link__destroy(links[i]);
-	for (int i = 0; pfds && i < ncpus; i++)
-		if (pfds[i] >= 0)
-			close(pfds[i]);
-	free(links);
-	free(pfds);
-	ring_buffer__free(rb);
-	sampler__destroy(skel);
-	ldp_agent_prof_free(run.prof);
-	if (pidfd >= 0)
-		close(pidfd);
-	return status;
+	ldp_server_close(a.srv);
+	ldp_cover_free(a.cv);
+	deliver_stop(&a, r == 0);
+	bpf_free(&a);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	return r < 0 ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * sampler.h — what the BPF sampler (sampler.bpf.c) and the agent (main.c) share: the event one
- * sample puts into the ring buffer, and the limits of the maps. Types and constants only; it
- * is compiled both for the BPF target (with vmlinux.h) and for user space (with <stdint.h>).
+ * sampler.h — what the BPF programs (sampler.bpf.c) and the agent (user space) share: the
+ * events they put into the ring buffer, the marks of the maps and their limits. Types and
+ * constants only; it is compiled both for the BPF target (with vmlinux.h) and for user space.
  */
 #ifndef LDP_AGENT_SAMPLER_H
 #define LDP_AGENT_SAMPLER_H
@@ -11,18 +11,49 @@
 #define LDP_AGENT_MAX_FRAMES 127
 /* Processes the sampler can be asked to sample at once (the `targets` map). */
 #define LDP_AGENT_MAX_TARGETS 1024
-/* Ring buffer bytes: 256 KiB hold ~240 events, over a second at 99 Hz on 2 CPUs even if user
- * space stalled; a full buffer drops and counts (`dropped` in the BPF program's .bss). */
-#define LDP_AGENT_RINGBUF_BYTES (256u * 1024u)
+/* Processes registered (the shim asked, or a registered parent forked): their static execs are
+ * covered. Every process carrying an active shim is one entry while it lives. */
+#define LDP_AGENT_MAX_REGISTERED 65536
+/* Ring buffer bytes: 512 KiB hold ~480 samples, over two seconds at 99 Hz on 2 CPUs even if
+ * user space stalled; a full buffer drops and counts (`dropped` in the BPF program's .bss). */
+#define LDP_AGENT_RINGBUF_BYTES (512u * 1024u)
 #define LDP_AGENT_COMM_LEN 16
+
+/* Values of the `registered` map. */
+#define LDP_AGENT_REG_SHIM 1    /* the shim samples it: cover its static descendants only */
+#define LDP_AGENT_REG_INHERIT 2 /* registered by the fork hook, from a registered parent */
+
+/* Values of the `targets` map: why the process is sampled. */
+#define LDP_AGENT_TGT_STATIC 1  /* exec of a static image by a covered process */
+#define LDP_AGENT_TGT_ASKED 2   /* the shim asked (Go runtime, foreign SIGPROF handler) */
+
+enum ldp_agent_event_kind {
+	LDP_AGENT_EV_SAMPLE = 1,
+	LDP_AGENT_EV_EXEC = 2,  /* tgid became a target: a new image, from its first instruction */
+	LDP_AGENT_EV_FORK = 3,  /* tgid is a target's forked child (parent in `arg`) */
+	LDP_AGENT_EV_EXIT = 4,  /* a target's last thread exited, or it exec'd what we do not sample */
+};
+
+/* The start of every event. */
+struct ldp_agent_hdr {
+	unsigned int kind;
+	unsigned int tgid;
+};
+
+/* A target started, forked or ended. */
+struct ldp_agent_ctl {
+	struct ldp_agent_hdr h;
+	unsigned int arg;
+	unsigned int pad_;
+	unsigned long long ns; /* bpf_ktime_get_ns() */
+};
 
 /* One sample: the thread that was running on the CPU when the CPU clock fired, and its user
  * stack, leaf first (instruction pointer, then return addresses by the frame-pointer chain). */
 struct ldp_agent_event {
-	unsigned int tgid;
+	struct ldp_agent_hdr h;
 	unsigned int tid;
 	unsigned int nframes;
-	unsigned int pad_;
 	char comm[LDP_AGENT_COMM_LEN];
 	unsigned long long frames[LDP_AGENT_MAX_FRAMES];
 };

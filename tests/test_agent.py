@@ -180,7 +180,7 @@ def test_missing_capabilities(outdir):
         target.kill()
         target.wait()
     assert r.returncode == 1, r
-    assert r.stderr == (b"ldprof-agent: loading the BPF program: missing CAP_BPF/CAP_PERFMON "
+    assert r.stderr == (b"ldprof-agent: loading the BPF programs: missing CAP_BPF/CAP_PERFMON "
                         b"(run as root, or grant both capabilities)\n"), r.stderr
     assert not profile_files(outdir)
 

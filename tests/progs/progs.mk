@@ -36,8 +36,16 @@ $(PROGS_B)/go_nolibc: tests/progs/go/nolibc.go
 	@mkdir -p $(dir $@)
 	$(Q)$(GO_ENV) CGO_ENABLED=0 go build -buildmode=pie -o $(abspath $@) $(abspath $<)
 
+# go/hot: the agent's Go workload, static (no cgo) and dynamic (cgo), from one package.
+$(PROGS_B)/go_static_hot: $(wildcard tests/progs/go/hot/*.go)
+	@mkdir -p $(dir $@)
+	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=0 go build -o $(abspath $@) .
+$(PROGS_B)/go_cgo_hot: $(wildcard tests/progs/go/hot/*.go)
+	@mkdir -p $(dir $@)
+	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=1 go build -tags cgo_dyn -o $(abspath $@) .
+
 PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/hello_musl \
-               $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc
+               $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc $(PROGS_B)/go_static_hot $(PROGS_B)/go_cgo_hot
 
 test-bins: $(PROGS_EXTRA)
 
