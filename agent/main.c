@@ -608,11 +608,14 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 		key = next;
 		prev = &key;
 	}
-	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu\n",
+	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu "
+		     "ctl_dropped %llu map_full %llu\n",
 		     (int)getpid(), a->cfg.hz,
 		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		     ldp_cover_count(a->cv, (uid_t)-1), reg,
-		     (unsigned long long)a->skel->bss->dropped);
+		     (unsigned long long)a->skel->bss->dropped,
+		     (unsigned long long)a->skel->bss->ctl_dropped,
+		     (unsigned long long)a->skel->bss->map_full);
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);

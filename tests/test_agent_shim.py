@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: MIT
+"""The shim and the agent together, as a user runs them: `ldprof run` (the shim registers with
+the agent, or asks it to sample what it cannot) with an agent of the test's own.
+
+- a static C program and a static Go program started by a shell under `ldprof run` are
+  profiled by the agent, and the profile reaches the endpoint (the HTTP test receiver);
+- a cgo Go program, where the shim steps aside, is profiled by the agent instead;
+- a dynamic program is profiled by the shim only, also when ld.so is run directly (a static
+  image that then loads the shim): never twice;
+- the agent absent, killed mid-run or restarted: the programs run unchanged.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agentlib import Agent, agent, own_split, shares, wait_for_comm, world
+from conftest import (LDPROF, Stacks, clean_env, ldprof_run, prog, profile_files, profiles_for,
+                      read_profile, run)
+from receiver import Receiver, decode_with_go
+
+LDSO = "/lib64/ld-linux-x86-64.so.2"
+
+
+def under_shim(a, args, outdir, timeout=120, env=None):
+    """`ldprof run -o OUTDIR -- ARGS` with this agent's socket."""
+    return ldprof_run(args, outdir=outdir, env=env or a.env(), timeout=timeout)
+
+
+def test_static_c_program_under_ldprof_run_reaches_the_receiver(world, tmp_path):
+    with Receiver(tmp_path / "rx") as rx:
+        a = Agent(world / "agent", endpoint=rx.url)
+        try:
+            r = under_shim(a, ["/bin/sh", "-c", f"{prog('static_fp')} 2; echo rc=$?"],
+                           tmp_path / "shim")
+        finally:
+            log = a.stop()
+        recs = [x for x in rx.records() if x["labels"].get("comm") == "static_fp"]
+    assert r.returncode == 0 and r.stdout == b"static_fp: done\nrc=0\n", r
+    assert recs, (rx.records(), log)
+    for x in recs:
+        assert x["labels"]["source"] == "ebpf", x["labels"]
+        assert x["labels"]["exe"].endswith("/static_fp"), x["labels"]
+        assert x["service"] == "static_fp", x
+    for x in recs:
+        decode_with_go(x["pb"])
+    st = StacksRaw([x["pb"] for x in recs])
+    a_ns, b_ns, _ = own_split(r.stderr)
+    want_a = 100.0 * a_ns / (a_ns + b_ns)
+    got = shares(st, ["hot_a", "hot_b"])
+    assert abs(got["hot_a"] - want_a) <= 5, (got, want_a, st.dump())
+    assert st.with_func("main") >= 0.95 * st.total(), st.dump()
+    assert b"done:" in log and b" 0 lost" in log, log
+
+
+class StacksRaw(Stacks):
+    """Stacks of raw (not gzipped) pprof files, as the receiver stores them."""
+
+    def __init__(self, paths):
+        import gzip
+        import tempfile
+        self._tmp = tempfile.TemporaryDirectory()
+        gz = []
+        for i, p in enumerate(paths):
+            q = Path(self._tmp.name) / f"{i}.pb.gz"
+            q.write_bytes(gzip.compress(Path(p).read_bytes()))
+            gz.append(q)
+        super().__init__(gz)
+
+
+def test_static_go_program_under_ldprof_run(agent, tmp_path):
+    r = under_shim(agent, ["/bin/sh", "-c", f"{prog('go_static_hot')} 2"], tmp_path / "shim")
+    assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
+    files = wait_for_comm(agent.out, "go_static_hot")
+    assert files, agent.log.read_bytes()
+    st = Stacks(files)
+    got = shares(st, ["main.hotGo", "main.coldGo"])
+    assert got["main.hotGo"] >= 70, (got, st.dump())
+    split = 100 * got["main.hotGo"] / (got["main.hotGo"] + got["main.coldGo"])
+    assert abs(split - 80) <= 5, (got, st.dump())
+
+
+def test_cgo_go_program_is_sampled_by_the_agent_when_the_shim_steps_aside(agent, tmp_path):
+    r = under_shim(agent, [prog("go_cgo_hot"), "2"], tmp_path / "shim")
+    assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
+    files = wait_for_comm(agent.out, "go_cgo_hot")
+    assert files, agent.log.read_bytes()
+    st = Stacks(files)
+    got = shares(st, ["main.hotGo", "main.coldGo"])
+    assert got["main.hotGo"] >= 65, (got, st.dump())
+    # the shim stepped aside: no profile of its own
+    assert not profile_files(tmp_path / "shim"), list(profile_files(tmp_path / "shim"))
+    assert b"sampling it (Go runtime)" in agent.log.read_bytes()
+
+
+def test_a_dynamic_program_is_sampled_by_the_shim_only(agent, tmp_path):
+    shim = tmp_path / "shim"
+    r = under_shim(agent, [prog("burn"), "800"], shim)
+    assert r.returncode == 0, r
+    pids = {pid for comm, pid, _ in profile_files(shim).values() if comm == "burn"}
+    assert len(pids) == 1, profile_files(shim)
+    time.sleep(0.5)
+    assert not profile_files(agent.out), list(profile_files(agent.out))
+
+
+def test_ld_so_run_directly_is_sampled_once(agent, tmp_path):
+    """ld.so as the program is a static image: a registered shell's exec of it makes it a
+    target; the shim it then loads registers and the agent lets go."""
+    shim = tmp_path / "shim"
+    r = under_shim(agent, ["/bin/sh", "-c", f"{LDSO} {prog('burn')} 800; true"], shim)
+    assert r.returncode == 0, r
+    shim_pids = {pid for comm, pid, _ in profile_files(shim).values()}
+    assert shim_pids, profile_files(shim)
+    time.sleep(0.5)
+    agent_samples = sum(read_profile(p).total() for p in profile_files(agent.out))
+    assert agent_samples <= 5, (agent_samples, list(profile_files(agent.out)))
+
+
+def plain(args, timeout=60):
+    t = time.monotonic()
+    r = run(args, env=clean_env(), timeout=timeout)
+    return r, time.monotonic() - t
+
+
+def test_agent_absent_programs_unchanged(world, tmp_path):
+    env = clean_env(LDPROF_AGENT_SOCKET=str(world / "nobody-listens.sock"))
+    for args in (["/bin/sh", "-c", f"{prog('static_fp')} 0.3"], [prog("burn"), "300"],
+                 [prog("go_cgo_hot"), "0.3"]):
+        base, t0 = plain(args)
+        t = time.monotonic()
+        r = ldprof_run(args, outdir=tmp_path / "shim", env=env)
+        t1 = time.monotonic() - t
+        assert (r.returncode, r.stdout) == (base.returncode, base.stdout), (args, r, base)
+        assert t1 < t0 + 1.0, (args, t0, t1)
+
+
+def test_agent_killed_mid_run_and_restarted(world, tmp_path):
+    a = Agent(world / "agent")
+    procs = [subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "shim"), "--"] + args,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=a.env())
+             for args in (["/bin/sh", "-c", f"{prog('static_fp')} 2"], [prog("burn"), "2000"],
+                          [prog("go_cgo_hot"), "2"])]
+    time.sleep(0.7)
+    a.proc.kill()  # no clean-up: the socket file stays behind
+    a.proc.wait()
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert outs[0][0] == b"static_fp: done\n" and outs[2][0] == b"hot-go: done\n", outs
+    # a new agent takes the stale socket over and covers new programs
+    before = set(profile_files(a.out))
+    a.start()
+    try:
+        r = under_shim(a, ["/bin/sh", "-c", f"{prog('static_fp')} 0.5"], tmp_path / "shim2")
+        assert r.returncode == 0 and r.stdout == b"static_fp: done\n", r
+        deadline = time.monotonic() + 10
+        while not set(profile_files(a.out)) - before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert set(profile_files(a.out)) - before, a.log.read_bytes()
+    finally:
+        a.stop()
