@@ -61,6 +61,8 @@ enum kind {
 	K_LEVEL,    /* int 0..3 */
 	K_LOGFILE,  /* empty, "syslog" or an absolute path */
 	K_GLOBS,    /* comma-separated globs, kept as written */
+	K_SOCKET,   /* empty, or an absolute path that fits sun_path */
+	K_COVER,    /* enum ldp_agent_cover */
 };
 
 struct key {
@@ -118,11 +120,14 @@ static const struct key keys[] = {
 	{ "select", "exclude_user", K_GLOBS, F(exclude_user), 0, 0, GLOB_HINT },
 	{ "select", "include_cgroup", K_GLOBS, F(include_cgroup), 0, 0, GLOB_HINT },
 	{ "select", "exclude_cgroup", K_GLOBS, F(exclude_cgroup), 0, 0, GLOB_HINT },
+	{ "agent", "socket", K_SOCKET, F(agent_socket), 0, 0,
+	  "write an absolute path of at most 107 bytes, or nothing to never ask the agent" },
+	{ "agent", "cover", K_COVER, F(agent_cover), 0, 0, "write registered or static" },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const sections[] = { "sampling", "output", "tls", "service", "spool", "log",
-					"select" };
+					"select", "agent" };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 #define NO_SECTION (-1)    /* before the first [section] */
 #define BAD_SECTION (-2)   /* under an unknown or broken one: already reported */
@@ -130,6 +135,7 @@ static const char *const sections[] = { "sampling", "output", "tls", "service", 
 static const char *const proto_names[] = { "pyroscope", "parca", "pprof" };
 static const char *const comp_names[] = { "gzip", "zstd", "none" };
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const cover_names[] = { "registered", "static" };
 
 /* One source being read (a file or the environment) and what has been said about it. */
 struct src {
@@ -685,6 +691,16 @@ static int set_globs(struct src *s, const struct key *k, const char *v)
 	return set_string(s, k, v);
 }
 
+/* The agent's socket: a sockaddr_un must hold it with its NUL, or a connect would go to a
+ * cut path. */
+static int set_socket(struct src *s, const struct key *k, const char *v)
+{
+	if (strlen(v) > LDP_AGENT_SOCKET_MAX)
+		return refuse(s, k, v, NULL, "is longer than %d bytes (a socket's path is at most that)",
+			      LDP_AGENT_SOCKET_MAX);
+	return set_path(s, k, v, true);
+}
+
 static bool is_tchar(char ch)
 {
 	/* RFC 9110 token characters: what a header name is made of */
@@ -865,6 +881,10 @@ static int set_value(struct src *s, const struct key *k, const char *v, bool env
 		return set_logfile(s, k, v);
 	case K_GLOBS:
 		return set_globs(s, k, v);
+	case K_SOCKET:
+		return set_socket(s, k, v);
+	case K_COVER:
+		return set_enum(s, k, v, cover_names, 2, "registered or static");
 	}
 	return -1;
 }
@@ -932,8 +952,8 @@ static void section_hint(char *buf, size_t size, const char *typed)
 			return;
 		}
 	}
-	snprintf(buf, size, "sections are [sampling], [output], [tls], [service], [spool], [log] "
-		 "and [select]");
+	snprintf(buf, size, "sections are [sampling], [output], [tls], [service], [spool], [log], "
+		 "[select] and [agent]");
 }
 
 /* The line inih is about to parse, classified the way inih will (see the banner). */
@@ -1291,6 +1311,8 @@ void ldp_config_defaults(struct ldp_config *c)
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/lib/ldprof/spool");
 	c->spool_max_bytes = 256ull << 20;
 	c->log_level = 1;
+	snprintf(c->agent_socket, sizeof(c->agent_socket), "%s", LDP_AGENT_SOCKET_DEFAULT);
+	c->agent_cover = LDP_AGENT_COVER_REGISTERED;
 }
 
 int ldp_config_load(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn, void *ctx)
@@ -1328,6 +1350,11 @@ const char *ldp_config_protocol_name(enum ldp_protocol p)
 const char *ldp_config_compression_name(enum ldp_compression c)
 {
 	return (unsigned)c < 3 ? comp_names[c] : "?";
+}
+
+const char *ldp_config_agent_cover_name(enum ldp_agent_cover c)
+{
+	return (unsigned)c < 2 ? cover_names[c] : "?";
 }
 
 /* "key = ", "key =" before an empty value, or "key=" when the spaces would push the line past
@@ -1370,6 +1397,9 @@ void ldp_config_print(const struct ldp_config *c, FILE *out)
 			break;
 		case K_LEVEL:
 			v = (unsigned)c->log_level < 4 ? level_names[c->log_level] : "?";
+			break;
+		case K_COVER:
+			v = ldp_config_agent_cover_name(c->agent_cover);
 			break;
 		case K_BOOL:
 			v = *(const int *)f ? "true" : "false";

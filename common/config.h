@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agentproto.h"
+
 #define LDP_CONFIG_DEFAULT_PATH "/etc/ldprof/ldprof.ini"
 #define LDP_CONFIG_DEFAULT_ENDPOINT "file:///var/lib/ldprof/profiles"
 
@@ -26,6 +28,13 @@
 
 enum ldp_protocol { LDP_PROTO_PYROSCOPE, LDP_PROTO_PARCA, LDP_PROTO_PPROF };
 enum ldp_compression { LDP_COMP_GZIP, LDP_COMP_ZSTD, LDP_COMP_NONE };
+/* [agent] cover: which processes ldprof-agent samples from the kernel. */
+enum ldp_agent_cover {
+	LDP_AGENT_COVER_REGISTERED, /* those a shim asked it to, and their static descendants */
+	LDP_AGENT_COVER_STATIC,     /* ... and every static executable on the host */
+};
+/* A sockaddr_un's sun_path holds 108 bytes with the NUL. */
+#define LDP_AGENT_SOCKET_MAX 107
 
 struct ldp_config_label {
 	char key[64];
@@ -76,6 +85,10 @@ struct ldp_config {
 	char include_comm[LDP_CONFIG_STR], exclude_comm[LDP_CONFIG_STR];
 	char include_user[LDP_CONFIG_STR], exclude_user[LDP_CONFIG_STR];
 	char include_cgroup[LDP_CONFIG_STR], exclude_cgroup[LDP_CONFIG_STR];
+
+	/* [agent] (issue 5): ldprof-agent, common/agentproto.h */
+	char agent_socket[LDP_CONFIG_STR]; /* socket = /run/ldprof/agent.sock; empty: never ask */
+	int agent_cover;                /* cover = registered: enum ldp_agent_cover (the agent's) */
 };
 
 enum ldp_config_severity { LDP_CONFIG_ERROR, LDP_CONFIG_WARNING };
@@ -141,5 +154,6 @@ int ldp_config_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *r
 
 const char *ldp_config_protocol_name(enum ldp_protocol p);
 const char *ldp_config_compression_name(enum ldp_compression c);
+const char *ldp_config_agent_cover_name(enum ldp_agent_cover c);
 
 #endif
