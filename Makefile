@@ -27,7 +27,7 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
 COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl
 
 COMMON_SRC := $(wildcard common/*.c)
-CORE_SRC   := $(filter-out shim/preload.c shim/select.c,$(wildcard shim/*.c))
+CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
 
 COMMON_OBJ_PIC := $(COMMON_SRC:%.c=$(B)/obj/pic/%.o)
@@ -60,11 +60,13 @@ deps:
 # Every process on a host pays for loading it: -Os and -z noseparate-code give two PT_LOAD
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
-$(SHIM): shim/preload.c shim/select.c shim/select.h shim/state.h shim/boot.h shim/preload.map
+FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c
+$(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/boot.h \
+	common/agentproto.h shim/preload.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Os -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
 		-fno-builtin -fvisibility=hidden -fno-plt -Wl,-z,now -Wl,-z,nodelete -Wl,-z,noseparate-code \
-		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ shim/preload.c shim/select.c -lgcc
+		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ $(FIRST_STAGE_SRC) -lgcc
 	$(Q)if readelf -d $@ | grep -q NEEDED; then echo "$@ must need no library"; rm -f $@; exit 1; fi
 
 # --- the glibc core, dlopen()ed by the first stage only when it activates ---
@@ -158,6 +160,12 @@ $(B)/tests/fuzz/fuzz_select: tests/fuzz/fuzz_select.c shim/select.c shim/select.
 $(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c shim/select.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
+
+# The first stage's ldprof-agent client, against a real socket server thread.
+$(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/agentreq.h shim/rawsys.h \
+		common/agentproto.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_agentreq.c shim/agentreq.c -lpthread
 
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h

@@ -45,8 +45,9 @@
  *            the kernel disagrees, "unknown" when the state cannot be read (DETAIL "(run as
  *            root)" when /proc refuses), and, for PIDs given on the command line only,
  *            "no-shim" or "no-process"
- *     DETAIL the rest of the line: "(...)" notes of ours first, then the shim's detail; "-" if
- *            none
+ *     DETAIL the rest of the line: "(...)" notes of ours first, then the shim's detail, then,
+ *            when the shim asked ldprof-agent, "; agent: " and its answer (registered, sampling
+ *            it, refused (REASON), none (WHY)); "-" if none
  *   N processes carry the shim: X sampling, Y off (NAME COUNT, ...), Z unknown (NAME COUNT, ...)
  *            [; M processes not inspected (run as root)]
  * Exit status: 0; 1 when our line names a missing or unsafe library; 2 for a usage error.
@@ -80,6 +81,9 @@
 #define THREAD_NAME   "ldprof"
 
 static const char *const decision_names[] = LDP_DECISION_NAMES;
+static const char *const agent_names[] = LDP_AGENT_OUTCOME_NAMES;
+_Static_assert(sizeof(agent_names) / sizeof(agent_names[0]) == LDP_AG_COUNT,
+	       "LDP_AGENT_OUTCOME_NAMES must name every enum ldp_agent_outcome");
 _Static_assert(sizeof(decision_names) / sizeof(decision_names[0]) == LDP_ST_COUNT,
 	       "LDP_DECISION_NAMES must name every enum ldp_decision");
 
@@ -595,6 +599,7 @@ static int read_state(pid_t pid, const struct ldp_maps *maps, const struct ldp_m
 		goto out;
 	}
 	ret->detail[sizeof(ret->detail) - 1] = '\0';
+	ret->agent_detail[sizeof(ret->agent_detail) - 1] = '\0';
 	r = 0;
 out:
 	if (fd >= 0)
@@ -728,6 +733,14 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 
 			clean(detail, sizeof(detail), st.detail, sizeof(st.detail), 0);
 			append(p.detail, sizeof(p.detail), "%s", detail);
+		}
+		if (st.agent > LDP_AG_NOT_ASKED && st.agent < LDP_AG_COUNT) {
+			char detail[sizeof(st.agent_detail)];
+
+			clean(detail, sizeof(detail), st.agent_detail, sizeof(st.agent_detail), 0);
+			append(p.detail, sizeof(p.detail), "%sagent: %s%s%s%s",
+			       p.detail[0] && p.detail[strlen(p.detail) - 1] != ' ' ? "; " : "",
+			       agent_names[st.agent], detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
 		}
 		/* strip a trailing blank left by our notes when the shim gave no detail */
 		if (p.detail[0] && p.detail[strlen(p.detail) - 1] == ' ')

@@ -13,10 +13,16 @@
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 2
+#define LDP_BOOT_VERSION 3
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
+/* Asks the agent at socket_path (agentproto.h's request), records the outcome in the first
+ * stage's ldp_state and writes what the agent said, in a few words, into said (for a log
+ * line). Returns the outcome, enum ldp_agent_outcome (state.h). Async-signal-safe; waits
+ * LDP_AGENT_REPLY_MS at most. */
+typedef int (*ldp_agent_request_fn)(const char *socket_path, const char *request, char *said,
+				    unsigned long said_len);
 
 struct ldp_core_ops {
 	int version;
@@ -52,6 +58,8 @@ struct ldp_boot {
 	ldp_pthread_create_fn real_pthread_create;
 	/* The first stage's published decision (state.h): the core writes what it decides. */
 	struct ldp_state *state;
+	/* The agent client (agentreq.c), linked only into the first stage. */
+	ldp_agent_request_fn agent_request;
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

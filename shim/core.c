@@ -24,6 +24,11 @@
  *   process that is not the one it was set up for;
  * - the program asking for SIGPROF (sigaction, signal) makes us step aside for good, and a
  *   query of SIGPROF answers what the program had before us.
+ * ldprof-agent ([agent] socket) is told once sampling is on ("register", before the
+ * constructor returns), and asked to sample the process itself when the program takes SIGPROF
+ * ("sample sigprof"); each question waits LDP_AGENT_REPLY_MS at most, through the first
+ * stage's libc-free, async-signal-safe client (boot.h): a sigaction() may come from a signal
+ * handler of the program.
  * Never: write to the program's descriptors, keep a descriptor open, change the signal mask of
  * a program thread beyond a fork, or call the interposed names (use the boot's real_* pointers).
  */
@@ -39,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentproto.h"
 #include "boot.h"
 #include "config.h"
 #include "deliver.h"
@@ -63,6 +69,7 @@ static struct {
 	uint64_t spool_max;
 	struct ldp_deliver *deliver;
 	struct ldp_state *state;   /* the first stage's, for `ldprof status` */
+	ldp_agent_request_fn agent_request; /* the first stage's agent client */
 	struct sigaction orig;
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
@@ -440,16 +447,34 @@ static void restore_disposition(void)
 	C.handler_installed = 0;
 }
 
-static void step_aside(const char *why)
+/* Asks ldprof-agent (common/agentproto.h) and writes its answer into said; "" when the agent
+ * is not to be asked ([agent] socket empty). Waits LDP_AGENT_REPLY_MS at most. May run in a
+ * signal handler of the program (a sigaction() there): the client is async-signal-safe. */
+static void ask_agent(const char *request, char *said, size_t len)
 {
+	said[0] = 0;
+	if (C.agent_request && cfg.agent_socket[0])
+		C.agent_request(cfg.agent_socket, request, said, len);
+}
+
+/* Stops sampling for good. agent_request: what to ask the agent once we are out of the way
+ * (NULL: nothing). */
+static void step_aside(const char *why, const char *agent_request)
+{
+	char said[128] = "";
+
 	if (__atomic_exchange_n(&C.stepped_aside, 1, __ATOMIC_SEQ_CST))
 		return;
 	ldp_sampler_pause(1);
 	ldp_threads_arm_all(0);
 	restore_disposition();
 	publish(LDP_ST_STEPPED_ASIDE, why);
+	/* After our timers are off and the program's disposition is back: the agent's samples
+	 * must never overlap ours. */
+	if (agent_request)
+		ask_agent(agent_request, said, sizeof(said));
 	/* info, not warn: coreutils sort, for one, catches SIGPROF on every run */
-	ldp_log(LDP_LOG_INFO, "stepping aside: %s", why);
+	ldp_log(LDP_LOG_INFO, "stepping aside: %s%s%s", why, said[0] ? "; agent: " : "", said);
 }
 
 /* ---- threads ---- */
@@ -579,14 +604,14 @@ static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void 
 		ldp_sampler_set_ignored(a->sa_handler == SIG_IGN);
 		return 0;
 	}
-	step_aside("the program installs its own SIGPROF handler");
+	step_aside("the program installs its own SIGPROF handler", LDP_AGENT_REQ_SAMPLE_SIGPROF);
 	return real(sig, act, oldact);
 }
 
 static void hook_sigprof_claim(void)
 {
 	if (my_process() && C.handler_installed)
-		step_aside("the program installs its own SIGPROF handler");
+		step_aside("the program installs its own SIGPROF handler", LDP_AGENT_REQ_SAMPLE_SIGPROF);
 }
 
 /* ---- dlclose ---- */
@@ -625,7 +650,7 @@ static void hook_creds_done(void)
 	if (--C.creds_depth == 0 && !C.exiting) {
 		pthread_mutex_lock(&C.work);
 		if (resolve_dirs() < 0)
-			step_aside("no output folder of its own for the new user");
+			step_aside("no output folder of its own for the new user", NULL);
 		pthread_mutex_unlock(&C.work);
 		if (start_bg() < 0)
 			ldp_log(LDP_LOG_WARN, "cannot restart the background thread after a credential change");
@@ -739,6 +764,7 @@ static const struct ldp_core_ops ops = {
 __attribute__((visibility("default"))) const struct ldp_core_ops *
 ldp_core_start(const struct ldp_boot *boot)
 {
+	char said[128];
 	int r, adopted;
 
 	if (!boot || boot->version != LDP_BOOT_VERSION)
@@ -746,14 +772,17 @@ ldp_core_start(const struct ldp_boot *boot)
 	C.real_sigaction = boot->real_sigaction;
 	C.real_pthread_create = boot->real_pthread_create;
 	C.state = boot->state;
+	C.agent_request = boot->agent_request;
 	C.pid = getpid();
 	if (read_settings(boot) < 0)
 		return NULL;
 	if (real_sigaction(SIGPROF, NULL, &C.orig) < 0)
 		return NULL;
 	if (C.orig.sa_handler != SIG_DFL && C.orig.sa_handler != SIG_IGN) {
-		ldp_log(LDP_LOG_WARN, "staying off: the program already has a SIGPROF handler");
 		publish(LDP_ST_FOREIGN_SIGPROF, "a SIGPROF handler was there before ldprof");
+		ask_agent(LDP_AGENT_REQ_SAMPLE_SIGPROF, said, sizeof(said));
+		ldp_log(LDP_LOG_WARN, "staying off: the program already has a SIGPROF handler%s%s",
+			said[0] ? "; agent: " : "", said);
 		return NULL;
 	}
 	init_wake();
@@ -779,13 +808,18 @@ ldp_core_start(const struct ldp_boot *boot)
 	adopted = ldp_threads_rescan();
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 || atexit(core_exit) != 0 ||
 	    start_bg() < 0) {
-		step_aside("cannot set up the fork, exit or background hooks");
+		step_aside("cannot set up the fork, exit or background hooks", NULL);
 		publish(LDP_ST_CORE_FAILED, "cannot set up the fork, exit or background hooks");
 		return NULL;
 	}
 	ldp_log(LDP_LOG_INFO, "active pid=%d hz=%d threads=%u adopted=%d output=%s", C.pid, C.hz,
 		ldp_threads_live(), adopted > 0 ? adopted : 0, cfg.endpoint);
 	publish(LDP_ST_SAMPLING, cfg.endpoint);
+	/* Before the constructor returns: a child the program forks and execs at once must find
+	 * this process known to the agent's fork hook. */
+	ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
+	if (said[0])
+		ldp_log(LDP_LOG_INFO, "agent: %s", said);
 	return &ops;
 fail:
 	ldp_log(LDP_LOG_ERROR, "staying off: cannot set up sampling");

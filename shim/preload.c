@@ -12,17 +12,20 @@
  *   1. LDPROF_DISABLED=1 (the kill switch) -> off, silently;
  *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
  *      environment of such a process is not ours to trust, not even to name a log file;
- *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged;
+ *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged; a Go
+ *      program goes on through 4-6 and, if they let it through, asks ldprof-agent to sample
+ *      it from the kernel (agentreq.c);
  *   4. ldprof's own programs (the CLI, the agent) -> off;
  *   5. as root, a config file (or its folder) that someone else than root can write -> off,
  *      logged;
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
  *   7. a file:// output folder that cannot be written -> off, logged;
- * and only then dlopen()s the profiler core for this libc. A process where it stays off gets
- * no core, no thread, no signal handler and no timer. What it decided is published in
- * `ldp_state` (state.h) for `ldprof status`. The config file is read with a few system calls
- * (the [select] keys and the endpoint only; the core reads the rest): what is read for the
- * rules (/proc/self/exe, comm, cmdline, cgroup, /etc/passwd) is read only when a rule needs it.
+ * and only then dlopen()s the profiler core for this libc (which registers with the agent).
+ * A process where it stays off gets no core, no thread, no signal handler and no timer. What
+ * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
+ * read with a few system calls (the [select] keys, the endpoint and the agent's socket only;
+ * the core reads the rest): what is read for the rules (/proc/self/exe, comm, cmdline,
+ * cgroup, /etc/passwd) is read only when a rule needs it.
  *
  * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose):
  * a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
@@ -35,7 +38,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "agentproto.h"
+#include "agentreq.h"
 #include "boot.h"
+#include "rawsys.h"
 #include "select.h"
 #include "state.h"
 
@@ -64,102 +70,6 @@ struct ldp_dl_info {
 	const char *dli_sname;
 	void *dli_saddr;
 };
-
-/* ---- raw system calls ---- */
-#if defined(__x86_64__)
-#define NR_read 0
-#define NR_write 1
-#define NR_open 2
-#define NR_close 3
-#define NR_fstat 5
-#define NR_mmap 9
-#define NR_munmap 11
-#define NR_access 21
-#define NR_getpid 39
-#define NR_getuid 102
-#define NR_geteuid 107
-#define NR_readlink 89
-#define NR_stat 4
-/* struct stat (x86_64): st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
-#define ST_MODE 24
-#define ST_UID 28
-#define ST_SIZE 48
-static long sys3(long n, long a, long b, long c)
-{
-	long r;
-	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-	return r;
-}
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	long r;
-	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return r;
-}
-static long sys_open(const char *path, int flags, int mode) { return sys3(NR_open, (long)path, flags, mode); }
-static long sys_access(const char *path, int mode) { return sys3(NR_access, (long)path, mode, 0); }
-static long sys_readlink(const char *path, char *buf, long n) { return sys3(NR_readlink, (long)path, (long)buf, n); }
-static long sys_stat(const char *path, void *st) { return sys3(NR_stat, (long)path, (long)st, 0); }
-#elif defined(__aarch64__)
-#define NR_read 63
-#define NR_write 64
-#define NR_openat 56
-#define NR_close 57
-#define NR_fstat 80
-#define NR_mmap 222
-#define NR_munmap 215
-#define NR_faccessat 48
-#define NR_getpid 172
-#define NR_getuid 174
-#define NR_geteuid 175
-#define NR_readlinkat 78
-#define NR_newfstatat 79
-/* struct stat (generic): st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
-#define ST_MODE 16
-#define ST_UID 24
-#define ST_SIZE 48
-static long sys3(long n, long a, long b, long c)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-	return x0;
-}
-static long sys4(long n, long a, long b, long c, long d)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
-	return x0;
-}
-static long sys6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
-	return x0;
-}
-static long sys_open(const char *path, int flags, int mode) { return sys4(NR_openat, -100, (long)path, flags, mode); }
-static long sys_access(const char *path, int mode) { return sys4(NR_faccessat, -100, (long)path, mode, 0); }
-static long sys_readlink(const char *path, char *buf, long n) { return sys4(NR_readlinkat, -100, (long)path, (long)buf, n); }
-static long sys_stat(const char *path, void *st) { return sys4(NR_newfstatat, -100, (long)path, (long)st, 0); }
-#else
-#error "ldprof's first stage supports x86_64 and aarch64"
-#endif
 
 #define O_RDONLY_ 0
 #define O_WRONLY_ 01
@@ -330,7 +240,7 @@ static int is_go_program(void)
 
 /* ---- the published decision (state.h), for `ldprof status` ---- */
 
-EXPORT struct ldp_state ldp_state = { LDP_STATE_MAGIC, 0, 0, { 0 } };
+EXPORT struct ldp_state ldp_state = { .magic = LDP_STATE_MAGIC };
 
 static void decide(int decision, const char *detail)
 {
@@ -341,6 +251,72 @@ static void decide(int decision, const char *detail)
 		ldp_state.detail[i] = detail[i];
 	ldp_state.detail[i] = 0;
 	ldp_state.decision = decision;
+}
+
+/* ---- the agent (agentreq.c, common/agentproto.h) ---- */
+
+static const char *outcome_name(int outcome)
+{
+	/* a switch, not a table of pointers: no relocation for the loader to apply */
+	switch (outcome) {
+	case LDP_AG_REGISTERED:
+		return "registered";
+	case LDP_AG_SAMPLING:
+		return "sampling it";
+	case LDP_AG_REFUSED:
+		return "refused";
+	default:
+		return "none";
+	}
+}
+
+/* Asks the agent, publishes the outcome in ldp_state and says it in a few words into said.
+ * The core asks through this too (boot.h), possibly from a signal handler of the program:
+ * raw system calls and plain stores only. */
+static int agent_request(const char *socket_path, const char *request, char *said,
+			 unsigned long said_len)
+{
+	char detail[sizeof(ldp_state.agent_detail)], *p = said, *end = said + said_len - 1;
+	int ok = 0, outcome, r;
+	size_t i = 0;
+
+	r = ldp_agentreq_ask(socket_path, request, &ok, detail, sizeof(detail));
+	if (r < 0) {
+		outcome = LDP_AG_NONE;
+		*put(detail, detail + sizeof(detail) - 1, ldp_agentreq_why(r)) = 0;
+	} else if (!ok) {
+		outcome = LDP_AG_REFUSED;
+	} else {
+		outcome = starts_with(request, LDP_AGENT_REQ_REGISTER) ? LDP_AG_REGISTERED : LDP_AG_SAMPLING;
+	}
+	for (; detail[i] && i + 1 < sizeof(ldp_state.agent_detail); i++)
+		ldp_state.agent_detail[i] = detail[i];
+	ldp_state.agent_detail[i] = 0;
+	ldp_state.agent = outcome;
+	p = put(p, end, outcome_name(outcome));
+	if (detail[0]) {
+		p = put(p, end, " (");
+		p = put(p, end, detail);
+		p = put(p, end, ")");
+	}
+	*p = 0;
+	return outcome;
+}
+
+/* The agent's socket ([agent] socket, LDPROF_AGENT_SOCKET, else the default) into buf, or ""
+ * when it must not be asked: set empty, or no path a socket can have (a config error, which
+ * `ldprof config check` and the core report). */
+static void agent_socket(struct ldp_sel_str v, char *buf, size_t len)
+{
+	if (!v.p) {
+		v.p = LDP_AGENT_SOCKET_DEFAULT;
+		v.n = slen(v.p);
+	}
+	buf[0] = 0;
+	if (!v.n || v.n >= len || v.p[0] != '/')
+		return;
+	memcpy(buf, v.p, v.n);
+	buf[v.n] = 0;
 }
 
 /* ---- files, read with raw system calls ---- */
@@ -589,12 +565,28 @@ static int log_level(void)
 	return 2;
 }
 
+/* A Go program: the shim stays off whatever else applies. not_asked says why the agent is not
+ * asked either (NULL: it is, next). One log line. */
+static void go_off(const char *not_asked)
+{
+	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
+
+	p = put(p, end, "Go runtime owns SIGPROF");
+	if (not_asked) {
+		p = put(p, end, "; agent not asked: ");
+		p = put(p, end, not_asked);
+	}
+	*p = 0;
+	decide(LDP_ST_GO, detail);
+	preload_log("staying off", detail);
+}
+
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
-	char core_path[4096], cfgbuf[8192], why[112];
+	char core_path[4096], cfgbuf[8192], why[112], sock[108];
 	struct ldp_select_rules rules = { 0 };
 	struct ldp_dl_info info = { 0 };
 	struct ldp_boot boot = { 0 };
@@ -603,7 +595,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	ldp_core_start_fn start;
 	void *h;
 	size_t n;
-	int c;
+	int c, go;
 
 	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
 	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
@@ -624,11 +616,9 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log("staying off", "libc not supported (only glibc is, for now)");
 		return;
 	}
-	if (is_go_program()) {
-		decide(LDP_ST_GO, "Go runtime owns SIGPROF");
-		preload_log("staying off", "Go runtime owns SIGPROF");
-		return;
-	}
+	/* A Go runtime owns SIGPROF: the shim stays off, but the agent may sample the process
+	 * from the kernel if the checks below would have let the shim in. */
+	go = is_go_program();
 	if (own_tool()) {
 		decide(LDP_ST_EXCLUDED, "ldprof's own tool");
 		return;
@@ -637,6 +627,10 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	/* The rules: the config file's [select], then LDPROF_SELECT_* from the environment. */
 	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
 	if (c == CFG_UNSAFE) {
+		if (go) {
+			go_off("unsafe config file (root)");
+			return;
+		}
 		decide(LDP_ST_UNSAFE_CONFIG, cfg_path);
 		preload_log("staying off: root, and the config file or its folder can be written by "
 			    "someone else than root", cfg_path);
@@ -657,16 +651,31 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		core_path[n] = 0;
 		if (ldp_select_env(&rules, core_path, *e + n + 1))
 			continue;
-		if (starts_with(core_path, "LDPROF_OUTPUT_ENDPOINT") && !core_path[22]) {
-			rules.endpoint.p = *e + n + 1;
-			rules.endpoint.n = slen(rules.endpoint.p);
-		}
+		if (starts_with(core_path, "LDPROF_OUTPUT_ENDPOINT") && !core_path[22])
+			rules.endpoint = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
+		if (starts_with(core_path, "LDPROF_AGENT_SOCKET") && !core_path[19])
+			rules.agent_socket = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 	}
 	(void)envp;
 	if (excluded(&rules, argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
 		text_free(&cfg);
+		if (go) {
+			go_off(why);
+			return;
+		}
 		decide(LDP_ST_EXCLUDED, why);
 		preload_log("staying off, excluded by", why);
+		return;
+	}
+	if (go) {
+		agent_socket(rules.agent_socket, sock, sizeof(sock));
+		text_free(&cfg);
+		go_off(sock[0] ? 0 : "no [agent] socket");
+		if (sock[0]) {
+			agent_request(sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
+			if (log_level() <= 1)
+				preload_log("agent", why);
+		}
 		return;
 	}
 	n = output_writable(rules.endpoint);
@@ -708,6 +717,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
 	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
 	boot.state = &ldp_state;
+	boot.agent_request = agent_request;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;

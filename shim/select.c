@@ -59,14 +59,19 @@ static int is_key(struct ldp_sel_str k, const char *prefix, const char *name)
 	return eq(k.p + pn, k.n - pn, name);
 }
 
-static void set_key(struct ldp_select_rules *r, int in_select, int in_output, struct ldp_sel_str k,
-		    struct ldp_sel_str v)
+enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT };
+
+static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, struct ldp_sel_str v)
 {
-	if (in_output && eq(k.p, k.n, "endpoint")) {
+	if (sect == SECT_OUTPUT && eq(k.p, k.n, "endpoint")) {
 		r->endpoint = v;
 		return;
 	}
-	if (!in_select)
+	if (sect == SECT_AGENT && eq(k.p, k.n, "socket")) {
+		r->agent_socket = v;
+		return;
+	}
+	if (sect != SECT_SELECT)
 		return;
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {
 		if (is_key(k, "include_", kind_names[i]))
@@ -78,7 +83,7 @@ static void set_key(struct ldp_select_rules *r, int in_select, int in_output, st
 
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 {
-	int in_select = 0, in_output = 0, have_prev = 0;
+	int sect = SECT_OTHER, have_prev = 0;
 	size_t i = 0;
 
 	/* A UTF-8 byte order mark, as inih allows. */
@@ -106,8 +111,13 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 				k++;
 			if (k < line.n)
 				have_prev = 0;
-			in_select = k < line.n && eq(line.p + 1, k - 1, "select");
-			in_output = k < line.n && eq(line.p + 1, k - 1, "output");
+			sect = SECT_OTHER;
+			if (k < line.n && eq(line.p + 1, k - 1, "select"))
+				sect = SECT_SELECT;
+			if (k < line.n && eq(line.p + 1, k - 1, "output"))
+				sect = SECT_OUTPUT;
+			if (k < line.n && eq(line.p + 1, k - 1, "agent"))
+				sect = SECT_AGENT;
 			continue;
 		}
 		for (eqpos = 0; eqpos < line.n && line.p[eqpos] != '=' && line.p[eqpos] != ':'; eqpos++)
@@ -119,7 +129,7 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 		for (cut = eqpos + 1; cut < line.n; cut++)
 			if (line.p[cut] == ';' && space(line.p[cut - 1]))
 				break;
-		set_key(r, in_select, in_output, trim(line.p, eqpos),
+		set_key(r, sect, trim(line.p, eqpos),
 			trim(line.p + eqpos + 1, cut - eqpos - 1));
 	}
 }

@@ -33,6 +33,7 @@ struct ldp_sel_str {
 struct ldp_select_rules {
 	struct ldp_sel_str include[LDP_SEL_KINDS], exclude[LDP_SEL_KINDS];
 	struct ldp_sel_str endpoint;   /* [output] endpoint: the first stage checks a folder */
+	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
 };
 
 struct ldp_select_facts {
@@ -44,7 +45,7 @@ struct ldp_select_facts {
 	const char *cgroup;  /* the text of /proc/self/cgroup, NUL-terminated, or NULL */
 };
 
-/* Reads the [select] keys and [output] endpoint of an INI text into r (the rest is the core's
+/* Reads the [select] keys, [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
  * business). A key set twice: the later wins, as in the core. Never fails: what does not
  * parse is skipped (the core reports it and stays off). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#define LDP_STATE_MAGIC "ldprof-state-1"  /* 15 bytes + NUL */
+#define LDP_STATE_MAGIC "ldprof-state-2"  /* 15 bytes + NUL; 2: the agent fields */
 #define LDP_STATE_SYMBOL "ldp_state"
 
 enum ldp_decision {
@@ -36,11 +36,23 @@ enum ldp_decision {
 	LDP_ST_COUNT
 };
 
+/* What ldprof-agent (common/agentproto.h) said when the shim asked it. */
+enum ldp_agent_outcome {
+	LDP_AG_NOT_ASKED = 0,   /* never asked: off before that question arose, or socket empty */
+	LDP_AG_NONE,            /* asked; no agent answered (absent, dead, silent, garbled) */
+	LDP_AG_REGISTERED,      /* "LDPA1 register" answered ok: the shim samples, the agent knows */
+	LDP_AG_SAMPLING,        /* "LDPA1 sample ..." answered ok: the agent samples this process */
+	LDP_AG_REFUSED,         /* "LDPA1 no REASON" */
+	LDP_AG_COUNT
+};
+
 struct ldp_state {
 	char magic[16];
 	int32_t decision;       /* enum ldp_decision */
 	int32_t pid;            /* the process that wrote it */
 	char detail[112];       /* e.g. the rule that excluded it, the first config error */
+	int32_t agent;          /* enum ldp_agent_outcome */
+	char agent_detail[60];  /* the agent's detail or reason, or why none answered */
 };
 
 /* Names for status output, indexed by enum ldp_decision. */
@@ -48,5 +60,9 @@ struct ldp_state {
 	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
 	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
 	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside" }
+
+/* Names for status output and logs, indexed by enum ldp_agent_outcome. */
+#define LDP_AGENT_OUTCOME_NAMES \
+	{ "not asked", "none", "registered", "sampling it", "refused" }
 
 #endif

@@ -93,6 +93,8 @@ static void test_defaults(struct ldp_config *c)
 	CHECK(c->tls_verify == 1 && !c->tls_ca_file[0] && !c->token_file[0] && !c->nheaders, "tls");
 	CHECK(!strcmp(c->spool_dir, "/var/lib/ldprof/spool") && c->log_level == 1 && !c->log_file[0],
 	      "spool, log");
+	CHECK(!strcmp(c->agent_socket, LDP_AGENT_SOCKET_DEFAULT) &&
+	      c->agent_cover == LDP_AGENT_COVER_REGISTERED, "agent");
 	CHECK(!strcmp(ldp_config_protocol_name(LDP_PROTO_PARCA), "parca") &&
 	      !strcmp(ldp_config_compression_name(LDP_COMP_ZSTD), "zstd"), "names");
 }
@@ -189,7 +191,10 @@ static const char FULL[] =
 	"include_user = www-data\n"
 	"exclude_user = root\n"
 	"include_cgroup = /system.slice/*\n"
-	"exclude_cgroup = /user.slice/*\n";
+	"exclude_cgroup = /user.slice/*\n"
+	"[agent]\n"
+	"socket = /run/ldprof-test/agent.sock\n"
+	"cover = static\n";
 
 static void test_full(struct ldp_config *c)
 {
@@ -217,6 +222,8 @@ static void test_full(struct ldp_config *c)
 	CHECK(c->log_level == 3 && !strcmp(c->log_file, "syslog"), "log");
 	CHECK(!strcmp(c->include_exe, "/usr/bin/*,/opt/*/bin/*") && !strcmp(c->exclude_comm, "sh,bash") &&
 	      !strcmp(c->exclude_cgroup, "/user.slice/*"), "select");
+	CHECK(!strcmp(c->agent_socket, "/run/ldprof-test/agent.sock") &&
+	      c->agent_cover == LDP_AGENT_COVER_STATIC, "agent");
 }
 
 /* Loads text; expects `errors` errors and a problem at t.ini:LINE mentioning text. */
@@ -313,6 +320,19 @@ static void test_broken(struct ldp_config *c)
 	expect(c, "log file relative", "[log]\nfile = ldprof.log\n", 1, 2, "syslog");
 	expect(c, "spool dir empty", "[spool]\ndir =\n", 1, 2, "is empty");
 	expect(c, "globs: empty entry", "[select]\ninclude_exe = /bin/*,\n", 1, 2, "empty entry");
+	expect(c, "agent socket relative", "[agent]\nsocket = agent.sock\n", 1, 2, "absolute");
+	expect(c, "agent socket empty", "[agent]\nsocket =\n", 0, 0, NULL);
+	CHECK(!c->agent_socket[0], "an empty socket is kept: never ask the agent");
+	expect(c, "agent cover", "[agent]\ncover = all\n", 1, 2, "registered or static");
+	/* a sockaddr_un holds 107 bytes and the NUL */
+	memset(line, 0, sizeof(line));
+	snprintf(line, sizeof(line), "[agent]\nsocket = /");
+	memset(line + strlen(line), 's', 106);
+	expect(c, "agent socket of 107 bytes", line, 0, 0, NULL);
+	CHECK(strlen(c->agent_socket) == 107, "107-byte socket path kept");
+	strcat(line, "s");
+	expect(c, "agent socket of 108 bytes", line, 1, 2, "longer than 107 bytes");
+	CHECK(!strcmp(c->agent_socket, LDP_AGENT_SOCKET_DEFAULT), "too long: not applied");
 	expect_n(c, "NUL byte", nul, sizeof(nul) - 1, 1, 2, "NUL");
 	CHECK(c->hz == 2, "the line after a NUL is read");
 
@@ -355,7 +375,7 @@ static void test_env(struct ldp_config *c)
 			 "LDPROF_SERVICE_LABELS=a=1,b=2", "LDPROF_LOG_FILE=/tmp/x.log",
 			 "LDPROF_CONFIG=/nonexistent", "LDPROF_DISABLED=1", "LDPROF_OUTPUT_HEADER=X-A: b",
 			 "LDPROF_SAMPLING_HZ=123", "LDPROF_SAMPLING_HZ=7", "LDPROF_OUTPUT_ENDPIONT=x",
-			 "LDPROF_NOPE", NULL };
+			 "LDPROF_NOPE", "LDPROF_AGENT_SOCKET=", "LDPROF_AGENT_COVER=static", NULL };
 	char *env2[] = { "LDPROF_SAMPLING_HZ=abc", "LDPROF_OUTPUT_BACKOFF=2h",
 			 "LDPROF_TLS_KEY_FILE=/k", "LDPROF_OUTPUT_HEADER=a: b\r\nX-Evil: 1", NULL };
 	int r;
@@ -373,6 +393,8 @@ static void test_env(struct ldp_config *c)
 	      !strcmp(c->tls_ca_file, "/ca.pem") && c->nlabels == 2 &&
 	      !strcmp(c->log_file, "/tmp/x.log"), "values applied (trimmed)");
 	CHECK(c->nheaders == 1 && !strcmp(c->headers[0], "X-A: b"), "LDPROF_OUTPUT_HEADER replaces");
+	CHECK(!c->agent_socket[0] && c->agent_cover == LDP_AGENT_COVER_STATIC,
+	      "LDPROF_AGENT_SOCKET (empty: never ask) and LDPROF_AGENT_COVER");
 	CHECK(c->hz == 123 && has(&ps, "LDPROF_SAMPLING_HZ", "first one wins"),
 	      "a duplicate variable: the first wins, as getenv()");
 	CHECK(ps.warnings == 2 && has(&ps, "LDPROF_OUTPUT_ENDPIONT", "LDPROF_OUTPUT_ENDPOINT"),

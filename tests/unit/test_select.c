@@ -206,6 +206,12 @@ static void test_scan_sections(void)
 	CHECK(none(&r), "[select] keys count only in [select], endpoint only in [output]");
 	r = scan("[select]\nendpoint=file:///x\n");
 	CHECK(none(&r), "endpoint in [select] is not the endpoint");
+	r = scan("[agent]\nsocket = /run/a.sock ; the agent\ncover = static\n");
+	CHECK(is(r.agent_socket, "/run/a.sock") && none(&r), "[agent] socket, inline comment cut");
+	r = scan("[agent]\nsocket =\n");
+	CHECK(r.agent_socket.p && !r.agent_socket.n, "[agent] socket set empty: never ask");
+	r = scan("[output]\nsocket=/x\n[select]\nsocket=/y\n");
+	CHECK(!r.agent_socket.p, "socket counts only in [agent]; unset: the default applies");
 	r = scan("[select]\ninclude_comm=a\n[output]\nendpoint=file:///o\n[select]\nexclude_comm=b\n");
 	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.exclude[LDP_SEL_COMM], "b") &&
 	      is(r.endpoint, "file:///o"), "a section opened twice");

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * rawsys.h — the libc-free first stage's system calls (preload.c, agentreq.c): the syscall
+ * numbers and struct stat offsets of x86_64 and aarch64, and the instructions that make a call.
+ *
+ * Each function returns what the kernel returns: the result, or -errno (errno is never
+ * touched, so everything here is async-signal-safe). Never add a libc call or a global here:
+ * this header is included into an object that has no libc and no writable data of its own.
+ */
+#ifndef LDP_RAWSYS_H
+#define LDP_RAWSYS_H
+
+#if defined(__x86_64__)
+#define NR_read 0
+#define NR_write 1
+#define NR_open 2
+#define NR_close 3
+#define NR_fstat 5
+#define NR_mmap 9
+#define NR_munmap 11
+#define NR_access 21
+#define NR_getpid 39
+#define NR_getuid 102
+#define NR_geteuid 107
+#define NR_readlink 89
+#define NR_stat 4
+#define NR_socket 41
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_clock_gettime 228
+#define NR_ppoll 271
+/* struct stat (x86_64): st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
+#define ST_MODE 24
+#define ST_UID 28
+#define ST_SIZE 48
+static inline long sys3(long n, long a, long b, long c)
+{
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return r;
+}
+static inline long sys_open(const char *path, int flags, int mode) { return sys3(NR_open, (long)path, flags, mode); }
+static inline long sys_access(const char *path, int mode) { return sys3(NR_access, (long)path, mode, 0); }
+static inline long sys_readlink(const char *path, char *buf, long n) { return sys3(NR_readlink, (long)path, (long)buf, n); }
+static inline long sys_stat(const char *path, void *st) { return sys3(NR_stat, (long)path, (long)st, 0); }
+#elif defined(__aarch64__)
+#define NR_read 63
+#define NR_write 64
+#define NR_openat 56
+#define NR_close 57
+#define NR_fstat 80
+#define NR_mmap 222
+#define NR_munmap 215
+#define NR_faccessat 48
+#define NR_getpid 172
+#define NR_getuid 174
+#define NR_geteuid 175
+#define NR_readlinkat 78
+#define NR_newfstatat 79
+#define NR_socket 198
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_recvfrom 207
+#define NR_clock_gettime 113
+#define NR_ppoll 73
+/* struct stat (generic): st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
+#define ST_MODE 16
+#define ST_UID 24
+#define ST_SIZE 48
+static inline long sys3(long n, long a, long b, long c)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+}
+static inline long sys4(long n, long a, long b, long c, long d)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+	return x0;
+}
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+	return x0;
+}
+static inline long sys_open(const char *path, int flags, int mode) { return sys4(NR_openat, -100, (long)path, flags, mode); }
+static inline long sys_access(const char *path, int mode) { return sys4(NR_faccessat, -100, (long)path, mode, 0); }
+static inline long sys_readlink(const char *path, char *buf, long n) { return sys4(NR_readlinkat, -100, (long)path, (long)buf, n); }
+static inline long sys_stat(const char *path, void *st) { return sys4(NR_newfstatat, -100, (long)path, (long)st, 0); }
+#else
+#error "ldprof's first stage supports x86_64 and aarch64"
+#endif
+
+#endif
