@@ -159,6 +159,12 @@ $(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
 
+# The agent's per-process profile windows (agent/profile.c on common/stackprof.c), on this process.
+$(B)/tests/unit/test_agent_profile: tests/unit/test_agent_profile.c agent/profile.c agent/profile.h $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_agent_profile.c agent/profile.c \
+		$(COMMON_SRC) $(COMMON_LIBS)
+
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)

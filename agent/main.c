@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 	int *pfds = NULL;
 	int ncpus = 0, nattached, pidfd = -1, status = 1, err;
 	int64_t deadline = 0, next_refresh;
+	uint64_t samples, dropped;
 	struct sigaction sa = { .sa_handler = on_signal };
 	__u32 key;
 	__u8 one = 1;
@@ -386,16 +387,19 @@ int main(int argc, char **argv)
 	}
 	ring_buffer__consume(rb);
 	ldp_agent_prof_refresh(run.prof); /* fails quietly once the process is gone */
+	/* the counts are the window's: a shipment starts the next one at zero */
+	samples = ldp_agent_prof_samples(run.prof);
+	dropped = ldp_agent_prof_dropped(run.prof);
 	err = write_profile(run.prof, o.dir);
 	if (err < 0) {
 		fprintf(stderr, "ldprof-agent: writing the profile into '%s': %s\n", o.dir, strerror(-err));
 		goto out;
 	}
 	fprintf(stderr, "ldprof-agent: wrote a profile into %s: %llu samples, %llu dropped (ring buffer %llu, table %llu)\n",
-		o.dir, (unsigned long long)ldp_agent_prof_samples(run.prof),
-		(unsigned long long)(skel->bss->dropped + ldp_agent_prof_dropped(run.prof)),
+		o.dir, (unsigned long long)samples,
+		(unsigned long long)(skel->bss->dropped + dropped),
 		(unsigned long long)skel->bss->dropped,
-		(unsigned long long)ldp_agent_prof_dropped(run.prof));
+		(unsigned long long)dropped);
 	status = 0;
 out:
 	/* 10. cleanup: every step above may have been left half done */
