@@ -167,6 +167,12 @@ $(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_agentreq.c shim/agentreq.c -lpthread
 
+# The agent's per-process profile windows (agent/profile.c on common/stackprof.c), on this process.
+$(B)/tests/unit/test_agent_profile: tests/unit/test_agent_profile.c agent/profile.c agent/profile.h $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_agent_profile.c agent/profile.c \
+		$(COMMON_SRC) $(COMMON_LIBS)
+
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
@@ -180,7 +186,7 @@ $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
 
-# =============================================================================================
+# ======================================================================================
 # --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---
 # sampler.bpf.c is compiled for the BPF target against vmlinux.h, which is generated from the
 # running kernel's BTF (never committed), stripped of DWARF, and turned into a skeleton header
@@ -211,7 +217,7 @@ $(AGENT): $(AGENT_OBJ) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ -lbpf -lelf $(COMMON_LIBS)
 
-# =============================================================================================
+# ======================================================================================
 # --- packaging: make install [DESTDIR=... PREFIX=/usr], make deb, make rpm ---
 # Everything about it is in packaging/README.md. Neither `install` nor a package ever puts the
 # shim into /etc/ld.so.preload: the admin runs `ldprof install`; removing a package takes it out.

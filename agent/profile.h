@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * profile.h — the profile of one sampled process, as the agent builds it: samples from the
- * ring buffer aggregated by (thread, stack), what is needed to symbolize them gathered while
- * the process is still alive, and the profile handed to delivery at the end.
+ * ring buffer aggregated by (thread, stack) over a window, what is needed to symbolize them
+ * gathered while the process is still alive, and one profile per window handed to delivery.
  * Never called from a signal handler; one thread at a time.
  */
 #ifndef LDP_AGENT_PROFILE_H
@@ -16,33 +16,40 @@
 
 struct ldp_agent_prof;
 
-/* Distinct (thread, stack) entries kept; past it samples are dropped and counted. */
+/* Distinct (thread, stack) entries kept in a window; past it samples are dropped and counted. */
 #define LDP_AGENT_PROF_MAX_STACKS (1u << 16)
 
-/* period_ns: the sampling interval. Returns 0 or -errno; *ret is written only on success. */
+/* pid > 0; period_ns: the sampling interval. The first window starts now. Returns 0 or
+ * -errno; *ret is written only on success. */
 int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_agent_prof **ret);
 /* Accepts NULL. */
 void ldp_agent_prof_free(struct ldp_agent_prof *p);
 
-/* Counts one sample: frames leaf first, comm the thread's name. Returns 0, or -E2BIG when the
- * table is full (the sample is counted as dropped), -ENOMEM. */
+/* Counts one sample: frames leaf first (return addresses past the leaf, as the frame-pointer
+ * walk gives them), comm the thread's name. Returns 0, or -E2BIG when the table is full (the
+ * sample is counted as dropped), -ENOMEM. */
 int ldp_agent_prof_add(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
 		       const uint64_t *frames, uint32_t nframes);
 
-/* Reads the process's comm, executable and mappings (and the symbol tables of the mapped
+/* Reads the process's comm, executable and mappings (and the symbol tables of newly mapped
  * files) while it is alive: called at start and now and then, since nothing of it can be read
- * once the process is gone. Keeps the previous snapshot when the process has already gone.
- * Returns 0 or -errno. */
+ * once the process is gone. When the mappings have not changed it costs one read of
+ * /proc/PID/maps, a comparison, a readlink and a read of comm: no symbol table is read again.
+ * Keeps the previous snapshot when the process has already gone. Returns 0 or -errno. */
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p);
 
-/* Samples kept, and samples dropped because the table was full. */
+/* Samples kept, and samples dropped because the table was full, in the current window (since
+ * the last shipment): a window with no sample need not be shipped. */
 uint64_t ldp_agent_prof_samples(const struct ldp_agent_prof *p);
 uint64_t ldp_agent_prof_dropped(const struct ldp_agent_prof *p);
 
-/* The profile as a shipment for common/deliver.c, the same path the shim's profiles take:
- * raw pprof (every sample labelled source=ebpf, thread_id, thread_name), its window from the
- * first sample's set-up to end_ns (CLOCK_REALTIME ns), and the labels comm, pid, exe and
- * source=ebpf. *ret is filled (clear it with ldp_shipment_clear). Returns 0 or -errno. */
+/* The current window's profile as a shipment for common/deliver.c, the same path the shim's
+ * profiles take: raw pprof (every sample labelled source=ebpf, thread_id, thread_name), its
+ * window from where the previous shipment ended (or from ldp_agent_prof_new) to end_ns
+ * (CLOCK_REALTIME ns), and the labels comm, pid, exe, build_id (each when known) and
+ * source=ebpf. *ret is filled (clear it with ldp_shipment_clear). On success the next window
+ * starts at end_ns with no sample and no drop; symbol tables and the snapshot are kept. On
+ * failure the window is kept whole. Returns 0 or -errno. */
 int ldp_agent_prof_shipment(struct ldp_agent_prof *p, int64_t end_ns, struct ldp_shipment *ret);
 
 #endif

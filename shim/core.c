@@ -88,7 +88,7 @@ static struct {
 	pthread_t sender;
 	pthread_mutex_t creds_lock;
 	int creds_depth;
-	struct ldp_window *win;
+	struct ldp_stackprof *win;
 	unsigned seq;
 	int64_t next_flush;
 	pthread_key_t key;
@@ -244,11 +244,11 @@ static void drain_locked(void)
  * endpoint queues it for the sender thread). */
 static void write_locked(void)
 {
-	struct ldp_window_out out = { C.pid, C.period_ns, now_ns(CLOCK_REALTIME) };
+	struct ldp_window_out out = { C.period_ns, now_ns(CLOCK_REALTIME) };
 	struct ldp_shipment *s = NULL;
 	int r;
 
-	if (ldp_window_samples(C.win) == 0)
+	if (ldp_stackprof_samples(C.win) == 0)
 		goto done;
 	s = malloc(sizeof(*s)); /* ~16 KiB: not on the stack of an exec'ing program thread */
 	r = s ? ldp_window_build(C.win, &out, s) : -ENOMEM;
@@ -258,7 +258,7 @@ static void write_locked(void)
 		ldp_log(LDP_LOG_WARN, "cannot make or hand over a profile: %s", strerror(-r));
 	else
 		ldp_log(LDP_LOG_DEBUG, "profile %u: %llu samples", C.seq,
-			(unsigned long long)ldp_window_samples(C.win));
+			(unsigned long long)ldp_stackprof_samples(C.win));
 	C.seq++;
 	if (C.network) {
 		pthread_mutex_lock(&C.wake_mx);
@@ -267,10 +267,10 @@ static void write_locked(void)
 	}
 done:
 	free(s);
-	if (ldp_window_dropped(C.win))
+	if (ldp_stackprof_dropped(C.win))
 		ldp_log(LDP_LOG_INFO, "window dropped %llu samples (tables full)",
-			(unsigned long long)ldp_window_dropped(C.win));
-	ldp_window_reset(C.win, out.end_ns);
+			(unsigned long long)ldp_stackprof_dropped(C.win));
+	ldp_stackprof_reset(C.win, out.end_ns);
 	ldp_threads_reap();
 }
 
@@ -698,7 +698,7 @@ static void fork_child(void)
 	ldp_bg_tid = -1;
 	ldp_send_tid = -1;
 	ldp_sampler_after_fork_child();
-	ldp_window_reset(C.win, now_ns(CLOCK_REALTIME));
+	ldp_stackprof_reset(C.win, now_ns(CLOCK_REALTIME));
 	if (C.state)
 		C.state->pid = C.pid;
 	if (!C.stepped_aside && !C.exiting) {
@@ -786,9 +786,9 @@ ldp_core_start(const struct ldp_boot *boot)
 		return NULL;
 	}
 	init_wake();
-	C.win = ldp_window_new(now_ns(CLOCK_REALTIME));
+	r = ldp_window_new(now_ns(CLOCK_REALTIME), &C.win);
 	C.deliver = ldp_deliver_new(&cfg, deliver_log);
-	if (!C.win || !C.deliver || pthread_key_create(&C.key, thread_gone) != 0)
+	if (r < 0 || !C.deliver || pthread_key_create(&C.key, thread_gone) != 0)
 		goto fail;
 	r = ldp_threads_init(C.period_ns);
 	if (r < 0)

@@ -25,28 +25,13 @@
 #include "report.h"
 
 #include "check.h"
+#include "profnames.h"
 
 #define PERIOD 10000000 /* 100 Hz */
 #define T0 1700000000000000000ll
 #define DUR 10000000000ll
 
 /* ---- helpers ---- */
-
-static const char *str(const struct ldp_profile *p, int64_t idx)
-{
-	return idx >= 0 && (size_t)idx < p->nstrings ? p->strings[idx] : "<bad index>";
-}
-
-static const char *loc_name(const struct ldp_profile *p, uint64_t loc_id)
-{
-	const struct ldp_prof_location *l = ldp_profile_location(p, loc_id);
-	const struct ldp_prof_function *f;
-
-	if (!l || !l->nfuncs)
-		return NULL;
-	f = ldp_profile_function(p, l->func_ids[0]);
-	return f ? str(p, f->name) : NULL;
-}
 
 static int gunzip_all(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len)
 {

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * stackprof.c — the stack profile of one process over one window: aggregation,
+ * symbolization, the pprof profile. Shared by the shim's flush window (shim/window.c) and the
+ * agent's per-process profile (agent/profile.c).
+ *
+ * Samples are counted by (thread, stack) in an open-addressing table that doubles while its
+ * load would pass a half, up to the smallest size that holds max_stacks entries at three
+ * quarters; past max_stacks (or past three quarters when a doubling fails) samples are dropped
+ * and counted, so a process with unbounded stack variety cannot make the profiler's memory
+ * grow without bound. A window's entries go at reset; the table keeps its size, since the next
+ * window of the same process most likely needs it again.
+ * Symbolization uses a snapshot of the process (maps, exe, comm) taken by refresh, and the
+ * .symtab/.dynsym of each mapped file, parsed once per (path, inode) for the life of the
+ * object: a library that stays mapped is never read twice.
+ * Never called from a signal handler; one thread at a time; it never writes a file.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+#include "fileio.h"
+#include "procmaps.h"
+#include "stackprof.h"
+
+#define MIN_SLOTS 1024u
+#define MAX_SYMFILES 512
+#define NAME_LEN 16 /* the kernel's TASK_COMM_LEN: a thread name is at most 15 bytes */
+#define MAX_NAMES 64
+
+struct entry {
+	uint64_t hash; /* 0: empty slot */
+	uint64_t count;
+	/* depth frames, then, when named, the thread's name (NUL-terminated): one allocation, and
+	 * no name bytes at all in the shim's entries, whose names come at build time */
+	uint64_t *frames;
+	uint32_t tid;
+	uint16_t depth;
+	uint16_t named;
+};
+
+struct symfile {
+	char *path;
+	uint64_t inode;
+	struct ldp_elfsym *syms; /* NULL when the file could not be parsed: not tried again */
+};
+
+struct ldp_stackprof {
+	pid_t pid;
+	unsigned flags;
+	uint32_t max_stacks, max_slots;
+	struct entry *e;
+	uint32_t cap, used;
+	uint64_t samples, dropped;
+	int64_t start_ns;
+	/* the last good snapshot of the process */
+	struct ldp_maps maps;
+	char comm[32];
+	char exe[PATH_MAX];
+	struct symfile sym[MAX_SYMFILES];
+	unsigned nsym;
+};
+
+int ldp_stackprof_new(pid_t pid, uint32_t max_stacks, unsigned flags, int64_t start_ns,
+		      struct ldp_stackprof **ret)
+{
+	struct ldp_stackprof *sp = NULL;
+	uint64_t slots = MIN_SLOTS;
+	int r = -EINVAL;
+
+	if (pid < 0 || max_stacks == 0 || max_stacks > (1u << 30) || !ret)
+		goto out;
+	while (slots / 4 * 3 < max_stacks)
+		slots *= 2;
+	r = -ENOMEM;
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		goto out;
+	sp->cap = MIN_SLOTS;
+	sp->e = calloc(sp->cap, sizeof(*sp->e));
+	if (!sp->e)
+		goto out;
+	sp->pid = pid;
+	sp->flags = flags;
+	sp->max_stacks = max_stacks;
+	sp->max_slots = (uint32_t)slots;
+	sp->start_ns = start_ns;
+	snprintf(sp->comm, sizeof(sp->comm), "unknown");
+	*ret = sp;
+	sp = NULL;
+	r = 0;
+out:
+	ldp_stackprof_free(sp);
+	return r;
+}
+
+static void free_entries(struct ldp_stackprof *sp)
+{
+	for (uint32_t i = 0; sp->e && i < sp->cap; i++)
+		free(sp->e[i].frames);
+}
+
+void ldp_stackprof_free(struct ldp_stackprof *sp)
+{
+	if (!sp)
+		return;
+	free_entries(sp);
+	free(sp->e);
+	for (unsigned i = 0; i < sp->nsym; i++) {
+		free(sp->sym[i].path);
+		ldp_elfsym_free(sp->sym[i].syms);
+	}
+	ldp_maps_free(&sp->maps);
+	free(sp);
+}
+
+void ldp_stackprof_reset(struct ldp_stackprof *sp, int64_t start_ns)
+{
+	free_entries(sp);
+	memset(sp->e, 0, sp->cap * sizeof(*sp->e));
+	sp->used = 0;
+	sp->samples = 0;
+	sp->dropped = 0;
+	sp->start_ns = start_ns;
+}
+
+uint64_t ldp_stackprof_samples(const struct ldp_stackprof *sp) { return sp->samples; }
+uint64_t ldp_stackprof_dropped(const struct ldp_stackprof *sp) { return sp->dropped; }
+void ldp_stackprof_drop(struct ldp_stackprof *sp, uint64_t count) { sp->dropped += count; }
+const char *ldp_stackprof_comm(const struct ldp_stackprof *sp) { return sp->comm; }
+const char *ldp_stackprof_exe(const struct ldp_stackprof *sp) { return sp->exe; }
+
+static uint64_t hash_stack(uint32_t tid, const uint64_t *f, uint32_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ tid;
+
+	for (uint32_t i = 0; i < n; i++) {
+		h ^= f[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h ? h : 1;
+}
+
+static struct entry *slot(struct entry *tab, uint32_t cap, uint64_t h, uint32_t tid,
+			  const uint64_t *f, uint32_t n)
+{
+	for (uint32_t i = (uint32_t)h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+		struct entry *e = &tab[i];
+		if (!e->hash || (e->hash == h && e->tid == tid && e->depth == n &&
+				 !memcmp(e->frames, f, n * sizeof(*f))))
+			return e;
+	}
+}
+
+static int grow(struct ldp_stackprof *sp)
+{
+	uint32_t cap = sp->cap * 2;
+	struct entry *tab = calloc(cap, sizeof(*tab));
+
+	if (!tab)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < sp->cap; i++) {
+		const struct entry *e = &sp->e[i];
+		if (e->hash)
+			*slot(tab, cap, e->hash, e->tid, e->frames, e->depth) = *e;
+	}
+	free(sp->e);
+	sp->e = tab;
+	sp->cap = cap;
+	return 0;
+}
+
+/* A new entry for a stack not in the table, or -E2BIG (full) or -ENOMEM. */
+static int claim(struct ldp_stackprof *sp, uint64_t h, uint32_t tid, const char *name,
+		 const uint64_t *frames, uint32_t nframes, struct entry **ret)
+{
+	size_t nlen = name ? strnlen(name, NAME_LEN - 1) : 0, bytes;
+	struct entry *e;
+
+	if (sp->used >= sp->max_stacks)
+		return -E2BIG;
+	/* Load under a half keeps probes short while the table may still grow; at its largest,
+	 * or when doubling fails, up to three quarters (a probe still ends at an empty slot). */
+	if ((uint64_t)(sp->used + 1) * 2 > sp->cap &&
+	    !(sp->cap < sp->max_slots && grow(sp) == 0) &&
+	    (uint64_t)(sp->used + 1) * 4 > (uint64_t)sp->cap * 3)
+		return sp->cap < sp->max_slots ? -ENOMEM : -E2BIG;
+	e = slot(sp->e, sp->cap, h, tid, frames, nframes);
+	bytes = nframes * sizeof(*frames) + (name ? nlen + 1 : 0);
+	e->frames = malloc(bytes ? bytes : 1);
+	if (!e->frames)
+		return -ENOMEM;
+	memcpy(e->frames, frames, nframes * sizeof(*frames));
+	if (name) {
+		memcpy(e->frames + nframes, name, nlen);
+		((char *)(e->frames + nframes))[nlen] = 0;
+	}
+	e->hash = h;
+	e->tid = tid;
+	e->depth = (uint16_t)nframes;
+	e->named = name != NULL;
+	sp->used++;
+	*ret = e;
+	return 0;
+}
+
+int ldp_stackprof_add(struct ldp_stackprof *sp, uint32_t tid, const char *name,
+		      const uint64_t *frames, uint32_t nframes, uint64_t count)
+{
+	uint64_t adj[LDP_STACKPROF_MAX_DEPTH];
+	struct entry *e;
+	uint64_t h;
+	int r;
+
+	if (nframes > LDP_STACKPROF_MAX_DEPTH)
+		nframes = LDP_STACKPROF_MAX_DEPTH;
+	if (sp->flags & LDP_STACKPROF_RETURN_ADDRESSES) {
+		/* Into the call instruction, as the shim's unwinder does: then a return address is
+		 * never the same location as a leaf at that address with another name. */
+		for (uint32_t k = 0; k < nframes; k++)
+			adj[k] = k && frames[k] ? frames[k] - 1 : frames[k];
+		frames = adj;
+	}
+	h = hash_stack(tid, frames, nframes);
+	e = slot(sp->e, sp->cap, h, tid, frames, nframes);
+	if (!e->hash) {
+		r = claim(sp, h, tid, name, frames, nframes, &e);
+		if (r < 0) {
+			sp->dropped += count;
+			return r;
+		}
+	}
+	e->count += count;
+	sp->samples += count;
+	return 0;
+}
+
+/* The symbol table of a mapped file, parsed once per (path, inode). */
+static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp_map *m)
+{
+	char path[PATH_MAX + 64];
+	struct symfile *sf;
+
+	if (m->path[0] != '/')
+		return NULL;
+	for (unsigned i = 0; i < sp->nsym; i++)
+		if (sp->sym[i].inode == m->inode && !strcmp(sp->sym[i].path, m->path))
+			return sp->sym[i].syms;
+	if (sp->nsym == MAX_SYMFILES)
+		return NULL;
+	sf = &sp->sym[sp->nsym];
+	sf->path = strdup(m->path);
+	if (!sf->path)
+		return NULL;
+	sf->inode = m->inode;
+	/* another process's files as it sees them: its mount namespace may not be ours */
+	if (sp->pid)
+		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)sp->pid, m->path);
+	else
+		snprintf(path, sizeof(path), "%s", m->path);
+	if (ldp_elfsym_open(path, &sf->syms) < 0)
+		sf->syms = NULL;
+	sp->nsym++;
+	return sf->syms;
+}
+
+static int same_maps(const struct ldp_maps *a, const struct ldp_maps *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct ldp_map *x = &a->maps[i], *y = &b->maps[i];
+		if (x->start != y->start || x->end != y->end || x->offset != y->offset ||
+		    x->inode != y->inode || x->dev_major != y->dev_major ||
+		    x->dev_minor != y->dev_minor || strcmp(x->perms, y->perms) ||
+		    strcmp(x->path, y->path))
+			return 0;
+	}
+	return 1;
+}
+
+static void proc_path(const struct ldp_stackprof *sp, const char *what, char *buf, size_t len)
+{
+	if (sp->pid)
+		snprintf(buf, len, "/proc/%d/%s", (int)sp->pid, what);
+	else
+		snprintf(buf, len, "/proc/self/%s", what);
+}
+
+int ldp_stackprof_refresh(struct ldp_stackprof *sp)
+{
+	struct ldp_maps maps = { 0 };
+	char path[64], exe[PATH_MAX], *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int changed, r;
+
+	r = ldp_maps_read(sp->pid, &maps);
+	if (r < 0)
+		goto out;
+	/* A process that has exited but is not yet reaped has an empty maps file: that is no
+	 * snapshot to replace a good one with. */
+	r = -ESRCH;
+	if (!maps.n)
+		goto out;
+	changed = !same_maps(&maps, &sp->maps);
+	if (changed) {
+		ldp_maps_free(&sp->maps);
+		sp->maps = maps;
+		maps = (struct ldp_maps){ 0 };
+		/* Another process may be gone by the time its profile is built, and its files
+		 * with it: read what its new mappings need now. Our own files stay reachable, so
+		 * the shim reads only the ones its samples hit, at build. */
+		for (size_t i = 0; sp->pid && i < sp->maps.n; i++)
+			if (sp->maps.maps[i].perms[2] == 'x')
+				symfile_get(sp, &sp->maps.maps[i]);
+	}
+	/* the executable changes only with an exec, which changes every mapping; comm changes
+	 * whenever the process renames itself */
+	proc_path(sp, "exe", path, sizeof(path));
+	n = changed || !sp->exe[0] ? readlink(path, exe, sizeof(exe) - 1) : 0;
+	if (n > 0) {
+		exe[n] = 0;
+		memcpy(sp->exe, exe, (size_t)n + 1);
+	}
+	proc_path(sp, "comm", path, sizeof(path));
+	if (ldp_read_file(path, 0, 64, &buf, &len) == 0 && len > 0) {
+		buf[strcspn(buf, "\n")] = 0;
+		snprintf(sp->comm, sizeof(sp->comm), "%s", buf);
+	}
+	r = 0;
+out:
+	free(buf);
+	ldp_maps_free(&maps);
+	return r;
+}
+
+/* Mapping ids are added lazily, one per executable line of maps used. */
+static int64_t mapping_id(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids, size_t i)
+{
+	const struct ldp_map *m = &sp->maps.maps[i];
+	struct ldp_elfsym *syms;
+
+	if (ids[i])
+		return ids[i];
+	syms = symfile_get(sp, m);
+	ids[i] = ldp_pprof_add_mapping(pp, m->start, m->end, m->offset, m->path,
+				       syms ? ldp_elfsym_build_id(syms) : NULL);
+	return ids[i];
+}
+
+/* Names of the threads in one profile, asked once each (tids repeat across stacks). */
+struct name_cache {
+	struct { uint32_t tid; char name[NAME_LEN]; } e[MAX_NAMES];
+	unsigned n;
+};
+
+static const char *thread_name(const struct ldp_stackprof_out *out, struct name_cache *c,
+			       const struct entry *e)
+{
+	unsigned i;
+
+	if (e->named)
+		return (const char *)(e->frames + e->depth);
+	if (!out->thread_name)
+		return NULL;
+	for (i = 0; i < c->n; i++)
+		if (c->e[i].tid == e->tid)
+			return c->e[i].name;
+	i = c->n < MAX_NAMES ? c->n++ : e->tid % MAX_NAMES;
+	c->e[i].tid = e->tid;
+	c->e[i].name[0] = 0;
+	out->thread_name(out->ctx, e->tid, c->e[i].name, sizeof(c->e[i].name));
+	return c->e[i].name;
+}
+
+/* One sample: its frames as locations, its labels. */
+static int add_sample(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids,
+		      const struct entry *e, struct ldp_pprof_label *labels, size_t nlabels)
+{
+	uint64_t locs[LDP_STACKPROF_MAX_DEPTH];
+	uint32_t nl = 0;
+
+	for (uint32_t k = 0; k < e->depth && nl < LDP_STACKPROF_MAX_DEPTH; k++) {
+		uint64_t a = e->frames[k];
+		const struct ldp_map *m = ldp_maps_find(&sp->maps, a);
+		const char *fn = NULL;
+		int64_t mid = 0, loc;
+
+		if (!a)
+			continue;
+		if (m) {
+			struct ldp_elfsym *syms = symfile_get(sp, m);
+
+			mid = mapping_id(sp, pp, ids, (size_t)(m - sp->maps.maps));
+			if (syms)
+				fn = ldp_elfsym_lookup(syms, a - m->start + m->offset);
+			else if (m->path[0] == '[')
+				fn = m->path;
+		}
+		loc = ldp_pprof_add_location(pp, mid > 0 ? (uint64_t)mid : 0, a, fn);
+		if (loc < 0)
+			return (int)loc;
+		locs[nl++] = (uint64_t)loc;
+	}
+	return ldp_pprof_add_sample(pp, locs, nl, (int64_t)e->count, labels, nlabels);
+}
+
+int ldp_stackprof_build(struct ldp_stackprof *sp, const struct ldp_stackprof_out *out,
+			struct ldp_shipment *ret)
+{
+	struct ldp_pprof_label labels[LDP_STACKPROF_MAX_LABELS + 2];
+	struct name_cache *names = NULL;
+	struct ldp_pprof *pp = NULL;
+	const char *build_id = NULL;
+	int64_t *ids = NULL;
+	char tid[16], pid[16];
+	int r = -EINVAL;
+
+	memset(ret, 0, sizeof(*ret));
+	if (out->nlabels > LDP_STACKPROF_MAX_LABELS || out->period_ns <= 0)
+		goto out;
+	pp = ldp_pprof_new(out->period_ns, sp->start_ns, out->end_ns - sp->start_ns);
+	ids = calloc(sp->maps.n + 1, sizeof(*ids));
+	names = calloc(1, sizeof(*names));
+	r = -ENOMEM;
+	if (!pp || !ids || !names)
+		goto out;
+	/* the main executable's mappings first: pprof and Parca take mapping 1 as the binary */
+	for (size_t i = 0; i < sp->maps.n; i++) {
+		const struct ldp_map *m = &sp->maps.maps[i];
+		struct ldp_elfsym *syms;
+
+		if (m->perms[2] != 'x' || !sp->exe[0] || strcmp(m->path, sp->exe))
+			continue;
+		syms = symfile_get(sp, m);
+		mapping_id(sp, pp, ids, i);
+		if (syms && !build_id)
+			build_id = ldp_elfsym_build_id(syms);
+	}
+
+	for (size_t i = 0; i < out->nlabels; i++)
+		labels[i] = out->labels[i];
+	for (uint32_t i = 0; i < sp->cap; i++) {
+		const struct entry *e = &sp->e[i];
+		size_t nl = out->nlabels;
+		const char *name;
+
+		if (!e->hash)
+			continue;
+		snprintf(tid, sizeof(tid), "%u", e->tid);
+		labels[nl++] = (struct ldp_pprof_label){ "thread_id", tid };
+		name = thread_name(out, names, e);
+		if (name)
+			labels[nl++] = (struct ldp_pprof_label){ "thread_name", name };
+		r = add_sample(sp, pp, ids, e, labels, nl);
+		if (r < 0)
+			goto out;
+	}
+	r = ldp_pprof_encode(pp, &ret->pprof, &ret->len);
+	if (r < 0)
+		goto out;
+	ret->from_ns = sp->start_ns;
+	ret->until_ns = out->end_ns;
+	ret->hz = (int)(1000000000LL / out->period_ns);
+	snprintf(pid, sizeof(pid), "%d", sp->pid ? (int)sp->pid : (int)getpid());
+	ldp_shipment_add_label(ret, LDP_LABEL_COMM, sp->comm);
+	ldp_shipment_add_label(ret, LDP_LABEL_PID, pid);
+	if (sp->exe[0])
+		ldp_shipment_add_label(ret, LDP_LABEL_EXE, sp->exe);
+	if (build_id)
+		ldp_shipment_add_label(ret, LDP_LABEL_BUILD_ID, build_id);
+	r = 0;
+out:
+	if (r < 0)
+		ldp_shipment_clear(ret);
+	free(names);
+	free(ids);
+	ldp_pprof_free(pp);
+	return r;
+}
