@@ -66,6 +66,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentq.h"
+#include "config.h"
 #include "elfsym.h"
 #include "fileio.h"
 #include "install.h"
@@ -328,6 +330,82 @@ static void config_status(const char *root)
 		       cfg, st.st_mode & 07777, (unsigned)st.st_uid);
 	} else {
 		printf("config   %s\n", cfg);
+	}
+}
+
+/* The [agent] socket the shim would use: the config file (and, on the live host, LDPROF_*). */
+static void agent_socket(const char *root, char *out, size_t len)
+{
+	extern char **environ;
+	static struct ldp_config c;
+	char cfg[PATH_MAX + 32];
+
+	ldp_config_defaults(&c);
+	if (!root[0]) {
+		ldp_config_load(&c, environ, NULL, NULL);
+	} else {
+		snprintf(cfg, sizeof(cfg), "%s%s", root, CONFIG_PATH);
+		ldp_config_load_file(&c, cfg, 1, NULL, NULL);
+	}
+	snprintf(out, len, "%s%s", c.agent_socket[0] ? root : "", c.agent_socket);
+}
+
+/* One line on the agent, then one per process it covers:
+ *   agent    /run/ldprof/agent.sock: up (pid 812, 99 Hz, cover registered): covering 2, 40 registered
+ *            covering 1234 uid 0 static, 17 samples in this window */
+static void agent_status(const char *root)
+{
+	static char reply[64 << 10];
+	char sock[PATH_MAX + 32], *line, *save = NULL;
+	int r;
+
+	agent_socket(root, sock, sizeof(sock));
+	if (!sock[0]) {
+		printf("agent    off: [agent] socket is empty, the shim never asks an agent\n");
+		return;
+	}
+	r = ldp_agentq_status(sock, reply, sizeof(reply));
+	if (r == -ENOENT) {
+		printf("agent    %s: not running (no such socket)\n", sock);
+		return;
+	}
+	if (r == -ECONNREFUSED) {
+		printf("agent    %s: not running (nobody serves the socket)\n", sock);
+		return;
+	}
+	if (r < 0) {
+		printf("agent    %s: no answer (%s)\n", sock, strerror(-r));
+		return;
+	}
+	line = strtok_r(reply, "\n", &save);
+	{
+		int pid = 0, hz = 0;
+		unsigned covering = 0;
+		unsigned long reg = 0;
+		char cover[32] = "?";
+
+		if (!line || sscanf(line, "agent %d hz %d cover %31s covering %u registered %lu", &pid,
+				    &hz, cover, &covering, &reg) != 5) {
+			printf("agent    %s: up, but its status is not understood\n", sock);
+			return;
+		}
+		printf("agent    %s: up (pid %d, %d Hz, cover %s): covering %u, %lu registered\n", sock,
+		       pid, hz, cover, covering, reg);
+	}
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		int pid, uid;
+		unsigned long long n;
+		char why[16];
+		char comm[64] = "?", path[64];
+
+		if (sscanf(line, "%d %d %15s %llu", &pid, &uid, why, &n) != 4)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		if (read_small(path, comm, sizeof(comm)) < 0)
+			snprintf(comm, sizeof(comm), "?");
+		comm[strcspn(comm, "\n")] = 0;
+		printf("         covering %d (%s, uid %d, %s), %llu samples in this window\n", pid, comm,
+		       uid, strcmp(why, "asked") ? "static exec" : "asked by the shim", n);
 	}
 }
 
@@ -890,6 +968,7 @@ int ldp_status_main(int argc, char **argv)
 		rootbuf[0] = '\0';
 
 	broken = host_status(rootbuf);
+	agent_status(rootbuf);
 	fflush(stdout);
 
 	printf("%7s %-12s %-16s %-18s %s\n", "PID", "USER", "COMM", "STATE", "DETAIL");

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from agentlib import (CLIENT, NOBODY, Agent, agent, client, own_split, shares, wait_for_comm,
+from agentlib import (CLIENT, HZ, NOBODY, Agent, agent, client, own_split, shares, wait_for_comm,
                       wait_for_profiles, world)
-from conftest import PYTHON, Stacks, clean_env, prog, profile_files, run
+from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, run
 
 
 # ---- the kernel hooks, driven by a client that registers itself -------------------------------
@@ -157,3 +157,27 @@ def test_sampling_requests_are_capped_per_user(agent):
     counts = dict(l.split(b"=") for l in r.stdout.split())
     assert int(counts[b"ok"]) == 64, counts
     assert int(counts[b"cap"]) == 16, counts
+
+
+# ---- ldprof status ------------------------------------------------------------------------------
+
+def test_status_shows_the_agent_and_what_it_covers(agent):
+    target = subprocess.Popen([PYTHON, str(CLIENT), agent.sock, "LDPA1 register",
+                               prog("static_fp"), "3"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    try:
+        deadline = time.monotonic() + 10
+        while target.pid not in agent.status()[1] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        r = run([str(LDPROF), "status", "1"], env=agent.env())
+        out = r.stdout.decode()
+        assert f"agent    {agent.sock}: up (pid {agent.proc.pid}, {HZ} Hz, cover registered): covering 1," in out, out
+        assert f"covering {target.pid} (static_fp, uid 0, static exec)" in out, out
+    finally:
+        target.kill()
+        target.wait()
+    agent.stop()
+    out = run([str(LDPROF), "status", "1"], env=agent.env()).stdout.decode()
+    assert f"agent    {agent.sock}: not running (no such socket)" in out, out
+    out = run([str(LDPROF), "status", "1"], env=clean_env(LDPROF_AGENT_SOCKET="")).stdout.decode()
+    assert "agent    off: [agent] socket is empty" in out, out

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * agentq.c — the CLI's status question to ldprof-agent (see agentq.h).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentproto.h"
+#include "agentq.h"
+
+#define WAIT_MS 1000
+
+int ldp_agentq_status(const char *path, char *buf, size_t len)
+{
+	static const char ok[] = LDP_AGENT_REPLY_OK "\n";
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct pollfd p;
+	ssize_t n;
+	int fd, r;
+
+	if (len < sizeof(ok) || strlen(path) >= sizeof(a.sun_path))
+		return -EINVAL;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (send(fd, LDP_AGENT_REQ_STATUS, strlen(LDP_AGENT_REQ_STATUS), MSG_NOSIGNAL) < 0) {
+		r = -errno;
+		goto out;
+	}
+	p.fd = fd;
+	p.events = POLLIN;
+	r = poll(&p, 1, WAIT_MS);
+	if (r <= 0) {
+		r = r < 0 ? -errno : -ETIMEDOUT;
+		goto out;
+	}
+	n = recv(fd, buf, len - 1, 0);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	buf[n] = 0;
+	if ((size_t)n < sizeof(ok) - 1 || memcmp(buf, ok, sizeof(ok) - 1)) {
+		r = -EPROTO;
+		goto out;
+	}
+	memmove(buf, buf + sizeof(ok) - 1, (size_t)n - (sizeof(ok) - 1) + 1);
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
