@@ -347,7 +347,8 @@ static void agent_socket(const char *root, char *out, size_t len)
 		snprintf(cfg, sizeof(cfg), "%s%s", root, CONFIG_PATH);
 		ldp_config_load_file(&c, cfg, 1, NULL, NULL);
 	}
-	snprintf(out, len, "%s%s", c.agent_socket[0] ? root : "", c.agent_socket);
+	if ((size_t)snprintf(out, len, "%s%s", c.agent_socket[0] ? root : "", c.agent_socket) >= len)
+		snprintf(out, len, "(too long)");
 }
 
 /* One line on the agent, then one per process it covers:
