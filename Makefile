@@ -20,7 +20,7 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             golang-go google-perftools python3 python3-pytest musl-tools binutils procps \
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
             rpm shellcheck systemd libcap2-bin git util-linux \
-            llvm bpftool libbpf-dev libelf-dev linux-perf
+            llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
@@ -44,9 +44,17 @@ PROG_SRC   := $(wildcard tests/progs/*.c)
 SHIM       := $(B)/lib/libldprof.so
 CORE       := $(B)/lib/libldprof-core-gnu.so
 CLI        := $(B)/bin/ldprof
+# The folder `ldprof install` names with $LIB (packaging/layout.sh, docs/install.md): the shim
+# at the 64-bit loader's expansion, a do-nothing 32-bit stub at the 32-bit ones (x86_64 only).
+TRIPLET    := $(shell $(CC) -print-multiarch)
+LAYOUT     := $(B)/lib/ldprof/.layout
+ifeq ($(TRIPLET),x86_64-linux-gnu)
+STUB32     := $(B)/lib/stub32/libldprof.so
+LAYOUT_32  := $(STUB32) i386-linux-gnu
+endif
 
 .PHONY: all deps demo check test bench fuzz clean
-all: $(SHIM) $(CORE) $(CLI) $(B)/sbin/ldprof-agent
+all: $(SHIM) $(CORE) $(CLI) $(B)/sbin/ldprof-agent $(LAYOUT)
 
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -68,6 +76,18 @@ $(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/sta
 		-fno-builtin -fvisibility=hidden -fno-plt -Wl,-z,now -Wl,-z,nodelete -Wl,-z,noseparate-code \
 		-Wl,--version-script=shim/preload.map -Wl,-soname,libldprof.so -o $@ $(FIRST_STAGE_SRC) -lgcc
 	$(Q)if readelf -d $@ | grep -q NEEDED; then echo "$@ must need no library"; rm -f $@; exit 1; fi
+
+# --- the 32-bit stub: what 32-bit loaders find at their $LIB; empty, nothing runs (shim/stub.c) ---
+$(STUB32): shim/stub.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(WARN) -m32 -Os -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
+		-fvisibility=hidden -Wl,-z,noseparate-code -Wl,-soname,libldprof.so -o $@ shim/stub.c
+	$(Q)if readelf -d $@ | grep -q NEEDED || ! readelf -r $@ | grep -q 'no relocations'; then \
+		echo "$@ must need no library and have no relocation"; rm -f $@; exit 1; fi
+
+$(LAYOUT): packaging/layout.sh $(SHIM) $(CORE) $(STUB32)
+	$(Q)sh packaging/layout.sh $(B)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)
+	$(Q)touch $@
 
 # --- the glibc core, dlopen()ed by the first stage only when it activates ---
 $(CORE): $(CORE_OBJ) $(COMMON_OBJ_PIC) shim/core.map
@@ -221,8 +241,9 @@ $(AGENT): $(AGENT_OBJ) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 # --- packaging: make install [DESTDIR=... PREFIX=/usr], make deb, make rpm ---
 # Everything about it is in packaging/README.md. Neither `install` nor a package ever puts the
 # shim into /etc/ld.so.preload: the admin runs `ldprof install`; removing a package takes it out.
-# The shim reads /etc/ldprof/ldprof.ini and `ldprof install` names /usr/lib/ldprof/libldprof.so
-# whatever PREFIX is: PREFIX=/usr is the layout the packages use.
+# The shim reads /etc/ldprof/ldprof.ini whatever PREFIX is; `ldprof install` names
+# /usr/lib/ldprof/$LIB/libldprof.so when it is there, else PREFIX/lib/ldprof/$LIB/libldprof.so
+# next to the ldprof that runs. PREFIX=/usr is the layout the packages use.
 
 PREFIX      ?= /usr
 DESTDIR     ?=
@@ -243,7 +264,7 @@ install: all
 		$(DESTDIR)/etc/ldprof $(DESTDIR)/var/lib/ldprof
 	install -d -m 1733 $(DESTDIR)/var/lib/ldprof/profiles $(DESTDIR)/var/lib/ldprof/spool
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/ldprof
-	install -m 0644 $(SHIM) $(CORE) $(DESTDIR)$(PREFIX)/lib/ldprof/
+	sh packaging/layout.sh $(DESTDIR)$(PREFIX)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)
 	@# an existing configuration is the admin's: never overwritten
 	if [ -e $(DESTDIR)/etc/ldprof/ldprof.ini ]; then echo "kept $(DESTDIR)/etc/ldprof/ldprof.ini"; \
 	else install -m 0644 config/ldprof.ini $(DESTDIR)/etc/ldprof/ldprof.ini; fi
@@ -258,7 +279,7 @@ install: all
 pkg-stage: all
 	$(Q)rm -rf $(PKG)/stage
 	$(Q)umask 022 && $(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(PKG)/stage) PREFIX=/usr
-	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $(PKG)/stage/usr/lib/ldprof/*.so
+	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $$(find $(PKG)/stage/usr/lib/ldprof -type f -name '*.so')
 
 # Maintainer scripts: each with packaging/scripts/functions.sh in place of "#@LDPROF_FUNCTIONS@".
 $(PKG)/scripts/deb/%: packaging/deb/% packaging/scripts/functions.sh

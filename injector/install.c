@@ -12,7 +12,14 @@
  * ld.so.preload.ldprof-backup; and a file we created is removed again by uninstall when our
  * line was all it held. --dry-run prints the change and touches nothing. --root DIR works on
  * DIR/etc/ld.so.preload (packaging, tests); the line written is the path as seen inside DIR.
+ *
+ * The line names DIR/$LIB/libldprof.so when that layout is there (packaging/layout.sh): each
+ * glibc loader replaces $LIB with its own library folder, so a 32-bit loader finds a 32-bit
+ * stub where a 64-bit one finds the shim, and neither prints "wrong ELF class". Without it
+ * (an older tree), the plain path, as before. A line of ours that names another path (older
+ * versions wrote /usr/lib/ldprof/libldprof.so) is replaced by install, never kept beside ours.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,21 +33,99 @@
 #include "fileio.h"
 #include "install.h"
 
-#define DEFAULT_LIB "/usr/lib/ldprof/libldprof.so"
+#define LIB_DIR "/usr/lib/ldprof"
+#define LIB_LINE LIB_DIR "/$LIB/libldprof.so"      /* what install writes when it can */
+#define LEGACY_LIB LIB_DIR "/libldprof.so"         /* what older versions wrote */
 #define MAX_PRELOAD (1 << 20)
 
-/* Is this line ours: our path, or any libldprof.so, alone on its line (blanks around)? */
-static int our_line(const char *s, size_t n, const char *lib)
+/* What the loaders of this machine put in place of $LIB (glibc's DL_DST_LIB, measured: see
+ * docs/install.md), the native ABI's first: Debian's multiarch folder, then lib64 (Fedora,
+ * SUSE). The 32-bit ones are where layout.sh puts the stub: Debian's libc6-i386, Debian's
+ * multiarch libc6:i386, and the i686 glibc of rpm distributions. */
+#if defined(__x86_64__)
+static const char *const lib64_dirs[] = { "lib/x86_64-linux-gnu", "lib64", NULL };
+const char *const ldp_lib32_dirs[] = { "lib32", "lib/i386-linux-gnu", "lib", NULL };
+#elif defined(__aarch64__)
+static const char *const lib64_dirs[] = { "lib/aarch64-linux-gnu", "lib64", NULL };
+const char *const ldp_lib32_dirs[] = { NULL };
+#else
+#error "ldprof supports x86_64 and aarch64"
+#endif
+
+int ldp_preload_subst(const char *line, const char *dir, char *buf, size_t len)
 {
-	size_t b = 0, e = n, liblen = strlen(lib);
-	static const char base[] = "/libldprof.so";
+	size_t o = 0, dl = strlen(dir);
+	int n = 0;
+
+	for (const char *s = line; *s;) {
+		/* As glibc reads a DST: "$LIB" not followed by a name character, or "${LIB}". */
+		size_t tl = !strncmp(s, "${LIB}", 6) ? 6 :
+			    !strncmp(s, "$LIB", 4) && !(isalnum((unsigned char)s[4]) || s[4] == '_') ? 4 : 0;
+
+		if (tl) {
+			if (o + dl >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf + o, dir, dl);
+			o += dl;
+			s += tl;
+			n++;
+			continue;
+		}
+		if (o + 1 >= len)
+			return -ENAMETOOLONG;
+		buf[o++] = *s++;
+	}
+	buf[o] = 0;
+	return n;
+}
+
+int ldp_preload_expand(const char *root, const char *line, char *buf, size_t len)
+{
+	char host[2 * PATH_MAX];
+	int r;
+
+	for (size_t i = 0; lib64_dirs[i]; i++) {
+		r = ldp_preload_subst(line, lib64_dirs[i], buf, len);
+		if (r <= 0)
+			return r; /* no $LIB: the line is the path; or too long */
+		snprintf(host, sizeof(host), "%s%s", root, buf);
+		if (access(host, F_OK) == 0)
+			return 0;
+	}
+	r = ldp_preload_subst(line, lib64_dirs[0], buf, len);
+	return r < 0 ? r : -ENOENT;
+}
+
+static void trim(const char *s, size_t n, size_t *ret_b, size_t *ret_e)
+{
+	size_t b = 0, e = n;
 
 	while (b < e && (s[b] == ' ' || s[b] == '\t'))
 		b++;
 	while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r'))
 		e--;
-	if (e - b == liblen && !memcmp(s + b, lib, liblen))
+	*ret_b = b;
+	*ret_e = e;
+}
+
+/* Is this line exactly lib (blanks around)? */
+static int exact_line(const char *s, size_t n, const char *lib)
+{
+	size_t b, e, liblen = strlen(lib);
+
+	trim(s, n, &b, &e);
+	return e - b == liblen && !memcmp(s + b, lib, liblen);
+}
+
+/* Is this line ours: our path, or any libldprof.so, alone on its line (blanks around)? */
+static int our_line(const char *s, size_t n, const char *lib)
+{
+	static const char base[] = "/libldprof.so";
+	size_t b, e;
+
+	if (exact_line(s, n, lib))
 		return 1;
+	trim(s, n, &b, &e);
 	if (e - b >= sizeof(base) - 1 && !memcmp(s + e - (sizeof(base) - 1), base, sizeof(base) - 1)) {
 		for (size_t i = b; i < e; i++)
 			if (s[i] == ' ' || s[i] == '\t' || s[i] == ':' || s[i] == '#')
@@ -52,37 +137,53 @@ static int our_line(const char *s, size_t n, const char *lib)
 
 int ldp_preload_line_is_ours(const char *line, size_t n)
 {
-	return our_line(line, n, DEFAULT_LIB);
+	return our_line(line, n, LIB_LINE);
 }
 
 int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall, char **ret,
 		     size_t *ret_len)
 {
 	size_t liblen = strlen(lib), o = 0;
+	int n = 0, same = 0, placed = 0;
 	char *out;
-	int n = 0;
 
 	*ret = NULL;
 	*ret_len = 0;
+	/* Install with our very line there, alone of ours: nothing to do. */
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(had + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - had) : len;
+		if (our_line(had + i, end - i, lib)) {
+			n++;
+			same += exact_line(had + i, end - i, lib);
+		}
+		i = nl ? end + 1 : len;
+	}
+	if (!uninstall && n == 1 && same == 1)
+		return 0;
 	out = malloc(len + liblen + 2);
 	if (!out)
 		return -ENOMEM;
+	n = 0;
 	for (size_t i = 0; i < len;) {
 		const char *nl = memchr(had + i, '\n', len - i);
 		size_t end = nl ? (size_t)(nl - had) : len, next = nl ? end + 1 : len;
-		if (our_line(had + i, end - i, lib)) {
-			if (!uninstall) {
-				free(out);
-				return 0; /* already there: nothing to add */
-			}
-			n++;
-		} else {
+		if (!our_line(had + i, end - i, lib)) {
 			memcpy(out + o, had + i, next - i);
 			o += next - i;
+		} else if (uninstall || placed) {
+			n++;
+		} else {
+			/* An older line of ours: ours takes its place (its position among the others). */
+			memcpy(out + o, lib, liblen);
+			o += liblen;
+			out[o++] = '\n';
+			placed = 1;
+			n++;
 		}
 		i = next;
 	}
-	if (!uninstall) {
+	if (!uninstall && !placed) {
 		if (o && out[o - 1] != '\n')
 			out[o++] = '\n';
 		memcpy(out + o, lib, liblen);
@@ -98,7 +199,6 @@ int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall
 	*ret_len = o;
 	return n;
 }
-
 
 /* Write path atomically: a temporary file next to it, fsync, rename, fsync of the folder. */
 static int write_atomic(const char *path, const char *buf, size_t len)
@@ -146,16 +246,11 @@ fail:
 	return r;
 }
 
-/* The library must be safe to name in ld.so.preload: a regular file that only root can
- * change (a writable one would let its writer run code in every root process), and it must
- * load: /bin/true runs with it preloaded, exits 0 and prints nothing. */
-static int check_lib(const char *hostpath, char *why, size_t whylen)
+/* A file the loader maps into every program must be a regular file that only root can change
+ * (a writable one would let its writer run code in every root process). */
+static int check_file(const char *hostpath, char *why, size_t whylen)
 {
 	struct stat st;
-	int pipefd[2], status;
-	char errbuf[512];
-	ssize_t n, got = 0;
-	pid_t pid;
 
 	if (stat(hostpath, &st) < 0) {
 		snprintf(why, whylen, "%s: %s", hostpath, strerror(errno));
@@ -170,28 +265,53 @@ static int check_lib(const char *hostpath, char *why, size_t whylen)
 			 hostpath, st.st_mode & 0777, (unsigned)st.st_uid);
 		return -1;
 	}
+	return 0;
+}
+
+/* The library must be safe to name in ld.so.preload: the file the native loader finds (with
+ * $LIB, the 64-bit expansion) and every 32-bit stub there is pass check_file(); and it must
+ * load: /bin/true runs with the line itself preloaded (the loader expands $LIB as it will for
+ * ld.so.preload), exits 0 and prints nothing. */
+static int check_lib(const char *root, const char *lib, char *why, size_t whylen)
+{
+	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512];
+	int pipefd[2] = { -1, -1 }, status, r = -1;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	snprintf(line, sizeof(line), "%s%s", root, lib);
+	if (ldp_preload_expand(root, lib, exp, sizeof(exp)) == -ENAMETOOLONG) {
+		snprintf(why, whylen, "%s: %s", line, strerror(ENAMETOOLONG));
+		goto out;
+	}
+	snprintf(host, sizeof(host), "%s%s", root, exp);
+	if (check_file(host, why, whylen) < 0)
+		goto out;
+	for (size_t i = 0; ldp_lib32_dirs[i] && ldp_preload_subst(lib, ldp_lib32_dirs[i], exp, sizeof(exp)) > 0; i++) {
+		snprintf(host, sizeof(host), "%s%s", root, exp);
+		if (access(host, F_OK) == 0 && check_file(host, why, whylen) < 0)
+			goto out;
+	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		return -1;
+		goto out;
 	}
 	pid = fork();
 	if (pid < 0) {
 		snprintf(why, whylen, "fork: %s", strerror(errno));
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -1;
+		goto out;
 	}
 	if (pid == 0) {
 		dup2(pipefd[1], 2);
-		setenv("LD_PRELOAD", hostpath, 1);
+		setenv("LD_PRELOAD", line, 1);
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
+	pipefd[1] = -1;
 	while ((n = read(pipefd[0], errbuf + got, sizeof(errbuf) - 1 - (size_t)got)) > 0 &&
 	       got < (ssize_t)sizeof(errbuf) - 1)
 		got += n;
-	close(pipefd[0]);
 	errbuf[got] = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -199,11 +319,31 @@ static int check_lib(const char *hostpath, char *why, size_t whylen)
 		char *nl = strchr(errbuf, '\n');
 		if (nl)
 			*nl = 0;
-		snprintf(why, whylen, "/bin/true fails with %s preloaded: %s", hostpath,
+		snprintf(why, whylen, "/bin/true fails with %s preloaded: %s", line,
 			 got ? errbuf : "non-zero exit");
-		return -1;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	return r;
+}
+
+/* How many lines of ours the content holds (an install then replaces them). */
+static int count_ours(const char *had, size_t len, const char *lib)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(had + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - had) : len;
+		n += our_line(had + i, end - i, lib);
+		i = nl ? end + 1 : len;
+	}
+	return n;
 }
 
 static int blank(const char *s, size_t n)
@@ -236,20 +376,48 @@ int ldp_shim_near_exe(char *buf, size_t len)
 	return -ENOENT;
 }
 
-/* The library to name: --lib, else the installed one, else the one next to this program. */
+/* bin/../lib/ldprof/$LIB/libldprof.so next to this program (a build tree, a PREFIX), resolved,
+ * when its 64-bit expansion is there. Returns 0 or -ENOENT. */
+static int layout_near_exe(char *lib, size_t len)
+{
+	static const char rel[] = "/../lib/ldprof";
+	char dir[PATH_MAX], real[PATH_MAX], exp[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - sizeof(rel));
+
+	if (n <= 0)
+		return -ENOENT;
+	dir[n] = 0;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -ENOENT;
+	memcpy(slash, rel, sizeof(rel)); /* fits: readlink left sizeof(rel) bytes */
+	if (!realpath(dir, real) || snprintf(lib, len, "%s/$LIB/libldprof.so", real) >= (int)len)
+		return -ENOENT;
+	return ldp_preload_expand("", lib, exp, sizeof(exp)) == 0 ? 0 : -ENOENT;
+}
+
+/* The library to name: --lib; else the installed layout (LIB_LINE), else the plain installed
+ * path (an older tree); else the layout next to this program (bin/../lib/ldprof, a build tree
+ * or a PREFIX), else the plain shim there. */
 static int pick_lib(const char *root, const char *opt, char *lib, size_t len)
 {
-	char host[2 * PATH_MAX];
+	char host[2 * PATH_MAX], exp[PATH_MAX];
 
 	if (opt) {
 		snprintf(lib, len, "%s", opt);
 		return lib[0] == '/' ? 0 : -EINVAL;
 	}
-	snprintf(host, sizeof(host), "%s%s", root, DEFAULT_LIB);
-	if (access(host, R_OK) == 0 || strcmp(root, "")) {
-		snprintf(lib, len, "%s", DEFAULT_LIB);
+	if (ldp_preload_expand(root, LIB_LINE, exp, sizeof(exp)) == 0) {
+		snprintf(lib, len, "%s", LIB_LINE);
 		return 0;
 	}
+	snprintf(host, sizeof(host), "%s%s", root, LEGACY_LIB);
+	if (access(host, R_OK) == 0 || strcmp(root, "")) {
+		snprintf(lib, len, "%s", LEGACY_LIB);
+		return 0;
+	}
+	if (layout_near_exe(lib, len) == 0)
+		return 0;
 	if (ldp_shim_near_exe(host, sizeof(host)) < 0)
 		return -ENOENT;
 	if (!realpath(host, lib))
@@ -262,9 +430,10 @@ int ldp_install_main(int argc, char **argv)
 	int uninstall = !strcmp(argv[0], "uninstall"), dry = 0, r, n;
 	const char *root = "/", *libopt = NULL, *cmd = argv[0];
 	char rootbuf[PATH_MAX], lib[PATH_MAX], file[2 * PATH_MAX], backup[2 * PATH_MAX + 32];
-	char marker[2 * PATH_MAX + 32], hostlib[2 * PATH_MAX], why[2 * PATH_MAX + 1024];
+	char marker[2 * PATH_MAX + 32], why[4 * PATH_MAX + 1024];
 	char *had = NULL, *out = NULL;
 	size_t hadlen = 0, outlen = 0;
+	const char *verb;
 	int exists;
 
 	for (int i = 1; i < argc; i++) {
@@ -296,7 +465,6 @@ int ldp_install_main(int argc, char **argv)
 	snprintf(file, sizeof(file), "%s/etc/ld.so.preload", rootbuf);
 	snprintf(backup, sizeof(backup), "%s.ldprof-backup", file);
 	snprintf(marker, sizeof(marker), "%s.ldprof-created", file);
-	snprintf(hostlib, sizeof(hostlib), "%s%s", rootbuf, lib);
 
 	r = ldp_read_file(file, O_NOFOLLOW, MAX_PRELOAD, &had, &hadlen);
 	if (r < 0 && r != -ENOENT) {
@@ -304,6 +472,7 @@ int ldp_install_main(int argc, char **argv)
 		return 1;
 	}
 	exists = r == 0;
+	verb = uninstall ? "remove" : count_ours(had, hadlen, lib) ? "replace our older line with" : "add";
 	n = ldp_preload_edit(had, hadlen, lib, uninstall, &out, &outlen);
 	if (n < 0) {
 		fprintf(stderr, "ldprof %s: %s\n", cmd, strerror(-n));
@@ -315,14 +484,13 @@ int ldp_install_main(int argc, char **argv)
 		r = 0;
 		goto out;
 	}
-	if (!uninstall && check_lib(hostlib, why, sizeof(why)) < 0) {
+	if (!uninstall && check_lib(rootbuf, lib, why, sizeof(why)) < 0) {
 		fprintf(stderr, "ldprof install: refusing: %s\n", why);
 		r = 1;
 		goto out;
 	}
 	if (dry) {
-		printf("%s: would %s the line \"%s\" (dry run: nothing changed)\n", file,
-		       uninstall ? "remove" : "add", lib);
+		printf("%s: would %s the line \"%s\" (dry run: nothing changed)\n", file, verb, lib);
 		r = 0;
 		goto out;
 	}
@@ -356,7 +524,8 @@ int ldp_install_main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
-	printf("%s: %s \"%s\"%s%s\n", file, uninstall ? "removed" : "added", lib,
+	printf("%s: %s \"%s\"%s%s\n", file,
+	       uninstall ? "removed" : strcmp(verb, "add") ? "replaced our older line with" : "added", lib,
 	       exists ? "; previous content kept in " : "", exists ? backup : "");
 	r = 0;
 out:

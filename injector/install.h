@@ -21,6 +21,20 @@ int ldp_preload_edit(const char *had, size_t len, const char *lib, int uninstall
  * For `ldprof status`. */
 int ldp_preload_line_is_ours(const char *line, size_t n);
 
+/* The 32-bit $LIB expansions where the stub lives (packaging/layout.sh), NULL-terminated;
+ * empty where there is no 32-bit ABI to serve. */
+extern const char *const ldp_lib32_dirs[];
+
+/* line with every $LIB (or ${LIB}) replaced by dir, into buf. Returns how many were replaced,
+ * or -ENAMETOOLONG. */
+int ldp_preload_subst(const char *line, const char *dir, char *buf, size_t len);
+
+/* A preload line as the native (64-bit) loader would read it, into buf: the line itself when
+ * it has no $LIB, else the first of this machine's 64-bit $LIB expansions whose file exists
+ * under root ("" for /). Returns 0; -ENOENT when none exists (buf then holds the first
+ * expansion); -ENAMETOOLONG. */
+int ldp_preload_expand(const char *root, const char *line, char *buf, size_t len);
+
 /* The shim next to this program: bin/../lib/libldprof.so (build tree) or
  * bin/../lib/ldprof/libldprof.so (installed under a PREFIX). buf gets the path (not resolved).
  * Returns 0 or -ENOENT. */

@@ -33,7 +33,9 @@
  *   preload  FILE: installed | not installed (WHY) | BROKEN
  *   ours     line N: PATH: ok (regular file, owner U, mode M) | MISSING (ERR) | UNSAFE (WHY)
  *   other    line N names libldprof.so but is not a line install manages: TEXT
+ *            (a line with $LIB: PATH is the file the 64-bit loader finds, docs/install.md)
  *   core     PATH: ok (...) | missing: every process stays off (core-failed) | UNSAFE (WHY)
+ *   stub     PATH: ok (...; $LIB = DIR: 32-bit programs, stays off) | UNSAFE (WHY)
  *   warning  TEXT
  *   config   PATH [(unsafe: WHY)] | none: defaults
  *       PID USER         COMM             STATE              DETAIL        (header)
@@ -42,7 +44,8 @@
  *     USER   effective user's name (or uid)
  *     COMM   /proc/PID/comm, blanks shown as '_', other bytes outside printable ASCII as '?'
  *     STATE  a decision name of state.h (LDP_DECISION_NAMES), the same with '?' appended when
- *            the kernel disagrees, "unknown" when the state cannot be read (DETAIL "(run as
+ *            the kernel disagrees, "32-bit-stub" for a 32-bit program (its loader found the
+ *            stub of a $LIB line: off), "unknown" when the state cannot be read (DETAIL "(run as
  *            root)" when /proc refuses), and, for PIDs given on the command line only,
  *            "no-shim" or "no-process"
  *     DETAIL the rest of the line: "(...)" notes of ours first, then the shim's detail, then,
@@ -53,6 +56,7 @@
  * Exit status: 0; 1 when our line names a missing or unsafe library; 2 for a usage error.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -81,6 +85,7 @@
 #define CORE_NAME     "libldprof-core-gnu.so"
 #define CONFIG_PATH   "/etc/ldprof/ldprof.ini"
 #define THREAD_NAME   "ldprof"
+#define STUB32_STATE  "32-bit-stub"   /* not a decision: the stub decides nothing */
 
 static const char *const decision_names[] = LDP_DECISION_NAMES;
 static const char *const agent_names[] = LDP_AGENT_OUTCOME_NAMES;
@@ -94,7 +99,7 @@ struct tally {
 	unsigned carriers, sampling, off, unknown, not_inspected;
 	unsigned off_by[LDP_ST_COUNT];
 	unsigned suspect_by[LDP_ST_COUNT];
-	unsigned unreadable, undecided;
+	unsigned unreadable, undecided, stub32;
 };
 
 /* What one process shows. */
@@ -257,6 +262,7 @@ static int check_our_line(FILE *out, const char *root, const char *file, size_t 
 			  const char *text)
 {
 	char hostlib[2 * PATH_MAX], core[2 * PATH_MAX], what[PATH_MAX + 128], why[2 * PATH_MAX + 128];
+	char exp[PATH_MAX];
 	int live = root[0] == '\0', r;
 	const char *shown;
 
@@ -268,8 +274,11 @@ static int check_our_line(FILE *out, const char *root, const char *file, size_t 
 			file, lineno, text, live ? "" : " --root ", root);
 		return 1;
 	}
-	snprintf(hostlib, sizeof(hostlib), "%s%s", root, text);
-	shown = live ? text : hostlib;
+	/* A line with $LIB: the file the 64-bit loader finds (the 32-bit stubs come last). */
+	if (ldp_preload_expand(root, text, exp, sizeof(exp)) == -ENAMETOOLONG)
+		snprintf(exp, sizeof(exp), "%s", text);
+	snprintf(hostlib, sizeof(hostlib), "%s%s", root, exp);
+	shown = live ? exp : hostlib;
 	r = lib_check(hostlib, root, live, what, sizeof(what), why, sizeof(why));
 	if (r < 0) {
 		fprintf(out, "ours     line %zu: %s: MISSING (%s)\n", lineno, shown, why);
@@ -308,6 +317,27 @@ static int check_our_line(FILE *out, const char *root, const char *file, size_t 
 		return 1;
 	} else {
 		fprintf(out, "core     %s: ok (%s)\n", core, what);
+	}
+
+	/* The 32-bit stubs a $LIB line leads 32-bit loaders to: mapped into 32-bit programs,
+	 * root's included, so they must be as safe as the shim. A missing one only makes its
+	 * loader print an error, as the 64-bit shim would. */
+	for (size_t i = 0; ldp_lib32_dirs[i] && ldp_preload_subst(text, ldp_lib32_dirs[i], exp, sizeof(exp)) > 0; i++) {
+		snprintf(hostlib, sizeof(hostlib), "%s%s", root, exp);
+		shown = live ? exp : hostlib;
+		r = lib_check(hostlib, root, live, what, sizeof(what), why, sizeof(why));
+		if (r < 0)
+			continue;
+		if (r > 0) {
+			fprintf(out, "stub     %s: UNSAFE (%s)\n", shown, why);
+			fprintf(stderr,
+				"ldprof status: DANGER: %s line %zu leads 32-bit programs to %s, which is unsafe: %s.\n"
+				"  Fix its owner and mode, or `ldprof uninstall%s%s`.\n",
+				file, lineno, shown, why, live ? "" : " --root ", root);
+			return 1;
+		}
+		fprintf(out, "stub     %s: ok (%s; $LIB = %s: 32-bit programs, stays off)\n", shown, what,
+			ldp_lib32_dirs[i]);
 	}
 	return 0;
 }
@@ -595,7 +625,8 @@ static int open_mapped(pid_t pid, const struct ldp_map *m)
 	return fd;
 }
 
-/* Reads the shim's state from pid. Returns 0, or -errno with a note for the detail column. */
+/* Reads the shim's state from pid. Returns 0; 1 when the mapped libldprof.so is the 32-bit stub
+ * (shim/stub.c: no state, nothing runs); or -errno with a note for the detail column. */
 static int read_state(pid_t pid, const struct ldp_maps *maps, const struct ldp_map *first,
 		      struct ldp_state *ret, char *note, size_t notelen)
 {
@@ -616,6 +647,15 @@ static int read_state(pid_t pid, const struct ldp_maps *maps, const struct ldp_m
 		else
 			snprintf(note, notelen, "(cannot open the mapped %s: %s)", SHIM_NAME, strerror(-r));
 		goto out;
+	}
+	{
+		unsigned char ident[EI_NIDENT];
+
+		if (pread(fd, ident, sizeof(ident), 0) == (ssize_t)sizeof(ident) &&
+		    !memcmp(ident, ELFMAG, SELFMAG) && ident[EI_CLASS] == ELFCLASS32) {
+			r = 1;
+			goto out;
+		}
 	}
 	r = ldp_elfsym_find_dynsym(fd, LDP_STATE_SYMBOL, &dv);
 	if (r < 0) {
@@ -778,7 +818,13 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 
 	t->carriers++;
 	r = read_state(pid, &maps, first, &st, note, sizeof(note));
-	if (r < 0) {
+	if (r == 1) {
+		/* A 32-bit program: its loader found the stub at its $LIB, which does nothing. */
+		snprintf(p.state, sizeof(p.state), "%s", STUB32_STATE);
+		snprintf(p.detail, sizeof(p.detail), "(32-bit program: ldprof profiles 64-bit programs only)");
+		t->off++;
+		t->stub32++;
+	} else if (r < 0) {
 		snprintf(p.state, sizeof(p.state), "unknown");
 		snprintf(p.detail, sizeof(p.detail), "%s", note);
 		t->unknown++;
@@ -856,6 +902,8 @@ static void print_summary(const struct tally *t)
 			sep = ", ";
 		}
 	}
+	if (t->stub32)
+		printf("%s%s %u", sep, STUB32_STATE, t->stub32);
 	printf("%s, %u unknown", t->off ? ")" : "", t->unknown);
 	sep = " (";
 	for (int d = 0; d < LDP_ST_COUNT; d++) {

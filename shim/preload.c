@@ -17,7 +17,7 @@
  *      it from the kernel (agentreq.c);
  *   4. ldprof's own programs (the CLI, the agent) -> off;
  *   5. as root, a config file (or its folder) that someone else than root can write -> off,
- *      logged;
+ *      logged (to syslog when there is no log file);
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
  *   7. a file:// output folder that cannot be written -> off, logged;
  * and only then dlopen()s the profiler core for this libc (which registers with the agent).
@@ -32,8 +32,12 @@
  * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
  * when the core is active; otherwise it is a plain pass-through.
  *
+ * Its refusals (5, 7, a core that does not load) go to LDPROF_LOG_FILE, or without one to
+ * syslog (one datagram to /dev/log); routine decisions only to LDPROF_LOG_FILE.
+ *
  * Never: call a libc function before knowing which libc it is, write to the program's file
- * descriptors, edit the environment, take a lock, or keep a file descriptor open.
+ * descriptors, edit the environment, take a lock, keep a file descriptor open, or log anything
+ * in a secure-execution process.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,14 +158,53 @@ static char *put_num(char *p, char *end, long v)
 	return p;
 }
 
-static void preload_log(const char *what, const char *detail)
+#define AF_UNIX_ 1
+#define SOCK_DGRAM_ 2
+#define SOCK_NONBLOCK_ 04000
+#define SOCK_CLOEXEC_ 02000000
+#define MSG_DONTWAIT_ 0x40
+#define MSG_NOSIGNAL_ 0x4000
+#define LOG_USER_WARNING "<12>" /* RFC 3164 PRI: facility user (1) * 8 + severity warning (4) */
+
+struct ldp_sockaddr_un {
+	unsigned short family;
+	char path[108];
+};
+
+/* One datagram to /dev/log, as the core's log does without a log file: a socket of its own for
+ * this line, closed at once, never blocking; nothing at all when no syslog daemon listens. */
+static void send_syslog(const char *line, long n)
+{
+	struct ldp_sockaddr_un sa = { AF_UNIX_, "/dev/log" };
+	long fd = sys3(NR_socket, AF_UNIX_, SOCK_DGRAM_ | SOCK_NONBLOCK_ | SOCK_CLOEXEC_, 0);
+
+	if (fd < 0)
+		return;
+	sys6(NR_sendto, fd, (long)line, n, MSG_DONTWAIT_ | MSG_NOSIGNAL_, (long)&sa, sizeof(sa));
+	sys3(NR_close, fd, 0, 0);
+}
+
+enum { LOG_INFO_, LOG_WARN_ };
+
+static int log_level(void);
+
+/* A routine decision (LOG_INFO_: excluded by a rule, a Go program) goes to LDPROF_LOG_FILE
+ * only; a refusal the admin must hear of (LOG_WARN_: an unsafe config, an output folder that
+ * cannot be written, a core that does not load) goes to syslog when there is no log file, as
+ * the core's lines do: a host-wide install has no LDPROF_LOG_FILE. Never in a
+ * secure-execution process, whose environment is not trusted (checked here too, although the
+ * constructor returns before any line for those). */
+static void preload_log(int level, const char *what, const char *detail)
 {
 	const char *path = env("LDPROF_LOG_FILE");
 	char line[512], *p = line, *end = line + sizeof(line) - 1;
+	int sys = !path || !*path;
 	long fd;
 
-	if (!path || !*path)
+	if (sys && (level < LOG_WARN_ || log_level() > 2 || !getauxval || getauxval(LDP_AT_SECURE)))
 		return;
+	if (sys)
+		p = put(p, end, LOG_USER_WARNING);
 	p = put(p, end, "ldprof[");
 	p = put_num(p, end, sys3(NR_getpid, 0, 0, 0));
 	p = put(p, end, "]: ");
@@ -169,6 +212,10 @@ static void preload_log(const char *what, const char *detail)
 	if (detail) {
 		p = put(p, end, ": ");
 		p = put(p, end, detail);
+	}
+	if (sys) {
+		send_syslog(line, p - line);
+		return;
 	}
 	*p++ = '\n';
 	fd = sys_open(path, O_WRONLY_ | O_CREAT_ | O_APPEND_ | O_CLOEXEC_ | O_NOFOLLOW_, 0644);
@@ -578,7 +625,7 @@ static void go_off(const char *not_asked)
 	}
 	*p = 0;
 	decide(LDP_ST_GO, detail);
-	preload_log("staying off", detail);
+	preload_log(LOG_INFO_, "staying off", detail);
 }
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
@@ -613,7 +660,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	}
 	if (!gnu_get_libc_version) {
 		decide(LDP_ST_MUSL, "libc not supported (only glibc is, for now)");
-		preload_log("staying off", "libc not supported (only glibc is, for now)");
+		preload_log(LOG_INFO_, "staying off", "libc not supported (only glibc is, for now)");
 		return;
 	}
 	/* A Go runtime owns SIGPROF: the shim stays off, but the agent may sample the process
@@ -632,7 +679,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			return;
 		}
 		decide(LDP_ST_UNSAFE_CONFIG, cfg_path);
-		preload_log("staying off: root, and the config file or its folder can be written by "
+		preload_log(LOG_WARN_, "staying off: root, and the config file or its folder can be written by "
 			    "someone else than root", cfg_path);
 		return;
 	}
@@ -664,7 +711,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			return;
 		}
 		decide(LDP_ST_EXCLUDED, why);
-		preload_log("staying off, excluded by", why);
+		preload_log(LOG_INFO_, "staying off, excluded by", why);
 		return;
 	}
 	if (go) {
@@ -674,7 +721,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		if (sock[0]) {
 			agent_request(sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
 			if (log_level() <= 1)
-				preload_log("agent", why);
+				preload_log(LOG_INFO_, "agent", why);
 		}
 		return;
 	}
@@ -682,7 +729,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	text_free(&cfg);
 	if (!n) {
 		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
-		preload_log("staying off", "output folder is not writable");
+		preload_log(LOG_WARN_, "staying off", "output folder is not writable");
 		return;
 	}
 	if (!dladdr((const void *)preload_init, &info) || !info.dli_fname) {
@@ -702,7 +749,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	h = dlopen(core_path, LDP_RTLD_NOW);
 	if (!h) {
 		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");
-		preload_log("staying off, cannot load the core", core_path);
+		preload_log(LOG_WARN_, "staying off, cannot load the core", core_path);
 		return;
 	}
 	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);

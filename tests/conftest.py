@@ -26,6 +26,7 @@ BUILD = ROOT / "build"
 LDPROF = BUILD / "bin" / "ldprof"
 SHIM = BUILD / "lib" / "libldprof.so"
 CORE = BUILD / "lib" / "libldprof-core-gnu.so"
+STUB32 = BUILD / "lib" / "stub32" / "libldprof.so"  # what 32-bit loaders find ($LIB line)
 PROGS = BUILD / "tests" / "progs"
 PROFILES_BASE = BUILD / "test-profiles"
 PYTHON = "/usr/bin/python3"
@@ -407,5 +408,18 @@ def fake_root(tmp_path):
     for lib in (SHIM, CORE):
         shutil.copy2(lib, libdir / lib.name)
         os.chmod(libdir / lib.name, 0o755)
+    (tmp_path / "etc").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def layout_root(tmp_path):
+    """A fake root with the layout the packages install (packaging/layout.sh): the shim at
+    usr/lib/ldprof/lib/x86_64-linux-gnu, the 32-bit stub at the 32-bit $LIB expansions."""
+    assert STUB32.exists(), f"{STUB32} is missing: run `make all` (needs gcc-multilib)"
+    r = subprocess.run(["sh", str(ROOT / "packaging/layout.sh"), str(tmp_path / "usr/lib/ldprof"),
+                        "x86_64-linux-gnu", str(SHIM), str(CORE), str(STUB32), "i386-linux-gnu"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     (tmp_path / "etc").mkdir()
     return tmp_path

@@ -2,7 +2,8 @@
 """The whole host, as a user runs it: the shim in /etc/ld.so.preload, a config in
 /etc/ldprof/ldprof.ini, and a corpus of real programs (tests/host/corpus.sh: sh and bash
 scripts, coreutils pipelines, python3, perl, make + gcc, git, tar + xz, a multi-threaded
-program, Go, a setuid-root and a file-capability program).
+program, Go, a setuid-root and a file-capability program, a 32-bit program and its setuid-root
+copy).
 
 Without harming the real host: each pass runs in a private mount namespace where /etc is an
 overlay (tests/host/run_in_ns.sh), so the test ld.so.preload and config exist only there; the
@@ -10,7 +11,8 @@ real /etc/ld.so.preload is checked to be byte-for-byte what it was (or still abs
 
 Three passes of the same corpus, one after the other:
   plain   no /etc/ld.so.preload at all: the reference
-  shim    our line in /etc/ld.so.preload, profiles to file://TMP/shim/profiles
+  shim    our line in /etc/ld.so.preload (the $LIB line `ldprof install` writes from the build
+          tree: 32-bit loaders find the stub), profiles to file://TMP/shim/profiles
   select  the same plus [select] rules: include_exe = /usr/*,ROOT/build/* and exclude_comm = sort,perl
 Every item's stdout, stderr and exit status must be the same bytes in every pass. Profiles must
 appear for the programs that burn enough CPU to be sampled at 99 Hz, and never for the setuid
@@ -30,11 +32,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROFILES_BASE, ROOT, SHIM, profile_files, prog, read_profile
+from conftest import BUILD, LDPROF, PROFILES_BASE, ROOT, SHIM, profile_files, prog, read_profile
 
 HOST = ROOT / "tests" / "host"
 REAL_ETC_FILES = ("/etc/ld.so.preload", "/etc/ldprof/ldprof.ini")
 NOBODY = 65534
+# The line `ldprof install` writes from the build tree: each loader reads $LIB as its own folder.
+LIB_LINE = f"{BUILD}/lib/ldprof/$LIB/libldprof.so"
 PASS_TIMEOUT = 120  # seconds for one pass of the corpus (~8 s when the machine is free)
 
 # Programs whose work is long enough to be sampled at 99 Hz (0.3-1 s of CPU), by comm.
@@ -75,6 +79,12 @@ def build_bin(tmp):
     r = subprocess.run([setcap, "cap_net_bind_service+ep", str(b / "capprog")], capture_output=True, text=True)
     assert r.returncode == 0, f"setcap failed: {r.stderr}"
     shutil.copy2(prog("hot2"), b / "hot2copy")
+    r = subprocess.run(["gcc", "-m32", "-O2", "-o", str(b / "abi32"), str(HOST / "abi32.c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot build tests/host/abi32.c with -m32 (gcc-multilib): {r.stderr}"
+    shutil.copy2(b / "abi32", b / "suid32")
+    os.chown(b / "suid32", 0, 0)
+    os.chmod(b / "suid32", 0o4755)
     return b
 
 
@@ -90,7 +100,7 @@ def run_pass(tmp, name, preload, config):
     pre = cfg = "-"
     if preload:
         pre = d / "ld.so.preload"
-        pre.write_text(f"{SHIM}\n")
+        pre.write_text(f"{preload}\n")
     if config is not None:
         cfg = d / "ldprof.ini"
         cfg.write_text(f"[output]\nendpoint = file://{profiles}\n\n[log]\nfile = {d}/ldprof.log\n"
@@ -128,8 +138,8 @@ def host():
     try:
         build_bin(tmp)
         res["plain"] = run_pass(tmp, "plain", preload=False, config="")
-        res["shim"] = run_pass(tmp, "shim", preload=True, config="")
-        res["select"] = run_pass(tmp, "select", preload=True, config="\n[select]\n" + SELECT_RULES)
+        res["shim"] = run_pass(tmp, "shim", preload=LIB_LINE, config="")
+        res["select"] = run_pass(tmp, "select", preload=LIB_LINE, config="\n[select]\n" + SELECT_RULES)
         res["etc_after"] = etc_state()
         yield res
     finally:
@@ -184,7 +194,7 @@ def compare(ref, other):
 def test_real_etc_untouched(host):
     assert host["etc_after"] == host["etc_before"]
     assert not Path(f"{host['tmp']}/plain/ns/upper/ld.so.preload").exists()  # pass "plain": none
-    assert Path(f"{host['tmp']}/shim/ns/upper/ld.so.preload").read_text() == f"{SHIM}\n"
+    assert Path(f"{host['tmp']}/shim/ns/upper/ld.so.preload").read_text() == f"{LIB_LINE}\n"
 
 
 def test_reference_run_is_what_the_corpus_means(host):
@@ -192,8 +202,11 @@ def test_reference_run_is_what_the_corpus_means(host):
     nothing (e.g. a nosuid /tmp would make the setuid copy an ordinary program)."""
     items = host["plain"]["items"]
     for it, r in items.items():
-        assert r["rc"] == (3 if it == "bash_script" else 0), f"{it}: {r}"
+        assert r["rc"] == (3 if it in ("bash_script", "abi32", "abi32_setuid") else 0), f"{it}: {r}"
     assert items["setuid"]["out"].startswith(b"secure: at_secure=1 ruid=65534 euid=0 ")
+    assert items["abi32"]["out"] == b"abi32: pointer=4 at_secure=0 ruid=0 euid=0\n"
+    assert items["abi32_setuid"]["out"] == b"abi32: pointer=4 at_secure=1 ruid=65534 euid=0\n"
+    assert items["abi32"]["rc"] == 3 and items["abi32"]["err"] == b"abi32: a line on stderr\n"
     assert items["filecaps"]["out"].startswith(b"secure: at_secure=1 ruid=65534 euid=65534 cap_eff=0000000000000400 ")
     assert items["go_cgo"]["out"].endswith(b"own_profile=ok\n")
     assert b"extracted: same checksums" in items["tar_xz"]["out"]
@@ -243,3 +256,59 @@ def test_select_rules_exclude_and_include(host):
     assert not hits, f"profiles of a program outside include_exe: {hits}"
     missing = [c for c in SELECT_INCLUDED if not any(n > 0 for _, n, _ in got.get(c, []))]
     assert not missing, f"no profile for {missing}, which the rules include; got {sorted(got)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 32-bit programs and the line `ldprof install` writes
+
+def in_ns(tmp, preload_text, *cmd):
+    """cmd in a private mount namespace whose /etc/ld.so.preload holds preload_text (None: no
+    file); returns the CompletedProcess."""
+    scratch = Path(tempfile.mkdtemp(dir=tmp))
+    pre = "-"
+    if preload_text is not None:
+        pre = Path(tempfile.mkdtemp(dir=tmp)) / "ld.so.preload"
+        pre.write_text(preload_text)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", str(HOST / "run_in_ns.sh"),
+                           str(scratch), str(pre), "-", *map(str, cmd)],
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def abi32(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("abi32")
+    os.chmod(tmp, 0o755)
+    r = subprocess.run(["gcc", "-m32", "-O2", "-o", str(tmp / "abi32"), str(HOST / "abi32.c")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, f"cannot build tests/host/abi32.c with -m32 (gcc-multilib): {r.stderr}"
+    return tmp
+
+
+def test_the_plain_line_makes_32_bit_loaders_complain(abi32):
+    """Why the line has $LIB: naming the 64-bit shim alone, a 32-bit program gets a line of its
+    loader's on stderr (what ldprof install wrote before)."""
+    before = etc_state()
+    plain = in_ns(abi32, None, abi32 / "abi32")
+    assert (plain.returncode, plain.stderr) == (3, b"abi32: a line on stderr\n"), plain
+    r = in_ns(abi32, f"{SHIM}\n", abi32 / "abi32")
+    assert b"cannot be preloaded (wrong ELF class: ELFCLASS64): ignored." in r.stderr, r
+    r = in_ns(abi32, f"{LIB_LINE}\n", abi32 / "abi32")
+    assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert etc_state() == before
+
+
+def test_ldprof_install_from_the_build_tree_writes_the_lib_line(abi32):
+    """`ldprof install` run from the build tree (on the namespace's /etc) names
+    build/lib/ldprof/$LIB/libldprof.so, checks it, and a 32-bit program then runs as without it."""
+    before = etc_state()
+    script = (f"{LDPROF} install >&2 && cat /etc/ld.so.preload && {abi32}/abi32; echo rc=$? && "
+              f"{LDPROF} status | grep -E '^(ours|core|stub) ' >&2 && {LDPROF} uninstall >&2")
+    r = in_ns(abi32, None, "sh", "-c", script)
+    assert r.returncode == 0, r
+    assert r.stdout == f"{LIB_LINE}\nabi32: pointer=4 at_secure=0 ruid=0 euid=0\nrc=3\n".encode(), r
+    err = r.stderr.decode()
+    assert f'added "{LIB_LINE}"' in err and "abi32: a line on stderr" in err and "ELFCLASS" not in err, err
+    assert f"ours     line 1: {BUILD}/lib/ldprof/lib/x86_64-linux-gnu/libldprof.so: ok" in err, err
+    assert f"stub     {BUILD}/lib/ldprof/lib32/libldprof.so: ok" in err, err
+    assert etc_state() == before

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import CORE, LDPROF, SHIM, run
 
-LIB = "/usr/lib/ldprof/libldprof.so"
+LIB = "/usr/lib/ldprof/libldprof.so"  # the plain line: a root without the $LIB layout
+LINE = "/usr/lib/ldprof/$LIB/libldprof.so"  # with it (packaging/layout.sh)
 OTHER = b"# site preloads\n/usr/lib/x86_64-linux-gnu/libother.so\n\n   # an indented comment\n"
 
 
@@ -117,3 +118,81 @@ def test_refuses_a_library_others_can_write(root):
 def test_usage_errors_exit_2(root):
     assert ldprof("install", "--bogus").returncode == 2
     assert ldprof("uninstall", "--root", root / "does-not-exist").returncode == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the $LIB line: each loader finds an object of its own class (packaging/layout.sh)
+
+def test_install_writes_the_lib_line_when_the_layout_is_there(layout_root):
+    root = layout_root
+    (root / "etc/ld.so.preload").write_bytes(OTHER)
+    r = ldprof("install", "--root", root)
+    assert r.returncode == 0, r.stderr
+    assert preload(root) == OTHER + LINE.encode() + b"\n"
+    r = ldprof("status", "--root", root)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    lib = root / "usr/lib/ldprof"
+    assert f"ours     line 5: {lib}/lib/x86_64-linux-gnu/libldprof.so: ok" in out, out
+    assert f"core     {lib}/lib/x86_64-linux-gnu/libldprof-core-gnu.so: ok" in out, out
+    for d in ("lib32", "lib/i386-linux-gnu", "lib"):
+        assert f"stub     {lib}/{d}/libldprof.so: ok (" in out and f"$LIB = {d}: 32-bit" in out, out
+    assert ldprof("install", "--root", root).stdout.endswith(b"is already there, nothing to do\n")
+    r = ldprof("uninstall", "--root", root)
+    assert r.returncode == 0 and preload(root) == OTHER
+
+
+@pytest.mark.parametrize("before,after", [
+    (OTHER + LIB.encode() + b"\n", OTHER + LINE.encode() + b"\n"),
+    (b"/opt/old/libldprof.so\n" + OTHER + LIB.encode() + b"\n", LINE.encode() + b"\n" + OTHER),
+    (OTHER + LINE.encode() + b"\n" + LIB.encode() + b"\n", OTHER + LINE.encode() + b"\n"),
+])
+def test_install_replaces_older_lines_of_ours(layout_root, before, after):
+    """Older versions wrote the plain path: install puts the $LIB line in its place, and never
+    leaves two lines of ours (each would load one more copy of the shim)."""
+    (layout_root / "etc/ld.so.preload").write_bytes(before)
+    r = ldprof("install", "--root", layout_root)
+    assert r.returncode == 0, r.stderr
+    assert b"replaced our older line with" in r.stdout, r.stdout
+    assert preload(layout_root) == after
+    assert (layout_root / "etc/ld.so.preload.ldprof-backup").read_bytes() == before
+
+
+def test_uninstall_removes_the_lib_line_and_older_ones_only(layout_root):
+    theirs = b"/usr/lib/a.so /usr/lib/ldprof/$LIB/libldprof.so\n"  # not a line install writes
+    (layout_root / "etc/ld.so.preload").write_bytes(
+        LIB.encode() + b"\n" + OTHER + theirs + b"  " + LINE.encode() + b"\t\n/usr/${LIB}/libldprof.so\n")
+    r = ldprof("uninstall", "--root", layout_root)
+    assert r.returncode == 0, r.stderr
+    assert preload(layout_root) == OTHER + theirs
+
+
+@pytest.mark.parametrize("stub", ["lib32", "lib/i386-linux-gnu", "lib"])
+def test_refuses_a_stub_others_can_write(layout_root, stub):
+    """32-bit root programs map the stub: it must be as safe as the shim."""
+    os.chmod(layout_root / "usr/lib/ldprof" / stub / "libldprof.so", 0o666)
+    r = ldprof("install", "--root", layout_root)
+    assert r.returncode == 1 and b"other than root" in r.stderr and stub.encode() in r.stderr
+    assert not (layout_root / "etc/ld.so.preload").exists()
+    (layout_root / "etc/ld.so.preload").write_text(LINE + "\n")
+    r = ldprof("status", "--root", layout_root)
+    assert r.returncode == 1 and b"stub     " in r.stdout and b"UNSAFE" in r.stdout, r.stdout
+
+
+def test_a_missing_stub_is_no_refusal(layout_root):
+    """No stub for an ABI: its programs get one error line from their loader, as with the
+    plain line (no worse than before); the 64-bit shim is what must be sound."""
+    os.unlink(layout_root / "usr/lib/ldprof/lib32/libldprof.so")
+    assert ldprof("install", "--root", layout_root).returncode == 0
+    assert preload(layout_root) == LINE.encode() + b"\n"
+
+
+def test_status_of_a_lib_line_without_the_64_bit_shim(layout_root):
+    shutil.rmtree(layout_root / "usr/lib/ldprof/lib/x86_64-linux-gnu")
+    (layout_root / "etc/ld.so.preload").write_text(LINE + "\n")
+    r = ldprof("status", "--root", layout_root)
+    assert r.returncode == 1
+    assert (f"ours     line 1: {layout_root}/usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof.so: MISSING"
+            .encode() in r.stdout), r.stdout
+    r = ldprof("install", "--root", layout_root)  # no 64-bit expansion: the plain path, which is a dangling link
+    assert r.returncode == 1 and b"refusing" in r.stderr

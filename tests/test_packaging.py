@@ -27,7 +27,9 @@ DEB_ARCH = subprocess.run(["dpkg", "--print-architecture"], stdout=subprocess.PI
 RPM_ARCH = os.uname().machine
 DEB = PKG / f"ldprof_{VERSION}_{DEB_ARCH}.deb"
 RPM = PKG / f"ldprof-{VERSION}-1.{RPM_ARCH}.rpm"
-LIB = "/usr/lib/ldprof/libldprof.so"
+LINE = "/usr/lib/ldprof/$LIB/libldprof.so"   # what `ldprof install` writes (packaging/layout.sh)
+SHIM64 = "/usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof.so"  # where Debian's 64-bit loader finds it
+LEGACY = "/usr/lib/ldprof/libldprof.so"  # the line older versions wrote: still there, a link
 PRELOAD = "/etc/ld.so.preload"
 # rpm queries use a database of their own: Debian's rpm would make one in ~/.rpmdb.
 RPMQ = ["rpm", "--dbpath", str(PKG / "rpmdb-query")]
@@ -39,8 +41,18 @@ OTHER = b"# site preloads\n\n"
 FILES = {
     "/usr/bin/ldprof": "-rwxr-xr-x",
     "/usr/lib/ldprof": "drwxr-xr-x",
-    "/usr/lib/ldprof/libldprof.so": "-rw-r--r--",
-    "/usr/lib/ldprof/libldprof-core-gnu.so": "-rw-r--r--",
+    "/usr/lib/ldprof/lib": "drwxr-xr-x",
+    "/usr/lib/ldprof/lib/x86_64-linux-gnu": "drwxr-xr-x",
+    "/usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof.so": "-rw-r--r--",
+    "/usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof-core-gnu.so": "-rw-r--r--",
+    "/usr/lib/ldprof/lib64": "lrwxrwxrwx",
+    "/usr/lib/ldprof/lib32": "drwxr-xr-x",
+    "/usr/lib/ldprof/lib32/libldprof.so": "-rw-r--r--",
+    "/usr/lib/ldprof/lib/i386-linux-gnu": "drwxr-xr-x",
+    "/usr/lib/ldprof/lib/i386-linux-gnu/libldprof.so": "-rw-r--r--",
+    "/usr/lib/ldprof/lib/libldprof.so": "-rw-r--r--",
+    "/usr/lib/ldprof/libldprof.so": "lrwxrwxrwx",
+    "/usr/lib/ldprof/libldprof-core-gnu.so": "lrwxrwxrwx",
     "/etc/ldprof": "drwxr-xr-x",
     "/etc/ldprof/ldprof.ini": "-rw-r--r--",
     "/var/lib/ldprof": "drwxr-xr-x",
@@ -218,7 +230,8 @@ def test_deb_control_and_dependencies(built, tmp_path):
     d = tmp_path / "x"
     assert run(["dpkg-deb", "-x", str(DEB), str(d)]).returncode == 0
     needed = set()
-    for f in ("usr/bin/ldprof", "usr/lib/ldprof/libldprof.so", "usr/lib/ldprof/libldprof-core-gnu.so"):
+    for f in ("usr/bin/ldprof", SHIM64[1:], "usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof-core-gnu.so",
+              "usr/lib/ldprof/lib32/libldprof.so"):
         r = run(["readelf", "-d", str(d / f)])
         needed |= set(re.findall(rb"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout))
     needed.discard(b"ld-linux-x86-64.so.2")  # comes with libc6
@@ -227,7 +240,9 @@ def test_deb_control_and_dependencies(built, tmp_path):
     for lib in needed:
         r = run(["dpkg", "-S", f"*/{lib.decode()}"], env=clean_env(PATH=SBIN_PATH))
         assert r.returncode == 0, r.stderr
-        owners |= {line.split(b":")[0].decode() for line in r.stdout.splitlines() if b"i386" not in line}
+        # only the native ABI's copy (gcc-multilib brings libc6-i386 and libc6-x32 too)
+        owners |= {line.split(b":")[0].decode() for line in r.stdout.splitlines()
+                   if f"/{os.uname().machine}-linux-gnu/".encode() in line}
     assert owners == depends, f"the binaries need {owners}, the package depends on {depends}"
     # libcurl is dlopen()ed: recommended, not depended on, and not linked.
     assert field("Recommends") == "libcurl4" and "libcurl4" not in depends
@@ -333,14 +348,17 @@ def test_deb_install_preload_remove_purge(ns):
 
     ns.ok(f"printf '{OTHER.decode()}' >{PRELOAD}")
     r = ns.ok("ldprof install")
-    assert ns.read(PRELOAD) == OTHER + LIB.encode() + b"\n"
+    assert ns.read(PRELOAD) == OTHER + LINE.encode() + b"\n"
     ns.true_is_clean()
+    r = ns.ok("ldprof status")
+    assert f"ours     line 3: {SHIM64}: ok".encode() in r.stdout, r.stdout
+    assert b"stub     /usr/lib/ldprof/lib32/libldprof.so: ok" in r.stdout, r.stdout
 
     r = ns.ok("dpkg -r ldprof")
-    assert b'removed "/usr/lib/ldprof/libldprof.so"' in r.stdout, "prerm ran `ldprof uninstall`"
+    assert f'removed "{LINE}"'.encode() in r.stdout, "prerm ran `ldprof uninstall`"
     assert b"cannot be preloaded" not in r.stderr, "the line went before the library did"
     assert ns.read(PRELOAD) == OTHER, "prerm took exactly our line out"
-    assert not ns.exists(LIB) and not ns.exists("/usr/bin/ldprof")
+    assert not ns.exists("/usr/lib/ldprof") and not ns.exists("/usr/bin/ldprof")
     ns.true_is_clean()
     assert ns.read("/etc/ldprof/ldprof.ini") is not None, "remove keeps the conffile"
     assert ns.ok("dpkg-query -W -f='${db:Status-Abbrev}' ldprof").stdout == b"rc "
@@ -369,16 +387,47 @@ def test_deb_upgrade_keeps_the_line(ns, tmp_path):
     newer = repack_deb(tmp_path, VERSION + "+1")
     ns.ok(f"dpkg -i {DEB}")
     ns.ok("ldprof install")
-    inode = ns.ok(f"stat -c %i {LIB}").stdout
+    inode = ns.ok(f"stat -c %i {SHIM64}").stdout
     r = ns.ok(f"dpkg -i {newer}")
     assert b"ldprof install" not in r.stdout, "no hint when the line is there already"
     assert b"Unpacking ldprof (" + (VERSION + "+1").encode() in r.stdout
-    assert ns.read(PRELOAD) == LIB.encode() + b"\n", "the upgrade kept our line"
-    assert ns.ok(f"stat -c %i {LIB}").stdout != inode, "dpkg replaced the library (by rename)"
+    assert ns.read(PRELOAD) == LINE.encode() + b"\n", "the upgrade kept our line"
+    assert ns.ok(f"stat -c %i {SHIM64}").stdout != inode, "dpkg replaced the library (by rename)"
     ns.true_is_clean()
     r = ns.ok("dpkg -r ldprof")
     assert b"cannot be preloaded" not in r.stderr, "the line went before the library did"
     assert ns.read(PRELOAD) is None, "ldprof had created the file: uninstall removed it"
+    ns.true_is_clean()
+
+
+def test_deb_upgrade_from_the_plain_line_then_install_serves_32_bit(ns, tmp_path):
+    """An older version wrote the plain path: after the upgrade it still works for 64-bit
+    programs (the package keeps it, as a link), postinst says how to get the $LIB line, and
+    `ldprof install` replaces it; from then on a 32-bit program prints nothing of ours."""
+    abi32 = tmp_path / "abi32"
+    r = run(["gcc", "-m32", "-O2", "-o", str(abi32), str(ROOT / "tests/host/abi32.c")])
+    assert r.returncode == 0, r.stderr
+    plain = run([str(abi32)])
+    assert plain.returncode == 3 and plain.stdout.startswith(b"abi32: pointer=4 ")
+    newer = repack_deb(tmp_path, VERSION + "+1")
+    ns.ok(f"dpkg -i {DEB}")
+    ns.ok(f"echo {LEGACY} >{PRELOAD}")  # as an older `ldprof install` wrote it
+    r = ns.ok(f"dpkg -i {newer}")
+    assert f"names {LEGACY}, which 32-bit programs cannot load".encode() in r.stdout, r.stdout
+    assert ns.read(PRELOAD) == LEGACY.encode() + b"\n", "the upgrade kept the line"
+    ns.true_is_clean()
+    r = ns.sh(str(abi32))
+    assert b"wrong ELF class: ELFCLASS64" in r.stderr, "the plain line: the 32-bit loader complains"
+    r = ns.ok("ldprof install")
+    assert f'replaced our older line with "{LINE}"'.encode() in r.stdout, r.stdout
+    assert ns.read(PRELOAD) == LINE.encode() + b"\n"
+    ns.true_is_clean()
+    r = ns.sh(str(abi32))
+    assert (r.returncode, r.stdout, r.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    r = ns.ok(f"dpkg -i {newer}")
+    assert b"32-bit" not in r.stdout, "no hint once the line is this version's"
+    ns.ok("dpkg -r ldprof")
+    assert ns.read(PRELOAD) == b"", "the file was there before ldprof install: kept, empty"
     ns.true_is_clean()
 
 
@@ -389,7 +438,7 @@ def test_deb_remove_when_ldprof_uninstall_fails_uses_sed(ns):
     # a broken ldprof command: the fallback must still take the line out
     ns.ok("printf '#!/bin/sh\\nexit 1\\n' >/usr/bin/ldprof")
     r = ns.ok("dpkg -r ldprof")
-    assert b"taking /usr/lib/ldprof/libldprof.so out of /etc/ld.so.preload with sed" in r.stderr
+    assert b"taking our line out of /etc/ld.so.preload with sed" in r.stderr
     assert ns.read(PRELOAD) == OTHER
     assert ns.ok(f"stat -c %a {PRELOAD}").stdout == b"644\n"
     ns.true_is_clean()
@@ -402,8 +451,8 @@ def test_deb_remove_refuses_while_another_line_names_the_library(ns):
     ns.ok(f"printf '{mixed.decode()}' >{PRELOAD}")
     r = ns.sh("dpkg -r ldprof")
     assert r.returncode != 0
-    assert b"names /usr/lib/ldprof/libldprof.so in a line that" in r.stderr
-    assert ns.exists(LIB), "the package, library included, stays"
+    assert b"names a library in /usr/lib/ldprof in a line that" in r.stderr
+    assert ns.exists(SHIM64), "the package, library included, stays"
     # wanted: removed; state: still installed
     assert ns.ok("dpkg-query -W -f='${db:Status-Abbrev}' ldprof").stdout == b"ri "
     ns.true_is_clean()
@@ -417,7 +466,7 @@ def test_deb_purge_takes_out_a_stale_line(ns):
     """postrm's last look: a line left after the library went (prerm could not run) goes too."""
     ns.ok(f"dpkg -i {DEB}")
     ns.ok("dpkg -r ldprof")
-    ns.ok(f"echo {LIB} >{PRELOAD}")
+    ns.ok(f"printf '%s\\n' {LEGACY} '{LINE}' >{PRELOAD}")
     r = ns.sh("/bin/true")
     assert b"cannot be preloaded" in r.stderr, "the hazard is real: every program complains"
     ns.ok("dpkg -P ldprof")
@@ -442,23 +491,23 @@ def test_rpm_install_upgrade_remove(ns, tmp_path):
     ns.ok("ldprof install")
     ns.true_is_clean()
 
-    inode = ns.ok(f"stat -c %i {LIB}").stdout
+    inode = ns.ok(f"stat -c %i {SHIM64}").stdout
     r = ns.ok(f"{rpm} -U --nodeps {newer}")
-    assert ns.read(PRELOAD) == OTHER + LIB.encode() + b"\n", "the upgrade kept our line"
-    assert ns.ok(f"stat -c %i {LIB}").stdout != inode
+    assert ns.read(PRELOAD) == OTHER + LINE.encode() + b"\n", "the upgrade kept our line"
+    assert ns.ok(f"stat -c %i {SHIM64}").stdout != inode
     assert ns.ok(f"{rpm} -q ldprof").stdout == f"ldprof-{VERSION}-2.{RPM_ARCH}\n".encode()
     ns.true_is_clean()
 
     # refused while a line of someone else's names the library
-    ns.ok(f"printf '/usr/lib/x86_64-linux-gnu/libz.so.1:{LIB}\\n' >>{PRELOAD}")
+    ns.ok(f"printf '/usr/lib/x86_64-linux-gnu/libz.so.1:{SHIM64}\\n' >>{PRELOAD}")
     r = ns.sh(f"{rpm} -e ldprof")
     assert r.returncode != 0 and b"in a line that" in r.stderr
-    assert ns.exists(LIB)
-    assert LIB.encode() + b"\n" in ns.read(PRELOAD), "a refused removal changed nothing"
+    assert ns.exists(SHIM64)
+    assert LINE.encode() + b"\n" in ns.read(PRELOAD), "a refused removal changed nothing"
     ns.ok(f"sed -i '$d' {PRELOAD}")
 
     r = ns.ok(f"{rpm} -e ldprof")
-    assert b'removed "/usr/lib/ldprof/libldprof.so"' in r.stdout, "preun ran `ldprof uninstall`"
+    assert f'removed "{LINE}"'.encode() in r.stdout, "preun ran `ldprof uninstall`"
     assert b"cannot be preloaded" not in r.stderr, "the line went before the library did"
     assert ns.read(PRELOAD) == OTHER
     for p in ("/usr/bin/ldprof", "/usr/lib/ldprof", "/etc/ldprof",

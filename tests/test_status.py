@@ -156,6 +156,28 @@ def test_state_that_lies_is_shown_with_a_question_mark(outdir, started, tmp_path
         p.wait()
 
 
+def test_32_bit_process_carries_the_stub(tmp_path):
+    """A 32-bit program that got the $LIB line finds the 32-bit stub (here through LD_PRELOAD,
+    which the loader expands as it does /etc/ld.so.preload): off, never "unknown"."""
+    from conftest import BUILD, ROOT
+    abi32 = tmp_path / "abi32"
+    r = run(["gcc", "-m32", "-O2", "-o", str(abi32), str(ROOT / "tests/host/abi32.c")])
+    assert r.returncode == 0, r.stderr
+    env = clean_env(LD_PRELOAD=f"{BUILD}/lib/ldprof/$LIB/libldprof.so")
+    p = subprocess.Popen([str(abi32), "wait"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        r, line = wait_state(p.pid, {"32-bit-stub"})
+        assert line and line["state"] == "32-bit-stub", r.stdout
+        assert "32-bit program" in line["detail"], line
+        r, _ = wait_state(p.pid, {"32-bit-stub"}, args=[])
+        assert "32-bit-stub " in summary(r.stdout), r.stdout
+    finally:
+        out, err = p.communicate(b"", timeout=10)
+    assert (p.returncode, err) == (3, b"abi32: a line on stderr\n")
+    assert out.startswith(b"abi32: pointer=4 ")
+
+
 def test_process_without_shim(started):
     p = started([prog("burn"), 600000], clean_env())
     time.sleep(0.2)

@@ -7,12 +7,20 @@
 # on the host print an error. So the library may only go once our line is out, and a package
 # never adds the line by itself: the admin runs `ldprof install`.
 
+LDPROF_DIR=/usr/lib/ldprof
+# The line `ldprof install` writes: each loader reads $LIB as its own library folder, so 64-bit
+# programs load the shim and 32-bit ones a stub that does nothing (packaging/README.md).
+# shellcheck disable=SC2016
+LDPROF_LINE='/usr/lib/ldprof/$LIB/libldprof.so'
+# A file that is there as long as the package is (the path older versions' line named).
 LDPROF_LIB=/usr/lib/ldprof/libldprof.so
 LDPROF_PRELOAD=/etc/ld.so.preload
-# The line `ldprof install` writes: our path alone on its line (blanks around it tolerated).
-LDPROF_LINE_RE='^[[:space:]]*/usr/lib/ldprof/libldprof[.]so[[:space:]]*$'
-# Our path as ld.so reads the file: a word between blanks or colons, anywhere on any line.
-LDPROF_WORD_RE='(^|[[:space:]:])/usr/lib/ldprof/libldprof[.]so([[:space:]:]|$)'
+# The lines `ldprof install` writes, this version's and older ones': alone on the line, blanks
+# around tolerated.
+LDPROF_LINE_RE='^[[:space:]]*/usr/lib/ldprof/([$](LIB|[{]LIB[}])/)?libldprof[.]so[[:space:]]*$'
+# Any of our files as ld.so reads the file: a word between blanks or colons, anywhere on any
+# line, naming a libldprof.so under /usr/lib/ldprof.
+LDPROF_WORD_RE='(^|[[:space:]:])/usr/lib/ldprof/([^[:space:]:]*/)?libldprof[.]so([[:space:]:]|$)'
 
 # Is our line in /etc/ld.so.preload?
 # shellcheck disable=SC2317
@@ -42,13 +50,13 @@ ldprof_preload_names_lib_elsewhere() {
 # shellcheck disable=SC2317
 ldprof_preload_take_out() {
 	if ldprof_preload_names_lib_elsewhere; then
-		echo "ldprof: $LDPROF_PRELOAD names $LDPROF_LIB in a line that \"ldprof install\" did not write; the library must stay while it does: take it out of that line by hand, then remove the package again" >&2
+		echo "ldprof: $LDPROF_PRELOAD names a library in $LDPROF_DIR in a line that \"ldprof install\" did not write; the library must stay while it does: take it out of that line by hand, then remove the package again" >&2
 		return 1
 	fi
 	if ldprof_preload_has_line && [ -x /usr/bin/ldprof ]; then
 		# (never profiled itself; a hang would hold the package manager: 60 s at most)
-		if ! LDPROF_DISABLED=1 timeout 60 /usr/bin/ldprof uninstall --lib "$LDPROF_LIB"; then
-			echo "ldprof: \"ldprof uninstall\" failed; taking $LDPROF_LIB out of $LDPROF_PRELOAD with sed" >&2
+		if ! LDPROF_DISABLED=1 timeout 60 /usr/bin/ldprof uninstall --lib "$LDPROF_LINE"; then
+			echo "ldprof: \"ldprof uninstall\" failed; taking our line out of $LDPROF_PRELOAD with sed" >&2
 		fi
 	fi
 	if ldprof_preload_has_line; then
@@ -59,7 +67,7 @@ ldprof_preload_take_out() {
 		fi
 	fi
 	if ldprof_preload_names_lib; then
-		echo "ldprof: $LDPROF_PRELOAD still names $LDPROF_LIB, which is about to be deleted: take it out of that file by hand, then remove the package again" >&2
+		echo "ldprof: $LDPROF_PRELOAD still names a library in $LDPROF_DIR, which is about to be deleted: take it out of that file by hand, then remove the package again" >&2
 		return 1
 	fi
 	return 0
@@ -70,6 +78,16 @@ ldprof_preload_take_out() {
 ldprof_say_how_to_start() {
 	if ! ldprof_preload_has_line; then
 		echo "ldprof: installed, profiling nothing yet: run \"ldprof install\" to profile every program on this host (\"ldprof uninstall\" undoes it)"
+	fi
+}
+
+# After an upgrade from a version that wrote the plain path (which still works: the package
+# keeps it), one line says how to get the line that 32-bit programs load quietly too. Only
+# says: the line is the admin's to change.
+# shellcheck disable=SC2317
+ldprof_say_line_is_old() {
+	if [ -f "$LDPROF_PRELOAD" ] && grep -Eq '^[[:space:]]*/usr/lib/ldprof/libldprof[.]so[[:space:]]*$' "$LDPROF_PRELOAD"; then
+		echo "ldprof: $LDPROF_PRELOAD names $LDPROF_LIB, which 32-bit programs cannot load (their loader prints an error): run \"ldprof install\" to replace it with $LDPROF_LINE"
 	fi
 }
 # --- end of packaging/scripts/functions.sh

@@ -10,7 +10,8 @@
 #   WORK  scratch folder, emptied first; each item runs in WORK/ITEM. The same path is used for
 #         every pass, so paths that an item prints are the same in every pass.
 #   BIN   programs the test prepared: suidprog (setuid root), capprog (file capabilities),
-#         hot2copy (hot2 outside /usr and the build tree)
+#         hot2copy (hot2 outside /usr and the build tree), abi32 and suid32 (tests/host/abi32.c
+#         built with gcc -m32: plain, and a setuid-root copy)
 # Every item prints deterministic output: no pids, times or temporary names. Items whose CPU
 # work is long enough to be sampled at 99 Hz (0.3-1 s) say so; tests/test_host.py checks their
 # profiles by comm. Runs with whatever environment the caller gives (the test gives a minimal
@@ -137,8 +138,16 @@ item_filecaps() {      # cap_net_bind_service+ep copy, run as nobody: AT_SECURE
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/capprog"
 }
 
+item_abi32() {         # a 32-bit program: its loader must find the 32-bit stub and say nothing
+	"$BIN/abi32"
+}
+
+item_abi32_setuid() {  # its setuid-root copy, run as nobody: AT_SECURE, 32-bit
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/suid32"
+}
+
 ITEMS="sh_script bash_script coreutils python perl make_gcc git tar_xz threads threads_tmp
-	go_cgo go_nolibc setuid filecaps"
+	go_cgo go_nolibc setuid filecaps abi32 abi32_setuid"
 [ $# -eq 0 ] || ITEMS="$*"
 for it in $ITEMS; do
 	declare -F "item_$it" >/dev/null || { echo "corpus.sh: no item $it" >&2; exit 2; }

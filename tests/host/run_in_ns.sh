@@ -20,29 +20,20 @@
 # Exit status: CMD's, or 1 (with a message) when the namespace could not be set up.
 set -eu
 
-die() {
-	echo "run_in_ns.sh: $*" >&2
-	exit 1
-}
+NS_SCRIPT=run_in_ns.sh
+# shellcheck source=tests/host/ns_overlay.sh
+. "$(dirname "$0")/ns_overlay.sh"
 
 [ $# -ge 4 ] || die "usage: unshare -m --propagation private sh run_in_ns.sh SCRATCH PRELOAD CONFIG CMD [ARGS...]"
 scratch=$1 preload=$2 config=$3
 shift 3
 
-self_ns=$(readlink /proc/self/ns/mnt)
-parent_ns=$(readlink "/proc/$PPID/ns/mnt") || die "cannot read the parent's mount namespace"
-[ "$self_ns" != "$parent_ns" ] ||
-	die "not in a private mount namespace (run me under 'unshare -m --propagation private'): refusing to touch /etc"
+require_private_ns /etc
 [ -d "$scratch" ] || die "$scratch is not a folder"
 [ "$preload" = - ] || [ -f "$preload" ] || die "$preload: no such file"
 [ "$config" = - ] || [ -f "$config" ] || die "$config: no such file"
 
-mkdir -p "$scratch/upper" "$scratch/work"
-mount -t overlay ldprof-host-test -o "lowerdir=/etc,upperdir=$scratch/upper,workdir=$scratch/work" /etc ||
-	die "cannot mount an overlay on /etc"
-# /proc/self/mountinfo: field 5 is the mount point, the filesystem type follows the " - ".
-awk '$5 == "/etc" { for (i = 6; i <= NF; i++) if ($i == "-") { print $(i + 1); break } }' \
-	/proc/self/mountinfo | tail -n 1 | grep -qx overlay || die "/etc is not the test overlay: refusing to write"
+overlay_on /etc "$scratch" ldprof-host-test
 
 if [ "$config" = - ]; then
 	rm -rf /etc/ldprof
