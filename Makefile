@@ -259,17 +259,20 @@ PKG_SCRIPTS := $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) \
 
 .PHONY: install deb rpm pkg-stage
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)/var/lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)/var/lib
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/ldprof $(DESTDIR)$(PREFIX)/share/doc/ldprof \
 		$(DESTDIR)/etc/ldprof $(DESTDIR)/var/lib/ldprof
 	install -d -m 1733 $(DESTDIR)/var/lib/ldprof/profiles $(DESTDIR)/var/lib/ldprof/spool
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/ldprof
+	install -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/ldprof-agent
 	sh packaging/layout.sh $(DESTDIR)$(PREFIX)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)
 	@# an existing configuration is the admin's: never overwritten
 	if [ -e $(DESTDIR)/etc/ldprof/ldprof.ini ]; then echo "kept $(DESTDIR)/etc/ldprof/ldprof.ini"; \
 	else install -m 0644 config/ldprof.ini $(DESTDIR)/etc/ldprof/ldprof.ini; fi
-	for u in ldprof-flush.service ldprof-flush.timer; do \
-		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@DOCDIR@|$(PREFIX)/share/doc/ldprof|g' packaging/systemd/$$u \
+	for u in ldprof-flush.service ldprof-flush.timer ldprof-agent.service; do \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SBINDIR@|$(PREFIX)/sbin|g' \
+			-e 's|@DOCDIR@|$(PREFIX)/share/doc/ldprof|g' packaging/systemd/$$u \
 			>$(DESTDIR)$(PREFIX)/lib/systemd/system/$$u && chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
 	install -m 0644 $(PKG_DOCS) packaging/copyright $(DESTDIR)$(PREFIX)/share/doc/ldprof/
 	install -m 0644 packaging/README.md $(DESTDIR)$(PREFIX)/share/doc/ldprof/packaging.md
@@ -279,7 +282,7 @@ install: all
 pkg-stage: all
 	$(Q)rm -rf $(PKG)/stage
 	$(Q)umask 022 && $(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(PKG)/stage) PREFIX=/usr
-	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $$(find $(PKG)/stage/usr/lib/ldprof -type f -name '*.so')
+	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $(PKG)/stage/usr/sbin/ldprof-agent $$(find $(PKG)/stage/usr/lib/ldprof -type f -name '*.so')
 
 # Maintainer scripts: each with packaging/scripts/functions.sh in place of "#@LDPROF_FUNCTIONS@".
 $(PKG)/scripts/deb/%: packaging/deb/% packaging/scripts/functions.sh
@@ -294,7 +297,7 @@ deb: pkg-stage $(PKG_SCRIPTS)
 	$(Q)cp $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) $(PKG)/deb/DEBIAN/
 	$(Q)echo /etc/ldprof/ldprof.ini >$(PKG)/deb/DEBIAN/conffiles
 	$(Q)cd $(PKG)/deb && md5sum $$(find usr var -type f | LC_ALL=C sort) >DEBIAN/md5sums
-	$(Q)glibc=$$(objdump -T $(CLI) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
 	size=$$(du -sk --exclude=DEBIAN $(PKG)/deb | cut -f1); \
 	sed -e 's/@VERSION@/$(PKG_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@INSTALLED_SIZE@/$$size/" \
 		-e "s/@GLIBC_MIN@/$$glibc/" packaging/deb/control.in >$(PKG)/deb/DEBIAN/control
@@ -305,7 +308,7 @@ deb: pkg-stage $(PKG_SCRIPTS)
 # rpm: its own database in build/ (rpm on Debian would otherwise make one in ~/.rpmdb).
 rpm: pkg-stage $(PKG_SCRIPTS)
 	$(Q)rm -rf $(PKG)/rpmbuild && mkdir -p $(PKG)/rpmbuild/tmp
-	$(Q)glibc=$$(objdump -T $(CLI) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
 	rpmbuild -bb --quiet --target $(RPM_ARCH) \
 		--define "_topdir $(abspath $(PKG)/rpmbuild)" --define "_tmppath $(abspath $(PKG)/rpmbuild/tmp)" \
 		--define "_dbpath $(abspath $(PKG)/rpmbuild/db)" \

@@ -40,6 +40,7 @@ OTHER = b"# site preloads\n\n"
 # Every file and folder of the package that is ldprof's own, with its mode as `ls -l` shows it.
 FILES = {
     "/usr/bin/ldprof": "-rwxr-xr-x",
+    "/usr/sbin/ldprof-agent": "-rwxr-xr-x",
     "/usr/lib/ldprof": "drwxr-xr-x",
     "/usr/lib/ldprof/lib": "drwxr-xr-x",
     "/usr/lib/ldprof/lib/x86_64-linux-gnu": "drwxr-xr-x",
@@ -60,6 +61,7 @@ FILES = {
     "/var/lib/ldprof/spool": "drwx-wx-wt",
     "/usr/lib/systemd/system/ldprof-flush.service": "-rw-r--r--",
     "/usr/lib/systemd/system/ldprof-flush.timer": "-rw-r--r--",
+    "/usr/lib/systemd/system/ldprof-agent.service": "-rw-r--r--",
     "/usr/share/doc/ldprof": "drwxr-xr-x",
     "/usr/share/doc/ldprof/README.md": "-rw-r--r--",
     "/usr/share/doc/ldprof/copyright": "-rw-r--r--",
@@ -67,7 +69,7 @@ FILES = {
     **{f"/usr/share/doc/ldprof/{p.name}": "-rw-r--r--" for p in (ROOT / "docs").glob("*.md")},
 }
 # Folders other packages own too, which the .deb lists as every .deb does.
-SHARED_DIRS = {"/", "/etc", "/usr", "/usr/bin", "/usr/lib", "/usr/lib/systemd", "/usr/lib/systemd/system",
+SHARED_DIRS = {"/", "/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib/systemd", "/usr/lib/systemd/system",
                "/usr/share", "/usr/share/doc", "/var", "/var/lib"}
 SCRIPTS = [PKG / "scripts/deb" / n for n in ("postinst", "prerm", "postrm")] + \
           [PKG / "scripts/rpm" / n for n in ("post", "preun", "postun")]
@@ -230,7 +232,7 @@ def test_deb_control_and_dependencies(built, tmp_path):
     d = tmp_path / "x"
     assert run(["dpkg-deb", "-x", str(DEB), str(d)]).returncode == 0
     needed = set()
-    for f in ("usr/bin/ldprof", SHIM64[1:], "usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof-core-gnu.so",
+    for f in ("usr/bin/ldprof", "usr/sbin/ldprof-agent", SHIM64[1:], "usr/lib/ldprof/lib/x86_64-linux-gnu/libldprof-core-gnu.so",
               "usr/lib/ldprof/lib32/libldprof.so"):
         r = run(["readelf", "-d", str(d / f)])
         needed |= set(re.findall(rb"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout))
@@ -260,7 +262,7 @@ def test_rpm_requires_are_hand_written(built):
     r = run([*RPMQ, "-qp", "--requires", str(RPM)], env=clean_env(PATH=SBIN_PATH))
     req = set(r.stdout.decode().splitlines())
     for soname in ("libc.so.6()(64bit)", "libunwind-x86_64.so.8()(64bit)", "libz.so.1()(64bit)",
-                   "libzstd.so.1()(64bit)"):
+                   "libzstd.so.1()(64bit)", "libbpf.so.1()(64bit)"):
         assert soname in req
     assert any(re.fullmatch(r"libc\.so\.6\(GLIBC_2\.\d+\)\(64bit\)", x) for x in req)
     # AutoReqProv: no: nothing generated (rpm's generator would list each GLIBC_ version used)
@@ -323,6 +325,12 @@ def test_systemd_units_have_what_they_need(built):
             env=clean_env(PATH=SBIN_PATH, TZ="UTC"))
     assert r.returncode == 0, r.stderr
     assert b"Normalized form: *-*-* *:00/5:00" in r.stdout
+    ag = unit(PKG / "stage/usr/lib/systemd/system/ldprof-agent.service")
+    assert ag["Service"]["ExecStart"] == ["/usr/sbin/ldprof-agent"]
+    assert ag["Service"]["Restart"] == ["on-failure"]
+    assert ag["Service"]["RuntimeDirectory"] == ["ldprof"]
+    assert set(ag["Service"]["CapabilityBoundingSet"][0].split()) >= {"CAP_BPF", "CAP_PERFMON", "CAP_SYS_PTRACE"}
+    assert "Install" in ag and ag["Install"]["WantedBy"] == ["multi-user.target"]
     text = [f.read_text() for f in (PKG / "stage/usr/lib/systemd/system").iterdir()]
     assert not any("@" in t for t in text), "every @PLACEHOLDER@ was filled in"
 
