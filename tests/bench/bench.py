@@ -838,6 +838,7 @@ def bench_agent():
                 if files:
                     st = ag.status()
                     if st.get("covering") == "0":
+                        files = ag.profiles()  # the last one may have come after the listing
                         break
                 time.sleep(0.02)
             r["d_run"] = delta(s0, s1)
