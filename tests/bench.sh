@@ -1,13 +1,15 @@
 #!/bin/bash
 # tests/bench.sh — `make bench`: the overhead table of ldprof (issue 2, "Benchmark").
 #
-# `make bench` builds test-bins (the shim, the ldprof command, tests/progs/bench_work,
-# tests/progs/bench_deep and tests/bench/spawn) and runs this script from the repository root.
+# `make bench` builds test-bins (the shim, the ldprof command, ldprof-agent,
+# tests/progs/bench_work and bench_work_static, tests/progs/bench_deep and tests/bench/spawn) and
+# runs this script from the repository root.
 # It prints ONE markdown table (medians of repeated, interleaved runs, with min–max and the
 # targets) and writes it to build/bench.md. The measuring is done by tests/bench/bench.py with
 # Debian's /usr/bin/python3 (not a python3 found first on PATH); the method of each row is
-# described in that file and in the notes printed under the table. Takes about 4 minutes on 2
-# cores. Pass --quick for a short smoke run (too few runs to quote).
+# described in that file and in the notes printed under the table. Takes about 6 minutes on 2
+# cores. Pass --quick for a short smoke run (too few runs to quote), --only N[,N] for some
+# sections only (section 6, the eBPF agent, needs root).
 #
 # Exit status: 0, or 1 when a profiled program misbehaved (different output, crash, hang; listed
 # under the table) or a prerequisite is missing.
@@ -17,7 +19,8 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || { echo "bench: $PY is missing (Debian package python3)" >&2; exit 1; }
 for f in build/lib/libldprof.so build/bin/ldprof build/tests/progs/bench_work \
-         build/tests/progs/bench_deep build/tests/bench/spawn build/tests/bench/libempty.so; do
+         build/tests/progs/bench_deep build/tests/bench/spawn build/tests/bench/libempty.so \
+         build/sbin/ldprof-agent build/tests/progs/bench_work_static; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run 'make test-bins' (or 'make bench')" >&2; exit 1; }
 done
 busy=$(awk '{print $1}' /proc/loadavg)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py — the measurements and the table of `make bench` (started by tests/bench.sh).
 
-Usage: /usr/bin/python3 tests/bench/bench.py [--quick]
+Usage: /usr/bin/python3 tests/bench/bench.py [--quick] [--only N[,N...]]
 Run from the repository root after `make test-bins`. Prints one markdown table (and writes it to
 build/bench.md). --quick runs every part with fewer repetitions (a smoke test of the script).
 
@@ -24,8 +24,14 @@ What is measured (see the notes printed under the table for the method of each r
  5. A fork+exec storm: one sh loop starting 2,000 short programs, with no shim, with the shim
     preloaded (LD_PRELOAD, inherited) but excluded by a rule, and with it active in every
     process; interleaved rounds, ratios against the no-shim run of the same round.
-Every measured process of 1, 2, 3 and 5 is started by `build/tests/bench/spawn -r` (fork + execve +
-wait4).
+ 6. The eBPF agent (root only; skipped with a warning otherwise): build/tests/progs/bench_work_static
+    (bench_work, static, frame pointers) under a ldprof-agent of our own at 99 Hz with
+    --bpf-stats, covered (registered through the agent's socket) or not (A/A too), interleaved:
+    slowdown, samples recorded, the agent's own CPU and its host-wide cost (its CPU + its BPF
+    programs' run time), the BPF program's cost per tick and per sample, and the fork/exec/exit
+    hooks' cost per process started.
+Every measured process of 1, 2, 3, 5 and 6 is started by `build/tests/bench/spawn -r` (fork + execve +
+wait4). --only N[,N] runs only those sections (e.g. --only 6); the default runs them all.
 
 A profiled run that exits non-zero, dies, hangs or prints something different from the same
 program without a profiler is not worked around: it is reported after the table with its exact
@@ -54,9 +60,23 @@ DEEP = os.path.join(B, "tests", "progs", "bench_deep")
 SPAWN = os.path.join(B, "tests", "bench", "spawn")
 EMPTY = os.path.join(B, "tests", "bench", "libempty.so")
 GPERF = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
+AGENT = os.path.join(B, "sbin", "ldprof-agent")
+WORK_STATIC = os.path.join(B, "tests", "progs", "bench_work_static")
+CLIENT = os.path.join(ROOT, "tests", "agent_client.py")
+PYTHON = "/usr/bin/python3"
 TIMEOUT = 120  # seconds for one run; a run that takes longer is reported as a hang
 
 QUICK = "--quick" in sys.argv[1:]
+# --only N[,N...]: run only these sections (1 and 3 are one run: either number runs both); the
+# default runs every section. E.g. `python3 tests/bench/bench.py --only 6`.
+ONLY = set()
+for _i, _a in enumerate(sys.argv[1:]):
+    if _a.startswith("--only="):
+        ONLY.update(_a[7:].split(","))
+    elif _a == "--only" and _i + 2 < len(sys.argv):
+        ONLY.update(sys.argv[_i + 2].split(","))
+if ONLY & {"1", "3"}:
+    ONLY |= {"1", "3"}
 WORK_ROUNDS = 3 if QUICK else 13
 DEEP_ROUNDS = 3 if QUICK else 21
 DEEP_FRAMES = (16, 64)
@@ -102,29 +122,34 @@ def clean_env():
             if k != "LD_PRELOAD" and not k.startswith(("LDPROF_", "CPUPROFILE"))}
 
 
-def run(argv, extra_env, label):
+def run(argv, extra_env, label, prefix=()):
     """Run argv once with extra_env (through `spawn -r`: fork + execve + wait4 in a small C
     program, so ru_maxrss is the program's own); returns dict(wall, cpu, rss_kib, out, err,
-    status, hung, cmd)."""
+    status, hung, cmd). prefix: a command that execs `spawn -r ...` as its last step (section 6:
+    tests/agent_client.py, which asks the agent and writes the reply line to stderr first; that
+    line is taken off err and returned as reply)."""
     out_path = os.path.join(TMP, "stdout")
     err_path = os.path.join(TMP, "stderr")
     res_path = os.path.join(TMP, "result")
     envset = " ".join(f"{k}={v}" for k, v in extra_env.items())
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
-        p = subprocess.run([SPAWN, "-r", res_path, str(TIMEOUT), envset] + argv,
+        p = subprocess.run(list(prefix) + [SPAWN, "-r", res_path, str(TIMEOUT), envset] + argv,
                            stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=clean_env())
     with open(out_path, "rb") as f:
         out = f.read()
     with open(err_path, "rb") as f:
         err = f.read()
+    reply = b""
+    if prefix:  # the client wrote the reply and a newline; a status reply is several lines
+        reply, _, err = err.partition(b"\n\n" if err.startswith(b"LDPA1 ok\n") else b"\n")
     if p.returncode != 0:
         sys.exit(f"bench: the driver failed for {label}: {err[-300:]!r}")
     with open(res_path) as f:
         wall_ns, cpu_us, rss, status, hung = (int(x) for x in f.read().split())
     r = dict(wall=wall_ns / 1e9, cpu=cpu_us / 1e6, rss_kib=rss, out=out, err=err,
-             status=status, hung=bool(hung))
+             status=status, hung=bool(hung), reply=reply)
     cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in extra_env.items())
-    cmd = (cmd + " " if cmd else "") + " ".join(shlex.quote(a) for a in argv)
+    cmd = (cmd + " " if cmd else "") + " ".join(shlex.quote(a) for a in list(prefix[:4]) + argv)
     r["cmd"] = cmd
     if hung:
         problems.append(f"{label}: HANG (killed after {TIMEOUT} s): `{cmd}`")
@@ -623,6 +648,379 @@ def bench_storm():
     subprocess.run(["rm", "-rf", d])
 
 
+# ---------------------------------------------------------------- 6: the eBPF agent
+AGENT_ROUNDS = 3 if QUICK else 13
+AGENT_STORM = 100 if QUICK else 500  # programs per fork+exec storm (hook costs)
+AGENT_HZ = 99
+PROFILE_NAME = re.compile(r"^(?P<comm>.+)\.(?P<pid>\d+)\.(?P<seq>\d+)\.pb\.gz$")
+
+
+class BenchAgent:
+    """One ldprof-agent of our own (its own socket, output folder and BPF programs) with
+    --bpf-stats: cover = registered at 99 Hz, so only what registers through its socket is
+    sampled. Its BPF programs' run counters are read from /proc/PID/fdinfo of their fds while it
+    runs (kernel.bpf_stats is on as long as it holds the stats fd), its own CPU from
+    /proc/PID/task/*/schedstat (ns on CPU, every thread)."""
+
+    def __init__(self, d):
+        self.d = d
+        self.out = os.path.join(d, "out")
+        os.makedirs(self.out)
+        self.sock = os.path.join(d, "agent.sock")
+        self.ini = os.path.join(d, "agent.ini")
+        with open(self.ini, "w") as f:
+            f.write(f"[sampling]\nhz = {AGENT_HZ}\n[output]\nendpoint = file://{self.out}\n"
+                    f"[agent]\nsocket = {self.sock}\ncover = registered\n")
+        self.log = os.path.join(d, "agent.log")
+        self.logf = open(self.log, "wb")
+        self.proc = subprocess.Popen([AGENT, "--config", self.ini, "--bpf-stats"], stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf, env=clean_env())
+        self.fds = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if b"ldprof-agent: ready" in self.read_log() or self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if b"ldprof-agent: ready" not in self.read_log():
+            self.stop()
+            raise RuntimeError(f"ldprof-agent did not start: {self.read_log()[-500:]!r}")
+        self.fds = self.prog_fds()
+
+    def read_log(self):
+        with open(self.log, "rb") as f:
+            return f.read()
+
+    def prog_fds(self):
+        """{program name: fdinfo path} of the agent's BPF programs. fdinfo has the id, not the
+        name: bpftool names the ids (the skeleton loads them in source order, the fallback)."""
+        ids = {}
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                if os.readlink(os.path.join(fd_dir, fd)) != "anon_inode:bpf-prog":
+                    continue
+                with open(f"/proc/{self.proc.pid}/fdinfo/{fd}") as f:
+                    info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+            except OSError:
+                continue
+            ids[int(info["prog_id"])] = f"/proc/{self.proc.pid}/fdinfo/{fd}"
+        names = {}
+        try:
+            import json
+            p = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+            names = {x["id"]: x["name"] for x in json.loads(p.stdout) if x.get("id") in ids}
+        except (OSError, ValueError):
+            pass
+        if len(set(names.values())) != len(ids):
+            names = dict(zip(sorted(ids), ("on_cpu_clock", "on_fork", "on_exec", "on_exit")))
+        return {names[i]: path for i, path in ids.items() if i in names}
+
+    def bpf(self):
+        """{name: (runs, ns)} so far."""
+        out = {}
+        for name, path in self.fds.items():
+            with open(path) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+            out[name] = (int(info.get("run_cnt", 0)), int(info.get("run_time_ns", 0)))
+        return out
+
+    def cpu_ns(self):
+        tot = 0
+        task = f"/proc/{self.proc.pid}/task"
+        for t in os.listdir(task):
+            try:
+                with open(os.path.join(task, t, "schedstat")) as f:
+                    tot += int(f.read().split()[0])
+            except OSError:
+                pass
+        return tot
+
+    def snap(self):
+        return dict(t=time.monotonic(), cpu=self.cpu_ns(), bpf=self.bpf())
+
+    def status(self):
+        """The agent's status line as a dict (covering, registered, dropped...)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s.settimeout(5)
+            s.connect(self.sock)
+            s.send(b"LDPA1 status")
+            reply = s.recv(65536).decode(errors="replace")
+        except OSError:
+            return {}
+        finally:
+            s.close()
+        lines = reply.splitlines()
+        if len(lines) < 2 or not lines[0].startswith("LDPA1 ok"):
+            return {}
+        w = lines[1].split()
+        return dict(zip(w[::2], w[1::2]))
+
+    def profiles(self):
+        """Profile files under the output folder (the agent writes into a folder of its own
+        below it when the base is not safely its own)."""
+        got = []
+        for dirpath, _, files in os.walk(self.out):
+            got += [os.path.join(dirpath, f) for f in files if PROFILE_NAME.match(f)]
+        return got
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(15)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                problems.append("ldprof-agent did not stop within 30 s of SIGTERM")
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        if self.proc.returncode not in (0, None):
+            problems.append(f"ldprof-agent exited with status {self.proc.returncode}: "
+                            f"{self.read_log()[-300:]!r}")
+        return self.read_log().decode(errors="replace")
+
+
+def delta(a, b):
+    """What happened between snapshots a and b: wall, agent CPU (ns), BPF {name: (runs, ns)}."""
+    return dict(t=b["t"] - a["t"], cpu=b["cpu"] - a["cpu"],
+                bpf={k: (b["bpf"][k][0] - a["bpf"][k][0], b["bpf"][k][1] - a["bpf"][k][1]) for k in b["bpf"]})
+
+
+def bench_agent():
+    """Section 6: bench_work_static (4 threads of fixed work, static, frame pointers) under our
+    own ldprof-agent at 99 Hz. Three arms per round, shuffled: covered (the driver registers
+    through the agent's socket, then execs `spawn -r` which forks the program: a registered
+    process's static exec, sampled from its first instruction), not covered (the same driver
+    asks only for the agent's status), and not covered again (A/A). The agent runs in all."""
+    if os.geteuid() != 0:
+        warnings.append("section 6 (the eBPF agent) skipped: it needs root (CAP_BPF, CAP_PERFMON)")
+        return
+    d = fresh_dir("agent")
+    os.chmod(d, 0o755)
+    try:
+        ag = BenchAgent(d)
+    except RuntimeError as e:
+        problems.append(f"6. {e}")
+        return
+    argv = [WORK_STATIC]
+    ref = run(argv, {}, "bench_work_static warm-up, no agent involved")
+    configs = [("off", "agent running, program not covered", "LDPA1 status"),
+               ("on", f"covered by the agent at {AGENT_HZ} Hz", "LDPA1 register"),
+               ("off2", "not covered again (A/A: noise floor)", "LDPA1 status")]
+    res = {k: [] for k, *_ in configs}
+    for pf in ag.profiles():
+        os.unlink(pf)
+    first = ag.snap()
+    for rnd in range(-1, AGENT_ROUNDS):  # round -1: warm-up, discarded
+        order = list(configs)
+        SHUFFLE.shuffle(order)
+        for key, label, req in order:
+            label = f"bench_work_static, {label}"
+            if ag.proc.poll() is not None:
+                problems.append(f"6. ldprof-agent died (status {ag.proc.returncode}) during the section: "
+                                f"{ag.read_log()[-300:]!r}")
+                ag.stop()
+                return
+            s0 = ag.snap()
+            r = run(argv, {}, label, prefix=(PYTHON, CLIENT, ag.sock, req))
+            want = b"LDPA1 ok registered" if key == "on" else b"LDPA1 ok"
+            if not r["reply"].startswith(want):
+                problems.append(f"6. {label}: the agent answered {r['reply'][:200]!r} to {req!r}")
+            check_same(r, ref, label)
+            s1 = ag.snap()
+            # the last profile is written when the agent has seen the exit: wait for a file, then
+            # for `covering 0` (status is asked only then: each request is work for the agent),
+            # so that the agent's work for this run is inside the window
+            deadline = time.monotonic() + 10
+            files, st = [], {}
+            while key == "on" and time.monotonic() < deadline:
+                files = ag.profiles()
+                if files:
+                    st = ag.status()
+                    if st.get("covering") == "0":
+                        files = ag.profiles()  # the last one may have come after the listing
+                        break
+                time.sleep(0.02)
+            r["d_run"] = delta(s0, s1)
+            r["d"] = delta(s0, ag.snap())
+            if key != "on":
+                st = ag.status()
+                if st.get("covering") != "0":
+                    problems.append(f"6. {label}: the agent covers something: {st}")
+                files = ag.profiles()
+            r["dropped"] = int(st.get("dropped", 0))
+            if key == "on":
+                if not files:
+                    problems.append(f"6. {label}: no profile written within 10 s of its exit: `{r['cmd']}`")
+                    r["samples"] = None
+                else:
+                    sd = fresh_dir("agent-prof")
+                    for pf in files:
+                        os.rename(pf, os.path.join(sd, os.path.basename(pf)))
+                    r["samples"], r["depths"] = ldprof_samples(sd)
+                    r["files"] = len(files)
+            elif files:
+                problems.append(f"6. {label}: sampled although it never registered "
+                                f"({len(files)} profiles): `{r['cmd']}`")
+                for pf in files:
+                    os.unlink(pf)
+            if rnd >= 0:
+                res[key].append(r)
+        sys.stderr.write(f"  agent round {rnd + 1}/{AGENT_ROUNDS} done\n")
+    whole = delta(first, ag.snap())
+
+    # hooks: one sh loop of AGENT_STORM /bin/true, started unregistered and registered
+    # (registered: every child inherits the mark at fork and its exec reads the auxv)
+    storm = {}
+    script = f'i=0; while [ $i -lt {AGENT_STORM} ]; do /bin/true; i=$((i + 1)); done'
+    for rep in range(2):
+        for key, req in (("unreg", "LDPA1 status"), ("reg", "LDPA1 register")):
+            s0 = ag.snap()
+            p = subprocess.run([PYTHON, CLIENT, ag.sock, req, "/bin/sh", "-c", script],
+                               stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(), timeout=TIMEOUT)
+            if p.returncode != 0:
+                problems.append(f"6. storm of {AGENT_STORM} /bin/true ({key}): exit {p.returncode}: {p.stderr[-300:]!r}")
+            storm.setdefault(key, []).append(delta(s0, ag.snap()))
+    log = ag.stop()
+    if ag.profiles():
+        problems.append(f"6. the storms of /bin/true left {len(ag.profiles())} profiles: a dynamic exec was sampled")
+    exitstats = {m.group(1): (int(m.group(2)), float(m.group(3)))
+                 for m in re.finditer(r"bpf (\w+): (\d+) runs, ([0-9.]+) ns mean", log)}
+    if "on_cpu_clock" not in exitstats:
+        problems.append(f"6. ldprof-agent --bpf-stats printed no BPF statistics at exit: {log[-300:]!r}")
+    agent_rows(res, whole, storm, exitstats, log)
+    subprocess.run(["rm", "-rf", d])
+
+
+def depth_txt(rs):
+    """How deep the recorded stacks were (frames, as `ldprof report --folded` shows them)."""
+    hist = {}
+    for r in rs:
+        for k, v in (r.get("depths") or {}).items():
+            hist[k] = hist.get(k, 0) + v
+    if not hist:
+        return "no stacks"
+    top = max(hist, key=hist.get)
+    return (f"{hist[top] / sum(hist.values()) * 100:.0f}% of samples had {top} frames "
+            f"(range {min(hist)}–{max(hist)})")
+
+
+def agent_rows(res, whole, storm, exitstats, log):
+    base = res["off"]
+    name = "6. bench_work_static (static, 4 threads, fixed work)"
+    walls, cpus = [r["wall"] for r in base], [r["cpu"] for r in base]
+    row(f"{name}, agent running, not covered: wall", fs(median(walls)), rng(walls, fs),
+        f"baseline; CPU÷wall {median([r['cpu'] / r['wall'] for r in base]):.2f}", "", "")
+    row(f"{name}, agent running, not covered: CPU (user+sys)", fs(median(cpus)), rng(cpus, fs), "baseline", "", "")
+    for key, label in (("on", f"covered by the agent at {AGENT_HZ} Hz"), ("off2", "not covered again (A/A: noise floor)")):
+        rs = res[key]
+        for m, unit in (("wall", "wall"), ("cpu", "CPU (user+sys)")):
+            rr = [r[m] / b[m] for r, b in zip(rs, base)]
+            lo, hi = median_ci95(rr)
+            rt, rtxt = ratio_txt(rr)
+            tgt = ok = ""
+            if key == "on":
+                tgt = "no measurable slowdown (≤ 1%)"
+                ok = verdict_ci(lo, hi, 1.01) + ("; CI includes ×1" if lo <= 1 <= hi else "")
+            row(f"{name}, {label}: {unit}", fs(median([r[m] for r in rs])), rng([r[m] for r in rs], fs),
+                f"{rt}; ratios {rtxt}", tgt, ok)
+    on = res["on"]
+
+    # d. samples recorded vs expected
+    good = [r for r in on if r.get("samples") is not None]
+    if good:
+        share = [r["samples"] / (r["cpu"] * AGENT_HZ) * 100 for r in good]
+        row(f"{name}, covered: samples recorded", f"{median([r['samples'] for r in good]):.0f}",
+            rng([r["samples"] for r in good], lambda x: f"{x:.0f}"),
+            f"{median(share):.1f}% of CPU s × {AGENT_HZ} (range {min(share):.1f}–{max(share):.1f}%); "
+            f"`ldprof report --folded` of the agent's profiles, {median([r['files'] for r in good]):.0f} "
+            f"file(s) per run; {depth_txt(good)}; ring buffer drops in the whole section: {on[-1]['dropped']}",
+            "≥ 95%", verdict(median(share) >= 95))
+
+    # b. the agent's own CPU, and everything the agent costs the host
+    for key, label in (("on", "covering the run"), ("off", "running, covering nothing")):
+        rs = res[key]
+        own = [r["d"]["cpu"] / 1e9 / r["wall"] * 100 for r in rs]
+        lo, hi = median_ci95(own)
+        tgt, ok = ("≤ 1% of a CPU", verdict_ci(lo, hi, 1.0)) if key == "on" else ("", "")
+        split = ""
+        if key == "on":
+            during = [r["d_run"]["cpu"] / 1e6 for r in rs]
+            after = [(r["d"]["cpu"] - r["d_run"]["cpu"]) / 1e6 for r in rs]
+            per = [r["d_run"]["cpu"] / 1e3 / r["samples"] for r in rs if r.get("samples")]
+            split = (f": {median(during):.2f} ms until the program's exit (start, symbol tables, "
+                     f"{median(per):.1f} µs per sample received) + {median(after):.2f} ms after it "
+                     f"(the profile written)")
+        row(f"6. ldprof-agent's own CPU, {label} (2 CPUs busy)", f"{median(own):.3f}% of a CPU",
+            rng(own, lambda x: f"{x:.3f}%"),
+            f"95% CI of the median {lo:.3f} – {hi:.3f}%; {median([r['d']['cpu'] for r in rs]) / 1e6:.2f} ms "
+            f"per run{split} (all its threads, /proc/PID/task/*/schedstat) ÷ the run's wall", tgt, ok)
+    host = [(r["d"]["cpu"] + sum(ns for _, ns in r["d"]["bpf"].values())) / 1e9 / r["wall"] * 100 for r in on]
+    lo, hi = median_ci95(host)
+    row("6. the agent host-wide while covering the run: its CPU + all its BPF programs on every CPU",
+        f"{median(host):.3f}% of a CPU", rng(host, lambda x: f"{x:.3f}%"),
+        f"95% CI of the median {lo:.3f} – {hi:.3f}%; BPF run time from kernel.bpf_stats (fdinfo of the "
+        "agent's program fds), including the ticks of every other task and the idle CPUs",
+        "≤ 1% of a CPU", verdict_ci(lo, hi, 1.0))
+
+    # c. cost per sample in the BPF program
+    lookup, target, tick_share = [], [], []
+    for r, b in zip(on, base):
+        bc, bn = b["d"]["bpf"].get("on_cpu_clock", (0, 0))
+        oc, on_ns = r["d"]["bpf"].get("on_cpu_clock", (0, 0))
+        if bc:
+            lookup.append(bn / bc)
+        n_t = r.get("samples")
+        if bc and n_t and oc > n_t:
+            t = (on_ns - bn / bc * (oc - n_t)) / n_t
+            target.append(t)
+            tick_share.append(t * n_t / 1e9 / r["cpu"] * 100)
+    for key, label in (("off", "not covered"), ("on", "covered")):
+        m = [r["d"]["bpf"]["on_cpu_clock"][1] / max(1, r["d"]["bpf"]["on_cpu_clock"][0]) for r in res[key]]
+        runs = [r["d"]["bpf"]["on_cpu_clock"][0] / r["d"]["t"] for r in res[key]]
+        what = ("every tick is a map lookup that misses (other tasks, idle CPUs): the cost of a tick "
+                "on a host where nothing is covered" if key == "off" else
+                "a mix: lookups that miss, and the program's ticks, which walk the stack into the ring buffer")
+        row(f"6. BPF on_cpu_clock, mean time per tick, program {label}", f"{median(m):.0f} ns",
+            rng(m, lambda x: f"{x:.0f}"),
+            f"{median(runs):.0f} ticks/s (2 CPUs × {AGENT_HZ} Hz = {2 * AGENT_HZ}); {what}", "", "")
+    if target:
+        lo, hi = median_ci95(target)
+        row("6. BPF on_cpu_clock, cost per sample of the covered program (stack walk + ring buffer)",
+            f"{median(target) / 1000:.2f} µs", rng(target, lambda x: f"{x / 1000:.2f}"),
+            f"95% CI of the median {lo / 1000:.2f} – {hi / 1000:.2f} µs; (run time of the covered run − the "
+            f"lookup mean of the same round × the ticks that were not samples) ÷ samples; = "
+            f"{median(tick_share):.3f}% of the program's CPU", "", "")
+    if exitstats.get("on_cpu_clock"):
+        n, mean = exitstats["on_cpu_clock"]
+        row("6. BPF on_cpu_clock over the agent's life (--bpf-stats exit line)", f"{mean:.0f} ns",
+            "", f"{n} runs: covered ticks and misses together", "", "")
+
+    # c. the hooks: they run for every process on the host
+    for key, label in (("unreg", "not registered (every process on a host)"),
+                       ("reg", "registered (a covered tree; dynamic programs, so none becomes a target)")):
+        per = []
+        for d in storm.get(key, []):
+            ns = sum(d["bpf"][h][1] for h in ("on_fork", "on_exec", "on_exit"))
+            per.append(ns / AGENT_STORM)
+        if per:
+            means = {h: sum(d["bpf"][h][1] for d in storm[key]) / max(1, sum(d["bpf"][h][0] for d in storm[key]))
+                     for h in ("on_fork", "on_exec", "on_exit")}
+            row(f"6. BPF fork+exec+exit hooks per process started, {label}", f"{median(per):.0f} ns",
+                rng(per, lambda x: f"{x:.0f}"),
+                f"sh loop of {AGENT_STORM} /bin/true, ×{len(per)}; run time of the three hooks in the storm "
+                f"÷ {AGENT_STORM}; means per run: " + ", ".join(f"{h} {v:.0f} ns" for h, v in means.items()),
+                "", "")
+    if exitstats:
+        hooks = "; ".join(f"{h} {exitstats[h][1]:.0f} ns × {exitstats[h][0]}" for h in
+                          ("on_fork", "on_exec", "on_exit") if h in exitstats)
+        row("6. BPF hooks over the agent's life (--bpf-stats exit line)", "", "",
+            f"mean × runs: {hooks} (every process of the host while the section ran)", "", "")
+    row("6. the section's window, for the record", fs(whole["t"], "s", 1), "",
+        f"agent CPU {whole['cpu'] / 1e6:.1f} ms in all; BPF runs " +
+        ", ".join(f"{k} {v[0]}" for k, v in sorted(whole["bpf"].items())), "", "")
+
+
 # ---------------------------------------------------------------- main
 def config_hz():
     for path in (f"/boot/config-{platform.release()}", "/proc/config.gz"):
@@ -667,7 +1065,7 @@ def shim_id():
 
 
 def main():
-    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY):
+    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, AGENT, WORK_STATIC):
         if not os.access(f, os.X_OK if f != SHIM else os.R_OK):
             sys.exit(f"bench: {f} is missing: run `make test-bins` first")
     gperf_ok = os.access(GPERF, os.R_OK)
@@ -678,14 +1076,15 @@ def main():
     st0 = cpu_stat()
     lib0 = shim_id()
     version = git_version()
-    sys.stderr.write("bench: 1+3. bench_work (interleaved rounds)\n")
-    bench_work()
-    sys.stderr.write("bench: 2. bench_deep\n")
-    bench_deep()
-    sys.stderr.write("bench: 4. start-up of /bin/true and of a small program\n")
-    bench_startup()
-    sys.stderr.write("bench: 5. fork+exec storm (interleaved rounds)\n")
-    bench_storm()
+    for num, what, fn in (("1", "1+3. bench_work (interleaved rounds)", bench_work),
+                          ("2", "2. bench_deep", bench_deep),
+                          ("4", "4. start-up of /bin/true and of a small program", bench_startup),
+                          ("5", "5. fork+exec storm (interleaved rounds)", bench_storm),
+                          ("6", "6. the eBPF agent (interleaved rounds)", bench_agent)):
+        if ONLY and num not in ONLY:
+            continue
+        sys.stderr.write(f"bench: {what}\n")
+        fn()
     took = time.monotonic() - t0
     st1 = cpu_stat()
     if shim_id() != lib0:
@@ -703,8 +1102,9 @@ def main():
     out = []
     out.append(f"ldprof benchmark — {version}, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs ({cpu}), "
                f"Linux {platform.release()} (CONFIG_HZ={config_hz()}), {took:.0f} s, "
-               f"steal time {steal:.1f}%, bench_work CPU÷wall without profiler {PAR[0]:.2f} "
-               f"(≈{os.cpu_count()} when the CPUs are free)"
+               f"steal time {steal:.1f}%, "
+               + (f"bench_work CPU÷wall without profiler {PAR[0]:.2f} (≈{os.cpu_count()} when the CPUs are free)"
+                  if PAR[0] else f"sections {','.join(sorted(ONLY))} only")
                + (" — QUICK MODE, too few runs to quote" if QUICK else ""))
     out.append("")
     out.append("| measurement | median | min – max | derived (vs baseline of the same round) | target | met |")
@@ -752,6 +1152,26 @@ def main():
         "shell, CPU = the whole tree's user+sys (wait4 counts the children the shell waited for); ratio = "
         "median over rounds of (run ÷ no-shim run of the same round); per program = that difference ÷ "
         f"{STORM_PROGRAMS}.")
+    out.append(
+        f"- 6: the eBPF agent: one ldprof-agent of the bench's own (own socket, file:// output, "
+        f"`[agent] cover = registered`, {AGENT_HZ} Hz, --bpf-stats) runs through the whole section. "
+        "build/tests/progs/bench_work_static = bench_work (4 threads, fixed work) static with frame pointers "
+        f"(clang, like static_fp). {AGENT_ROUNDS} rounds after one discarded warm-up round, three arms shuffled "
+        "in each, all started the same way: tests/agent_client.py asks the agent, then execs `spawn -r`, which "
+        "forks and execs the program; covered = the client asked `register` (spawn's child inherits the mark "
+        "at fork, its static exec makes it a target: sampled from its first instruction), not covered = it "
+        "asked `status` only (twice: the second is the A/A row). Ratios = median over rounds of (arm ÷ the "
+        "not-covered run of the same round). Samples = `ldprof report --folded` of the run's profiles vs CPU s "
+        f"× {AGENT_HZ}. Agent CPU = Σ /proc/AGENT/task/*/schedstat from before the run until its last profile "
+        "is written (the bench asks `status` once, after the file appears), ÷ the run's wall. BPF times = "
+        "run_time_ns/run_cnt in /proc/AGENT/fdinfo of the agent's program fds (kernel.bpf_stats, on while the "
+        "agent holds its stats fd; the timing itself adds a few tens of ns per run), as deltas over each run: "
+        "in a not-covered run every on_cpu_clock tick is a lookup that misses; the cost per sample of the "
+        "covered program = (on_cpu_clock time of the covered run − that round's miss mean × the ticks that "
+        "were not samples) ÷ samples. The hooks: one sh loop starting "
+        f"{AGENT_STORM} /bin/true, unregistered and registered, twice each; (fork + exec + exit hook time) ÷ "
+        f"{AGENT_STORM}. Host-wide = agent CPU + every BPF program's run time on every CPU, ÷ wall. "
+        "Wall rows are only meaningful when the program's CPU÷wall (first row) is close to 2.")
     if warnings:
         out.append("")
         out.append("**Warnings:**")

@@ -72,3 +72,12 @@ test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/
 $(PROGS_B)/static_fp: tests/progs/static_fp.c
 	@mkdir -p $(dir $@)
 	$(Q)clang -static -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -o $@ $<
+
+# bench_work_static: `make bench`'s fixed-work workload (bench_work.c, 4 threads) built like static_fp,
+# for the eBPF agent's rows (section 6): static, so only the agent can sample it, and frame pointers
+# in every function (leaves too) for the kernel's frame-pointer walk.
+$(PROGS_B)/bench_work_static: tests/progs/bench_work.c
+	@mkdir -p $(dir $@)
+	$(Q)clang -static -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread -o $@ $<
+
+test-bins: $(PROGS_B)/bench_work_static
