@@ -33,6 +33,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define SUID_DUMP_USER 1
 #define MMF_DUMPABLE_MASK 3
 #define AUXV_MAX_PAIRS 32
+/* Samples do not wake user space, which reads the ring buffer at least every 100 ms anyway,
+ * until this much waits: one wake-up per ~60 samples instead of one per sample. Start and end
+ * events wake it at once (a new target's maps are best read while it is young). */
+#define WAKEUP_BYTES (64u * 1024u)
 
 /* tgid -> LDP_AGENT_REG_*: processes whose static execs are covered. */
 struct {
@@ -139,7 +143,8 @@ int on_cpu_clock(struct bpf_perf_event_data *ctx)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
 	e->nframes = n > 0 ? (unsigned int)(n / sizeof(e->frames[0])) : 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ?
+				 BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
