@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What the agent's tests share: an ldprof-agent of the test's own (socket, output folder,
 config), a client that speaks for itself (tests/agent_client.py), and the checks on profiles."""
+import atexit
 import os
 import re
 import shutil
@@ -102,9 +103,27 @@ def agent(world):
     a.stop()
 
 
+_public_client = []
+
+
+def client_path(user=None):
+    """agent_client.py where user can read it: the checkout may sit in a folder only root can
+    enter (a clean clone in a mktemp -d folder), so other users get a copy of their own."""
+    if user is None:
+        return CLIENT
+    if not _public_client:
+        d = Path(tempfile.mkdtemp(prefix="ldprof-agent-client-"))
+        atexit.register(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        shutil.copy(CLIENT, d / CLIENT.name)
+        os.chmod(d / CLIENT.name, 0o644)
+        _public_client.append(d / CLIENT.name)
+    return _public_client[0]
+
+
 def client(sock, *args, user=None, env=None):
     """tests/agent_client.py SOCK REQUEST [PROGRAM ARGS...]: asks for itself, then execs."""
-    return subprocess.run([PYTHON, str(CLIENT), sock] + [str(a) for a in args],
+    return subprocess.run([PYTHON, str(client_path(user)), sock] + [str(a) for a in args],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=60, env=env or clean_env(),
                           **({"user": user, "group": user} if user is not None else {}))

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from agentlib import (CLIENT, HZ, NOBODY, Agent, agent, client, own_split, shares, wait_for_comm,
+from agentlib import (CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
+                      wait_for_comm,
                       wait_for_profiles, world)
 from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, run
 
@@ -137,7 +138,7 @@ def test_garbage_is_refused_and_the_agent_lives_on(agent):
 def test_a_flood_of_registrations_is_capped(agent):
     """One user forks 800 processes that each register at once: past the burst the agent
     refuses (rate limit) and says so; it keeps answering."""
-    r = subprocess.run([PYTHON, str(CLIENT), "--flood", "800", agent.sock, "LDPA1 register"],
+    r = subprocess.run([PYTHON, str(client_path(NOBODY)), "--flood", "800", agent.sock, "LDPA1 register"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
                        user=NOBODY, group=NOBODY, env=clean_env())
     assert r.returncode == 0, r
@@ -150,7 +151,7 @@ def test_a_flood_of_registrations_is_capped(agent):
 
 
 def test_sampling_requests_are_capped_per_user(agent):
-    r = subprocess.run([PYTHON, str(CLIENT), "--hold", "80", agent.sock, "LDPA1 sample sigprof"],
+    r = subprocess.run([PYTHON, str(client_path(NOBODY)), "--hold", "80", agent.sock, "LDPA1 sample sigprof"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
                        user=NOBODY, group=NOBODY, env=clean_env())
     assert r.returncode == 0, r
