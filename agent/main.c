@@ -502,6 +502,20 @@ static void bpf_free(struct agent *a)
 	a->skel = NULL;
 }
 
+/* The BPF programs see host pids (bpf_get_current_pid_tgid), while pids from the socket and
+ * /proc are those of our own PID namespace: the two agree only in the initial one, whose
+ * /proc/self/ns/pid has a fixed inode (PROC_PID_INIT_INO). */
+#define PROC_PID_INIT_INO 0xEFFFFFFCu
+
+static int host_pid_namespace(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) < 0)
+		return -errno;
+	return st.st_ino == PROC_PID_INIT_INO ? 0 : -EXDEV;
+}
+
 /* ---- requests from shims (server.c) ---- */
 
 static int req_known(void *ctx, pid_t pid, const char *what)
@@ -780,6 +794,13 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	r = host_pid_namespace();
+	if (r < 0) {
+		fprintf(stderr, "ldprof-agent: %s: run it in the host's PID namespace (docker run "
+			"--pid=host, hostPID: true)\n", r == -EXDEV ? "not in the host's PID namespace"
+			: "cannot read /proc/self/ns/pid");
+		return 1;
+	}
 	if (o.bpf_stats) {
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (stats_fd < 0)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from agentlib import (CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
+from agentlib import (AGENT, CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
                       wait_for_comm,
                       wait_for_profiles, world)
 from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, run
@@ -182,3 +182,16 @@ def test_status_shows_the_agent_and_what_it_covers(agent):
     assert f"agent    {agent.sock}: not running (no such socket)" in out, out
     out = run([str(LDPROF), "status", "1"], env=clean_env(LDPROF_AGENT_SOCKET="")).stdout.decode()
     assert "agent    off: [agent] socket is empty" in out, out
+
+
+def test_refuses_to_run_outside_the_host_pid_namespace(world):
+    """BPF sees host pids, the socket and /proc the agent's own: in a PID namespace of its own
+    they would name different processes. It says so and stops before loading anything."""
+    ini = world / "agent.ini"
+    ini.write_text(f"[agent]\nsocket = {world}/agent.sock\n")
+    r = run(["unshare", "--pid", "--fork", "--mount-proc", str(AGENT), "--config", str(ini)],
+            env=clean_env())
+    assert r.returncode == 1, r
+    assert r.stderr == (b"ldprof-agent: not in the host's PID namespace: run it in the host's "
+                        b"PID namespace (docker run --pid=host, hostPID: true)\n"), r.stderr
+    assert not (world / "agent.sock").exists()
