@@ -36,6 +36,7 @@ CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+AGENT_SAN  := $(B)/tests/san/ldprof-agent
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/fuzz/%)
 FUZZ_REPLAY:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/fuzz/%-replay)
@@ -140,7 +141,7 @@ $(B)/tests/progs/%: tests/progs/%.c
 PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 -include tests/progs/progs.mk
 
-test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN)
+test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory test-bins
@@ -236,6 +237,13 @@ $(B)/obj/agent/%.o: %.c $(AGENT_B)/sampler.skel.h
 $(AGENT): $(AGENT_OBJ) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -o $@ $^ -lbpf -lelf $(COMMON_LIBS)
+
+# The same agent under AddressSanitizer and UBSan: tests/test_agent_host.py runs it (the
+# registration socket's parsing of what any user sends, the per-process tables).
+$(AGENT_SAN): $(AGENT_SRC) $(COMMON_SRC) $(wildcard agent/*.h common/*.h) $(AGENT_B)/sampler.skel.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -I$(AGENT_B) -o $@ $(AGENT_SRC) $(COMMON_SRC) \
+		-lbpf -lelf $(COMMON_LIBS)
 
 # ======================================================================================
 # --- packaging: make install [DESTDIR=... PREFIX=/usr], make deb, make rpm ---

@@ -16,6 +16,7 @@ import pytest
 from conftest import BUILD, PYTHON, clean_env, profile_files, profiles_for
 
 AGENT = BUILD / "sbin" / "ldprof-agent"
+AGENT_SAN = BUILD / "tests" / "san" / "ldprof-agent"  # the same, under ASan and UBSan
 CLIENT = Path(__file__).resolve().parent / "agent_client.py"
 HZ = 499
 NOBODY = 65534
@@ -24,7 +25,8 @@ NOBODY = 65534
 class Agent:
     """One ldprof-agent on its own socket and output folder; stop() returns its stderr."""
 
-    def __init__(self, base, cover="registered", endpoint=None, extra_ini=""):
+    def __init__(self, base, cover="registered", endpoint=None, extra_ini="", binary=AGENT):
+        self.binary = Path(binary)
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)  # the socket must be reachable by other users
@@ -42,10 +44,10 @@ class Agent:
         self.start()
 
     def start(self):
-        assert AGENT.exists(), f"{AGENT} is missing: run `make all`"
+        assert self.binary.exists(), f"{self.binary} is missing: run `make test-bins`"
         seen = self.log.stat().st_size if self.log.exists() else 0
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(AGENT), "--config", str(self.ini)],
+        self.proc = subprocess.Popen([str(self.binary), "--config", str(self.ini)],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=clean_env())
         deadline = time.monotonic() + 30
@@ -58,6 +60,7 @@ class Agent:
         pytest.fail(f"the agent did not start: {self.log.read_bytes()!r}")
 
     def stop(self, sig=signal.SIGTERM):
+        """Stops it; a sanitizer report or an exit status other than 0 after SIGTERM fails."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -66,8 +69,11 @@ class Agent:
                 self.proc.kill()
                 self.proc.wait()
                 pytest.fail("the agent did not stop within 30 s of SIGTERM")
+            assert self.proc.returncode == 0, (self.proc.returncode, self.log.read_bytes())
         self.logf.close()
-        return self.log.read_bytes()
+        log = self.log.read_bytes()
+        assert b"Sanitizer" not in log and b"runtime error" not in log, log
+        return log
 
     def env(self, **extra):
         """A profiled program's environment: this agent's socket, output beside the agent's."""
@@ -98,7 +104,8 @@ def world():
 
 @pytest.fixture
 def agent(world):
-    a = Agent(world / "agent")
+    """An agent built with ASan and UBSan (what the shipped one runs, checked harder)."""
+    a = Agent(world / "agent", binary=AGENT_SAN)
     yield a
     a.stop()
 
