@@ -214,7 +214,7 @@ $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/
 # that embeds the object; the agent links libbpf and the common modules (CLI objects).
 AGENT       := $(B)/sbin/ldprof-agent
 AGENT_B     := $(B)/agent
-AGENT_SRC   := $(filter-out %.bpf.c,$(wildcard agent/*.c))
+AGENT_SRC   := $(filter-out %.bpf.c,$(wildcard agent/*.c)) shim/select.c
 AGENT_OBJ   := $(AGENT_SRC:%.c=$(B)/obj/agent/%.o)
 
 $(AGENT_B)/vmlinux.h:

@@ -120,15 +120,31 @@ static void ship(struct ldp_cover *cv, struct proc *p)
 	ldp_deliver_submit(cv->d, &s); /* clears s; a failure is counted by delivery */
 }
 
-static void drop(struct ldp_cover *cv, struct proc *p)
+static void forget(struct ldp_cover *cv, struct proc *p)
 {
-	ldp_agent_prof_refresh(p->prof); /* fails quietly once the process is gone */
-	ship(cv, p);
 	ldp_agent_prof_free(p->prof);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	*p = cv->p[--cv->n];
 }
+
+static void drop(struct ldp_cover *cv, struct proc *p)
+{
+	ldp_agent_prof_refresh(p->prof); /* fails quietly once the process is gone */
+	ship(cv, p);
+	forget(cv, p);
+}
+
+void ldp_cover_discard(struct ldp_cover *cv, pid_t pid)
+{
+	struct proc *p = find(cv, pid);
+	__u32 key = (__u32)pid;
+
+	bpf_map_delete_elem(cv->targets_fd, &key);
+	if (p)
+		forget(cv, p);
+}
+
 
 int ldp_cover_start(struct ldp_cover *cv, pid_t pid, unsigned why)
 {
@@ -187,8 +203,10 @@ void ldp_cover_sample(struct ldp_cover *cv, const struct ldp_agent_event *e)
 		__u32 key = e->h.tgid;
 		__u8 why = LDP_AGENT_TGT_STATIC;
 
-		/* Its start event was lost, or it forked from a target: the map says why. */
-		bpf_map_lookup_elem(cv->targets_fd, &key, &why);
+		/* Its start event was lost, or it forked from a target: the map says why. A sample
+		 * of a process whose mark is gone (excluded by a rule, ended) is not counted. */
+		if (bpf_map_lookup_elem(cv->targets_fd, &key, &why) < 0)
+			return;
 		if (ldp_cover_start(cv, (pid_t)e->h.tgid, why) < 0)
 			return;
 		p = find(cv, (pid_t)e->h.tgid);

@@ -34,6 +34,9 @@ int ldp_cover_start(struct ldp_cover *cv, pid_t pid, unsigned why);
 /* Ships the last window of pid's profile and forgets it; clears its BPF mark when clear_mark
  * (the process lives on: the shim samples it now). Nothing when pid is not covered. */
 void ldp_cover_end(struct ldp_cover *cv, pid_t pid, int clear_mark);
+/* Forgets pid's profile without shipping it and clears its BPF mark: the process is excluded
+ * by a rule. Nothing when pid is not covered. */
+void ldp_cover_discard(struct ldp_cover *cv, pid_t pid);
 /* One sample from the ring buffer; a process not covered yet gets its profile now. */
 void ldp_cover_sample(struct ldp_cover *cv, const struct ldp_agent_event *e);
 /* Called every ~100 ms: re-reads the maps of running processes once a second, ends the

@@ -45,6 +45,7 @@
 #include "fileio.h"
 #include "sampler.h"
 #include "sampler.skel.h"
+#include "rules.h"
 #include "server.h"
 
 #define MAX_CPUS 4096
@@ -74,6 +75,7 @@ struct agent {
 	struct ldp_deliver *d;
 	struct ldp_cover *cv;
 	struct ldp_server *srv;
+	struct ldp_agent_rules rules;
 	int network;
 	pthread_t sender;
 	int sender_running;
@@ -358,11 +360,21 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct ldp_agent_event))
 			ldp_cover_sample(a->cv, data);
 		break;
-	case LDP_AGENT_EV_EXEC:
+	case LDP_AGENT_EV_EXEC: {
+		char why[160];
+
+		/* The kernel marked it at the exec; [select] is checked now, as the shim's first
+		 * stage checks it: what an excluded program ran meanwhile is never shipped. */
+		if (ldp_agent_rules_excluded(&a->rules, (pid_t)h->tgid, why, sizeof(why))) {
+			ldp_cover_discard(a->cv, (pid_t)h->tgid);
+			alog(0, "pid %u not covered: %s", h->tgid, why);
+			break;
+		}
 		if (ldp_cover_start(a->cv, (pid_t)h->tgid, LDP_AGENT_TGT_STATIC) == -ENOSPC)
 			alog(2, "pid %u not covered: %d processes are already", h->tgid,
 			     LDP_AGENT_MAX_TARGETS);
 		break;
+	}
 	case LDP_AGENT_EV_EXIT:
 		ldp_cover_end(a->cv, (pid_t)h->tgid, 0);
 		break;
@@ -753,6 +765,7 @@ static int host_agent(struct agent *a, const struct opts *o)
 	r = read_config(a, o);
 	if (r < 0)
 		return r;
+	ldp_agent_rules_init(&a->rules, &a->cfg);
 	r = deliver_start(a);
 	if (r < 0) {
 		fprintf(stderr, "ldprof-agent: delivery: %s\n", strerror(-r));

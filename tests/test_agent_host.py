@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from agentlib import (AGENT, CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
+from agentlib import (AGENT, AGENT_SAN, CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
                       wait_for_comm,
                       wait_for_profiles, world)
 from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, run
@@ -93,6 +93,22 @@ def test_cover_static_covers_unregistered_processes(world):
         assert r.returncode == 0 and r.stdout == b"static_fp: done\n", r
         assert wait_for_profiles(a.out, None), a.log.read_bytes()
         assert {c for c, _, _ in profile_files(a.out).values()} == {"static_fp"}
+    finally:
+        a.stop()
+
+
+def test_select_rules_apply_to_static_programs_too(world):
+    """[select] decides for the agent's own targets as for the shim: an excluded static program
+    is not profiled (not even its first milliseconds), the others are."""
+    a = Agent(world / "agent", binary=AGENT_SAN,
+              extra_ini="[select]\nexclude_comm = static_fp\nexclude_exe = */nothing-here\n")
+    try:
+        r = client(a.sock, "LDPA1 register", "/bin/sh", "-c",
+                   f"{prog('static_fp')} 0.6; {prog('go_static_hot')} 0.6")
+        assert r.returncode == 0 and r.stdout == b"static_fp: done\nhot-go: done\n", r
+        assert wait_for_comm(a.out, "go_static_hot"), a.log.read_bytes()
+        time.sleep(0.5)
+        assert {c for c, _, _ in profile_files(a.out).values()} == {"go_static_hot"}
     finally:
         a.stop()
 
