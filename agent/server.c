@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "agentproto.h"
-#include "fileio.h"
 #include "server.h"
 
 #ifndef SO_PEERPIDFD
@@ -128,23 +127,6 @@ static int take_token(struct ldp_server *s, uid_t uid)
 	return 1;
 }
 
-/* The pid a pidfd refers to, from /proc/self/fdinfo ("Pid:\t-1" once it has exited). */
-static pid_t pidfd_pid(int pidfd)
-{
-	char path[64], *buf = NULL, *p;
-	size_t len;
-	long v = -1;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	if (ldp_read_file(path, 0, 4096, &buf, &len) < 0)
-		return -1;
-	p = strstr(buf, "\nPid:");
-	if (p)
-		v = strtol(p + 5, NULL, 10);
-	free(buf);
-	return v > 0 ? (pid_t)v : -1;
-}
-
 /* 1 when the process behind pidfd has exited (a zombie included: its pid is not reused yet,
  * but it is not the client any more). */
 static int pidfd_exited(int pidfd)
@@ -168,7 +150,8 @@ static int peer(int fd, pid_t *pid, uid_t *uid, int *pidfd)
 	n = sizeof(*pidfd);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, pidfd, &n) < 0)
 		*pidfd = -1;
-	if (*pidfd >= 0 && (pidfd_exited(*pidfd) || pidfd_pid(*pidfd) != cr.pid)) {
+	/* Both were taken at connect(): the pidfd is the process cr.pid was then. */
+	if (*pidfd >= 0 && pidfd_exited(*pidfd)) {
 		close(*pidfd);
 		*pidfd = -1;
 		return -ESRCH;

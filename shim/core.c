@@ -806,6 +806,11 @@ ldp_core_start(const struct ldp_boot *boot)
 		goto fail;
 	}
 	adopted = ldp_threads_rescan();
+	/* Before the constructor returns, so that a child the program forks and execs at once
+	 * finds this process known to the agent's fork hook; and before the background thread
+	 * starts, whose start would otherwise overlap the request (measured: a failed connect
+	 * costs a short process 85 us after the thread's creation, 8 us before it). */
+	ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 || atexit(core_exit) != 0 ||
 	    start_bg() < 0) {
 		step_aside("cannot set up the fork, exit or background hooks", NULL);
@@ -815,9 +820,6 @@ ldp_core_start(const struct ldp_boot *boot)
 	ldp_log(LDP_LOG_INFO, "active pid=%d hz=%d threads=%u adopted=%d output=%s", C.pid, C.hz,
 		ldp_threads_live(), adopted > 0 ? adopted : 0, cfg.endpoint);
 	publish(LDP_ST_SAMPLING, cfg.endpoint);
-	/* Before the constructor returns: a child the program forks and execs at once must find
-	 * this process known to the agent's fork hook. */
-	ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
 	if (said[0])
 		ldp_log(LDP_LOG_INFO, "agent: %s", said);
 	return &ops;
