@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "config.h"
@@ -429,17 +430,59 @@ static int attach_cpus(struct agent *a, int hz)
 	return n;
 }
 
-/* Feature probe, load (the verifier runs here), the hooks, the ring buffer, the perf events.
- * Every failure says what is missing. Returns 0 or -errno. */
-static int bpf_start(struct agent *a, int hz)
+/* What the kernel must have for the programs and maps to load: checked up front where no
+ * privilege is needed (BTF, the three tracepoints as BTF-typed targets), so that the message
+ * names what is missing. Returns 0 or -errno (after one line on stderr). */
+static int probe_btf(void)
 {
-	int err;
+	static const char *const tps[] = { "btf_trace_sched_process_fork",
+					   "btf_trace_sched_process_exec",
+					   "btf_trace_sched_process_exit" };
+	struct btf *vmlinux;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
 		fprintf(stderr, "ldprof-agent: missing kernel BTF (/sys/kernel/btf/vmlinux: %s): "
 			"the kernel needs CONFIG_DEBUG_INFO_BTF=y\n", strerror(errno));
 		return -ENOENT;
 	}
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		fprintf(stderr, "ldprof-agent: cannot read the kernel's BTF: %s\n", strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++)
+		if (btf__find_by_name_kind(vmlinux, tps[i], BTF_KIND_TYPEDEF) < 0) {
+			fprintf(stderr, "ldprof-agent: the kernel has no BTF-typed tracepoint %s "
+				"(tp_btf, Linux 5.5 or later)\n", tps[i] + 10);
+			btf__free(vmlinux);
+			return -EOPNOTSUPP;
+		}
+	btf__free(vmlinux);
+	return 0;
+}
+
+/* Why a load failed with err, in one phrase: a missing capability, or the program or map type
+ * the kernel lacks (probed only now: without the capabilities the probes fail alike). */
+static const char *load_failure(int err)
+{
+	if (err == EPERM || err == EACCES)
+		return missing(err);
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) == 0)
+		return "the kernel cannot run BPF programs on perf events";
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0)
+		return "the kernel has no BPF ring buffer (Linux 5.8 or later)";
+	return missing(err);
+}
+
+/* Feature probe, load (the verifier runs here), the hooks, the ring buffer, the perf events.
+ * Every failure says what is missing. Returns 0 or -errno. */
+static int bpf_start(struct agent *a, int hz)
+{
+	int err;
+
+	err = probe_btf();
+	if (err < 0)
+		return err;
 	a->skel = sampler__open();
 	if (!a->skel) {
 		fprintf(stderr, "ldprof-agent: opening the BPF object: %s\n", strerror(errno));
@@ -447,7 +490,7 @@ static int bpf_start(struct agent *a, int hz)
 	}
 	err = sampler__load(a->skel);
 	if (err) {
-		fprintf(stderr, "ldprof-agent: loading the BPF programs: %s\n", missing(-err));
+		fprintf(stderr, "ldprof-agent: loading the BPF programs: %s\n", load_failure(-err));
 		return err;
 	}
 	a->skel->bss->cover_static = a->cfg.agent_cover == LDP_AGENT_COVER_STATIC;
