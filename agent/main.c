@@ -385,15 +385,56 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-/* What a failed load or perf_event_open most likely lacks, in one phrase. */
+/* The effective capability set, from /proc/self/status (0 when it cannot be read). */
+static unsigned long long cap_eff(void)
+{
+	char line[256];
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+#define CAP_SYS_PTRACE_ 19
+#define CAP_SYS_ADMIN_ 21
+#define CAP_PERFMON_ 38
+#define CAP_BPF_ 39
+
+/* What a failed load, perf_event_open or attach most likely lacks, in one phrase: on EPERM, the
+ * capabilities of the minimum set that this process does not have (CAP_SYS_ADMIN stands in for
+ * CAP_BPF and CAP_PERFMON, as it does on kernels before 5.8). */
 static const char *missing(int err)
 {
-	if (err == EPERM || err == EACCES)
-		return "missing CAP_BPF/CAP_PERFMON (run as root, or grant both capabilities)";
+	static char why[256];
+	unsigned long long eff;
+	const char *names[3];
+	int n = 0;
+
 	if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == ENOTSUP)
 		return "the kernel lacks a needed BPF feature (perf_event or tp_btf programs, ring "
 		       "buffer, BTF)";
-	return strerror(err);
+	if (err != EPERM && err != EACCES)
+		return strerror(err);
+	eff = cap_eff();
+	if (!(eff & (1ULL << CAP_BPF_)) && !(eff & (1ULL << CAP_SYS_ADMIN_)))
+		names[n++] = "CAP_BPF";
+	if (!(eff & (1ULL << CAP_PERFMON_)) && !(eff & (1ULL << CAP_SYS_ADMIN_)))
+		names[n++] = "CAP_PERFMON";
+	if (!(eff & (1ULL << CAP_SYS_PTRACE_)))
+		names[n++] = "CAP_SYS_PTRACE";
+	if (!n)
+		return "permission denied although CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE are "
+		       "there (kernel lockdown, a seccomp filter or an LSM policy?)";
+	snprintf(why, sizeof(why), "missing %s%s%s%s%s (run as root, or grant CAP_BPF, CAP_PERFMON "
+		 "and CAP_SYS_PTRACE)", names[0], n > 1 ? (n > 2 ? ", " : " and ") : "",
+		 n > 1 ? names[1] : "", n > 2 ? " and " : "", n > 2 ? names[2] : "");
+	return why;
 }
 
 /* One CPU-clock perf event per online CPU, the program attached to each. Offline CPUs

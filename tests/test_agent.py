@@ -180,8 +180,26 @@ def test_missing_capabilities(outdir):
         target.kill()
         target.wait()
     assert r.returncode == 1, r
-    assert r.stderr == (b"ldprof-agent: loading the BPF programs: missing CAP_BPF/CAP_PERFMON "
-                        b"(run as root, or grant both capabilities)\n"), r.stderr
+    assert r.stderr == (b"ldprof-agent: loading the BPF programs: missing CAP_BPF, CAP_PERFMON "
+                        b"and CAP_SYS_PTRACE (run as root, or grant CAP_BPF, CAP_PERFMON and "
+                        b"CAP_SYS_PTRACE)\n"), r.stderr
+    assert not profile_files(outdir)
+
+
+def test_the_missing_capability_is_named(outdir):
+    """Root without CAP_PERFMON (and without CAP_SYS_ADMIN, which stands in for it): the load
+    of the perf_event program fails, and the message names CAP_PERFMON alone."""
+    drop = ["setpriv", "--bounding-set=-perfmon,-sys_admin", "--inh-caps=-perfmon,-sys_admin", "--"]
+    target = subprocess.Popen([prog("static_fp"), "5"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=clean_env())
+    try:
+        r = run(drop + [agent(), "--pid", str(target.pid), "-o", str(outdir)], timeout=30)
+    finally:
+        target.kill()
+        target.wait()
+    assert r.returncode == 1, r
+    assert r.stderr.endswith(b": missing CAP_PERFMON (run as root, or grant CAP_BPF, CAP_PERFMON "
+                             b"and CAP_SYS_PTRACE)\n"), r.stderr
     assert not profile_files(outdir)
 
 
