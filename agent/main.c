@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,8 +47,10 @@
 #include "fileio.h"
 #include "sampler.h"
 #include "sampler.skel.h"
+#include "procmaps.h"
 #include "rules.h"
 #include "server.h"
+#include "shimstate.h"
 
 #define MAX_CPUS 4096
 #define TICK_NS 100000000LL
@@ -235,7 +238,8 @@ static int read_config(struct agent *a, const struct opts *o)
 	}
 	if (o->hz)
 		a->cfg.hz = o->hz;
-	log_level = verbose ? 0 : a->cfg.log_level;
+	/* [log] level counts error 0 .. debug 3; ours counts debug 0 .. error 3 */
+	log_level = verbose ? 0 : 3 - a->cfg.log_level;
 	a->network = strncmp(a->cfg.endpoint, "file://", 7) != 0;
 	if (!a->network) {
 		r = ldp_private_dir(a->cfg.endpoint + 7, (unsigned)geteuid(), dir, sizeof(dir));
@@ -752,6 +756,69 @@ static const struct ldp_server_ops server_ops = {
 	.log = req_log,
 };
 
+/* The effective uid of pid (/proc/PID/status), or -1. */
+static long proc_euid(pid_t pid)
+{
+	char path[64], *buf = NULL, *p;
+	size_t len;
+	long real, eff = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (ldp_read_file(path, 0, 64 * 1024, &buf, &len) < 0)
+		return -1;
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%ld %ld", &real, &eff) != 2)
+		eff = -1;
+	free(buf);
+	return eff;
+}
+
+/* Processes whose shim spoke to no agent, or to an agent that has gone since (started before
+ * this one, or before it restarted: the maps died with the old agent), are known again by the
+ * state their shim publishes (shim/state.h, read as `ldprof status` reads it): one that samples
+ * is registered, one the agent sampled on request is sampled again. So a static program that a
+ * long-running shell, service manager or build starts later is still covered. */
+static void adopt_running(struct agent *a)
+{
+	unsigned reg = 0, asked = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	if (!d) {
+		alog(2, "cannot list /proc (%s): processes started before the agent are not covered",
+		     strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		const struct ldp_map *first;
+		struct ldp_maps maps;
+		struct ldp_state st;
+		const char *why = NULL;
+		char note[160];
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		pid_t pid = (pid_t)v;
+
+		if (*end || v <= 0 || pid == getpid() || ldp_maps_read(pid, &maps) < 0)
+			continue;
+		first = ldp_shimstate_find(&maps);
+		if (first && ldp_shimstate_read(pid, &maps, first, &st, note, sizeof(note)) == 0) {
+			long euid = proc_euid(pid);
+
+			if (st.decision == LDP_ST_SAMPLING) {
+				reg += mark(a, pid, LDP_AGENT_REG_SHIM) == 0;
+			} else if (st.agent == LDP_AG_SAMPLING && euid >= 0) {
+				asked += req_sample(a, pid, (uid_t)euid,
+						    st.decision == LDP_ST_GO ? "go" : "sigprof", &why) == 0;
+			}
+		}
+		ldp_maps_free(&maps);
+	}
+	closedir(d);
+	alog(1, "processes running before the agent: %u registered, %u sampled again on their "
+	     "earlier request", reg, asked);
+}
+
 /* ---- the loop ---- */
 
 /* Polls the ring buffer and the socket until a signal (or, for --pid, the target's end or the
@@ -870,6 +937,7 @@ static int host_agent(struct agent *a, const struct opts *o)
 			return r;
 		}
 	}
+	adopt_running(a);
 	fprintf(stderr, "ldprof-agent: ready: %d Hz, cover %s, socket %s, output %s\n", a->cfg.hz,
 		a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		a->cfg.agent_socket[0] ? a->cfg.agent_socket : "(none)", a->cfg.endpoint);

@@ -37,7 +37,7 @@ class Agent:
         self.ini.write_text(
             "[sampling]\nhz = %d\nflush_interval = 1s\n"
             "[output]\nendpoint = %s\n"
-            "[agent]\nsocket = %s\ncover = %s\n%s" %
+            "[agent]\nsocket = %s\ncover = %s\n[log]\nlevel = info\n%s" %
             (HZ, endpoint or f"file://{self.out}", self.sock, cover, extra_ini))
         self.log = self.base / "agent.log"
         self.proc = None

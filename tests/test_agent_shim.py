@@ -165,3 +165,28 @@ def test_agent_killed_mid_run_and_restarted(world, tmp_path):
         assert set(profile_files(a.out)) - before, a.log.read_bytes()
     finally:
         a.stop()
+
+
+def test_processes_started_before_the_agent_are_adopted(world, tmp_path):
+    """A shell whose shim found no agent (started before it, or before a restart) is registered
+    by the agent at its start, from the state the shim publishes: its static child is covered."""
+    base = world / "agent"
+    env = clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"))
+    sh = subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "shim"), "--", "/bin/sh", "-c",
+                           f"read go; {prog('static_fp')} 0.6"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=env)
+    try:
+        time.sleep(0.5)  # the shell's shim is up, and has asked nobody
+        a = Agent(base)
+        try:
+            out, err = sh.communicate(input=b"go\n", timeout=60)
+            assert sh.returncode == 0 and out == b"static_fp: done\n", (out, err)
+            assert wait_for_comm(a.out, "static_fp"), a.log.read_bytes()
+        finally:
+            log = a.stop()
+        assert re.search(rb"processes running before the agent: [1-9]\d* registered", log), log
+    finally:
+        if sh.poll() is None:
+            sh.kill()
+            sh.wait()
