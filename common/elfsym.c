@@ -7,7 +7,16 @@
  * (a package upgrade rewriting a library in place) would kill the process with SIGBUS. Only what
  * is needed is read: the ELF header, the program headers (PT_LOAD turns symbol addresses into
  * file offsets, PT_NOTE may hold the build ID), the section headers, one symbol table with its
- * string table, and note sections. Section names are never looked at: tables are found by type.
+ * string table, and note sections. Symbol tables are found by type; section names are looked at
+ * only to find Go's .gopclntab.
+ *
+ * A Go program stripped with -ldflags='-s -w' has neither .symtab nor (static) .dynsym, but
+ * keeps .gopclntab for its runtime: when neither symbol table has a function, the names come
+ * from there (common/gopclntab.c parses it). Its entries are link-time addresses like st_value
+ * and go through the same PT_LOAD conversion; each function extends to the next one's entry.
+ * The whole section is read and serves as the string table: peak memory is about its size
+ * (0.35 MiB for tests/progs/go/hot, some tens of MiB for the largest Go programs), for as long
+ * as the table is being built.
  *
  * The table is built once: STT_FUNC/STT_GNU_IFUNC symbols are mapped to file offsets, sorted,
  * aliases at one offset folded into one entry, and every entry given its extent, so a lookup is
@@ -37,6 +46,7 @@
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "gopclntab.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "elfsym.c reads little-endian ELF files with native loads"
@@ -44,7 +54,7 @@
 
 #define MAX_FILE_SIZE (1ull << 30)   /* larger files are refused with -EFBIG */
 #define MAX_SYMS      (1u << 22)     /* function symbols kept; any further ones are ignored */
-#define MAX_STRTAB    (256ull << 20) /* a larger string table makes its symbol table unusable */
+#define MAX_STRTAB    (256ull << 20) /* a larger string table (or .gopclntab) is not used */
 /* Peak memory for one file is up to twice its string table, plus 24 bytes per function symbol
  * (twice while sorting), plus 96 KiB of read buffer: a few MiB for libc or libLLVM. */
 #define MAX_SECTIONS  65536
@@ -54,6 +64,7 @@
 #define MAX_BUILD_ID  64             /* bytes; GNU ld writes 20 (sha1) or 16 (md5, uuid) */
 #define SYM_CHUNK     4096           /* symbols read per pread() */
 #define RANK_NAME_LEN 255            /* name lengths compared for aliases are capped here */
+#define MAX_SHSTRTAB  (1ull << 20)   /* section names: a larger table means no .gopclntab */
 
 struct sym {
 	uint64_t start; /* file offset */
@@ -529,8 +540,93 @@ static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 	return 0;
 }
 
-/* .symtab if it has any function, else .dynsym. A symbol table that is malformed counts as
- * absent; only allocation and I/O failures are errors. */
+/* The first section with one of the names (NULL-terminated list), or NULL. Returns 0 or -errno
+ * (only allocation and I/O failures: a file without section names has no such section). */
+static int find_section(const struct elf *e, const char *const *names, const Elf64_Shdr **ret)
+{
+	const Elf64_Shdr *strsh, *found = NULL;
+	size_t idx = e->eh.e_shstrndx;
+	char *strtab = NULL;
+	void *p;
+	int r = 0;
+
+	if (idx == SHN_XINDEX && e->shnum > 0)
+		idx = e->sh[0].sh_link; /* too many sections: the index is kept in section 0 */
+	if (idx == SHN_UNDEF || idx >= e->shnum)
+		goto out;
+	strsh = &e->sh[idx];
+	if (strsh->sh_type != SHT_STRTAB || strsh->sh_size == 0 || strsh->sh_size > MAX_SHSTRTAB ||
+	    !in_file(&e->src, strsh->sh_offset, strsh->sh_size))
+		goto out;
+	r = src_dup(&e->src, strsh->sh_offset, strsh->sh_size, &p);
+	if (r < 0)
+		goto out;
+	strtab = p;
+	strtab[strsh->sh_size - 1] = '\0';
+	for (size_t i = 0; i < e->shnum && !found; i++) {
+		if (e->sh[i].sh_name >= strsh->sh_size)
+			continue;
+		for (size_t k = 0; names[k] && !found; k++)
+			if (strcmp(strtab + e->sh[i].sh_name, names[k]) == 0)
+				found = &e->sh[i];
+	}
+out:
+	free(strtab);
+	if (r == 0)
+		*ret = found;
+	return r;
+}
+
+/* Collects the functions of Go's .gopclntab into t. A missing, oversized or unknown table adds
+ * nothing; only allocation and I/O failures are errors. */
+static int load_gopclntab(const struct elf *e, struct table *t)
+{
+	/* A Go PIE linked by Go itself puts the table in a relro section of its own name; a PIE
+	 * linked externally (cgo) merges it into .data.rel.ro, where it is not looked for. */
+	static const char *const names[] = { ".gopclntab", ".data.rel.ro.gopclntab", NULL };
+	const Elf64_Shdr *sh = NULL;
+	struct ldp_gopclntab g;
+	uint8_t *buf = NULL;
+	int r;
+
+	r = find_section(e, names, &sh);
+	if (r < 0 || !sh || sh->sh_type != SHT_PROGBITS || sh->sh_size == 0 ||
+	    sh->sh_size > MAX_STRTAB || !in_file(&e->src, sh->sh_offset, sh->sh_size))
+		goto out;
+	/* One byte more, a NUL: finish() takes the buffer for a string table that ends in one. */
+	buf = malloc(sh->sh_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = src_read(&e->src, sh->sh_offset, sh->sh_size, buf);
+	if (r < 0)
+		goto out;
+	buf[sh->sh_size] = '\0';
+	if (ldp_gopclntab_init(&g, buf, sh->sh_size) < 0)
+		goto out; /* r is 0: a layout we do not know gives no names */
+	for (size_t i = 0; i < ldp_gopclntab_count(&g); i++) {
+		uint64_t addr, size, off;
+		const char *name;
+
+		if (ldp_gopclntab_func(&g, i, &addr, &size, &name) < 0 ||
+		    !vaddr_to_offset(e, addr, &off))
+			continue;
+		r = add_sym(t, off, size, (uint32_t)(name - (const char *)buf),
+			    (uint32_t)strnlen(name, RANK_NAME_LEN));
+		if (r < 0)
+			goto out;
+	}
+	t->strtab = (char *)buf;
+	t->strsz = sh->sh_size + 1;
+	buf = NULL;
+out:
+	free(buf);
+	return r;
+}
+
+/* .symtab if it has any function, else .dynsym, else Go's .gopclntab. A symbol table that is
+ * malformed counts as absent; only allocation and I/O failures are errors. */
 static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 {
 	static const uint32_t types[] = { SHT_SYMTAB, SHT_DYNSYM };
@@ -547,6 +643,12 @@ static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 				goto out;
 			break; /* only the first table of each type */
 		}
+	}
+	if (t.n == 0) {
+		table_done(&t);
+		r = load_gopclntab(e, &t);
+		if (r < 0)
+			goto out;
 	}
 	r = finish(e, &t, s);
 out:

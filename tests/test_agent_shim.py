@@ -3,7 +3,8 @@
 the agent, or asks it to sample what it cannot) with an agent of the test's own.
 
 - a static C program and a static Go program started by a shell under `ldprof run` are
-  profiled by the agent, and the profile reaches the endpoint (the HTTP test receiver);
+  profiled by the agent, and the profile reaches the endpoint (the HTTP test receiver); a
+  static Go program stripped with -ldflags='-s -w' gets its names from .gopclntab;
 - a cgo Go program, where the shim steps aside, is profiled by the agent instead;
 - a dynamic program is profiled by the shim only, also when ld.so is run directly (a static
   image that then loads the shim): never twice;
@@ -76,6 +77,20 @@ def test_static_go_program_under_ldprof_run(agent, tmp_path):
     r = under_shim(agent, ["/bin/sh", "-c", f"{prog('go_static_hot')} 2"], tmp_path / "shim")
     assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
     files = wait_for_comm(agent.out, "go_static_hot")
+    assert files, agent.log.read_bytes()
+    st = Stacks(files)
+    got = shares(st, ["main.hotGo", "main.coldGo"])
+    assert got["main.hotGo"] >= 70, (got, st.dump())
+    split = 100 * got["main.hotGo"] / (got["main.hotGo"] + got["main.coldGo"])
+    assert abs(split - 80) <= 5, (got, st.dump())
+
+
+def test_stripped_static_go_program_is_named_from_gopclntab(agent, tmp_path):
+    # -ldflags='-s -w': no .symtab, no .dynsym; the names come from .gopclntab
+    r = under_shim(agent, ["/bin/sh", "-c", f"{prog('go_static_hot_stripped')} 2"],
+                   tmp_path / "shim")
+    assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
+    files = wait_for_comm(agent.out, "go_static_hot_s")  # comm: the first 15 bytes
     assert files, agent.log.read_bytes()
     st = Stacks(files)
     got = shares(st, ["main.hotGo", "main.coldGo"])

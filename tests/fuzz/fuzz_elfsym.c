@@ -8,8 +8,10 @@
  * order of start, each inside the input, each with a size > 0 and a non-empty name; looking up
  * an entry's start gives that entry's name (the same pointer), and the byte before the next
  * entry gives this entry's name or NULL; lookups at arbitrary offsets return NULL or a
- * NUL-terminated string. Seeds: small real ELF files and a handcrafted one (see
- * tests/unit/test_elfsym.c --write-seeds).
+ * NUL-terminated string. Seeds: small real ELF files and a handcrafted one, and two Go ones
+ * with a .gopclntab (handcrafted, and the last functions of tests/progs/go/hot's real table;
+ * see tests/unit/test_elfsym.c --write-seeds). The count bound holds for Go too: each function
+ * kept costs 8 bytes of its table and a record of 40 (common/gopclntab.c).
  */
 #include <errno.h>
 #include <stdint.h>

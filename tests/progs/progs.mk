@@ -40,12 +40,21 @@ $(PROGS_B)/go_nolibc: tests/progs/go/nolibc.go
 $(PROGS_B)/go_static_hot: $(wildcard tests/progs/go/hot/*.go)
 	@mkdir -p $(dir $@)
 	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=0 go build -o $(abspath $@) .
+# go_static_hot_stripped: the same static build with -ldflags='-s -w' (no .symtab, no .dynsym),
+# as production Go programs often ship: the agent names its functions from .gopclntab. Same
+# flags otherwise, so its text is laid out as go_static_hot's (tests/unit/test_elfsym.c checks).
+$(PROGS_B)/go_static_hot_stripped: $(wildcard tests/progs/go/hot/*.go)
+	@mkdir -p $(dir $@)
+	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=0 go build -ldflags='-s -w' -o $(abspath $@) .
+	$(Q)if readelf -SW $@ | grep -q '\.symtab' || ! readelf -SW $@ | grep -q ' \.gopclntab '; then \
+		echo "$@ must have .gopclntab and no .symtab"; rm -f $@; exit 1; fi
 $(PROGS_B)/go_cgo_hot: $(wildcard tests/progs/go/hot/*.go)
 	@mkdir -p $(dir $@)
 	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=1 go build -tags cgo_dyn -o $(abspath $@) .
 
 PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/hello_musl \
-               $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc $(PROGS_B)/go_static_hot $(PROGS_B)/go_cgo_hot
+               $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc $(PROGS_B)/go_static_hot $(PROGS_B)/go_cgo_hot \
+               $(PROGS_B)/go_static_hot_stripped
 
 test-bins: $(PROGS_EXTRA)
 

@@ -2,11 +2,14 @@
  *
  * test_elfsym.c — common/elfsym.c on a handcrafted ELF (alias choice, extents, fallback to
  * .dynsym, damaged headers), on this test's own executable (.symtab, built with -g), on the libc
- * it runs with (.dynsym), on a stripped copy, and on garbage. Build IDs are compared with what
- * `readelf -n` prints. Exits non-zero after printing every failed check.
+ * it runs with (.dynsym), on a stripped copy, and on garbage. Go programs: a handcrafted
+ * .gopclntab (and damaged copies), and tests/progs/go/hot stripped with -ldflags='-s -w' against
+ * its unstripped build (.symtab). Build IDs are compared with what `readelf -n` prints. Exits
+ * non-zero after printing every failed check.
  *
- * `test_elfsym --write-seeds DIR` writes the handcrafted ELF (whole and truncated) into DIR: that
- * is how tests/fuzz/corpus/fuzz_elfsym/synthetic* were made.
+ * `test_elfsym --write-seeds DIR` writes the handcrafted ELF (whole and truncated), the
+ * handcrafted Go one, and one around the last functions of the stripped Go program's real
+ * .gopclntab into DIR: that is how tests/fuzz/corpus/fuzz_elfsym/synthetic* and go-* were made.
  */
 #include <elf.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "gopclntab.h"
 #include "procmaps.h"
 
 static int failures;
@@ -75,9 +79,24 @@ static Elf64_Sym sym(const char *name, int bind, int type, uint64_t value, uint6
 			    .st_size = size };
 }
 
+/* An x86-64 ELF header with phnum program headers right after it. */
+static Elf64_Ehdr ehdr(uint16_t type, uint16_t phnum, uint64_t shoff, uint16_t shnum)
+{
+	Elf64_Ehdr eh = { .e_type = type, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			  .e_phoff = sizeof(eh), .e_shoff = shoff, .e_ehsize = sizeof(eh),
+			  .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = phnum,
+			  .e_shentsize = sizeof(Elf64_Shdr), .e_shnum = shnum };
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	return eh;
+}
+
 static void make_synthetic(uint8_t *f)
 {
-	Elf64_Ehdr eh = { 0 };
+	Elf64_Ehdr eh;
 	Elf64_Phdr ph[2] = { 0 };
 	Elf64_Shdr sh[5] = { 0 };
 	Elf64_Sym syms[14], dyn[2];
@@ -85,20 +104,7 @@ static void make_synthetic(uint8_t *f)
 				 0xde, 0xad, 0xbe, 0xef };
 
 	memset(f, 0, SYN_SIZE);
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	eh.e_type = ET_DYN;
-	eh.e_machine = EM_X86_64;
-	eh.e_version = EV_CURRENT;
-	eh.e_phoff = sizeof(eh);
-	eh.e_shoff = OFF_SHDRS;
-	eh.e_ehsize = sizeof(eh);
-	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = 2;
-	eh.e_shentsize = sizeof(Elf64_Shdr);
-	eh.e_shnum = 5;
+	eh = ehdr(ET_DYN, 2, OFF_SHDRS, 5);
 	memcpy(f, &eh, sizeof(eh));
 
 	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0,
@@ -492,17 +498,446 @@ static void test_garbage(void)
 	ldp_elfsym_free(NULL);
 }
 
-static int write_seeds(const char *dir)
+/* ---- Go programs: names from .gopclntab ----
+ * A minimal ELF around a .gopclntab: one PT_LOAD maps the whole file so that the text start
+ * lands at file offset GO_TEXT_OFF; sections .text, .gopclntab and .shstrtab. */
+#define GO_TEXT_OFF  0x100
+#define GO_TEXT_MAX  0x700 /* text bytes the frame holds */
+#define GO_PCLN_OFF  (GO_TEXT_OFF + GO_TEXT_MAX)
+#define GO_PCLN_MAX  0x1200 /* room for a name of LDP_GOPCLNTAB_MAX_NAME + 1 bytes */
+#define GO_FRAME_MAX (GO_PCLN_OFF + GO_PCLN_MAX + 4 * sizeof(Elf64_Shdr))
+#define GO_HDR       72
+#define GO_RECORD    40
+#define GO_TEXT      0x401000ull
+
+static const char go_shstrtab[] = "\0.text\0.gopclntab\0.shstrtab";
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Wraps pcln[0, len) (len <= GO_PCLN_MAX) into an ELF in f, with the text where its header
+ * says; returns the ELF's size. */
+static size_t make_go_elf(uint8_t *f, const uint8_t *pcln, size_t len)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	Elf64_Shdr sh[4] = { 0 };
+	size_t shoff = GO_PCLN_OFF + ((len + 7) & ~(size_t)7), size = shoff + sizeof(sh);
+	uint64_t text = len >= GO_HDR ? get64(pcln + 24) : GO_TEXT;
+
+	memset(f, 0, size);
+	eh = ehdr(ET_EXEC, 1, shoff, 4);
+	eh.e_shstrndx = 3;
+	memcpy(f, &eh, sizeof(eh));
+	ph = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0,
+			   .p_vaddr = text - GO_TEXT_OFF, .p_filesz = size, .p_memsz = size,
+			   .p_align = 0x1000 };
+	memcpy(f + sizeof(eh), &ph, sizeof(ph));
+	memcpy(f + 0x80, go_shstrtab, sizeof(go_shstrtab));
+	memset(f + GO_TEXT_OFF, 0xcc, GO_TEXT_MAX);
+	memcpy(f + GO_PCLN_OFF, pcln, len);
+	sh[1] = (Elf64_Shdr){ .sh_name = 1, .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_EXECINSTR,
+			      .sh_addr = text, .sh_offset = GO_TEXT_OFF, .sh_size = GO_TEXT_MAX };
+	sh[2] = (Elf64_Shdr){ .sh_name = 7, .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC,
+			      .sh_addr = text - GO_TEXT_OFF + GO_PCLN_OFF,
+			      .sh_offset = GO_PCLN_OFF, .sh_size = len };
+	sh[3] = (Elf64_Shdr){ .sh_name = 18, .sh_type = SHT_STRTAB, .sh_offset = 0x80,
+			      .sh_size = sizeof(go_shstrtab) };
+	memcpy(f + shoff, sh, sizeof(sh));
+	return size;
+}
+
+/* A Go 1.18 .gopclntab of three functions at 0x0, 0x40 and 0x100 (the text ends at 0x180) with
+ * the names at offsets name[] of names[0, names_len); returns its size. */
+static const char go_names[] = "main.main\0main.hotGo\0runtime.goexit";
+
+static size_t make_go_pcln(uint8_t *p, const char *names, size_t names_len, const uint32_t *name)
+{
+	static const uint32_t entry[] = { 0x0, 0x40, 0x100, 0x180 };
+	size_t end = GO_HDR + names_len, ftab = (end + 7) & ~(size_t)7;
+	size_t size = ftab + 4 * 8 + 3 * GO_RECORD;
+
+	memset(p, 0, size);
+	put32(p, 0xfffffff0);
+	p[6] = 1;
+	p[7] = 8;
+	put64(p + 8, 3); /* nfunc */
+	put64(p + 24, GO_TEXT);
+	put64(p + 32, GO_HDR);
+	for (int k = 0; k < 4; k++)
+		put64(p + 40 + 8 * k, k < 3 ? end : ftab); /* cutab, filetab, pctab (empty); pclntab */
+	memcpy(p + GO_HDR, names, names_len);
+	for (int i = 0; i < 4; i++) {
+		uint32_t rec = 4 * 8 + (uint32_t)i * GO_RECORD;
+
+		put32(p + ftab + 8 * i, entry[i]);
+		put32(p + ftab + 8 * i + 4, i < 3 ? rec : 0);
+		if (i < 3) {
+			put32(p + ftab + rec, entry[i]);
+			put32(p + ftab + rec + 4, name[i]);
+		}
+	}
+	return size;
+}
+
+static size_t make_go_pcln3(uint8_t *p)
+{
+	static const uint32_t name[] = { 0, 10, 21 };
+
+	return make_go_pcln(p, go_names, sizeof(go_names), name);
+}
+
+/* Function count of the ELF around pcln, or -1 if the parse failed; *ret_name: the name at the
+ * text start + off. */
+static long go_parse(const uint8_t *pcln, size_t len, uint64_t off, const char **ret_name)
+{
+	static uint8_t f[GO_FRAME_MAX];
+	static char name[64];
+	struct ldp_elfsym *s = NULL;
+	size_t size = make_go_elf(f, pcln, len);
+	const char *got;
+	long n;
+
+	if (ldp_elfsym_parse(f, size, &s) < 0)
+		return -1;
+	n = (long)ldp_elfsym_count(s);
+	got = ldp_elfsym_lookup(s, GO_TEXT_OFF + off);
+	snprintf(name, sizeof(name), "%s", got ? got : "(null)");
+	*ret_name = name;
+	ldp_elfsym_free(s);
+	return n;
+}
+
+static void test_go_synthetic(void)
+{
+	static uint8_t p[GO_PCLN_MAX], q[GO_PCLN_MAX];
+	size_t len = make_go_pcln3(p), ftab = get64(p + 64);
+	const char *name;
+	long n;
+
+	n = go_parse(p, len, 0x40, &name);
+	CHECK(n == 3 && streq(name, "main.hotGo"), "go: %ld functions, 0x40 in %s", n, name);
+	n = go_parse(p, len, 0x17f, &name);
+	CHECK(n == 3 && streq(name, "runtime.goexit"), "go: the last ends at the sentinel: %s", name);
+	n = go_parse(p, len, 0x180, &name);
+	CHECK(streq(name, "(null)"), "go: past the sentinel: %s", name);
+
+#define GO_DAMAGED(what, want_n, stmt)                                                \
+	do {                                                                          \
+		memcpy(q, p, len);                                                    \
+		stmt;                                                                 \
+		n = go_parse(q, len, 0x0, &name);                                     \
+		CHECK(n == (want_n), "go with %s: %ld functions, want %d", what, n,   \
+		      want_n);                                                        \
+	} while (0)
+	GO_DAMAGED("the Go 1.20 magic", 3, put32(q, 0xfffffff1));
+	GO_DAMAGED("the Go 1.16 magic", 0, put32(q, 0xfffffffa));
+	GO_DAMAGED("4-byte pointers", 0, q[7] = 4);
+	GO_DAMAGED("minLC 3", 0, q[6] = 3);
+	GO_DAMAGED("text start 0", 0, put64(q + 24, 0));
+	GO_DAMAGED("nfunc past the section", 0, put64(q + 8, UINT64_MAX / 2));
+	GO_DAMAGED("nfunc one too many", 0, put64(q + 8, 4));
+	GO_DAMAGED("the table past the section", 0, put64(q + 64, len - 4));
+	GO_DAMAGED("names past the section", 0, put64(q + 32, len + 1));
+	GO_DAMAGED("entries out of order", 0, put32(q + ftab + 8, 0x200));
+	GO_DAMAGED("a record inside the table", 0, put32(q + ftab + 4, 8));
+	GO_DAMAGED("overlapping records", 0, put32(q + ftab + 12, 32 + 4));
+	GO_DAMAGED("a record that differs from its entry", 0, put32(q + ftab + 32 + 40, 0x44));
+	GO_DAMAGED("a record past the section", 0, put32(q + ftab + 20, (uint32_t)len));
+	GO_DAMAGED("a name offset past the names", 2, put32(q + ftab + 32 + 4, 0x7fffffff));
+	GO_DAMAGED("a negative name offset", 2, put32(q + ftab + 32 + 4, 0x80000000u));
+	GO_DAMAGED("an empty name", 2, put32(q + ftab + 32 + 4, 9));
+	GO_DAMAGED("a name not ended in its table", 2, put64(q + 40, GO_HDR + 35));
+	GO_DAMAGED("two functions at one entry", 2, (put32(q + ftab + 8, 0), put32(q + ftab + 72, 0)));
+	GO_DAMAGED("a text start that wraps", 0, put64(q + 24, UINT64_MAX - 0x100));
+#undef GO_DAMAGED
+
+	/* A name of LDP_GOPCLNTAB_MAX_NAME bytes is kept, a longer one is left out. */
+	for (size_t extra = 0; extra < 2; extra++) {
+		static char big[LDP_GOPCLNTAB_MAX_NAME + 2];
+		static const uint32_t zero[3] = { 0 };
+		size_t nl = LDP_GOPCLNTAB_MAX_NAME + extra;
+
+		memset(big, 'x', nl);
+		big[nl] = '\0';
+		len = make_go_pcln(q, big, nl + 1, zero);
+		n = go_parse(q, len, 0x40, &name);
+		CHECK(n == (extra ? 0 : 3), "go: a name of %zu bytes: %ld functions", nl, n);
+	}
+}
+
+/* The programs of tests/progs/progs.mk, next to this test's folder: build/tests/{unit,progs}. */
+static void prog_path(const char *exe, const char *name, char *out, size_t size)
+{
+	const char *slash = strrchr(exe, '/');
+	int dirlen = slash ? (int)(slash - exe) : 1;
+
+	snprintf(out, size, "%.*s/../progs/%s", dirlen, slash ? exe : ".", name);
+}
+
+/* The whole file path, or NULL; its size in *ret_len. */
+static uint8_t *slurp(const char *path, size_t *ret_len)
+{
+	FILE *in = fopen(path, "rbe");
+	uint8_t *buf = NULL;
+	long len;
+
+	if (!in)
+		return NULL;
+	if (fseek(in, 0, SEEK_END) == 0 && (len = ftell(in)) > 0 && fseek(in, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)len);
+		if (buf && fread(buf, 1, (size_t)len, in) != (size_t)len) {
+			free(buf);
+			buf = NULL;
+		}
+		*ret_len = (size_t)len;
+	}
+	fclose(in);
+	return buf;
+}
+
+/* The file offset and size of the section called name in the ELF f (trusted: our own build). */
+static int section(const uint8_t *f, const char *name, uint64_t *ret_off, uint64_t *ret_size)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh, str;
+
+	memcpy(&eh, f, sizeof(eh));
+	memcpy(&str, f + eh.e_shoff + eh.e_shstrndx * sizeof(sh), sizeof(str));
+	for (size_t i = 0; i < eh.e_shnum; i++) {
+		memcpy(&sh, f + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (strcmp((const char *)f + str.sh_offset + sh.sh_name, name) == 0) {
+			*ret_off = sh.sh_offset;
+			*ret_size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The start and size of the function called name in s, or 0 for start. */
+static uint64_t find_func(const struct ldp_elfsym *s, const char *name, uint64_t *ret_size)
+{
+	for (size_t i = 0; i < ldp_elfsym_count(s); i++) {
+		uint64_t start;
+		const char *got;
+
+		if (ldp_elfsym_get(s, i, &start, ret_size, &got) == 0 && streq(got, name))
+			return start;
+	}
+	return 0;
+}
+
+/* Whether .gopclntab's name pc and .symtab's name sym are one function's: .symtab adds ".abi0"
+ * to assembly functions, and names some type..eq functions in full where pc has "[...]". */
+static int go_same_name(const char *pc, const char *sym)
+{
+	size_t n = strlen(pc);
+
+	if (!sym)
+		return 0;
+	return strcmp(pc, sym) == 0 || (strncmp(pc, sym, n) == 0 && strcmp(sym + n, ".abi0") == 0) ||
+	       (strncmp(pc, "type..eq.", 9) == 0 && strncmp(sym, "type..eq.", 9) == 0);
+}
+
+/* go_static_hot_stripped (-ldflags='-s -w') against go_static_hot, same source and flags. */
+static void test_go_real(const char *exe)
+{
+	static const char *const funcs[] = { "main.hotGo", "main.coldGo" };
+	struct ldp_elfsym *full = NULL, *s = NULL;
+	char path[4096], full_path[4096], tmp[64];
+	uint64_t toff = 0, tsize = 0, poff = 0, psize = 0;
+	size_t same = 0, flen = 0, slen = 0;
+	uint8_t *fbuf = NULL, *sbuf = NULL;
+	int r;
+
+	prog_path(exe, "go_static_hot", full_path, sizeof(full_path));
+	prog_path(exe, "go_static_hot_stripped", path, sizeof(path));
+	fbuf = slurp(full_path, &flen);
+	sbuf = slurp(path, &slen);
+	CHECK(fbuf && sbuf, "cannot read %s and %s (make test-bins)", full_path, path);
+	if (!fbuf || !sbuf)
+		goto out;
+	/* The text at the same place with the same size, so .symtab's offsets hold for the stripped
+	 * file (its bytes differ: the read-only data after it moved). The names check the rest. */
+	CHECK(section(fbuf, ".text", &toff, &tsize) == 0 && section(sbuf, ".text", &poff, &psize) == 0 &&
+		      toff == poff && tsize == psize,
+	      "go: the stripped build's .text is elsewhere");
+	CHECK(section(sbuf, ".symtab", &poff, &psize) < 0, "go: %s has a .symtab", path);
+
+	r = ldp_elfsym_open(full_path, &full);
+	CHECK(r == 0, "ldp_elfsym_open(%s) returned %d", full_path, r);
+	r = ldp_elfsym_open(path, &s);
+	CHECK(r == 0, "ldp_elfsym_open(%s) returned %d", path, r);
+	if (!full || !s)
+		goto out;
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t size = 0, start = find_func(full, funcs[k], &size);
+
+		CHECK(start != 0, "go: no %s in %s", funcs[k], full_path);
+		CHECK(streq(ldp_elfsym_lookup(s, start), funcs[k]) &&
+			      streq(ldp_elfsym_lookup(s, start + size - 1), funcs[k]),
+		      "go stripped: lookup(%#llx) = %s, want %s", (unsigned long long)start,
+		      str_or_null(ldp_elfsym_lookup(s, start)), funcs[k]);
+	}
+	/* Every function of .gopclntab is the function of .symtab at its offset. */
+	for (size_t i = 0; i < ldp_elfsym_count(s); i++) {
+		uint64_t start;
+		const char *name;
+
+		ldp_elfsym_get(s, i, &start, NULL, &name);
+		same += go_same_name(name, ldp_elfsym_lookup(full, start));
+	}
+	CHECK(ldp_elfsym_count(s) > 1000 && same == ldp_elfsym_count(s),
+	      "go stripped: %zu functions, %zu named as in .symtab", ldp_elfsym_count(s), same);
+	check_build_id(s, path);
+	ldp_elfsym_free(s);
+	s = NULL;
+
+	/* The header's version decides: Go 1.20's magic reads the same, Go 1.16's is refused. */
+	CHECK(section(sbuf, ".gopclntab", &poff, &psize) == 0 && psize > 8, "go: no .gopclntab");
+	put32(sbuf + poff, 0xfffffff1);
+	r = ldp_elfsym_parse(sbuf, slen, &s);
+	CHECK(r == 0 && ldp_elfsym_count(s) > 1000, "go, 1.20 magic: r=%d, %zu functions", r,
+	      ldp_elfsym_count(s));
+	ldp_elfsym_free(s);
+	s = NULL;
+	put32(sbuf + poff, 0xfffffffa);
+	r = ldp_elfsym_parse(sbuf, slen, &s);
+	CHECK(r == 0 && ldp_elfsym_count(s) == 0, "go, 1.16 magic: r=%d, %zu functions", r,
+	      ldp_elfsym_count(s));
+	ldp_elfsym_free(s);
+	s = NULL;
+
+	/* A stripped program that is not Go gets no names at all, invented or otherwise. */
+	prog_path(exe, "static_fp", full_path, sizeof(full_path));
+	if (make_temp(tmp, sizeof(tmp)) == 0) {
+		char *argv[] = { "objcopy", "--strip-all", full_path, tmp, NULL };
+
+		r = run(argv, NULL, 0);
+		CHECK(r == 0, "objcopy --strip-all %s failed: %d", full_path, r);
+		r = ldp_elfsym_open(tmp, &s);
+		CHECK(r == 0 && ldp_elfsym_count(s) == 0, "stripped static C: r=%d, %zu functions", r,
+		      ldp_elfsym_count(s));
+		unlink(tmp);
+	}
+out:
+	ldp_elfsym_free(full);
+	ldp_elfsym_free(s);
+	free(fbuf);
+	free(sbuf);
+}
+
+/* The last few functions of the stripped Go program's .gopclntab (main.* among them), as a
+ * .gopclntab of their own: a real table small enough for the fuzzer's seed corpus. Returns
+ * its size, or 0. */
+static size_t make_go_mini(const char *exe, uint8_t *out)
+{
+	char path[4096];
+	uint8_t *f = NULL, *p;
+	size_t flen = 0, size = 0, k, pos, ftab;
+	uint64_t off, psize, nfunc, names, pcln, base;
+
+	prog_path(exe, "go_static_hot_stripped", path, sizeof(path));
+	f = slurp(path, &flen);
+	if (!f || section(f, ".gopclntab", &off, &psize) < 0)
+		goto out;
+	p = f + off;
+	nfunc = get64(p + 8);
+	names = get64(p + 32);
+	pcln = get64(p + 64);
+	for (k = 8; k > 1; k--) /* the most functions whose text fits the frame */
+		if (get32(p + pcln + 8 * nfunc) - get32(p + pcln + 8 * (nfunc - k)) <= GO_TEXT_MAX)
+			break;
+	base = get32(p + pcln + 8 * (nfunc - k));
+	memcpy(out, p, GO_HDR);
+	put64(out + 8, k);
+	put64(out + 24, get64(p + 24) + base);
+	put64(out + 32, GO_HDR);
+	pos = GO_HDR;
+	for (size_t i = 0; i < k; i++) { /* names first, to know where the table starts */
+		const uint8_t *rec = p + pcln + get32(p + pcln + 8 * (nfunc - k + i) + 4);
+		const char *name = (const char *)p + names + get32(rec + 4);
+
+		if (strlen(name) + 1 > GO_PCLN_MAX / 2 / 8)
+			goto out;
+		memcpy(out + pos, name, strlen(name) + 1);
+		pos += strlen(name) + 1;
+	}
+	ftab = (pos + 7) & ~(size_t)7;
+	for (int t = 0; t < 4; t++)
+		put64(out + 40 + 8 * t, t < 3 ? pos : ftab);
+	memset(out + pos, 0, ftab - pos);
+	pos = GO_HDR;
+	for (size_t i = 0; i <= k; i++) {
+		const uint8_t *ent = p + pcln + 8 * (nfunc - k + i);
+		uint32_t rec = (uint32_t)((k + 1) * 8 + i * GO_RECORD);
+
+		put32(out + ftab + 8 * i, get32(ent) - (uint32_t)base);
+		put32(out + ftab + 8 * i + 4, i < k ? rec : 0);
+		if (i == k)
+			break;
+		memcpy(out + ftab + rec, p + pcln + get32(ent + 4), GO_RECORD);
+		put32(out + ftab + rec, get32(ent) - (uint32_t)base);
+		put32(out + ftab + rec + 4, (uint32_t)(pos - GO_HDR));
+		pos += strlen((const char *)out + pos) + 1;
+	}
+	size = ftab + (k + 1) * 8 + k * GO_RECORD;
+out:
+	free(f);
+	return size;
+}
+
+static int write_seeds(const char *dir, const char *exe)
 {
 	uint8_t f[SYN_SIZE];
 	char path[4096];
 	FILE *out;
 
+	static uint8_t pcln[GO_PCLN_MAX], go[GO_FRAME_MAX];
+	static const char *const names[] = { "synthetic", "synthetic-truncated", "go-synthetic",
+					     "go-mini" };
+	size_t size[4] = { SYN_SIZE, OFF_SHDRS + 100, 0, 0 };
+
 	make_synthetic(f);
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, i ? "synthetic-truncated" : "synthetic");
+	for (int i = 0; i < 4; i++) {
+		if (i == 2)
+			size[2] = make_go_elf(go, pcln, make_go_pcln3(pcln));
+		if (i == 3) {
+			size_t n = make_go_mini(exe, pcln);
+
+			if (n == 0) {
+				fprintf(stderr, "cannot read the stripped Go program (make test-bins)\n");
+				return 1;
+			}
+			size[3] = make_go_elf(go, pcln, n);
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		out = fopen(path, "wbe");
-		if (!out || fwrite(f, 1, i ? OFF_SHDRS + 100 : SYN_SIZE, out) == 0 || fclose(out)) {
+		if (!out || fwrite(i < 2 ? f : go, 1, size[i], out) == 0 || fclose(out)) {
 			fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
 			return 1;
 		}
@@ -517,19 +952,22 @@ int main(int argc, char **argv)
 	ssize_t len;
 	int r;
 
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len > 0)
+		exe[len] = '\0';
 	if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0)
-		return write_seeds(argv[2]);
+		return len > 0 ? write_seeds(argv[2], exe) : 1;
 
 	test_synthetic();
+	test_go_synthetic();
 	test_garbage();
 
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	r = ldp_maps_read(0, &maps);
 	CHECK(len > 0 && r == 0, "cannot read /proc/self/exe or /proc/self/maps (%d)", r);
 	if (len > 0 && r == 0) {
-		exe[len] = '\0';
 		test_self(&maps, exe);
 		test_libc(&maps);
+		test_go_real(exe);
 	}
 	ldp_maps_free(&maps);
 
