@@ -13,7 +13,7 @@
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 3
+#define LDP_BOOT_VERSION 4
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -56,6 +56,10 @@ struct ldp_boot {
 	 * the core must call these, never the names, or it would re-enter its own hooks. */
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
+	/* While on (1), pipe2() called by this thread puts both ends at high descriptor numbers:
+	 * the core turns it on around libunwind's set-up, which opens a pipe of its own that
+	 * would otherwise take the lowest free numbers from the program (preload.c). */
+	void (*pipes_high)(int on);
 	/* The first stage's published decision (state.h): the core writes what it decides. */
 	struct ldp_state *state;
 	/* The agent client (agentreq.c), linked only into the first stage. */

@@ -588,7 +588,7 @@ static void *real(void **slot, const char *name)
 static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real_execvpe,
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
-	*real_setresgid, *real_setgroups, *real_initgroups;
+	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -627,6 +627,8 @@ static void go_off(const char *not_asked)
 	decide(LDP_ST_GO, detail);
 	preload_log(LOG_INFO_, "staying off", detail);
 }
+
+static void pipes_high(int on);
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
@@ -765,6 +767,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
 	boot.state = &ldp_state;
 	boot.agent_request = agent_request;
+	boot.pipes_high = pipes_high;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;
@@ -940,6 +943,59 @@ EXPORT void *sigset(int sig, void *handler)
 	if (ops && sig == LDP_SIGPROF)
 		ops->sigprof_claim();
 	return f(sig, handler);
+}
+
+/* ---- pipe2: libunwind's validation pipe out of the program's way ---- */
+
+#define LDP_F_DUPFD 0
+#define LDP_F_DUPFD_CLOEXEC 1030
+#define LDP_RLIMIT_NOFILE 7
+
+/* The thread whose pipe2() calls land high (the core's set-up), 0 when none. */
+static volatile long pipes_high_tid;
+
+static void pipes_high(int on)
+{
+	__atomic_store_n(&pipes_high_tid, on ? sys3(NR_gettid, 0, 0, 0) : 0, __ATOMIC_RELEASE);
+}
+
+/* Moves both ends of a new pipe just under min(RLIMIT_NOFILE, 1024): the program's own
+ * descriptors keep the numbers they would have had without ldprof. An end that cannot move
+ * stays where it is. */
+static void move_high(int fds[2], int flags)
+{
+	unsigned long lim[2] = { 0, 0 };
+	long base, nfd;
+
+	if (sys6(NR_prlimit64, 0, LDP_RLIMIT_NOFILE, 0, (long)lim, 0, 0) < 0)
+		return;
+	base = (long)(lim[0] < 1024 ? lim[0] : 1024) - 8;
+	if (base < 64)
+		return;
+	for (int i = 0; i < 2; i++) {
+		nfd = sys3(NR_fcntl, fds[i], flags & O_CLOEXEC_ ? LDP_F_DUPFD_CLOEXEC : LDP_F_DUPFD,
+			   base);
+		if (nfd < 0)
+			continue;
+		sys3(NR_close, fds[i], 0, 0);
+		fds[i] = (int)nfd;
+	}
+}
+
+typedef int (*pipe2_fn)(int *, int);
+
+EXPORT int pipe2(int fds[2], int flags)
+{
+	pipe2_fn f = (pipe2_fn)REAL(pipe2);
+	long tid = __atomic_load_n(&pipes_high_tid, __ATOMIC_ACQUIRE);
+	int r;
+
+	if (!f)
+		return -1;
+	r = f(fds, flags);
+	if (r == 0 && tid && tid == sys3(NR_gettid, 0, 0, 0))
+		move_high(fds, flags);
+	return r;
 }
 
 typedef int (*dlclose_fn)(void *);

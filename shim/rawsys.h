@@ -20,6 +20,9 @@
 #define NR_munmap 11
 #define NR_access 21
 #define NR_getpid 39
+#define NR_gettid 186
+#define NR_fcntl 72
+#define NR_prlimit64 302
 #define NR_getuid 102
 #define NR_geteuid 107
 #define NR_readlink 89
@@ -64,6 +67,9 @@ static inline long sys_stat(const char *path, void *st) { return sys3(NR_stat, (
 #define NR_munmap 215
 #define NR_faccessat 48
 #define NR_getpid 172
+#define NR_gettid 178
+#define NR_fcntl 25
+#define NR_prlimit64 261
 #define NR_getuid 174
 #define NR_geteuid 175
 #define NR_readlinkat 78

@@ -9,15 +9,18 @@
  *   sigaction   install a SIGPROF handler with sigaction() before listing
  *   signal      the same with signal()
  *   in-handler  install it from inside a SIGUSR1 handler (the hook then runs in a handler)
- * stdout: "sigprof: none|installed\nfds: 0 1 2\n" (the list's own directory descriptor left
- * out); exit status 0, or 1 when something failed.
+ * stdout: "sigprof: none|installed\nfirst free: 3\nfds: 0 1 2\n": the number open() gives it
+ * first (ldprof must not shift it), then the descriptors open (the list's own directory
+ * descriptor left out); exit status 0, or 1 when something failed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t profs, installed;
 
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	struct dirent *de;
 	DIR *d;
+	int fd;
 
 	if (!strcmp(mode, "sigaction"))
 		install();
@@ -57,6 +61,10 @@ int main(int argc, char **argv)
 		raise(SIGUSR1);
 	}
 	printf("sigprof: %s\n", installed ? "installed" : "none");
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	printf("first free: %d\n", fd);
+	if (fd >= 0)
+		close(fd);
 	d = opendir("/proc/self/fd");
 	if (!d)
 		return 1;
