@@ -30,7 +30,8 @@ COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
 
-COMMON_OBJ_PIC := $(COMMON_SRC:%.c=$(B)/obj/pic/%.o)
+# The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent).
+COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c,$(COMMON_SRC)))
 CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
 CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 

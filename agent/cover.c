@@ -22,7 +22,7 @@
 #include <bpf/bpf.h>
 
 #include "cover.h"
-#include "fileio.h"
+#include "procmaps.h"
 #include "profile.h"
 
 /* Maps are read again 1 s, 2 s and 3 s after the start (a static program's mappings settle
@@ -91,22 +91,12 @@ static struct proc *find(struct ldp_cover *cv, pid_t pid)
 	return NULL;
 }
 
-/* The real uid of pid, from /proc/PID/status; (uid_t)-1 when it cannot be read. */
+/* The real uid of pid; (uid_t)-1 when it cannot be read. */
 static uid_t proc_uid(pid_t pid)
 {
-	char path[64], *buf = NULL, *s;
-	size_t len;
-	unsigned long v;
-	uid_t uid = (uid_t)-1;
+	uid_t real, eff;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (ldp_read_file(path, 0, 64 * 1024, &buf, &len) < 0)
-		return uid;
-	s = strstr(buf, "\nUid:");
-	if (s && sscanf(s + 5, "%lu", &v) == 1)
-		uid = (uid_t)v;
-	free(buf);
-	return uid;
+	return ldp_proc_uids(pid, &real, &eff) == 0 ? real : (uid_t)-1;
 }
 
 static void ship(struct ldp_cover *cv, struct proc *p)

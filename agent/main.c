@@ -288,9 +288,9 @@ static void *send_main(void *arg)
 			continue;
 		if (wait > 1000000000LL)
 			wait = 1000000000LL;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (ts.tv_nsec + wait) / 1000000000LL;
-		ts.tv_nsec = (ts.tv_nsec + wait) % 1000000000LL;
+		wait += mono_ns();
+		ts.tv_sec = wait / 1000000000LL;
+		ts.tv_nsec = wait % 1000000000LL;
 		pthread_cond_timedwait(&a->wake, &a->mx, &ts);
 	}
 	pthread_mutex_unlock(&a->mx);
@@ -299,6 +299,7 @@ static void *send_main(void *arg)
 
 static int deliver_start(struct agent *a)
 {
+	pthread_condattr_t ca;
 	sigset_t all, old;
 
 	a->d = ldp_deliver_new(&a->cfg, deliver_log);
@@ -307,7 +308,12 @@ static int deliver_start(struct agent *a)
 	if (!a->network)
 		return 0;
 	pthread_mutex_init(&a->mx, NULL);
-	pthread_cond_init(&a->wake, NULL);
+	/* On the monotonic clock, as the shim's threads: a wall clock step back must not stall
+	 * the sender. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sender takes no signal */
 	a->sender_running = pthread_create(&a->sender, NULL, send_main, a) == 0;
@@ -756,23 +762,6 @@ static const struct ldp_server_ops server_ops = {
 	.log = req_log,
 };
 
-/* The effective uid of pid (/proc/PID/status), or -1. */
-static long proc_euid(pid_t pid)
-{
-	char path[64], *buf = NULL, *p;
-	size_t len;
-	long real, eff = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (ldp_read_file(path, 0, 64 * 1024, &buf, &len) < 0)
-		return -1;
-	p = strstr(buf, "\nUid:");
-	if (!p || sscanf(p + 5, "%ld %ld", &real, &eff) != 2)
-		eff = -1;
-	free(buf);
-	return eff;
-}
-
 /* Processes whose shim spoke to no agent, or to an agent that has gone since (started before
  * this one, or before it restarted: the maps died with the old agent), are known again by the
  * state their shim publishes (shim/state.h, read as `ldprof status` reads it): one that samples
@@ -803,12 +792,12 @@ static void adopt_running(struct agent *a)
 			continue;
 		first = ldp_shimstate_find(&maps);
 		if (first && ldp_shimstate_read(pid, &maps, first, &st, note, sizeof(note)) == 0) {
-			long euid = proc_euid(pid);
+			uid_t ruid, euid;
 
 			if (st.decision == LDP_ST_SAMPLING) {
 				reg += mark(a, pid, LDP_AGENT_REG_SHIM) == 0;
-			} else if (st.agent == LDP_AG_SAMPLING && euid >= 0) {
-				asked += req_sample(a, pid, (uid_t)euid,
+			} else if (st.agent == LDP_AG_SAMPLING && ldp_proc_uids(pid, &ruid, &euid) == 0) {
+				asked += req_sample(a, pid, euid,
 						    st.decision == LDP_ST_GO ? "go" : "sigprof", &why) == 0;
 			}
 		}
@@ -864,6 +853,24 @@ static void loop(struct agent *a, int one_shot, double duration)
 		close(efd);
 }
 
+/* What both modes run on, once a->cfg is set: delivery, the BPF side, the profiles. */
+static int start_sampling(struct agent *a)
+{
+	int r;
+
+	r = deliver_start(a);
+	if (r < 0) {
+		fprintf(stderr, "ldprof-agent: delivery: %s\n", strerror(-r));
+		return r;
+	}
+	r = bpf_start(a, a->cfg.hz);
+	if (r < 0)
+		return r;
+	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
+			      a->cfg.flush_ns);
+	return a->cv ? 0 : -ENOMEM;
+}
+
 /* --pid: the process is asked for, as a shim would; its profile goes to DIR. */
 static int one_shot(struct agent *a, const struct opts *o)
 {
@@ -881,16 +888,9 @@ static int one_shot(struct agent *a, const struct opts *o)
 		fprintf(stderr, "ldprof-agent: cannot create '%s': %s\n", o->dir, strerror(errno));
 		return -errno;
 	}
-	r = deliver_start(a);
+	r = start_sampling(a);
 	if (r < 0)
 		return r;
-	r = bpf_start(a, a->cfg.hz);
-	if (r < 0)
-		return r;
-	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
-			      a->cfg.flush_ns);
-	if (!a->cv)
-		return -ENOMEM;
 	r = ldp_cover_start(a->cv, o->pid, LDP_AGENT_TGT_ASKED);
 	if (r < 0) {
 		if (r == -ESRCH)
@@ -917,18 +917,9 @@ static int host_agent(struct agent *a, const struct opts *o)
 	if (r < 0)
 		return r;
 	ldp_agent_rules_init(&a->rules, &a->cfg);
-	r = deliver_start(a);
-	if (r < 0) {
-		fprintf(stderr, "ldprof-agent: delivery: %s\n", strerror(-r));
-		return r;
-	}
-	r = bpf_start(a, a->cfg.hz);
+	r = start_sampling(a);
 	if (r < 0)
 		return r;
-	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
-			      a->cfg.flush_ns);
-	if (!a->cv)
-		return -ENOMEM;
 	if (a->cfg.agent_socket[0]) {
 		r = ldp_server_open(a->cfg.agent_socket, &server_ops, a, &a->srv);
 		if (r < 0) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "procmaps.h"
 #include "rules.h"
 
 static void set(struct ldp_sel_str *s, const char *v)
@@ -56,7 +57,7 @@ static ssize_t proc_text(pid_t pid, const char *name, char *buf, size_t len)
 
 int ldp_agent_rules_excluded(const struct ldp_agent_rules *ar, pid_t pid, char *why, size_t len)
 {
-	static char cgroup[64 * 1024], status[16 * 1024];
+	static char cgroup[64 * 1024];
 	struct ldp_select_facts f = { "", "", "", 0, NULL, NULL };
 	char exe[PATH_MAX], comm[32], argv0[PATH_MAX], user[64], path[64], *s;
 	char *pw = NULL;
@@ -90,10 +91,9 @@ int ldp_agent_rules_excluded(const struct ldp_agent_rules *ar, pid_t pid, char *
 		f.argv0 = s ? s + 1 : argv0;
 	}
 	if (ar->need & (1u << LDP_SEL_USER)) {
-		unsigned long uid;
+		uid_t uid, euid;
 
-		if (proc_text(pid, "status", status, sizeof(status)) <= 0 ||
-		    !(s = strstr(status, "\nUid:")) || sscanf(s + 5, "%lu", &uid) != 1)
+		if (ldp_proc_uids(pid, &uid, &euid) < 0)
 			goto unknown;
 		f.uid = (unsigned)uid;
 		if ((ar->need & LDP_SEL_NEED_USERNAME) &&

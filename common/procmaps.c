@@ -244,3 +244,25 @@ const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr)
 		return NULL;
 	return &m->maps[lo - 1];
 }
+
+int ldp_proc_uids(pid_t pid, uid_t *real, uid_t *eff)
+{
+	char path[64], *buf = NULL, *s;
+	unsigned long r, e;
+	size_t len;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ret = ldp_read_file(path, 0, 64 * 1024, &buf, &len);
+	if (ret < 0)
+		return ret;
+	s = strstr(buf, "\nUid:");
+	ret = -EPROTO;
+	if (s && sscanf(s + 5, "%lu %lu", &r, &e) == 2) {
+		*real = (uid_t)r;
+		*eff = (uid_t)e;
+		ret = 0;
+	}
+	free(buf);
+	return ret;
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * procmaps.h — parse /proc/PID/maps.
+ * procmaps.h — parse /proc/PID/maps (and read a process's uids from /proc/PID/status).
  *
  * The text comes from the kernel but a path can hold any byte but NUL and '\n' (and " (deleted)"
  * suffixes): parse strictly, skip lines that do not parse, never read past the buffer.
@@ -36,5 +36,9 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
 void ldp_maps_free(struct ldp_maps *m);
 /* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */
 const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);
+
+/* The real and effective uid of pid (the first two fields of /proc/PID/status's "Uid:" line).
+ * Returns 0, -EPROTO when the line is missing, or -errno. */
+int ldp_proc_uids(pid_t pid, uid_t *real, uid_t *eff);
 
 #endif

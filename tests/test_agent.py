@@ -168,17 +168,24 @@ def test_duration_ends_sampling(outdir):
     assert Stacks([path]).with_func("hot_a") > 0
 
 
-def test_missing_capabilities(outdir):
-    """Without CAP_BPF/CAP_PERFMON (every capability dropped, target too, so that /proc/PID/maps
-    is still readable) the agent says what is missing in one line, not libbpf's ulimit hint."""
-    nocaps = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--"]
-    target = subprocess.Popen(nocaps + [prog("static_fp"), "5"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=clean_env())
+def agent_without(caps, outdir, target_too):
+    """`ldprof-agent --pid` run under setpriv with caps (its options) taken away; the target
+    as well when target_too (so that its /proc/PID/maps stays readable without the caps)."""
+    drop = ["setpriv"] + caps + ["--"]
+    target = subprocess.Popen((drop if target_too else []) + [prog("static_fp"), "5"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     try:
-        r = run(nocaps + [agent(), "--pid", str(target.pid), "-o", str(outdir)], timeout=30)
+        return run(drop + [agent(), "--pid", str(target.pid), "-o", str(outdir)], timeout=30)
     finally:
         target.kill()
         target.wait()
+
+
+def test_missing_capabilities(outdir):
+    """Without CAP_BPF/CAP_PERFMON (every capability dropped, target too, so that /proc/PID/maps
+    is still readable) the agent says what is missing in one line, not libbpf's ulimit hint."""
+    r = agent_without(["--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all"], outdir,
+                      target_too=True)
     assert r.returncode == 1, r
     assert r.stderr == (b"ldprof-agent: loading the BPF programs: missing CAP_BPF, CAP_PERFMON "
                         b"and CAP_SYS_PTRACE (run as root, or grant CAP_BPF, CAP_PERFMON and "
@@ -189,14 +196,8 @@ def test_missing_capabilities(outdir):
 def test_the_missing_capability_is_named(outdir):
     """Root without CAP_PERFMON (and without CAP_SYS_ADMIN, which stands in for it): the load
     of the perf_event program fails, and the message names CAP_PERFMON alone."""
-    drop = ["setpriv", "--bounding-set=-perfmon,-sys_admin", "--inh-caps=-perfmon,-sys_admin", "--"]
-    target = subprocess.Popen([prog("static_fp"), "5"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=clean_env())
-    try:
-        r = run(drop + [agent(), "--pid", str(target.pid), "-o", str(outdir)], timeout=30)
-    finally:
-        target.kill()
-        target.wait()
+    r = agent_without(["--bounding-set=-perfmon,-sys_admin", "--inh-caps=-perfmon,-sys_admin"],
+                      outdir, target_too=False)
     assert r.returncode == 1, r
     assert r.stderr.endswith(b": missing CAP_PERFMON (run as root, or grant CAP_BPF, CAP_PERFMON "
                              b"and CAP_SYS_PTRACE)\n"), r.stderr

@@ -73,24 +73,15 @@ class StacksRaw(Stacks):
         super().__init__(gz)
 
 
-def test_static_go_program_under_ldprof_run(agent, tmp_path):
-    r = under_shim(agent, ["/bin/sh", "-c", f"{prog('go_static_hot')} 2"], tmp_path / "shim")
-    assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
-    files = wait_for_comm(agent.out, "go_static_hot")
-    assert files, agent.log.read_bytes()
-    st = Stacks(files)
-    got = shares(st, ["main.hotGo", "main.coldGo"])
-    assert got["main.hotGo"] >= 70, (got, st.dump())
-    split = 100 * got["main.hotGo"] / (got["main.hotGo"] + got["main.coldGo"])
-    assert abs(split - 80) <= 5, (got, st.dump())
-
-
-def test_stripped_static_go_program_is_named_from_gopclntab(agent, tmp_path):
+@pytest.mark.parametrize("name, comm", [
+    ("go_static_hot", "go_static_hot"),
     # -ldflags='-s -w': no .symtab, no .dynsym; the names come from .gopclntab
-    r = under_shim(agent, ["/bin/sh", "-c", f"{prog('go_static_hot_stripped')} 2"],
-                   tmp_path / "shim")
+    ("go_static_hot_stripped", "go_static_hot_s"),  # comm: the first 15 bytes
+])
+def test_static_go_program_under_ldprof_run(agent, tmp_path, name, comm):
+    r = under_shim(agent, ["/bin/sh", "-c", f"{prog(name)} 2"], tmp_path / "shim")
     assert r.returncode == 0 and r.stdout == b"hot-go: done\n", r
-    files = wait_for_comm(agent.out, "go_static_hot_s")  # comm: the first 15 bytes
+    files = wait_for_comm(agent.out, comm)
     assert files, agent.log.read_bytes()
     st = Stacks(files)
     got = shares(st, ["main.hotGo", "main.coldGo"])
