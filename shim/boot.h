@@ -13,7 +13,7 @@
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 4
+#define LDP_BOOT_VERSION 5
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -39,12 +39,20 @@ struct ldp_core_ops {
 	/* Around dlclose: no sample may unwind through a library being unmapped. */
 	void (*dlclose_prepare)(void);
 	void (*dlclose_done)(void);
-	/* Around set*id/setgroups: glibc repeats these on every thread it knows and aborts if one
-	 * of them fails, which a thread of ours can (capabilities kept with PR_SET_KEEPCAPS are
-	 * per-thread). The core stops its thread first and starts it again after, with the new
-	 * credentials. */
-	void (*creds_prepare)(void);
-	void (*creds_done)(void);
+	/* Around calls the kernel or glibc wants a process without our threads for:
+	 * - set*id/setgroups: glibc repeats them on every thread it knows and aborts if one of
+	 *   them fails, which a thread of ours can (capabilities kept with PR_SET_KEEPCAPS are
+	 *   per-thread);
+	 * - unshare() of the user namespace (or CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns()
+	 *   into a user, mount or time namespace: the kernel refuses them with EINVAL in a
+	 *   multi-threaded process (`unshare -U`, `nsenter -m`).
+	 * The core stops its threads and waits until the kernel has reaped them. leaving: the call
+	 * may move the process into another user or mount namespace, where our folders and files
+	 * are not ours: the core first hands over what it holds (written, or spooled). left: it
+	 * did; the core steps aside for good. Otherwise the threads start again (with the new
+	 * credentials). solo_done keeps errno. */
+	void (*solo_prepare)(int leaving);
+	void (*solo_done)(int left);
 };
 
 struct ldp_boot {

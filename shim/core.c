@@ -23,7 +23,10 @@
  * - a vfork() child shares our memory: every hook checks getpid() first and does nothing in a
  *   process that is not the one it was set up for;
  * - the program asking for SIGPROF (sigaction, signal) makes us step aside for good, and a
- *   query of SIGPROF answers what the program had before us.
+ *   query of SIGPROF answers what the program had before us;
+ * - set*id, unshare(CLONE_NEWUSER) and setns() into a user, mount or time namespace find the
+ *   process without our threads (glibc and the kernel want that); a process that moves to
+ *   another user or mount namespace hands its profile over first and is left alone after.
  * ldprof-agent ([agent] socket) is told once sampling is on ("register", before the
  * constructor returns), and asked to sample the process itself when the program takes SIGPROF
  * ("sample sigprof"); each question waits LDP_AGENT_REPLY_MS at most, through the first
@@ -88,6 +91,8 @@ static struct {
 	pthread_t sender;
 	pthread_mutex_t creds_lock;
 	int creds_depth;
+	int handed_over;           /* solo_prepare wrote and spooled ahead of a namespace move */
+	int left;                  /* the program moved to another user or mount namespace */
 	struct ldp_stackprof *win;
 	unsigned seq;
 	int64_t next_flush;
@@ -550,7 +555,7 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 
 static void hook_exec_prepare(void)
 {
-	if (!my_process())
+	if (!my_process() || C.left)
 		return;
 	ldp_sampler_pause(1);
 	ldp_threads_arm_all(0);
@@ -568,7 +573,7 @@ static void hook_exec_failed(void)
 {
 	int saved_errno = errno;
 
-	if (!my_process())
+	if (!my_process() || C.left)
 		goto out;
 	ldp_deliver_resume(C.deliver);
 	if (C.stepped_aside || C.exiting)
@@ -628,26 +633,70 @@ static void hook_dlclose_done(void)
 		ldp_sampler_fence_end();
 }
 
-/* ---- credentials ---- */
+/* ---- set*id, unshare, setns: the program wants to be alone (boot.h) ---- */
 
-static void hook_creds_prepare(void)
+/* pthread_join returns when the thread has cleared its tid, a little before the kernel reaps
+ * it; until then it still counts as a thread for unshare() and setns(). tgkill(.., 0) fails
+ * with ESRCH once it is gone. */
+static void wait_reaped(int32_t tid)
 {
+	struct timespec ts = { 0, 20 * 1000 };
+
+	for (int i = 0; tid > 0 && i < 5000; i++) {
+		if (syscall(SYS_tgkill, C.pid, tid, 0) < 0 && errno == ESRCH)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void hook_solo_prepare(int leaving)
+{
+	int32_t bg, send;
+
 	if (!my_process())
 		return;
 	pthread_mutex_lock(&C.creds_lock);
-	if (C.creds_depth++ == 0)
+	if (C.creds_depth++ == 0) {
+		bg = ldp_bg_tid;
+		send = ldp_send_tid;
 		stop_bg();
+		wait_reaped(bg);
+		wait_reaped(send);
+		ldp_bg_tid = ldp_send_tid = -1;
+	}
+	/* What is ours goes out while our folders are still ours: the window written, whatever
+	 * the network has not taken yet spooled. */
+	if (leaving && !C.stepped_aside && !C.exiting) {
+		ldp_log(LDP_LOG_INFO, "the program is entering another user or mount namespace: "
+			"profile handed over; sampling stops if it gets there");
+		pthread_mutex_lock(&C.work);
+		drain_locked();
+		write_locked();
+		pthread_mutex_unlock(&C.work);
+		ldp_deliver_finish(C.deliver, 0);
+		C.handed_over = 1;
+	}
 	pthread_mutex_unlock(&C.creds_lock);
 }
 
-static void hook_creds_done(void)
+static void hook_solo_done(int left)
 {
 	int saved_errno = errno;
 
 	if (!my_process())
 		goto out;
 	pthread_mutex_lock(&C.creds_lock);
-	if (--C.creds_depth == 0 && !C.exiting) {
+	if (left) {
+		/* Files written from here would land in another namespace's folders, as another
+		 * user: nothing more is written, at exec or exit either. */
+		C.left = 1;
+		ldp_log_init(NULL, LDP_LOG_ERROR);
+		step_aside("the program entered another user or mount namespace", NULL);
+	} else if (C.handed_over) {
+		C.handed_over = 0;
+		ldp_deliver_resume(C.deliver);
+	}
+	if (--C.creds_depth == 0 && !C.exiting && !C.left) {
 		pthread_mutex_lock(&C.work);
 		if (resolve_dirs() < 0)
 			step_aside("no output folder of its own for the new user", NULL);
@@ -716,7 +765,7 @@ static void core_exit(void)
 	struct ldp_sampler_stats st;
 	struct ldp_deliver_stats ds;
 
-	if (!my_process())
+	if (!my_process() || C.left)
 		return;
 	C.exiting = 1;
 	ldp_sampler_pause(1);
@@ -757,8 +806,8 @@ static const struct ldp_core_ops ops = {
 	.sigprof_claim = hook_sigprof_claim,
 	.dlclose_prepare = hook_dlclose_prepare,
 	.dlclose_done = hook_dlclose_done,
-	.creds_prepare = hook_creds_prepare,
-	.creds_done = hook_creds_done,
+	.solo_prepare = hook_solo_prepare,
+	.solo_done = hook_solo_done,
 };
 
 __attribute__((visibility("default"))) const struct ldp_core_ops *

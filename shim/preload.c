@@ -27,8 +27,8 @@
  * the core reads the rest): what is read for the rules (/proc/self/exe, comm, cmdline,
  * cgroup, /etc/passwd) is read only when a rule needs it.
  *
- * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose):
- * a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
+ * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose,
+ * set*id, unshare, setns, pipe2): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
  * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
  * when the core is active; otherwise it is a plain pass-through.
  *
@@ -588,7 +588,7 @@ static void *real(void **slot, const char *name)
 static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real_execvpe,
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
-	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2;
+	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -1014,16 +1014,16 @@ EXPORT int dlclose(void *handle)
 	return r;
 }
 
-/* Credential changes: see creds_prepare in boot.h. */
+/* Credential changes: see solo_prepare in boot.h. */
 #define CREDS_WRAP(call)                                         \
 	do {                                                     \
 		const struct ldp_core_ops *ops = active();       \
 		int ret_;                                           \
 		if (ops)                                         \
-			ops->creds_prepare();                    \
+			ops->solo_prepare(0);                    \
 		ret_ = call;                                        \
 		if (ops)                                         \
-			ops->creds_done();                       \
+			ops->solo_done(0);                       \
 		return ret_;                                        \
 	} while (0)
 
@@ -1058,4 +1058,75 @@ EXPORT int initgroups(const char *user, unsigned group)
 {
 	initgroups_fn f = (initgroups_fn)REAL(initgroups);
 	CREDS_WRAP(f(user, group));
+}
+
+/* Namespaces: see solo_prepare in boot.h. Only the calls the kernel refuses to a
+ * multi-threaded process stop our threads; unshare(CLONE_NEWNS), setns() into a network
+ * namespace and the like pass straight through. */
+#define CLONE_VM_ 0x100
+#define CLONE_SIGHAND_ 0x800
+#define CLONE_THREAD_ 0x10000
+#define CLONE_NEWNS_ 0x20000
+#define CLONE_NEWTIME_ 0x80
+#define CLONE_NEWUSER_ 0x10000000
+#define NS_GET_NSTYPE_ 0xb703
+
+typedef int (*unshare_fn)(int);
+typedef int (*setns_fn)(int, int);
+
+static int solo_call(const struct ldp_core_ops *ops, int leaving, int (*call)(void *), void *arg)
+{
+	int r;
+
+	ops->solo_prepare(leaving);
+	r = call(arg);
+	ops->solo_done(leaving && r == 0);
+	return r;
+}
+
+struct ns_args {
+	void *f;
+	int a, b;
+};
+
+static int call_unshare(void *p)
+{
+	struct ns_args *n = p;
+	return ((unshare_fn)n->f)(n->a);
+}
+
+static int call_setns(void *p)
+{
+	struct ns_args *n = p;
+	return ((setns_fn)n->f)(n->a, n->b);
+}
+
+EXPORT int unshare(int flags)
+{
+	const struct ldp_core_ops *ops = active();
+	struct ns_args n = { REAL(unshare), flags, 0 };
+
+	if (!ops || !(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
+		return ((unshare_fn)n.f)(flags);
+	return solo_call(ops, (flags & CLONE_NEWUSER_) != 0, call_unshare, &n);
+}
+
+EXPORT int setns(int fd, int nstype)
+{
+	const struct ldp_core_ops *ops = active();
+	struct ns_args n = { REAL(setns), fd, nstype };
+	long type = nstype;
+
+	if (!ops)
+		return ((setns_fn)n.f)(fd, nstype);
+	/* 0 takes whatever namespace fd is: ask it (a pidfd, or a kernel too old to answer,
+	 * counts as all of them). */
+	if (!type) {
+		type = sys3(NR_ioctl, fd, NS_GET_NSTYPE_, 0);
+		if (type < 0)
+			type = CLONE_NEWUSER_ | CLONE_NEWNS_;
+	}
+	if (!(type & (CLONE_NEWUSER_ | CLONE_NEWNS_ | CLONE_NEWTIME_)))
+		return ((setns_fn)n.f)(fd, nstype);
+	return solo_call(ops, (type & (CLONE_NEWUSER_ | CLONE_NEWNS_)) != 0, call_setns, &n);
 }

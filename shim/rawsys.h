@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__)
 #define NR_read 0
+#define NR_ioctl 16
 #define NR_write 1
 #define NR_open 2
 #define NR_close 3
@@ -59,6 +60,7 @@ static inline long sys_readlink(const char *path, char *buf, long n) { return sy
 static inline long sys_stat(const char *path, void *st) { return sys3(NR_stat, (long)path, (long)st, 0); }
 #elif defined(__aarch64__)
 #define NR_read 63
+#define NR_ioctl 29
 #define NR_write 64
 #define NR_openat 56
 #define NR_close 57

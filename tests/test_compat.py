@@ -8,7 +8,9 @@ import re
 import shutil
 import stat
 import struct
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -92,6 +94,88 @@ def test_privilege_drop_in_profiled_process(outdir):
         f"exit {status_of(r)} (134 = SIGABRT)"
     # and the shim really was active in setpriv when it dropped its privileges
     assert b"active" in (outdir / "log.txt").read_bytes()
+
+
+# --- namespaces: the kernel refuses these to a multi-threaded process --------------------------
+
+@pytest.fixture
+def ns_targets():
+    """Two sleepers, one in a mount namespace and one in a user namespace of their own, for
+    nsenter to enter."""
+    procs = [subprocess.Popen(["unshare", "-m", "sleep", "60"]),
+             subprocess.Popen(["unshare", "-U", "sleep", "60"])]
+    try:
+        for p in procs:
+            for _ in range(200):
+                if os.readlink(f"/proc/{p.pid}/exe").endswith("sleep"):
+                    break
+                time.sleep(0.01)
+        yield {"mnt": procs[0].pid, "user": procs[1].pid}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+NS_TOOLS = {
+    "unshare-U": lambda t: ["unshare", "-U", "true"],
+    "unshare-Ur": lambda t: ["unshare", "-Ur", "id", "-u"],
+    "nsenter-m": lambda t: ["nsenter", "-t", str(t["mnt"]), "-m", "true"],
+    "nsenter-U": lambda t: ["nsenter", "-t", str(t["user"]), "-U", "--preserve-credentials", "true"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(NS_TOOLS))
+def test_namespace_tools_run_unchanged(outdir, ns_targets, tool):
+    # with our background thread alive, unshare(CLONE_NEWUSER) and setns() into a user or
+    # mount namespace failed with EINVAL ("unshare failed: Invalid argument")
+    cmd = NS_TOOLS[tool](ns_targets)
+    base = run(cmd, timeout=30)
+    assert base.returncode == 0, base.stderr
+    log = outdir / "log.txt"
+    r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info"))
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
+    text = read_log(outdir, log)
+    assert re.search(r"\[\d+\]: info: active", text), text
+    assert "entering another user or mount namespace" in text, text
+
+
+def _nsmove(outdir, *args):
+    cmd = [prog("nsmove"), "400", *args]
+    base = run(cmd, timeout=30)
+    log = outdir / "log.txt"
+    r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info",
+                                             LDPROF_SAMPLING_HZ=200))
+    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
+    assert (r.returncode, strip(r.stdout), r.stderr) == (base.returncode, strip(base.stdout), base.stderr)
+    pid = int(re.search(rb"pid=(\d+)", r.stdout)[1])
+    return r.stdout, Stacks(profiles_for(outdir, pid=pid)), read_log(outdir, log)
+
+
+def test_unshare_user_midway_hands_the_profile_over(outdir):
+    out, st, log = _nsmove(outdir, "user")
+    assert b"unshare = 0" in out
+    # written before the move (80 expected at 200 Hz), nothing after it: in the new namespace
+    # our folders are not ours
+    assert st.with_func("burn_before") >= 40, st.dump()
+    assert st.with_func("burn_after") == 0, st.dump()
+    assert "exit:" not in log, log
+
+
+def test_unshare_user_refused_for_the_programs_threads_keeps_sampling(outdir):
+    # the program has a thread of its own: EINVAL, as without ldprof; our thread comes back
+    # and the rest of the run is profiled
+    out, st, log = _nsmove(outdir, "user-threaded")
+    assert b"unshare = EINVAL" in out
+    assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
+    assert "exit: 2 profiles" in log, log
+
+
+def test_setns_mount_midway_hands_the_profile_over(outdir, ns_targets):
+    out, st, log = _nsmove(outdir, "setns", f"/proc/{ns_targets['mnt']}/ns/mnt")
+    assert b"setns = 0" in out
+    assert st.with_func("burn_before") >= 40, st.dump()
+    assert st.with_func("burn_after") == 0, st.dump()
 
 
 def test_no_descriptor_leaks_across_exec(outdir):

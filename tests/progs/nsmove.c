@@ -1,0 +1,84 @@
+/* nsmove.c — a profiled program that asks for another user or mount namespace midway, the way
+ * `unshare -U` and `nsenter -m` do; the kernel refuses both (EINVAL) to a multi-threaded
+ * process, so a profiler thread must not be there at that moment.
+ *
+ * Usage: nsmove MS user           burn MS, unshare(CLONE_NEWUSER), burn MS
+ *        nsmove MS user-threaded  the same with a thread of its own alive: unshare fails
+ *                                 with EINVAL as it would without a profiler
+ *        nsmove MS setns PATH     burn MS, setns(open(PATH), 0) (a /proc/PID/ns/ file), burn MS
+ * stdout: "nsmove: <call> = <0 or errno name>", then "nsmove: done pid=PID".
+ * The CPU is burnt in burn_before and burn_after, so a profile tells the two halves apart.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile uint64_t sink;
+
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline __attribute__((always_inline)) void burn(long ms)
+{
+	int64_t end = cpu_ns() + ms * 1000000;
+	uint64_t x = sink | 1;
+	while (cpu_ns() < end) {
+		for (int i = 0; i < 20000; i++)
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+	}
+	sink = x;
+}
+
+__attribute__((noinline)) void burn_before(long ms) { burn(ms); }
+__attribute__((noinline)) void burn_after(long ms) { burn(ms); }
+
+static void *idle(void *arg)
+{
+	pause();
+	return arg;
+}
+
+static const char *result(int r)
+{
+	return r == 0 ? "0" : errno == EINVAL ? "EINVAL" : errno == EPERM ? "EPERM" : strerror(errno);
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	long ms;
+	int r, fd;
+
+	if (argc < 3)
+		return 2;
+	ms = atol(argv[1]);
+	if (!strcmp(argv[2], "user-threaded") && pthread_create(&t, NULL, idle, NULL) != 0)
+		return 2;
+	burn_before(ms);
+	if (!strcmp(argv[2], "setns")) {
+		if (argc < 4 || (fd = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0)
+			return 2;
+		r = setns(fd, 0);
+		printf("nsmove: setns = %s\n", result(r));
+		close(fd);
+	} else {
+		r = unshare(CLONE_NEWUSER);
+		printf("nsmove: unshare = %s\n", result(r));
+	}
+	fflush(stdout);
+	burn_after(ms);
+	printf("nsmove: done pid=%d\n", (int)getpid());
+	return 0;
+}
