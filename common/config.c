@@ -120,6 +120,8 @@ static const struct key keys[] = {
 	{ "select", "exclude_user", K_GLOBS, F(exclude_user), 0, 0, GLOB_HINT },
 	{ "select", "include_cgroup", K_GLOBS, F(include_cgroup), 0, 0, GLOB_HINT },
 	{ "select", "exclude_cgroup", K_GLOBS, F(exclude_cgroup), 0, 0, GLOB_HINT },
+	{ "select", "include_seccomp", K_BOOL, F(include_seccomp), 0, 0,
+	  "write true or false (or yes/no, on/off, 1/0)" },
 	{ "agent", "socket", K_SOCKET, F(agent_socket), 0, 0,
 	  "write an absolute path of at most 107 bytes, or nothing to never ask the agent" },
 	{ "agent", "cover", K_COVER, F(agent_cover), 0, 0, "write registered or static" },

@@ -85,6 +85,7 @@ struct ldp_config {
 	char include_comm[LDP_CONFIG_STR], exclude_comm[LDP_CONFIG_STR];
 	char include_user[LDP_CONFIG_STR], exclude_user[LDP_CONFIG_STR];
 	char include_cgroup[LDP_CONFIG_STR], exclude_cgroup[LDP_CONFIG_STR];
+	int include_seccomp;       /* profile processes that start under a seccomp filter */
 
 	/* [agent] (issue 5): ldprof-agent, common/agentproto.h */
 	char agent_socket[LDP_CONFIG_STR]; /* socket = /run/ldprof/agent.sock; empty: never ask */

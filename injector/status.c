@@ -591,6 +591,7 @@ static int before_core(int decision)
 	case LDP_ST_GO:
 	case LDP_ST_EXCLUDED:
 	case LDP_ST_UNSAFE_CONFIG:
+	case LDP_ST_SECCOMP:
 		return 1;
 	default:
 		return 0;

@@ -64,10 +64,13 @@ struct ldp_boot {
 	 * the core must call these, never the names, or it would re-enter its own hooks. */
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
-	/* While on (1), pipe2() called by this thread puts both ends at high descriptor numbers:
-	 * the core turns it on around libunwind's set-up, which opens a pipe of its own that
-	 * would otherwise take the lowest free numbers from the program (preload.c). */
-	void (*pipes_high)(int on);
+	/* Around libunwind's set-up, in the thread setting the core up (preload.c): while on (1),
+	 * pipe2() from this thread puts both ends at high descriptor numbers (libunwind opens a
+	 * pipe of its own that would otherwise take the lowest free numbers from the program),
+	 * and mincore() fails with ENOSYS without a system call (libunwind probes it to choose
+	 * how to validate memory for local unwinding, which we never use; mincore is outside
+	 * systemd's @system-service set, and a filter may kill the process for it). */
+	void (*unwind_setup)(int on);
 	/* The first stage's published decision (state.h): the core writes what it decides. */
 	struct ldp_state *state;
 	/* The agent client (agentreq.c), linked only into the first stage. */

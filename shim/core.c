@@ -842,14 +842,15 @@ ldp_core_start(const struct ldp_boot *boot)
 	r = ldp_threads_init(C.period_ns);
 	if (r < 0)
 		goto fail;
-	/* libunwind's set-up opens a pipe we never use (its local accessors validate memory
-	 * through it; ours do not): the first stage moves it to high numbers meanwhile. */
-	if (boot->pipes_high)
-		boot->pipes_high(1);
+	/* libunwind's set-up opens a pipe and probes mincore() for a memory validation we never
+	 * use (its local accessors validate; ours do not): the first stage moves the pipe to high
+	 * numbers and answers the probe itself meanwhile (boot.h). */
+	if (boot->unwind_setup)
+		boot->unwind_setup(1);
 	r = ldp_sampler_init(&C.orig, LDP_MAX_DEPTH,
 			     (int (*)(int, const struct sigaction *, struct sigaction *))C.real_sigaction);
-	if (boot->pipes_high)
-		boot->pipes_high(0);
+	if (boot->unwind_setup)
+		boot->unwind_setup(0);
 	if (r < 0)
 		goto fail;
 	if (install_handler() < 0)

@@ -13,13 +13,15 @@
  *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
  *      environment of such a process is not ours to trust, not even to name a log file;
  *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged; a Go
- *      program goes on through 4-6 and, if they let it through, asks ldprof-agent to sample
+ *      program goes on through 4-7 and, if they let it through, asks ldprof-agent to sample
  *      it from the kernel (agentreq.c);
  *   4. ldprof's own programs (the CLI, the agent) -> off;
  *   5. as root, a config file (or its folder) that someone else than root can write -> off,
  *      logged (to syslog when there is no log file);
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
- *   7. a file:// output folder that cannot be written -> off, logged;
+ *   7. a seccomp filter, unless [select] include_seccomp -> off, logged (to a log file only):
+ *      the filter may kill the process for a call the core makes and the program never does;
+ *   8. a file:// output folder that cannot be written -> off, logged;
  * and only then dlopen()s the profiler core for this libc (which registers with the agent).
  * A process where it stays off gets no core, no thread, no signal handler and no timer. What
  * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
@@ -28,7 +30,7 @@
  * cgroup, /etc/passwd) is read only when a rule needs it.
  *
  * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose,
- * set*id, unshare, setns, pipe2): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
+ * set*id, unshare, setns, pipe2, mincore): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
  * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
  * when the core is active; otherwise it is a plain pass-through.
  *
@@ -58,6 +60,7 @@ extern void *dlopen(const char *file, int mode) __attribute__((weak));
 extern void *dlsym(void *handle, const char *name) __attribute__((weak));
 extern int dladdr(const void *addr, void *info) __attribute__((weak));
 extern const char *gnu_get_libc_version(void) __attribute__((weak));
+extern int *__errno_location(void) __attribute__((weak));
 
 #define LDP_RTLD_NEXT ((void *)-1L)
 #define LDP_RTLD_NOW 2
@@ -67,6 +70,7 @@ extern const char *gnu_get_libc_version(void) __attribute__((weak));
 #define LDP_AT_EXECFN 31
 #define LDP_SIGPROF 27
 #define LDP_PT_NOTE 4
+#define LDP_ENOSYS 38
 
 struct ldp_dl_info {
 	const char *dli_fname;
@@ -544,6 +548,26 @@ static int excluded(const struct ldp_select_rules *r, const char *argv0, char *d
 
 /* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
  * agent. The auxv's AT_EXECFN names the file exec'd, at no cost. */
+/* Does the process run under a seccomp filter (systemd's SystemCallFilter=, a container
+ * runtime's profile)? The filter may kill it for a call the core makes and the program never
+ * does, so the shim stays off unless told otherwise. Asked through /proc/self/status (its
+ * Seccomp: line), with openat, read and close, which ld.so itself made to load this object.
+ * 1 yes, 0 no, -1 cannot tell (no /proc): stay off too. */
+static int seccomp_filter(void)
+{
+	char buf[4096];
+	long n = read_small("/proc/self/status", buf, sizeof(buf));
+
+	for (long i = 0; i + 10 < n; i++) {
+		if (buf[i] != '\n' || !starts_with(buf + i + 1, "Seccomp:"))
+			continue;
+		for (i += 9; i < n && (buf[i] == ' ' || buf[i] == '\t'); i++)
+			;
+		return i < n && buf[i] != '0';
+	}
+	return -1;
+}
+
 static int own_tool(void)
 {
 	const char *fn = (const char *)getauxval(LDP_AT_EXECFN), *b;
@@ -588,7 +612,8 @@ static void *real(void **slot, const char *name)
 static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real_execvpe,
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
-	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns;
+	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns,
+	*real_mincore;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -628,7 +653,7 @@ static void go_off(const char *not_asked)
 	preload_log(LOG_INFO_, "staying off", detail);
 }
 
-static void pipes_high(int on);
+static void unwind_setup(int on);
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
@@ -716,6 +741,18 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log(LOG_INFO_, "staying off, excluded by", why);
 		return;
 	}
+	if (!rules.include_seccomp && (c = seccomp_filter()) != 0) {
+		text_free(&cfg);
+		v = c > 0 ? "a seccomp filter is on ([select] include_seccomp = yes profiles it anyway)"
+			  : "cannot read /proc/self/status to rule out a seccomp filter";
+		if (go) {
+			go_off(v);
+			return;
+		}
+		decide(LDP_ST_SECCOMP, v);
+		preload_log(LOG_INFO_, "staying off", v);
+		return;
+	}
 	if (go) {
 		agent_socket(rules.agent_socket, sock, sizeof(sock));
 		text_free(&cfg);
@@ -767,7 +804,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
 	boot.state = &ldp_state;
 	boot.agent_request = agent_request;
-	boot.pipes_high = pipes_high;
+	boot.unwind_setup = unwind_setup;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;
@@ -951,12 +988,19 @@ EXPORT void *sigset(int sig, void *handler)
 #define LDP_F_DUPFD_CLOEXEC 1030
 #define LDP_RLIMIT_NOFILE 7
 
-/* The thread whose pipe2() calls land high (the core's set-up), 0 when none. */
-static volatile long pipes_high_tid;
+/* The thread setting the core up while libunwind sets itself up (boot.h), 0 when none. */
+static volatile long setup_tid;
 
-static void pipes_high(int on)
+static void unwind_setup(int on)
 {
-	__atomic_store_n(&pipes_high_tid, on ? sys3(NR_gettid, 0, 0, 0) : 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&setup_tid, on ? sys3(NR_gettid, 0, 0, 0) : 0, __ATOMIC_RELEASE);
+}
+
+static int in_unwind_setup(void)
+{
+	long tid = __atomic_load_n(&setup_tid, __ATOMIC_ACQUIRE);
+
+	return tid && tid == sys3(NR_gettid, 0, 0, 0);
 }
 
 /* Moves both ends of a new pipe just under min(RLIMIT_NOFILE, 1024): the program's own
@@ -987,15 +1031,28 @@ typedef int (*pipe2_fn)(int *, int);
 EXPORT int pipe2(int fds[2], int flags)
 {
 	pipe2_fn f = (pipe2_fn)REAL(pipe2);
-	long tid = __atomic_load_n(&pipes_high_tid, __ATOMIC_ACQUIRE);
 	int r;
 
 	if (!f)
 		return -1;
 	r = f(fds, flags);
-	if (r == 0 && tid && tid == sys3(NR_gettid, 0, 0, 0))
+	if (r == 0 && in_unwind_setup())
 		move_high(fds, flags);
 	return r;
+}
+
+typedef int (*mincore_fn)(void *, size_t, unsigned char *);
+
+EXPORT int mincore(void *addr, size_t len, unsigned char *vec)
+{
+	mincore_fn f;
+
+	if (in_unwind_setup() && __errno_location) {
+		*__errno_location() = LDP_ENOSYS;
+		return -1;
+	}
+	f = (mincore_fn)REAL(mincore);
+	return f ? f(addr, len, vec) : -1;
 }
 
 typedef int (*dlclose_fn)(void *);

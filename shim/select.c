@@ -61,6 +61,28 @@ static int is_key(struct ldp_sel_str k, const char *prefix, const char *name)
 
 enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT };
 
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 'a' - 'A') : c;
+}
+
+/* true, yes, on or 1, in any case, as the core reads a boolean: 1; anything else 0 (a value
+ * that is not a boolean is the core's to report). */
+static int truth(struct ldp_sel_str v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+
+	for (int i = 0; i < 4; i++) {
+		size_t j = 0;
+
+		while (j < v.n && yes[i][j] && lower(v.p[j]) == yes[i][j])
+			j++;
+		if (j == v.n && !yes[i][j])
+			return 1;
+	}
+	return 0;
+}
+
 static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, struct ldp_sel_str v)
 {
 	if (sect == SECT_OUTPUT && eq(k.p, k.n, "endpoint")) {
@@ -73,6 +95,10 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 	}
 	if (sect != SECT_SELECT)
 		return;
+	if (eq(k.p, k.n, "include_seccomp")) {
+		r->include_seccomp = truth(v);
+		return;
+	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {
 		if (is_key(k, "include_", kind_names[i]))
 			r->include[i] = v;
@@ -140,6 +166,10 @@ int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *val
 	struct ldp_sel_str v = { value, slen(value) };
 	struct ldp_sel_str k = { name, slen(name) };
 
+	if (eq(k.p, k.n, "LDPROF_SELECT_INCLUDE_SECCOMP")) {
+		r->include_seccomp = truth(v);
+		return 1;
+	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {
 		if (is_key(k, "LDPROF_SELECT_INCLUDE_", upper[i])) {
 			r->include[i] = v;

@@ -12,6 +12,9 @@
  *   1. an exclude rule matches (exclude_exe, exclude_comm, exclude_user, exclude_cgroup) -> off;
  *   2. there are include rules and none matches -> off;
  *   3. otherwise -> on.
+ * Before these, and whatever they say, a process that starts under a seccomp filter stays off
+ * unless include_seccomp is true (preload.c checks; the filter may kill it for a call the
+ * profiler makes and the program never does).
  * A list is comma-separated globs (`*` any run of bytes, `/` included; `?` one byte; `[a-z]`,
  * `[!0-9]` a class). exe matches the executable's path; comm the kernel's process name or the
  * base name of argv[0]; user the user name or the numeric uid; cgroup the cgroup path (any
@@ -34,6 +37,7 @@ struct ldp_select_rules {
 	struct ldp_sel_str include[LDP_SEL_KINDS], exclude[LDP_SEL_KINDS];
 	struct ldp_sel_str endpoint;   /* [output] endpoint: the first stage checks a folder */
 	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
+	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
 };
 
 struct ldp_select_facts {
@@ -45,12 +49,13 @@ struct ldp_select_facts {
 	const char *cgroup;  /* the text of /proc/self/cgroup, NUL-terminated, or NULL */
 };
 
-/* Reads the [select] keys, [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
+/* Reads the [select] keys (include_seccomp too), [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
  * business). A key set twice: the later wins, as in the core. Never fails: what does not
  * parse is skipped (the core reports it and stays off). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);
 
-/* Sets rule kind/dir from an environment value (LDPROF_SELECT_*), which beats the file. */
+/* Sets rule kind/dir, or include_seccomp, from an environment value (LDPROF_SELECT_*), which
+ * beats the file. Returns 1 when name is one of those. */
 int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *value);
 
 /* The facts the rules need, one bit per LDP_SEL_* kind (plus bit 8: user names are needed,

@@ -33,6 +33,7 @@ enum ldp_decision {
 	LDP_ST_CORE_FAILED,     /* the core could not be loaded or set up */
 	LDP_ST_SAMPLING,        /* active */
 	LDP_ST_STEPPED_ASIDE,   /* the program took SIGPROF later: we stopped */
+	LDP_ST_SECCOMP,         /* started under a seccomp filter ([select] include_seccomp) */
 	LDP_ST_COUNT
 };
 
@@ -59,7 +60,7 @@ struct ldp_state {
 #define LDP_DECISION_NAMES                                                                  \
 	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
 	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
-	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside" }
+	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside", "seccomp" }
 
 /* Names for status output and logs, indexed by enum ldp_agent_outcome. */
 #define LDP_AGENT_OUTCOME_NAMES \

@@ -7,6 +7,7 @@ Each case runs a real program with the shim preloaded and looks at what really h
 profiles written or not, the first stage's log line, and that the program's output is its own.
 """
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LDPROF, SHIM, preload_env, prog, profiles_for, read_log, run
+from conftest import (LDPROF, SHIM, Stacks, preload_env, prog, profiles_for, read_log, run,
+                      status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
@@ -186,3 +188,71 @@ def test_root_never_follows_a_planted_symlink():
         assert "not safely ours" in (d / "ldprof.log").read_text()
     finally:
         shutil.rmtree(d)
+
+
+# --- seccomp: a filter may kill the process for a call the core makes ---------------------------
+
+def _syscall_numbers():
+    text = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").read_text()
+    return {m[1]: int(m[2]) for m in re.finditer(r"#define __NR_(\w+) (\d+)", text)}
+
+
+def fstrim_filter(cmd):
+    """cmd under the seccomp filter systemd 252 gives fstrim.service (tests/data): any call
+    outside it kills the process, mincore() among them."""
+    nr = _syscall_numbers()
+    names = [l.strip() for l in (Path(__file__).parent / "data" / "fstrim-syscalls.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    allow = sorted({nr[n] for n in names if n in nr})
+    assert len(allow) > 250 and nr["mincore"] not in allow and nr["openat"] in allow
+    return [prog("seccomp_exec"), "kill", "allow", ",".join(map(str, allow)), "--", *map(str, cmd)]
+
+
+def _same_run(cmd, env):
+    base = run(cmd)
+    r = run(cmd, env=env)
+    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
+    assert (status_of(r), strip(r.stdout), r.stderr) == (status_of(base), strip(base.stdout), base.stderr)
+    assert status_of(r) == 0, r.stderr
+    return r
+
+
+@pytest.mark.parametrize("how,expect", [
+    ("default", False),
+    ("env yes", True),
+    ("env off", False),
+    ("file yes", True),
+])
+def test_seccomp_filter(outdir, tmp_path, how, expect):
+    # Before: the active shim made fstrim.service's filter kill every program with SIGSYS
+    # (libunwind probes mincore() at set-up). Now such a process is left alone unless
+    # include_seccomp says otherwise, and then the core's calls fit systemd's
+    # @system-service set.
+    knobs = {"LDPROF_LOG_FILE": outdir / "ldprof.log"}
+    if how.startswith("env"):
+        knobs["LDPROF_SELECT_INCLUDE_SECCOMP"] = how.split()[1]
+    if how == "file yes":
+        cfg = tmp_path / "ldprof.ini"
+        cfg.write_text(f"[output]\nendpoint = file://{outdir}\n[select]\ninclude_seccomp = Yes\n")
+        knobs["LDPROF_CONFIG"] = cfg
+    _same_run(fstrim_filter([prog("burn"), 400]), preload_env(outdir, **knobs))
+    files = profiles_for(outdir, comm="burn")
+    assert bool(files) == expect, read_log(outdir)
+    if expect:
+        st = Stacks(files)
+        assert st.with_func("burn_loop") >= 20, st.dump()
+    else:
+        assert "staying off: a seccomp filter is on" in read_log(outdir)
+
+
+@pytest.mark.parametrize("calls", [["timer_create"], ["process_vm_readv"], ["clone3", "clone"],
+                                   ["socket"], ["mincore", "pipe2"], ["rt_sigaction"]])
+def test_seccomp_refusing_the_cores_calls_changes_nothing(outdir, calls):
+    # include_seccomp = yes under a filter that answers EPERM (systemd's SystemCallErrorNumber=,
+    # Docker's default profile) to a call only the core makes: the program runs as without us
+    nr = _syscall_numbers()
+    cmd = [prog("seccomp_exec"), "eperm", "deny", ",".join(str(nr[c]) for c in calls), "--",
+           prog("burn"), "300"]
+    _same_run(cmd, preload_env(outdir, LDPROF_SELECT_INCLUDE_SECCOMP="yes",
+                               LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info"))
+    assert re.search(r"\[\d+\]: info: active", read_log(outdir)), read_log(outdir)

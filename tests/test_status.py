@@ -111,6 +111,14 @@ def test_disabled_process(outdir, started):
     assert "off (" in summary(r.stdout) and "disabled " in summary(r.stdout), r.stdout
 
 
+def test_process_under_seccomp(outdir, started):
+    from test_select import fstrim_filter
+    p = started(fstrim_filter(["sleep", 600]), preload_env(outdir))
+    r, line = wait_state(p.pid, {"seccomp"})
+    assert line and line["state"] == "seccomp" and "include_seccomp" in line["detail"], r.stdout
+    assert ldprof_threads(p.pid) == 0
+
+
 @pytest.mark.parametrize("mode", ["sigaction", "signal"])
 def test_program_owning_sigprof(outdir, started, mode):
     p = started([prog("ownprof"), mode], preload_env(outdir, LDPROF_SAMPLING_HZ=997))

@@ -192,6 +192,7 @@ static const char FULL[] =
 	"exclude_user = root\n"
 	"include_cgroup = /system.slice/*\n"
 	"exclude_cgroup = /user.slice/*\n"
+	"include_seccomp = yes\n"
 	"[agent]\n"
 	"socket = /run/ldprof-test/agent.sock\n"
 	"cover = static\n";
@@ -221,7 +222,7 @@ static void test_full(struct ldp_config *c)
 	CHECK(!strcmp(c->spool_dir, "/var/spool/ldprof") && c->spool_max_bytes == 0, "spool");
 	CHECK(c->log_level == 3 && !strcmp(c->log_file, "syslog"), "log");
 	CHECK(!strcmp(c->include_exe, "/usr/bin/*,/opt/*/bin/*") && !strcmp(c->exclude_comm, "sh,bash") &&
-	      !strcmp(c->exclude_cgroup, "/user.slice/*"), "select");
+	      !strcmp(c->exclude_cgroup, "/user.slice/*") && c->include_seccomp == 1, "select");
 	CHECK(!strcmp(c->agent_socket, "/run/ldprof-test/agent.sock") &&
 	      c->agent_cover == LDP_AGENT_COVER_STATIC, "agent");
 }

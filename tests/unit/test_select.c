@@ -339,6 +339,43 @@ static void test_env(void)
 	scanned = NULL;
 }
 
+/* ---- include_seccomp: a boolean, read as the core reads one ---- */
+
+static void test_seccomp(void)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1", "TRUE", "Yes", "oN" };
+	static const char *const no[] = { "false", "no", "off", "0", "", "maybe", "yess", "ye",
+					  "1 ", "truex", "2" };
+	struct ldp_select_rules r;
+	char text[96];
+
+	r = scan("[select]\ninclude_comm=a\n");
+	CHECK(!r.include_seccomp, "off unless set");
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "[select]\ninclude_seccomp = %s ; comment\n", yes[i]);
+		r = scan(text);
+		CHECK(r.include_seccomp == 1, "include_seccomp = %s", yes[i]);
+		memset(&r, 0, sizeof(r));
+		CHECK(ldp_select_env(&r, "LDPROF_SELECT_INCLUDE_SECCOMP", yes[i]) == 1 &&
+		      r.include_seccomp == 1, "LDPROF_SELECT_INCLUDE_SECCOMP=%s", yes[i]);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		/* "1 " is trimmed in the file (inih does too), not in a variable */
+		snprintf(text, sizeof(text), "[select]\ninclude_seccomp = %s\n", no[i]);
+		r = scan(text);
+		CHECK(r.include_seccomp == (i == 8), "include_seccomp = \"%s\"", no[i]);
+		r.include_seccomp = 1;
+		CHECK(ldp_select_env(&r, "LDPROF_SELECT_INCLUDE_SECCOMP", no[i]) == 1 &&
+		      r.include_seccomp == 0, "LDPROF_SELECT_INCLUDE_SECCOMP=\"%s\" is not true", no[i]);
+	}
+	r = scan("[sampling]\ninclude_seccomp = yes\n[agent]\ninclude_seccomp=yes\n");
+	CHECK(!r.include_seccomp, "only in [select]");
+	r = scan("[select]\ninclude_seccomp = yes\ninclude_seccomp = no\n");
+	CHECK(!r.include_seccomp, "set twice: the later wins");
+	free(scanned);
+	scanned = NULL;
+}
+
 /* ---- needs ---- */
 
 static void test_needs(void)
@@ -605,6 +642,7 @@ int main(void)
 	test_scan_sections();
 	test_scan_values();
 	test_env();
+	test_seccomp();
 	test_needs();
 	test_decide();
 	test_passwd();
