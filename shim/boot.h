@@ -39,19 +39,25 @@ struct ldp_core_ops {
 	/* Around dlclose: no sample may unwind through a library being unmapped. */
 	void (*dlclose_prepare)(void);
 	void (*dlclose_done)(void);
-	/* Around calls the kernel or glibc wants a process without our threads for:
+	/* Around calls the kernel or glibc wants a process without our threads for, or after
+	 * which the core must not run any more:
 	 * - set*id/setgroups: glibc repeats them on every thread it knows and aborts if one of
 	 *   them fails, which a thread of ours can (capabilities kept with PR_SET_KEEPCAPS are
 	 *   per-thread);
 	 * - unshare() of the user namespace (or CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns()
 	 *   into a user, mount or time namespace: the kernel refuses them with EINVAL in a
-	 *   multi-threaded process (`unshare -U`, `nsenter -m`).
-	 * The core stops its threads and waits until the kernel has reaped them. leaving: the call
-	 * may move the process into another user or mount namespace, where our folders and files
-	 * are not ours: the core first hands over what it holds (written, or spooled). left: it
-	 * did; the core steps aside for good. Otherwise the threads start again (with the new
+	 *   multi-threaded process (`unshare -U`, `nsenter -m`);
+	 * - a seccomp filter the program installs (prctl(PR_SET_SECCOMP), syscall(SYS_seccomp)):
+	 *   it may kill the process for a call only the core makes, at the next sample or at exit.
+	 * The core stops its threads and waits until the kernel has reaped them. leaving (NULL, or
+	 * where the process may be going: "another user or mount namespace", "a seccomp filter"):
+	 * from there our folders are not ours or our calls not allowed, so the core first hands
+	 * over what it holds (written, or spooled) and stops sampling. for_good: it steps aside
+	 * then and there, before the call, whatever the call returns (no system call of ours may
+	 * follow a seccomp filter). left: the call succeeded; the core steps aside for good and
+	 * writes nothing more. Otherwise sampling and the threads start again (with the new
 	 * credentials). solo_done keeps errno. */
-	void (*solo_prepare)(int leaving);
+	void (*solo_prepare)(const char *leaving, int for_good);
 	void (*solo_done)(int left);
 };
 

@@ -26,7 +26,8 @@
  *   query of SIGPROF answers what the program had before us;
  * - set*id, unshare(CLONE_NEWUSER) and setns() into a user, mount or time namespace find the
  *   process without our threads (glibc and the kernel want that); a process that moves to
- *   another user or mount namespace hands its profile over first and is left alone after.
+ *   another user or mount namespace, or installs a seccomp filter, hands its profile over
+ *   first and is left alone after.
  * ldprof-agent ([agent] socket) is told once sampling is on ("register", before the
  * constructor returns), and asked to sample the process itself when the program takes SIGPROF
  * ("sample sigprof"); each question waits LDP_AGENT_REPLY_MS at most, through the first
@@ -92,7 +93,9 @@ static struct {
 	pthread_mutex_t creds_lock;
 	int creds_depth;
 	int handed_over;           /* solo_prepare wrote and spooled ahead of a namespace move */
-	int left;                  /* the program moved to another user or mount namespace */
+	int left;                  /* the program moved to another namespace, or under seccomp */
+	char leaving_to[80];       /* why we step aside if it gets there */
+	int was_sampling;          /* sampling when solo_prepare paused it */
 	struct ldp_stackprof *win;
 	unsigned seq;
 	int64_t next_flush;
@@ -649,7 +652,7 @@ static void wait_reaped(int32_t tid)
 	}
 }
 
-static void hook_solo_prepare(int leaving)
+static void hook_solo_prepare(const char *leaving, int for_good)
 {
 	int32_t bg, send;
 
@@ -664,17 +667,23 @@ static void hook_solo_prepare(int leaving)
 		wait_reaped(send);
 		ldp_bg_tid = ldp_send_tid = -1;
 	}
-	/* What is ours goes out while our folders are still ours: the window written, whatever
-	 * the network has not taken yet spooled. */
-	if (leaving && !C.stepped_aside && !C.exiting) {
-		ldp_log(LDP_LOG_INFO, "the program is entering another user or mount namespace: "
-			"profile handed over; sampling stops if it gets there");
+	/* What is ours goes out while our folders are still ours and our calls allowed: the
+	 * window written, whatever the network has not taken yet spooled. */
+	if (leaving && !C.exiting && !C.handed_over) {
+		snprintf(C.leaving_to, sizeof(C.leaving_to), "the program moves into %s", leaving);
+		ldp_log(LDP_LOG_INFO, "%s: profile handed over; sampling stops if it gets there",
+			C.leaving_to);
+		C.was_sampling = !C.stepped_aside;
+		ldp_sampler_pause(1);
+		ldp_threads_arm_all(0);
 		pthread_mutex_lock(&C.work);
 		drain_locked();
 		write_locked();
 		pthread_mutex_unlock(&C.work);
 		ldp_deliver_finish(C.deliver, 0);
 		C.handed_over = 1;
+		if (for_good)
+			step_aside(C.leaving_to, NULL);
 	}
 	pthread_mutex_unlock(&C.creds_lock);
 }
@@ -686,15 +695,20 @@ static void hook_solo_done(int left)
 	if (!my_process())
 		goto out;
 	pthread_mutex_lock(&C.creds_lock);
-	if (left) {
+	if (left && C.handed_over) {
 		/* Files written from here would land in another namespace's folders, as another
-		 * user: nothing more is written, at exec or exit either. */
+		 * user, or the filter may kill the process for them: nothing more is written, at
+		 * exec or exit either, not even a log line. */
 		C.left = 1;
 		ldp_log_init(NULL, LDP_LOG_ERROR);
-		step_aside("the program entered another user or mount namespace", NULL);
+		step_aside(C.leaving_to, NULL);
 	} else if (C.handed_over) {
 		C.handed_over = 0;
 		ldp_deliver_resume(C.deliver);
+		if (C.was_sampling && !C.stepped_aside) {
+			ldp_threads_arm_all(1);
+			ldp_sampler_pause(0);
+		}
 	}
 	if (--C.creds_depth == 0 && !C.exiting && !C.left) {
 		pthread_mutex_lock(&C.work);

@@ -613,7 +613,7 @@ static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
 	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns,
-	*real_mincore;
+	*real_mincore, *real_prctl;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -1077,7 +1077,7 @@ EXPORT int dlclose(void *handle)
 		const struct ldp_core_ops *ops = active();       \
 		int ret_;                                           \
 		if (ops)                                         \
-			ops->solo_prepare(0);                    \
+			ops->solo_prepare(0, 0);                 \
 		ret_ = call;                                        \
 		if (ops)                                         \
 			ops->solo_done(0);                       \
@@ -1131,28 +1131,32 @@ EXPORT int initgroups(const char *user, unsigned group)
 typedef int (*unshare_fn)(int);
 typedef int (*setns_fn)(int, int);
 
-static int solo_call(const struct ldp_core_ops *ops, int leaving, int (*call)(void *), void *arg)
+/* leaving: where the call may take the process (boot.h), NULL when nowhere. */
+static long solo_call(const struct ldp_core_ops *ops, const char *leaving, int for_good,
+		      long (*call)(void *), void *arg)
 {
-	int r;
+	long r;
 
-	ops->solo_prepare(leaving);
+	ops->solo_prepare(leaving, for_good);
 	r = call(arg);
 	ops->solo_done(leaving && r == 0);
 	return r;
 }
+
+#define ANOTHER_NS "another user or mount namespace"
 
 struct ns_args {
 	void *f;
 	int a, b;
 };
 
-static int call_unshare(void *p)
+static long call_unshare(void *p)
 {
 	struct ns_args *n = p;
 	return ((unshare_fn)n->f)(n->a);
 }
 
-static int call_setns(void *p)
+static long call_setns(void *p)
 {
 	struct ns_args *n = p;
 	return ((setns_fn)n->f)(n->a, n->b);
@@ -1165,7 +1169,7 @@ EXPORT int unshare(int flags)
 
 	if (!ops || !(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
 		return ((unshare_fn)n.f)(flags);
-	return solo_call(ops, (flags & CLONE_NEWUSER_) != 0, call_unshare, &n);
+	return (int)solo_call(ops, flags & CLONE_NEWUSER_ ? ANOTHER_NS : 0, 0, call_unshare, &n);
 }
 
 EXPORT int setns(int fd, int nstype)
@@ -1185,5 +1189,109 @@ EXPORT int setns(int fd, int nstype)
 	}
 	if (!(type & (CLONE_NEWUSER_ | CLONE_NEWNS_ | CLONE_NEWTIME_)))
 		return ((setns_fn)n.f)(fd, nstype);
-	return solo_call(ops, (type & (CLONE_NEWUSER_ | CLONE_NEWNS_)) != 0, call_setns, &n);
+	return (int)solo_call(ops, type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : 0, 0, call_setns,
+			      &n);
 }
+
+/* seccomp: a filter the program installs may kill it for a call only the core makes (at the
+ * next sample, at exit), so the core hands its profile over and steps aside first, whatever
+ * the call then returns (boot.h). libseccomp installs filters with syscall(SYS_seccomp) on
+ * today's kernels and prctl() on older ones; sshd and others call prctl(). A program making
+ * the system call itself (Chromium's sandbox) is not seen. */
+#define PR_SET_SECCOMP_ 22
+#define SECCOMP_MODE_STRICT_ 1
+#define SECCOMP_MODE_FILTER_ 2
+#define SECCOMP_SET_MODE_STRICT_ 0
+#define SECCOMP_SET_MODE_FILTER_ 1
+#define A_SECCOMP_FILTER "a seccomp filter"
+
+typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+
+struct prctl_args {
+	prctl_fn f;
+	int option;
+	unsigned long a2, a3, a4, a5;
+};
+
+static long call_prctl(void *p)
+{
+	struct prctl_args *a = p;
+	return a->f(a->option, a->a2, a->a3, a->a4, a->a5);
+}
+
+/* prctl is variadic; every argument is a register-sized integer on x86_64 and aarch64, so the
+ * five are passed on exactly as received. */
+EXPORT int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
+{
+	struct prctl_args a = { (prctl_fn)REAL(prctl), option, a2, a3, a4, a5 };
+	const struct ldp_core_ops *ops;
+
+	if (!a.f)
+		return -1;
+	if (option != PR_SET_SECCOMP_ || !(ops = active()) ||
+	    !(a2 == SECCOMP_MODE_STRICT_ || (a2 == SECCOMP_MODE_FILTER_ && a3)))
+		return a.f(option, a2, a3, a4, a5);
+	return (int)solo_call(ops, A_SECCOMP_FILTER, 1, call_prctl, &a);
+}
+
+#if defined(__x86_64__)
+#define NR_seccomp_ 317
+
+/* syscall(): glibc's own instructions (x86_64 syscall.S), so that every call but seccomp's runs
+ * exactly as it would without us, with no frame of ours on the stack (a clone child returns
+ * straight to its caller); seccomp's goes to ldp_seccomp_syscall with the arguments as
+ * received. Async-signal-safe, as glibc's. */
+__attribute__((visibility("hidden"))) long ldp_seccomp_syscall(long n, long a, long b, long c, long d,
+							     long e, long f);
+__attribute__((visibility("hidden"))) long ldp_syscall_errno(long negerr);
+
+__asm__(".text\n"
+	".globl syscall\n"
+	".type syscall, @function\n"
+	"syscall:\n"
+	"	cmpq $317, %rdi\n"
+	"	je ldp_seccomp_syscall\n"
+	"	movq %rdi, %rax\n"
+	"	movq %rsi, %rdi\n"
+	"	movq %rdx, %rsi\n"
+	"	movq %rcx, %rdx\n"
+	"	movq %r8, %r10\n"
+	"	movq %r9, %r8\n"
+	"	movq 8(%rsp), %r9\n"
+	"	syscall\n"
+	"	cmpq $-4095, %rax\n"
+	"	jae 1f\n"
+	"	ret\n"
+	"1:	movq %rax, %rdi\n"
+	"	jmp ldp_syscall_errno\n"
+	".size syscall, .-syscall\n");
+
+long ldp_syscall_errno(long negerr)
+{
+	if (__errno_location)
+		*__errno_location() = (int)-negerr;
+	return -1;
+}
+
+struct sys_args {
+	long n, a, b, c, d, e, f;
+};
+
+static long call_sys(void *p)
+{
+	struct sys_args *s = p;
+	long r = sys6(s->n, s->a, s->b, s->c, s->d, s->e, s->f);
+
+	return (unsigned long)r > -4096UL ? ldp_syscall_errno(r) : r;
+}
+
+long ldp_seccomp_syscall(long n, long a, long b, long c, long d, long e, long f)
+{
+	struct sys_args s = { n, a, b, c, d, e, f };
+	const struct ldp_core_ops *ops = active();
+
+	if (!ops || !(a == SECCOMP_SET_MODE_STRICT_ || (a == SECCOMP_SET_MODE_FILTER_ && c)))
+		return call_sys(&s);
+	return solo_call(ops, A_SECCOMP_FILTER, 1, call_sys, &s);
+}
+#endif

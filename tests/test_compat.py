@@ -137,7 +137,7 @@ def test_namespace_tools_run_unchanged(outdir, ns_targets, tool):
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
     text = read_log(outdir, log)
     assert re.search(r"\[\d+\]: info: active", text), text
-    assert "entering another user or mount namespace" in text, text
+    assert "moves into another user or mount namespace" in text, text
 
 
 def _nsmove(outdir, *args):
@@ -176,6 +176,50 @@ def test_setns_mount_midway_hands_the_profile_over(outdir, ns_targets):
     assert b"setns = 0" in out
     assert st.with_func("burn_before") >= 40, st.dump()
     assert st.with_func("burn_after") == 0, st.dump()
+
+
+# --- a seccomp filter the program installs on itself ---------------------------------------------
+
+def _selfseccomp(outdir, mode):
+    cmd = [prog("selfseccomp"), "400", mode]
+    base = run(cmd, timeout=30)
+    log = outdir / "log.txt"
+    r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info",
+                                             LDPROF_SAMPLING_HZ=200))
+    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
+    assert (r.returncode, strip(r.stdout), r.stderr) == (base.returncode, strip(base.stdout), base.stderr), \
+        f"exit {status_of(r)} (159 = SIGSYS: the filter killed it for one of our calls)"
+    pid = int(re.search(rb"pid=(\d+)", r.stdout)[1])
+    return r.stdout, Stacks(profiles_for(outdir, pid=pid)), read_log(outdir, log)
+
+
+@pytest.mark.parametrize("mode", ["prctl", "syscall"])
+def test_program_installing_a_seccomp_filter_hands_the_profile_over(outdir, mode):
+    # the filter kills the process for the calls we would make at exit and in the handler
+    # (sshd's and libseccomp users' filters do): before, the program died with SIGSYS
+    out, st, log = _selfseccomp(outdir, mode)
+    assert f"{mode} = 0".encode() in out
+    assert st.with_func("burn_before") >= 40, st.dump()
+    assert st.with_func("burn_after") == 0, st.dump()
+    assert "stepping aside: the program moves into a seccomp filter" in log, log
+
+
+def test_seccomp_probe_without_a_filter_changes_nothing(outdir):
+    # libseccomp's probe (a NULL program: EFAULT) installs nothing: sampling goes on
+    out, st, log = _selfseccomp(outdir, "probe")
+    assert b"probe = EFAULT" in out
+    assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
+
+
+def test_syscall_function_behaves_as_glibcs(outdir):
+    # the first stage exports syscall() (to see seccomp's): results and errno as glibc's
+    code = ("import ctypes, os; l = ctypes.CDLL(None, use_errno=True); "
+            "print(l.syscall(39) == os.getpid(), l.syscall(2, b'/nonexistent', 0), ctypes.get_errno(), "
+            "l.syscall(186) == ctypes.CDLL(None).gettid(), l.syscall(100000), ctypes.get_errno())")
+    base = run(["/usr/bin/python3", "-c", code])
+    r = run(["/usr/bin/python3", "-c", code], env=preload_env(outdir))
+    assert base.stdout == b"True -1 2 True -1 38\n", base.stdout
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
 
 
 def test_no_descriptor_leaks_across_exec(outdir):
