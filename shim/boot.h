@@ -47,10 +47,13 @@ struct ldp_core_ops {
 	 * - unshare() of the user namespace (or CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns()
 	 *   into a user, mount or time namespace: the kernel refuses them with EINVAL in a
 	 *   multi-threaded process (`unshare -U`, `nsenter -m`);
+	 * - chroot(): our threads share the root, and our folders would be looked up under the new
+	 *   one;
 	 * - a seccomp filter the program installs (prctl(PR_SET_SECCOMP), syscall(SYS_seccomp)):
 	 *   it may kill the process for a call only the core makes, at the next sample or at exit.
 	 * The core stops its threads and waits until the kernel has reaped them. leaving (NULL, or
-	 * where the process may be going: "another user or mount namespace", "a seccomp filter"):
+	 * where the process may be going: "another user or mount namespace", "a seccomp filter",
+	 * another root directory):
 	 * from there our folders are not ours or our calls not allowed, so the core first hands
 	 * over what it holds (written, or spooled) and stops sampling. for_good: it steps aside
 	 * then and there, before the call, whatever the call returns (no system call of ours may

@@ -30,7 +30,7 @@
  * cgroup, /etc/passwd) is read only when a rule needs it.
  *
  * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose,
- * set*id, unshare, setns, pipe2, mincore): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
+ * set*id, unshare, setns, chroot, prctl, syscall, pipe2, mincore): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
  * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
  * when the core is active; otherwise it is a plain pass-through.
  *
@@ -613,7 +613,7 @@ static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
 	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns,
-	*real_mincore, *real_prctl;
+	*real_mincore, *real_prctl, *real_chroot;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -1170,6 +1170,33 @@ EXPORT int unshare(int flags)
 	if (!ops || !(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
 		return ((unshare_fn)n.f)(flags);
 	return (int)solo_call(ops, flags & CLONE_NEWUSER_ ? ANOTHER_NS : 0, 0, call_unshare, &n);
+}
+
+typedef int (*chroot_fn)(const char *);
+
+struct chroot_args {
+	chroot_fn f;
+	const char *path;
+};
+
+static long call_chroot(void *p)
+{
+	struct chroot_args *a = p;
+	return a->f(a->path);
+}
+
+/* chroot() moves our threads too (they share the root): the folders we write into would be
+ * looked up under the new root. Handed over first, like a move to another mount namespace. */
+EXPORT int chroot(const char *path)
+{
+	struct chroot_args a = { (chroot_fn)REAL(chroot), path };
+	const struct ldp_core_ops *ops = active();
+
+	if (!a.f)
+		return -1;
+	if (!ops)
+		return a.f(path);
+	return (int)solo_call(ops, "another root directory (chroot)", 0, call_chroot, &a);
 }
 
 EXPORT int setns(int fd, int nstype)

@@ -141,7 +141,7 @@ def test_namespace_tools_run_unchanged(outdir, ns_targets, tool):
 
 
 def _nsmove(outdir, *args):
-    cmd = [prog("nsmove"), "400", *args]
+    cmd = [prog("nsmove"), "400", *map(str, args)]
     base = run(cmd, timeout=30)
     log = outdir / "log.txt"
     r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info",
@@ -169,6 +169,19 @@ def test_unshare_user_refused_for_the_programs_threads_keeps_sampling(outdir):
     assert b"unshare = EINVAL" in out
     assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
     assert "exit: 2 profiles" in log, log
+
+
+def test_chroot_midway_hands_the_profile_over(outdir, tmp_path):
+    # the new root has the output folder too, where the rest of the profile and the log
+    # would go if we went on after the chroot
+    root = tmp_path / "newroot"
+    inside = root / str(outdir).lstrip("/")
+    inside.mkdir(parents=True)
+    out, st, log = _nsmove(outdir, "chroot", root)
+    assert b"chroot = 0" in out
+    assert st.with_func("burn_before") >= 40, st.dump()
+    assert st.with_func("burn_after") == 0, st.dump()
+    assert not list(inside.iterdir()), "written under the new root"
 
 
 def test_setns_mount_midway_hands_the_profile_over(outdir, ns_targets):

@@ -23,7 +23,8 @@ What is measured (see the notes printed under the table for the method of each r
     by [select] rules (from a config file, and from the environment), shim active, without again.
  5. A fork+exec storm: one sh loop starting 2,000 short programs, with no shim, with the shim
     preloaded (LD_PRELOAD, inherited) but excluded by a rule, and with it active in every
-    process; interleaved rounds, ratios against the no-shim run of the same round.
+    process; and two floors: an empty preload, and one that only starts a sleeping thread
+    (tests/bench/waiter.c); interleaved rounds, ratios against the no-shim run of the same round.
  6. The eBPF agent (root only; skipped with a warning otherwise): build/tests/progs/bench_work_static
     (bench_work, static, frame pointers) under a ldprof-agent of our own at 99 Hz with
     --bpf-stats, covered (registered through the agent's socket) or not (A/A too), interleaved:
@@ -59,6 +60,7 @@ WORK = os.path.join(B, "tests", "progs", "bench_work")
 DEEP = os.path.join(B, "tests", "progs", "bench_deep")
 SPAWN = os.path.join(B, "tests", "bench", "spawn")
 EMPTY = os.path.join(B, "tests", "bench", "libempty.so")
+WAITER = os.path.join(B, "tests", "bench", "libwaiter.so")
 GPERF = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
 AGENT = os.path.join(B, "sbin", "ldprof-agent")
 WORK_STATIC = os.path.join(B, "tests", "progs", "bench_work_static")
@@ -599,8 +601,10 @@ STORM_ROUNDS = 2 if QUICK else 7
 def bench_storm():
     """A shell loop that starts STORM_PROGRAMS short programs (/bin/true, and `echo | cat` in a
     pipeline), as a host with the shim in /etc/ld.so.preload runs them. LD_PRELOAD in the
-    environment stands in for /etc/ld.so.preload: every child inherits it. Three configurations
-    per round, shuffled, compared with the no-shim run of the same round."""
+    environment stands in for /etc/ld.so.preload: every child inherits it. Five configurations
+    per round, shuffled, compared with the no-shim run of the same round. Two floors run
+    alongside: an empty preload, and one that only starts a sleeping thread (tests/bench/waiter.c),
+    the least a design that defers activation past a short process's life would cost."""
     n = STORM_PROGRAMS // 2
     script = (f'i=0; while [ $i -lt {n} ]; do /bin/true; echo $i | /bin/cat >/dev/null; i=$((i + 1)); done; '
               f'echo "storm: $i rounds"')
@@ -608,6 +612,9 @@ def bench_storm():
     d = fresh_dir("storm-cfg")
     _, (env_set, env_label) = exclusion_sets(d)
     configs = [("none", "no shim", lambda o: {}),
+               ("empty", "empty preload (the floor of any preload)", lambda o: {"LD_PRELOAD": EMPTY}),
+               ("waiter", "a preload that only starts one thread sleeping on the process's CPU clock "
+                "(the floor of any activation deferred by a thread)", lambda o: {"LD_PRELOAD": WAITER}),
                ("off", env_label, lambda o: dict(w.split("=", 1) for w in env_set.split())),
                ("on", "shim active in every process (file:// output)",
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o})]

@@ -6,6 +6,7 @@
  *        nsmove MS user-threaded  the same with a thread of its own alive: unshare fails
  *                                 with EINVAL as it would without a profiler
  *        nsmove MS setns PATH     burn MS, setns(open(PATH), 0) (a /proc/PID/ns/ file), burn MS
+ *        nsmove MS chroot DIR     burn MS, chroot(DIR), burn MS
  * stdout: "nsmove: <call> = <0 or errno name>", then "nsmove: done pid=PID".
  * The CPU is burnt in burn_before and burn_after, so a profile tells the two halves apart.
  */
@@ -67,7 +68,12 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[2], "user-threaded") && pthread_create(&t, NULL, idle, NULL) != 0)
 		return 2;
 	burn_before(ms);
-	if (!strcmp(argv[2], "setns")) {
+	if (!strcmp(argv[2], "chroot")) {
+		if (argc < 4)
+			return 2;
+		r = chroot(argv[3]);
+		printf("nsmove: chroot = %s\n", result(r));
+	} else if (!strcmp(argv[2], "setns")) {
 		if (argc < 4 || (fd = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0)
 			return 2;
 		r = setns(fd, 0);

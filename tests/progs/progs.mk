@@ -69,12 +69,19 @@ $(B)/tests/bench/libempty.so: tests/bench/empty.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -fPIC -shared -nostdlib -o $@ $<
 
+# bench: libwaiter.so, a preload that only starts one sleeping thread: the floor under any
+# activation deferred by a thread (section 5)
+$(B)/tests/bench/libwaiter.so: tests/bench/waiter.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -lpthread
+
 # bench: a small dynamically linked program (libc + libz + libm) for the start-up rows
 $(B)/tests/bench/small: tests/bench/small.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -o $@ $< -lz -lm
 
-test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/small
+test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/libwaiter.so \
+	   $(B)/tests/bench/small
 
 # static_fp: the eBPF agent's known-answer workload: static (no interpreter, so the shim can never
 # load), clang so that leaf functions keep their frame pointer too (gcc 12 omits it in leaves).
