@@ -556,18 +556,25 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 
 /* ---- exec ---- */
 
-static void hook_exec_prepare(void)
+/* Stops sampling and hands the window over: written, and what the network does not take
+ * within budget_ns spooled. */
+static void hand_over(int64_t budget_ns)
 {
-	if (!my_process() || C.left)
-		return;
 	ldp_sampler_pause(1);
 	ldp_threads_arm_all(0);
 	pthread_mutex_lock(&C.work);
 	drain_locked();
 	write_locked();
 	pthread_mutex_unlock(&C.work);
+	ldp_deliver_finish(C.deliver, budget_ns);
+}
+
+static void hook_exec_prepare(void)
+{
+	if (!my_process() || C.left)
+		return;
 	/* The new image starts with nothing of ours: what is not sent by now is spooled. */
-	ldp_deliver_finish(C.deliver, cfg.exit_timeout_ns);
+	hand_over(cfg.exit_timeout_ns);
 	if (C.handler_installed)
 		restore_disposition();
 }
@@ -674,13 +681,7 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 		ldp_log(LDP_LOG_INFO, "%s: profile handed over; sampling stops if it gets there",
 			C.leaving_to);
 		C.was_sampling = !C.stepped_aside;
-		ldp_sampler_pause(1);
-		ldp_threads_arm_all(0);
-		pthread_mutex_lock(&C.work);
-		drain_locked();
-		write_locked();
-		pthread_mutex_unlock(&C.work);
-		ldp_deliver_finish(C.deliver, 0);
+		hand_over(0);
 		C.handed_over = 1;
 		if (for_good)
 			step_aside(C.leaving_to, NULL);

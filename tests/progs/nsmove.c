@@ -22,25 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile uint64_t sink;
-
-static int64_t cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline __attribute__((always_inline)) void burn(long ms)
-{
-	int64_t end = cpu_ns() + ms * 1000000;
-	uint64_t x = sink | 1;
-	while (cpu_ns() < end) {
-		for (int i = 0; i < 20000; i++)
-			x = x * 6364136223846793005ull + 1442695040888963407ull;
-	}
-	sink = x;
-}
+#include "cpuburn.h"
 
 __attribute__((noinline)) void burn_before(long ms) { burn(ms); }
 __attribute__((noinline)) void burn_after(long ms) { burn(ms); }

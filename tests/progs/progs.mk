@@ -97,3 +97,6 @@ $(PROGS_B)/bench_work_static: tests/progs/bench_work.c
 	$(Q)clang -static -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -pthread -o $@ $<
 
 test-bins: $(PROGS_B)/bench_work_static
+
+# nsmove, selfseccomp: share tests/progs/cpuburn.h
+$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp: tests/progs/cpuburn.h
