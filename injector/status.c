@@ -592,6 +592,7 @@ static int before_core(int decision)
 	case LDP_ST_EXCLUDED:
 	case LDP_ST_UNSAFE_CONFIG:
 	case LDP_ST_SECCOMP:
+	case LDP_ST_TASKS_LIMIT:
 		return 1;
 	default:
 		return 0;

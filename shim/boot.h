@@ -84,6 +84,10 @@ struct ldp_boot {
 	struct ldp_state *state;
 	/* The agent client (agentreq.c), linked only into the first stage. */
 	ldp_agent_request_fn agent_request;
+	/* Is there room in the cgroup task limits (pids.max) for a thread of ours? 1 yes (or no
+	 * limit), 0 no. The core asks in a forked child before starting its thread there: a
+	 * process that forks many children would otherwise fill its cgroup's limit with ours. */
+	int (*tasks_room)(void);
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

@@ -74,6 +74,7 @@ static struct {
 	struct ldp_deliver *deliver;
 	struct ldp_state *state;   /* the first stage's, for `ldprof status` */
 	ldp_agent_request_fn agent_request; /* the first stage's agent client */
+	int (*tasks_room)(void);   /* the first stage's: room in the cgroup's task limit? */
 	struct sigaction orig;
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
@@ -767,7 +768,11 @@ static void fork_child(void)
 		C.state->pid = C.pid;
 	if (!C.stepped_aside && !C.exiting) {
 		ldp_threads_after_fork_child(fork_parent_tid);
-		if (start_bg() < 0)
+		/* A process that forks many children would fill its cgroup's task limit with our
+		 * threads, and its own next fork() would fail. */
+		if (C.tasks_room && !C.tasks_room())
+			step_aside("no room for a thread of ours in its cgroup's task limit", NULL);
+		else if (start_bg() < 0)
 			ldp_log(LDP_LOG_WARN, "child: cannot start the background thread");
 	}
 	pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
@@ -837,6 +842,7 @@ ldp_core_start(const struct ldp_boot *boot)
 	C.real_pthread_create = boot->real_pthread_create;
 	C.state = boot->state;
 	C.agent_request = boot->agent_request;
+	C.tasks_room = boot->tasks_room;
 	C.pid = getpid();
 	if (read_settings(boot) < 0)
 		return NULL;

@@ -21,7 +21,8 @@
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
  *   7. a seccomp filter, unless [select] include_seccomp -> off, logged (to a log file only):
  *      the filter may kill the process for a call the core makes and the program never does;
- *   8. a file:// output folder that cannot be written -> off, logged;
+ *   8. no room in its cgroup's task limit (pids.max) for a thread of ours -> off, logged;
+ *   9. a file:// output folder that cannot be written -> off, logged;
  * and only then dlopen()s the profiler core for this libc (which registers with the agent).
  * A process where it stays off gets no core, no thread, no signal handler and no timer. What
  * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
@@ -546,8 +547,6 @@ static int excluded(const struct ldp_select_rules *r, const char *argv0, char *d
 	return ldp_select_decide(r, &f, detail, (size_t)detail_len);
 }
 
-/* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
- * agent. The auxv's AT_EXECFN names the file exec'd, at no cost. */
 /* Does the process run under a seccomp filter (systemd's SystemCallFilter=, a container
  * runtime's profile)? The filter may kill it for a call the core makes and the program never
  * does, so the shim stays off unless told otherwise. Asked through /proc/self/status (its
@@ -568,6 +567,86 @@ static int seccomp_filter(void)
 	return -1;
 }
 
+/* Room in the task limits (pids.max) of the process's cgroup and its parents for a thread of
+ * ours per process (select.h). 1: room, or no limit found; 0: detail says where there is none.
+ * About 4 small reads per level with a limit; none of it when the pids controller is absent. */
+static int tasks_room(char *detail, long detail_len)
+{
+	static const char *const v1[] = { "/sys/fs/cgroup/pids" };
+	static const char *const v2[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
+	char text[2048], cg[512], file[700], val[32], *p, *dir, *end = file + sizeof(file) - 1;
+	const char *const *bases;
+	long n, max, cur;
+	size_t cl;
+	int kind, nb;
+
+	n = read_small("/proc/self/cgroup", text, sizeof(text));
+	kind = n > 0 ? ldp_select_pids_path(text, (size_t)n, cg, sizeof(cg)) : 0;
+	if (!kind)
+		return 1;
+	bases = kind == 1 ? v1 : v2;
+	nb = kind == 1 ? 1 : 2;
+	for (int b = 0; b < nb; b++) {
+		int found = 0;
+
+		/* From the process's own cgroup up to the root ("/": the real root has no pids.max,
+		 * a cgroup namespace's has its container's): the tightest limit on the way decides. */
+		cl = slen(cg);
+		for (;;) {
+			dir = put(file, end, bases[b]);
+			for (size_t k = 0; k < cl && cg[k] && dir < end; k++)
+				*dir++ = cg[k];
+			if (cl == 1)
+				dir--; /* "/": the base itself */
+			p = put(dir, end, "/pids.max");
+			*p = 0;
+			n = read_small(file, val, sizeof(val));
+			if (n < 0 && !found && cl > 1)
+				break; /* not this mount point */
+			found |= n >= 0;
+			max = n > 0 ? ldp_select_pids_value(val, (size_t)n) : LDP_PIDS_NO_LIMIT;
+			if (max != LDP_PIDS_NO_LIMIT) {
+				p = put(dir, end, "/pids.current");
+				*p = 0;
+				n = read_small(file, val, sizeof(val));
+				cur = n > 0 ? ldp_select_pids_value(val, (size_t)n) : LDP_PIDS_BAD;
+				if (!ldp_select_pids_room(cur, max)) {
+					char *q = detail, *qend = detail + detail_len - 1;
+
+					q = put(q, qend, "no room for a thread of ours in the task limit of ");
+					for (size_t k = 0; k < cl && q < qend; k++)
+						*q++ = cg[k];
+					q = put(q, qend, ": ");
+					q = put_num(q, qend, cur);
+					q = put(q, qend, " of ");
+					q = put_num(q, qend, max);
+					*q = 0;
+					return 0;
+				}
+			}
+			if (cl <= 1)
+				break;
+			while (cl > 1 && cg[cl - 1] != '/')
+				cl--;
+			if (cl > 1)
+				cl--; /* "/a/b" -> "/a"; "/a" -> "/" */
+		}
+		if (found)
+			return 1;
+	}
+	return 1;
+}
+
+/* For the core: the same question after a fork (boot.h). */
+static int tasks_room_now(void)
+{
+	char detail[8];
+
+	return tasks_room(detail, sizeof(detail));
+}
+
+/* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
+ * agent. The auxv's AT_EXECFN names the file exec'd, at no cost. */
 static int own_tool(void)
 {
 	const char *fn = (const char *)getauxval(LDP_AT_EXECFN), *b;
@@ -764,6 +843,12 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		}
 		return;
 	}
+	if (!tasks_room(why, sizeof(why))) {
+		text_free(&cfg);
+		decide(LDP_ST_TASKS_LIMIT, why);
+		preload_log(LOG_INFO_, "staying off", why);
+		return;
+	}
 	n = output_writable(rules.endpoint);
 	text_free(&cfg);
 	if (!n) {
@@ -805,6 +890,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	boot.state = &ldp_state;
 	boot.agent_request = agent_request;
 	boot.unwind_setup = unwind_setup;
+	boot.tasks_room = tasks_room_now;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;

@@ -451,3 +451,92 @@ int ldp_select_passwd_name(const char *buf, size_t len, unsigned uid, char *name
 	}
 	return -1;
 }
+
+/* Does the comma-separated controller list c[0..n) name pids? */
+static int lists_pids(const char *c, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+
+		while (i < n && c[i] != ',')
+			i++;
+		if (eq(c + start, i - start, "pids"))
+			return 1;
+		i++;
+	}
+	return 0;
+}
+
+int ldp_select_pids_path(const char *text, size_t len, char *path, size_t path_len)
+{
+	size_t v2 = 0, v2_len = 0, i = 0;
+	int have_v2 = 0;
+
+	while (i < len) {
+		size_t start = i, c1 = 0, c2 = 0;
+		int colons = 0;
+
+		while (i < len && text[i] != '\n') {
+			if (text[i] == ':' && colons < 2) {
+				if (colons++ == 0)
+					c1 = i;
+				else
+					c2 = i;
+			}
+			i++;
+		}
+		if (colons == 2) {
+			const char *p = text + c2 + 1;
+			size_t n = i - c2 - 1;
+
+			if (lists_pids(text + c1 + 1, c2 - c1 - 1)) {
+				if (!n || p[0] != '/' || n >= path_len)
+					return 0;
+				for (size_t k = 0; k < n; k++)
+					path[k] = p[k];
+				path[n] = 0;
+				return 1;
+			}
+			if (c2 == c1 + 1 && eq(text + start, c1 - start, "0")) {
+				have_v2 = 1;
+				v2 = c2 + 1;
+				v2_len = n;
+			}
+		}
+		i++;
+	}
+	if (!have_v2 || !v2_len || text[v2] != '/' || v2_len >= path_len)
+		return 0;
+	for (size_t k = 0; k < v2_len; k++)
+		path[k] = text[v2 + k];
+	path[v2_len] = 0;
+	return 2;
+}
+
+long ldp_select_pids_value(const char *text, size_t len)
+{
+	long v = 0;
+	size_t i = 0;
+
+	while (len && (text[len - 1] == '\n' || space(text[len - 1])))
+		len--;
+	if (eq(text, len, "max"))
+		return LDP_PIDS_NO_LIMIT;
+	if (!len)
+		return LDP_PIDS_BAD;
+	for (; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9' || v > (0x7fffffffL - (text[i] - '0')) / 10)
+			return LDP_PIDS_BAD;
+		v = v * 10 + (text[i] - '0');
+	}
+	return v;
+}
+
+int ldp_select_pids_room(long current, long max)
+{
+	if (max < 0)
+		return 1;
+	return current >= 0 && current <= (max - LDP_PIDS_MARGIN) / 2;
+}

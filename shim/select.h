@@ -74,4 +74,27 @@ int ldp_select_glob(const char *pat, size_t n, const char *s);
  * or -1 when absent or too long. */
 int ldp_select_passwd_name(const char *buf, size_t len, unsigned uid, char *name, size_t name_len);
 
+/* Task limits (cgroup pids.max): each sampled process gets a thread of ours, which counts
+ * against its cgroup's limit as a task of the program's would; in a cgroup near its limit, the
+ * program's own fork() or pthread_create() would then fail. preload.c reads the files; these
+ * read their text. */
+
+/* The path, in the text of /proc/self/cgroup, of the cgroup whose pids.max counts this
+ * process: cgroup v1's pids hierarchy ("N:...,pids,...:/path": returns 1), else v2's
+ * ("0::/path": returns 2). Copies it NUL-terminated into path; 0 when there is none, it is not
+ * absolute or it does not fit. */
+int ldp_select_pids_path(const char *text, size_t len, char *path, size_t path_len);
+
+/* The value in a pids.max or pids.current text: the number, LDP_PIDS_NO_LIMIT for "max",
+ * LDP_PIDS_BAD when it is neither. */
+#define LDP_PIDS_NO_LIMIT (-1L)
+#define LDP_PIDS_BAD (-2L)
+long ldp_select_pids_value(const char *text, size_t len);
+
+/* Room for our threads in a cgroup that holds current tasks out of max: 1 when it could hold
+ * twice as many and LDP_PIDS_MARGIN more (our thread doubles a single-threaded process), else
+ * 0. */
+#define LDP_PIDS_MARGIN 16
+int ldp_select_pids_room(long current, long max);
+
 #endif

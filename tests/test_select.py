@@ -11,12 +11,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (LDPROF, SHIM, Stacks, preload_env, prog, profiles_for, read_log, run,
-                      status_of)
+from conftest import (LDPROF, SHIM, Stacks, clean_env, preload_env, prog, profiles_for, read_log,
+                      run, status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
@@ -256,3 +257,88 @@ def test_seccomp_refusing_the_cores_calls_changes_nothing(outdir, calls):
     _same_run(cmd, preload_env(outdir, LDPROF_SELECT_INCLUDE_SECCOMP="yes",
                                LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info"))
     assert re.search(r"\[\d+\]: info: active", read_log(outdir)), read_log(outdir)
+
+
+# --- task limits: a thread of ours per process counts against the cgroup's pids.max -----------
+
+@pytest.fixture
+def pids_cgroup(tmp_path):
+    """run(limit, cmd, env): runs cmd in a cgroup of its own whose pids.max is limit (cgroup v1's
+    pids hierarchy, or v2's with the pids controller), as systemd's TasksMax= and
+    `docker --pids-limit` do; the cgroup is removed after."""
+    if Path("/sys/fs/cgroup/pids/cgroup.procs").exists():
+        base = Path("/sys/fs/cgroup/pids")
+    elif "pids" in Path("/sys/fs/cgroup/cgroup.subtree_control").read_text().split():
+        base = Path("/sys/fs/cgroup")
+    else:
+        pytest.fail("no pids cgroup controller on this machine to test task limits with")
+    made = []
+
+    def run_in(limit, cmd, env):
+        d = base / f"ldprof-test-{os.getpid()}-{len(made)}"
+        d.mkdir()
+        made.append(d)
+        (d / "pids.max").write_text(f"{limit}\n")
+        procs = str(d / "cgroup.procs")
+
+        def enter():
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        return subprocess.run([str(c) for c in cmd], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                              preexec_fn=enter)
+    yield run_in
+    for d in made:
+        for _ in range(100):
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+PIPELINE = ["sh", "-c", "sleep 0.2 | sleep 0.2 | cat; echo done"]
+
+FORKER = ["/usr/bin/python3", "-c",
+          "import os, time\n"
+          "kids = []\n"
+          "for i in range(40):\n"
+          "    p = os.fork()\n"
+          "    if p == 0:\n"
+          "        time.sleep(1)\n"
+          "        os._exit(0)\n"
+          "    kids.append(p)\n"
+          "for p in kids:\n"
+          "    os.waitpid(p, 0)\n"
+          "print('forked', len(kids))\n"]
+
+
+def test_tight_task_limit_leaves_the_shim_off(outdir, pids_cgroup):
+    # pids.max = 4: sh and its three children. Before, each had a thread of ours and sh failed
+    # with "Cannot fork".
+    base = pids_cgroup(4, PIPELINE, clean_env())
+    assert (base.returncode, base.stdout) == (0, b"done\n"), base.stderr
+    r = pids_cgroup(4, PIPELINE, preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log"))
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
+    assert "staying off: no room for a thread of ours in the task limit of" in read_log(outdir)
+    assert not profiled(outdir)
+
+
+def test_forking_parent_leaves_its_children_room(outdir, pids_cgroup):
+    # pids.max = 64 and a profiled parent that forks 40 children which live a while: each
+    # child took a thread of ours, and the fork of the 32nd failed. Now a child the limit has
+    # no room for steps aside before starting one.
+    base = pids_cgroup(64, FORKER, clean_env())
+    assert (base.returncode, base.stdout) == (0, b"forked 40\n"), base.stderr
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info")
+    r = pids_cgroup(64, FORKER, env)
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
+    log = read_log(outdir)
+    assert re.search(r"\[\d+\]: info: active", log), log
+    assert "stepping aside: no room for a thread of ours in its cgroup's task limit" in log, log
+
+
+def test_roomy_task_limit_is_profiled(outdir, pids_cgroup):
+    r = pids_cgroup(10000, [prog("burn"), 300], preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log"))
+    assert r.returncode == 0, r.stderr
+    assert profiles_for(outdir, comm="burn"), read_log(outdir)

@@ -376,6 +376,55 @@ static void test_seccomp(void)
 	scanned = NULL;
 }
 
+/* ---- task limits: /proc/self/cgroup, pids.max, pids.current ---- */
+
+static void test_pids(void)
+{
+	static const char v1[] = "12:memory:/a\n8:pids:/system.slice/x.service\n0::/\n";
+	static const char v1_joined[] = "3:cpu,pids,memory:/docker/abc\n";
+	static const char v2[] = "0::/user.slice/user-0.slice/session-1.scope\n";
+	static const char both[] = "0::/u\n5:pids:/p\n";
+	char path[64];
+
+	CHECK(ldp_select_pids_path(v1, sizeof(v1) - 1, path, sizeof(path)) == 1 &&
+	      !strcmp(path, "/system.slice/x.service"), "v1 pids hierarchy: %s", path);
+	CHECK(ldp_select_pids_path(v1_joined, sizeof(v1_joined) - 1, path, sizeof(path)) == 1 &&
+	      !strcmp(path, "/docker/abc"), "v1, pids mounted with other controllers");
+	CHECK(ldp_select_pids_path(v2, sizeof(v2) - 1, path, sizeof(path)) == 2 &&
+	      !strcmp(path, "/user.slice/user-0.slice/session-1.scope"), "v2");
+	CHECK(ldp_select_pids_path(both, sizeof(both) - 1, path, sizeof(path)) == 1 &&
+	      !strcmp(path, "/p"), "hybrid: v1's pids wins over the v2 line before it");
+	CHECK(ldp_select_pids_path("0::/\n", 4, path, sizeof(path)) == 2 && !strcmp(path, "/"),
+	      "v2 root (or a cgroup namespace's)");
+	CHECK(ldp_select_pids_path("0::/abc", 7, path, sizeof(path)) == 2 && !strcmp(path, "/abc"),
+	      "no final newline");
+	CHECK(ldp_select_pids_path(v2, sizeof(v2) - 1, path, 10) == 0, "does not fit: none");
+	CHECK(ldp_select_pids_path("4:memory:/a\n", 12, path, sizeof(path)) == 0, "no pids, no v2");
+	CHECK(ldp_select_pids_path("8:pids:relative\n", 16, path, sizeof(path)) == 0,
+	      "not absolute: none");
+	CHECK(ldp_select_pids_path("8:pidsx:/a\n1:xpids:/b\n", 22, path, sizeof(path)) == 0,
+	      "pidsx and xpids are not pids");
+	CHECK(ldp_select_pids_path("", 0, path, sizeof(path)) == 0, "empty");
+	CHECK(ldp_select_pids_path("0::/a:b\n", 8, path, sizeof(path)) == 2 && !strcmp(path, "/a:b"),
+	      "a colon in the path stays in it");
+
+	CHECK(ldp_select_pids_value("max\n", 4) == LDP_PIDS_NO_LIMIT, "max");
+	CHECK(ldp_select_pids_value("4915\n", 5) == 4915, "a number");
+	CHECK(ldp_select_pids_value("0", 1) == 0, "zero");
+	CHECK(ldp_select_pids_value("", 0) == LDP_PIDS_BAD && ldp_select_pids_value("\n", 1) == LDP_PIDS_BAD,
+	      "empty");
+	CHECK(ldp_select_pids_value("12a", 3) == LDP_PIDS_BAD && ldp_select_pids_value("-1", 2) == LDP_PIDS_BAD &&
+	      ldp_select_pids_value("maxx", 4) == LDP_PIDS_BAD, "not a number");
+	CHECK(ldp_select_pids_value("99999999999999999999", 20) == LDP_PIDS_BAD, "too large");
+
+	CHECK(ldp_select_pids_room(1000000, LDP_PIDS_NO_LIMIT), "no limit: room");
+	CHECK(!ldp_select_pids_room(1, 4), "4 tasks: no room (sh | sleep | sleep | cat)");
+	CHECK(ldp_select_pids_room(24, 64) && !ldp_select_pids_room(25, 64),
+	      "64: room while it could hold twice as many and %d more", LDP_PIDS_MARGIN);
+	CHECK(!ldp_select_pids_room(LDP_PIDS_BAD, 64), "a limit, current unknown: no room");
+	CHECK(!ldp_select_pids_room(0, 0), "pids.max 0");
+}
+
 /* ---- needs ---- */
 
 static void test_needs(void)
@@ -643,6 +692,7 @@ int main(void)
 	test_scan_values();
 	test_env();
 	test_seccomp();
+	test_pids();
 	test_needs();
 	test_decide();
 	test_passwd();
