@@ -895,7 +895,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;
 	}
-	decide(LDP_ST_CORE_FAILED, "the core is starting");
+	decide(LDP_ST_STARTING, "the core is starting");
 	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
 }
 
