@@ -3,7 +3,7 @@
 /etc/ldprof/ldprof.ini, and a corpus of real programs (tests/host/corpus.sh: sh and bash
 scripts, coreutils pipelines, python3, perl, make + gcc, git, tar + xz, a multi-threaded
 program, Go, a setuid-root and a file-capability program, a 32-bit program and its setuid-root
-copy).
+copy, and `unshare -U`, `nsenter -m`, a chroot and seccomp filters).
 
 Without harming the real host: each pass runs in a private mount namespace where /etc is an
 overlay (tests/host/run_in_ns.sh), so the test ld.so.preload and config exist only there; the

@@ -146,8 +146,23 @@ item_abi32_setuid() {  # its setuid-root copy, run as nobody: AT_SECURE, 32-bit
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/suid32"
 }
 
+item_confinement() {   # a user namespace, another mount namespace, a chroot and seccomp filters:
+	# the kernel refuses some of these to a multi-threaded process, a filter may kill for a call
+	# only a profiler makes, a chroot moves its files
+	unshare -Ur sh -c 'echo "uid in a new user namespace: $(id -u)"'
+	unshare -m sleep 5 &
+	local p=$!
+	nsenter -t "$p" -m sh -c 'echo in its mount namespace'
+	kill "$p"
+	wait "$p" 2>/dev/null
+	"$PROGS/nsmove" 100 chroot . | sed 's/pid=[0-9]*/pid=/'
+	"$PROGS/seccomp_exec" kill deny 27 -- sh -c 'echo under a filter that kills for mincore'
+	"$PROGS/selfseccomp" 100 syscall | sed 's/pid=[0-9]*/pid=/'
+	echo done
+}
+
 ITEMS="sh_script bash_script coreutils python perl make_gcc git tar_xz threads threads_tmp
-	go_cgo go_nolibc setuid filecaps abi32 abi32_setuid"
+	go_cgo go_nolibc setuid filecaps abi32 abi32_setuid confinement"
 [ $# -eq 0 ] || ITEMS="$*"
 for it in $ITEMS; do
 	declare -F "item_$it" >/dev/null || { echo "corpus.sh: no item $it" >&2; exit 2; }
