@@ -567,6 +567,11 @@ static int seccomp_filter(void)
 	return -1;
 }
 
+/* Whether tasks_room() found a limit at all at activation. Without one, a forked child (in the
+ * same cgroup until it execs: systemd moves its children after the fork) need not read the
+ * files again, and a process that forks a lot pays nothing per fork. */
+static int tasks_limited;
+
 /* Room in the task limits (pids.max) of the process's cgroup and its parents for a thread of
  * ours per process (select.h). 1: room, or no limit found; 0: detail says where there is none.
  * About 4 small reads per level with a limit; none of it when the pids controller is absent. */
@@ -606,6 +611,7 @@ static int tasks_room(char *detail, long detail_len)
 			found |= n >= 0;
 			max = n > 0 ? ldp_select_pids_value(val, (size_t)n) : LDP_PIDS_NO_LIMIT;
 			if (max != LDP_PIDS_NO_LIMIT) {
+				tasks_limited = 1;
 				p = put(dir, end, "/pids.current");
 				*p = 0;
 				n = read_small(file, val, sizeof(val));
@@ -642,7 +648,7 @@ static int tasks_room_now(void)
 {
 	char detail[8];
 
-	return tasks_room(detail, sizeof(detail));
+	return !tasks_limited || tasks_room(detail, sizeof(detail));
 }
 
 /* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
