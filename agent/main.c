@@ -711,7 +711,8 @@ static int req_sample(void *ctx, pid_t pid, uid_t uid, const char *what, const c
 	}
 	mark(a, pid, LDP_AGENT_REG_SHIM);
 	alog(1, "pid %d uid %u: sampling it (%s)", (int)pid, (unsigned)uid,
-	     !strcmp(what, "go") ? "Go runtime" : "its own SIGPROF handler");
+	     !strcmp(what, "go") ? "Go runtime" : !strcmp(what, "seccomp") ? "a seccomp filter" :
+	     "its own SIGPROF handler");
 	return 0;
 }
 

@@ -240,6 +240,8 @@ static int answer(struct ldp_server *s, int fd, char *req, ssize_t n, pid_t pid,
 		what = "go";
 	} else if (!strcmp(req, LDP_AGENT_REQ_SAMPLE_SIGPROF)) {
 		what = "sigprof";
+	} else if (!strcmp(req, LDP_AGENT_REQ_SAMPLE_SECCOMP)) {
+		what = "seccomp";
 	} else {
 		s->st.garbage++;
 		if (may_log(s)) {

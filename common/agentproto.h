@@ -11,7 +11,8 @@
  *   "LDPA1 register"        the shim samples this process itself: never sample it from the
  *                           kernel, and cover its future static descendants;
  *   "LDPA1 sample go"       the shim cannot sample this process (a Go runtime owns SIGPROF):
- *   "LDPA1 sample sigprof"  ... or the program installed its own SIGPROF handler):
+ *   "LDPA1 sample sigprof"  ... or the program installed its own SIGPROF handler,
+ *   "LDPA1 sample seccomp"  ... or it is about to install a seccomp filter on itself):
  *                           sample it from the kernel, and cover its future static descendants;
  *   "LDPA1 status"          the agent's state: what it covers (all of it for root, the
  *                           client's own processes for anyone else).
@@ -34,6 +35,7 @@
 #define LDP_AGENT_REQ_REGISTER "LDPA1 register"
 #define LDP_AGENT_REQ_SAMPLE_GO "LDPA1 sample go"
 #define LDP_AGENT_REQ_SAMPLE_SIGPROF "LDPA1 sample sigprof"
+#define LDP_AGENT_REQ_SAMPLE_SECCOMP "LDPA1 sample seccomp"
 #define LDP_AGENT_REQ_STATUS "LDPA1 status"
 #define LDP_AGENT_REPLY_OK "LDPA1 ok"
 #define LDP_AGENT_REPLY_NO "LDPA1 no"

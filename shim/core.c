@@ -30,9 +30,9 @@
  *   first and is left alone after.
  * ldprof-agent ([agent] socket) is told once sampling is on ("register", before the
  * constructor returns), and asked to sample the process itself when the program takes SIGPROF
- * ("sample sigprof"); each question waits LDP_AGENT_REPLY_MS at most, through the first
- * stage's libc-free, async-signal-safe client (boot.h): a sigaction() may come from a signal
- * handler of the program.
+ * ("sample sigprof") or is about to install a seccomp filter ("sample seccomp"); each question
+ * waits LDP_AGENT_REPLY_MS at most, through the first stage's libc-free, async-signal-safe
+ * client (boot.h): a sigaction() may come from a signal handler of the program.
  * Never: write to the program's descriptors, keep a descriptor open, change the signal mask of
  * a program thread beyond a fork, or call the interposed names (use the boot's real_* pointers).
  */
@@ -684,8 +684,10 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 		C.was_sampling = !C.stepped_aside;
 		hand_over(0);
 		C.handed_over = 1;
+		/* For good: the process stays as it is, only out of our reach; the agent can
+		 * sample it from the kernel, and is asked before the filter goes in. */
 		if (for_good)
-			step_aside(C.leaving_to, NULL);
+			step_aside(C.leaving_to, LDP_AGENT_REQ_SAMPLE_SECCOMP);
 	}
 	pthread_mutex_unlock(&C.creds_lock);
 }

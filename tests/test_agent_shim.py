@@ -5,7 +5,8 @@ the agent, or asks it to sample what it cannot) with an agent of the test's own.
 - a static C program and a static Go program started by a shell under `ldprof run` are
   profiled by the agent, and the profile reaches the endpoint (the HTTP test receiver); a
   static Go program stripped with -ldflags='-s -w' gets its names from .gopclntab;
-- a cgo Go program, where the shim steps aside, is profiled by the agent instead;
+- a cgo Go program, where the shim steps aside, is profiled by the agent instead, and so is a
+  program that installs a seccomp filter on itself, once the shim has stepped aside;
 - a dynamic program is profiled by the shim only, also when ld.so is run directly (a static
   image that then loads the shim): never twice;
 - the agent absent, killed mid-run or restarted: the programs run unchanged.
@@ -101,6 +102,22 @@ def test_cgo_go_program_is_sampled_by_the_agent_when_the_shim_steps_aside(agent,
     # the shim stepped aside: no profile of its own
     assert not profile_files(tmp_path / "shim"), list(profile_files(tmp_path / "shim"))
     assert b"sampling it (Go runtime)" in agent.log.read_bytes()
+
+
+def test_program_installing_a_seccomp_filter_is_taken_over_by_the_agent(agent, tmp_path):
+    # the shim steps aside before the filter goes in (the filter would kill the process for
+    # our calls) and asks the agent, which samples the rest of the run from the kernel
+    shim = tmp_path / "shim"
+    r = under_shim(agent, [prog("selfseccomp"), "800", "syscall"], shim)
+    assert r.returncode == 0 and b"syscall = 0" in r.stdout, r
+    mine = Stacks([p for p, (c, _, _) in profile_files(shim).items() if c == "selfseccomp"])
+    assert mine.with_func("burn_before") >= 40 and mine.with_func("burn_after") == 0, mine.dump()
+    files = wait_for_comm(agent.out, "selfseccomp")
+    assert files, agent.log.read_bytes()
+    theirs = Stacks(files)
+    assert theirs.with_func("burn_after") >= 40, theirs.dump()
+    assert theirs.with_func("burn_before") <= 3, theirs.dump()  # the ask races the last ticks
+    assert b"sampling it (a seccomp filter)" in agent.log.read_bytes()
 
 
 def test_a_dynamic_program_is_sampled_by_the_shim_only(agent, tmp_path):
