@@ -233,6 +233,15 @@ def test_syscall_function_behaves_as_glibcs(outdir):
     r = run(["/usr/bin/python3", "-c", code], env=preload_env(outdir))
     assert base.stdout == b"True -1 2 True -1 38\n", base.stdout
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
+    # a fork through syscall(SYS_clone, SIGCHLD): the child returns from the same instructions
+    # as glibc's (bubblewrap clones this way)
+    fork = ("import ctypes, os\nl = ctypes.CDLL(None, use_errno=True)\n"
+            "p = l.syscall(56, 17, 0, 0, 0, 0)\nif p == 0:\n    os._exit(7)\n"
+            "_, st = os.waitpid(p, 0)\nprint('child', os.WEXITSTATUS(st))")
+    base = run(["/usr/bin/python3", "-c", fork])
+    r = run(["/usr/bin/python3", "-c", fork], env=preload_env(outdir))
+    assert base.stdout == b"child 7\n", base
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
 
 
 def test_no_descriptor_leaks_across_exec(outdir):
