@@ -91,18 +91,17 @@ static struct {
 	int send_running;
 	int sender_lost;           /* a sender that would not stop: never start another */
 	pthread_t sender;
-	pthread_mutex_t creds_lock;
-	int creds_depth;
+	pthread_mutex_t solo_lock;
+	int solo_depth;
 	int handed_over;           /* solo_prepare wrote and spooled ahead of a namespace move */
 	int left;                  /* the program moved to another namespace, or under seccomp */
 	char leaving_to[80];       /* why we step aside if it gets there */
-	int was_sampling;          /* sampling when solo_prepare paused it */
 	struct ldp_stackprof *win;
 	unsigned seq;
 	int64_t next_flush;
 	pthread_key_t key;
 } C = { .work = PTHREAD_MUTEX_INITIALIZER, .wake_mx = PTHREAD_MUTEX_INITIALIZER,
-	.creds_lock = PTHREAD_MUTEX_INITIALIZER };
+	.solo_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread sigset_t fork_saved_mask;
 static __thread int32_t fork_parent_tid;
@@ -396,8 +395,22 @@ static int start_bg(void)
 	return 0;
 }
 
+/* pthread_join returns when the thread has cleared its tid, a little before the kernel reaps
+ * it; until then it still counts as a thread for unshare() and setns(). tgkill(.., 0) fails
+ * with ESRCH once it is gone. */
+static void wait_reaped(int32_t tid)
+{
+	struct timespec ts = { 0, 20 * 1000 };
+
+	for (int i = 0; tid > 0 && i < 5000; i++) {
+		if (syscall(SYS_tgkill, C.pid, tid, 0) < 0 && errno == ESRCH)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Wake the threads, let them finish what they are doing (a send in progress gives up within
- * ~10 ms, its profile stays queued), and wait for them to end. */
+ * ~10 ms, its profile stays queued), and wait until the kernel has reaped them. */
 static void stop_bg(void)
 {
 	pthread_mutex_lock(&C.wake_mx);
@@ -418,11 +431,16 @@ static void stop_bg(void)
 			pthread_detach(C.sender);
 			C.network = 0;
 			C.sender_lost = 1;
+		} else {
+			wait_reaped(ldp_send_tid);
 		}
+		ldp_send_tid = -1;
 		C.send_running = 0;
 	}
 	if (C.bg_running) {
 		pthread_join(C.bg, NULL);
+		wait_reaped(ldp_bg_tid);
+		ldp_bg_tid = -1;
 		C.bg_running = 0;
 	}
 }
@@ -644,44 +662,21 @@ static void hook_dlclose_done(void)
 		ldp_sampler_fence_end();
 }
 
-/* ---- set*id, unshare, setns: the program wants to be alone (boot.h) ---- */
-
-/* pthread_join returns when the thread has cleared its tid, a little before the kernel reaps
- * it; until then it still counts as a thread for unshare() and setns(). tgkill(.., 0) fails
- * with ESRCH once it is gone. */
-static void wait_reaped(int32_t tid)
-{
-	struct timespec ts = { 0, 20 * 1000 };
-
-	for (int i = 0; tid > 0 && i < 5000; i++) {
-		if (syscall(SYS_tgkill, C.pid, tid, 0) < 0 && errno == ESRCH)
-			return;
-		nanosleep(&ts, NULL);
-	}
-}
+/* ---- set*id, unshare, setns, chroot, seccomp: the program wants to be alone (boot.h) ---- */
 
 static void hook_solo_prepare(const char *leaving, int for_good)
 {
-	int32_t bg, send;
-
 	if (!my_process())
 		return;
-	pthread_mutex_lock(&C.creds_lock);
-	if (C.creds_depth++ == 0) {
-		bg = ldp_bg_tid;
-		send = ldp_send_tid;
+	pthread_mutex_lock(&C.solo_lock);
+	if (C.solo_depth++ == 0)
 		stop_bg();
-		wait_reaped(bg);
-		wait_reaped(send);
-		ldp_bg_tid = ldp_send_tid = -1;
-	}
 	/* What is ours goes out while our folders are still ours and our calls allowed: the
 	 * window written, whatever the network has not taken yet spooled. */
 	if (leaving && !C.exiting && !C.handed_over) {
 		snprintf(C.leaving_to, sizeof(C.leaving_to), "the program moves into %s", leaving);
 		ldp_log(LDP_LOG_INFO, "%s: profile handed over; sampling stops if it gets there",
 			C.leaving_to);
-		C.was_sampling = !C.stepped_aside;
 		hand_over(0);
 		C.handed_over = 1;
 		/* For good: the process stays as it is, only out of our reach; the agent can
@@ -689,7 +684,7 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 		if (for_good)
 			step_aside(C.leaving_to, LDP_AGENT_REQ_SAMPLE_SECCOMP);
 	}
-	pthread_mutex_unlock(&C.creds_lock);
+	pthread_mutex_unlock(&C.solo_lock);
 }
 
 static void hook_solo_done(int left)
@@ -698,7 +693,7 @@ static void hook_solo_done(int left)
 
 	if (!my_process())
 		goto out;
-	pthread_mutex_lock(&C.creds_lock);
+	pthread_mutex_lock(&C.solo_lock);
 	if (left && C.handed_over) {
 		/* Files written from here would land in another namespace's folders, as another
 		 * user, or the filter may kill the process for them: nothing more is written, at
@@ -709,12 +704,12 @@ static void hook_solo_done(int left)
 	} else if (C.handed_over) {
 		C.handed_over = 0;
 		ldp_deliver_resume(C.deliver);
-		if (C.was_sampling && !C.stepped_aside) {
+		if (!C.stepped_aside) { /* sticky: not stepped aside now, sampling before */
 			ldp_threads_arm_all(1);
 			ldp_sampler_pause(0);
 		}
 	}
-	if (--C.creds_depth == 0 && !C.exiting && !C.left) {
+	if (--C.solo_depth == 0 && !C.exiting && !C.left) {
 		pthread_mutex_lock(&C.work);
 		if (resolve_dirs() < 0)
 			step_aside("no output folder of its own for the new user", NULL);
@@ -722,7 +717,7 @@ static void hook_solo_done(int left)
 		if (start_bg() < 0)
 			ldp_log(LDP_LOG_WARN, "cannot restart the background thread after a credential change");
 	}
-	pthread_mutex_unlock(&C.creds_lock);
+	pthread_mutex_unlock(&C.solo_lock);
 out:
 	errno = saved_errno;
 }
@@ -755,8 +750,8 @@ static void fork_child(void)
 	pthread_mutex_init(&C.work, NULL);
 	pthread_mutex_init(&C.wake_mx, NULL);
 	init_wake();
-	pthread_mutex_init(&C.creds_lock, NULL);
-	C.creds_depth = 0;
+	pthread_mutex_init(&C.solo_lock, NULL);
+	C.solo_depth = 0;
 	C.bg_running = 0;
 	C.send_running = 0;
 	C.pid = getpid();

@@ -1133,16 +1133,24 @@ EXPORT int pipe2(int fds[2], int flags)
 	return r;
 }
 
+/* -1 with errno set to -negerr, as glibc's wrappers fail (hidden: the syscall() below jumps
+ * here). */
+__attribute__((visibility("hidden"))) long ldp_fail_errno(long negerr);
+long ldp_fail_errno(long negerr)
+{
+	if (__errno_location)
+		*__errno_location() = (int)-negerr;
+	return -1;
+}
+
 typedef int (*mincore_fn)(void *, size_t, unsigned char *);
 
 EXPORT int mincore(void *addr, size_t len, unsigned char *vec)
 {
 	mincore_fn f;
 
-	if (in_unwind_setup() && __errno_location) {
-		*__errno_location() = LDP_ENOSYS;
-		return -1;
-	}
+	if (in_unwind_setup())
+		return (int)ldp_fail_errno(-LDP_ENOSYS);
 	f = (mincore_fn)REAL(mincore);
 	return f ? f(addr, len, vec) : -1;
 }
@@ -1163,18 +1171,24 @@ EXPORT int dlclose(void *handle)
 	return r;
 }
 
-/* Credential changes: see solo_prepare in boot.h. */
-#define CREDS_WRAP(call)                                         \
-	do {                                                     \
-		const struct ldp_core_ops *ops = active();       \
-		int ret_;                                           \
-		if (ops)                                         \
-			ops->solo_prepare(0, 0);                 \
-		ret_ = call;                                        \
-		if (ops)                                         \
-			ops->solo_done(0);                       \
-		return ret_;                                        \
+/* Runs call (returning type) between the core's solo_prepare and solo_done (boot.h) when ops
+ * is set, as a plain call otherwise. leaving: where a successful call takes the process (NULL:
+ * nowhere); for_good: the core steps aside before the call. */
+#define SOLO_WRAP(type, ops, leaving, for_good, call)                                     \
+	do {                                                                              \
+		const struct ldp_core_ops *ops_ = (ops);                                  \
+		const char *leaving_ = (leaving);                                         \
+		type ret_;                                                                \
+		if (ops_)                                                                 \
+			ops_->solo_prepare(leaving_, for_good);                           \
+		ret_ = call;                                                              \
+		if (ops_)                                                                 \
+			ops_->solo_done(leaving_ && ret_ == 0);                           \
+		return ret_;                                                              \
 	} while (0)
+
+/* Credential changes. */
+#define CREDS_WRAP(call) SOLO_WRAP(int, active(), NULL, 0, call)
 
 typedef int (*id1_fn)(unsigned);
 typedef int (*id2_fn)(unsigned, unsigned);
@@ -1222,94 +1236,48 @@ EXPORT int initgroups(const char *user, unsigned group)
 
 typedef int (*unshare_fn)(int);
 typedef int (*setns_fn)(int, int);
-
-/* leaving: where the call may take the process (boot.h), NULL when nowhere. */
-static long solo_call(const struct ldp_core_ops *ops, const char *leaving, int for_good,
-		      long (*call)(void *), void *arg)
-{
-	long r;
-
-	ops->solo_prepare(leaving, for_good);
-	r = call(arg);
-	ops->solo_done(leaving && r == 0);
-	return r;
-}
+typedef int (*chroot_fn)(const char *);
 
 #define ANOTHER_NS "another user or mount namespace"
 
-struct ns_args {
-	void *f;
-	int a, b;
-};
-
-static long call_unshare(void *p)
-{
-	struct ns_args *n = p;
-	return ((unshare_fn)n->f)(n->a);
-}
-
-static long call_setns(void *p)
-{
-	struct ns_args *n = p;
-	return ((setns_fn)n->f)(n->a, n->b);
-}
-
 EXPORT int unshare(int flags)
 {
+	unshare_fn f = (unshare_fn)REAL(unshare);
 	const struct ldp_core_ops *ops = active();
-	struct ns_args n = { REAL(unshare), flags, 0 };
 
-	if (!ops || !(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
-		return ((unshare_fn)n.f)(flags);
-	return (int)solo_call(ops, flags & CLONE_NEWUSER_ ? ANOTHER_NS : 0, 0, call_unshare, &n);
-}
-
-typedef int (*chroot_fn)(const char *);
-
-struct chroot_args {
-	chroot_fn f;
-	const char *path;
-};
-
-static long call_chroot(void *p)
-{
-	struct chroot_args *a = p;
-	return a->f(a->path);
+	if (!(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
+		ops = NULL;
+	SOLO_WRAP(int, ops, flags & CLONE_NEWUSER_ ? ANOTHER_NS : NULL, 0, f(flags));
 }
 
 /* chroot() moves our threads too (they share the root): the folders we write into would be
  * looked up under the new root. Handed over first, like a move to another mount namespace. */
 EXPORT int chroot(const char *path)
 {
-	struct chroot_args a = { (chroot_fn)REAL(chroot), path };
-	const struct ldp_core_ops *ops = active();
+	chroot_fn f = (chroot_fn)REAL(chroot);
 
-	if (!a.f)
+	if (!f)
 		return -1;
-	if (!ops)
-		return a.f(path);
-	return (int)solo_call(ops, "another root directory (chroot)", 0, call_chroot, &a);
+	SOLO_WRAP(int, active(), "another root directory (chroot)", 0, f(path));
 }
 
 EXPORT int setns(int fd, int nstype)
 {
+	setns_fn f = (setns_fn)REAL(setns);
 	const struct ldp_core_ops *ops = active();
-	struct ns_args n = { REAL(setns), fd, nstype };
 	long type = nstype;
 
-	if (!ops)
-		return ((setns_fn)n.f)(fd, nstype);
 	/* 0 takes whatever namespace fd is: ask it (a pidfd, or a kernel too old to answer,
 	 * counts as all of them). */
-	if (!type) {
+	if (ops && !type) {
 		type = sys3(NR_ioctl, fd, NS_GET_NSTYPE_, 0);
 		if (type < 0)
 			type = CLONE_NEWUSER_ | CLONE_NEWNS_;
 	}
 	if (!(type & (CLONE_NEWUSER_ | CLONE_NEWNS_ | CLONE_NEWTIME_)))
-		return ((setns_fn)n.f)(fd, nstype);
-	return (int)solo_call(ops, type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : 0, 0, call_setns,
-			      &n);
+		ops = NULL;
+	SOLO_WRAP(int, ops, type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : NULL, 0,
+		  f(fd, nstype));
 }
 
 /* seccomp: a filter the program installs may kill it for a call only the core makes (at the
@@ -1326,43 +1294,27 @@ EXPORT int setns(int fd, int nstype)
 
 typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
 
-struct prctl_args {
-	prctl_fn f;
-	int option;
-	unsigned long a2, a3, a4, a5;
-};
-
-static long call_prctl(void *p)
-{
-	struct prctl_args *a = p;
-	return a->f(a->option, a->a2, a->a3, a->a4, a->a5);
-}
-
 /* prctl is variadic; every argument is a register-sized integer on x86_64 and aarch64, so the
  * five are passed on exactly as received. */
 EXPORT int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
 {
-	struct prctl_args a = { (prctl_fn)REAL(prctl), option, a2, a3, a4, a5 };
-	const struct ldp_core_ops *ops;
+	prctl_fn f = (prctl_fn)REAL(prctl);
+	const struct ldp_core_ops *ops = active();
 
-	if (!a.f)
+	if (!f)
 		return -1;
-	if (option != PR_SET_SECCOMP_ || !(ops = active()) ||
-	    !(a2 == SECCOMP_MODE_STRICT_ || (a2 == SECCOMP_MODE_FILTER_ && a3)))
-		return a.f(option, a2, a3, a4, a5);
-	return (int)solo_call(ops, A_SECCOMP_FILTER, 1, call_prctl, &a);
+	if (option != PR_SET_SECCOMP_ || !(a2 == SECCOMP_MODE_STRICT_ || (a2 == SECCOMP_MODE_FILTER_ && a3)))
+		ops = NULL;
+	SOLO_WRAP(int, ops, A_SECCOMP_FILTER, 1, f(option, a2, a3, a4, a5));
 }
 
 #if defined(__x86_64__)
-#define NR_seccomp_ 317
-
-/* syscall(): glibc's own instructions (x86_64 syscall.S), so that every call but seccomp's runs
- * exactly as it would without us, with no frame of ours on the stack (a clone child returns
- * straight to its caller); seccomp's goes to ldp_seccomp_syscall with the arguments as
- * received. Async-signal-safe, as glibc's. */
+/* syscall(): glibc's own instructions (x86_64 syscall.S), so that every call but seccomp's
+ * (317) runs exactly as it would without us, with no frame of ours on the stack (a clone child
+ * returns straight to its caller); seccomp's goes to ldp_seccomp_syscall with the arguments
+ * as received. Async-signal-safe, as glibc's. */
 __attribute__((visibility("hidden"))) long ldp_seccomp_syscall(long n, long a, long b, long c, long d,
 							     long e, long f);
-__attribute__((visibility("hidden"))) long ldp_syscall_errno(long negerr);
 
 __asm__(".text\n"
 	".globl syscall\n"
@@ -1382,35 +1334,23 @@ __asm__(".text\n"
 	"	jae 1f\n"
 	"	ret\n"
 	"1:	movq %rax, %rdi\n"
-	"	jmp ldp_syscall_errno\n"
+	"	jmp ldp_fail_errno\n"
 	".size syscall, .-syscall\n");
 
-long ldp_syscall_errno(long negerr)
+/* The system call as glibc's syscall() makes it: -1 and errno on failure. */
+static long sys_call(long n, long a, long b, long c, long d, long e, long f)
 {
-	if (__errno_location)
-		*__errno_location() = (int)-negerr;
-	return -1;
-}
+	long r = sys6(n, a, b, c, d, e, f);
 
-struct sys_args {
-	long n, a, b, c, d, e, f;
-};
-
-static long call_sys(void *p)
-{
-	struct sys_args *s = p;
-	long r = sys6(s->n, s->a, s->b, s->c, s->d, s->e, s->f);
-
-	return (unsigned long)r > -4096UL ? ldp_syscall_errno(r) : r;
+	return (unsigned long)r > -4096UL ? ldp_fail_errno(r) : r;
 }
 
 long ldp_seccomp_syscall(long n, long a, long b, long c, long d, long e, long f)
 {
-	struct sys_args s = { n, a, b, c, d, e, f };
 	const struct ldp_core_ops *ops = active();
 
-	if (!ops || !(a == SECCOMP_SET_MODE_STRICT_ || (a == SECCOMP_SET_MODE_FILTER_ && c)))
-		return call_sys(&s);
-	return solo_call(ops, A_SECCOMP_FILTER, 1, call_sys, &s);
+	if (!(a == SECCOMP_SET_MODE_STRICT_ || (a == SECCOMP_SET_MODE_FILTER_ && c)))
+		ops = NULL;
+	SOLO_WRAP(long, ops, A_SECCOMP_FILTER, 1, sys_call(n, a, b, c, d, e, f));
 }
 #endif

@@ -85,6 +85,17 @@ def status_of(proc):
     return 128 - proc.returncode if proc.returncode < 0 else proc.returncode
 
 
+def same_as_without(cmd, env, timeout=60):
+    """Runs cmd without ldprof, then with env; asserts the exit status, stdout (pid=N numbers
+    aside) and stderr are the same. Returns the run with env."""
+    base = run(cmd, timeout=timeout)
+    r = run(cmd, env=env, timeout=timeout)
+    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
+    assert (status_of(r), strip(r.stdout), r.stderr) == (status_of(base), strip(base.stdout), base.stderr), \
+        f"exit {status_of(r)} against {status_of(base)} (159 = SIGSYS: a seccomp filter killed it)"
+    return r
+
+
 # ---------------------------------------------------------------------------------------------
 # profile files
 

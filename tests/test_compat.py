@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (CORE, SHIM, SIGPROF, Stacks, clean_env, inspect_running, ldprof_run,
-                      preload_env, prog, profile_files, profiles_for, read_log, run, status_of)
+                      preload_env, prog, profile_files, profiles_for, read_log, run, same_as_without,
+                      status_of)
 
 STDIN = bytes(range(256)) * 64 + "naïve ☃\n".encode()
 
@@ -140,20 +141,18 @@ def test_namespace_tools_run_unchanged(outdir, ns_targets, tool):
     assert "moves into another user or mount namespace" in text, text
 
 
-def _nsmove(outdir, *args):
-    cmd = [prog("nsmove"), "400", *map(str, args)]
-    base = run(cmd, timeout=30)
-    log = outdir / "log.txt"
-    r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info",
-                                             LDPROF_SAMPLING_HZ=200))
-    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
-    assert (r.returncode, strip(r.stdout), r.stderr) == (base.returncode, strip(base.stdout), base.stderr)
+def _midway(outdir, name, *args):
+    """tests/progs/NAME 400 ARGS (nsmove, selfseccomp), which moves or confines itself midway:
+    its output as without ldprof; its stdout, the stacks of its profiles and the log."""
+    r = same_as_without([prog(name), "400", *map(str, args)],
+                        preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info",
+                                    LDPROF_SAMPLING_HZ=200), timeout=30)
     pid = int(re.search(rb"pid=(\d+)", r.stdout)[1])
-    return r.stdout, Stacks(profiles_for(outdir, pid=pid)), read_log(outdir, log)
+    return r.stdout, Stacks(profiles_for(outdir, pid=pid)), read_log(outdir, outdir / "log.txt")
 
 
 def test_unshare_user_midway_hands_the_profile_over(outdir):
-    out, st, log = _nsmove(outdir, "user")
+    out, st, log = _midway(outdir, "nsmove", "user")
     assert b"unshare = 0" in out
     # written before the move (80 expected at 200 Hz), nothing after it: in the new namespace
     # our folders are not ours
@@ -165,7 +164,7 @@ def test_unshare_user_midway_hands_the_profile_over(outdir):
 def test_unshare_user_refused_for_the_programs_threads_keeps_sampling(outdir):
     # the program has a thread of its own: EINVAL, as without ldprof; our thread comes back
     # and the rest of the run is profiled
-    out, st, log = _nsmove(outdir, "user-threaded")
+    out, st, log = _midway(outdir, "nsmove", "user-threaded")
     assert b"unshare = EINVAL" in out
     assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
     assert "exit: 2 profiles" in log, log
@@ -177,7 +176,7 @@ def test_chroot_midway_hands_the_profile_over(outdir, tmp_path):
     root = tmp_path / "newroot"
     inside = root / str(outdir).lstrip("/")
     inside.mkdir(parents=True)
-    out, st, log = _nsmove(outdir, "chroot", root)
+    out, st, log = _midway(outdir, "nsmove", "chroot", root)
     assert b"chroot = 0" in out
     assert st.with_func("burn_before") >= 40, st.dump()
     assert st.with_func("burn_after") == 0, st.dump()
@@ -185,7 +184,7 @@ def test_chroot_midway_hands_the_profile_over(outdir, tmp_path):
 
 
 def test_setns_mount_midway_hands_the_profile_over(outdir, ns_targets):
-    out, st, log = _nsmove(outdir, "setns", f"/proc/{ns_targets['mnt']}/ns/mnt")
+    out, st, log = _midway(outdir, "nsmove", "setns", f"/proc/{ns_targets['mnt']}/ns/mnt")
     assert b"setns = 0" in out
     assert st.with_func("burn_before") >= 40, st.dump()
     assert st.with_func("burn_after") == 0, st.dump()
@@ -193,24 +192,11 @@ def test_setns_mount_midway_hands_the_profile_over(outdir, ns_targets):
 
 # --- a seccomp filter the program installs on itself ---------------------------------------------
 
-def _selfseccomp(outdir, mode):
-    cmd = [prog("selfseccomp"), "400", mode]
-    base = run(cmd, timeout=30)
-    log = outdir / "log.txt"
-    r = run(cmd, timeout=30, env=preload_env(outdir, LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info",
-                                             LDPROF_SAMPLING_HZ=200))
-    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
-    assert (r.returncode, strip(r.stdout), r.stderr) == (base.returncode, strip(base.stdout), base.stderr), \
-        f"exit {status_of(r)} (159 = SIGSYS: the filter killed it for one of our calls)"
-    pid = int(re.search(rb"pid=(\d+)", r.stdout)[1])
-    return r.stdout, Stacks(profiles_for(outdir, pid=pid)), read_log(outdir, log)
-
-
 @pytest.mark.parametrize("mode", ["prctl", "syscall"])
 def test_program_installing_a_seccomp_filter_hands_the_profile_over(outdir, mode):
     # the filter kills the process for the calls we would make at exit and in the handler
     # (sshd's and libseccomp users' filters do): before, the program died with SIGSYS
-    out, st, log = _selfseccomp(outdir, mode)
+    out, st, log = _midway(outdir, "selfseccomp", mode)
     assert f"{mode} = 0".encode() in out
     assert st.with_func("burn_before") >= 40, st.dump()
     assert st.with_func("burn_after") == 0, st.dump()
@@ -219,7 +205,7 @@ def test_program_installing_a_seccomp_filter_hands_the_profile_over(outdir, mode
 
 def test_seccomp_probe_without_a_filter_changes_nothing(outdir):
     # libseccomp's probe (a NULL program: EFAULT) installs nothing: sampling goes on
-    out, st, log = _selfseccomp(outdir, "probe")
+    out, st, log = _midway(outdir, "selfseccomp", "probe")
     assert b"probe = EFAULT" in out
     assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (LDPROF, SHIM, Stacks, clean_env, preload_env, prog, profiles_for, read_log,
-                      run, status_of)
+                      run, same_as_without, status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
@@ -210,10 +210,7 @@ def fstrim_filter(cmd):
 
 
 def _same_run(cmd, env):
-    base = run(cmd)
-    r = run(cmd, env=env)
-    strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
-    assert (status_of(r), strip(r.stdout), r.stderr) == (status_of(base), strip(base.stdout), base.stderr)
+    r = same_as_without(cmd, env)
     assert status_of(r) == 0, r.stderr
     return r
 
