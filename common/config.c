@@ -122,6 +122,7 @@ static const struct key keys[] = {
 	{ "select", "exclude_cgroup", K_GLOBS, F(exclude_cgroup), 0, 0, GLOB_HINT },
 	{ "select", "include_seccomp", K_BOOL, F(include_seccomp), 0, 0,
 	  "write true or false (or yes/no, on/off, 1/0)" },
+	{ "select", "start_after_cpu", K_DUR, F(start_after_cpu_ns), 0, 3600 * NS_S, NULL },
 	{ "agent", "socket", K_SOCKET, F(agent_socket), 0, 0,
 	  "write an absolute path of at most 107 bytes, or nothing to never ask the agent" },
 	{ "agent", "cover", K_COVER, F(agent_cover), 0, 0, "write registered or static" },
@@ -1305,6 +1306,7 @@ void ldp_config_defaults(struct ldp_config *c)
 	c->connect_timeout_ns = 2 * NS_S;
 	c->timeout_ns = 10 * NS_S;
 	c->exit_timeout_ns = 200 * NS_MS;
+	c->start_after_cpu_ns = 20 * NS_MS; /* LDP_START_AFTER_DEFAULT, shim/select.h */
 	c->retries = 5;
 	c->backoff_ns = NS_S;
 	c->backoff_max_ns = 60 * NS_S;

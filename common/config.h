@@ -86,6 +86,7 @@ struct ldp_config {
 	char include_user[LDP_CONFIG_STR], exclude_user[LDP_CONFIG_STR];
 	char include_cgroup[LDP_CONFIG_STR], exclude_cgroup[LDP_CONFIG_STR];
 	int include_seccomp;       /* profile processes that start under a seccomp filter */
+	int64_t start_after_cpu_ns; /* start_after_cpu = 20ms: CPU time used before the core loads */
 
 	/* [agent] (issue 5): ldprof-agent, common/agentproto.h */
 	char agent_socket[LDP_CONFIG_STR]; /* socket = /run/ldprof/agent.sock; empty: never ask */

@@ -35,7 +35,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION] -- CMD [ARGS...]\n"
+		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
+		"                  [--start-after-cpu DURATION] -- CMD [ARGS...]\n"
 		"       ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
 		"       ldprof config check [--show] [FILE]\n"
 		"       ldprof flush [--config FILE]\n"
@@ -44,7 +45,8 @@ static void usage(FILE *f)
 		"       ldprof --version\n"
 		"\n"
 		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles),\n"
-		"        or to the endpoint of the config file given with --config\n"
+		"        or to the endpoint of the config file given with --config; CMD and what it\n"
+		"        starts are profiled from their start, or once they have used DURATION of CPU\n"
 		"report  print the top functions of profiles, or their stacks in folded format\n"
 		"config  check a config file (file:line for each problem), --show the effective values\n"
 		"flush   send the profiles waiting in the spool to the configured endpoint\n"
@@ -223,7 +225,7 @@ static void forward(int sig, siginfo_t *si, void *ctx)
 
 static int cmd_run(int argc, char **argv)
 {
-	const char *dir = NULL, *flush = NULL, *config = NULL;
+	const char *dir = NULL, *flush = NULL, *config = NULL, *start_after = NULL;
 	char absdir[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX], endpoint[PATH_MAX + 8];
 	char hzbuf[16], logpath[PATH_MAX + 16], abscfg[PATH_MAX];
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
@@ -241,7 +243,8 @@ static int cmd_run(int argc, char **argv)
 		if (a[0] != '-')
 			break;
 		if ((!strcmp(a, "--hz") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-		     !strcmp(a, "--flush-interval") || !strcmp(a, "--config")) && i + 1 >= argc) {
+		     !strcmp(a, "--flush-interval") || !strcmp(a, "--config") ||
+		     !strcmp(a, "--start-after-cpu")) && i + 1 >= argc) {
 			fprintf(stderr, "ldprof run: %s needs a value\n", a);
 			return 2;
 		}
@@ -254,6 +257,8 @@ static int cmd_run(int argc, char **argv)
 			dir = argv[++i];
 		} else if (!strcmp(a, "--flush-interval")) {
 			flush = argv[++i];
+		} else if (!strcmp(a, "--start-after-cpu")) {
+			start_after = argv[++i];
 		} else if (!strcmp(a, "--config")) {
 			config = argv[++i];
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -309,8 +314,12 @@ static int cmd_run(int argc, char **argv)
 	else
 		snprintf(preload, sizeof(preload), "%s", shim);
 	snprintf(hzbuf, sizeof(hzbuf), "%ld", hz);
+	/* A host-wide install waits for [select] start_after_cpu before it loads the profiler into
+	 * a process (most are short); someone who runs CMD under ldprof wants all of it, unless
+	 * the option or the environment says otherwise. */
 	if (setenv("LD_PRELOAD", preload, 1) || (hz && setenv("LDPROF_SAMPLING_HZ", hzbuf, 1)) ||
-	    (flush && setenv("LDPROF_SAMPLING_FLUSH_INTERVAL", flush, 1))) {
+	    (flush && setenv("LDPROF_SAMPLING_FLUSH_INTERVAL", flush, 1)) ||
+	    setenv("LDPROF_SELECT_START_AFTER_CPU", start_after ? start_after : "0", !!start_after)) {
 		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
 		return 1;
 	}

@@ -26,7 +26,8 @@
  * the mapping's. The magic is checked and every string cleaned of control bytes: the struct
  * lives in the process, which may write anything there. What the struct says is then checked
  * against what the kernel shows: "sampling" needs a thread named "ldprof" and SIGPROF caught
- * (SigCgt); a decision taken before the core loads must come with no "ldprof" thread. A state
+ * (SigCgt); a decision taken before the core loads must come with no "ldprof" thread; "waiting"
+ * (for [select] start_after_cpu) needs the first stage's thread, "ldprof-wait". A state
  * that does not match is shown with a '?' (e.g. "sampling?"), never hidden.
  *
  * Output (stdout), stable for scripts; the first word of each line says what it is:
@@ -51,7 +52,8 @@
  *     DETAIL the rest of the line: "(...)" notes of ours first, then the shim's detail, then,
  *            when the shim asked ldprof-agent, "; agent: " and its answer (registered, sampling
  *            it, refused (REASON), none (WHY)); "-" if none
- *   N processes carry the shim: X sampling, Y off (NAME COUNT, ...), Z unknown (NAME COUNT, ...)
+ *   N processes carry the shim: X sampling, [W waiting for start_after_cpu, ]Y off (NAME COUNT,
+ *            ...), Z unknown (NAME COUNT, ...)
  *            [; M processes not inspected (run as root)]
  * Exit status: 0; 1 when our line names a missing or unsafe library; 2 for a usage error.
  */
@@ -86,6 +88,7 @@
 #define CORE_NAME     "libldprof-core-gnu.so"
 #define CONFIG_PATH   "/etc/ldprof/ldprof.ini"
 #define THREAD_NAME   "ldprof"
+#define WAITER_NAME   "ldprof-wait"   /* the first stage's, while start_after_cpu runs */
 #define STUB32_STATE  "32-bit-stub"   /* not a decision: the stub decides nothing */
 
 static const char *const decision_names[] = LDP_DECISION_NAMES;
@@ -97,7 +100,7 @@ _Static_assert(sizeof(decision_names) / sizeof(decision_names[0]) == LDP_ST_COUN
 
 /* Tallies for the summary line. unknown[]: 0 unreadable, 1 undecided, 2.. "NAME?" by decision. */
 struct tally {
-	unsigned carriers, sampling, off, unknown, not_inspected;
+	unsigned carriers, sampling, waiting, off, unknown, not_inspected;
 	unsigned off_by[LDP_ST_COUNT];
 	unsigned suspect_by[LDP_ST_COUNT];
 	unsigned unreadable, undecided, stub32;
@@ -555,7 +558,7 @@ static int read_pstatus(pid_t pid, struct pstatus *ret)
 }
 
 /* 1 when a thread of pid is named THREAD_NAME, 0 when none is, -errno. */
-static int has_our_thread(pid_t pid)
+static int has_thread(pid_t pid, const char *name)
 {
 	char path[96], comm[32];
 	struct dirent *de;
@@ -573,7 +576,7 @@ static int has_our_thread(pid_t pid)
 		if (read_small(path, comm, sizeof(comm)) < 0)
 			continue;
 		comm[strcspn(comm, "\n")] = '\0';
-		found = !strcmp(comm, THREAD_NAME);
+		found = !strcmp(comm, name);
 	}
 	closedir(d);
 	return found;
@@ -691,7 +694,7 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		t->unknown++;
 		t->unreadable++;
 	} else {
-		int d = st.decision, thread = has_our_thread(pid), suspect = 0;
+		int d = st.decision, thread = has_thread(pid, THREAD_NAME), suspect = 0;
 		int caught = !!(ps.sigcgt & (1ull << (SIGPROF - 1)));
 
 		if (d == LDP_ST_SAMPLING && (thread == 0 || !caught)) {
@@ -701,6 +704,9 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		} else if (before_core(d) && thread > 0) {
 			suspect = 1;
 			append(p.detail, sizeof(p.detail), "(but an ldprof thread runs) ");
+		} else if (d == LDP_ST_WAITING && st.pid == ps.nspid && has_thread(pid, WAITER_NAME) == 0) {
+			suspect = 1;
+			append(p.detail, sizeof(p.detail), "(no " WAITER_NAME " thread) ");
 		}
 		if (st.pid != ps.nspid)
 			append(p.detail, sizeof(p.detail), "(state written by pid %d: inherited at fork) ",
@@ -731,6 +737,8 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 			t->suspect_by[d]++;
 		} else if (d == LDP_ST_SAMPLING) {
 			t->sampling++;
+		} else if (d == LDP_ST_WAITING) {
+			t->waiting++;
 		} else if (d == LDP_ST_UNDECIDED) {
 			t->unknown++;
 			t->undecided++;
@@ -748,8 +756,11 @@ static void print_summary(const struct tally *t)
 {
 	const char *sep;
 
-	printf("%u process%s carr%s the shim: %u sampling, %u off", t->carriers,
-	       t->carriers == 1 ? "" : "es", t->carriers == 1 ? "ies" : "y", t->sampling, t->off);
+	printf("%u process%s carr%s the shim: %u sampling, ", t->carriers,
+	       t->carriers == 1 ? "" : "es", t->carriers == 1 ? "ies" : "y", t->sampling);
+	if (t->waiting)
+		printf("%u waiting for start_after_cpu, ", t->waiting);
+	printf("%u off", t->off);
 	sep = " (";
 	for (int d = 0; d < LDP_ST_COUNT; d++) {
 		if (t->off_by[d]) {

@@ -7,13 +7,15 @@
  * loaded with dlopen() once the first stage has decided to activate, and is never unloaded.
  * The first stage carries the interposed entry points (pthread_create, exec*, sigaction,
  * signal, dlclose) because only the preloaded object comes before libc in symbol lookup.
+ * It may start the core at the process's start, from its constructor, or later from a thread
+ * of its own once the process has used some CPU time (deferred, below).
  */
 #ifndef LDP_BOOT_H
 #define LDP_BOOT_H
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 5
+#define LDP_BOOT_VERSION 6
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -88,6 +90,11 @@ struct ldp_boot {
 	 * limit), 0 no. The core asks in a forked child before starting its thread there: a
 	 * process that forks many children would otherwise fill its cgroup's limit with ours. */
 	int (*tasks_room)(void);
+	/* 1: started late ([select] start_after_cpu), from a thread of the first stage's that
+	 * is not the program's and ends when the core's start returns: the core must not sample
+	 * it, adopts the program's threads (the main one with its known stack), and does not
+	 * register with the agent (the first stage did, at the process's start). */
+	int deferred;
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

@@ -873,9 +873,15 @@ ldp_core_start(const struct ldp_boot *boot)
 		goto fail;
 	if (install_handler() < 0)
 		goto fail;
-	/* The main thread: pthread_getattr_np would parse /proc/self/maps for it. */
-	if (!ldp_threads_add_self(getpid() == (pid_t)syscall(SYS_gettid) && &__libc_stack_end
-				  ? (uint64_t)(uintptr_t)__libc_stack_end : my_stack_hi())) {
+	if (boot->deferred) {
+		/* From the first stage's waiter: it is not the program's, and ends when we return.
+		 * The main thread may be gone (pthread_exit): then the rescan finds none. */
+		ldp_setup_tid = (int32_t)syscall(SYS_gettid);
+		if (&__libc_stack_end)
+			ldp_threads_adopt(C.pid, (uint64_t)(uintptr_t)__libc_stack_end);
+	} else if (!ldp_threads_add_self(getpid() == (pid_t)syscall(SYS_gettid) && &__libc_stack_end
+					 ? (uint64_t)(uintptr_t)__libc_stack_end : my_stack_hi())) {
+		/* The main thread: pthread_getattr_np would parse /proc/self/maps for it. */
 		restore_disposition();
 		goto fail;
 	}
@@ -883,8 +889,11 @@ ldp_core_start(const struct ldp_boot *boot)
 	/* Before the constructor returns, so that a child the program forks and execs at once
 	 * finds this process known to the agent's fork hook; and before the background thread
 	 * starts, whose start would otherwise overlap the request (measured: a failed connect
-	 * costs a short process 85 us after the thread's creation, 8 us before it). */
-	ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
+	 * costs a short process 85 us after the thread's creation, 8 us before it). Started late,
+	 * the first stage asked when the process started. */
+	said[0] = 0;
+	if (!boot->deferred)
+		ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 || atexit(core_exit) != 0 ||
 	    start_bg() < 0) {
 		step_aside("cannot set up the fork, exit or background hooks", NULL);

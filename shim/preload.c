@@ -23,7 +23,10 @@
  *      the filter may kill the process for a call the core makes and the program never does;
  *   8. no room in its cgroup's task limit (pids.max) for a thread of ours -> off, logged;
  *   9. a file:// output folder that cannot be written -> off, logged;
- * and only then dlopen()s the profiler core for this libc (which registers with the agent).
+ * and only then starts the profiler core for this libc: with [select] start_after_cpu (20 ms
+ * by default) it registers with the agent and starts one thread of its own, the waiter, which
+ * dlopen()s the core once the process has used that much CPU time (most processes never do);
+ * with 0, it dlopen()s the core at once (which registers with the agent).
  * A process where it stays off gets no core, no thread, no signal handler and no timer. What
  * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
  * read with a few system calls (the [select] keys, the endpoint and the agent's socket only;
@@ -39,8 +42,8 @@
  * syslog (one datagram to /dev/log); routine decisions only to LDPROF_LOG_FILE.
  *
  * Never: call a libc function before knowing which libc it is, write to the program's file
- * descriptors, edit the environment, take a lock, keep a file descriptor open, or log anything
- * in a secure-execution process.
+ * descriptors, edit the environment, take a lock other than the pending activation's (`act`,
+ * below), keep a file descriptor open, or log anything in a secure-execution process.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -698,7 +701,8 @@ static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real
 	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
 	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
 	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns,
-	*real_mincore, *real_prctl, *real_chroot;
+	*real_mincore, *real_prctl, *real_chroot, *real_pthread_attr_init, *real_pthread_attr_destroy,
+	*real_pthread_attr_setstacksize, *real_pthread_attr_setdetachstate, *real___register_atfork;
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -740,19 +744,449 @@ static void go_off(const char *not_asked)
 
 static void unwind_setup(int on);
 
+/* ---- the core: loaded and started ---- */
+
+/* dlopen()s the core next to this object and finds its entry point; NULL (decided and logged)
+ * when it cannot. Called before any activation is marked running: dlopen takes the loader's
+ * lock, which a program thread may hold while it waits in one of our wrappers. */
+static ldp_core_start_fn open_core(void)
+{
+	char path[4096];
+	struct ldp_dl_info info = { 0 };
+	ldp_core_start_fn start;
+	size_t n;
+	void *h;
+
+	if (!dladdr((const void *)open_core, &info) || !info.dli_fname) {
+		decide(LDP_ST_CORE_FAILED, "cannot find where libldprof.so is");
+		return NULL;
+	}
+	n = slen(info.dli_fname);
+	if (n + 32 > sizeof(path)) {
+		decide(LDP_ST_CORE_FAILED, "path too long");
+		return NULL;
+	}
+	memcpy(path, info.dli_fname, n + 1);
+	while (n && path[n - 1] != '/')
+		n--;
+	memcpy(path + n, "libldprof-core-gnu.so", sizeof("libldprof-core-gnu.so"));
+	h = dlopen(path, LDP_RTLD_NOW);
+	if (!h) {
+		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");
+		preload_log(LOG_WARN_, "staying off, cannot load the core", path);
+		return NULL;
+	}
+	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
+	if (!start)
+		decide(LDP_ST_CORE_FAILED, "the core has no entry point");
+	return start;
+}
+
+static int tasks_room_now(void);
+
+/* deferred: called from the waiter, not from a thread of the program (boot.h). */
+static void start_core(ldp_core_start_fn start, int deferred)
+{
+	struct ldp_dl_info info = { 0 };
+	struct ldp_boot boot = { 0 };
+
+	dladdr((const void *)start_core, &info);
+	boot.version = LDP_BOOT_VERSION;
+	boot.shim_path = info.dli_fname;
+	boot.log_file = env("LDPROF_LOG_FILE");
+	boot.log_level = log_level();
+	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
+	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
+	boot.state = &ldp_state;
+	boot.agent_request = agent_request;
+	boot.unwind_setup = unwind_setup;
+	boot.tasks_room = tasks_room_now;
+	boot.deferred = deferred;
+	if (!boot.real_sigaction || !boot.real_pthread_create) {
+		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
+		return;
+	}
+	decide(LDP_ST_STARTING, "the core is starting");
+	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
+}
+
+/* ---- deferred activation ([select] start_after_cpu) ----
+ *
+ * Most processes on a host live a few milliseconds (ls, cat, sh -c): loading the core would
+ * cost each of them about 0.7 ms, nearly doubling a fork+exec storm. So once the rules let a
+ * process in, the constructor starts only the waiter: a thread of ours, all signals blocked,
+ * that sleeps until the process has used start_after_cpu of CPU time (a timer on the process's
+ * CPU clock whose SIGPROF is directed at the waiter alone, taken with sigtimedwait), then loads
+ * and starts the core itself. A process that ends sooner never loads it.
+ *
+ * The program must never meet a core half-started. The wrappers whose call the core's start
+ * could race (exec*, SIGPROF's sigaction/signal/sigset, dlclose, fork) hold the activation off
+ * while they run, and wait while it runs; the calls that want the process to themselves
+ * (boot.h's solo_prepare) also stop the waiter first, and start a new one after when that is
+ * still right. `act` counts the holders; the waiter starts the core only at zero.
+ * Never hold `act` across a call that takes the loader's lock (dlopen, dlsym, dladdr): a
+ * program thread may hold that lock while it waits in one of our wrappers (a library's
+ * constructor calling exec or fork). */
+
+#define ACT_DONE (-2)    /* nothing pending: none was, the core started, or we gave up */
+#define ACT_RUNNING (-1) /* the waiter is starting the core */
+#define FUTEX_WAIT_PRIVATE_ 128
+#define FUTEX_WAKE_PRIVATE_ 129
+#define SIG_SETMASK_ 2
+#define SI_TIMER_ (-2)
+#define SI_TKILL_ (-6)
+#define SIGEV_THREAD_ID_ 4
+#define CLOCK_MONOTONIC_ 1
+#define CLOCK_PROCESS_CPUTIME_ID_ 2
+#define PR_SET_NAME_ 15
+#define TIMER_ABSTIME_ 1
+#define PTHREAD_CREATE_DETACHED_ 1
+#define LDP_ESRCH 3
+#define WAITER_SIVAL 0x1d9f0a17ul /* tells the waiter's timer from anything else */
+#define WAITER_STACK (256 * 1024)
+
+static int act = ACT_DONE;        /* futex word: ACT_*, or >= 0: pending, that many holders */
+static long act_pid;              /* whose activation is pending (a vfork child shares act) */
+static int waiter_tid;            /* 0 until the waiter has said it */
+static int waiter_cancel;
+static long long start_after_ns;  /* [select] start_after_cpu */
+static long long start_at_ns;     /* when, on the process's CPU clock (which goes on across exec:
+				   * a restarted waiter keeps it) */
+static char agent_sock[108];      /* "" when the agent is not to be asked */
+
+struct k_timespec {
+	long s, ns;
+};
+
+struct k_sigevent {
+	unsigned long value;
+	int signo, notify, tid;
+	int pad[11];
+};
+
+struct k_siginfo {
+	int signo, err, code, pad0;
+	union {
+		struct {
+			int pid;
+			unsigned uid;
+		} kill;
+		struct {
+			int tid, overrun;
+			unsigned long value;
+		} timer;
+		int pad[28];
+	} u;
+};
+
+static long my_pid(void)
+{
+	return sys3(NR_getpid, 0, 0, 0);
+}
+
+/* The process's CPU time now: a previous program's before exec counts; 0 if unknown. */
+static long long cpu_now_ns(void)
+{
+	struct k_timespec t = { 0, 0 };
+
+	if (sys3(NR_clock_gettime, CLOCK_PROCESS_CPUTIME_ID_, (long)&t, 0) < 0)
+		return 0;
+	return t.s * 1000000000LL + t.ns;
+}
+
+static void futex_wait(int *w, int v, long timeout_ns)
+{
+	struct k_timespec t = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+
+	sys6(NR_futex, (long)w, FUTEX_WAIT_PRIVATE_, v, timeout_ns ? (long)&t : 0, 0, 0);
+}
+
+static void futex_wake(int *w)
+{
+	sys6(NR_futex, (long)w, FUTEX_WAKE_PRIVATE_, 0x7fffffff, 0, 0, 0);
+}
+
+static void nap(long ns)
+{
+	struct k_timespec t = { 0, ns };
+
+	sys6(NR_clock_nanosleep, CLOCK_MONOTONIC_, 0, (long)&t, 0, 0, 0);
+}
+
+static int act_pending(void)
+{
+	return __atomic_load_n(&act, __ATOMIC_ACQUIRE) != ACT_DONE;
+}
+
+/* Holds a pending activation off: 1, and act_release() after. Waits while the core starts.
+ * 0: nothing pending in this process (a vfork child's memory is its parent's: not its own). */
+static int act_hold(void)
+{
+	int v;
+
+	if (!act_pending() || my_pid() != act_pid)
+		return 0;
+	for (;;) {
+		v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
+		if (v == ACT_DONE)
+			return 0;
+		if (v == ACT_RUNNING) {
+			futex_wait(&act, v, 0);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&act, &v, v + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return 1;
+	}
+}
+
+static void act_release(void)
+{
+	int v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
+
+	/* v <= 0: someone gave up meanwhile (ACT_DONE), nothing to count down */
+	while (v > 0 && !__atomic_compare_exchange_n(&act, &v, v - 1, 0, __ATOMIC_ACQ_REL,
+						     __ATOMIC_ACQUIRE))
+		;
+	if (v == 1)
+		futex_wake(&act);
+}
+
+/* No activation here any more; decision published by the caller. */
+static void act_give_up(void)
+{
+	__atomic_store_n(&act, ACT_DONE, __ATOMIC_RELEASE);
+	futex_wake(&act);
+}
+
+static void *waiter(void *arg)
+{
+	struct k_sigevent sev = { .value = WAITER_SIVAL, .signo = LDP_SIGPROF, .notify = SIGEV_THREAD_ID_ };
+	struct k_timespec its[2] = { { 0, 0 }, { start_at_ns / 1000000000LL, start_at_ns % 1000000000LL } };
+	unsigned long set = 1ul << (LDP_SIGPROF - 1);
+	struct k_siginfo si;
+	ldp_core_start_fn start;
+	int timer = -1, v, foreign = 0;
+
+	sev.tid = (int)sys3(NR_gettid, 0, 0, 0);
+	__atomic_store_n(&waiter_tid, sev.tid, __ATOMIC_RELEASE);
+	sys6(NR_prctl, PR_SET_NAME_, (long)"ldprof-wait", 0, 0, 0, 0);
+	if (sys3(NR_timer_create, CLOCK_PROCESS_CPUTIME_ID_, (long)&sev, (long)&timer) < 0 ||
+	    sys6(NR_timer_settime, timer, TIMER_ABSTIME_, (long)its, 0, 0, 0) < 0) {
+		if (!__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE)) {
+			act_give_up();
+			decide(LDP_ST_CORE_FAILED, "cannot set a timer on the process's CPU clock");
+			preload_log(LOG_WARN_, "staying off", "cannot set a timer on the process's CPU clock");
+		}
+		goto out;
+	}
+	for (;;) {
+		if (sys6(NR_rt_sigtimedwait, (long)&set, (long)&si, 0, 8, 0, 0) != LDP_SIGPROF)
+			continue; /* -EINTR: the process was stopped and continued */
+		if (si.code == SI_TIMER_ && si.u.timer.value == WAITER_SIVAL)
+			break;
+		if (si.code == SI_TKILL_ && si.u.kill.pid == my_pid() &&
+		    __atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
+			break;
+		/* A SIGPROF of the program's (kill, setitimer) that found every thread of the
+		 * program blocking it: give it back, and stay off, as the core would for a program
+		 * that uses SIGPROF. */
+		sys3(NR_rt_sigqueueinfo, my_pid(), LDP_SIGPROF, (long)&si);
+		foreign = 1;
+		break;
+	}
+	sys3(NR_timer_delete, timer, 0, 0);
+	if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
+		goto out;
+	if (foreign) {
+		act_give_up();
+		decide(LDP_ST_FOREIGN_SIGPROF, "the program sent SIGPROF before the core started");
+		goto out;
+	}
+	start = open_core();
+	for (;;) {
+		if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
+			goto out;
+		v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
+		if (v == ACT_DONE)
+			goto out;
+		if (!start) {
+			act_give_up();
+			goto out;
+		}
+		if (v == 0 && __atomic_compare_exchange_n(&act, &v, ACT_RUNNING, 0, __ATOMIC_ACQ_REL,
+							  __ATOMIC_ACQUIRE))
+			break;
+		/* a holder's release or a canceller wakes us; the timeout is only a safety net */
+		futex_wait(&act, v, 10 * 1000 * 1000);
+	}
+	start_core(start, 1);
+	act_give_up();
+out:
+	return arg;
+}
+
+/* Starts a waiter; 0, or -1 when no thread could be made. Its signals are all blocked (but
+ * glibc's two internal ones, 32 and 33, which its set*id broadcast needs) from its first
+ * instruction: a signal of the program's must never run in a thread of ours. */
+static int waiter_start(void)
+{
+	typedef int (*attr_fn)(void *);
+	typedef int (*attr_size_fn)(void *, unsigned long);
+	typedef int (*attr_int_fn)(void *, int);
+	ldp_pthread_create_fn create = (ldp_pthread_create_fn)REAL(pthread_create);
+	attr_fn init = (attr_fn)REAL(pthread_attr_init), destroy = (attr_fn)REAL(pthread_attr_destroy);
+	attr_size_fn stacksize = (attr_size_fn)REAL(pthread_attr_setstacksize);
+	attr_int_fn detach = (attr_int_fn)REAL(pthread_attr_setdetachstate);
+	unsigned long mask = ~((1ul << 31) | (1ul << 32)), old = 0, thread;
+	long attr[16] __attribute__((aligned(16))); /* pthread_attr_t: 56 or 64 bytes */
+	int r;
+
+	if (!create || !init || !destroy || !stacksize || !detach || init(attr) != 0)
+		return -1;
+	__atomic_store_n(&waiter_tid, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&waiter_cancel, 0, __ATOMIC_RELEASE);
+	r = stacksize(attr, WAITER_STACK) | detach(attr, PTHREAD_CREATE_DETACHED_);
+	if (r == 0) {
+		sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&mask, (long)&old, 8, 0, 0);
+		r = create(&thread, attr, waiter, 0);
+		sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+	}
+	destroy(attr);
+	return r == 0 ? 0 : -1;
+}
+
+/* Stops the waiter, the caller holding act, and returns once the kernel has reaped it. */
+static void waiter_stop(void)
+{
+	long pid = my_pid();
+	int tid;
+
+	__atomic_store_n(&waiter_cancel, 1, __ATOMIC_RELEASE);
+	futex_wake(&act);
+	while (!(tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)))
+		nap(20 * 1000);
+	/* The signal wakes it from sigtimedwait; it is sent again now and then in case the
+	 * program set SIGPROF to SIG_IGN meanwhile, which discards a pending one. */
+	for (int i = 0; sys3(NR_tgkill, pid, tid, i % 256 ? 0 : LDP_SIGPROF) != -LDP_ESRCH; i++)
+		nap(20 * 1000);
+}
+
+static void waiting(void)
+{
+	decide(LDP_ST_WAITING, "for the CPU time of [select] start_after_cpu");
+}
+
+/* glibc's fork (and daemon(), system() ...) runs these: no activation may be running while
+ * the address space is copied, and a child that was waiting gets a waiter of its own,
+ * counting from its own CPU time, which starts at zero. */
+static void fork_prepare(void)
+{
+	act_hold();
+}
+
+static void fork_parent(void)
+{
+	act_release();
+}
+
+static void fork_child(void)
+{
+	char why[112];
+
+	if (!act_pending())
+		return;
+	act_pid = my_pid();
+	start_at_ns = cpu_now_ns() + start_after_ns;
+	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
+	if (tasks_limited && !tasks_room(why, sizeof(why))) {
+		act_give_up();
+		decide(LDP_ST_TASKS_LIMIT, why);
+		return;
+	}
+	waiting();
+	if (waiter_start() < 0) {
+		act_give_up();
+		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
+	}
+}
+
+/* From the constructor, the rules having let the process in. */
+static void defer(long long after_ns)
+{
+	typedef int (*atfork_fn)(void (*)(void), void (*)(void), void (*)(void), void *);
+	atfork_fn atfork = (atfork_fn)REAL(__register_atfork);
+	char said[112];
+
+	start_after_ns = after_ns;
+	start_at_ns = cpu_now_ns() + after_ns;
+	/* Now, not when the core starts: a child this process forks and execs at once must find
+	 * it known to the agent's fork hook (a short shell's static child). */
+	if (agent_sock[0]) {
+		agent_request(agent_sock, LDP_AGENT_REQ_REGISTER, said, sizeof(said));
+		if (log_level() <= 1)
+			preload_log(LOG_INFO_, "agent", said);
+	}
+	act_pid = my_pid();
+	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
+	waiting();
+	if (!atfork || atfork(fork_prepare, fork_parent, fork_child, 0) != 0 || waiter_start() < 0) {
+		act_give_up();
+		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
+		preload_log(LOG_WARN_, "staying off", "cannot start a thread to wait in");
+	}
+}
+
+/* Around a solo call (SOLO_WRAP) in a process whose activation is pending and held: the
+ * waiter goes first. for_good (a seccomp filter): no core will ever start here, and no system
+ * call of ours may follow the call; the agent is asked, before the filter, to sample the rest
+ * from the kernel. */
+static void solo_pending_prepare(const char *leaving, int for_good)
+{
+	char said[112], why[112], *p = why, *end = why + sizeof(why) - 1;
+
+	waiter_stop();
+	if (!for_good)
+		return;
+	p = put(p, end, "moved into ");
+	p = put(p, end, leaving);
+	p = put(p, end, " before the core started");
+	*p = 0;
+	act_give_up();
+	decide(LDP_ST_STEPPED_ASIDE, why);
+	if (agent_sock[0])
+		agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_SECCOMP, said, sizeof(said));
+}
+
+static void solo_pending_done(const char *leaving, int for_good, int ok)
+{
+	char why[112], *p = why, *end = why + sizeof(why) - 1;
+
+	if (for_good)
+		return; /* given up before the call; nothing to count down */
+	if (leaving && ok) {
+		p = put(p, end, "moved into ");
+		p = put(p, end, leaving);
+		p = put(p, end, " before the core started");
+		*p = 0;
+		act_give_up();
+		decide(LDP_ST_STEPPED_ASIDE, why);
+	} else if (act_pending() && waiter_start() < 0) {
+		act_give_up();
+		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
+	}
+	act_release();
+}
+
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
-	char core_path[4096], cfgbuf[8192], why[112], sock[108];
+	char var[256], cfgbuf[8192], why[112], sock[108];
 	struct ldp_select_rules rules = { 0 };
-	struct ldp_dl_info info = { 0 };
-	struct ldp_boot boot = { 0 };
 	struct text cfg = { 0 };
 	const char *v, *cfg_path;
 	ldp_core_start_fn start;
-	void *h;
 	size_t n;
 	int c, go;
 
@@ -761,6 +1195,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		decide(LDP_ST_NO_LIBC, 0);
 		return;
 	}
+	ldp_select_init(&rules);
 	v = env("LDPROF_DISABLED");
 	if (v && v[0] == '1') {
 		decide(LDP_ST_DISABLED, "LDPROF_DISABLED=1");
@@ -801,18 +1236,18 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		if (!starts_with(*e, "LDPROF_"))
 			continue;
 		n = 0;
-		while ((*e)[n] && (*e)[n] != '=' && n < sizeof(core_path) - 1) {
-			core_path[n] = (*e)[n];
+		while ((*e)[n] && (*e)[n] != '=' && n < sizeof(var) - 1) {
+			var[n] = (*e)[n];
 			n++;
 		}
 		if ((*e)[n] != '=')
 			continue;
-		core_path[n] = 0;
-		if (ldp_select_env(&rules, core_path, *e + n + 1))
+		var[n] = 0;
+		if (ldp_select_env(&rules, var, *e + n + 1))
 			continue;
-		if (starts_with(core_path, "LDPROF_OUTPUT_ENDPOINT") && !core_path[22])
+		if (starts_with(var, "LDPROF_OUTPUT_ENDPOINT") && !var[22])
 			rules.endpoint = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
-		if (starts_with(core_path, "LDPROF_AGENT_SOCKET") && !core_path[19])
+		if (starts_with(var, "LDPROF_AGENT_SOCKET") && !var[19])
 			rules.agent_socket = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 	}
 	(void)envp;
@@ -856,53 +1291,20 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	n = output_writable(rules.endpoint);
+	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
 	text_free(&cfg);
 	if (!n) {
 		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
 		preload_log(LOG_WARN_, "staying off", "output folder is not writable");
 		return;
 	}
-	if (!dladdr((const void *)preload_init, &info) || !info.dli_fname) {
-		decide(LDP_ST_CORE_FAILED, "cannot find where libldprof.so is");
+	if (rules.start_after_ns > 0) {
+		defer(rules.start_after_ns);
 		return;
 	}
-	n = slen(info.dli_fname);
-	if (n + 32 > sizeof(core_path)) {
-		decide(LDP_ST_CORE_FAILED, "path too long");
-		return;
-	}
-	memcpy(core_path, info.dli_fname, n + 1);
-	while (n && core_path[n - 1] != '/')
-		n--;
-	memcpy(core_path + n, "libldprof-core-gnu.so", sizeof("libldprof-core-gnu.so"));
-
-	h = dlopen(core_path, LDP_RTLD_NOW);
-	if (!h) {
-		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");
-		preload_log(LOG_WARN_, "staying off, cannot load the core", core_path);
-		return;
-	}
-	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
-	if (!start) {
-		decide(LDP_ST_CORE_FAILED, "the core has no entry point");
-		return;
-	}
-	boot.version = LDP_BOOT_VERSION;
-	boot.shim_path = info.dli_fname;
-	boot.log_file = env("LDPROF_LOG_FILE");
-	boot.log_level = log_level();
-	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
-	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
-	boot.state = &ldp_state;
-	boot.agent_request = agent_request;
-	boot.unwind_setup = unwind_setup;
-	boot.tasks_room = tasks_room_now;
-	if (!boot.real_sigaction || !boot.real_pthread_create) {
-		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
-		return;
-	}
-	decide(LDP_ST_STARTING, "the core is starting");
-	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
+	start = open_core();
+	if (start)
+		start_core(start, 0);
 }
 
 EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), void *arg)
@@ -922,6 +1324,7 @@ EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), v
  * on purpose: they never run our code. */
 #define EXEC_WRAP(call)                                          \
 	do {                                                     \
+		int held = act_hold();                           \
 		const struct ldp_core_ops *ops = active();       \
 		int r;                                           \
 		if (ops)                                         \
@@ -929,6 +1332,8 @@ EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), v
 		r = call;                                        \
 		if (ops)                                         \
 			ops->exec_failed();                      \
+		if (held)                                        \
+			act_release();                           \
 		return r;                                        \
 	} while (0)
 
@@ -1042,14 +1447,22 @@ EXPORT int execle(const char *path, const char *arg, ...)
 	}
 }
 
-EXPORT int sigaction(int sig, const void *act, void *oldact)
+/* SIGPROF: the core is asked, or a pending activation held off meanwhile (it checks for a
+ * handler of the program's when it starts). */
+EXPORT int sigaction(int sig, const void *sa, void *oldsa)
 {
 	ldp_sigaction_fn f = (ldp_sigaction_fn)REAL(sigaction);
-	const struct ldp_core_ops *ops = active();
+	const struct ldp_core_ops *ops;
+	int held, r;
 
-	if (ops && sig == LDP_SIGPROF)
-		return ops->sigaction(f, sig, act, oldact);
-	return f(sig, act, oldact);
+	if (sig != LDP_SIGPROF)
+		return f(sig, sa, oldsa);
+	held = act_hold();
+	ops = active();
+	r = ops ? ops->sigaction(f, sig, sa, oldsa) : f(sig, sa, oldsa);
+	if (held)
+		act_release();
+	return r;
 }
 
 typedef void *(*signal_fn)(int, void *);
@@ -1057,21 +1470,39 @@ typedef void *(*signal_fn)(int, void *);
 EXPORT void *signal(int sig, void *handler)
 {
 	signal_fn f = (signal_fn)REAL(signal);
-	const struct ldp_core_ops *ops = active();
+	const struct ldp_core_ops *ops;
+	void *r;
+	int held;
 
-	if (ops && sig == LDP_SIGPROF)
+	if (sig != LDP_SIGPROF)
+		return f(sig, handler);
+	held = act_hold();
+	ops = active();
+	if (ops)
 		ops->sigprof_claim();
-	return f(sig, handler);
+	r = f(sig, handler);
+	if (held)
+		act_release();
+	return r;
 }
 
 EXPORT void *sigset(int sig, void *handler)
 {
 	signal_fn f = (signal_fn)REAL(sigset);
-	const struct ldp_core_ops *ops = active();
+	const struct ldp_core_ops *ops;
+	void *r;
+	int held;
 
-	if (ops && sig == LDP_SIGPROF)
+	if (sig != LDP_SIGPROF)
+		return f(sig, handler);
+	held = act_hold();
+	ops = active();
+	if (ops)
 		ops->sigprof_claim();
-	return f(sig, handler);
+	r = f(sig, handler);
+	if (held)
+		act_release();
+	return r;
 }
 
 /* ---- pipe2: libunwind's validation pipe out of the program's way ---- */
@@ -1160,6 +1591,7 @@ typedef int (*dlclose_fn)(void *);
 EXPORT int dlclose(void *handle)
 {
 	dlclose_fn f = (dlclose_fn)REAL(dlclose);
+	int held = act_hold();
 	const struct ldp_core_ops *ops = active();
 	int r;
 
@@ -1168,27 +1600,35 @@ EXPORT int dlclose(void *handle)
 	r = f(handle);
 	if (ops)
 		ops->dlclose_done();
+	if (held)
+		act_release();
 	return r;
 }
 
-/* Runs call (returning type) between the core's solo_prepare and solo_done (boot.h) when ops
- * is set, as a plain call otherwise. leaving: where a successful call takes the process (NULL:
- * nowhere); for_good: the core steps aside before the call. */
-#define SOLO_WRAP(type, ops, leaving, for_good, call)                                     \
+/* Runs call (returning type) between the core's solo_prepare and solo_done (boot.h) when
+ * needed and the core is active; with the waiter stopped first when the activation is still
+ * pending; as a plain call otherwise. leaving: where a successful call takes the process
+ * (NULL: nowhere); for_good: the core steps aside before the call. */
+#define SOLO_WRAP(type, needed, leaving, for_good, call)                                  \
 	do {                                                                              \
-		const struct ldp_core_ops *ops_ = (ops);                                  \
+		int needed_ = (needed), held_ = needed_ && act_hold();                    \
+		const struct ldp_core_ops *ops_ = needed_ ? active() : NULL;              \
 		const char *leaving_ = (leaving);                                         \
 		type ret_;                                                                \
+		if (held_)                                                                \
+			solo_pending_prepare(leaving_, for_good);                         \
 		if (ops_)                                                                 \
 			ops_->solo_prepare(leaving_, for_good);                           \
 		ret_ = call;                                                              \
 		if (ops_)                                                                 \
 			ops_->solo_done(leaving_ && ret_ == 0);                           \
+		if (held_)                                                                \
+			solo_pending_done(leaving_, for_good, ret_ == 0);                 \
 		return ret_;                                                              \
 	} while (0)
 
 /* Credential changes. */
-#define CREDS_WRAP(call) SOLO_WRAP(int, active(), NULL, 0, call)
+#define CREDS_WRAP(call) SOLO_WRAP(int, 1, NULL, 0, call)
 
 typedef int (*id1_fn)(unsigned);
 typedef int (*id2_fn)(unsigned, unsigned);
@@ -1243,11 +1683,9 @@ typedef int (*chroot_fn)(const char *);
 EXPORT int unshare(int flags)
 {
 	unshare_fn f = (unshare_fn)REAL(unshare);
-	const struct ldp_core_ops *ops = active();
 
-	if (!(flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_)))
-		ops = NULL;
-	SOLO_WRAP(int, ops, flags & CLONE_NEWUSER_ ? ANOTHER_NS : NULL, 0, f(flags));
+	SOLO_WRAP(int, flags & (CLONE_NEWUSER_ | CLONE_THREAD_ | CLONE_SIGHAND_ | CLONE_VM_),
+		  flags & CLONE_NEWUSER_ ? ANOTHER_NS : NULL, 0, f(flags));
 }
 
 /* chroot() moves our threads too (they share the root): the folders we write into would be
@@ -1258,26 +1696,23 @@ EXPORT int chroot(const char *path)
 
 	if (!f)
 		return -1;
-	SOLO_WRAP(int, active(), "another root directory (chroot)", 0, f(path));
+	SOLO_WRAP(int, 1, "another root directory (chroot)", 0, f(path));
 }
 
 EXPORT int setns(int fd, int nstype)
 {
 	setns_fn f = (setns_fn)REAL(setns);
-	const struct ldp_core_ops *ops = active();
 	long type = nstype;
 
 	/* 0 takes whatever namespace fd is: ask it (a pidfd, or a kernel too old to answer,
 	 * counts as all of them). */
-	if (ops && !type) {
+	if ((active() || act_pending()) && !type) {
 		type = sys3(NR_ioctl, fd, NS_GET_NSTYPE_, 0);
 		if (type < 0)
 			type = CLONE_NEWUSER_ | CLONE_NEWNS_;
 	}
-	if (!(type & (CLONE_NEWUSER_ | CLONE_NEWNS_ | CLONE_NEWTIME_)))
-		ops = NULL;
-	SOLO_WRAP(int, ops, type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : NULL, 0,
-		  f(fd, nstype));
+	SOLO_WRAP(int, type & (CLONE_NEWUSER_ | CLONE_NEWNS_ | CLONE_NEWTIME_),
+		  type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : NULL, 0, f(fd, nstype));
 }
 
 /* seccomp: a filter the program installs may kill it for a call only the core makes (at the
@@ -1299,13 +1734,12 @@ typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsign
 EXPORT int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
 {
 	prctl_fn f = (prctl_fn)REAL(prctl);
-	const struct ldp_core_ops *ops = active();
 
 	if (!f)
 		return -1;
-	if (option != PR_SET_SECCOMP_ || !(a2 == SECCOMP_MODE_STRICT_ || (a2 == SECCOMP_MODE_FILTER_ && a3)))
-		ops = NULL;
-	SOLO_WRAP(int, ops, A_SECCOMP_FILTER, 1, f(option, a2, a3, a4, a5));
+	SOLO_WRAP(int, option == PR_SET_SECCOMP_ &&
+			       (a2 == SECCOMP_MODE_STRICT_ || (a2 == SECCOMP_MODE_FILTER_ && a3)),
+		  A_SECCOMP_FILTER, 1, f(option, a2, a3, a4, a5));
 }
 
 #if defined(__x86_64__)
@@ -1347,10 +1781,7 @@ static long sys_call(long n, long a, long b, long c, long d, long e, long f)
 
 long ldp_seccomp_syscall(long n, long a, long b, long c, long d, long e, long f)
 {
-	const struct ldp_core_ops *ops = active();
-
-	if (!(a == SECCOMP_SET_MODE_STRICT_ || (a == SECCOMP_SET_MODE_FILTER_ && c)))
-		ops = NULL;
-	SOLO_WRAP(long, ops, A_SECCOMP_FILTER, 1, sys_call(n, a, b, c, d, e, f));
+	SOLO_WRAP(long, a == SECCOMP_SET_MODE_STRICT_ || (a == SECCOMP_SET_MODE_FILTER_ && c),
+		  A_SECCOMP_FILTER, 1, sys_call(n, a, b, c, d, e, f));
 }
 #endif

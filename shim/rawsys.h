@@ -34,6 +34,16 @@
 #define NR_recvfrom 45
 #define NR_clock_gettime 228
 #define NR_ppoll 271
+#define NR_rt_sigprocmask 14
+#define NR_rt_sigtimedwait 128
+#define NR_rt_sigqueueinfo 129
+#define NR_tgkill 234
+#define NR_futex 202
+#define NR_prctl 157
+#define NR_timer_create 222
+#define NR_timer_settime 223
+#define NR_timer_delete 226
+#define NR_clock_nanosleep 230
 /* struct stat (x86_64): st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
 #define ST_MODE 24
 #define ST_UID 28
@@ -84,6 +94,16 @@ static inline long sys_stat(const char *path, void *st) { return sys6(NR_newfsta
 #define NR_recvfrom 207
 #define NR_clock_gettime 113
 #define NR_ppoll 73
+#define NR_rt_sigprocmask 135
+#define NR_rt_sigtimedwait 137
+#define NR_rt_sigqueueinfo 138
+#define NR_tgkill 131
+#define NR_futex 98
+#define NR_prctl 167
+#define NR_timer_create 107
+#define NR_timer_settime 110
+#define NR_timer_delete 111
+#define NR_clock_nanosleep 115
 /* struct stat (generic): st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
 #define ST_MODE 16
 #define ST_UID 24

@@ -35,6 +35,11 @@ static int space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+static int digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
 static struct ldp_sel_str trim(const char *p, size_t n)
 {
 	while (n && space(*p))
@@ -83,6 +88,61 @@ static int truth(struct ldp_sel_str v)
 	return 0;
 }
 
+void ldp_select_init(struct ldp_select_rules *r)
+{
+	r->start_after_ns = LDP_START_AFTER_DEFAULT;
+}
+
+int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns)
+{
+	static const struct { const char *unit; long long ns; } units[] = {
+		{ "ms", 1000000LL }, { "s", 1000000000LL }, { "", 1000000000LL },
+		{ "m", 60000000000LL }, { "h", 3600000000000LL },
+	};
+	unsigned long long ip = 0, frac = 0, scale = 1;
+	size_t i = 0, d;
+
+	if (!n || !digit(p[0]))
+		return -1;
+	for (; i < n && digit(p[i]); i++) {
+		if (ip > 100000000000000ull)
+			return -1;
+		ip = ip * 10 + (unsigned)(p[i] - '0');
+	}
+	if (i < n && p[i] == '.') {
+		if (++i == n || !digit(p[i]))
+			return -1;
+		for (d = 0; i < n && digit(p[i]); i++, d++)
+			if (d < 9) {
+				frac = frac * 10 + (unsigned)(p[i] - '0');
+				scale *= 10;
+			}
+	}
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		if (!eq(p + i, n - i, units[u].unit))
+			continue;
+		/* max_ns is far below 2^63 / an hour: ip is checked first so nothing overflows */
+		if (ip > (unsigned long long)max_ns / (unsigned long long)units[u].ns)
+			return -1;
+		ip = ip * (unsigned long long)units[u].ns +
+		     frac * (unsigned long long)units[u].ns / scale;
+		if (ip > (unsigned long long)max_ns)
+			return -1;
+		*ns = (long long)ip;
+		return 0;
+	}
+	return -1;
+}
+
+static void set_start_after(struct ldp_select_rules *r, struct ldp_sel_str v)
+{
+	long long ns;
+
+	v = trim(v.p, v.n);
+	if (ldp_select_duration(v.p, v.n, LDP_START_AFTER_MAX, &ns) == 0)
+		r->start_after_ns = ns;
+}
+
 static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, struct ldp_sel_str v)
 {
 	if (sect == SECT_OUTPUT && eq(k.p, k.n, "endpoint")) {
@@ -97,6 +157,10 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 		return;
 	if (eq(k.p, k.n, "include_seccomp")) {
 		r->include_seccomp = truth(v);
+		return;
+	}
+	if (eq(k.p, k.n, "start_after_cpu")) {
+		set_start_after(r, v);
 		return;
 	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {
@@ -168,6 +232,10 @@ int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *val
 
 	if (eq(k.p, k.n, "LDPROF_SELECT_INCLUDE_SECCOMP")) {
 		r->include_seccomp = truth(v);
+		return 1;
+	}
+	if (eq(k.p, k.n, "LDPROF_SELECT_START_AFTER_CPU")) {
+		set_start_after(r, v);
 		return 1;
 	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {

@@ -38,7 +38,14 @@ struct ldp_select_rules {
 	struct ldp_sel_str endpoint;   /* [output] endpoint: the first stage checks a folder */
 	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
+	/* [select] start_after_cpu: the CPU time a process uses before the core is loaded
+	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default,
+	 * and the core reports it). */
+	long long start_after_ns;
 };
+
+#define LDP_START_AFTER_DEFAULT (20LL * 1000 * 1000)
+#define LDP_START_AFTER_MAX (3600LL * 1000 * 1000 * 1000)
 
 struct ldp_select_facts {
 	const char *exe;     /* NUL-terminated; "" when unknown */
@@ -49,12 +56,19 @@ struct ldp_select_facts {
 	const char *cgroup;  /* the text of /proc/self/cgroup, NUL-terminated, or NULL */
 };
 
-/* Reads the [select] keys (include_seccomp too), [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
+/* Sets r's defaults (start_after_ns); the rest of a zeroed struct is "not set". */
+void ldp_select_init(struct ldp_select_rules *r);
+
+/* A duration as the core reads one (common/config.c): digits, an optional fraction, then ms,
+ * s (or nothing), m or h. Returns 0 and *ns, or -1 when it is not one or is past max_ns. */
+int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns);
+
+/* Reads the [select] keys (include_seccomp and start_after_cpu too), [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
  * business). A key set twice: the later wins, as in the core. Never fails: what does not
  * parse is skipped (the core reports it and stays off). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);
 
-/* Sets rule kind/dir, or include_seccomp, from an environment value (LDPROF_SELECT_*), which
+/* Sets rule kind/dir, include_seccomp or start_after_cpu from an environment value (LDPROF_SELECT_*), which
  * beats the file. Returns 1 when name is one of those. */
 int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *value);
 

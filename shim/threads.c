@@ -49,7 +49,7 @@ static unsigned failed;
 /* Slots [0, nslots) have been used: scans stop there, so a process with few threads touches
  * a page or two of the array, not all of it. */
 static uint32_t nslots;
-int32_t ldp_bg_tid = -1;
+int32_t ldp_bg_tid = -1, ldp_setup_tid = -1;
 int32_t ldp_send_tid = -1;
 
 void ldp_threads_lock(void) { pthread_mutex_lock(&lock); }
@@ -148,7 +148,11 @@ static int read_comm(int32_t tid, char *buf, size_t len);
 
 struct ldp_slot *ldp_threads_add_self(uint64_t stack_hi)
 {
-	int32_t tid = (int32_t)syscall(SYS_gettid);
+	return ldp_threads_adopt((int32_t)syscall(SYS_gettid), stack_hi);
+}
+
+struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_hi)
+{
 	struct ldp_slot *s;
 
 	pthread_mutex_lock(&lock);
@@ -216,7 +220,7 @@ int ldp_threads_rescan(void)
 			continue;
 		}
 		/* Our own threads have no slot and must not get one. */
-		if (tid == ldp_bg_tid || tid == ldp_send_tid)
+		if (tid == ldp_bg_tid || tid == ldp_send_tid || tid == ldp_setup_tid)
 			continue;
 		s = slot_new(tid, 0);
 		if (s) {

@@ -52,8 +52,13 @@ void ldp_threads_reap(void);
 unsigned ldp_threads_live(void);
 unsigned ldp_threads_failed(void);
 
-/* The background and sender threads: never sampled, never adopted. */
-extern int32_t ldp_bg_tid, ldp_send_tid;
+/* A thread of the program's that the core did not see start (start_after_cpu), with its stack
+ * top when known (the main thread's): a slot and a timer, armed unless sampling is paused. */
+struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_hi);
+
+/* The background and sender threads, and the first stage's thread that started the core late:
+ * never sampled, never adopted. */
+extern int32_t ldp_bg_tid, ldp_send_tid, ldp_setup_tid;
 
 /* ASYNC-SIGNAL-SAFE: the slot a timer signal belongs to, or NULL when it is not one of ours
  * (*ours = 0) or a stale one of ours (*ours = 1). */

@@ -73,9 +73,11 @@ def ldprof_run(args, outdir=None, hz=None, timeout=60, env=None, input=None, cwd
 
 
 def preload_env(outdir, shim=None, **knobs):
-    """Environment for running a program with the shim preloaded by hand."""
+    """Environment for running a program with the shim preloaded by hand: active from the
+    process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU."""
     assert SHIM.exists(), f"{SHIM} is missing: run `make all`"
-    env = clean_env(LD_PRELOAD=str(shim or SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}")
+    env = clean_env(LD_PRELOAD=str(shim or SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
+                    LDPROF_SELECT_START_AFTER_CPU="0")
     env.update({k: str(v) for k, v in knobs.items()})
     return env
 

@@ -79,7 +79,11 @@ def logins(d, env, n=3):
         p.wait(timeout=10)
 
 
-def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir):
+@pytest.mark.parametrize("start_after", ["0", "default"])
+def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir, start_after):
+    # start_after 0: the core runs in every sshd; default ([select] start_after_cpu = 20ms):
+    # no sshd here uses that much, so each only has the waiter, which the privilege-separated
+    # child must stop before its chroot, setuid and seccomp sandbox
     d = sshd_setup
     plain = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     base = logins(d, plain)
@@ -88,10 +92,17 @@ def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir):
     log = outdir / "ldprof.log"
     env = dict(plain, LD_PRELOAD=str(SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
                LDPROF_LOG_FILE=str(log), LDPROF_LOG_LEVEL="info")
+    if start_after != "default":
+        env["LDPROF_SELECT_START_AFTER_CPU"] = start_after
     for r, b in zip(logins(d, env), base):
         assert (r.returncode, r.stdout, r.stderr) == (b.returncode, b.stdout, b.stderr), \
             "a login through sshd with the shim differs (255 with no output: it hung or was cut)"
     text = read_log(outdir, log)
+    if start_after == "default":
+        # the first stage logs its agent question from every sshd it let in; no core started
+        assert len(set(re.findall(r"ldprof\[(\d+)\]: agent:", text))) >= 4, text
+        assert "info: active" not in text, text
+        return
     # the shim was active in the listener and in each per-connection sshd, and each privilege-
     # separated child handed over before its chroot and sandbox
     assert len(set(re.findall(r"ldprof\[(\d+)\]: info: active", text))) >= 4, text

@@ -20,10 +20,12 @@ What is measured (see the notes printed under the table for the method of each r
  4. Start-up of /bin/true and of tests/bench/small.c (libc + libz + libm), timed by
     build/tests/bench/spawn (posix_spawn + waitpid, monotonic clock), paired and interleaved:
     without preload, an empty preloaded library, shim inactive (LDPROF_DISABLED=1), shim excluded
-    by [select] rules (from a config file, and from the environment), shim active, without again.
+    by [select] rules (from a config file, and from the environment), shim active from the start
+    (start_after_cpu = 0), without again, shim let in and waiting (the default start_after_cpu),
+    a preload that only starts a sleeping thread.
  5. A fork+exec storm: one sh loop starting 2,000 short programs, with no shim, with the shim
-    preloaded (LD_PRELOAD, inherited) but excluded by a rule, and with it active in every
-    process; and two floors: an empty preload, and one that only starts a sleeping thread
+    preloaded (LD_PRELOAD, inherited) but excluded by a rule, with it in every process as
+    installed (default start_after_cpu) and active in every process from its start; and two floors: an empty preload, and one that only starts a sleeping thread
     (tests/bench/waiter.c); interleaved rounds, ratios against the no-shim run of the same round.
  6. The eBPF agent (root only; skipped with a warning otherwise): build/tests/progs/bench_work_static
     (bench_work, static, frame pointers) under a ldprof-agent of our own at 99 Hz with
@@ -182,7 +184,9 @@ def fresh_dir(name):
 
 
 def ldprof_env(d, hz, log=False):
-    env = {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + d, "LDPROF_SAMPLING_HZ": str(hz)}
+    # from the start, as `ldprof run`: these measure the profiler itself, not its deferral
+    env = {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + d, "LDPROF_SAMPLING_HZ": str(hz),
+           "LDPROF_SELECT_START_AFTER_CPU": "0"}
     if log:  # the exit line (info) counts handler calls and times the handler; written at exit only
         env.update(LDPROF_LOG_FILE=os.path.join(d, "ldprof.log"), LDPROF_LOG_LEVEL="info")
     return env
@@ -560,9 +564,13 @@ def bench_startup():
     d = fresh_dir("startup")
     (cfg_set, cfg_label), (env_set, env_label) = exclusion_sets(d)
     sets = ["", f"LD_PRELOAD={EMPTY}", f"LD_PRELOAD={SHIM} LDPROF_DISABLED=1", cfg_set, env_set,
-            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}", ""]
+            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_SELECT_START_AFTER_CPU=0", "",
+            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}", f"LD_PRELOAD={WAITER}"]
     labels = {1: "an empty .so preloaded (floor of any preload)", 2: "shim inactive (LDPROF_DISABLED=1)",
-              3: cfg_label, 4: env_label, 5: "shim active", 6: "no preload again (A/A: noise floor)"}
+              3: cfg_label, 4: env_label, 5: "shim active from the start (start_after_cpu = 0)",
+              6: "no preload again (A/A: noise floor)",
+              7: "shim let in, waiting (default start_after_cpu = 20ms: the process ends first)",
+              8: "a preload that only starts one sleeping thread (tests/bench/waiter.c)"}
     off = {2: "shim inactive", 3: "shim excluded by a config file", 4: "shim excluded by the environment"}
     for path, name in (("/bin/true", "/bin/true"), (small_prog(), "small (libc + libz + libm)")):
         for _ in range(2):  # the first pass warms the page cache and is discarded
@@ -585,7 +593,7 @@ def bench_startup():
                 row(f"4. start-up of {name}, {off[i]} − empty preload", f"{median(de):+.1f} µs", "",
                     f"median of paired differences; 95% CI {dlo:+.1f} – {dhi:+.1f}: what the shim's "
                     "own code costs beyond loading a library", "≤ 20 µs", verdict_ci(dlo, dhi, 20))
-            if i == 5:
+            if i in (5, 7):
                 tgt, ok = "≤ 1 ms extra", verdict_ci(lo, hi, 1000)
             row(f"4. start-up of {name}, {labels[i]}", f"{median([x[i] for x in t]):.0f} µs",
                 rng([x[i] for x in t], lambda x: f"{x:.0f}"),
@@ -601,7 +609,7 @@ STORM_ROUNDS = 2 if QUICK else 7
 def bench_storm():
     """A shell loop that starts STORM_PROGRAMS short programs (/bin/true, and `echo | cat` in a
     pipeline), as a host with the shim in /etc/ld.so.preload runs them. LD_PRELOAD in the
-    environment stands in for /etc/ld.so.preload: every child inherits it. Five configurations
+    environment stands in for /etc/ld.so.preload: every child inherits it. Six configurations
     per round, shuffled, compared with the no-shim run of the same round. Two floors run
     alongside: an empty preload, and one that only starts a sleeping thread (tests/bench/waiter.c),
     the least a design that defers activation past a short process's life would cost."""
@@ -616,8 +624,11 @@ def bench_storm():
                ("waiter", "a preload that only starts one thread sleeping on the process's CPU clock "
                 "(the floor of any activation deferred by a thread)", lambda o: {"LD_PRELOAD": WAITER}),
                ("off", env_label, lambda o: dict(w.split("=", 1) for w in env_set.split())),
-               ("on", "shim active in every process (file:// output)",
-                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o})]
+               ("on", "shim in every process, as installed (default start_after_cpu = 20ms; file:// output)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o}),
+               ("on0", "shim active in every process from its start (start_after_cpu = 0)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
+                           "LDPROF_SELECT_START_AFTER_CPU": "0"})]
     res = {k: [] for k, *_ in configs}
     ref = run(argv, {}, "storm warm-up")
     for rnd in range(-1, STORM_ROUNDS):  # round -1: warm-up, discarded
@@ -649,7 +660,8 @@ def bench_storm():
             tgt = ok = ""
             if key == "on" and m == "wall":
                 tgt, ok = "≤ 5% slower", verdict_ci(lo, hi, 1.05)
-            extra = f"; {median([r['files'] for r in rs]):.0f} profiles written per storm" if key == "on" and m == "wall" else ""
+            extra = (f"; {median([r['files'] for r in rs]):.0f} profiles written per storm"
+                     if key in ("on", "on0") and m == "wall" else "")
             row(f"{name}, {label}: {unit}", fs(median([r[m] for r in rs])), rng([r[m] for r in rs], fs),
                 f"{rt}; {per:+.0f} µs per program; ratios {rtxt}{extra}", tgt, ok)
     subprocess.run(["rm", "-rf", d])

@@ -36,7 +36,7 @@
 
 extern char **environ;
 
-#define MAXSETS 8
+#define MAXSETS 12
 
 static int64_t now_ns(void)
 {

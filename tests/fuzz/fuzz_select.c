@@ -14,8 +14,9 @@
  *
  * Oracle: no crash, no ASan/UBSan report; every rule scan() keeps is a trimmed, one-line
  * slice of the INI text, and the same text with an extra final newline or with CRLF line ends
- * gives the same rules; env() takes exactly the eight LDPROF_SELECT_* names and points the
- * rule at the value; needs() has a bit for exactly the kinds that have rules; decide() returns
+ * gives the same rules; env() takes exactly the eight LDPROF_SELECT_* rule names and points the
+ * rule at the value, and INCLUDE_SECCOMP and START_AFTER_CPU, which change their own field
+ * only (start_after_cpu stays within its range); needs() has a bit for exactly the kinds that have rules; decide() returns
  * 0 or 1, the same with any detail buffer, an exclusion's detail is NUL-terminated within its
  * buffer and names a rule, no rules means 0 and exclude_exe=* means 1; passwd_name() returns
  * 0 or -1, and a name it returns fits its buffer and starts a line of the text; glob("*", s)
@@ -67,7 +68,8 @@ static int same_rules(const struct ldp_select_rules *a, const struct ldp_select_
 	for (int k = 0; k < LDP_SEL_KINDS; k++)
 		if (!same(a->include[k], b->include[k]) || !same(a->exclude[k], b->exclude[k]))
 			return 0;
-	return same(a->endpoint, b->endpoint);
+	return same(a->endpoint, b->endpoint) && a->include_seccomp == b->include_seccomp &&
+	       a->start_after_ns == b->start_after_ns;
 }
 
 static void check_slice(struct ldp_sel_str v, const char *ini, size_t len, const char *what)
@@ -89,7 +91,10 @@ static void scan_checks(const char *ini, size_t len, struct ldp_select_rules *r)
 	char *b;
 
 	memset(r, 0, sizeof(*r));
+	ldp_select_init(r);
 	ldp_select_scan(ini, len, r);
+	if (r->start_after_ns < 0 || r->start_after_ns > LDP_START_AFTER_MAX)
+		FAIL("start_after_cpu out of range: %lld", r->start_after_ns);
 	for (int k = 0; k < LDP_SEL_KINDS; k++) {
 		check_slice(r->include[k], ini, len, "an include rule");
 		check_slice(r->exclude[k], ini, len, "an exclude rule");
@@ -101,6 +106,7 @@ static void scan_checks(const char *ini, size_t len, struct ldp_select_rules *r)
 	memcpy(b, ini, len);
 	b[len] = '\n';
 	memset(&r2, 0, sizeof(r2));
+	ldp_select_init(&r2);
 	ldp_select_scan(b, len + 1, &r2);
 	if (!same_rules(r, &r2))
 		FAIL("a final newline changes the rules");
@@ -114,6 +120,7 @@ static void scan_checks(const char *ini, size_t len, struct ldp_select_rules *r)
 		b[n2++] = ini[i];
 	}
 	memset(&r2, 0, sizeof(r2));
+	ldp_select_init(&r2);
 	ldp_select_scan(b, n2, &r2);
 	if (!same_rules(r, &r2))
 		FAIL("CRLF line ends change the rules");
@@ -136,9 +143,22 @@ static void env_checks(struct ldp_select_rules *r, const char *name, const char 
 		if (!strcmp(name, full))
 			want = 2, k = i;
 	}
+	/* 3: a setting that is not a rule, which changes its own field only */
+	if (!strcmp(name, "LDPROF_SELECT_INCLUDE_SECCOMP") || !strcmp(name, "LDPROF_SELECT_START_AFTER_CPU"))
+		want = 3;
 	got = ldp_select_env(r, name, value);
 	if (got != !!want)
 		FAIL("env(\"%s\") returned %d", name, got);
+	if (want == 3) {
+		if (r->start_after_ns < 0 || r->start_after_ns > LDP_START_AFTER_MAX)
+			FAIL("start_after_cpu out of range: %lld", r->start_after_ns);
+		r->include_seccomp = before.include_seccomp;
+		r->start_after_ns = before.start_after_ns;
+		if (memcmp(&before, r, sizeof(before)))
+			FAIL("env(\"%s\") changed a rule", name);
+		ldp_select_env(r, name, value);
+		return;
+	}
 	if (want) {
 		struct ldp_sel_str *s = want == 1 ? &r->include[k] : &r->exclude[k];
 

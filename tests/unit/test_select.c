@@ -376,6 +376,50 @@ static void test_seccomp(void)
 	scanned = NULL;
 }
 
+/* ---- start_after_cpu: a duration, read as the core reads one (config.c) ---- */
+
+static void test_start_after(void)
+{
+	static const struct {
+		const char *text;
+		long long ns; /* -1: not a duration, or out of range */
+	} cases[] = {
+		{ "0", 0 }, { "20ms", 20000000LL }, { "1.5ms", 1500000LL }, { "0.5s", 500000000LL },
+		{ "2", 2000000000LL }, { "3m", 180000000000LL }, { "1h", 3600000000000LL },
+		{ "0.000000001s", 1 }, { "0.0000000001s", 0 }, { "1.25", 1250000000LL },
+		{ "2h", -1 }, { "61m", -1 }, { "", -1 }, { "ms", -1 }, { "-1s", -1 }, { "1.s", -1 },
+		{ ".5s", -1 }, { "10 ms", -1 }, { "10us", -1 }, { "1e3ms", -1 }, { "5x", -1 },
+		{ "99999999999999999999s", -1 }, { "1000000000000000000ms", -1 },
+	};
+	struct ldp_select_rules r;
+	long long ns;
+	char text[96];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *t = cases[i].text;
+		int ok = ldp_select_duration(t, strlen(t), LDP_START_AFTER_MAX, &ns);
+
+		CHECK(cases[i].ns < 0 ? ok == -1 : ok == 0 && ns == cases[i].ns, "duration \"%s\"", t);
+		memset(&r, 0, sizeof(r));
+		ldp_select_init(&r);
+		snprintf(text, sizeof(text), "[select]\nstart_after_cpu = %s ; comment\n", t);
+		ldp_select_scan(text, strlen(text), &r);
+		CHECK(r.start_after_ns == (cases[i].ns < 0 ? LDP_START_AFTER_DEFAULT : cases[i].ns),
+		      "start_after_cpu = %s (a bad value leaves the default)", t);
+		memset(&r, 0, sizeof(r));
+		ldp_select_init(&r);
+		CHECK(ldp_select_env(&r, "LDPROF_SELECT_START_AFTER_CPU", t) == 1 &&
+		      r.start_after_ns == (cases[i].ns < 0 ? LDP_START_AFTER_DEFAULT : cases[i].ns),
+		      "LDPROF_SELECT_START_AFTER_CPU=%s", t);
+	}
+	memset(&r, 0, sizeof(r));
+	ldp_select_init(&r);
+	CHECK(r.start_after_ns == 20000000LL, "the default is 20ms");
+	CHECK(ldp_select_duration("20ms", 3, LDP_START_AFTER_MAX, &ns) == 0 && ns == 1200000000000LL,
+	      "only the bytes given are read: \"20m\" is 20 minutes");
+	CHECK(ldp_select_duration("1h", 2, 59LL * 60 * 1000000000, &ns) == -1, "max is honoured");
+}
+
 /* ---- task limits: /proc/self/cgroup, pids.max, pids.current ---- */
 
 static void test_pids(void)
@@ -692,6 +736,7 @@ int main(void)
 	test_scan_values();
 	test_env();
 	test_seccomp();
+	test_start_after();
 	test_pids();
 	test_needs();
 	test_decide();
