@@ -9,11 +9,14 @@ Without harming the real host: each pass runs in a private mount namespace where
 overlay (tests/host/run_in_ns.sh), so the test ld.so.preload and config exist only there; the
 real /etc/ld.so.preload is checked to be byte-for-byte what it was (or still absent).
 
-Three passes of the same corpus, one after the other:
+Four passes of the same corpus, one after the other:
   plain   no /etc/ld.so.preload at all: the reference
   shim    our line in /etc/ld.so.preload (the $LIB line `ldprof install` writes from the build
-          tree: 32-bit loaders find the stub), profiles to file://TMP/shim/profiles
-  select  the same plus [select] rules: include_exe = /usr/*,ROOT/build/* and exclude_comm = sort,perl
+          tree: 32-bit loaders find the stub), profiles to file://TMP/shim/profiles; the default
+          start_after_cpu (20ms): the core loads only in the programs that use that much CPU
+  eager   the same with start_after_cpu = 0: the core loads in every program the shim lets in
+  select  the same as shim plus [select] rules: include_exe = /usr/*,ROOT/build/* and
+          exclude_comm = sort,perl
 Every item's stdout, stderr and exit status must be the same bytes in every pass. Profiles must
 appear for the programs that burn enough CPU to be sampled at 99 Hz, and never for the setuid
 and file-capability copies (AT_SECURE) nor for Go; with the rules, never for perl (under /usr,
@@ -24,6 +27,7 @@ Needs root (unshare -m, mount, chown, setcap from Debian's libcap2-bin). Takes ~
 """
 import difflib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,6 +143,7 @@ def host():
         build_bin(tmp)
         res["plain"] = run_pass(tmp, "plain", preload=False, config="")
         res["shim"] = run_pass(tmp, "shim", preload=LIB_LINE, config="")
+        res["eager"] = run_pass(tmp, "eager", preload=LIB_LINE, config="\n[select]\nstart_after_cpu = 0\n")
         res["select"] = run_pass(tmp, "select", preload=LIB_LINE, config="\n[select]\n" + SELECT_RULES)
         res["etc_after"] = etc_state()
         yield res
@@ -146,7 +151,7 @@ def host():
         # Keep what there is to look at (not the setuid copy) under build/test-profiles/.
         keep = PROFILES_BASE / "test_host"
         shutil.rmtree(keep, ignore_errors=True)
-        for name in ("plain", "shim", "select"):
+        for name in ("plain", "shim", "eager", "select"):
             for sub in ("out", "profiles"):
                 if (tmp / name / sub).is_dir():
                     shutil.copytree(tmp / name / sub, keep / name / sub)
@@ -212,12 +217,13 @@ def test_reference_run_is_what_the_corpus_means(host):
     assert b"extracted: same checksums" in items["tar_xz"]["out"]
     assert b"cproj: work(7) = " in items["make_gcc"]["out"]
     assert not any(Path(host["plain"]["profiles"]).iterdir())
-    print("pass times: " + ", ".join(f"{p} {host[p]['took']:.1f} s" for p in ("plain", "shim", "select")))
+    print("pass times: " + ", ".join(f"{p} {host[p]['took']:.1f} s" for p in ("plain", "shim", "eager", "select")))
     print("items (ms, plain pass): " + ", ".join(f"{k} {v['ms']}" for k, v in items.items()))
 
 
-def test_same_output_with_the_shim_in_ld_so_preload(host):
-    problems = compare(host["plain"], host["shim"])
+@pytest.mark.parametrize("pass_", ["shim", "eager"])
+def test_same_output_with_the_shim_in_ld_so_preload(host, pass_):
+    problems = compare(host["plain"], host[pass_])
     assert not problems, "\n\n".join(problems)
 
 
@@ -226,17 +232,26 @@ def test_same_output_with_select_rules(host):
     assert not problems, "\n\n".join(problems)
 
 
-def test_profiles_for_the_sampled_programs(host):
-    got = profiles_by_comm(host["shim"]["profiles"])
+@pytest.mark.parametrize("pass_", ["shim", "eager"])
+def test_profiles_for_the_sampled_programs(host, pass_):
+    got = profiles_by_comm(host[pass_]["profiles"])
     missing = [c for c in SAMPLED if not any(n > 0 for _, n, _ in got.get(c, []))]
     assert not missing, (f"no profile with samples for {missing}; profiles by comm: "
-                         f"{ {c: len(v) for c, v in got.items()} }\nlog:\n{host['shim']['log'][-3000:]}")
+                         f"{ {c: len(v) for c, v in got.items()} }\nlog:\n{host[pass_]['log'][-3000:]}")
     # the main executable is among each one's mappings
     assert any(prog("hot2") in files for _, _, files in got["hot2"])
     assert any(f"{host['tmp']}/bin/hot2copy" in files for _, _, files in got["hot2copy"])
 
 
-@pytest.mark.parametrize("pass_", ["shim", "select"])
+def test_short_programs_never_load_the_core_by_default(host):
+    # with start_after_cpu = 0 the core starts in every program the shim lets in (~170 here);
+    # with the default only in those that use 20 ms of CPU (the sampled ones, a few more)
+    active = {p: len(re.findall(r"ldprof\[\d+\]: info: active", host[p]["log"])) for p in ("shim", "eager")}
+    assert active["eager"] >= 100, active
+    assert len(SAMPLED) <= active["shim"] <= active["eager"] / 5, active
+
+
+@pytest.mark.parametrize("pass_", ["shim", "eager", "select"])
 def test_never_a_profile_for_secure_execution_or_go(host, pass_):
     got = profiles_by_comm(host[pass_]["profiles"])
     assert not [c for c in NEVER if c in got], sorted(got)
