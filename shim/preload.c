@@ -849,6 +849,7 @@ static int act = ACT_DONE;        /* futex word: ACT_*, or >= 0: pending, that m
 static long act_pid;              /* whose activation is pending (a vfork child shares act) */
 static int waiter_tid;            /* 0 until the waiter has said it */
 static int waiter_cancel;
+static int solo_lock;             /* one solo call at a time stops and restarts the waiter */
 static long long start_after_ns;  /* [select] start_after_cpu */
 static long long start_at_ns;     /* when, on the process's CPU clock (which goes on across exec:
 				   * a restarted waiter keeps it) */
@@ -1097,6 +1098,7 @@ static void fork_child(void)
 		return;
 	act_pid = my_pid();
 	start_at_ns = cpu_now_ns() + start_after_ns;
+	__atomic_store_n(&solo_lock, 0, __ATOMIC_RELEASE); /* a solo call of another thread's */
 	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
 	if (tasks_limited && !tasks_room(why, sizeof(why))) {
 		act_give_up();
@@ -1136,6 +1138,12 @@ static void defer(long long after_ns)
 	}
 }
 
+static void solo_unlock(void)
+{
+	__atomic_store_n(&solo_lock, 0, __ATOMIC_RELEASE);
+	futex_wake(&solo_lock);
+}
+
 /* Around a solo call (SOLO_WRAP) in a process whose activation is pending and held: the
  * waiter goes first. for_good (a seccomp filter): no core will ever start here, and no system
  * call of ours may follow the call; the agent is asked, before the filter, to sample the rest
@@ -1143,8 +1151,14 @@ static void defer(long long after_ns)
 static void solo_pending_prepare(const char *leaving, int for_good)
 {
 	char said[112], why[112], *p = why, *end = why + sizeof(why) - 1;
+	int v = 0;
 
-	waiter_stop();
+	while (!__atomic_compare_exchange_n(&solo_lock, &v, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		futex_wait(&solo_lock, 1, 0);
+		v = 0;
+	}
+	if (act_pending())
+		waiter_stop();
 	if (!for_good)
 		return;
 	p = put(p, end, "moved into ");
@@ -1155,6 +1169,7 @@ static void solo_pending_prepare(const char *leaving, int for_good)
 	decide(LDP_ST_STEPPED_ASIDE, why);
 	if (agent_sock[0])
 		agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_SECCOMP, said, sizeof(said));
+	solo_unlock();
 }
 
 static void solo_pending_done(const char *leaving, int for_good, int ok)
@@ -1162,7 +1177,7 @@ static void solo_pending_done(const char *leaving, int for_good, int ok)
 	char why[112], *p = why, *end = why + sizeof(why) - 1;
 
 	if (for_good)
-		return; /* given up before the call; nothing to count down */
+		return; /* given up (and unlocked) before the call: no system call of ours now */
 	if (leaving && ok) {
 		p = put(p, end, "moved into ");
 		p = put(p, end, leaving);
@@ -1174,6 +1189,7 @@ static void solo_pending_done(const char *leaving, int for_good, int ok)
 		act_give_up();
 		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
 	}
+	solo_unlock();
 	act_release();
 }
 
