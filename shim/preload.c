@@ -1483,9 +1483,9 @@ EXPORT int sigaction(int sig, const void *sa, void *oldsa)
 
 typedef void *(*signal_fn)(int, void *);
 
-EXPORT void *signal(int sig, void *handler)
+/* signal() and sigset() on SIGPROF: the core steps aside before the real call. */
+static void *signal_call(signal_fn f, int sig, void *handler)
 {
-	signal_fn f = (signal_fn)REAL(signal);
 	const struct ldp_core_ops *ops;
 	void *r;
 	int held;
@@ -1502,23 +1502,14 @@ EXPORT void *signal(int sig, void *handler)
 	return r;
 }
 
+EXPORT void *signal(int sig, void *handler)
+{
+	return signal_call((signal_fn)REAL(signal), sig, handler);
+}
+
 EXPORT void *sigset(int sig, void *handler)
 {
-	signal_fn f = (signal_fn)REAL(sigset);
-	const struct ldp_core_ops *ops;
-	void *r;
-	int held;
-
-	if (sig != LDP_SIGPROF)
-		return f(sig, handler);
-	held = act_hold();
-	ops = active();
-	if (ops)
-		ops->sigprof_claim();
-	r = f(sig, handler);
-	if (held)
-		act_release();
-	return r;
+	return signal_call((signal_fn)REAL(sigset), sig, handler);
 }
 
 /* ---- pipe2: libunwind's validation pipe out of the program's way ---- */

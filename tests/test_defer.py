@@ -170,6 +170,26 @@ def test_the_programs_own_sigprof_while_waiting(outdir):
     assert b"got 100" in r.stdout
 
 
+def test_a_sigprof_handler_installed_while_waiting_keeps_the_core_off(outdir):
+    # the program takes SIGPROF before the core starts: when it would start, it finds the
+    # handler and stays off; the program's own profiling timer works as without ldprof
+    code = ("import signal, time\n"
+            "n = 0\n"
+            "def on_prof(sig, frame):\n"
+            "    global n\n"
+            "    n += 1\n"
+            "signal.signal(signal.SIGPROF, on_prof)\n"
+            "signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)\n"
+            "t = time.process_time()\n"
+            "while time.process_time() - t < 0.5: pass\n"
+            "signal.setitimer(signal.ITIMER_PROF, 0, 0)\n"
+            "print('ticks', 'many' if n >= 40 else n)\n")
+    r = same_as_without([sys.executable, "-c", code], env_after(outdir, "100ms"))
+    assert r.stdout == b"ticks many\n"
+    assert not profile_files(outdir)
+    assert "the program already has a SIGPROF handler" in read_log(outdir, outdir / "log.txt")
+
+
 @pytest.mark.parametrize("burn_us", [600, 1500, 3000])
 def test_exec_racing_the_cores_start(outdir, burn_us):
     # each image starts the core 500 us of CPU in and execs after burn_us: a SIGPROF pending
