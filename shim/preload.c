@@ -409,8 +409,11 @@ static int read_fd(long fd, long size, char *buf, long cap, struct text *t)
 		t->maplen = size;
 		return 0;
 	}
-	/* /proc files say size 0: read to the end, up to the buffer */
-	while (n < cap - 1 && (r = sys3(NR_read, fd, (long)(buf + n), cap - 1 - n)) > 0)
+	/* /proc files say size 0: read to the end, up to the buffer; a file of known size needs
+	 * no read that returns 0 to say so */
+	r = 0;
+	while (n < cap - 1 && (!size || n < size) &&
+	       (r = sys3(NR_read, fd, (long)(buf + n), cap - 1 - n)) > 0)
 		n += r;
 	if (r < 0 && n == 0)
 		return -1;
