@@ -132,6 +132,20 @@ def test_a_refused_unshare_starts_a_new_waiter(outdir):
     assert st.with_func("burn_after") >= 0.5 * 0.2 * HZ, st.dump()
 
 
+@pytest.mark.parametrize("after", ["5s", "0"])
+def test_credential_storm_from_many_threads(outdir, after):
+    # four threads changing credentials at once: each call stops our thread (the waiter, or
+    # the core's with 0) and starts a new one; one thread too many and the unshare that
+    # follows fails with EINVAL
+    r = same_as_without([prog("solostorm"), "4", "150", "300"], env_after(outdir, after), timeout=120)
+    assert b"failed=0" in r.stdout and b"unshare = 0" in r.stdout, r.stdout
+    log = read_log(outdir, outdir / "log.txt")
+    if after == "0":  # the core hands over before the move to the new namespace
+        assert "moves into another user or mount namespace" in log, log
+    else:
+        assert "active" not in log and not profile_files(outdir), log
+
+
 def test_unshare_while_waiting_stays_off_after(outdir):
     r = same_as_without([prog("nsmove"), "300", "user"], env_after(outdir, "400ms"))
     assert b"unshare = 0" in r.stdout
