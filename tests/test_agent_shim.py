@@ -190,12 +190,26 @@ def test_agent_killed_mid_run_and_restarted(world, tmp_path):
         a.stop()
 
 
-def test_processes_started_before_the_agent_are_adopted(world, tmp_path):
+def test_a_waiting_shell_has_its_static_child_covered(agent, tmp_path):
+    """With start_after_cpu, a shell that never loads the core still registers as it starts
+    (the first stage asks), so the static program it starts is sampled by the agent."""
+    shim = tmp_path / "shim"
+    r = ldprof_run(["/bin/sh", "-c", f"{prog('static_fp')} 0.6"], outdir=shim, env=agent.env(),
+                   extra=("--start-after-cpu", "1h"))
+    assert r.returncode == 0 and r.stdout == b"static_fp: done\n", r
+    assert wait_for_comm(agent.out, "static_fp"), agent.log.read_bytes()
+    assert not profile_files(shim), list(profile_files(shim))
+
+
+@pytest.mark.parametrize("start_after", ["0", "1h"])
+def test_processes_started_before_the_agent_are_adopted(world, tmp_path, start_after):
     """A shell whose shim found no agent (started before it, or before a restart) is registered
-    by the agent at its start, from the state the shim publishes: its static child is covered."""
+    by the agent at its start, from the state the shim publishes (sampling, or waiting for
+    start_after_cpu): its static child is covered."""
     base = world / "agent"
     env = clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"))
-    sh = subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "shim"), "--", "/bin/sh", "-c",
+    sh = subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "shim"), "--start-after-cpu",
+                           start_after, "--", "/bin/sh", "-c",
                            f"read go; {prog('static_fp')} 0.6"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=env)
