@@ -845,6 +845,7 @@ static void start_core(ldp_core_start_fn start, int deferred)
 #define TIMER_ABSTIME_ 1
 #define PTHREAD_CREATE_DETACHED_ 1
 #define LDP_ESRCH 3
+#define LDP_EINTR 4
 #define WAITER_SIVAL 0x1d9f0a17ul /* tells the waiter's timer from anything else */
 #define WAITER_STACK (256 * 1024)
 
@@ -966,26 +967,35 @@ static void *waiter(void *arg)
 {
 	struct k_sigevent sev = { .value = WAITER_SIVAL, .signo = LDP_SIGPROF, .notify = SIGEV_THREAD_ID_ };
 	struct k_timespec its[2] = { { 0, 0 }, { start_at_ns / 1000000000LL, start_at_ns % 1000000000LL } };
-	unsigned long set = 1ul << (LDP_SIGPROF - 1);
+	unsigned long set = 1ul << (LDP_SIGPROF - 1), mask = 0;
 	struct k_siginfo si;
 	ldp_core_start_fn start;
-	int timer = -1, v, foreign = 0;
+	int timer = -1, v, foreign = 0, broken = 0;
 
 	sev.tid = (int)sys3(NR_gettid, 0, 0, 0);
 	__atomic_store_n(&waiter_tid, sev.tid, __ATOMIC_RELEASE);
 	sys6(NR_prctl, PR_SET_NAME_, (long)"ldprof-wait", 0, 0, 0, 0);
-	if (sys3(NR_timer_create, CLOCK_PROCESS_CPUTIME_ID_, (long)&sev, (long)&timer) < 0 ||
+	/* Our SIGPROF must find it blocked here, or it would kill the process: checked, not
+	 * assumed (glibc sets a new thread's mask with a call a filter could refuse). */
+	if (sys6(NR_rt_sigprocmask, SIG_SETMASK_, 0, (long)&mask, 8, 0, 0) < 0 || !(mask & set) ||
+	    sys3(NR_timer_create, CLOCK_PROCESS_CPUTIME_ID_, (long)&sev, (long)&timer) < 0 ||
 	    sys6(NR_timer_settime, timer, TIMER_ABSTIME_, (long)its, 0, 0, 0) < 0) {
 		if (!__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE)) {
 			act_give_up();
-			decide(LDP_ST_CORE_FAILED, "cannot set a timer on the process's CPU clock");
-			preload_log(LOG_WARN_, "staying off", "cannot set a timer on the process's CPU clock");
+			decide(LDP_ST_CORE_FAILED, "cannot block SIGPROF or set a timer on the CPU clock");
+			preload_log(LOG_WARN_, "staying off", "cannot block SIGPROF or set a timer on the CPU clock");
 		}
 		goto out;
 	}
 	for (;;) {
-		if (sys6(NR_rt_sigtimedwait, (long)&set, (long)&si, 0, 8, 0, 0) != LDP_SIGPROF)
-			continue; /* -EINTR: the process was stopped and continued */
+		long r = sys6(NR_rt_sigtimedwait, (long)&set, (long)&si, 0, 8, 0, 0);
+
+		if (r == -LDP_EINTR)
+			continue; /* the process was stopped and continued */
+		if (r != LDP_SIGPROF) { /* refused (a seccomp filter): never spin on it */
+			broken = 1;
+			break;
+		}
 		if (si.code == SI_TIMER_ && si.u.timer.value == WAITER_SIVAL)
 			break;
 		if (si.code == SI_TKILL_ && si.u.kill.pid == my_pid() &&
@@ -1004,6 +1014,11 @@ static void *waiter(void *arg)
 	if (foreign) {
 		act_give_up();
 		decide(LDP_ST_FOREIGN_SIGPROF, "the program sent SIGPROF before the core started");
+		goto out;
+	}
+	if (broken) {
+		act_give_up();
+		decide(LDP_ST_CORE_FAILED, "cannot wait for the process's CPU time (sigtimedwait refused)");
 		goto out;
 	}
 	start = open_core();
@@ -1050,10 +1065,13 @@ static int waiter_start(void)
 	__atomic_store_n(&waiter_tid, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&waiter_cancel, 0, __ATOMIC_RELEASE);
 	r = stacksize(attr, WAITER_STACK) | detach(attr, PTHREAD_CREATE_DETACHED_);
-	if (r == 0) {
-		sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&mask, (long)&old, 8, 0, 0);
+	/* a mask that cannot be set (a seccomp filter refusing it) is no thread at all: its
+	 * SIGPROF would kill the process */
+	if (r == 0 && sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&mask, (long)&old, 8, 0, 0) == 0) {
 		r = create(&thread, attr, waiter, 0);
 		sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+	} else {
+		r = -1;
 	}
 	destroy(attr);
 	return r == 0 ? 0 : -1;

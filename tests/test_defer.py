@@ -12,6 +12,7 @@ import pytest
 
 from conftest import (LDPROF, Stacks, preload_env, prog, profile_files, profiles_for, read_log,
                       run, same_as_without, sigcgt, stacks_in)
+from test_select import _syscall_numbers, fstrim_filter
 
 HZ = 200
 
@@ -111,6 +112,32 @@ def test_seccomp_filter_while_waiting(outdir, mode):
     r = same_as_without([prog("selfseccomp"), "200", mode], env_after(outdir, "5s"))
     assert f"{mode} = 0".encode() in r.stdout
     assert not profile_files(outdir)
+
+
+@pytest.mark.parametrize("after", ["100ms", None])
+def test_waiter_under_a_systemd_kill_filter(outdir, after):
+    # include_seccomp = yes under fstrim.service's own filter (any call outside it kills):
+    # the waiter's calls, and the core's when it starts, fit it
+    cmd = fstrim_filter([prog("burn"), "300"])
+    same_as_without(cmd, env_after(outdir, after, LDPROF_SELECT_INCLUDE_SECCOMP="yes"))
+    if after:
+        assert stacks_in(outdir).with_func("burn_loop") >= 0.5 * 0.2 * HZ
+    else:  # 20 ms: a short program under the filter
+        assert "active" in read_log(outdir, outdir / "log.txt")
+
+
+@pytest.mark.parametrize("calls", [["rt_sigtimedwait"], ["timer_create"], ["clone3", "clone"],
+                                   ["prctl"], ["rt_sigprocmask"]])
+def test_waiter_refused_its_calls_changes_nothing(outdir, calls):
+    # include_seccomp = yes under a filter answering EPERM to a call the waiter makes: the
+    # program runs as without us, and nothing spins (the run takes its usual CPU time)
+    nr = _syscall_numbers()
+    cmd = [prog("seccomp_exec"), "eperm", "deny", ",".join(str(nr[c]) for c in calls), "--",
+           prog("burn"), "300"]
+    t0 = os.times()
+    same_as_without(cmd, env_after(outdir, "50ms", LDPROF_SELECT_INCLUDE_SECCOMP="yes"))
+    t1 = os.times()
+    assert (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system) < 1.5
 
 
 @pytest.mark.parametrize("cmd", [["unshare", "-Ur", "id", "-u"], ["unshare", "-U", "true"]])

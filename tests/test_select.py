@@ -244,7 +244,7 @@ def test_seccomp_filter(outdir, tmp_path, how, expect):
 
 
 @pytest.mark.parametrize("calls", [["timer_create"], ["process_vm_readv"], ["clone3", "clone"],
-                                   ["socket"], ["mincore", "pipe2"], ["rt_sigaction"]])
+                                   ["socket"], ["mincore", "pipe2"], ["rt_sigaction"], ["rt_sigprocmask"]])
 def test_seccomp_refusing_the_cores_calls_changes_nothing(outdir, calls):
     # include_seccomp = yes under a filter that answers EPERM (systemd's SystemCallErrorNumber=,
     # Docker's default profile) to a call only the core makes: the program runs as without us
