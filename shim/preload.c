@@ -1089,8 +1089,15 @@ static void waiter_stop(void)
 		nap(20 * 1000);
 	/* The signal wakes it from sigtimedwait; it is sent again now and then in case the
 	 * program set SIGPROF to SIG_IGN meanwhile, which discards a pending one. */
-	for (int i = 0; sys3(NR_tgkill, pid, tid, i % 256 ? 0 : LDP_SIGPROF) != -LDP_ESRCH; i++)
+	for (int i = 0;; i++) {
+		long r = sys3(NR_tgkill, pid, tid, i % 256 ? 0 : LDP_SIGPROF);
+
+		/* ESRCH: gone. Another error (a filter refusing tgkill): it cannot be woken, and
+		 * the call goes ahead as it would with a thread of the program's */
+		if (r < 0)
+			return;
 		nap(20 * 1000);
+	}
 }
 
 static void waiting(void)
