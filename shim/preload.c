@@ -927,7 +927,7 @@ static int act_pending(void)
  * 0: nothing pending in this process (a vfork child's memory is its parent's: not its own). */
 static int act_hold(void)
 {
-	int v;
+	int v, waits = 0;
 
 	if (!act_pending() || my_pid() != act_pid)
 		return 0;
@@ -935,8 +935,14 @@ static int act_hold(void)
 		v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
 		if (v == ACT_DONE)
 			return 0;
+		/* The start takes about a millisecond of CPU. Five seconds of waiting mean it waits
+		 * for this very thread (a signal handler of the program's calling exec or fork,
+		 * having interrupted it inside malloc, which the start needs): going on beats
+		 * hanging for good. */
 		if (v == ACT_RUNNING) {
-			futex_wait(&act, v, 0);
+			if (++waits > 500)
+				return 0;
+			futex_wait(&act, v, 10 * 1000 * 1000);
 			continue;
 		}
 		if (__atomic_compare_exchange_n(&act, &v, v + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
