@@ -700,12 +700,26 @@ static void *real(void **slot, const char *name)
 }
 
 #define REAL(name) real(&real_##name, #name)
-static void *real_pthread_create, *real_execve, *real_execv, *real_execvp, *real_execvpe,
-	*real_fexecve, *real_sigaction, *real_signal, *real_sigset, *real_dlclose, *real_setuid,
-	*real_setgid, *real_seteuid, *real_setegid, *real_setreuid, *real_setregid, *real_setresuid,
-	*real_setresgid, *real_setgroups, *real_initgroups, *real_pipe2, *real_unshare, *real_setns,
-	*real_mincore, *real_prctl, *real_chroot, *real_pthread_attr_init, *real_pthread_attr_destroy,
-	*real_pthread_attr_setstacksize, *real_pthread_attr_setdetachstate, *real___register_atfork;
+/* Every libc function the first stage calls: one slot each, found on first use. */
+#define REAL_NAMES(X)                                                                          \
+	X(pthread_create) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(sigaction)     \
+	X(signal) X(sigset) X(dlclose) X(setuid) X(setgid) X(seteuid) X(setegid) X(setreuid) \
+	X(setregid) X(setresuid) X(setresgid) X(setgroups) X(initgroups) X(pipe2) X(unshare)  \
+	X(setns) X(mincore) X(prctl) X(chroot) X(pthread_attr_init) X(pthread_attr_destroy)   \
+	X(pthread_attr_setstacksize) X(pthread_attr_setdetachstate) X(__register_atfork)
+#define REAL_SLOT(name) static void *real_##name;
+REAL_NAMES(REAL_SLOT)
+
+/* Finds them all now. The waiter does, before it dlopen()s the core: dlsym takes the loader's
+ * lock, which that dlopen holds while it waits for the loader's write lock, which a program
+ * thread holds across dl_iterate_phdr() callbacks; a wrapper's first call from inside such a
+ * callback would have waited for us, and we for it. */
+static void real_all(void)
+{
+#define REAL_FIND(name) REAL(name);
+	REAL_NAMES(REAL_FIND)
+#undef REAL_FIND
+}
 
 static const struct ldp_core_ops *volatile core_ops;
 
@@ -1027,6 +1041,7 @@ static void *waiter(void *arg)
 		decide(LDP_ST_CORE_FAILED, "cannot wait for the process's CPU time (sigtimedwait refused)");
 		goto out;
 	}
+	real_all();
 	start = open_core();
 	for (;;) {
 		if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))

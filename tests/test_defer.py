@@ -239,6 +239,15 @@ def test_exec_racing_the_cores_start(outdir, burn_us):
     assert (r.returncode, r.stdout) == (0, b"execloop: done N=40\n"), r.stderr
 
 
+@pytest.mark.parametrize("ms", [30, 100])
+def test_exec_from_a_dl_iterate_phdr_callback(outdir, ms):
+    # glibc holds the loader's write lock across dl_iterate_phdr callbacks, and the waiter's
+    # dlopen waits for it; the exec wrapper's first call looked its function up with dlsym,
+    # which waited for the dlopen: both hung for good
+    r = run([prog("phdrexec"), str(ms), "/bin/echo", "ok"], env=env_after(outdir, None), timeout=20)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"ok\n", b"")
+
+
 def test_fork_racing_the_cores_start(outdir):
     # forks while the core starts in the parent: a child never inherits a core half started
     code = ("import os, time\n"
