@@ -306,6 +306,7 @@ static void *bg_main(void *arg)
 		if (!C.stop && !C.exiting) {
 			drain_locked();
 			ldp_threads_rescan();
+			ldp_threads_learn_stacks();
 			ldp_unwind_refresh(0);
 			if (now_ns(CLOCK_MONOTONIC) >= C.next_flush - C.flush_ns / 20) {
 				write_locked();
@@ -800,10 +801,10 @@ static void core_exit(void)
 	ldp_deliver_stats(C.deliver, &ds);
 	ldp_log(LDP_LOG_INFO,
 		"exit: %u profiles, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us, "
-		"%u threads without a timer, %llu object tables truncated",
+		"%u threads without a timer, %llu object tables truncated, %u adopted stacks learnt",
 		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
 		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0,
-		ldp_threads_failed(), ldp_unwind_truncated());
+		ldp_threads_failed(), ldp_unwind_truncated(), ldp_threads_learnt());
 	ldp_log(LDP_LOG_INFO,
 		"delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
 		"from a full spool, %llu refused, %llu lost, %llu retries",

@@ -64,7 +64,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ctx)
 	uint64_t frames[LDP_MAX_DEPTH];
 	struct ldp_slot *slot;
 	struct timespec t0, t1;
-	uint64_t weight;
+	uint64_t weight, lo, hi;
 	uint32_t n;
 
 	if (si->si_code != SI_TIMER) {
@@ -88,7 +88,12 @@ static void on_sigprof(int sig, siginfo_t *si, void *ctx)
 		goto drop;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	n = ldp_unwind(ctx, slot->stack_hi, frames, (uint32_t)S.max_depth);
+	/* hi before lo: ldp_threads_learn_stacks() stores lo first */
+	hi = __atomic_load_n(&slot->stack_hi, __ATOMIC_ACQUIRE);
+	lo = __atomic_load_n(&slot->stack_lo, __ATOMIC_ACQUIRE);
+	if (!hi) /* an adopted thread: the background thread learns its stack from this */
+		__atomic_store_n(&slot->seen_sp, ldp_unwind_sp(ctx), __ATOMIC_RELAXED);
+	n = ldp_unwind(ctx, lo, hi, frames, (uint32_t)S.max_depth);
 	ldp_stacktab_add(&S.tab[idx], (uint32_t)slot->tid, frames, n, weight);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	__atomic_fetch_add(&S.handled, 1, __ATOMIC_RELAXED);

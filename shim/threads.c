@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procmaps.h"
 #include "threads.h"
 
 struct k_sigevent {
@@ -50,6 +51,7 @@ static unsigned failed;
  * a page or two of the array, not all of it. */
 static uint32_t nslots;
 int32_t ldp_bg_tid = -1, ldp_setup_tid = -1;
+static unsigned learnt_total;
 int32_t ldp_send_tid = -1;
 
 void ldp_threads_lock(void) { pthread_mutex_lock(&lock); }
@@ -123,6 +125,8 @@ static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
 	}
 	slots[i].tid = tid;
 	slots[i].timer = timer;
+	slots[i].stack_lo = 0;
+	slots[i].seen_sp = 0;
 	slots[i].stack_hi = stack_hi;
 	slots[i].seen = 1;
 	slots[i].name[0] = 0;
@@ -158,10 +162,12 @@ struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_hi)
 	pthread_mutex_lock(&lock);
 	/* A rescan may have adopted this thread between its creation and this call. */
 	s = find_tid(tid);
-	if (s)
+	if (s) {
+		s->stack_lo = 0;
 		s->stack_hi = stack_hi;
-	else
+	} else {
 		s = slot_new(tid, stack_hi);
+	}
 	pthread_mutex_unlock(&lock);
 	return s;
 }
@@ -237,6 +243,44 @@ int ldp_threads_rescan(void)
 	return adopted;
 }
 
+int ldp_threads_learn_stacks(void)
+{
+	struct ldp_maps maps = { 0 };
+	int learnt = 0, todo = 0, read = 0;
+
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nslots; i++)
+		todo |= slots[i].state == LDP_SLOT_LIVE && !slots[i].stack_hi &&
+			__atomic_load_n(&slots[i].seen_sp, __ATOMIC_RELAXED);
+	if (todo)
+		read = ldp_maps_read(0, &maps) == 0;
+	for (uint32_t i = 0; read && i < nslots; i++) {
+		uint64_t sp = __atomic_load_n(&slots[i].seen_sp, __ATOMIC_RELAXED);
+		const struct ldp_map *m;
+
+		if (slots[i].state != LDP_SLOT_LIVE || slots[i].stack_hi || !sp)
+			continue;
+		m = ldp_maps_find(&maps, sp);
+		/* a thread stack is private, readable, writable, and not a file (glibc's, or a
+		 * coroutine's: the handler checks the bounds on every sample) */
+		if (!m || strncmp(m->perms, "rw", 2) || (m->path[0] && strcmp(m->path, "[stack]")))
+			continue;
+		__atomic_store_n(&slots[i].stack_lo, m->start, __ATOMIC_RELEASE);
+		__atomic_store_n(&slots[i].stack_hi, m->end, __ATOMIC_RELEASE);
+		learnt++;
+	}
+	pthread_mutex_unlock(&lock);
+	if (read)
+		ldp_maps_free(&maps);
+	learnt_total += (unsigned)learnt;
+	return learnt;
+}
+
+unsigned ldp_threads_learnt(void)
+{
+	return learnt_total;
+}
+
 void ldp_threads_arm_all(int on)
 {
 	pthread_mutex_lock(&lock);
@@ -249,19 +293,24 @@ void ldp_threads_arm_all(int on)
 
 void ldp_threads_after_fork_child(int32_t parent_tid)
 {
-	uint64_t stack_hi = 0;
+	uint64_t stack_hi = 0, stack_lo = 0;
+	struct ldp_slot *s;
 
 	pthread_mutex_init(&lock, NULL);
 	/* Timers are not inherited by a child; forget every slot without deleting anything. The
 	 * forking thread's stack was copied at the same address. */
 	for (uint32_t i = 0; i < nslots; i++) {
-		if (slots[i].state == LDP_SLOT_LIVE && slots[i].tid == parent_tid)
+		if (slots[i].state == LDP_SLOT_LIVE && slots[i].tid == parent_tid) {
 			stack_hi = slots[i].stack_hi;
+			stack_lo = slots[i].stack_lo;
+		}
 		slots[i].timer = -1;
 		if (slots[i].state != LDP_SLOT_FREE)
 			__atomic_store_n(&slots[i].state, LDP_SLOT_FREE, __ATOMIC_RELEASE);
 	}
-	ldp_threads_add_self(stack_hi);
+	s = ldp_threads_add_self(stack_hi);
+	if (s && stack_hi)
+		s->stack_lo = stack_lo; /* the same stack, copied at the same address */
 }
 
 static int read_comm(int32_t tid, char *buf, size_t len)

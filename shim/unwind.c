@@ -266,7 +266,13 @@ static uint32_t fast_unwind(const struct uarg *u, uint64_t *frames, uint32_t max
 	return n;
 }
 
-uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, uint32_t max)
+uint64_t ldp_unwind_sp(const ucontext_t *uc)
+{
+	return (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+}
+
+uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_lo, uint64_t stack_hi, uint64_t *frames,
+		    uint32_t max)
 {
 	struct uarg u;
 	unw_cursor_t c;
@@ -279,7 +285,8 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, u
 	u.uc = uc;
 	u.t = tabs[__atomic_load_n(&cur, __ATOMIC_SEQ_CST)];
 	u.sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
-	u.stack_hi = stack_hi > u.sp && stack_hi - u.sp < (1ull << 30) ? stack_hi : 0;
+	/* outside the known stack (a coroutine's, an alternate signal stack): no direct reads */
+	u.stack_hi = stack_hi > u.sp && stack_hi - u.sp < (1ull << 30) && u.sp >= stack_lo ? stack_hi : 0;
 	u.pid = (pid_t)syscall(SYS_getpid);
 	n = fast_unwind(&u, frames, max);
 	if (n)
@@ -449,7 +456,7 @@ int ldp_unwind_init(void)
 		unw_cursor_t c;
 		if (unw_init_remote(&c, as, &u) == 0)
 			unw_step(&c);
-		ldp_unwind(&uc, 0, frames, 4);
+		ldp_unwind(&uc, 0, 0, frames, 4);
 	}
 	return 0;
 }

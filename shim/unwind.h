@@ -30,6 +30,9 @@ void ldp_unwind_after_fork_child(void);
 /* ASYNC-SIGNAL-SAFE. Leaf first; callers' addresses are return addresses minus one.
  * stack_hi: top of the thread's stack when known (0 when not): reads inside it are direct,
  * others go through process_vm_readv so a corrupt frame cannot fault. */
-uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_hi, uint64_t *frames, uint32_t max);
+uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_lo, uint64_t stack_hi, uint64_t *frames,
+		    uint32_t max);
+/* ASYNC-SIGNAL-SAFE: the interrupted stack pointer. */
+uint64_t ldp_unwind_sp(const ucontext_t *uc);
 
 #endif

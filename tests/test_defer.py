@@ -77,13 +77,20 @@ def test_busy_process_is_profiled_from_its_start_after_cpu(outdir, after, lost_m
 
 
 def test_threads_started_before_the_core_are_sampled(outdir):
-    # hot2 starts its four workers at once: the core, started 50 ms later, adopts them
-    r = run([prog("hot2"), "400"], env=env_after(outdir, "50ms"))
+    # hot2 starts its four workers at once: the core, started 50 ms later, adopts them, and
+    # learns where their stacks are from their first samples (read directly from then on)
+    r = run([prog("hot2"), "1200"], env=env_after(outdir, "50ms"))
     assert r.returncode == 0, r.stderr
-    names = stacks_in(outdir).by_label("thread_name")
+    st = stacks_in(outdir)
+    names = st.by_label("thread_name")
     for w in range(4):
-        assert names.get(f"hot2-w{w}", 0) >= 0.5 * 0.4 * HZ, names
-    assert "adopted=" in read_log(outdir, outdir / "log.txt")
+        assert names.get(f"hot2-w{w}", 0) >= 0.5 * 1.2 * HZ, names
+    # whole stacks, whether read through process_vm_readv or directly: down to the start
+    workers = [f for f, _, lab in st.items if (lab.get("thread_name") or "").startswith("hot2-w")]
+    assert sum("worker" in f for f in workers) >= 0.9 * len(workers), st.dump()
+    log = read_log(outdir, outdir / "log.txt")
+    assert re.search(r"adopted=\d+", log), log
+    assert re.search(r"[4-9] adopted stacks learnt", log), log
 
 
 def test_fork_child_counts_its_own_cpu(outdir):
