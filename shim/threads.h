@@ -8,7 +8,8 @@
  * recognises a stale signal from a thread that is gone. Threads created with pthread_create
  * register themselves, with the top of their stack (the unwinder reads the stack directly up
  * to there); threads found in /proc/self/task (before activation, or raw clone()) are adopted
- * from outside, and their stack is read through process_vm_readv.
+ * from outside, and their stack is read through process_vm_readv until the background thread
+ * has learnt its mapping from a sample's stack pointer (ldp_threads_learn_stacks).
  * The registry takes a mutex; only ldp_threads_lookup() runs in the handler.
  */
 #ifndef LDP_THREADS_H
