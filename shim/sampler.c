@@ -3,7 +3,8 @@
  * sampler.c — the SIGPROF handler: unwind the interrupted thread and count its stack.
  *
  * ASYNC-SIGNAL CONTEXT — on_sigprof() and everything it calls run inside the SIGPROF handler.
- * Allowed: raw syscalls, clock_gettime (vDSO), atomics, memory mapped before sampling started, ldp_unwind() (see
+ * Allowed: raw syscalls, clock_gettime (vDSO), atomics, memory mapped before sampling started,
+ * pthread_self() (async-signal-safe; bound at load, -z now), ldp_unwind() (see
  * unwind.c: it never enters the dynamic loader). Never: malloc, stdio, locks the interrupted
  * code may hold, dlsym, TLS, waiting. errno is saved and restored. Whenever something is in
  * the way (paused, a dlclose in flight, no room) the sample is dropped and counted.
@@ -12,6 +13,7 @@
  * (fence) until no handler is unwinding before it may unmap anything.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -91,8 +93,10 @@ static void on_sigprof(int sig, siginfo_t *si, void *ctx)
 	/* hi before lo: ldp_threads_learn_stacks() stores lo first */
 	hi = __atomic_load_n(&slot->stack_hi, __ATOMIC_ACQUIRE);
 	lo = __atomic_load_n(&slot->stack_lo, __ATOMIC_ACQUIRE);
-	if (!hi) /* an adopted thread: the background thread learns its stack from this */
+	if (!hi) { /* an adopted thread: the background thread learns its stack from these */
+		__atomic_store_n(&slot->seen_self, (uint64_t)pthread_self(), __ATOMIC_RELAXED);
 		__atomic_store_n(&slot->seen_sp, ldp_unwind_sp(ctx), __ATOMIC_RELAXED);
+	}
 	n = ldp_unwind(ctx, lo, hi, frames, (uint32_t)S.max_depth);
 	ldp_stacktab_add(&S.tab[idx], (uint32_t)slot->tid, frames, n, weight);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -127,6 +127,7 @@ static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
 	slots[i].timer = timer;
 	slots[i].stack_lo = 0;
 	slots[i].seen_sp = 0;
+	slots[i].seen_self = 0;
 	slots[i].stack_hi = stack_hi;
 	slots[i].seen = 1;
 	slots[i].name[0] = 0;
@@ -243,6 +244,9 @@ int ldp_threads_rescan(void)
 	return adopted;
 }
 
+/* Larger than any thread stack glibc makes by default (RLIMIT_STACK, 8 MiB here). */
+#define LEARN_MAX (256ull << 20)
+
 int ldp_threads_learn_stacks(void)
 {
 	struct ldp_maps maps = { 0 };
@@ -256,17 +260,20 @@ int ldp_threads_learn_stacks(void)
 		read = ldp_maps_read(0, &maps) == 0;
 	for (uint32_t i = 0; read && i < nslots; i++) {
 		uint64_t sp = __atomic_load_n(&slots[i].seen_sp, __ATOMIC_RELAXED);
+		uint64_t self = __atomic_load_n(&slots[i].seen_self, __ATOMIC_RELAXED);
 		const struct ldp_map *m;
 
 		if (slots[i].state != LDP_SLOT_LIVE || slots[i].stack_hi || !sp)
 			continue;
 		m = ldp_maps_find(&maps, sp);
-		/* a thread stack is private, readable, writable, and not a file (glibc's, or a
-		 * coroutine's: the handler checks the bounds on every sample) */
-		if (!m || strncmp(m->perms, "rw", 2) || (m->path[0] && strcmp(m->path, "[stack]")))
+		/* A glibc thread's stack: private, readable, writable, not a file, with the thread's
+		 * descriptor above the stack pointer in the same mapping. Anything else (a coroutine
+		 * stack, an alternate signal stack at that sample) stays on the slow path. */
+		if (!m || strncmp(m->perms, "rw", 2) || m->path[0] || self <= sp || self > m->end ||
+		    self - sp > LEARN_MAX)
 			continue;
 		__atomic_store_n(&slots[i].stack_lo, m->start, __ATOMIC_RELEASE);
-		__atomic_store_n(&slots[i].stack_hi, m->end, __ATOMIC_RELEASE);
+		__atomic_store_n(&slots[i].stack_hi, self, __ATOMIC_RELEASE);
 		learnt++;
 	}
 	pthread_mutex_unlock(&lock);

@@ -36,6 +36,7 @@ struct ldp_slot {
 	 * threads: their stack_hi is their own). */
 	uint64_t stack_lo;
 	uint64_t seen_sp;
+	uint64_t seen_self; /* and its pthread_self(): glibc keeps it at the top of the stack */
 	char name[16];
 };
 
@@ -55,7 +56,9 @@ void ldp_threads_unlock(void);
 /* Name of tid for a profile: its slot's, else /proc. buf >= 16 bytes. */
 void ldp_threads_name(int32_t tid, char *buf, size_t len);
 /* Adopted threads whose stack is not known yet and that were sampled: the anonymous writable
- * mapping (or [stack]) that held their stack pointer becomes their stack, so that later samples
+ * mapping that held their stack pointer, up to their glibc descriptor (struct pthread, at the
+ * top of a thread's stack: above it may lie a neighbour the kernel merged into the same
+ * mapping), becomes their stack, so that later samples
  * read it directly instead of through process_vm_readv (about 14 times the cost for a 60-frame
  * stack). Returns how many were learnt. Reads /proc/self/maps only when there is one. */
 int ldp_threads_learn_stacks(void);
