@@ -271,7 +271,7 @@ static int check_file(const char *hostpath, char *why, size_t whylen)
 /* The library must be safe to name in ld.so.preload: the file the native loader finds (with
  * $LIB, the 64-bit expansion) and every 32-bit stub there is pass check_file(); and it must
  * load: /bin/true runs with the line itself preloaded (the loader expands $LIB as it will for
- * ld.so.preload), exits 0 and prints nothing. */
+ * ld.so.preload) and start_after_cpu = 0 (the core loads), exits 0 and prints nothing. */
 static int check_lib(const char *root, const char *lib, char *why, size_t whylen)
 {
 	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512];
@@ -304,6 +304,8 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 	if (pid == 0) {
 		dup2(pipefd[1], 2);
 		setenv("LD_PRELOAD", line, 1);
+		/* the core too, not only the waiter a process this short would get */
+		setenv("LDPROF_SELECT_START_AFTER_CPU", "0", 1);
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}

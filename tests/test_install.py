@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from conftest import CORE, LDPROF, SHIM, run
+from conftest import CORE, LDPROF, SHIM, clean_env, run
 
 LIB = "/usr/lib/ldprof/libldprof.so"  # the plain line: a root without the $LIB layout
 LINE = "/usr/lib/ldprof/$LIB/libldprof.so"  # with it (packaging/layout.sh)
@@ -99,6 +99,24 @@ def test_refuses_a_library_that_does_not_load(root):
     assert r.returncode == 1
     assert r.stderr.startswith(b"ldprof install: refusing:") and b"/bin/true fails" in r.stderr
     assert preload(root) == OTHER
+
+
+def test_the_check_loads_the_core(root, tmp_path):
+    """The check runs /bin/true with start_after_cpu = 0: a core that kills every process it
+    loads into is refused, although /bin/true alone would end before any deferred start."""
+    out = tmp_path / "profiles"
+    out.mkdir()
+    env = clean_env(LDPROF_OUTPUT_ENDPOINT=f"file://{out}")
+    src = tmp_path / "badcore.c"
+    src.write_text("#include <stdlib.h>\nvoid *ldp_core_start(void *boot) { (void)boot; abort(); }\n")
+    good = run([str(LDPROF), "install", "--dry-run", "--root", root], env=env)
+    assert good.returncode == 0, good.stderr
+    core = root / "usr/lib/ldprof" / CORE.name
+    r = run(["gcc", "-shared", "-fPIC", "-o", str(core), str(src)])
+    assert r.returncode == 0, r.stderr
+    r = run([str(LDPROF), "install", "--root", root], env=env)
+    assert r.returncode == 1 and b"/bin/true fails" in r.stderr, r
+    assert not (root / "etc/ld.so.preload").exists()
 
 
 def test_refuses_a_missing_library(root):
