@@ -764,9 +764,10 @@ static void unwind_setup(int on);
 /* ---- the core: loaded and started ---- */
 
 /* dlopen()s the core next to this object and finds its entry point; NULL (decided and logged)
- * when it cannot. Called before any activation is marked running: dlopen takes the loader's
- * lock, which a program thread may hold while it waits in one of our wrappers. */
-static ldp_core_start_fn open_core(void)
+ * when it cannot. *shim_path: where this object is. Called before any activation is marked
+ * running: dlopen and dladdr take the loader's lock, which a program thread may hold while it
+ * waits in one of our wrappers. */
+static ldp_core_start_fn open_core(const char **shim_path)
 {
 	char path[4096];
 	struct ldp_dl_info info = { 0 };
@@ -796,20 +797,19 @@ static ldp_core_start_fn open_core(void)
 	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
 	if (!start)
 		decide(LDP_ST_CORE_FAILED, "the core has no entry point");
+	*shim_path = info.dli_fname;
 	return start;
 }
 
 static int tasks_room_now(void);
 
 /* deferred: called from the waiter, not from a thread of the program (boot.h). */
-static void start_core(ldp_core_start_fn start, int deferred)
+static void start_core(ldp_core_start_fn start, const char *shim_path, int deferred)
 {
-	struct ldp_dl_info info = { 0 };
 	struct ldp_boot boot = { 0 };
 
-	dladdr((const void *)start_core, &info);
 	boot.version = LDP_BOOT_VERSION;
-	boot.shim_path = info.dli_fname;
+	boot.shim_path = shim_path;
 	boot.log_file = env("LDPROF_LOG_FILE");
 	boot.log_level = log_level();
 	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
@@ -871,7 +871,7 @@ static int solo_lock;             /* one solo call at a time stops and restarts 
 static long long start_after_ns;  /* [select] start_after_cpu */
 static long long start_at_ns;     /* when, on the process's CPU clock (which goes on across exec:
 				   * a restarted waiter keeps it) */
-static char agent_sock[108];      /* "" when the agent is not to be asked */
+static char agent_sock[108];      /* the agent's socket; "" when it is not to be asked */
 
 struct k_timespec {
 	long s, ns;
@@ -990,6 +990,7 @@ static void *waiter(void *arg)
 	unsigned long set = 1ul << (LDP_SIGPROF - 1), mask = 0;
 	struct k_siginfo si;
 	ldp_core_start_fn start;
+	const char *shim_path = NULL;
 	int timer = -1, v, foreign = 0, broken = 0;
 
 	sev.tid = (int)sys3(NR_gettid, 0, 0, 0);
@@ -1042,7 +1043,7 @@ static void *waiter(void *arg)
 		goto out;
 	}
 	real_all();
-	start = open_core();
+	start = open_core(&shim_path);
 	for (;;) {
 		if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
 			goto out;
@@ -1059,7 +1060,7 @@ static void *waiter(void *arg)
 		/* a holder's release or a canceller wakes us; the timeout is only a safety net */
 		futex_wait(&act, v, 10 * 1000 * 1000);
 	}
-	start_core(start, 1);
+	start_core(start, shim_path, 1);
 	act_give_up();
 out:
 	return arg;
@@ -1187,6 +1188,19 @@ static void defer(long long after_ns)
 	}
 }
 
+/* The process moves out of our reach (leaving) before any core started: for good. */
+static void moved_before_start(const char *leaving)
+{
+	char why[112], *p = why, *end = why + sizeof(why) - 1;
+
+	p = put(p, end, "moved into ");
+	p = put(p, end, leaving);
+	p = put(p, end, " before the core started");
+	*p = 0;
+	act_give_up();
+	decide(LDP_ST_STEPPED_ASIDE, why);
+}
+
 static void solo_unlock(void)
 {
 	__atomic_store_n(&solo_lock, 0, __ATOMIC_RELEASE);
@@ -1199,7 +1213,7 @@ static void solo_unlock(void)
  * from the kernel. */
 static void solo_pending_prepare(const char *leaving, int for_good)
 {
-	char said[112], why[112], *p = why, *end = why + sizeof(why) - 1;
+	char said[112];
 	int v = 0;
 
 	while (!__atomic_compare_exchange_n(&solo_lock, &v, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -1210,12 +1224,7 @@ static void solo_pending_prepare(const char *leaving, int for_good)
 		waiter_stop();
 	if (!for_good)
 		return;
-	p = put(p, end, "moved into ");
-	p = put(p, end, leaving);
-	p = put(p, end, " before the core started");
-	*p = 0;
-	act_give_up();
-	decide(LDP_ST_STEPPED_ASIDE, why);
+	moved_before_start(leaving);
 	if (agent_sock[0])
 		agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_SECCOMP, said, sizeof(said));
 	solo_unlock();
@@ -1223,18 +1232,11 @@ static void solo_pending_prepare(const char *leaving, int for_good)
 
 static void solo_pending_done(const char *leaving, int for_good, int ok)
 {
-	char why[112], *p = why, *end = why + sizeof(why) - 1;
-
 	if (for_good)
 		return; /* given up (and unlocked) before the call: no system call of ours now */
-	if (leaving && ok) {
-		p = put(p, end, "moved into ");
-		p = put(p, end, leaving);
-		p = put(p, end, " before the core started");
-		*p = 0;
-		act_give_up();
-		decide(LDP_ST_STEPPED_ASIDE, why);
-	} else if (act_pending() && waiter_start() < 0) {
+	if (leaving && ok)
+		moved_before_start(leaving);
+	else if (act_pending() && waiter_start() < 0) {
 		act_give_up();
 		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
 	}
@@ -1247,10 +1249,10 @@ static void solo_pending_done(const char *leaving, int for_good, int ok)
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
-	char var[256], cfgbuf[8192], why[112], sock[108];
+	char var[256], cfgbuf[8192], why[112];
 	struct ldp_select_rules rules = { 0 };
 	struct text cfg = { 0 };
-	const char *v, *cfg_path;
+	const char *v, *cfg_path, *shim_path = NULL;
 	ldp_core_start_fn start;
 	size_t n;
 	int c, go;
@@ -1338,12 +1340,13 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log(LOG_INFO_, "staying off", v);
 		return;
 	}
+	/* before text_free(): the value may point into the config text */
+	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
 	if (go) {
-		agent_socket(rules.agent_socket, sock, sizeof(sock));
 		text_free(&cfg);
-		go_off(sock[0] ? 0 : "no [agent] socket");
-		if (sock[0]) {
-			agent_request(sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
+		go_off(agent_sock[0] ? 0 : "no [agent] socket");
+		if (agent_sock[0]) {
+			agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
 			if (log_level() <= 1)
 				preload_log(LOG_INFO_, "agent", why);
 		}
@@ -1356,7 +1359,6 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	n = output_writable(rules.endpoint);
-	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
 	text_free(&cfg);
 	if (!n) {
 		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
@@ -1367,9 +1369,9 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		defer(rules.start_after_ns);
 		return;
 	}
-	start = open_core();
+	start = open_core(&shim_path);
 	if (start)
-		start_core(start, 0);
+		start_core(start, shim_path, 0);
 }
 
 EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), void *arg)
