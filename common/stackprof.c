@@ -9,7 +9,9 @@
  * quarters; past max_stacks (or past three quarters when a doubling fails) samples are dropped
  * and counted, so a process with unbounded stack variety cannot make the profiler's memory
  * grow without bound. A window's entries go at reset; the table keeps its size, since the next
- * window of the same process most likely needs it again.
+ * window of the same process most likely needs it again. A forked child leaves its parent's
+ * entries untouched (freeing them would copy every page they sit on) until it has samples of
+ * its own, and starts from a new, small table.
  * Symbolization uses a snapshot of the process (maps, exe, comm) taken by refresh, and the
  * .symtab/.dynsym of each mapped file, parsed once per (path, inode) for the life of the
  * object: a library that stays mapped is never read twice.
@@ -53,9 +55,12 @@ struct ldp_stackprof {
 	pid_t pid;
 	unsigned flags;
 	uint32_t max_stacks, max_slots;
-	struct entry *e;
+	struct entry *e;      /* NULL until the first sample after ldp_stackprof_reset_after_fork */
 	uint32_t cap, used;
 	uint64_t samples, dropped;
+	/* The parent's entries, left behind in a forked child (ldp_stackprof_reset_after_fork) */
+	struct entry *left;
+	uint32_t left_cap;
 	int64_t start_ns;
 	/* the last good snapshot of the process */
 	struct ldp_maps maps;
@@ -98,18 +103,32 @@ out:
 	return r;
 }
 
+static void free_table(struct entry *e, uint32_t cap)
+{
+	for (uint32_t i = 0; e && i < cap; i++)
+		free(e[i].frames);
+	free(e);
+}
+
 static void free_entries(struct ldp_stackprof *sp)
 {
 	for (uint32_t i = 0; sp->e && i < sp->cap; i++)
 		free(sp->e[i].frames);
 }
 
+static void free_left(struct ldp_stackprof *sp)
+{
+	free_table(sp->left, sp->left_cap);
+	sp->left = NULL;
+	sp->left_cap = 0;
+}
+
 void ldp_stackprof_free(struct ldp_stackprof *sp)
 {
 	if (!sp)
 		return;
-	free_entries(sp);
-	free(sp->e);
+	free_table(sp->e, sp->cap);
+	free_left(sp);
 	for (unsigned i = 0; i < sp->nsym; i++) {
 		free(sp->sym[i].path);
 		ldp_elfsym_free(sp->sym[i].syms);
@@ -120,8 +139,31 @@ void ldp_stackprof_free(struct ldp_stackprof *sp)
 
 void ldp_stackprof_reset(struct ldp_stackprof *sp, int64_t start_ns)
 {
+	/* A child that has samples of its own is no passing one: time to tidy up after fork. */
+	if (sp->left && sp->samples)
+		free_left(sp);
 	free_entries(sp);
-	memset(sp->e, 0, sp->cap * sizeof(*sp->e));
+	if (sp->e)
+		memset(sp->e, 0, sp->cap * sizeof(*sp->e));
+	sp->used = 0;
+	sp->samples = 0;
+	sp->dropped = 0;
+	sp->start_ns = start_ns;
+}
+
+void ldp_stackprof_reset_after_fork(struct ldp_stackprof *sp, int64_t start_ns)
+{
+	/* Freeing the parent's entries would write to every page they sit on, and so copy each
+	 * into the child; a table cleared anew would too. Both are left as they are, shared with
+	 * the parent, and the child's table comes at its first sample. */
+	if (!sp->left) {
+		sp->left = sp->e;
+		sp->left_cap = sp->cap;
+	} else {
+		free_table(sp->e, sp->cap); /* the child's own, if it forks before tidying up */
+	}
+	sp->e = NULL;
+	sp->cap = 0;
 	sp->used = 0;
 	sp->samples = 0;
 	sp->dropped = 0;
@@ -225,6 +267,14 @@ int ldp_stackprof_add(struct ldp_stackprof *sp, uint32_t tid, const char *name,
 		for (uint32_t k = 0; k < nframes; k++)
 			adj[k] = k && frames[k] ? frames[k] - 1 : frames[k];
 		frames = adj;
+	}
+	if (!sp->e) {
+		sp->e = calloc(MIN_SLOTS, sizeof(*sp->e));
+		if (!sp->e) {
+			sp->dropped += count;
+			return -ENOMEM;
+		}
+		sp->cap = MIN_SLOTS;
 	}
 	h = hash_stack(tid, frames, nframes);
 	e = slot(sp->e, sp->cap, h, tid, frames, nframes);

@@ -56,6 +56,9 @@ uint64_t ldp_stackprof_dropped(const struct ldp_stackprof *sp);
 /* Starts a new window at start_ns: no sample, no drop, no entry of the previous one is kept.
  * Symbol tables, the mappings snapshot, comm and executable are kept. */
 void ldp_stackprof_reset(struct ldp_stackprof *sp, int64_t start_ns);
+/* After fork, in the child: the same, but without touching the parent's entries, which stay
+ * shared with the parent until a reset that finds samples of the child's own frees them. */
+void ldp_stackprof_reset_after_fork(struct ldp_stackprof *sp, int64_t start_ns);
 
 /* Reads the process's mappings, executable and comm. Cheap when the mappings have not changed
  * since the last call: one read of the maps file and a comparison, no symbol table touched.

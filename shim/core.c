@@ -761,7 +761,7 @@ static void fork_child(void)
 	ldp_bg_tid = -1;
 	ldp_send_tid = -1;
 	ldp_sampler_after_fork_child();
-	ldp_stackprof_reset(C.win, now_ns(CLOCK_REALTIME));
+	ldp_stackprof_reset_after_fork(C.win, now_ns(CLOCK_REALTIME));
 	if (C.state)
 		C.state->pid = C.pid;
 	if (!C.stepped_aside && !C.exiting) {

@@ -188,8 +188,8 @@ void ldp_sampler_after_fork_child(void)
 	S.inflight[0] = S.inflight[1] = 0;
 	S.fenced = 0;
 	ldp_unwind_after_fork_child();
-	ldp_stacktab_reset(&S.tab[0]);
-	ldp_stacktab_reset(&S.tab[1]);
+	ldp_stacktab_forget(&S.tab[0]);
+	ldp_stacktab_forget(&S.tab[1]);
 }
 
 void ldp_sampler_set_ignored(int ignored)

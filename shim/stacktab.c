@@ -31,6 +31,9 @@ int ldp_stacktab_init(struct ldp_stacktab *t, uint32_t cap, uint32_t arena_frame
 	m = mmap(NULL, t->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return -errno;
+	/* A forked child gets these pages zeroed, not copied: they hold the parent's samples,
+	 * and copying them would cost every fork of a sampled program. */
+	t->wipe_on_fork = madvise(m, t->map_len, MADV_WIPEONFORK) == 0;
 	t->e = m;
 	t->arena = (uint64_t *)((char *)m + tab_bytes(cap));
 	t->cap = cap;
@@ -56,6 +59,23 @@ void ldp_stacktab_reset(struct ldp_stacktab *t)
 	t->arena_used = 0;
 	t->dropped = 0;
 	t->added = 0;
+}
+
+void ldp_stacktab_forget(struct ldp_stacktab *t)
+{
+	if (!t->added && !t->dropped && !t->arena_used)
+		return;
+	/* Without MADV_WIPEONFORK, the pages hold the parent's samples and are shared with it:
+	 * clearing them would copy every one into a child that may exec or exit a moment later.
+	 * Dropped, they cost nothing now, and those a sample touches later come back as zero
+	 * pages. */
+	if (t->wipe_on_fork || madvise(t->e, t->map_len, MADV_DONTNEED) == 0) {
+		t->arena_used = 0;
+		t->dropped = 0;
+		t->added = 0;
+		return;
+	}
+	ldp_stacktab_reset(t);
 }
 
 static uint64_t hash_stack(uint32_t tid, const uint64_t *f, uint32_t n)

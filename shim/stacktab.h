@@ -30,14 +30,18 @@ struct ldp_stacktab {
 	uint64_t dropped;    /* weighted samples that found no room */
 	uint64_t added;      /* weighted samples stored */
 	size_t map_len;
+	int wipe_on_fork;    /* a forked child finds the mapping zeroed */
 };
 
 int ldp_stacktab_init(struct ldp_stacktab *t, uint32_t cap, uint32_t arena_frames);
 /* ASYNC-SIGNAL-SAFE. */
 void ldp_stacktab_add(struct ldp_stacktab *t, uint32_t tid, const uint64_t *frames, uint32_t depth,
 		      uint64_t weight);
-/* Not concurrent with add. Gives the pages back to the kernel. */
+/* Not concurrent with add. Keeps the pages: one given back would be faulted in again inside
+ * a handler. */
 void ldp_stacktab_reset(struct ldp_stacktab *t);
+/* After fork, in the child, not concurrent with add: the same, but gives the pages back. */
+void ldp_stacktab_forget(struct ldp_stacktab *t);
 void ldp_stacktab_destroy(struct ldp_stacktab *t);
 
 static inline const uint64_t *ldp_stacktab_frames(const struct ldp_stacktab *t,

@@ -311,7 +311,9 @@ void ldp_threads_after_fork_child(int32_t parent_tid)
 			stack_hi = slots[i].stack_hi;
 			stack_lo = slots[i].stack_lo;
 		}
-		slots[i].timer = -1;
+		/* Read before written: a page of slots the child never writes stays shared. */
+		if (slots[i].timer != -1)
+			slots[i].timer = -1;
 		if (slots[i].state != LDP_SLOT_FREE)
 			__atomic_store_n(&slots[i].state, LDP_SLOT_FREE, __ATOMIC_RELEASE);
 	}

@@ -82,6 +82,26 @@ def test_spawned_programs_profiled(outdir, how):
     assert p.with_func("parent_burn") >= 0.8 * 200, p.dump()
 
 
+def test_fork_child_starts_with_none_of_the_parents_samples(outdir):
+    # At the fork, the parent has pre_fork_burn both in its window (drained) and in the
+    # sampler's table (not yet): the child drops both without copying them (the table is
+    # wiped on fork, the window's entries left behind), and the parent keeps both.
+    r = ldprof_run([prog("forkexec"), "burnfork", "500"], outdir=outdir, hz=HZ, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    parent, child = pids_of(r.stdout)
+    expected = 500 * HZ / 1000
+
+    c = stacks_in(outdir, pid=child, comm="forkexec")
+    assert c.with_func("child_burn") >= 0.8 * expected, c.dump()
+    assert c.with_func("pre_fork_burn") == 0, "the parent's samples in the child's profile"
+    assert c.with_func("parent_burn") == 0, c.dump()
+
+    p = stacks_in(outdir, pid=parent, comm="forkexec")
+    assert p.with_func("pre_fork_burn") >= 0.8 * 3 * expected, p.dump()
+    assert p.with_func("parent_burn") >= 0.8 * expected, p.dump()
+    assert p.with_func("child_burn") == 0, p.dump()
+
+
 def test_fork_of_large_busy_process_does_not_livelock(outdir):
     # each fork copies 512 MiB worth of page tables (~10 ms of kernel CPU): with the forking
     # thread's timer at 1 ms it fires in every fork unless SIGPROF is held off around fork

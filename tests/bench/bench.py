@@ -27,6 +27,8 @@ What is measured (see the notes printed under the table for the method of each r
     preloaded (LD_PRELOAD, inherited) but excluded by a rule, with it in every process as
     installed (default start_after_cpu) and active in every process from its start; and two floors: an empty preload, and one that only starts a sleeping thread
     (tests/bench/waiter.c); interleaved rounds, ratios against the no-shim run of the same round.
+    Then what one fork() costs a program that carries the shim, waiting or sampling
+    (tests/bench/forker.c), against no shim, an empty preload and waiter.c.
  6. The eBPF agent (root only; skipped with a warning otherwise): build/tests/progs/bench_work_static
     (bench_work, static, frame pointers) under a ldprof-agent of our own at 99 Hz with
     --bpf-stats, covered (registered through the agent's socket) or not (A/A too), interleaved:
@@ -63,6 +65,7 @@ DEEP = os.path.join(B, "tests", "progs", "bench_deep")
 SPAWN = os.path.join(B, "tests", "bench", "spawn")
 EMPTY = os.path.join(B, "tests", "bench", "libempty.so")
 WAITER = os.path.join(B, "tests", "bench", "libwaiter.so")
+FORKER = os.path.join(B, "tests", "bench", "forker")
 GPERF = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
 AGENT = os.path.join(B, "sbin", "ldprof-agent")
 WORK_STATIC = os.path.join(B, "tests", "progs", "bench_work_static")
@@ -602,6 +605,16 @@ def bench_startup():
     subprocess.run(["rm", "-rf", d])
 
 
+def shuffled_rounds(configs, nrounds, what):
+    """(round, key, label, env function) for every configuration of every round, in an order
+    shuffled each round; round -1 is a warm-up, to be discarded."""
+    for rnd in range(-1, nrounds):
+        order = list(configs)
+        SHUFFLE.shuffle(order)
+        yield from ((rnd, *c) for c in order)
+        sys.stderr.write(f"  {what} round {rnd + 1}/{nrounds} done\n")
+
+
 STORM_PROGRAMS = 200 if QUICK else 2000  # programs started by one storm (half /bin/true, half cat)
 STORM_ROUNDS = 2 if QUICK else 7
 
@@ -631,17 +644,13 @@ def bench_storm():
                            "LDPROF_SELECT_START_AFTER_CPU": "0"})]
     res = {k: [] for k, *_ in configs}
     ref = run(argv, {}, "storm warm-up")
-    for rnd in range(-1, STORM_ROUNDS):  # round -1: warm-up, discarded
-        order = list(configs)
-        SHUFFLE.shuffle(order)
-        for key, label, envf in order:
-            o = fresh_dir("storm")
-            r = run(argv, envf(o), f"fork+exec storm, {label}")
-            check_same(r, ref, f"fork+exec storm, {label}")
-            r["files"] = len([f for f in os.listdir(o) if f.endswith(".pb.gz")])
-            if rnd >= 0:
-                res[key].append(r)
-        sys.stderr.write(f"  storm round {rnd + 1}/{STORM_ROUNDS} done\n")
+    for rnd, key, label, envf in shuffled_rounds(configs, STORM_ROUNDS, "storm"):
+        o = fresh_dir("storm")
+        r = run(argv, envf(o), f"fork+exec storm, {label}")
+        check_same(r, ref, f"fork+exec storm, {label}")
+        r["files"] = len([f for f in os.listdir(o) if f.endswith(".pb.gz")])
+        if rnd >= 0:
+            res[key].append(r)
     base = res["none"]
     name = f"5. fork+exec storm ({STORM_PROGRAMS} programs from one sh loop)"
     for key, label, _ in configs:
@@ -665,6 +674,50 @@ def bench_storm():
             row(f"{name}, {label}: {unit}", fs(median([r[m] for r in rs])), rng([r[m] for r in rs], fs),
                 f"{rt}; {per:+.0f} µs per program; ratios {rtxt}{extra}", tgt, ok)
     subprocess.run(["rm", "-rf", d])
+
+
+FORKS = 200 if QUICK else 2000  # fork()s timed by one forker run
+FORK_ROUNDS = 2 if QUICK else 7
+
+
+def bench_forks():
+    """What one fork() costs a program that carries the shim: tests/bench/forker times FORKS
+    rounds of fork + _exit + waitpid after 60 ms of CPU and 1.2 s of sleep, so that the shim has
+    started its core (or is still waiting, with start_after_cpu = 1h). The floors: an empty
+    preload, and tests/bench/waiter.c, whose thread has ended by then (glibc takes a process
+    that has ever started a thread through its multi-threaded fork path for good)."""
+    configs = [("none", "no shim", lambda o: {}),
+               ("empty", "empty preload", lambda o: {"LD_PRELOAD": EMPTY}),
+               ("waiter", "a preload whose one thread has come and gone (tests/bench/waiter.c)",
+                lambda o: {"LD_PRELOAD": WAITER}),
+               ("wait", "shim waiting (start_after_cpu = 1h)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
+                           "LDPROF_SELECT_START_AFTER_CPU": "1h"}),
+               ("on", "shim sampling (as installed: the core started at 20 ms of CPU)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o})]
+    res = {k: [] for k, *_ in configs}
+    argv = [FORKER, str(FORKS)]
+    for rnd, key, label, envf in shuffled_rounds(configs, FORK_ROUNDS, "fork"):
+        o = fresh_dir("forks")
+        r = run(argv, envf(o), f"fork of a running program, {label}")
+        m = re.search(rb"forker: (\d+) ns per fork", r["out"])
+        if not m:
+            problems.append(f"5. forker, {label}: no result in {r['out'][-200:]!r}")
+            return
+        if rnd >= 0:
+            res[key].append(int(m.group(1)) / 1000)
+    name = "5. one fork() of a running program (fork + _exit + waitpid, tests/bench/forker.c)"
+    base = res["none"]
+    for key, label, _ in configs:
+        us = res[key]
+        if key == "none":
+            row(f"{name}, {label}", f"{median(us):.0f} µs", rng(us, lambda x: f"{x:.0f}"), "baseline", "", "")
+            continue
+        diff = [a - b for a, b in zip(us, base)]
+        lo, hi = median_ci95(diff)
+        rt, _ = ratio_txt([a / b for a, b in zip(us, base)])
+        row(f"{name}, {label}", f"{median(us):.0f} µs", rng(us, lambda x: f"{x:.0f}"),
+            f"{median(diff):+.0f} µs per fork (95% CI {lo:+.0f} … {hi:+.0f}); {rt}", "", "")
 
 
 # ---------------------------------------------------------------- 6: the eBPF agent
@@ -1084,7 +1137,7 @@ def shim_id():
 
 
 def main():
-    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, AGENT, WORK_STATIC):
+    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, AGENT, WORK_STATIC, FORKER):
         if not os.access(f, os.X_OK if f != SHIM else os.R_OK):
             sys.exit(f"bench: {f} is missing: run `make test-bins` first")
     gperf_ok = os.access(GPERF, os.R_OK)
@@ -1099,6 +1152,7 @@ def main():
                           ("2", "2. bench_deep", bench_deep),
                           ("4", "4. start-up of /bin/true and of a small program", bench_startup),
                           ("5", "5. fork+exec storm (interleaved rounds)", bench_storm),
+                          ("5", "5. one fork() of a running program (interleaved rounds)", bench_forks),
                           ("6", "6. the eBPF agent (interleaved rounds)", bench_agent)):
         if ONLY and num not in ONLY:
             continue
@@ -1170,7 +1224,9 @@ def main():
         "rounds after one discarded warm-up round, the three shuffled in each; wall = fork to wait4 of the "
         "shell, CPU = the whole tree's user+sys (wait4 counts the children the shell waited for); ratio = "
         "median over rounds of (run ÷ no-shim run of the same round); per program = that difference ÷ "
-        f"{STORM_PROGRAMS}.")
+        f"{STORM_PROGRAMS}. One fork(): tests/bench/forker burns 60 ms of CPU, sleeps 1.2 s, then times "
+        f"{FORKS} rounds of fork + _exit in the child + waitpid (the median of 20 batches); {FORK_ROUNDS} "
+        "rounds of the five, shuffled; differences paired with the no-shim run of the same round.")
     out.append(
         f"- 6: the eBPF agent: one ldprof-agent of the bench's own (own socket, file:// output, "
         f"`[agent] cover = registered`, {AGENT_HZ} Hz, --bpf-stats) runs through the whole section. "

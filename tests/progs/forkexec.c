@@ -9,7 +9,8 @@
  *   HOW = how the child starts `burn`: execve (default), execv, execvp, execvpe, execl, execlp,
  *         execle, fexecve, execveat (raw syscall), posix_spawn, vfork, system
  *         (posix_spawn/vfork/system: the child never runs our code; the spawned `burn` must
- *         still be profiled on its own)
+ *         still be profiled on its own), or burnfork: the parent burns 3 * MS in
+ *         pre_fork_burn before it forks, and the child exits after child_burn
  *   MS  = CPU ms for each of the three burners (default 400)
  * stdout: "forkexec: parent=P child=C how=HOW" then burn's own line, then
  *         "forkexec: child exited status=0". Exit 0 when everything succeeded.
@@ -53,6 +54,7 @@ static inline __attribute__((always_inline)) void spin(long ms, uint64_t salt)
 
 __attribute__((noinline)) void parent_burn(long ms) { spin(ms, 1442695040888963407ull); }
 __attribute__((noinline)) void child_burn(long ms) { spin(ms, 3037000493ull); }
+__attribute__((noinline)) void pre_fork_burn(long ms) { spin(ms, 6364136223846793005ull); }
 
 static char burn_path[PATH_MAX], burn_dir[PATH_MAX], ms_arg[32];
 
@@ -130,6 +132,20 @@ int main(int argc, char **argv)
 			status = system(cmd);
 			printf("forkexec: child exited status=%d\n", status);
 			return status != 0;
+		}
+		printf("forkexec: parent=%d child=%d how=%s\n", (int)getpid(), (int)child, how);
+		fflush(stdout);
+		parent_burn(ms);
+	} else if (!strcmp(how, "burnfork")) {
+		/* Long enough before the fork that the parent has samples both drained into its
+		 * window and still in the sampler's table; the child does not exec. */
+		pre_fork_burn(3 * ms);
+		child = fork();
+		if (child < 0)
+			return 1;
+		if (child == 0) {
+			child_burn(ms);
+			exit(0);
 		}
 		printf("forkexec: parent=%d child=%d how=%s\n", (int)getpid(), (int)child, how);
 		fflush(stdout);

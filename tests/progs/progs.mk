@@ -75,13 +75,18 @@ $(B)/tests/bench/libwaiter.so: tests/bench/waiter.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -lpthread
 
+# bench: a program that times its own fork()s once the shim it carries has started (section 5)
+$(B)/tests/bench/forker: tests/bench/forker.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
 # bench: a small dynamically linked program (libc + libz + libm) for the start-up rows
 $(B)/tests/bench/small: tests/bench/small.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -o $@ $< -lz -lm
 
 test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/libwaiter.so \
-	   $(B)/tests/bench/small
+	   $(B)/tests/bench/small $(B)/tests/bench/forker
 
 # static_fp: the eBPF agent's known-answer workload: static (no interpreter, so the shim can never
 # load), clang so that leaf functions keep their frame pointer too (gcc 12 omits it in leaves).
