@@ -285,6 +285,8 @@ done:
 /* Threads of ours: what they create (curl's resolver) is not the program's and not sampled. */
 static __thread int our_thread;
 
+static void start_sender_locked(void);
+
 static void *bg_main(void *arg)
 {
 	struct timespec ts;
@@ -309,7 +311,11 @@ static void *bg_main(void *arg)
 			ldp_threads_learn_stacks();
 			ldp_unwind_refresh(0);
 			if (now_ns(CLOCK_MONOTONIC) >= C.next_flush - C.flush_ns / 20) {
+				unsigned seq = C.seq;
+
 				write_locked();
+				if (C.seq != seq)
+					start_sender_locked();
 				C.next_flush += C.flush_ns;
 			}
 		}
@@ -381,19 +387,29 @@ static int start_thread(pthread_t *t, void *(*fn)(void *))
 	return -r;
 }
 
+/* The sender comes with the first profile to send, from the background thread: a process that
+ * ends or execs before its first flush (most forked children) never starts it, and each of
+ * its forks copies one thread fewer. At exit and exec the exiting thread sends anyway. */
 static int start_bg(void)
 {
 	C.stop = 0;
 	C.next_flush = now_ns(CLOCK_MONOTONIC) + C.flush_ns;
 	C.bg_running = start_thread(&C.bg, bg_main) == 0;
-	if (!C.bg_running)
-		return -EAGAIN;
-	if (C.network && !C.sender_lost) {
-		C.send_running = start_thread(&C.sender, send_main) == 0;
-		if (!C.send_running)
-			ldp_log(LDP_LOG_WARN, "cannot start the sender thread: profiles wait for exit");
+	return C.bg_running ? 0 : -EAGAIN;
+}
+
+/* The background thread, with the work lock: a profile was just queued. */
+static void start_sender_locked(void)
+{
+	if (!C.network || C.sender_lost || C.send_running || C.stop || C.exiting)
+		return;
+	C.send_running = start_thread(&C.sender, send_main) == 0;
+	if (!C.send_running) {
+		ldp_log(LDP_LOG_WARN, "cannot start the sender thread: profiles wait for exit");
+		C.sender_lost = 1;
+	} else {
+		ldp_log(LDP_LOG_DEBUG, "sender thread started");
 	}
-	return 0;
 }
 
 /* pthread_join returns when the thread has cleared its tid, a little before the kernel reaps

@@ -124,6 +124,28 @@ def test_pyroscope_profiles_arrive_with_name_labels_window_and_content(tmp):
     assert hits > 0 and total >= 2.5 * 199 * 0.8, total
 
 
+def test_sender_starts_with_the_first_periodic_profile(tmp):
+    # The sender thread comes with the first profile a flush queues: a forked child that ends
+    # before its first flush never starts one (one thread fewer to create, and to kill at its
+    # exit), yet its profile arrives, sent at exit; the parent, past a flush before it forks,
+    # sends while it runs.
+    with Receiver(tmp / "rx") as rx:
+        cfg = base_config(tmp, rx.url, flush="1s", log__level="debug")
+        p = ldprof_cfg(cfg, [prog("forkexec"), "burnfork", "400"])
+        assert p.returncode == 0, p.stderr
+        recs = rx.records()
+    m = re.search(rb"forkexec: parent=(\d+) child=(\d+)", p.stdout)
+    assert m, p.stdout
+    parent, child = int(m.group(1)), int(m.group(2))
+    log = (tmp / "ldprof.log").read_text()
+    started = re.findall(r"ldprof\[(\d+)\]: debug: sender thread started", log)
+    assert started == [str(parent)], log
+    pids = [int(r["labels"]["pid"]) for r in recs]
+    assert pids.count(child) == 1 and pids.count(parent) >= 2, (pids, log)
+    d = delivery(log)
+    assert d["sent"] == d["made"] == len(recs) and d["spooled"] == d["lost"] == 0, (d, log)
+
+
 def test_parca_protocol(tmp):
     with Receiver(tmp / "rx") as rx:
         cfg = base_config(tmp, rx.url, output__protocol="parca")

@@ -683,7 +683,8 @@ FORK_ROUNDS = 2 if QUICK else 7
 def bench_forks():
     """What one fork() costs a program that carries the shim: tests/bench/forker times FORKS
     rounds of fork + _exit + waitpid after 60 ms of CPU and 1.2 s of sleep, so that the shim has
-    started its core (or is still waiting, with start_after_cpu = 1h). The floors: an empty
+    started its core (or is still waiting, with start_after_cpu = 1h), writing to a folder or
+    with an http:// endpoint (its sender thread comes with the first flush). The floors: an empty
     preload, and tests/bench/waiter.c, whose thread has ended by then (glibc takes a process
     that has ever started a thread through its multi-threaded fork path for good)."""
     configs = [("none", "no shim", lambda o: {}),
@@ -694,7 +695,13 @@ def bench_forks():
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
                            "LDPROF_SELECT_START_AFTER_CPU": "1h"}),
                ("on", "shim sampling (as installed: the core started at 20 ms of CPU)",
-                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o})]
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o}),
+               ("onhttp", "shim sampling, an http:// endpoint (refusing; no flush due yet)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": dead_url,
+                           "LDPROF_SPOOL_DIR": os.path.join(o, "spool")})]
+    closed = socket.socket()  # bound, never listening: connections are refused
+    closed.bind(("127.0.0.1", 0))
+    dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}/ingest"
     res = {k: [] for k, *_ in configs}
     argv = [FORKER, str(FORKS)]
     for rnd, key, label, envf in shuffled_rounds(configs, FORK_ROUNDS, "fork"):
@@ -718,6 +725,7 @@ def bench_forks():
         rt, _ = ratio_txt([a / b for a, b in zip(us, base)])
         row(f"{name}, {label}", f"{median(us):.0f} µs", rng(us, lambda x: f"{x:.0f}"),
             f"{median(diff):+.0f} µs per fork (95% CI {lo:+.0f} … {hi:+.0f}); {rt}", "", "")
+    closed.close()
 
 
 # ---------------------------------------------------------------- 6: the eBPF agent
@@ -1226,7 +1234,7 @@ def main():
         "median over rounds of (run ÷ no-shim run of the same round); per program = that difference ÷ "
         f"{STORM_PROGRAMS}. One fork(): tests/bench/forker burns 60 ms of CPU, sleeps 1.2 s, then times "
         f"{FORKS} rounds of fork + _exit in the child + waitpid (the median of 20 batches); {FORK_ROUNDS} "
-        "rounds of the five, shuffled; differences paired with the no-shim run of the same round.")
+        "rounds of the six, shuffled; differences paired with the no-shim run of the same round.")
     out.append(
         f"- 6: the eBPF agent: one ldprof-agent of the bench's own (own socket, file:// output, "
         f"`[agent] cover = registered`, {AGENT_HZ} Hz, --bpf-stats) runs through the whole section. "
