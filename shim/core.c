@@ -398,18 +398,25 @@ static int start_bg(void)
 	return C.bg_running ? 0 : -EAGAIN;
 }
 
-/* The background thread, with the work lock: a profile was just queued. */
+/* The background thread, with the work lock: a profile was just queued. Under wake_mx, as
+ * stop_bg() sets stop: a stop_bg() running now either finds the sender started, and stops it,
+ * or has set stop, and none starts (a set*id or unshare() must find no thread of ours). */
 static void start_sender_locked(void)
 {
-	if (!C.network || C.sender_lost || C.send_running || C.stop || C.exiting)
-		return;
-	C.send_running = start_thread(&C.sender, send_main) == 0;
-	if (!C.send_running) {
-		ldp_log(LDP_LOG_WARN, "cannot start the sender thread: profiles wait for exit");
-		C.sender_lost = 1;
-	} else {
-		ldp_log(LDP_LOG_DEBUG, "sender thread started");
+	int started = 0, failed = 0;
+
+	pthread_mutex_lock(&C.wake_mx);
+	if (C.network && !C.sender_lost && !C.send_running && !C.stop && !C.exiting) {
+		C.send_running = start_thread(&C.sender, send_main) == 0;
+		started = C.send_running;
+		failed = !started;
+		C.sender_lost = failed;
 	}
+	pthread_mutex_unlock(&C.wake_mx);
+	if (failed)
+		ldp_log(LDP_LOG_WARN, "cannot start the sender thread: profiles wait for exit");
+	else if (started)
+		ldp_log(LDP_LOG_DEBUG, "sender thread started");
 }
 
 /* pthread_join returns when the thread has cleared its tid, a little before the kernel reaps

@@ -6,6 +6,7 @@ with its interpreter frames."""
 import os
 import re
 import shutil
+import socket
 import stat
 import struct
 import subprocess
@@ -168,6 +169,26 @@ def test_unshare_user_refused_for_the_programs_threads_keeps_sampling(outdir):
     assert b"unshare = EINVAL" in out
     assert st.with_func("burn_before") >= 40 and st.with_func("burn_after") >= 40, st.dump()
     assert "exit: 2 profiles" in log, log
+
+
+@pytest.mark.parametrize("flush", ["100ms", "1h"])
+def test_unshare_user_midway_with_a_network_endpoint(outdir, flush):
+    # The sender thread starts with the first periodic profile (at 100 ms, before the unshare
+    # at 400 ms; with 1h never): either way no thread of ours is left when the kernel looks.
+    closed = socket.socket()  # bound, never listening: sends are refused, profiles spooled
+    closed.bind(("127.0.0.1", 0))
+    try:
+        r = same_as_without([prog("nsmove"), "400", "user"],
+                            preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="debug",
+                                        LDPROF_SAMPLING_HZ=200, LDPROF_SAMPLING_FLUSH_INTERVAL=flush,
+                                        LDPROF_OUTPUT_ENDPOINT=f"http://127.0.0.1:{closed.getsockname()[1]}/x",
+                                        LDPROF_SPOOL_DIR=outdir / "spool"), timeout=30)
+    finally:
+        closed.close()
+    log = read_log(outdir, outdir / "log.txt")
+    assert b"unshare = 0" in r.stdout, (r.stdout, log)
+    assert ("sender thread started" in log) == (flush == "100ms"), log
+    assert "moves into another user or mount namespace" in log, log
 
 
 def test_chroot_midway_hands_the_profile_over(outdir, tmp_path):
