@@ -184,6 +184,11 @@ $(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
 
+# The SIGPROF handler's table, alone.
+$(B)/tests/unit/test_stacktab: tests/unit/test_stacktab.c shim/stacktab.c shim/stacktab.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/unit/test_stacktab.c shim/stacktab.c
+
 # The first stage's ldprof-agent client, against a real socket server thread.
 $(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/agentreq.h shim/rawsys.h \
 		common/agentproto.h
