@@ -103,17 +103,16 @@ out:
 	return r;
 }
 
-static void free_table(struct entry *e, uint32_t cap)
+static void free_frames(const struct entry *e, uint32_t cap)
 {
 	for (uint32_t i = 0; e && i < cap; i++)
 		free(e[i].frames);
-	free(e);
 }
 
-static void free_entries(struct ldp_stackprof *sp)
+static void free_table(struct entry *e, uint32_t cap)
 {
-	for (uint32_t i = 0; sp->e && i < sp->cap; i++)
-		free(sp->e[i].frames);
+	free_frames(e, cap);
+	free(e);
 }
 
 static void free_left(struct ldp_stackprof *sp)
@@ -142,7 +141,7 @@ void ldp_stackprof_reset(struct ldp_stackprof *sp, int64_t start_ns)
 	/* A child that has samples of its own is no passing one: time to tidy up after fork. */
 	if (sp->left && sp->samples)
 		free_left(sp);
-	free_entries(sp);
+	free_frames(sp->e, sp->cap);
 	if (sp->e)
 		memset(sp->e, 0, sp->cap * sizeof(*sp->e));
 	sp->used = 0;

@@ -28,17 +28,11 @@
 #define MSG_DONTWAIT_ 0x40
 #define MSG_NOSIGNAL_ 0x4000
 #define POLLIN_ 1
-#define CLOCK_MONOTONIC_ 1
 #define NS_PER_MS 1000000L
-#define NS_PER_S 1000000000L
 
 struct sockaddr_un_ {
 	unsigned short family;
 	char path[108];
-};
-
-struct timespec_ {
-	long sec, nsec;
 };
 
 struct pollfd_ {
@@ -48,11 +42,7 @@ struct pollfd_ {
 
 static long now_ns(void)
 {
-	struct timespec_ t;
-
-	if (sys3(NR_clock_gettime, CLOCK_MONOTONIC_, (long)&t, 0) < 0)
-		return 0;
-	return t.sec * NS_PER_S + t.nsec;
+	return (long)sys_clock_ns(LDP_CLOCK_MONOTONIC);
 }
 
 /* Does s[0..n) start with word, followed by the end or a blank? *rest gets what follows. */
@@ -139,14 +129,14 @@ int ldp_agentreq_ask(const char *socket_path, const char *request, int *ret_ok, 
 	/* Wait for the reply until the deadline; a signal only costs a new poll with what is left. */
 	for (;;) {
 		struct pollfd_ p = { (int)fd, POLLIN_, 0 };
-		struct timespec_ t;
+		struct ldp_k_timespec t;
 
 		left = deadline - now_ns();
 		r = -ETIMEDOUT;
 		if (left <= 0)
 			goto out;
-		t.sec = left / NS_PER_S;
-		t.nsec = left % NS_PER_S;
+		t.sec = left / LDP_NS_PER_S;
+		t.nsec = left % LDP_NS_PER_S;
 		n = sys6(NR_ppoll, (long)&p, 1, (long)&t, 0, 8, 0);
 		if (n == -EINTR)
 			continue;

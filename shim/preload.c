@@ -126,6 +126,11 @@ static int starts_with(const char *s, const char *prefix)
 	return 1;
 }
 
+static long my_pid(void)
+{
+	return sys3(NR_getpid, 0, 0, 0);
+}
+
 /* Our own getenv over environ: some programs (bash) define getenv themselves and are not
  * ready for it to be called from a constructor. */
 static const char *env(const char *name)
@@ -214,7 +219,7 @@ static void preload_log(int level, const char *what, const char *detail)
 	if (sys)
 		p = put(p, end, LOG_USER_WARNING);
 	p = put(p, end, "ldprof[");
-	p = put_num(p, end, sys3(NR_getpid, 0, 0, 0));
+	p = put_num(p, end, my_pid());
 	p = put(p, end, "]: ");
 	p = put(p, end, what);
 	if (detail) {
@@ -301,7 +306,7 @@ static void decide(int decision, const char *detail)
 {
 	size_t i = 0;
 
-	ldp_state.pid = (int)sys3(NR_getpid, 0, 0, 0);
+	ldp_state.pid = (int)my_pid();
 	for (; detail && detail[i] && i + 1 < sizeof(ldp_state.detail); i++)
 		ldp_state.detail[i] = detail[i];
 	ldp_state.detail[i] = 0;
@@ -853,8 +858,6 @@ static void start_core(ldp_core_start_fn start, const char *shim_path, int defer
 #define SI_TIMER_ (-2)
 #define SI_TKILL_ (-6)
 #define SIGEV_THREAD_ID_ 4
-#define CLOCK_MONOTONIC_ 1
-#define CLOCK_PROCESS_CPUTIME_ID_ 2
 #define PR_SET_NAME_ 15
 #define TIMER_ABSTIME_ 1
 #define PTHREAD_CREATE_DETACHED_ 1
@@ -872,10 +875,6 @@ static long long start_after_ns;  /* [select] start_after_cpu */
 static long long start_at_ns;     /* when, on the process's CPU clock (which goes on across exec:
 				   * a restarted waiter keeps it) */
 static char agent_sock[108];      /* the agent's socket; "" when it is not to be asked */
-
-struct k_timespec {
-	long s, ns;
-};
 
 struct k_sigevent {
 	unsigned long value;
@@ -898,24 +897,15 @@ struct k_siginfo {
 	} u;
 };
 
-static long my_pid(void)
-{
-	return sys3(NR_getpid, 0, 0, 0);
-}
-
 /* The process's CPU time now: a previous program's before exec counts; 0 if unknown. */
 static long long cpu_now_ns(void)
 {
-	struct k_timespec t = { 0, 0 };
-
-	if (sys3(NR_clock_gettime, CLOCK_PROCESS_CPUTIME_ID_, (long)&t, 0) < 0)
-		return 0;
-	return t.s * 1000000000LL + t.ns;
+	return sys_clock_ns(LDP_CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static void futex_wait(int *w, int v, long timeout_ns)
 {
-	struct k_timespec t = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+	struct ldp_k_timespec t = { timeout_ns / LDP_NS_PER_S, timeout_ns % LDP_NS_PER_S };
 
 	sys6(NR_futex, (long)w, FUTEX_WAIT_PRIVATE_, v, timeout_ns ? (long)&t : 0, 0, 0);
 }
@@ -927,9 +917,9 @@ static void futex_wake(int *w)
 
 static void nap(long ns)
 {
-	struct k_timespec t = { 0, ns };
+	struct ldp_k_timespec t = { 0, ns };
 
-	sys6(NR_clock_nanosleep, CLOCK_MONOTONIC_, 0, (long)&t, 0, 0, 0);
+	sys6(NR_clock_nanosleep, LDP_CLOCK_MONOTONIC, 0, (long)&t, 0, 0, 0);
 }
 
 static int act_pending(void)
@@ -986,7 +976,7 @@ static void act_give_up(void)
 static void *waiter(void *arg)
 {
 	struct k_sigevent sev = { .value = WAITER_SIVAL, .signo = LDP_SIGPROF, .notify = SIGEV_THREAD_ID_ };
-	struct k_timespec its[2] = { { 0, 0 }, { start_at_ns / 1000000000LL, start_at_ns % 1000000000LL } };
+	struct ldp_k_timespec its[2] = { { 0, 0 }, { start_at_ns / LDP_NS_PER_S, start_at_ns % LDP_NS_PER_S } };
 	unsigned long set = 1ul << (LDP_SIGPROF - 1), mask = 0;
 	struct k_siginfo si;
 	ldp_core_start_fn start;
@@ -999,7 +989,7 @@ static void *waiter(void *arg)
 	/* Our SIGPROF must find it blocked here, or it would kill the process: checked, not
 	 * assumed (glibc sets a new thread's mask with a call a filter could refuse). */
 	if (sys6(NR_rt_sigprocmask, SIG_SETMASK_, 0, (long)&mask, 8, 0, 0) < 0 || !(mask & set) ||
-	    sys3(NR_timer_create, CLOCK_PROCESS_CPUTIME_ID_, (long)&sev, (long)&timer) < 0 ||
+	    sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&timer) < 0 ||
 	    sys6(NR_timer_settime, timer, TIMER_ABSTIME_, (long)its, 0, 0, 0) < 0) {
 		if (!__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE)) {
 			act_give_up();
@@ -1127,6 +1117,15 @@ static void waiting(void)
 	decide(LDP_ST_WAITING, "for the CPU time of [select] start_after_cpu");
 }
 
+#define NO_WAITER "cannot start a thread to wait in"
+
+/* No thread to wait in: no core either. */
+static void no_waiter(void)
+{
+	act_give_up();
+	decide(LDP_ST_CORE_FAILED, NO_WAITER);
+}
+
 /* glibc's fork (and daemon(), system() ...) runs these: no activation may be running while
  * the address space is copied, and a child that was waiting gets a waiter of its own,
  * counting from its own CPU time, which starts at zero. */
@@ -1156,10 +1155,8 @@ static void fork_child(void)
 		return;
 	}
 	waiting();
-	if (waiter_start() < 0) {
-		act_give_up();
-		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
-	}
+	if (waiter_start() < 0)
+		no_waiter();
 }
 
 /* From the constructor, the rules having let the process in. */
@@ -1182,9 +1179,8 @@ static void defer(long long after_ns)
 	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
 	waiting();
 	if (!atfork || atfork(fork_prepare, fork_parent, fork_child, 0) != 0 || waiter_start() < 0) {
-		act_give_up();
-		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
-		preload_log(LOG_WARN_, "staying off", "cannot start a thread to wait in");
+		no_waiter();
+		preload_log(LOG_WARN_, "staying off", NO_WAITER);
 	}
 }
 
@@ -1236,10 +1232,8 @@ static void solo_pending_done(const char *leaving, int for_good, int ok)
 		return; /* given up (and unlocked) before the call: no system call of ours now */
 	if (leaving && ok)
 		moved_before_start(leaving);
-	else if (act_pending() && waiter_start() < 0) {
-		act_give_up();
-		decide(LDP_ST_CORE_FAILED, "cannot start a thread to wait in");
-	}
+	else if (act_pending() && waiter_start() < 0)
+		no_waiter();
 	solo_unlock();
 	act_release();
 }

@@ -147,4 +147,23 @@ static inline long sys_stat(const char *path, void *st) { return sys4(NR_newfsta
 #error "ldprof's first stage supports x86_64 and aarch64"
 #endif
 
+#define LDP_CLOCK_MONOTONIC 1
+#define LDP_CLOCK_PROCESS_CPUTIME_ID 2
+#define LDP_NS_PER_S 1000000000L
+
+/* The kernel's struct timespec (64-bit). */
+struct ldp_k_timespec {
+	long sec, nsec;
+};
+
+/* A clock's time in ns, 0 if it cannot be read. */
+static inline long long sys_clock_ns(int clock)
+{
+	struct ldp_k_timespec t = { 0, 0 };
+
+	if (sys3(NR_clock_gettime, clock, (long)&t, 0) < 0)
+		return 0;
+	return t.sec * (long long)LDP_NS_PER_S + t.nsec;
+}
+
 #endif

@@ -48,34 +48,32 @@ void ldp_stacktab_destroy(struct ldp_stacktab *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void ldp_stacktab_reset(struct ldp_stacktab *t)
+/* forked: in a child, where the pages hold the parent's samples, shared with it. */
+static void clear(struct ldp_stacktab *t, int forked)
 {
 	if (!t->added && !t->dropped && !t->arena_used)
 		return;
-	/* Clear the entries and keep the pages: a page given back here would be faulted in
-	 * again inside a handler, which costs more than the handler itself. The arena needs no
-	 * clearing (entries say what of it is in use); its resident part is bounded by its size. */
-	memset(t->e, 0, tab_bytes(t->cap));
+	/* In the parent, clear the entries and keep the pages: a page given back here would be
+	 * faulted in again inside a handler, which costs more than the handler itself. The arena
+	 * needs no clearing (entries say what of it is in use); its resident part is bounded by
+	 * its size. In a child, clearing them would copy every page into a child that may exec
+	 * or exit a moment later: with MADV_WIPEONFORK they are zero already, or else dropped
+	 * (those a sample touches later come back as zero pages). */
+	if (!forked || !(t->wipe_on_fork || madvise(t->e, t->map_len, MADV_DONTNEED) == 0))
+		memset(t->e, 0, tab_bytes(t->cap));
 	t->arena_used = 0;
 	t->dropped = 0;
 	t->added = 0;
 }
 
+void ldp_stacktab_reset(struct ldp_stacktab *t)
+{
+	clear(t, 0);
+}
+
 void ldp_stacktab_forget(struct ldp_stacktab *t)
 {
-	if (!t->added && !t->dropped && !t->arena_used)
-		return;
-	/* Without MADV_WIPEONFORK, the pages hold the parent's samples and are shared with it:
-	 * clearing them would copy every one into a child that may exec or exit a moment later.
-	 * Dropped, they cost nothing now, and those a sample touches later come back as zero
-	 * pages. */
-	if (t->wipe_on_fork || madvise(t->e, t->map_len, MADV_DONTNEED) == 0) {
-		t->arena_used = 0;
-		t->dropped = 0;
-		t->added = 0;
-		return;
-	}
-	ldp_stacktab_reset(t);
+	clear(t, 1);
 }
 
 static uint64_t hash_stack(uint32_t tid, const uint64_t *f, uint32_t n)
