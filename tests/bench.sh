@@ -20,7 +20,8 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || { echo "bench: $PY is missing (Debian package python3)" >&2; exit 1; }
 for f in build/lib/libldprof.so build/bin/ldprof build/tests/progs/bench_work \
          build/tests/progs/bench_deep build/tests/bench/spawn build/tests/bench/libempty.so \
-         build/tests/bench/libwaiter.so build/tests/bench/forker \
+         build/tests/bench/libwaiter.so build/tests/bench/libthread0.so \
+         build/tests/bench/forker \
          build/sbin/ldprof-agent build/tests/progs/bench_work_static; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run 'make test-bins' (or 'make bench')" >&2; exit 1; }
 done

@@ -22,11 +22,14 @@ What is measured (see the notes printed under the table for the method of each r
     without preload, an empty preloaded library, shim inactive (LDPROF_DISABLED=1), shim excluded
     by [select] rules (from a config file, and from the environment), shim active from the start
     (start_after_cpu = 0), without again, shim let in and waiting (the default start_after_cpu),
-    a preload that only starts a sleeping thread.
+    a preload that only starts a sleeping thread, and one that only makes a kernel thread
+    which ends at once.
  5. A fork+exec storm: one sh loop starting 2,000 short programs, with no shim, with the shim
     preloaded (LD_PRELOAD, inherited) but excluded by a rule, with it in every process as
-    installed (default start_after_cpu) and active in every process from its start; and two floors: an empty preload, and one that only starts a sleeping thread
-    (tests/bench/waiter.c); interleaved rounds, ratios against the no-shim run of the same round.
+    installed (default start_after_cpu) and active in every process from its start; and three
+    floors: an empty preload, one that only starts a sleeping thread (tests/bench/waiter.c), and
+    one that only makes a raw kernel thread which ends at once (tests/bench/thread0.c, the least
+    any thread costs); interleaved rounds, ratios against the no-shim run of the same round.
     Then what one fork() costs a program that carries the shim, waiting or sampling
     (tests/bench/forker.c), against no shim, an empty preload and waiter.c.
  6. The eBPF agent (root only; skipped with a warning otherwise): build/tests/progs/bench_work_static
@@ -65,6 +68,7 @@ DEEP = os.path.join(B, "tests", "progs", "bench_deep")
 SPAWN = os.path.join(B, "tests", "bench", "spawn")
 EMPTY = os.path.join(B, "tests", "bench", "libempty.so")
 WAITER = os.path.join(B, "tests", "bench", "libwaiter.so")
+THREAD0 = os.path.join(B, "tests", "bench", "libthread0.so")
 FORKER = os.path.join(B, "tests", "bench", "forker")
 GPERF = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
 AGENT = os.path.join(B, "sbin", "ldprof-agent")
@@ -568,12 +572,14 @@ def bench_startup():
     (cfg_set, cfg_label), (env_set, env_label) = exclusion_sets(d)
     sets = ["", f"LD_PRELOAD={EMPTY}", f"LD_PRELOAD={SHIM} LDPROF_DISABLED=1", cfg_set, env_set,
             f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_SELECT_START_AFTER_CPU=0", "",
-            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}", f"LD_PRELOAD={WAITER}"]
+            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}", f"LD_PRELOAD={WAITER}",
+            f"LD_PRELOAD={THREAD0}"]
     labels = {1: "an empty .so preloaded (floor of any preload)", 2: "shim inactive (LDPROF_DISABLED=1)",
               3: cfg_label, 4: env_label, 5: "shim active from the start (start_after_cpu = 0)",
               6: "no preload again (A/A: noise floor)",
               7: "shim let in, waiting (default start_after_cpu = 20ms: the process ends first)",
-              8: "a preload that only starts one sleeping thread (tests/bench/waiter.c)"}
+              8: "a preload that only starts one sleeping thread (tests/bench/waiter.c)",
+              9: "a preload that only makes one kernel thread, which ends at once (tests/bench/thread0.c)"}
     off = {2: "shim inactive", 3: "shim excluded by a config file", 4: "shim excluded by the environment"}
     for path, name in (("/bin/true", "/bin/true"), (small_prog(), "small (libc + libz + libm)")):
         for _ in range(2):  # the first pass warms the page cache and is discarded
@@ -624,8 +630,10 @@ def bench_storm():
     pipeline), as a host with the shim in /etc/ld.so.preload runs them. LD_PRELOAD in the
     environment stands in for /etc/ld.so.preload: every child inherits it. Six configurations
     per round, shuffled, compared with the no-shim run of the same round. Two floors run
-    alongside: an empty preload, and one that only starts a sleeping thread (tests/bench/waiter.c),
-    the least a design that defers activation past a short process's life would cost."""
+    alongside: an empty preload, one that only starts a sleeping thread (tests/bench/waiter.c),
+    the least a design that defers activation past a short process's life would cost, and one
+    that only makes a raw kernel thread which ends at once (tests/bench/thread0.c): the least
+    any thread costs."""
     n = STORM_PROGRAMS // 2
     script = (f'i=0; while [ $i -lt {n} ]; do /bin/true; echo $i | /bin/cat >/dev/null; i=$((i + 1)); done; '
               f'echo "storm: $i rounds"')
@@ -636,6 +644,8 @@ def bench_storm():
                ("empty", "empty preload (the floor of any preload)", lambda o: {"LD_PRELOAD": EMPTY}),
                ("waiter", "a preload that only starts one thread sleeping on the process's CPU clock "
                 "(the floor of any activation deferred by a thread)", lambda o: {"LD_PRELOAD": WAITER}),
+               ("thread0", "a preload that only makes one raw kernel thread, which ends at once "
+                "(the floor of any thread)", lambda o: {"LD_PRELOAD": THREAD0}),
                ("off", env_label, lambda o: dict(w.split("=", 1) for w in env_set.split())),
                ("on", "shim in every process, as installed (default start_after_cpu = 20ms; file:// output)",
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o}),
@@ -1145,7 +1155,7 @@ def shim_id():
 
 
 def main():
-    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, AGENT, WORK_STATIC, FORKER):
+    for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, WAITER, THREAD0, AGENT, WORK_STATIC, FORKER):
         if not os.access(f, os.X_OK if f != SHIM else os.R_OK):
             sys.exit(f"bench: {f} is missing: run `make test-bins` first")
     gperf_ok = os.access(GPERF, os.R_OK)
@@ -1219,7 +1229,8 @@ def main():
                "paired by round.")
     out.append(
         f"- 4: build/tests/bench/spawn: {START_ROUNDS} rounds of (no preload, empty preload, inactive, "
-        "excluded by a config file, excluded by the environment, active, no preload again) per program, "
+        "excluded by a config file, excluded by the environment, active from the start, no preload again, "
+        "waiting, waiter.c's sleeping thread, thread0.c's kernel thread) per program, "
         "order shuffled each round with a fixed seed, after a discarded pass of the same size; posix_spawn + "
         "waitpid timed with CLOCK_MONOTONIC; differences paired within a round. 'small' is tests/bench/small.c "
         "(needs libz and libm). Excluded = [select] exclude_comm = * in the file LDPROF_CONFIG names (read by "
@@ -1228,8 +1239,9 @@ def main():
     out.append(
         f"- 5: one /bin/sh loop starting {STORM_PROGRAMS} programs (/bin/true, and `echo $i | /bin/cat` in a "
         "pipeline) with LD_PRELOAD in the environment, inherited by every child as /etc/ld.so.preload would "
-        f"apply to it: no shim, shim excluded by the environment, shim active (file:// output). {STORM_ROUNDS} "
-        "rounds after one discarded warm-up round, the three shuffled in each; wall = fork to wait4 of the "
+        f"apply to it: no shim, the three floors (empty preload, waiter.c, thread0.c), shim excluded by the "
+        f"environment, shim as installed and shim active from the start (file:// output). {STORM_ROUNDS} "
+        "rounds after one discarded warm-up round, the seven shuffled in each; wall = fork to wait4 of the "
         "shell, CPU = the whole tree's user+sys (wait4 counts the children the shell waited for); ratio = "
         "median over rounds of (run ÷ no-shim run of the same round); per program = that difference ÷ "
         f"{STORM_PROGRAMS}. One fork(): tests/bench/forker burns 60 ms of CPU, sleeps 1.2 s, then times "

@@ -75,6 +75,12 @@ $(B)/tests/bench/libwaiter.so: tests/bench/waiter.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -lpthread
 
+# bench: libthread0.so, a preload that only makes one raw kernel thread, which ends at once: the
+# floor under any thread at all (sections 4 and 5)
+$(B)/tests/bench/libthread0.so: tests/bench/thread0.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared -nostdlib -o $@ $<
+
 # bench: a program that times its own fork()s once the shim it carries has started (section 5)
 $(B)/tests/bench/forker: tests/bench/forker.c
 	@mkdir -p $(dir $@)
@@ -86,7 +92,7 @@ $(B)/tests/bench/small: tests/bench/small.c
 	$(Q)$(CC) -O2 -o $@ $< -lz -lm
 
 test-bins: $(B)/tests/bench/spawn $(B)/tests/bench/libempty.so $(B)/tests/bench/libwaiter.so \
-	   $(B)/tests/bench/small $(B)/tests/bench/forker
+	   $(B)/tests/bench/libthread0.so $(B)/tests/bench/small $(B)/tests/bench/forker
 
 # static_fp: the eBPF agent's known-answer workload: static (no interpreter, so the shim can never
 # load), clang so that leaf functions keep their frame pointer too (gcc 12 omits it in leaves).
