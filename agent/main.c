@@ -795,9 +795,10 @@ static void adopt_running(struct agent *a)
 		if (first && ldp_shimstate_read(pid, &maps, first, &st, note, sizeof(note)) == 0) {
 			uid_t ruid, euid;
 
-			/* waiting (start_after_cpu): the shim registered as the process started */
+			/* waiting (start_after_cpu): the shim registered as the process started;
+			 * the host's init: for the static services it starts */
 			if (st.decision == LDP_ST_SAMPLING || st.decision == LDP_ST_WAITING ||
-			    st.decision == LDP_ST_STARTING) {
+			    st.decision == LDP_ST_STARTING || st.decision == LDP_ST_HOST_INIT) {
 				reg += mark(a, pid, LDP_AGENT_REG_SHIM) == 0;
 			} else if (st.agent == LDP_AG_SAMPLING && ldp_proc_uids(pid, &ruid, &euid) == 0) {
 				asked += req_sample(a, pid, euid,

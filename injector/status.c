@@ -596,6 +596,7 @@ static int before_core(int decision)
 	case LDP_ST_UNSAFE_CONFIG:
 	case LDP_ST_SECCOMP:
 	case LDP_ST_TASKS_LIMIT:
+	case LDP_ST_HOST_INIT:
 		return 1;
 	default:
 		return 0;

@@ -21,6 +21,8 @@
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
  *   7. a seccomp filter, unless [select] include_seccomp -> off, logged (to a log file only):
  *      the filter may kill the process for a call the core makes and the program never does;
+ *      then the host's init (PID 1 of the first PID namespace) -> off, logged (to a log file
+ *      only); it registers with the agent, which then covers the static services it starts;
  *   8. no room in its cgroup's task limit (pids.max) for a thread of ours -> off, logged;
  *   9. a file:// output folder that cannot be written -> off, logged;
  * and only then starts the profiler core for this libc: with [select] start_after_cpu (20 ms
@@ -672,6 +674,22 @@ static int own_tool(void)
 		return 0;
 	b = base_name(fn);
 	return starts_with(b, "ldprof") && (!b[6] || (starts_with(b + 6, "-agent") && !b[12]));
+}
+
+/* The host's init is never sampled: a fault of ours there is a kernel panic, and every
+ * service it starts would fork through our threads. A container's PID 1, often the application
+ * itself, is any process. The first PID namespace has a fixed inode (the kernel's
+ * PROC_PID_INIT_INO). Only PID 1 pays the stat; without /proc to tell (early boot) it stays
+ * off too. */
+#define PID_NS_INIT_INO 0xeffffffcul
+
+static int host_init(void)
+{
+	unsigned char st[256];
+
+	if (my_pid() != 1)
+		return 0;
+	return sys_stat("/proc/self/ns/pid", st) < 0 || *(const unsigned long *)(st + ST_INO) == PID_NS_INIT_INO;
 }
 
 static int output_writable(struct ldp_sel_str ep)
@@ -1341,6 +1359,18 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		go_off(agent_sock[0] ? 0 : "no [agent] socket");
 		if (agent_sock[0]) {
 			agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
+			if (log_level() <= 1)
+				preload_log(LOG_INFO_, "agent", why);
+		}
+		return;
+	}
+	if (host_init()) {
+		text_free(&cfg);
+		decide(LDP_ST_HOST_INIT, "the host's init (PID 1) is never sampled");
+		preload_log(LOG_INFO_, "staying off", "the host's init (PID 1) is never sampled");
+		/* so that the static services it starts are covered ([agent] cover = registered) */
+		if (agent_sock[0]) {
+			agent_request(agent_sock, LDP_AGENT_REQ_REGISTER, why, sizeof(why));
 			if (log_level() <= 1)
 				preload_log(LOG_INFO_, "agent", why);
 		}

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from agentlib import Agent, agent, own_split, shares, wait_for_comm, world
-from conftest import (LDPROF, Stacks, clean_env, ldprof_run, prog, profile_files, profiles_for,
-                      read_profile, run)
+from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, ldprof_run, prog, profile_files,
+                      profiles_for, read_profile, run)
 from receiver import Receiver, decode_with_go
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
@@ -198,6 +198,41 @@ def test_a_waiting_shell_has_its_static_child_covered(agent, tmp_path):
                    extra=("--start-after-cpu", "1h"))
     assert r.returncode == 0 and r.stdout == b"static_fp: done\n", r
     assert wait_for_comm(agent.out, "static_fp"), agent.log.read_bytes()
+    assert not profile_files(shim), list(profile_files(shim))
+
+
+@pytest.mark.parametrize("agent_first", [True, False])
+def test_the_hosts_init_has_its_static_services_covered(world, tmp_path, agent_first):
+    """The host's init is never sampled by the shim, but it registers (or, started before the
+    agent, the agent registers it from its state), so a static service it starts is covered
+    (cover = registered). (A PID 1 whose /proc says it is the host's: conftest.)"""
+    base = world / "agent"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    a = Agent(base) if agent_first else None
+    env = clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"), LD_PRELOAD=str(SHIM),
+                    LDPROF_OUTPUT_ENDPOINT=f"file://{shim}", LDPROF_LOG_FILE=str(shim / "ldprof.log"),
+                    LDPROF_LOG_LEVEL="info")
+    argv, env = as_host_init(f"test $$ = 1 || exit 3; read go; {prog('static_fp')} 0.6", env, tmp_path)
+    init = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        if not agent_first:
+            time.sleep(0.5)  # init's shim is up, and found no agent
+            a = Agent(base)
+        out, err = init.communicate(input=b"go\n", timeout=60)
+        assert init.returncode == 0 and out == b"static_fp: done\n", (out, err)
+        assert wait_for_comm(a.out, "static_fp"), a.log.read_bytes()
+    finally:
+        if init.poll() is None:
+            init.kill()
+            init.wait()
+        log = a.stop() if a else b""
+    if not agent_first:
+        assert re.search(rb"processes running before the agent: [1-9]\d* registered", log), log
+    said = (shim / "ldprof.log").read_text()
+    assert "staying off: the host's init (PID 1) is never sampled" in said, said
+    assert ("agent: registered" if agent_first else "agent: none") in said, said
     assert not profile_files(shim), list(profile_files(shim))
 
 

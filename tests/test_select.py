@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Choosing processes: the [select] rules of the config file and LDPROF_SELECT_*, decided by
 the first stage before the core is loaded (shim/select.c), and the first stage's other
-refusals (ldprof's own tools, an unsafe config file when running as root).
+refusals (ldprof's own tools, the host's init, an unsafe config file when running as root).
 
 Each case runs a real program with the shim preloaded and looks at what really happened:
 profiles written or not, the first stage's log line, and that the program's output is its own.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LDPROF, SHIM, Stacks, clean_env, preload_env, prog, profiles_for, read_log,
-                      run, same_as_without, status_of)
+from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, preload_env, prog, profiles_for,
+                      read_log, run, same_as_without, status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
@@ -82,6 +82,31 @@ def test_ldprof_itself_is_never_profiled(outdir, tmp_path):
     p = run([str(LDPROF), "report", "--top", "3", str(outdir)], env=env)
     assert p.returncode in (0, 1)
     assert not profiles_for(outdir, comm="ldprof")
+
+
+def test_a_containers_pid1_is_profiled(outdir):
+    """PID 1 of a PID namespace of its own (a container's, often the application itself) is
+    any process."""
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"))
+    p = run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+             f'test $$ = 1 || exit 3; exec {prog("burn")} 300'], env=env)
+    assert p.returncode == 0, p.stderr
+    assert profiles_for(outdir, comm="burn"), read_log(outdir)
+    assert "host's init" not in read_log(outdir)
+
+
+def test_the_hosts_init_is_never_sampled(outdir, tmp_path):
+    """PID 1 of the first PID namespace (the host's init) stays off, and says so: a fault of
+    ours there would be a kernel panic. (A PID 1 whose /proc says it is the host's: conftest.)"""
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), LDPROF_AGENT_SOCKET="")
+    argv, env = as_host_init(f'test $$ = 1 || exit 3; exec {prog("burn")} 300', env, tmp_path)
+    p = run(argv, env=env)
+    assert p.returncode == 0, p.stderr
+    log = read_log(outdir)
+    # the shell, then burn exec'd in its place
+    assert log.count("staying off: the host's init (PID 1) is never sampled") == 2, log
+    assert not list(Path(outdir).glob("*.pb.gz")), log
+    assert os.stat(tmp_path / "init-ns").st_ino != 0xEFFFFFFC  # the bind went with its namespace
 
 
 def test_root_ignores_a_config_file_others_can_write(tmp_path):

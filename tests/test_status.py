@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, run
+from conftest import CORE, LDPROF, SHIM, as_host_init, clean_env, preload_env, prog, run
 
 LIB = "/usr/lib/ldprof/libldprof.so"
 
@@ -117,6 +117,29 @@ def test_process_under_seccomp(outdir, started):
     r, line = wait_state(p.pid, {"seccomp"})
     assert line and line["state"] == "seccomp" and "include_seccomp" in line["detail"], r.stdout
     assert ldprof_threads(p.pid) == 0
+
+
+def test_the_hosts_init(outdir, started, tmp_path):
+    """PID 1 of the first PID namespace: off, by its own name. (A PID 1 whose /proc says it is
+    the host's: conftest.)"""
+    argv, env = as_host_init("exec sleep 600", preload_env(outdir, LDPROF_AGENT_SOCKET=""), tmp_path)
+    p = started(argv, env)
+    deadline = time.monotonic() + 10
+    init = None
+    while init is None and time.monotonic() < deadline:  # unshare --fork's child: PID 1 inside
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+            with open(f"/proc/{kids[0]}/comm") as f:
+                init = int(kids[0]) if f.read().strip() == "sleep" else None
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.05)
+    assert init, p.stderr
+    r, line = wait_state(init, {"host-init"})
+    assert line and line["state"] == "host-init", r.stdout
+    assert "the host's init (PID 1) is never sampled" in line["detail"], r.stdout
+    assert ldprof_threads(init) == 0
 
 
 @pytest.mark.parametrize("mode", ["sigaction", "signal"])
