@@ -87,8 +87,9 @@ def as_host_init(script, env, workdir):
     """argv and environment that run the shell script as a PID 1 whose /proc says it is the
     host's init (the suite cannot be the real one): in a mount namespace of its own, a PID
     namespace of its own, and a /proc holding only self/ns/pid, bound to the file of the first
-    PID namespace, and a self/status that shows no seccomp filter. The script (sh, with env's LD_PRELOAD) is PID 1; the commands that set
-    this up run without the preload; workdir holds their files. Needs root."""
+    PID namespace, and a self/status that shows no seccomp filter. The script (sh, with env's
+    LD_PRELOAD) is PID 1; the commands that set this up run without the preload; workdir holds
+    their files. Killing the returned command kills the PID 1 too (--kill-child). Needs root."""
     d = Path(workdir)
     (d / "proc" / "self" / "ns").mkdir(parents=True)
     (d / "proc" / "self" / "ns" / "pid").touch()
@@ -97,7 +98,7 @@ def as_host_init(script, env, workdir):
     inner = (f"mount --bind {d}/init-ns {d}/proc/self/ns/pid && mount --rbind {d}/proc /proc && "
              f"exec env LD_PRELOAD={shlex.quote(env['LD_PRELOAD'])} /bin/sh -c {shlex.quote(script)}")
     outer = (f"mount --make-rprivate / && mount --bind /proc/self/ns/pid {d}/init-ns && "
-             f"exec unshare --pid --fork /bin/sh -c {shlex.quote(inner)}")
+             f"exec unshare --pid --fork --kill-child /bin/sh -c {shlex.quote(inner)}")
     return ["unshare", "-m", "/bin/sh", "-c", outer], {k: v for k, v in env.items() if k != "LD_PRELOAD"}
 
 
