@@ -1177,22 +1177,29 @@ static void fork_child(void)
 		no_waiter();
 }
 
+/* Asks ldprof-agent, when there is one to ask, and logs its answer at level info. */
+static void ask_agent(const char *request)
+{
+	char said[112];
+
+	if (!agent_sock[0])
+		return;
+	agent_request(agent_sock, request, said, sizeof(said));
+	if (log_level() <= 1)
+		preload_log(LOG_INFO_, "agent", said);
+}
+
 /* From the constructor, the rules having let the process in. */
 static void defer(long long after_ns)
 {
 	typedef int (*atfork_fn)(void (*)(void), void (*)(void), void (*)(void), void *);
 	atfork_fn atfork = (atfork_fn)REAL(__register_atfork);
-	char said[112];
 
 	start_after_ns = after_ns;
 	start_at_ns = cpu_now_ns() + after_ns;
 	/* Now, not when the core starts: a child this process forks and execs at once must find
 	 * it known to the agent's fork hook (a short shell's static child). */
-	if (agent_sock[0]) {
-		agent_request(agent_sock, LDP_AGENT_REQ_REGISTER, said, sizeof(said));
-		if (log_level() <= 1)
-			preload_log(LOG_INFO_, "agent", said);
-	}
+	ask_agent(LDP_AGENT_REQ_REGISTER);
 	act_pid = my_pid();
 	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
 	waiting();
@@ -1357,11 +1364,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	if (go) {
 		text_free(&cfg);
 		go_off(agent_sock[0] ? 0 : "no [agent] socket");
-		if (agent_sock[0]) {
-			agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_GO, why, sizeof(why));
-			if (log_level() <= 1)
-				preload_log(LOG_INFO_, "agent", why);
-		}
+		ask_agent(LDP_AGENT_REQ_SAMPLE_GO);
 		return;
 	}
 	if (host_init()) {
@@ -1369,11 +1372,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		decide(LDP_ST_HOST_INIT, "the host's init (PID 1) is never sampled");
 		preload_log(LOG_INFO_, "staying off", "the host's init (PID 1) is never sampled");
 		/* so that the static services it starts are covered ([agent] cover = registered) */
-		if (agent_sock[0]) {
-			agent_request(agent_sock, LDP_AGENT_REQ_REGISTER, why, sizeof(why));
-			if (log_level() <= 1)
-				preload_log(LOG_INFO_, "agent", why);
-		}
+		ask_agent(LDP_AGENT_REQ_REGISTER);
 		return;
 	}
 	if (!tasks_room(why, sizeof(why))) {

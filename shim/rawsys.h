@@ -44,7 +44,7 @@
 #define NR_timer_settime 223
 #define NR_timer_delete 226
 #define NR_clock_nanosleep 230
-/* struct stat (x86_64): st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
+/* struct stat (x86_64): st_ino at 8 (u64), st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
 #define ST_INO 8
 #define ST_MODE 24
 #define ST_UID 28
@@ -105,7 +105,7 @@ static inline long sys_stat(const char *path, void *st) { return sys6(NR_newfsta
 #define NR_timer_settime 110
 #define NR_timer_delete 111
 #define NR_clock_nanosleep 115
-/* struct stat (generic): st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
+/* struct stat (generic): st_ino at 8 (u64), st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
 #define ST_INO 8
 #define ST_MODE 16
 #define ST_UID 24
