@@ -214,6 +214,25 @@ $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
 
+# The unwinder itself (unwind.c, cfi.c, libunwind: what the SIGPROF handler runs) on hostile
+# registers and stacks, in a process with real libraries loaded. unwind.c and cfi.c are built
+# without ASan, as they read any byte of a loaded object's segments by design (ASan would take
+# a global's redzone for an error); a fault is what the target looks for. UBSan stays on.
+UNWIND_FUZZ := shim/unwind.c shim/cfi.c
+UNWIND_FUZZ_DEPS := tests/fuzz/fuzz_unwind.c $(UNWIND_FUZZ) shim/unwind.h shim/cfi.h
+$(B)/tests/fuzz/fuzz_unwind: $(UNWIND_FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(Q)for f in $(UNWIND_FUZZ); do clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,undefined \
+		-c -o $@-$$(basename $$f .c).o $$f || exit 1; done
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_unwind.c \
+		$(UNWIND_FUZZ:shim/%.c=$@-%.o) -lunwind-x86_64 -lunwind -ldl
+$(B)/tests/fuzz/fuzz_unwind-replay: $(UNWIND_FUZZ_DEPS) tests/fuzz/replay.c
+	@mkdir -p $(dir $@)
+	$(Q)for f in $(UNWIND_FUZZ); do $(CC) $(BASE_CFLAGS) -O1 -g -fsanitize=undefined -fno-sanitize-recover=all \
+		-c -o $@-$$(basename $$f .c).o $$f || exit 1; done
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_unwind.c tests/fuzz/replay.c \
+		$(UNWIND_FUZZ:shim/%.c=$@-%.o) -lunwind-x86_64 -lunwind -ldl
+
 # ======================================================================================
 # --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---
 # sampler.bpf.c is compiled for the BPF target against vmlinux.h, which is generated from the

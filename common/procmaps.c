@@ -204,11 +204,15 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 
 	if (pid < 0 || !ret)
 		return -EINVAL;
+	/* Our own through thread-self: /proc/self is the main thread's view, and a main thread
+	 * that called pthread_exit() leaves it empty while the process goes on. */
 	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/maps");
+		snprintf(path, sizeof(path), "/proc/thread-self/maps");
 	else
 		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	r = ldp_read_file(path, O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
+	if (r == -ENOENT && pid == 0) /* a kernel before 3.17 */
+		r = ldp_read_file("/proc/self/maps", O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
 	if (r < 0)
 		return r;
 	r = ldp_maps_parse(buf, len, ret);

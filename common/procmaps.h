@@ -31,7 +31,8 @@ struct ldp_maps {
  * sorted by start; a mapping overlapping an earlier one is dropped. Returns 0 or -errno; on
  * success free the result with ldp_maps_free(). */
 int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret);
-/* Read and parse /proc/<pid>/maps (pid 0 = self) in full. -EFBIG past 64 MiB. */
+/* Read and parse /proc/<pid>/maps (pid 0 = this process, whether or not its main thread is
+ * still there) in full. -EFBIG past 64 MiB. */
 int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
 void ldp_maps_free(struct ldp_maps *m);
 /* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */

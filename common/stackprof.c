@@ -333,12 +333,14 @@ static int same_maps(const struct ldp_maps *a, const struct ldp_maps *b)
 	return 1;
 }
 
-static void proc_path(const struct ldp_stackprof *sp, const char *what, char *buf, size_t len)
+/* thread: for our own process, what /proc gives only through a live thread (exe: a main
+ * thread that called pthread_exit() takes it away from /proc/self). */
+static void proc_path(const struct ldp_stackprof *sp, const char *what, int thread, char *buf, size_t len)
 {
 	if (sp->pid)
 		snprintf(buf, len, "/proc/%d/%s", (int)sp->pid, what);
 	else
-		snprintf(buf, len, "/proc/self/%s", what);
+		snprintf(buf, len, "/proc/%s/%s", thread ? "thread-self" : "self", what);
 }
 
 int ldp_stackprof_refresh(struct ldp_stackprof *sp)
@@ -371,13 +373,13 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	}
 	/* the executable changes only with an exec, which changes every mapping; comm changes
 	 * whenever the process renames itself */
-	proc_path(sp, "exe", path, sizeof(path));
+	proc_path(sp, "exe", 1, path, sizeof(path));
 	n = changed || !sp->exe[0] ? readlink(path, exe, sizeof(exe) - 1) : 0;
 	if (n > 0) {
 		exe[n] = 0;
 		memcpy(sp->exe, exe, (size_t)n + 1);
 	}
-	proc_path(sp, "comm", path, sizeof(path));
+	proc_path(sp, "comm", 0, path, sizeof(path)); /* the process's name: its main thread's */
 	if (ldp_read_file(path, 0, 64, &buf, &len) == 0 && len > 0) {
 		buf[strcspn(buf, "\n")] = 0;
 		snprintf(sp->comm, sizeof(sp->comm), "%s", buf);

@@ -15,7 +15,7 @@
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 6
+#define LDP_BOOT_VERSION 7
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -95,6 +95,12 @@ struct ldp_boot {
 	 * it, adopts the program's threads (the main one with its known stack), and does not
 	 * register with the agent (the first stage did, at the process's start). */
 	int deferred;
+	/* Around the life of each thread of the core's (preload.c): thread_uncount() as it starts
+	 * takes it out of glibc's count of threads, so that the program's last thread ending ends
+	 * the process as without ldprof; < 0: the program has no thread left, end at once.
+	 * thread_recount(what thread_uncount returned) just before it ends. */
+	int (*thread_uncount)(void);
+	void (*thread_recount)(int uncounted);
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

@@ -270,7 +270,7 @@ advance:
 int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret)
 {
 	struct rd r = { 0, o->lo, o->hi, 0 };
-	uint64_t fde = find_fde(o, ip), fde_end, cie, cie_end, caf, pc_begin, pc_range, ins;
+	uint64_t fde = find_fde(o, ip), fde_end, cie, cie_end, caf, pc_begin, pc_range, ins, len;
 	int64_t daf;
 	uint8_t fde_enc = 0, version;
 	struct state s = { 0, 0, REG_RSP, 0, 1, -8 }, initial;
@@ -280,24 +280,25 @@ int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *
 	if (!fde || fde < o->lo || fde >= o->hi)
 		return -1;
 	/* FDE: length, CIE pointer (relative to its own field). */
+	/* Lengths and offsets are checked against what is left before they are added, so no
+	 * sum can wrap whatever the object holds. */
 	r.p = fde;
-	fde_end = fixed(&r, 4);
-	if (r.bad || fde_end == 0 || fde_end == 0xffffffffu)
+	len = fixed(&r, 4);
+	if (r.bad || len == 0 || len == 0xffffffffu || len > o->hi - r.p)
 		return -1;
-	fde_end += r.p;
-	if (fde_end > o->hi)
+	fde_end = r.p + len;
+	len = fixed(&r, 4);
+	if (r.bad || len > r.p - 4 - o->lo)
 		return -1;
-	cie = r.p - fixed(&r, 4);
-	if (r.bad || cie < o->lo || cie >= o->hi)
-		return -1;
+	cie = r.p - 4 - len;
 
 	/* CIE: length, id 0, version, augmentation, alignment factors, RA register. */
 	r.p = cie;
-	cie_end = fixed(&r, 4);
-	if (r.bad || cie_end == 0 || cie_end == 0xffffffffu)
+	len = fixed(&r, 4);
+	if (r.bad || len == 0 || len == 0xffffffffu || len > o->hi - r.p)
 		return -1;
-	cie_end += r.p;
-	if (cie_end > o->hi || fixed(&r, 4) != 0)
+	cie_end = r.p + len;
+	if (fixed(&r, 4) != 0)
 		return -1;
 	version = u8(&r);
 	if (version != 1 && version != 3)
@@ -369,29 +370,39 @@ int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *
 	return 0;
 }
 
-int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi)
+int ldp_cfi_hdr_parse(const uint8_t *buf, uint64_t len, uint64_t at, uint64_t *table, uint64_t *nfde)
 {
-	struct rd r = { hdr, lo, hi, 0 };
+	struct rd r = { (uint64_t)(uintptr_t)buf, (uint64_t)(uintptr_t)buf, (uint64_t)(uintptr_t)buf + len, 0 };
 	uint8_t version, ptr_enc, count_enc, table_enc;
 
-	if (hdr < lo || hdr >= hi)
-		return -1;
 	version = u8(&r);
 	ptr_enc = u8(&r);
 	count_enc = u8(&r);
 	table_enc = u8(&r);
-	/* Only version 1 with a sorted table of datarel|sdata4 pairs, as every linker writes. */
-	if (r.bad || version != 1 || table_enc != 0x3b)
+	/* Only version 1 with a sorted table of datarel|sdata4 pairs, as every linker writes, and
+	 * an absolute count: the bytes may be a copy, not at their address. */
+	if (r.bad || version != 1 || table_enc != 0x3b || (count_enc & 0xf0))
 		return -1;
-	encoded(&r, ptr_enc, hdr);
-	o->nfde = encoded(&r, count_enc, hdr);
-	if (r.bad || !o->nfde)
+	encoded(&r, ptr_enc, 0); /* .eh_frame's address: not needed, only skipped */
+	*nfde = encoded(&r, count_enc, 0);
+	if (r.bad || !*nfde)
+		return -1;
+	*table = at + (r.p - r.lo);
+	return 0;
+}
+
+int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi)
+{
+	uint64_t table, nfde;
+
+	if (hdr < lo || hdr >= hi ||
+	    ldp_cfi_hdr_parse((const uint8_t *)(uintptr_t)hdr, hi - hdr, hdr, &table, &nfde) < 0 ||
+	    (hi - table) / 8 < nfde)
 		return -1;
 	o->lo = lo;
 	o->hi = hi;
 	o->hdr = hdr;
-	o->table = r.p;
-	if ((o->hi - o->table) / 8 < o->nfde)
-		return -1;
+	o->table = table;
+	o->nfde = nfde;
 	return 0;
 }

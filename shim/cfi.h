@@ -39,6 +39,12 @@ struct ldp_cfi_rule {
  * libunwind). Not for signal handlers (no need), but safe there. */
 int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi);
 
+/* The search table of the .eh_frame_hdr whose first len bytes are in buf (the header itself,
+ * or a copy of it) and which lies at address at: the table's address and its number of
+ * entries. -1 for anything but a version 1 header with a sorted datarel|sdata4 table. Reads
+ * only buf[0, len). */
+int ldp_cfi_hdr_parse(const uint8_t *buf, uint64_t len, uint64_t at, uint64_t *table, uint64_t *nfde);
+
 /* 0 and the rule; -1 when the address has no FDE or its rule is not one of the simple ones. */
 int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret);
 

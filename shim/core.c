@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,8 @@ static struct {
 	struct ldp_state *state;   /* the first stage's, for `ldprof status` */
 	ldp_agent_request_fn agent_request; /* the first stage's agent client */
 	int (*tasks_room)(void);   /* the first stage's: room in the cgroup's task limit? */
+	int (*thread_uncount)(void); /* the first stage's: our threads out of glibc's count */
+	void (*thread_recount)(int);
 	struct sigaction orig;
 	ldp_sigaction_fn real_sigaction;
 	ldp_pthread_create_fn real_pthread_create;
@@ -287,10 +290,26 @@ static __thread int our_thread;
 
 static void start_sender_locked(void);
 
+/* Our threads are not counted by glibc: the program's last thread ending ends the process
+ * (boot.h). < 0: it has ended already, the caller returns at once. */
+static int uncount(void)
+{
+	return C.thread_uncount ? C.thread_uncount() : 0;
+}
+
+static void recount(int counted)
+{
+	if (C.thread_recount)
+		C.thread_recount(counted);
+}
+
 static void *bg_main(void *arg)
 {
 	struct timespec ts;
+	int counted = uncount();
 
+	if (counted < 0)
+		return NULL;
 	ldp_bg_tid = (int32_t)syscall(SYS_gettid);
 	our_thread = 1;
 	prctl(PR_SET_NAME, "ldprof", 0, 0, 0);
@@ -323,6 +342,7 @@ static void *bg_main(void *arg)
 		pthread_mutex_lock(&C.wake_mx);
 	}
 	pthread_mutex_unlock(&C.wake_mx);
+	recount(counted);
 	return NULL;
 }
 
@@ -332,7 +352,10 @@ static void *bg_main(void *arg)
 static void *send_main(void *arg)
 {
 	struct timespec ts;
+	int counted = uncount();
 
+	if (counted < 0)
+		return NULL;
 	ldp_send_tid = (int32_t)syscall(SYS_gettid);
 	our_thread = 1;
 	prctl(PR_SET_NAME, "ldprof-send", 0, 0, 0);
@@ -353,6 +376,7 @@ static void *send_main(void *arg)
 		pthread_cond_timedwait(&C.send_wake, &C.wake_mx, &ts);
 	}
 	pthread_mutex_unlock(&C.wake_mx);
+	recount(counted);
 	return NULL;
 }
 
@@ -544,26 +568,52 @@ static void thread_gone(void *slot)
  * use lies below it. Weak, in case a future libc drops it. */
 extern void *__libc_stack_end __attribute__((weak));
 
-static uint64_t my_stack_hi(void)
+/* The calling thread's stack, as glibc made it or the program gave it (pthread_attr_setstack):
+ * [*lo, *hi), all of it mapped; 0, 0 when glibc cannot say. Not for the main thread:
+ * pthread_getattr_np would parse /proc/self/maps for it. */
+static void my_stack(uint64_t *lo, uint64_t *hi)
 {
 	pthread_attr_t attr;
 	void *addr;
 	size_t size;
-	uint64_t hi = 0;
 
+	*lo = *hi = 0;
 	if (pthread_getattr_np(pthread_self(), &attr) != 0)
-		return 0;
-	if (pthread_attr_getstack(&attr, &addr, &size) == 0)
-		hi = (uint64_t)(uintptr_t)addr + size;
+		return;
+	if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr && size) {
+		*lo = (uint64_t)(uintptr_t)addr;
+		*hi = *lo + size;
+	}
 	pthread_attr_destroy(&attr);
-	return hi;
+}
+
+/* The main thread's stack: it grows on demand from glibc's __libc_stack_end down, at most
+ * RLIMIT_STACK deep. Below the top, the kernel keeps at least that much free of other
+ * mappings (the gap under mmap_base, which it sizes from RLIMIT_STACK at exec, at least 128 MiB
+ * without address-space randomisation): a stack pointer within that of the top is on this
+ * stack, and everything from it up to the top is mapped. Capped at 128 MiB, in case the limit
+ * was raised after exec. 0, 0 when glibc does not say where the stack ends. */
+static void main_stack(uint64_t *lo, uint64_t *hi)
+{
+	struct rlimit rl;
+	uint64_t depth = 128ull << 20;
+
+	*lo = *hi = 0;
+	if (!&__libc_stack_end || !__libc_stack_end)
+		return;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < depth)
+		depth = rl.rlim_cur;
+	*hi = (uint64_t)(uintptr_t)__libc_stack_end;
+	*lo = *hi > depth ? *hi - depth : 4096;
 }
 
 static void thread_begin(void)
 {
 	struct ldp_slot *s;
+	uint64_t lo, hi;
 
-	s = ldp_threads_add_self(my_stack_hi());
+	my_stack(&lo, &hi);
+	s = ldp_threads_add_self(lo, hi);
 	if (s)
 		pthread_setspecific(C.key, s);
 }
@@ -824,10 +874,11 @@ static void core_exit(void)
 	ldp_deliver_stats(C.deliver, &ds);
 	ldp_log(LDP_LOG_INFO,
 		"exit: %u profiles, %llu samples, %llu dropped, %llu foreign SIGPROF, handler mean %.2f us, "
-		"%u threads without a timer, %llu object tables truncated, %u adopted stacks learnt",
+		"%u threads without a timer, %llu object tables truncated, %u adopted stacks learnt, "
+		"%llu frames in objects newer than the table",
 		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
 		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0,
-		ldp_threads_failed(), ldp_unwind_truncated(), ldp_threads_learnt());
+		ldp_threads_failed(), ldp_unwind_truncated(), ldp_threads_learnt(), ldp_unwind_late());
 	ldp_log(LDP_LOG_INFO,
 		"delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
 		"from a full spool, %llu refused, %llu lost, %llu retries",
@@ -855,6 +906,7 @@ __attribute__((visibility("default"))) const struct ldp_core_ops *
 ldp_core_start(const struct ldp_boot *boot)
 {
 	char said[128];
+	uint64_t lo, hi;
 	int r, adopted;
 
 	if (!boot || boot->version != LDP_BOOT_VERSION)
@@ -864,6 +916,8 @@ ldp_core_start(const struct ldp_boot *boot)
 	C.state = boot->state;
 	C.agent_request = boot->agent_request;
 	C.tasks_room = boot->tasks_room;
+	C.thread_uncount = boot->thread_uncount;
+	C.thread_recount = boot->thread_recount;
 	C.pid = getpid();
 	if (read_settings(boot) < 0)
 		return NULL;
@@ -901,13 +955,18 @@ ldp_core_start(const struct ldp_boot *boot)
 		/* From the first stage's waiter: it is not the program's, and ends when we return.
 		 * The main thread may be gone (pthread_exit): then the rescan finds none. */
 		ldp_setup_tid = (int32_t)syscall(SYS_gettid);
-		if (&__libc_stack_end)
-			ldp_threads_adopt(C.pid, (uint64_t)(uintptr_t)__libc_stack_end);
-	} else if (!ldp_threads_add_self(getpid() == (pid_t)syscall(SYS_gettid) && &__libc_stack_end
-					 ? (uint64_t)(uintptr_t)__libc_stack_end : my_stack_hi())) {
-		/* The main thread: pthread_getattr_np would parse /proc/self/maps for it. */
-		restore_disposition();
-		goto fail;
+		main_stack(&lo, &hi);
+		if (hi)
+			ldp_threads_adopt(C.pid, lo, hi);
+	} else {
+		if (getpid() == (pid_t)syscall(SYS_gettid))
+			main_stack(&lo, &hi);
+		else
+			my_stack(&lo, &hi); /* a program that dlopen()ed libldprof.so from a thread */
+		if (!ldp_threads_add_self(lo, hi)) {
+			restore_disposition();
+			goto fail;
+		}
 	}
 	adopted = ldp_threads_rescan();
 	/* Before the constructor returns, so that a child the program forks and execs at once

@@ -825,6 +825,8 @@ static ldp_core_start_fn open_core(const char **shim_path)
 }
 
 static int tasks_room_now(void);
+static int thread_uncount(void);
+static void thread_recount(int uncounted);
 
 /* deferred: called from the waiter, not from a thread of the program (boot.h). */
 static void start_core(ldp_core_start_fn start, const char *shim_path, int deferred)
@@ -841,6 +843,8 @@ static void start_core(ldp_core_start_fn start, const char *shim_path, int defer
 	boot.agent_request = agent_request;
 	boot.unwind_setup = unwind_setup;
 	boot.tasks_room = tasks_room_now;
+	boot.thread_uncount = thread_uncount;
+	boot.thread_recount = thread_recount;
 	boot.deferred = deferred;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
@@ -991,6 +995,52 @@ static void act_give_up(void)
 	futex_wake(&act);
 }
 
+/* ---- threads of ours never keep the process alive ----
+ *
+ * glibc ends a process with exit(0) when its count of threads reaches zero (pthread_create
+ * raises it, a thread's end lowers it; the main thread counts too): a program whose main thread
+ * calls pthread_exit() ends when its last thread does. Ours never end on their own, so a thread
+ * of ours takes itself out of that count as it starts and puts itself back just before it ends
+ * (glibc's end of it then takes it out again): the count is the program's alone, and the
+ * program's last thread ends the process through glibc's own exit path, as without ldprof. A
+ * thread of ours that finds itself the only one counted is starting after the program's last
+ * thread ended: it ends at once, and glibc's exit(0) runs on it. The count is glibc's
+ * __nptl_nthreads (exported, GLIBC_PRIVATE, for libthread_db); without it, ours are counted. */
+static unsigned *nthreads_ptr(void)
+{
+	static unsigned *p;
+	static int looked;
+
+	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&p, dlsym ? (unsigned *)dlsym(0, "__nptl_nthreads") : 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+	}
+	return __atomic_load_n(&p, __ATOMIC_ACQUIRE);
+}
+
+/* At the start of a thread of ours: 1 taken out of the count, 0 not (no count to change),
+ * -1 the program has no thread left (end now, without thread_recount). */
+static int thread_uncount(void)
+{
+	unsigned *n = nthreads_ptr(), v;
+
+	if (!n)
+		return 0;
+	v = __atomic_load_n(n, __ATOMIC_ACQUIRE);
+	do {
+		if (v < 2)
+			return v == 1 ? -1 : 0;
+	} while (!__atomic_compare_exchange_n(n, &v, v - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	return 1;
+}
+
+/* Just before that thread ends: uncounted is what thread_uncount() returned. */
+static void thread_recount(int uncounted)
+{
+	if (uncounted > 0)
+		__atomic_fetch_add(nthreads_ptr(), 1, __ATOMIC_ACQ_REL);
+}
+
 static void *waiter(void *arg)
 {
 	struct k_sigevent sev = { .value = WAITER_SIVAL, .signo = LDP_SIGPROF, .notify = SIGEV_THREAD_ID_ };
@@ -999,10 +1049,13 @@ static void *waiter(void *arg)
 	struct k_siginfo si;
 	ldp_core_start_fn start;
 	const char *shim_path = NULL;
-	int timer = -1, v, foreign = 0, broken = 0;
+	int timer = -1, v, foreign = 0, broken = 0, counted;
 
 	sev.tid = (int)sys3(NR_gettid, 0, 0, 0);
 	__atomic_store_n(&waiter_tid, sev.tid, __ATOMIC_RELEASE);
+	counted = thread_uncount();
+	if (counted < 0)
+		return arg; /* the program's threads are all gone: glibc exits as we return */
 	sys6(NR_prctl, PR_SET_NAME_, (long)"ldprof-wait", 0, 0, 0, 0);
 	/* Our SIGPROF must find it blocked here, or it would kill the process: checked, not
 	 * assumed (glibc sets a new thread's mask with a call a filter could refuse). */
@@ -1071,6 +1124,7 @@ static void *waiter(void *arg)
 	start_core(start, shim_path, 1);
 	act_give_up();
 out:
+	thread_recount(counted);
 	return arg;
 }
 
@@ -1588,9 +1642,7 @@ EXPORT void *sigset(int sig, void *handler)
 
 /* ---- pipe2: libunwind's validation pipe out of the program's way ---- */
 
-#define LDP_F_DUPFD 0
-#define LDP_F_DUPFD_CLOEXEC 1030
-#define LDP_RLIMIT_NOFILE 7
+#define LDP_EMFILE 24
 
 /* The thread setting the core up while libunwind sets itself up (boot.h), 0 when none. */
 static volatile long setup_tid;
@@ -1607,44 +1659,6 @@ static int in_unwind_setup(void)
 	return tid && tid == sys3(NR_gettid, 0, 0, 0);
 }
 
-/* Moves both ends of a new pipe just under min(RLIMIT_NOFILE, 1024): the program's own
- * descriptors keep the numbers they would have had without ldprof. An end that cannot move
- * stays where it is. */
-static void move_high(int fds[2], int flags)
-{
-	unsigned long lim[2] = { 0, 0 };
-	long base, nfd;
-
-	if (sys6(NR_prlimit64, 0, LDP_RLIMIT_NOFILE, 0, (long)lim, 0, 0) < 0)
-		return;
-	base = (long)(lim[0] < 1024 ? lim[0] : 1024) - 8;
-	if (base < 64)
-		return;
-	for (int i = 0; i < 2; i++) {
-		nfd = sys3(NR_fcntl, fds[i], flags & O_CLOEXEC_ ? LDP_F_DUPFD_CLOEXEC : LDP_F_DUPFD,
-			   base);
-		if (nfd < 0)
-			continue;
-		sys3(NR_close, fds[i], 0, 0);
-		fds[i] = (int)nfd;
-	}
-}
-
-typedef int (*pipe2_fn)(int *, int);
-
-EXPORT int pipe2(int fds[2], int flags)
-{
-	pipe2_fn f = (pipe2_fn)REAL(pipe2);
-	int r;
-
-	if (!f)
-		return -1;
-	r = f(fds, flags);
-	if (r == 0 && in_unwind_setup())
-		move_high(fds, flags);
-	return r;
-}
-
 /* -1 with errno set to -negerr, as glibc's wrappers fail (hidden: the syscall() below jumps
  * here). */
 __attribute__((visibility("hidden"))) long ldp_fail_errno(long negerr);
@@ -1653,6 +1667,23 @@ long ldp_fail_errno(long negerr)
 	if (__errno_location)
 		*__errno_location() = (int)-negerr;
 	return -1;
+}
+
+typedef int (*pipe2_fn)(int *, int);
+
+/* libunwind's set-up opens a pipe to validate memory for its local accessors, which we never
+ * use (ours read through process_vm_readv), and ignores a failure: there it fails with EMFILE
+ * without a system call, so no descriptor of ours ever takes a number from the program, whatever
+ * its RLIMIT_NOFILE. (libunwind opens the pipe again on its first local validation, if anything
+ * ever asks for one.) */
+EXPORT int pipe2(int fds[2], int flags)
+{
+	pipe2_fn f;
+
+	if (in_unwind_setup())
+		return (int)ldp_fail_errno(-LDP_EMFILE);
+	f = (pipe2_fn)REAL(pipe2);
+	return f ? f(fds, flags) : -1;
 }
 
 typedef int (*mincore_fn)(void *, size_t, unsigned char *);

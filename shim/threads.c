@@ -151,23 +151,24 @@ static void slot_retire(struct ldp_slot *s, int keep_name)
 static struct ldp_slot *find_tid(int32_t tid);
 static int read_comm(int32_t tid, char *buf, size_t len);
 
-struct ldp_slot *ldp_threads_add_self(uint64_t stack_hi)
+struct ldp_slot *ldp_threads_add_self(uint64_t stack_lo, uint64_t stack_hi)
 {
-	return ldp_threads_adopt((int32_t)syscall(SYS_gettid), stack_hi);
+	return ldp_threads_adopt((int32_t)syscall(SYS_gettid), stack_lo, stack_hi);
 }
 
-struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_hi)
+struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_lo, uint64_t stack_hi)
 {
 	struct ldp_slot *s;
 
 	pthread_mutex_lock(&lock);
 	/* A rescan may have adopted this thread between its creation and this call. */
 	s = find_tid(tid);
+	if (!s)
+		s = slot_new(tid, 0);
 	if (s) {
-		s->stack_lo = 0;
-		s->stack_hi = stack_hi;
-	} else {
-		s = slot_new(tid, stack_hi);
+		/* lo first, as ldp_threads_learn_stacks() does: the handler reads hi, then lo */
+		__atomic_store_n(&s->stack_lo, stack_lo, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->stack_hi, stack_hi, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&lock);
 	return s;
@@ -301,7 +302,6 @@ void ldp_threads_arm_all(int on)
 void ldp_threads_after_fork_child(int32_t parent_tid)
 {
 	uint64_t stack_hi = 0, stack_lo = 0;
-	struct ldp_slot *s;
 
 	pthread_mutex_init(&lock, NULL);
 	/* Timers are not inherited by a child; forget every slot without deleting anything. The
@@ -317,9 +317,8 @@ void ldp_threads_after_fork_child(int32_t parent_tid)
 		if (slots[i].state != LDP_SLOT_FREE)
 			__atomic_store_n(&slots[i].state, LDP_SLOT_FREE, __ATOMIC_RELEASE);
 	}
-	s = ldp_threads_add_self(stack_hi);
-	if (s && stack_hi)
-		s->stack_lo = stack_lo; /* the same stack, copied at the same address */
+	/* the same stack, copied at the same address */
+	ldp_threads_add_self(stack_lo, stack_hi);
 }
 
 static int read_comm(int32_t tid, char *buf, size_t len)

@@ -29,11 +29,13 @@ struct ldp_slot {
 	int32_t tid;
 	int32_t timer;    /* kernel timer id, -1 when none */
 	uint32_t seen;    /* rescan mark */
-	uint64_t stack_hi; /* top of the thread's stack, 0 when unknown */
-	/* An adopted thread's stack, learnt after the fact: its handler leaves the stack pointer
-	 * of a sample in seen_sp, and ldp_threads_learn_stacks() sets [stack_lo, stack_hi) to the
-	 * mapping holding it (stack_lo first). stack_lo 0: no lower bound known (registered
-	 * threads: their stack_hi is their own). */
+	/* [stack_lo, stack_hi): the thread's stack, all of it mapped; the unwinder reads it
+	 * directly when a sample's stack pointer lies in it, and through process_vm_readv
+	 * otherwise. Registered threads give their own (pthread_getattr_np; for the main thread
+	 * shim/core.c's main_stack()). An adopted thread's is learnt after the fact: its handler
+	 * leaves the stack pointer of a sample in seen_sp, and ldp_threads_learn_stacks() sets
+	 * the range to the mapping holding it (stack_lo first). 0, 0: not known. */
+	uint64_t stack_hi;
 	uint64_t stack_lo;
 	uint64_t seen_sp;
 	uint64_t seen_self; /* and its pthread_self(): glibc keeps it at the top of the stack */
@@ -42,7 +44,7 @@ struct ldp_slot {
 
 int ldp_threads_init(long period_ns);
 /* The calling thread: a slot, a timer, armed unless sampling is paused. */
-struct ldp_slot *ldp_threads_add_self(uint64_t stack_hi);
+struct ldp_slot *ldp_threads_add_self(uint64_t stack_lo, uint64_t stack_hi);
 /* At thread exit (pthread key destructor): keeps the name for the next profile. */
 void ldp_threads_remove(struct ldp_slot *s);
 /* Walks /proc/self/task: adopts threads we do not know, retires those that are gone.
@@ -69,8 +71,8 @@ unsigned ldp_threads_live(void);
 unsigned ldp_threads_failed(void);
 
 /* A thread of the program's that the core did not see start (start_after_cpu), with its stack
- * top when known (the main thread's): a slot and a timer, armed unless sampling is paused. */
-struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_hi);
+ * when known (the main thread's): a slot and a timer, armed unless sampling is paused. */
+struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_lo, uint64_t stack_hi);
 
 /* The background and sender threads, and the first stage's thread that started the core late:
  * never sampled, never adopted. */

@@ -6,17 +6,21 @@
  * ASYNC-SIGNAL CONTEXT — ldp_unwind() and the accessors (find_proc_info, access_mem,
  * access_reg) run inside the SIGPROF handler. Allowed: reading the object table published
  * by the background thread, reading memory that is known to be mapped (the thread's own stack
- * above the interrupted stack pointer, the PT_LOAD segments of loaded objects), raw syscalls
- * (process_vm_readv for any other address: a bad read returns EFAULT instead of faulting),
- * libunwind's generic unwinder with caching off (it takes no lock then but a short one around
- * its own memory pool, held with all signals blocked). Never: dl_iterate_phdr, malloc, stdio.
+ * above the interrupted stack pointer, the readable PT_LOAD segments of loaded objects), with
+ * bound checks that cannot wrap whatever the address; raw syscalls (process_vm_readv for any
+ * other address: a bad read returns EFAULT instead of faulting); glibc's _dl_find_object
+ * (lock-free, async-signal-safe by design); libunwind's generic unwinder with our accessors
+ * (the locks of its global cache and memory pool are held with every signal blocked, and
+ * nothing under them waits for the loader). Never: dl_iterate_phdr, malloc, stdio.
  *
  * The table is double-buffered: the builder writes the table no handler can be reading, then
  * publishes it, then waits until no handler is inside ldp_unwind (readers == 0) before it may
- * reuse the old one. Objects loaded since the last build are missing until the next one (a
- * drain tick): their frames end the stack early, they are never misread. Unloaded objects are
- * removed while the sampler is fenced (dlclose wrapper), before their memory goes away.
+ * reuse the old one. Objects loaded since the last build (a drain tick, when the loader's
+ * counters moved) are found through glibc's _dl_find_object and read through process_vm_readv
+ * until then. Unloaded objects are removed while the sampler is fenced (dlclose wrapper), before
+ * their memory goes away.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -69,6 +73,7 @@ static int cur;
 static int readers;
 static int old_busy;
 static unsigned long long truncated; /* builds that ran out of room for objects */
+static unsigned long long late_hits; /* frames found through glibc, in objects newer than the table */
 static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -101,29 +106,42 @@ static int in_segs(const struct objtab *t, uint64_t addr)
 		else if (addr >= t->segs[mid].hi)
 			lo = mid + 1;
 		else
-			return addr + sizeof(uint64_t) <= t->segs[mid].hi;
+			return t->segs[mid].hi - addr >= sizeof(uint64_t);
 	}
 	return 0;
+}
+
+/* The word at addr lies on the interrupted thread's stack, between its stack pointer and the
+ * top. Written so that it cannot wrap: addr may be anything (a frame pointer of -1). */
+static int on_stack(const struct uarg *u, uint64_t addr)
+{
+	return u->stack_hi >= sizeof(uint64_t) && addr >= u->sp && addr <= u->stack_hi - sizeof(uint64_t);
+}
+
+/* Up to len bytes at addr, through the kernel: an unmapped or unreadable address fails with
+ * EFAULT instead of faulting. Returns how many bytes were read (fewer at the end of a mapping),
+ * or < 0. */
+static long read_remote(const struct uarg *u, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+
+	if (addr < 4096)
+		return -1;
+	return syscall(SYS_process_vm_readv, u->pid, &local, 1, &remote, 1, 0);
 }
 
 static int access_mem(unw_addr_space_t a, unw_word_t addr, unw_word_t *val, int write, void *arg)
 {
 	const struct uarg *u = arg;
-	struct iovec local, remote;
 
 	if (write)
 		return -UNW_EINVAL;
-	if ((addr >= u->sp && addr + sizeof(*val) <= u->stack_hi) || in_segs(u->t, addr)) {
-		*val = *(const unw_word_t *)addr;
+	if (on_stack(u, addr) || in_segs(u->t, addr)) {
+		/* memcpy: libunwind reads code bytes too, at any alignment (one mov on x86_64) */
+		memcpy(val, (const void *)addr, sizeof(*val));
 		return 0;
 	}
-	if (addr < 4096)
-		return -UNW_EINVAL;
-	local.iov_base = val;
-	local.iov_len = sizeof(*val);
-	remote.iov_base = (void *)addr;
-	remote.iov_len = sizeof(*val);
-	if (syscall(SYS_process_vm_readv, u->pid, &local, 1, &remote, 1, 0) != (long)sizeof(*val))
+	if (read_remote(u, addr, val, sizeof(*val)) != (long)sizeof(*val))
 		return -UNW_EINVAL;
 	return 0;
 }
@@ -148,12 +166,46 @@ static int access_fpreg(unw_addr_space_t a, unw_regnum_t reg, unw_fpreg_t *val, 
 	return -UNW_EBADREG;
 }
 
+/* glibc's lookup of the object holding an address (2.35 on): lock-free and async-signal-safe by
+ * design (libgcc's unwinder calls it), and up to date from the moment dlopen() has mapped and
+ * relocated an object, before its constructors run and long before our next table build.
+ * Found with dlsym at init, so that the core still loads on an older glibc, where a new
+ * object's frames end the stack until the next build. */
+static int (*find_object)(void *pc, struct dl_find_object *result);
+
+/* An object loaded since the table was built (an extension module an interpreter imported a
+ * moment ago): its search table, found through glibc. Everything of it is read through
+ * read_remote(), never directly: we know neither its segments nor how long it stays. */
+static int late_text(const struct uarg *u, uint64_t ip, struct text *t)
+{
+	struct dl_find_object o;
+	uint8_t hdr[32];
+	uint64_t eh;
+	long n;
+
+	if (!find_object || find_object((void *)(uintptr_t)ip, &o) != 0 || !o.dlfo_eh_frame)
+		return -1;
+	eh = (uint64_t)(uintptr_t)o.dlfo_eh_frame;
+	n = read_remote(u, eh, hdr, sizeof(hdr));
+	if (n <= 0 || ldp_cfi_hdr_parse(hdr, (uint64_t)n, eh, &t->eh.table, &t->eh.nfde) < 0)
+		return -1;
+	t->lo = (uint64_t)(uintptr_t)o.dlfo_map_start;
+	t->hi = (uint64_t)(uintptr_t)o.dlfo_map_end;
+	t->eh.hdr = eh;
+	t->eh.lo = t->eh.hi = 0;
+	__atomic_fetch_add(&late_hits, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static int find_proc_info(unw_addr_space_t a, unw_word_t ip, unw_proc_info_t *pi, int need, void *arg)
 {
 	const struct uarg *u = arg;
 	const struct text *t = find_text(u->t, ip);
+	struct text late;
 	unw_dyn_info_t di;
 
+	if (!t && late_text(u, ip, &late) == 0)
+		t = &late;
 	if (!t)
 		return -UNW_ENOINFO;
 	memset(&di, 0, sizeof(di));
@@ -250,11 +302,14 @@ static uint32_t fast_unwind(const struct uarg *u, uint64_t *frames, uint32_t max
 			return 0;
 		if (r.end)
 			break;
-		cfa = (r.cfa_reg == LDP_CFA_RSP ? rsp : rbp) + (uint64_t)(int64_t)r.cfa_off;
+		/* cfa_off is in [0, 2^24] and rbp_off in [-2^24, 0] (cfi.c checks): a CFA that
+		 * wraps past the top comes out at or below rsp, and is refused with the rest. */
+		cfa = (r.cfa_reg == LDP_CFA_RSP ? rsp : rbp) + (uint64_t)r.cfa_off;
 		/* Callers live higher up the stack; anything else is a corrupt frame. */
-		if (cfa <= rsp || read_word(u, cfa - 8, &ra) < 0)
+		if (cfa <= rsp || cfa < 8 || read_word(u, cfa - 8, &ra) < 0)
 			break;
-		if (r.rbp_saved && read_word(u, cfa + (uint64_t)(int64_t)r.rbp_off, &nrbp) < 0)
+		if (r.rbp_saved && ((uint64_t)-(int64_t)r.rbp_off > cfa ||
+				    read_word(u, cfa - (uint64_t)-(int64_t)r.rbp_off, &nrbp) < 0))
 			break;
 		if (ra == 0)
 			break;
@@ -285,8 +340,10 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_lo, uint64_t stack_hi, 
 	u.uc = uc;
 	u.t = tabs[__atomic_load_n(&cur, __ATOMIC_SEQ_CST)];
 	u.sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
-	/* outside the known stack (a coroutine's, an alternate signal stack): no direct reads */
-	u.stack_hi = stack_hi > u.sp && stack_hi - u.sp < (1ull << 30) && u.sp >= stack_lo ? stack_hi : 0;
+	/* Direct reads only on the thread's stack as known, all of it mapped: not when the bounds
+	 * are unknown, nor when the stack pointer is elsewhere (a coroutine's stack, an alternate
+	 * signal stack). */
+	u.stack_hi = stack_lo && u.sp >= stack_lo && u.sp < stack_hi ? stack_hi : 0;
 	u.pid = (pid_t)syscall(SYS_getpid);
 	n = fast_unwind(&u, frames, max);
 	if (n)
@@ -336,7 +393,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 			hdr = info->dlpi_addr + ph[i].p_vaddr;
 	for (int i = 0; hdr && i < info->dlpi_phnum; i++) {
 		uint64_t lo = info->dlpi_addr + ph[i].p_vaddr;
-		if (ph[i].p_type == PT_LOAD && hdr >= lo && hdr - lo < ph[i].p_memsz)
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_R) && hdr >= lo && hdr - lo < ph[i].p_memsz)
 			have_eh = ldp_cfi_obj_init(&eh, hdr, lo, lo + ph[i].p_memsz) == 0;
 	}
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -345,9 +402,11 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 			continue;
 		lo = info->dlpi_addr + ph[i].p_vaddr;
 		hi = lo + ph[i].p_memsz;
-		if (t->nsegs < MAX_SEGS)
+		/* read directly by the handler: only what is mapped readable (a segment without
+		 * PF_R, execute-only code, goes through process_vm_readv like any other address) */
+		if ((ph[i].p_flags & PF_R) && t->nsegs < MAX_SEGS)
 			t->segs[t->nsegs++] = (struct seg){ lo, hi };
-		else
+		else if (ph[i].p_flags & PF_R)
 			b->overflow = 1;
 		if ((ph[i].p_flags & PF_X) && have_eh) {
 			if (t->ntext < MAX_TEXT)
@@ -439,6 +498,7 @@ int ldp_unwind_init(void)
 		return -errno;
 	tabs[0] = m;
 	tabs[1] = tabs[0] + 1;
+	find_object = (int (*)(void *, struct dl_find_object *))dlsym(RTLD_DEFAULT, "_dl_find_object");
 	ldp_unwind_refresh(1);
 	as = unw_create_addr_space(&acc, 0);
 	if (!as)
@@ -464,6 +524,11 @@ int ldp_unwind_init(void)
 unsigned long long ldp_unwind_truncated(void)
 {
 	return truncated;
+}
+
+unsigned long long ldp_unwind_late(void)
+{
+	return __atomic_load_n(&late_hits, __ATOMIC_RELAXED);
 }
 
 void ldp_unwind_after_fork_child(void)

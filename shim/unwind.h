@@ -22,14 +22,18 @@ int ldp_unwind_init(void);
 void ldp_unwind_refresh(int force);
 /* Forget cached unwind rules: an unloaded object's addresses may be reused. Not in a handler. */
 void ldp_unwind_flush_cache(void);
+/* How many frames were found in objects newer than the table (through _dl_find_object). */
+unsigned long long ldp_unwind_late(void);
 /* How many table builds ran out of room (frames in the objects left out end their stacks). */
 unsigned long long ldp_unwind_truncated(void);
 /* In a fork child: handlers of the parent's other threads are gone. */
 void ldp_unwind_after_fork_child(void);
 
 /* ASYNC-SIGNAL-SAFE. Leaf first; callers' addresses are return addresses minus one.
- * stack_hi: top of the thread's stack when known (0 when not): reads inside it are direct,
- * others go through process_vm_readv so a corrupt frame cannot fault. */
+ * [stack_lo, stack_hi): the thread's stack, all of it mapped (0, 0 when not known). When the
+ * interrupted stack pointer lies in it, reads between it and stack_hi are direct; every other
+ * read outside the loaded objects' segments goes through process_vm_readv, so that no
+ * register or stack content, however corrupt, can make the handler fault. */
 uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_lo, uint64_t stack_hi, uint64_t *frames,
 		    uint32_t max);
 /* ASYNC-SIGNAL-SAFE: the interrupted stack pointer. */

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
 """dlopen/dlclose churn at 1000 Hz: the unwinder must neither deadlock on the loader lock
 (gperftools 775, 1188, 1583) nor crash unwinding through a library being unloaded; the
-background thread's symbolization must cope with libraries that come and go."""
+background thread's symbolization must cope with libraries that come and go. A library the
+program has just loaded is unwound through from its first sample."""
+import pytest
+
 from conftest import Stacks, ldprof_run, preload_env, prog, profiles_for, read_log, run, status_of
 
 OK = b"dlchurn: done ok=yes\n"
@@ -26,3 +29,26 @@ def test_dlopen_churn_with_frequent_flushes(outdir):
     files = profiles_for(outdir, comm="dlchurn")
     assert len(files) >= 5, f"{len(files)} profiles in 3 s with 200 ms windows"
 
+
+
+FULL = ["__libc_start_main", "__libc_start_call_main"]
+
+
+@pytest.mark.parametrize("how", ["run", "preloaded"])
+def test_a_library_is_unwound_from_its_first_sample(outdir, how):
+    # dlfresh dlopen()s libfresh.so (no frame pointers) and spends its first 200 ms in it: its
+    # samples reach main and __libc_start_main from the first on, not only once the table is
+    # rebuilt a second later (issue 14: 11 % did). The bare name is found through dlfresh's
+    # RUNPATH: dlopen's caller is still the program's own code under the shim
+    args = [prog("dlfresh"), "libfresh.so", "200"]
+    if how == "run":
+        r = ldprof_run(args, outdir=outdir, hz=997)
+    else:
+        r = run(args, env=preload_env(outdir, LDPROF_SAMPLING_HZ=997))
+    assert (r.returncode, r.stdout) == (0, b"dlfresh: done\n"), r
+    st = Stacks(profiles_for(outdir, comm="dlfresh"))
+    lib = [(f, c) for f, c, _ in st.items if any(x.startswith("fresh_") for x in f)]
+    in_lib = sum(c for _, c in lib)
+    full = sum(c for f, c in lib if "main" in f and set(FULL) & set(f))
+    assert in_lib >= 100, f"{in_lib} samples in the library in 200 ms at 997 Hz\n{st.dump()}"
+    assert full >= 0.99 * in_lib, f"{full} of {in_lib} samples reach __libc_start_main\n{st.dump()}"

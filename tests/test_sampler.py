@@ -262,3 +262,18 @@ def test_pre_existing_thread_names(early_run):
     d, info, st = early_run
     names = st.by_label("thread_name")
     assert {"early-pre", "early-ctor0", "early-ctor1", "late"} <= set(names), names
+
+
+@pytest.mark.parametrize("how", ["run", "preloaded"])
+def test_code_without_unwind_info_and_rbp_minus_one(outdir, how):
+    # jitspin burns CPU in generated code (no object, no .eh_frame) with RBP = -1: libunwind
+    # follows RBP, and the word there is the last of the address space. The handler must end
+    # the stack there, not fault (issue 14: it died of SIGSEGV at the first sample)
+    args = [prog("jitspin"), "300"]
+    if how == "run":
+        r = ldprof_run(args, outdir=outdir, hz=997)
+    else:
+        r = run(args, env=preload_env(outdir, LDPROF_SAMPLING_HZ=997))
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"jitspin: done\n", b""), r
+    st = Stacks(profiles_for(outdir, comm="jitspin"))
+    assert st.total() >= 100, st.dump()

@@ -20,6 +20,14 @@ $(PROGS_B)/libchurn.so: tests/progs/lib/libchurn.c
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer -fPIC -shared -o $@ $<
 $(PROGS_B)/dlchurn: $(PROGS_B)/libchurn.so
 
+# dlfresh: dlopen()s libfresh.so (no frame pointers) by its bare name, found through dlfresh's
+# RUNPATH ($ORIGIN: glibc takes it from dlopen's caller), and spends its first moments in it
+PROG_CFLAGS_dlfresh := -Wl,--enable-new-dtags,-rpath,'$$ORIGIN'
+$(PROGS_B)/libfresh.so: tests/progs/lib/libfresh.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -fPIC -shared -o $@ $<
+$(PROGS_B)/dlfresh: $(PROGS_B)/libfresh.so
+
 # musl: a hello world linked with Debian's musl-gcc (dynamically, so the shim is preloaded)
 $(PROGS_B)/hello_musl: tests/progs/musl/hello_musl.c
 	@mkdir -p $(dir $@)
@@ -52,7 +60,7 @@ $(PROGS_B)/go_cgo_hot: $(wildcard tests/progs/go/hot/*.go)
 	@mkdir -p $(dir $@)
 	$(Q)cd tests/progs/go/hot && $(GO_ENV) CGO_ENABLED=1 go build -tags cgo_dyn -o $(abspath $@) .
 
-PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/hello_musl \
+PROGS_EXTRA := $(PROGS_B)/libearly.so $(PROGS_B)/libchurn.so $(PROGS_B)/libfresh.so $(PROGS_B)/hello_musl \
                $(PROGS_B)/go_cgo $(PROGS_B)/go_nolibc $(PROGS_B)/go_static_hot $(PROGS_B)/go_cgo_hot \
                $(PROGS_B)/go_static_hot_stripped
 
