@@ -674,10 +674,13 @@ static int req_register(void *ctx, pid_t pid, uid_t uid, const char **why)
 /* 1 when pid is dumpable by its owner: /proc/PID/mem belongs to root otherwise. */
 static int dumpable_by(pid_t pid, uid_t uid)
 {
-	char path[64];
+	char path[96];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	/* through a live thread: a main thread gone (pthread_exit) leaves /proc/PID/mem root's */
+	if (ldp_proc_dir(pid, path, sizeof(path) - 4) < 0)
+		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	memcpy(path + strlen(path), "/mem", sizeof("/mem"));
 	return stat(path, &st) == 0 && st.st_uid == uid;
 }
 

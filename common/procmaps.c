@@ -20,6 +20,7 @@
  * sorted by start, and a line overlapping an earlier one is dropped, so ldp_maps_find() is a
  * binary search with exactly one answer. Never called from a signal handler.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -196,28 +197,99 @@ int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret)
 	return 0;
 }
 
+/* 1 when the task whose /proc folder is dir has not exited (its stat's state is not Z or X). */
+static int task_alive(const char *dir)
+{
+	char path[96], *buf = NULL, *p;
+	size_t len;
+	int alive;
+
+	snprintf(path, sizeof(path), "%s/stat", dir);
+	if (ldp_read_file(path, O_NOCTTY, 4096, &buf, &len) < 0)
+		return 0;
+	p = memrchr(buf, ')', len); /* comm may hold anything, ')' included */
+	alive = p && (size_t)(p - buf) + 2 < len && p[2] != 'Z' && p[2] != 'X';
+	free(buf);
+	return alive;
+}
+
+int ldp_proc_dir(pid_t pid, char *buf, size_t len)
+{
+	char dir[64];
+	struct dirent *de;
+	DIR *d;
+	int r = -ESRCH;
+
+	if (pid < 0)
+		return -EINVAL;
+	if (pid == 0) {
+		snprintf(buf, len, "/proc/thread-self");
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (task_alive(dir)) {
+		snprintf(buf, len, "%s", dir);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		long tid = strtol(de->d_name, &end, 10);
+
+		if (*end || tid <= 0 || tid == pid)
+			continue;
+		snprintf(buf, len, "/proc/%d/task/%ld", (int)pid, tid);
+		if (task_alive(buf)) {
+			r = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int read_maps(const char *path, struct ldp_maps *ret)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = ldp_read_file(path, O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
+	if (r < 0)
+		return r;
+	r = ldp_maps_parse(buf, len, ret);
+	free(buf);
+	return r;
+}
+
 int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 {
-	char path[64], *buf = NULL;
-	size_t len = 0;
+	char path[96];
 	int r;
 
 	if (pid < 0 || !ret)
 		return -EINVAL;
 	/* Our own through thread-self: /proc/self is the main thread's view, and a main thread
 	 * that called pthread_exit() leaves it empty while the process goes on. */
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/thread-self/maps");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	r = ldp_read_file(path, O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
-	if (r == -ENOENT && pid == 0) /* a kernel before 3.17 */
-		r = ldp_read_file("/proc/self/maps", O_NOCTTY, MAX_MAPS_TEXT, &buf, &len);
-	if (r < 0)
+	if (pid == 0) {
+		r = read_maps("/proc/thread-self/maps", ret);
+		if (r == -ENOENT) /* a kernel before 3.17 */
+			r = read_maps("/proc/self/maps", ret);
 		return r;
-	r = ldp_maps_parse(buf, len, ret);
-	free(buf);
-	return r;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	r = read_maps(path, ret);
+	if (r < 0 || ret->n)
+		return r;
+	/* empty: the process has exited, or only its main thread has */
+	if (ldp_proc_dir(pid, path, sizeof(path) - 8) < 0)
+		return 0;
+	ldp_maps_free(ret);
+	memcpy(path + strlen(path), "/maps", sizeof("/maps"));
+	return read_maps(path, ret);
 }
 
 void ldp_maps_free(struct ldp_maps *m)

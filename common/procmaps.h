@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * procmaps.h — parse /proc/PID/maps (and read a process's uids from /proc/PID/status).
+ * procmaps.h — parse /proc/PID/maps, find the /proc folder a process can be read through (its
+ * main thread may be gone), read its uids from /proc/PID/status.
  *
  * The text comes from the kernel but a path can hold any byte but NUL and '\n' (and " (deleted)"
  * suffixes): parse strictly, skip lines that do not parse, never read past the buffer.
@@ -31,12 +32,18 @@ struct ldp_maps {
  * sorted by start; a mapping overlapping an earlier one is dropped. Returns 0 or -errno; on
  * success free the result with ldp_maps_free(). */
 int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret);
-/* Read and parse /proc/<pid>/maps (pid 0 = this process, whether or not its main thread is
- * still there) in full. -EFBIG past 64 MiB. */
+/* Read and parse the maps of pid (0 = this process) in full, whether or not its main thread
+ * is still there. -EFBIG past 64 MiB. */
 int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
 void ldp_maps_free(struct ldp_maps *m);
 /* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */
 const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);
+
+/* The /proc folder through which pid's maps, mem, exe, root and map_files can be read:
+ * "/proc/PID" while its main thread lives, else "/proc/PID/task/TID" of a thread that does (a
+ * main thread that called pthread_exit() leaves those of /proc/PID empty or unreadable while
+ * the process goes on); "/proc/thread-self" for pid 0. -ESRCH when no thread of it is left. */
+int ldp_proc_dir(pid_t pid, char *buf, size_t len);
 
 /* The real and effective uid of pid (the first two fields of /proc/PID/status's "Uid:" line).
  * Returns 0, -EPROTO when the line is missing, or -errno. */

@@ -48,7 +48,7 @@ const struct ldp_map *ldp_shimstate_find(const struct ldp_maps *maps)
 /* Opens the ELF file behind mapping m of pid: the very file mapped (map_files, root only),
  * else the path inside the process's root, if its inode is the mapping's. Returns fd or -errno
  * (-ESTALE: the file on disk is not the one mapped). */
-static int open_mapped(pid_t pid, const struct ldp_map *m)
+static int open_mapped(const char *dir, const struct ldp_map *m)
 {
 	static const char del[] = " (deleted)";
 	char path[PATH_MAX + 64];
@@ -56,15 +56,15 @@ static int open_mapped(pid_t pid, const struct ldp_map *m)
 	size_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
-		 (unsigned long long)m->start, (unsigned long long)m->end);
+	snprintf(path, sizeof(path), "%s/map_files/%llx-%llx", dir, (unsigned long long)m->start,
+		 (unsigned long long)m->end);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd >= 0)
 		return fd;
 	n = strlen(m->path);
 	if (n >= sizeof(del) - 1 && !strcmp(m->path + n - (sizeof(del) - 1), del))
 		return -ESTALE;
-	if (snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->path) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/root%s", dir, m->path) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
@@ -82,11 +82,15 @@ int ldp_shimstate_read(pid_t pid, const struct ldp_maps *maps, const struct ldp_
 	struct ldp_elfsym_dynvar dv;
 	const struct ldp_map *base = NULL;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), addr;
-	char path[64];
+	char dir[64], path[96];
 	ssize_t n;
 	int fd = -1, r;
 
-	fd = open_mapped(pid, first);
+	/* through a live thread: a main thread that called pthread_exit() takes mem, map_files
+	 * and root away from /proc/PID */
+	if (ldp_proc_dir(pid, dir, sizeof(dir)) < 0)
+		snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	fd = open_mapped(dir, first);
 	if (fd < 0) {
 		r = fd;
 		if (r == -EACCES || r == -EPERM)
@@ -138,7 +142,7 @@ int ldp_shimstate_read(pid_t pid, const struct ldp_maps *maps, const struct ldp_
 	}
 	addr = base->start - (dv.first_load_vaddr & ~(page - 1)) + dv.value;
 	close(fd);
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	snprintf(path, sizeof(path), "%s/mem", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;

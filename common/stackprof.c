@@ -64,6 +64,7 @@ struct ldp_stackprof {
 	int64_t start_ns;
 	/* the last good snapshot of the process */
 	struct ldp_maps maps;
+	char dir[64];         /* another process's /proc folder for its files (ldp_proc_dir) */
 	char comm[32];
 	char exe[PATH_MAX];
 	struct symfile sym[MAX_SYMFILES];
@@ -309,7 +310,7 @@ static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp
 	sf->inode = m->inode;
 	/* another process's files as it sees them: its mount namespace may not be ours */
 	if (sp->pid)
-		snprintf(path, sizeof(path), "/proc/%d/root%s", (int)sp->pid, m->path);
+		snprintf(path, sizeof(path), "%s/root%s", sp->dir, m->path);
 	else
 		snprintf(path, sizeof(path), "%s", m->path);
 	if (ldp_elfsym_open(path, &sf->syms) < 0)
@@ -333,24 +334,28 @@ static int same_maps(const struct ldp_maps *a, const struct ldp_maps *b)
 	return 1;
 }
 
-/* thread: for our own process, what /proc gives only through a live thread (exe: a main
- * thread that called pthread_exit() takes it away from /proc/self). */
+/* thread: what /proc gives only through a live thread (exe: a main thread that called
+ * pthread_exit() takes it away from /proc/PID); else the process's own (comm: its name). */
 static void proc_path(const struct ldp_stackprof *sp, const char *what, int thread, char *buf, size_t len)
 {
-	if (sp->pid)
+	if (thread)
+		snprintf(buf, len, "%s/%s", sp->dir, what);
+	else if (sp->pid)
 		snprintf(buf, len, "/proc/%d/%s", (int)sp->pid, what);
 	else
-		snprintf(buf, len, "/proc/%s/%s", thread ? "thread-self" : "self", what);
+		snprintf(buf, len, "/proc/self/%s", what);
 }
 
 int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 {
 	struct ldp_maps maps = { 0 };
-	char path[64], exe[PATH_MAX], *buf = NULL;
+	char path[96], exe[PATH_MAX], *buf = NULL;
 	size_t len = 0;
 	ssize_t n;
 	int changed, r;
 
+	if (ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir)) < 0)
+		snprintf(sp->dir, sizeof(sp->dir), "/proc/%d", (int)sp->pid);
 	r = ldp_maps_read(sp->pid, &maps);
 	if (r < 0)
 		goto out;

@@ -4,7 +4,7 @@ zero): a thread of ldprof's must not keep it alive or deaf to signals (issue 14)
 `ldprof run` and preloaded as installed (start_after_cpu 20 ms), once the core has started,
 and while the waiter still waits: the same output and exit status as without ldprof (the
 program's atexit handler ran, its stdio buffer was flushed), within a second of the last
-thread's end, with the profile written."""
+thread's end, with the profile written; `ldprof status` still sees such a process."""
 import os
 import re
 import signal
@@ -117,6 +117,9 @@ def test_signal_ends_a_process_whose_main_thread_left(outdir, how, sig):
             kids = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
             assert len(kids) == 1, kids
             target = int(kids[0])
+        # ldprof status reads it through its live thread (/proc/PID shows an empty process)
+        st = run([str(LDPROF), "status", str(target)])
+        assert re.search(rf"^ *{target} .* sampling ", st.stdout.decode(), re.M), st.stdout.decode()
         t = time.monotonic()
         os.kill(target, sig)
         p.wait(timeout=5)

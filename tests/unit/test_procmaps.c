@@ -5,11 +5,13 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "procmaps.h"
+#include "leaderless.h"
 
 static int failures;
 
@@ -157,10 +159,41 @@ static void test_self(void)
 	CHECK(ldp_maps_read(-1, &m) == -EINVAL, "ldp_maps_read(-1)");
 }
 
+/* A process whose main thread is gone is read through a thread that is not. */
+static void test_leaderless(void)
+{
+	struct leaderless l;
+	struct ldp_maps maps = { 0 };
+	char dir[64], want[64], exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int r, found = 0;
+
+	exe[n > 0 ? n : 0] = 0;
+	CHECK(ldp_proc_dir(0, dir, sizeof(dir)) == 0 && !strcmp(dir, "/proc/thread-self"), "self: %s", dir);
+	snprintf(want, sizeof(want), "/proc/%d", (int)getpid());
+	CHECK(ldp_proc_dir(getpid(), dir, sizeof(dir)) == 0 && !strcmp(dir, want), "a live main thread: %s", dir);
+	if (leaderless_start(&l) < 0) {
+		CHECK(0, "cannot start a child whose main thread has left");
+		return;
+	}
+	snprintf(want, sizeof(want), "/proc/%d/task/", (int)l.pid);
+	r = ldp_proc_dir(l.pid, dir, sizeof(dir));
+	CHECK(r == 0 && !strncmp(dir, want, strlen(want)) && atoi(dir + strlen(want)) > l.pid,
+	      "main thread gone: %d %s", r, dir);
+	r = ldp_maps_read(l.pid, &maps);
+	for (size_t i = 0; r == 0 && i < maps.n; i++)
+		found |= !strcmp(maps.maps[i].path, exe);
+	CHECK(r == 0 && maps.n > 0 && found, "its maps, through its live thread: %d, %zu mappings", r, maps.n);
+	ldp_maps_free(&maps);
+	CHECK(leaderless_end(&l) == 0, "the child ends when its last thread does");
+	CHECK(ldp_proc_dir(l.pid, dir, sizeof(dir)) < 0, "no thread left: %s", dir);
+}
+
 int main(void)
 {
 	test_handcrafted();
 	test_self();
+	test_leaderless();
 	if (failures) {
 		fprintf(stderr, "test_procmaps: %d check(s) failed\n", failures);
 		return 1;

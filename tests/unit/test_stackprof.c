@@ -20,6 +20,7 @@
 #include "stackprof.h"
 
 #include "check.h"
+#include "leaderless.h"
 #include "profnames.h"
 
 #define PERIOD 10000000 /* 100 Hz */
@@ -376,12 +377,35 @@ static void test_profile(unsigned flags)
 	ldp_stackprof_free(sp);
 }
 
+/* Another process whose main thread has left (the agent's case): its snapshot, executable
+ * and symbol files are read through its live thread. */
+static void test_other_leaderless(void)
+{
+	struct leaderless l;
+	struct ldp_stackprof *sp = NULL;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int r;
+
+	exe[n > 0 ? n : 0] = 0;
+	if (leaderless_start(&l) < 0) {
+		CHECK(0, "cannot start a child whose main thread has left");
+		return;
+	}
+	r = ldp_stackprof_new(l.pid, 100, LDP_STACKPROF_RETURN_ADDRESSES, T0, &sp);
+	CHECK(r == 0 && ldp_stackprof_refresh(sp) == 0 && !strcmp(ldp_stackprof_exe(sp), exe),
+	      "refresh of a process without its main thread: %d, exe %s", r, sp ? ldp_stackprof_exe(sp) : "-");
+	ldp_stackprof_free(sp);
+	CHECK(leaderless_end(&l) == 0, "the child ends with its last thread");
+}
+
 int main(void)
 {
 	test_grow();
 	test_cap();
 	test_reset();
 	test_reset_after_fork();
+	test_other_leaderless();
 	test_profile(0);
 	test_profile(LDP_STACKPROF_RETURN_ADDRESSES);
 	printf("%d checks passed, %d failed\n", passed, failed);
