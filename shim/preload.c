@@ -1005,7 +1005,9 @@ static void act_give_up(void)
  * program's last thread ends the process through glibc's own exit path, as without ldprof. A
  * thread of ours that finds itself the only one counted is starting after the program's last
  * thread ended: it ends at once, and glibc's exit(0) runs on it. The count is glibc's
- * __nptl_nthreads (exported, GLIBC_PRIVATE, for libthread_db); without it, ours are counted. */
+ * __nptl_nthreads (exported, GLIBC_PRIVATE, for libthread_db); without it, ours are counted.
+ * Its one other reader in glibc 2.36, pthread_create turning stdio's locks on when the count is
+ * 1, does that once and for all: our own threads' start did it already. */
 static unsigned *nthreads_ptr(void)
 {
 	static unsigned *p;
