@@ -588,11 +588,12 @@ static void my_stack(uint64_t *lo, uint64_t *hi)
 }
 
 /* The main thread's stack: it grows on demand from glibc's __libc_stack_end down, at most
- * RLIMIT_STACK deep. Below the top, the kernel keeps at least that much free of other
- * mappings (the gap under mmap_base, which it sizes from RLIMIT_STACK at exec, at least 128 MiB
- * without address-space randomisation): a stack pointer within that of the top is on this
- * stack, and everything from it up to the top is mapped. Capped at 128 MiB, in case the limit
- * was raised after exec. 0, 0 when glibc does not say where the stack ends. */
+ * RLIMIT_STACK deep. Below the top, the kernel leaves at least that much free of the mappings
+ * it places (mmap_base sits RLIMIT_STACK at exec plus a guard gap or more below the stack), so
+ * a stack pointer within RLIMIT_STACK of the top is on this stack, and everything from it up to
+ * the top is mapped. Capped at 128 MiB. What could still mislead it: a program that raised
+ * the limit after exec and runs a coroutine on memory it mapped by address into that gap.
+ * 0, 0 when glibc does not say where the stack ends. */
 static void main_stack(uint64_t *lo, uint64_t *hi)
 {
 	struct rlimit rl;
