@@ -246,10 +246,58 @@ fail:
 	return r;
 }
 
-/* A file the loader maps into every program must be a regular file that only root can change
- * (a writable one would let its writer run code in every root process). */
-static int check_file(const char *hostpath, char *why, size_t whylen)
+int ldp_install_owner_ok(uid_t uid, int live)
 {
+	return uid == 0 || (!live && uid == geteuid());
+}
+
+int ldp_install_folders_safe(const char *hostpath, const char *top, int live, char *why, size_t whylen)
+{
+	char dir[PATH_MAX];
+	size_t toplen = strlen(top);
+	struct stat st;
+
+	/* On the host, along the real path: a symbolic link on the way must not lead through a
+	 * folder someone else can change. In a --root tree, as given (its absolute links point
+	 * into the host). */
+	if (live ? !realpath(hostpath, dir) : snprintf(dir, sizeof(dir), "%s", hostpath) >= (int)sizeof(dir)) {
+		snprintf(why, whylen, "%s: %s", hostpath, live ? strerror(errno) : "path too long");
+		return -1;
+	}
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+
+		if (!slash)
+			return 0;
+		if (slash == dir)
+			slash[1] = '\0'; /* "/" */
+		else
+			*slash = '\0';
+		if (stat(dir, &st) < 0) {
+			snprintf(why, whylen, "folder %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+			snprintf(why, whylen, "folder %s can be changed by users other than its owner (mode %04o)",
+				 dir, st.st_mode & 07777);
+			return -1;
+		}
+		if (!ldp_install_owner_ok(st.st_uid, live)) {
+			snprintf(why, whylen, "folder %s is owned by uid %u, not root", dir, (unsigned)st.st_uid);
+			return -1;
+		}
+		if (!strcmp(dir, "/") || strlen(dir) <= toplen)
+			return 0;
+	}
+}
+
+/* A file the loader maps into every program must be a regular file that only root can change,
+ * in folders only root can change, all the way up (a writable file or folder would let its
+ * writer run code in every root process). In a --root tree, the user running install may own
+ * them too (a tree being built). */
+static int check_file(const char *root, const char *hostpath, char *why, size_t whylen)
+{
+	int live = root[0] == '\0';
 	struct stat st;
 
 	if (stat(hostpath, &st) < 0) {
@@ -260,12 +308,33 @@ static int check_file(const char *hostpath, char *why, size_t whylen)
 		snprintf(why, whylen, "%s is not a regular file", hostpath);
 		return -1;
 	}
-	if (st.st_mode & 022 || (geteuid() == 0 && st.st_uid != 0)) {
+	if ((st.st_mode & 022) || !ldp_install_owner_ok(st.st_uid, live)) {
 		snprintf(why, whylen, "%s can be changed by users other than root (mode %03o, owner %u)",
 			 hostpath, st.st_mode & 0777, (unsigned)st.st_uid);
 		return -1;
 	}
+	if (ldp_install_folders_safe(hostpath, root, live, why, whylen) < 0) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, whylen - n, ": %s is unsafe there", hostpath);
+		return -1;
+	}
 	return 0;
+}
+
+/* The core the shim loads from next to itself (libldprof-core-gnu.so), checked as the shim is. */
+static int check_core(const char *root, const char *hostlib, char *why, size_t whylen)
+{
+	char core[2 * PATH_MAX + 32], *slash;
+
+	snprintf(core, sizeof(core), "%s", hostlib);
+	slash = strrchr(core, '/');
+	if (!slash) {
+		snprintf(why, whylen, "%s: not an absolute path", hostlib);
+		return -1;
+	}
+	snprintf(slash + 1, sizeof(core) - (size_t)(slash + 1 - core), "libldprof-core-gnu.so");
+	return check_file(root, core, why, whylen);
 }
 
 /* The library must be safe to name in ld.so.preload: the file the native loader finds (with
@@ -285,11 +354,11 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		goto out;
 	}
 	snprintf(host, sizeof(host), "%s%s", root, exp);
-	if (check_file(host, why, whylen) < 0)
+	if (check_file(root, host, why, whylen) < 0 || check_core(root, host, why, whylen) < 0)
 		goto out;
 	for (size_t i = 0; ldp_lib32_dirs[i] && ldp_preload_subst(lib, ldp_lib32_dirs[i], exp, sizeof(exp)) > 0; i++) {
 		snprintf(host, sizeof(host), "%s%s", root, exp);
-		if (access(host, F_OK) == 0 && check_file(host, why, whylen) < 0)
+		if (access(host, F_OK) == 0 && check_file(root, host, why, whylen) < 0)
 			goto out;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {

@@ -6,6 +6,7 @@
 #define LDP_INSTALL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* argv[0] is "install" or "uninstall". Returns the process exit code. */
 int ldp_install_main(int argc, char **argv);
@@ -34,6 +35,16 @@ int ldp_preload_subst(const char *line, const char *dir, char *buf, size_t len);
  * under root ("" for /). Returns 0; -ENOENT when none exists (buf then holds the first
  * expansion); -ENAMETOOLONG. */
 int ldp_preload_expand(const char *root, const char *line, char *buf, size_t len);
+
+/* Who may own a file the loader maps into root's programs, or a folder above it: root; in a
+ * --root tree (live = 0) also the user running the command (a tree being built). */
+int ldp_install_owner_ok(uid_t uid, int live);
+
+/* Every folder above hostpath, up to and including top ("" for /), can be changed by its
+ * owner alone (or is sticky, as /tmp) and has an owner ldp_install_owner_ok() accepts; on the
+ * host (live), along the real path, symbolic links resolved. For install and status. Returns
+ * 0, or -1 with why. */
+int ldp_install_folders_safe(const char *hostpath, const char *top, int live, char *why, size_t whylen);
 
 /* The shim next to this program: bin/../lib/libldprof.so (build tree) or
  * bin/../lib/ldprof/libldprof.so (installed under a PREFIX). buf gets the path (not resolved).

@@ -170,52 +170,6 @@ static int read_small(const char *path, char *buf, size_t len)
 
 /* ---- the host: ld.so.preload, the library, the core, the config ---- */
 
-/* Who may own a file the loader maps into root's programs: root; in a --root tree also the
- * user running status (a tree being built, as install allows). */
-static int owner_ok(uid_t uid, int live)
-{
-	return uid == 0 || (!live && uid == geteuid());
-}
-
-/* Checks that every folder above hostpath, up to and including top ("" for /), can be changed
- * by its owner alone (or is sticky) and has an acceptable owner. Returns 0, or -1 with why. */
-static int folders_safe(const char *hostpath, const char *top, int live, char *why, size_t whylen)
-{
-	char dir[PATH_MAX];
-	size_t toplen = strlen(top);
-	struct stat st;
-
-	if (snprintf(dir, sizeof(dir), "%s", hostpath) >= (int)sizeof(dir)) {
-		snprintf(why, whylen, "path too long");
-		return -1;
-	}
-	for (;;) {
-		char *slash = strrchr(dir, '/');
-
-		if (!slash)
-			return 0;
-		if (slash == dir)
-			slash[1] = '\0'; /* "/" */
-		else
-			*slash = '\0';
-		if (stat(dir, &st) < 0) {
-			snprintf(why, whylen, "folder %s: %s", dir, strerror(errno));
-			return -1;
-		}
-		if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-			snprintf(why, whylen, "folder %s can be changed by users other than its owner (mode %04o)",
-				 dir, st.st_mode & 07777);
-			return -1;
-		}
-		if (!owner_ok(st.st_uid, live)) {
-			snprintf(why, whylen, "folder %s is owned by uid %u, not root", dir, (unsigned)st.st_uid);
-			return -1;
-		}
-		if (!strcmp(dir, "/") || strlen(dir) <= toplen)
-			return 0;
-	}
-}
-
 /* Checks a library the loader would map. Returns 0 (ok, `what` describes it), -ENOENT or
  * another -errno when it cannot be found (`why` says so), or 1 when it is unsafe (`why`). */
 static int lib_check(const char *hostpath, const char *top, int live, char *what, size_t whatlen,
@@ -239,11 +193,11 @@ static int lib_check(const char *hostpath, const char *top, int live, char *what
 		snprintf(why, whylen, "writable by users other than its owner (mode %04o)", st.st_mode & 07777);
 		return 1;
 	}
-	if (!owner_ok(st.st_uid, live)) {
+	if (!ldp_install_owner_ok(st.st_uid, live)) {
 		snprintf(why, whylen, "owned by uid %u, not root", (unsigned)st.st_uid);
 		return 1;
 	}
-	if (folders_safe(hostpath, top, live, why, whylen) < 0)
+	if (ldp_install_folders_safe(hostpath, top, live, why, whylen) < 0)
 		return 1;
 	if (getpwuid_r(st.st_uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
 		clean(owner, sizeof(owner), res->pw_name, strlen(res->pw_name), 1);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ void ldp_log(int level, const char *fmt, ...)
 	static const int prio[] = { 7, 6, 4, 3 }; /* LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
 	int sys = !strcmp(log_path, "syslog");
 	char line[1024];
+	struct stat st;
 	va_list ap;
 	int n, fd;
 
@@ -46,6 +48,10 @@ void ldp_log(int level, const char *fmt, ...)
 	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
+	/* one line, whatever a path, a setting or a server's answer holds */
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[n++] = '\n';
 	if (sys) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
@@ -60,10 +66,12 @@ void ldp_log(int level, const char *fmt, ...)
 		close(fd);
 		return;
 	}
-	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Non-blocking: a FIFO planted at the log's path must not hold the program (at exit, in
+	 * open()); and only a regular file is written. */
+	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
 	if (fd < 0)
 		return;
-	if (write(fd, line, (size_t)n) < 0) {
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, line, (size_t)n) < 0) {
 		/* nothing sensible to do */
 	}
 	close(fd);

@@ -91,6 +91,10 @@ struct ldp_dl_info {
 #define O_APPEND_ 02000
 #define O_CLOEXEC_ 02000000
 #define O_NOFOLLOW_ 0400000
+#define O_NONBLOCK_ 04000
+#define O_NOCTTY_ 0400
+#define S_IFMT_ 0170000
+#define S_IFREG_ 0100000
 #define W_OK_ 2
 #define X_OK_ 1
 
@@ -209,10 +213,13 @@ static int log_level(void);
  * the core's lines do: a host-wide install has no LDPROF_LOG_FILE. Never in a
  * secure-execution process, whose environment is not trusted (checked here too, although the
  * constructor returns before any line for those). */
+static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
+
 static void preload_log(int level, const char *what, const char *detail)
 {
 	const char *path = env("LDPROF_LOG_FILE");
 	char line[512], *p = line, *end = line + sizeof(line) - 1;
+	unsigned char st[256];
 	int sys = !path || !*path;
 	long fd;
 
@@ -228,15 +235,23 @@ static void preload_log(int level, const char *what, const char *detail)
 		p = put(p, end, ": ");
 		p = put(p, end, detail);
 	}
+	/* one line, whatever a path or a setting holds */
+	for (char *q = line; q < p; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = '?';
 	if (sys) {
 		send_syslog(line, p - line);
 		return;
 	}
 	*p++ = '\n';
-	fd = sys_open(path, O_WRONLY_ | O_CREAT_ | O_APPEND_ | O_CLOEXEC_ | O_NOFOLLOW_, 0644);
+	/* Non-blocking: a FIFO planted at the log's path must not hold the program in open();
+	 * and only a regular file is written. */
+	fd = sys_open(path, O_WRONLY_ | O_CREAT_ | O_APPEND_ | O_CLOEXEC_ | O_NOFOLLOW_ | O_NONBLOCK_ |
+			    O_NOCTTY_, 0644);
 	if (fd < 0)
 		return;
-	sys3(NR_write, fd, (long)line, p - line);
+	if (sys3(NR_fstat, fd, (long)st, 0) == 0 && (st_u32(st, ST_MODE) & S_IFMT_) == S_IFREG_)
+		sys3(NR_write, fd, (long)line, p - line);
 	sys3(NR_close, fd, 0, 0);
 }
 
@@ -443,8 +458,6 @@ static long read_small(const char *path, char *buf, long cap)
 	sys3(NR_close, fd, 0, 0);
 	return n;
 }
-
-static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
 
 /* Is a file or folder root's alone (owned by root, writable by nobody else)? */
 static int root_only(const unsigned char *st)
@@ -786,6 +799,71 @@ static void unwind_setup(int on);
 
 /* ---- the core: loaded and started ---- */
 
+#define O_PATH_ 010000000
+#define S_IFDIR_ 0040000
+#define S_ISVTX_ 01000
+
+/* May a file of this owner and mode be trusted by a process of euid: owned by root or by euid,
+ * and writable by nobody else (a folder: unless sticky, where others cannot replace what is
+ * not theirs). */
+static int trusted(const unsigned char *st, unsigned long euid, int want_dir)
+{
+	unsigned uid = st_u32(st, ST_UID), mode = st_u32(st, ST_MODE);
+
+	if (uid != 0 && uid != euid)
+		return 0;
+	if (((mode & S_IFMT_) == S_IFDIR_) != want_dir)
+		return 0;
+	return !(mode & 022) || (want_dir && (mode & S_ISVTX_));
+}
+
+/* Is the file at path, and every folder on its real path, trusted()? Code loaded from a file
+ * another user could replace would run as this process (as root, in every root process). The
+ * real path comes from the kernel (/proc/self/fd), so no symbolic link on the way is left
+ * unchecked; without /proc, the path is checked as given. */
+static int safe_path(const char *path)
+{
+	char real[4096], *p;
+	unsigned char st[256];
+	unsigned long euid = (unsigned long)sys3(NR_geteuid, 0, 0, 0);
+	char fdpath[32] = "/proc/self/fd/";
+	long fd, n;
+	int ok;
+
+	fd = sys_open(path, O_PATH_ | O_CLOEXEC_, 0);
+	if (fd < 0)
+		return 0;
+	p = put_num(fdpath + 14, fdpath + sizeof(fdpath) - 1, fd);
+	*p = 0;
+	n = sys_readlink(fdpath, real, sizeof(real) - 1);
+	ok = sys3(NR_fstat, fd, (long)st, 0) == 0 && (st_u32(st, ST_MODE) & S_IFMT_) == S_IFREG_ &&
+	     trusted(st, euid, 0);
+	sys3(NR_close, fd, 0, 0);
+	if (!ok)
+		return 0;
+	if (n <= 0 || real[0] != '/') {
+		n = (long)slen(path);
+		if (n >= (long)sizeof(real) || path[0] != '/')
+			return 0;
+		memcpy(real, path, (size_t)n);
+	}
+	real[n] = 0;
+	/* every folder on the way: "/usr/lib/", "/usr/", "/" */
+	for (long i = n - 1; i >= 0; i--) {
+		char c;
+
+		if (real[i] != '/')
+			continue;
+		c = real[i + 1];
+		real[i + 1] = 0;
+		ok = sys_stat(real, st) == 0 && trusted(st, euid, 1);
+		real[i + 1] = c;
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 /* dlopen()s the core next to this object and finds its entry point; NULL (decided and logged)
  * when it cannot. *shim_path: where this object is. Called before any activation is marked
  * running: dlopen and dladdr take the loader's lock, which a program thread may hold while it
@@ -811,6 +889,12 @@ static ldp_core_start_fn open_core(const char **shim_path)
 	while (n && path[n - 1] != '/')
 		n--;
 	memcpy(path + n, "libldprof-core-gnu.so", sizeof("libldprof-core-gnu.so"));
+	if (!safe_path(path)) {
+		decide(LDP_ST_CORE_FAILED, "the core, or a folder on its path, can be changed by another user");
+		preload_log(LOG_WARN_, "staying off, the core or a folder on its path can be changed by "
+			    "another user than root or this process's", path);
+		return NULL;
+	}
 	h = dlopen(path, LDP_RTLD_NOW);
 	if (!h) {
 		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");

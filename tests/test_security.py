@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+"""What another local user can make a process carrying the shim, or root's `ldprof install`, do
+(issue 18; docs/security.md): each finding here failed before its fix.
+
+- A FIFO planted at the log's path held a program that had finished in open() for good.
+- A newline in a setting (a config path) forged log lines.
+- The core loaded from a folder another user could change (the code would run as root in
+  every root process); install checked only the library file itself.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir):
+    fifo = outdir / "ldprof.log"
+    os.mkfifo(fifo)
+    os.chmod(outdir, 0o777)
+    env = preload_env(outdir, LDPROF_LOG_FILE=fifo, LDPROF_LOG_LEVEL="info")
+    for who in ([], NOBODY):
+        # the first stage logs a routine decision (excluded), the core its start and its exit
+        for knobs in ({"LDPROF_SELECT_EXCLUDE_COMM": "true"}, {}):
+            try:
+                r = subprocess.run(who + ["/bin/true"], env={**env, **knobs}, timeout=10,
+                                   capture_output=True)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"held by the FIFO at {fifo} ({who or 'root'}, {knobs})")
+            assert (r.returncode, r.stdout, r.stderr) == (0, b"", b""), r
+    assert fifo.exists() and not fifo.is_file()
+
+
+def test_control_characters_never_reach_a_log_line(outdir):
+    forged = "ldprof[1]: error: forged"
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info",
+                      LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J")
+    r = run(["/bin/true"], env=env)
+    assert r.returncode == 0, r
+    log = read_log(outdir)
+    lines = log.splitlines()
+    assert lines and all(re.match(r"ldprof\[\d+\]: ", ln) for ln in lines), log
+    assert not any(ln.startswith(forged) for ln in lines), log
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", log), repr(log)
+
+
+def copy_shim(d, owner=None):
+    """The shim and its core copied into a new folder d (mode 0755, files 0644), owned by owner
+    when given (else by root)."""
+    d.mkdir(mode=0o755)
+    os.chmod(d, 0o755)
+    for f in (SHIM, CORE):
+        shutil.copy(f, d / f.name)
+        os.chmod(d / f.name, 0o644)
+        if owner:
+            shutil.chown(d / f.name, owner)
+    if owner:
+        shutil.chown(d, owner)
+    return d
+
+
+@pytest.fixture
+def copied(tmp_path):
+    """The shim and its core in a folder of their own, in a folder root owns."""
+    os.chmod(tmp_path, 0o755)
+    return copy_shim(tmp_path / "lib")
+
+
+def core_started(outdir, shim, who=()):
+    """Whether the core started in a short program run with shim preloaded (as `who`: the
+    preload is set after setpriv, so that only the program carries it)."""
+    (outdir / "ldprof.log").unlink(missing_ok=True)
+    env = preload_env(outdir, shim=shim, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info")
+    del env["LD_PRELOAD"]
+    r = run(list(who) + ["env", f"LD_PRELOAD={shim}", prog("burn"), "30"], env=env)
+    assert r.returncode == 0, r
+    log = read_log(outdir)
+    return bool(re.search(r"\]: info: active", log)), log
+
+
+@pytest.mark.parametrize("how", ["folder 0777", "folder owned by nobody", "core 0666",
+                                 "core owned by nobody", "link through a folder 0777"])
+def test_the_core_is_not_loaded_from_where_another_user_could_change_it(outdir, tmp_path, copied, how):
+    os.chmod(outdir, 0o777)
+    started, log = core_started(outdir, copied / "libldprof.so")
+    assert started, log  # the copy as it is: loaded
+    shim = copied / "libldprof.so"
+    if how == "folder 0777":
+        os.chmod(copied, 0o777)
+    elif how == "folder owned by nobody":
+        shutil.chown(copied, "nobody")
+    elif how == "core 0666":
+        os.chmod(copied / CORE.name, 0o666)
+    elif how == "core owned by nobody":
+        shutil.chown(copied / CORE.name, "nobody")
+    else:
+        # a root-owned symbolic link whose target lies in a folder anyone can change
+        open_dir = tmp_path / "open"
+        open_dir.mkdir()
+        os.chmod(open_dir, 0o777)
+        shutil.move(str(copied), open_dir / "lib")
+        (tmp_path / "link").symlink_to(open_dir / "lib")
+        shim = tmp_path / "link" / "libldprof.so"
+    started, log = core_started(outdir, shim)
+    assert not started, log
+    assert "staying off, the core or a folder on its path can be changed by another user" in log, log
+
+
+def test_a_users_own_build_is_loaded_in_that_users_processes(outdir):
+    # nobody's own copy, in nobody's own folder: nobody's processes may load it (they can only
+    # hurt themselves); root's never would (the test above)
+    d = copy_shim(outdir / "lib", "nobody")
+    os.chmod(outdir, 0o1777)  # sticky: nobody else can replace nobody's folder in it
+    for parent in outdir.parents:
+        assert os.stat(parent).st_mode & 0o005, f"{parent}: nobody cannot reach the build tree"
+    started, log = core_started(outdir, d / "libldprof.so", who=NOBODY)
+    assert started, log
+    started, log = core_started(outdir, d / "libldprof.so")
+    assert not started and "can be changed by another user" in log, log
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """A root-owned tree with the packages' layout under tmp/r, for `ldprof install --root`."""
+    root = tmp_path / "r"
+    r = subprocess.run(["sh", "packaging/layout.sh", str(root / "usr/lib/ldprof"), "x86_64-linux-gnu",
+                        str(SHIM), str(CORE)], capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0, r.stderr
+    (root / "etc").mkdir()
+    os.chmod(tmp_path, 0o755)
+    return root
+
+
+@pytest.mark.parametrize("how", ["core 0666", "core owned by nobody", "folder 0777",
+                                 "folder owned by nobody"])
+def test_install_checks_the_core_and_every_folder(layout, how):
+    lib = layout / "usr/lib/ldprof/lib/x86_64-linux-gnu"
+    ok = run([str(LDPROF), "install", "--root", str(layout), "--dry-run"], env=clean_env())
+    assert ok.returncode == 0, ok
+    if how == "core 0666":
+        os.chmod(lib / CORE.name, 0o666)
+    elif how == "core owned by nobody":
+        shutil.chown(lib / CORE.name, "nobody")
+    elif how == "folder 0777":
+        os.chmod(lib, 0o777)
+    else:
+        shutil.chown(layout / "usr/lib/ldprof", "nobody")
+    r = run([str(LDPROF), "install", "--root", str(layout)], env=clean_env())
+    assert r.returncode == 1 and b"refusing" in r.stderr, r
+    assert not (layout / "etc/ld.so.preload").exists()
+    st = run([str(LDPROF), "status", "--root", str(layout)], env=clean_env())
+    assert st.returncode == 0, st  # nothing installed: nothing unsafe named
