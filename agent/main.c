@@ -931,7 +931,9 @@ static int host_agent(struct agent *a, const struct opts *o)
 		r = ldp_server_open(a->cfg.agent_socket, &server_ops, a, &a->srv);
 		if (r < 0) {
 			fprintf(stderr, "ldprof-agent: cannot listen on %s: %s\n", a->cfg.agent_socket,
-				r == -EADDRINUSE ? "another agent is listening there" : strerror(-r));
+				r == -EADDRINUSE ? "another agent is listening there" :
+				r == -EPERM ? "its folder must be a folder of root's that nobody else can write" :
+				strerror(-r));
 			return r;
 		}
 	}

@@ -352,18 +352,29 @@ static int someone_listens(const char *path)
 	return r;
 }
 
+/* The socket's folder, created 0755 when missing: a folder (not a link to one) that we own and
+ * nobody else can write, or -EPERM. Anyone else able to change it could swap the socket for
+ * something else between our calls by path (a symbolic link to a file of root's). */
 static int make_parent(const char *path)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
 	char *slash;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = 0;
+	if (!slash)
+		return -EINVAL;
+	if (slash == dir)
+		slash[1] = 0; /* "/" */
+	else
+		*slash = 0;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return -EPERM;
 	return 0;
 }
 
@@ -374,6 +385,7 @@ int ldp_server_open(const char *path, const struct ldp_server_ops *ops, void *ct
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct ldp_server *s;
 	struct stat st;
+	mode_t old_umask;
 	int bound = 0, r;
 
 	if (path[0] != '/' || strlen(path) >= sizeof(a.sun_path))
@@ -410,12 +422,15 @@ int ldp_server_open(const char *path, const struct ldp_server_ops *ops, void *ct
 		goto fail;
 	}
 	memcpy(a.sun_path, path, strlen(path) + 1);
-	if (bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		r = -errno;
+	/* Every user may connect: the socket is made 0666 by bind itself, under a umask of ours,
+	 * never chmod()ed by path afterwards (the path may no longer name it). */
+	old_umask = umask(0111);
+	r = bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (r < 0)
 		goto fail;
-	}
 	bound = 1;
-	if (chmod(path, 0666) < 0 || listen(s->lfd, 128) < 0) {
+	if (listen(s->lfd, 128) < 0) {
 		r = -errno;
 		goto fail;
 	}

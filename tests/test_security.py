@@ -6,14 +6,19 @@
 - A newline in a setting (a config path) forged log lines.
 - The core loaded from a folder another user could change (the code would run as root in
   every root process); install checked only the library file itself.
+- ldprof-agent accepted a socket folder anyone could change and chmod()ed the socket by path
+  after bind: a symbolic link swapped in made a root-only file world-writable.
 """
 import os
 import re
 import shutil
+import stat
 import subprocess
+import time
 
 import pytest
 
+from agentlib import AGENT
 from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -156,3 +161,54 @@ def test_install_checks_the_core_and_every_folder(layout, how):
     assert not (layout / "etc/ld.so.preload").exists()
     st = run([str(LDPROF), "status", "--root", str(layout)], env=clean_env())
     assert st.returncode == 0, st  # nothing installed: nothing unsafe named
+
+
+# ---- the agent's socket (finding 3) ----------------------------------------------------------
+
+def agent_ini(tmp_path, sock):
+    ini = tmp_path / "agent.ini"
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    ini.write_text(f"[output]\nendpoint = file://{out}\n[agent]\nsocket = {sock}\n")
+    return ini
+
+
+@pytest.mark.parametrize("how", ["mode 0777", "mode 1777", "owned by nobody", "a link to a folder"])
+def test_the_agent_refuses_a_socket_folder_another_user_can_change(tmp_path, how):
+    # in such a folder a user could swap the socket for a link between the agent's calls by
+    # path: the agent used to chmod(path, 0666) after bind, making a root-only file writable
+    os.chmod(tmp_path, 0o755)
+    d = tmp_path / "sockdir"
+    d.mkdir()
+    if how.startswith("mode"):
+        os.chmod(d, int(how.split()[1], 8))
+    elif how == "owned by nobody":
+        shutil.chown(d, "nobody")
+    else:
+        real = tmp_path / "real"
+        d.rmdir()
+        real.mkdir()
+        d.symlink_to(real)
+    r = run([str(AGENT), "--config", str(agent_ini(tmp_path, d / "agent.sock"))], env=clean_env(), timeout=30)
+    assert r.returncode != 0, r
+    assert b"its folder must be a folder of root's that nobody else can write" in r.stderr, r.stderr
+    assert not (d / "agent.sock").exists()
+
+
+def test_the_agent_socket_is_made_0666_by_bind_not_chmod(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    sock = tmp_path / "run" / "agent.sock"  # the folder is made, 0755
+    p = subprocess.Popen([str(AGENT), "--config", str(agent_ini(tmp_path, sock))], env=clean_env(),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        st = os.lstat(sock)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o666 and st.st_uid == 0, st
+        d = os.stat(sock.parent)
+        assert stat.S_IMODE(d.st_mode) == 0o755 and d.st_uid == 0
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
