@@ -678,9 +678,7 @@ static int dumpable_by(pid_t pid, uid_t uid)
 	struct stat st;
 
 	/* through a live thread: a main thread gone (pthread_exit) leaves /proc/PID/mem root's */
-	if (ldp_proc_dir(pid, path, sizeof(path) - 4) < 0)
-		snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	memcpy(path + strlen(path), "/mem", sizeof("/mem"));
+	ldp_proc_path(pid, "mem", path, sizeof(path));
 	return stat(path, &st) == 0 && st.st_uid == uid;
 }
 

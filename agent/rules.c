@@ -68,9 +68,7 @@ int ldp_agent_rules_excluded(const struct ldp_agent_rules *ar, pid_t pid, char *
 		return 0;
 	if (ar->need & (1u << LDP_SEL_EXE)) {
 		/* through a live thread: /proc/PID/exe is gone once the main thread is */
-		if (ldp_proc_dir(pid, path, sizeof(path) - 4) < 0)
-			snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-		memcpy(path + strlen(path), "/exe", sizeof("/exe"));
+		ldp_proc_path(pid, "exe", path, sizeof(path));
 		n = readlink(path, exe, sizeof(exe) - 1);
 		if (n <= 0)
 			goto unknown;

@@ -233,8 +233,10 @@ int ldp_proc_dir(pid_t pid, char *buf, size_t len)
 	}
 	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
 	d = opendir(dir);
-	if (!d)
-		return -errno;
+	if (!d) {
+		r = -errno;
+		goto out;
+	}
 	while ((de = readdir(d))) {
 		char *end;
 		long tid = strtol(de->d_name, &end, 10);
@@ -248,6 +250,21 @@ int ldp_proc_dir(pid_t pid, char *buf, size_t len)
 		}
 	}
 	closedir(d);
+out:
+	if (r < 0) /* no live thread: the process's own folder, for what it still shows */
+		snprintf(buf, len, "/proc/%d", (int)pid);
+	return r;
+}
+
+int ldp_proc_path(pid_t pid, const char *what, char *buf, size_t len)
+{
+	char dir[64];
+	int r = ldp_proc_dir(pid, dir, sizeof(dir));
+
+	if (r == -EINVAL)
+		return r;
+	if (snprintf(buf, len, "%s/%s", dir, what) >= (int)len)
+		return -ENAMETOOLONG;
 	return r;
 }
 
@@ -285,10 +302,9 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 	if (r < 0 || ret->n)
 		return r;
 	/* empty: the process has exited, or only its main thread has */
-	if (ldp_proc_dir(pid, path, sizeof(path) - 8) < 0)
+	if (ldp_proc_path(pid, "maps", path, sizeof(path)) < 0)
 		return 0;
 	ldp_maps_free(ret);
-	memcpy(path + strlen(path), "/maps", sizeof("/maps"));
 	return read_maps(path, ret);
 }
 

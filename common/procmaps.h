@@ -42,8 +42,11 @@ const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);
 /* The /proc folder through which pid's maps, mem, exe, root and map_files can be read:
  * "/proc/PID" while its main thread lives, else "/proc/PID/task/TID" of a thread that does (a
  * main thread that called pthread_exit() leaves those of /proc/PID empty or unreadable while
- * the process goes on); "/proc/thread-self" for pid 0. -ESRCH when no thread of it is left. */
+ * the process goes on); "/proc/thread-self" for pid 0. Returns 0, or -ESRCH (or -errno) when
+ * no live thread of it was found, with "/proc/PID" in buf all the same. */
 int ldp_proc_dir(pid_t pid, char *buf, size_t len);
+/* ldp_proc_dir(pid) + "/" + what into buf (what ldp_proc_dir returns; -ENAMETOOLONG). */
+int ldp_proc_path(pid_t pid, const char *what, char *buf, size_t len);
 
 /* The real and effective uid of pid (the first two fields of /proc/PID/status's "Uid:" line).
  * Returns 0, -EPROTO when the line is missing, or -errno. */

@@ -88,8 +88,7 @@ int ldp_shimstate_read(pid_t pid, const struct ldp_maps *maps, const struct ldp_
 
 	/* through a live thread: a main thread that called pthread_exit() takes mem, map_files
 	 * and root away from /proc/PID */
-	if (ldp_proc_dir(pid, dir, sizeof(dir)) < 0)
-		snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	ldp_proc_dir(pid, dir, sizeof(dir));
 	fd = open_mapped(dir, first);
 	if (fd < 0) {
 		r = fd;

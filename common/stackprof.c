@@ -354,8 +354,7 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	ssize_t n;
 	int changed, r;
 
-	if (ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir)) < 0)
-		snprintf(sp->dir, sizeof(sp->dir), "/proc/%d", (int)sp->pid);
+	ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
 	r = ldp_maps_read(sp->pid, &maps);
 	if (r < 0)
 		goto out;

@@ -1758,7 +1758,7 @@ long ldp_fail_errno(long negerr)
 typedef int (*pipe2_fn)(int *, int);
 
 /* libunwind's set-up opens a pipe to validate memory for its local accessors, which we never
- * use (ours read through process_vm_readv), and ignores a failure: there it fails with EMFILE
+ * use (ours check every read themselves), and ignores a failure: there it fails with EMFILE
  * without a system call, so no descriptor of ours ever takes a number from the program, whatever
  * its RLIMIT_NOFILE. (libunwind opens the pipe again on its first local validation, if anything
  * ever asks for one.) */

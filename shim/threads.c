@@ -99,8 +99,9 @@ static int timer_arm(int timer, long ns)
 	return syscall(SYS_timer_settime, timer, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
-/* Called with the lock held. */
-static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
+/* Called with the lock held. Its stack is not known yet: 0, 0 (ldp_threads_adopt() or
+ * ldp_threads_learn_stacks() set it). */
+static struct ldp_slot *slot_new(int32_t tid)
 {
 	struct k_sigevent sev;
 	clockid_t clk = (clockid_t)((~(unsigned)tid) << 3) | 6;
@@ -128,7 +129,7 @@ static struct ldp_slot *slot_new(int32_t tid, uint64_t stack_hi)
 	slots[i].stack_lo = 0;
 	slots[i].seen_sp = 0;
 	slots[i].seen_self = 0;
-	slots[i].stack_hi = stack_hi;
+	slots[i].stack_hi = 0;
 	slots[i].seen = 1;
 	slots[i].name[0] = 0;
 	__atomic_store_n(&slots[i].gen, slots[i].gen + 1, __ATOMIC_RELEASE);
@@ -164,7 +165,7 @@ struct ldp_slot *ldp_threads_adopt(int32_t tid, uint64_t stack_lo, uint64_t stac
 	/* A rescan may have adopted this thread between its creation and this call. */
 	s = find_tid(tid);
 	if (!s)
-		s = slot_new(tid, 0);
+		s = slot_new(tid);
 	if (s) {
 		/* lo first, as ldp_threads_learn_stacks() does: the handler reads hi, then lo */
 		__atomic_store_n(&s->stack_lo, stack_lo, __ATOMIC_RELEASE);
@@ -230,7 +231,7 @@ int ldp_threads_rescan(void)
 		/* Our own threads have no slot and must not get one. */
 		if (tid == ldp_bg_tid || tid == ldp_send_tid || tid == ldp_setup_tid)
 			continue;
-		s = slot_new(tid, 0);
+		s = slot_new(tid);
 		if (s) {
 			/* Its name now, in case it is gone by the time its samples are written. */
 			read_comm(tid, s->name, sizeof(s->name));
