@@ -31,8 +31,9 @@ COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
 
-# The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent).
-COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c,$(COMMON_SRC)))
+# The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent;
+# symcache.c: the agent's shared symbol tables and their reading thread).
+COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c,$(COMMON_SRC)))
 CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
 CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 

@@ -32,6 +32,15 @@
 #define REFRESH_NS 1000000000LL
 #define REFRESH_SLOW_NS 10000000000LL
 #define REFRESH_FAST 3
+/* A process that has ended while the symbol tables of its files were still being read (the
+ * reader is busy, or its user is over a budget) waits this long for them before its last
+ * profile is shipped with whatever names there are; at most MAX_ENDING wait at once. */
+#define ENDING_NS 20000000000LL
+#define MAX_ENDING 256
+/* Last profiles (of processes that ended) one user other than root may have written per
+ * minute ([agent] profiles_per_user): a user who starts and ends targets in a loop cannot
+ * flood the output. Periodic windows are bounded by the per-user cap on targets already. */
+#define MAX_UIDS 256
 
 struct proc {
 	pid_t pid;
@@ -44,13 +53,32 @@ struct proc {
 	struct ldp_agent_prof *prof;
 };
 
+struct ending {
+	struct ldp_agent_prof *prof;
+	uid_t uid;
+	int64_t deadline;
+};
+
+struct uid_count {
+	uid_t uid;
+	int64_t minute;
+	unsigned ended;
+};
+
 struct ldp_cover {
 	struct ldp_deliver *d;
+	struct ldp_symcache *sc;
 	int targets_fd;
 	int64_t period_ns;
 	int64_t flush_ns;
+	unsigned ended_per_uid;
 	unsigned n;
 	struct proc p[LDP_AGENT_MAX_TARGETS];
+	struct ending end[MAX_ENDING];
+	unsigned nend;
+	struct uid_count uc[MAX_UIDS];
+	unsigned nuc;
+	uint64_t ended_dropped;
 };
 
 static int64_t mono_ns(void)
@@ -69,17 +97,19 @@ static int64_t real_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-struct ldp_cover *ldp_cover_new(struct ldp_deliver *d, int targets_fd, int64_t period_ns,
-				int64_t flush_ns)
+struct ldp_cover *ldp_cover_new(struct ldp_deliver *d, struct ldp_symcache *sc, int targets_fd,
+				int64_t period_ns, int64_t flush_ns, unsigned ended_per_uid)
 {
 	struct ldp_cover *cv = calloc(1, sizeof(*cv));
 
 	if (!cv)
 		return NULL;
 	cv->d = d;
+	cv->sc = sc;
 	cv->targets_fd = targets_fd;
 	cv->period_ns = period_ns;
 	cv->flush_ns = flush_ns;
+	cv->ended_per_uid = ended_per_uid;
 	return cv;
 }
 
@@ -99,15 +129,58 @@ static uid_t proc_uid(pid_t pid)
 	return ldp_proc_uids(pid, &real, &eff) == 0 ? real : (uid_t)-1;
 }
 
-static void ship(struct ldp_cover *cv, struct proc *p)
+static void ship_prof(struct ldp_cover *cv, struct ldp_agent_prof *prof)
 {
 	struct ldp_shipment s;
 
-	if (!ldp_agent_prof_samples(p->prof))
+	if (!ldp_agent_prof_samples(prof))
 		return;
-	if (ldp_agent_prof_shipment(p->prof, real_ns(), &s) < 0)
+	if (ldp_agent_prof_shipment(prof, real_ns(), &s) < 0)
 		return;
 	ldp_deliver_submit(cv->d, &s); /* clears s; a failure is counted by delivery */
+}
+
+static void ship(struct ldp_cover *cv, struct proc *p)
+{
+	ship_prof(cv, p->prof);
+}
+
+/* 1 when uid may have one more last profile written this minute. */
+static int may_end(struct ldp_cover *cv, uid_t uid)
+{
+	int64_t minute = mono_ns() / 60000000000LL;
+	struct uid_count *c = NULL;
+
+	if (uid == 0)
+		return 1;
+	for (unsigned i = 0; i < cv->nuc && !c; i++)
+		if (cv->uc[i].uid == uid || cv->uc[i].minute != minute)
+			c = &cv->uc[i]; /* its own, or one from an earlier minute to reuse */
+	if (!c && cv->nuc < MAX_UIDS)
+		c = &cv->uc[cv->nuc++];
+	if (!c)
+		return 1; /* MAX_UIDS users ended a profile this very minute: count no one */
+	if (c->uid != uid || c->minute != minute)
+		*c = (struct uid_count){ .uid = uid, .minute = minute };
+	return ++c->ended <= cv->ended_per_uid;
+}
+
+/* The last window of a profile whose process has ended: shipped now, or once the symbol
+ * tables still being read are there (ENDING_NS at most). Takes prof. */
+static void finish(struct ldp_cover *cv, struct ldp_agent_prof *prof, uid_t uid)
+{
+	if (ldp_agent_prof_samples(prof) && !may_end(cv, uid)) {
+		cv->ended_dropped++;
+		ldp_agent_prof_free(prof);
+		return;
+	}
+	if (ldp_agent_prof_samples(prof) && ldp_agent_prof_pending(prof) && cv->nend < MAX_ENDING) {
+		cv->end[cv->nend++] = (struct ending){ .prof = prof, .uid = uid,
+						       .deadline = mono_ns() + ENDING_NS };
+		return;
+	}
+	ship_prof(cv, prof);
+	ldp_agent_prof_free(prof);
 }
 
 static void forget(struct ldp_cover *cv, struct proc *p)
@@ -121,8 +194,28 @@ static void forget(struct ldp_cover *cv, struct proc *p)
 static void drop(struct ldp_cover *cv, struct proc *p)
 {
 	ldp_agent_prof_refresh(p->prof); /* fails quietly once the process is gone */
-	ship(cv, p);
+	finish(cv, p->prof, p->uid);
+	p->prof = NULL;
 	forget(cv, p);
+}
+
+/* Ships the ended profiles whose symbol tables are read, or that have waited long enough
+ * (all of them when `all`). */
+static void ship_ended(struct ldp_cover *cv, int all)
+{
+	int64_t now = mono_ns();
+
+	for (unsigned i = 0; i < cv->nend;) {
+		struct ending *e = &cv->end[i];
+
+		if (!all && now < e->deadline && ldp_agent_prof_pending(e->prof)) {
+			i++;
+			continue;
+		}
+		ship_prof(cv, e->prof);
+		ldp_agent_prof_free(e->prof);
+		*e = cv->end[--cv->nend];
+	}
 }
 
 void ldp_cover_discard(struct ldp_cover *cv, pid_t pid)
@@ -141,6 +234,7 @@ int ldp_cover_start(struct ldp_cover *cv, pid_t pid, unsigned why)
 	struct proc *p = find(cv, pid);
 	struct ldp_agent_prof *prof = NULL;
 	int pidfd, r;
+	uid_t uid;
 
 	if (p)
 		drop(cv, p); /* a new image: the old one's profile ends here */
@@ -149,7 +243,8 @@ int ldp_cover_start(struct ldp_cover *cv, pid_t pid, unsigned why)
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
 		return -errno;
-	r = ldp_agent_prof_new(pid, cv->period_ns, &prof);
+	uid = proc_uid(pid);
+	r = ldp_agent_prof_new(pid, cv->period_ns, cv->sc, uid, &prof);
 	if (r < 0)
 		goto fail;
 	/* The first read of its maps: a short-lived process may be gone at the next tick. */
@@ -159,7 +254,7 @@ int ldp_cover_start(struct ldp_cover *cv, pid_t pid, unsigned why)
 	p = &cv->p[cv->n++];
 	p->pid = pid;
 	p->pidfd = pidfd;
-	p->uid = proc_uid(pid);
+	p->uid = uid;
 	p->why = why;
 	p->refreshes = 0;
 	p->prof = prof;
@@ -239,6 +334,7 @@ void ldp_cover_tick(struct ldp_cover *cv)
 		}
 		i++;
 	}
+	ship_ended(cv, 0);
 }
 
 void ldp_cover_free(struct ldp_cover *cv)
@@ -247,7 +343,21 @@ void ldp_cover_free(struct ldp_cover *cv)
 		return;
 	while (cv->n)
 		drop(cv, &cv->p[cv->n - 1]);
+	/* the tables queued now get a last chance, as long as a stop may reasonably take */
+	if (cv->nend && cv->sc)
+		ldp_symcache_drain(cv->sc, 2000000000LL);
+	ship_ended(cv, 1);
 	free(cv);
+}
+
+uint64_t ldp_cover_ended_dropped(const struct ldp_cover *cv)
+{
+	return cv->ended_dropped;
+}
+
+unsigned ldp_cover_ending(const struct ldp_cover *cv)
+{
+	return cv->nend;
 }
 
 unsigned ldp_cover_count(const struct ldp_cover *cv, uid_t uid)

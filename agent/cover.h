@@ -3,6 +3,9 @@
  * cover.h — the processes the agent samples: one profile per process, fed by the ring
  * buffer's samples, shipped every flush interval while the process runs and once when it
  * ends, through common/deliver.c (the shim's endpoint, spool and retry code).
+ * A process that ends while its files' symbol tables are still being read (common/symcache.c)
+ * keeps its last profile until they are, for 20 s at most; a uid other than root gets at most
+ * ended_per_uid such last profiles shipped a minute.
  * It must never sample or mark a process on its own initiative (the BPF programs and the
  * registration server decide), never block on delivery (a network endpoint is served by the
  * caller's sender thread) and never keep a process's profile past its end.
@@ -17,13 +20,16 @@
 
 #include "deliver.h"
 #include "sampler.h"
+#include "symcache.h"
 
 struct ldp_cover;
 
-/* targets_fd: the BPF `targets` map, cleared for a process whose profile ends on our side.
- * flush_ns: the profile of a running process is shipped this often. */
-struct ldp_cover *ldp_cover_new(struct ldp_deliver *d, int targets_fd, int64_t period_ns,
-				int64_t flush_ns);
+/* sc: the symbol tables of every profile (NULL: each profile reads its own). targets_fd: the
+ * BPF `targets` map, cleared for a process whose profile ends on our side. flush_ns: the
+ * profile of a running process is shipped this often. ended_per_uid: profiles of ended
+ * processes a uid other than root gets shipped per minute (the rest are counted, not sent). */
+struct ldp_cover *ldp_cover_new(struct ldp_deliver *d, struct ldp_symcache *sc, int targets_fd,
+				int64_t period_ns, int64_t flush_ns, unsigned ended_per_uid);
 /* Ships what every profile holds, then frees. Accepts NULL. */
 void ldp_cover_free(struct ldp_cover *cv);
 
@@ -43,6 +49,11 @@ void ldp_cover_sample(struct ldp_cover *cv, const struct ldp_agent_event *e);
  * profiles of processes that are gone (their end event may have been lost), ships the windows
  * that are due. */
 void ldp_cover_tick(struct ldp_cover *cv);
+
+/* Last profiles not written because their user passed its limit per minute; ended profiles
+ * waiting for their symbol tables. */
+uint64_t ldp_cover_ended_dropped(const struct ldp_cover *cv);
+unsigned ldp_cover_ending(const struct ldp_cover *cv);
 
 /* Processes covered, all or one user's ((uid_t)-1: all). */
 unsigned ldp_cover_count(const struct ldp_cover *cv, uid_t uid);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -51,6 +52,7 @@
 #include "rules.h"
 #include "server.h"
 #include "shimstate.h"
+#include "symcache.h"
 
 #define MAX_CPUS 4096
 #define TICK_NS 100000000LL
@@ -78,6 +80,7 @@ struct agent {
 	int ncpus;
 	struct ldp_deliver *d;
 	struct ldp_cover *cv;
+	struct ldp_symcache *sc;
 	struct ldp_server *srv;
 	struct ldp_agent_rules rules;
 	int network;
@@ -722,6 +725,7 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	struct agent *a = ctx;
 	int fd = bpf_map__fd(a->skel->maps.registered);
 	__u32 key, next, *prev = NULL;
+	struct ldp_symcache_stats ss;
 	unsigned long reg = 0;
 	int n;
 
@@ -730,14 +734,21 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 		key = next;
 		prev = &key;
 	}
+	ldp_symcache_stats(a->sc, &ss);
 	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu "
-		     "ctl_dropped %llu map_full %llu\n",
+		     "ctl_dropped %llu map_full %llu uid_capped %llu sym_files %u sym_bytes %llu sym_queued %u "
+		     "sym_reads %llu sym_hits %llu sym_over_budget %llu sym_throttled %llu ending %u ended_dropped %llu\n",
 		     (int)getpid(), a->cfg.hz,
 		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		     ldp_cover_count(a->cv, (uid_t)-1), reg,
 		     (unsigned long long)a->skel->bss->dropped,
 		     (unsigned long long)a->skel->bss->ctl_dropped,
-		     (unsigned long long)a->skel->bss->map_full);
+		     (unsigned long long)a->skel->bss->map_full,
+		     (unsigned long long)a->skel->bss->uid_capped,
+		     ss.files, (unsigned long long)ss.bytes, ss.queued,
+		     (unsigned long long)ss.reads, (unsigned long long)ss.hits,
+		     (unsigned long long)ss.over_budget, (unsigned long long)ss.throttled,
+		     ldp_cover_ending(a->cv), (unsigned long long)ldp_cover_ended_dropped(a->cv));
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);
@@ -861,6 +872,7 @@ static void loop(struct agent *a, int one_shot, double duration)
 /* What both modes run on, once a->cfg is set: delivery, the BPF side, the profiles. */
 static int start_sampling(struct agent *a)
 {
+	struct ldp_symcache_limits lim;
 	int r;
 
 	r = deliver_start(a);
@@ -871,8 +883,19 @@ static int start_sampling(struct agent *a)
 	r = bpf_start(a, a->cfg.hz);
 	if (r < 0)
 		return r;
-	a->cv = ldp_cover_new(a->d, bpf_map__fd(a->skel->maps.targets), 1000000000LL / a->cfg.hz,
-			      a->cfg.flush_ns);
+	/* Symbol tables are read on a thread of their own, under budgets per user: nothing a user
+	 * maps may hold up the socket or the ring buffer (common/symcache.h). */
+	lim = ldp_symcache_defaults;
+	lim.max_bytes = a->cfg.agent_symbol_memory;
+	lim.uid_bytes = a->cfg.agent_symbol_memory_per_user;
+	r = ldp_symcache_new(&lim, &a->sc);
+	if (r < 0) {
+		fprintf(stderr, "ldprof-agent: symbol reader: %s\n", strerror(-r));
+		return r;
+	}
+	a->cv = ldp_cover_new(a->d, a->sc, bpf_map__fd(a->skel->maps.targets),
+			      1000000000LL / a->cfg.hz, a->cfg.flush_ns,
+			      (unsigned)a->cfg.agent_profiles_per_user);
 	return a->cv ? 0 : -ENOMEM;
 }
 
@@ -964,6 +987,15 @@ int main(int argc, char **argv)
 			: "cannot read /proc/self/ns/pid");
 		return 1;
 	}
+	/* Each file queued for its symbol table holds a descriptor (symcache.h: max_queued). */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (o.bpf_stats) {
 		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 		if (stats_fd < 0)
@@ -981,6 +1013,7 @@ int main(int argc, char **argv)
 	}
 	ldp_server_close(a.srv);
 	ldp_cover_free(a.cv);
+	ldp_symcache_free(a.sc);
 	deliver_stop(&a, r == 0);
 	bpf_free(&a);
 	if (stats_fd >= 0)

@@ -10,8 +10,11 @@
  * It never writes anything: the caller hands the shipment to delivery.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "profile.h"
 #include "stackprof.h"
@@ -19,11 +22,51 @@
 struct ldp_agent_prof {
 	int64_t period_ns;
 	struct ldp_stackprof *sp;
+	struct ldp_symcache *sc;
+	uid_t uid;
 };
+
+/* The file as the process maps it: its path under the process's own root, reached through a
+ * live thread, and checked against the inode the maps line gives. */
+static void *syms_get(void *ctx, const char *proc_dir, const struct ldp_map *m)
+{
+	struct ldp_agent_prof *p = ctx;
+	struct ldp_symfile *f = NULL;
+	char root[96];
+	int rootfd;
+
+	snprintf(root, sizeof(root), "%s/root", proc_dir);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return NULL;
+	if (ldp_symcache_get(p->sc, rootfd, m->path, m->inode, p->uid, &f) < 0)
+		f = NULL;
+	close(rootfd);
+	return f;
+}
+
+static const struct ldp_elfsym *syms_table(void *ctx, void *ref)
+{
+	(void)ctx;
+	return ldp_symcache_syms(ref);
+}
+
+static int syms_pending(void *ctx, void *ref)
+{
+	(void)ctx;
+	return ldp_symcache_pending(ref);
+}
+
+static void syms_put(void *ctx, void *ref)
+{
+	(void)ctx;
+	ldp_symcache_put(ref);
+}
 
 static const struct ldp_pprof_label source_label = { "source", "ebpf" };
 
-int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_agent_prof **ret)
+int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_symcache *sc, uid_t uid,
+		       struct ldp_agent_prof **ret)
 {
 	struct ldp_agent_prof *p = NULL;
 	struct timespec ts;
@@ -41,6 +84,15 @@ int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_agent_prof **ret
 			      (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec, &p->sp);
 	if (r < 0)
 		goto out;
+	p->sc = sc;
+	p->uid = uid;
+	if (sc) {
+		const struct ldp_stackprof_syms src = {
+			.get = syms_get, .syms = syms_table, .pending = syms_pending,
+			.put = syms_put, .ctx = p,
+		};
+		ldp_stackprof_set_syms(p->sp, &src);
+	}
 	*ret = p;
 	p = NULL;
 out:
@@ -65,6 +117,11 @@ int ldp_agent_prof_add(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p)
 {
 	return ldp_stackprof_refresh(p->sp);
+}
+
+unsigned ldp_agent_prof_pending(const struct ldp_agent_prof *p)
+{
+	return ldp_stackprof_syms_pending(p->sp);
 }
 
 uint64_t ldp_agent_prof_samples(const struct ldp_agent_prof *p)

@@ -13,15 +13,18 @@
 #include <sys/types.h>
 
 #include "shipment.h"
+#include "symcache.h"
 
 struct ldp_agent_prof;
 
 /* Distinct (thread, stack) entries kept in a window; past it samples are dropped and counted. */
 #define LDP_AGENT_PROF_MAX_STACKS (1u << 16)
 
-/* pid > 0; period_ns: the sampling interval. The first window starts now. Returns 0 or
- * -errno; *ret is written only on success. */
-int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_agent_prof **ret);
+/* pid > 0; period_ns: the sampling interval. sc: where symbol tables come from, charged to
+ * uid (NULL: the profile reads them itself, at refresh). The first window starts now. Returns 0
+ * or -errno; *ret is written only on success. */
+int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_symcache *sc, uid_t uid,
+		       struct ldp_agent_prof **ret);
 /* Accepts NULL. */
 void ldp_agent_prof_free(struct ldp_agent_prof *p);
 
@@ -31,12 +34,16 @@ void ldp_agent_prof_free(struct ldp_agent_prof *p);
 int ldp_agent_prof_add(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
 		       const uint64_t *frames, uint32_t nframes);
 
-/* Reads the process's comm, executable and mappings (and the symbol tables of newly mapped
- * files) while it is alive: called at start and now and then, since nothing of it can be read
+/* Reads the process's comm, executable and mappings (and takes hold of the files newly mapped,
+ * for their symbol tables) while it is alive: called at start and now and then, since nothing of it can be read
  * once the process is gone. When the mappings have not changed it costs one read of
  * /proc/PID/maps, a comparison, a readlink and a read of comm: no symbol table is read again.
  * Keeps the previous snapshot when the process has already gone. Returns 0 or -errno. */
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p);
+
+/* Mapped files whose symbol table is still being read (by sc): a profile built now would
+ * leave their frames unnamed. */
+unsigned ldp_agent_prof_pending(const struct ldp_agent_prof *p);
 
 /* Samples kept, and samples dropped because the table was full, in the current window (since
  * the last shipment): a window with no sample need not be shipped. */

@@ -14,6 +14,14 @@
 /* Processes registered (the shim asked, or a registered parent forked): their static execs are
  * covered. Every process carrying an active shim is one entry while it lives. */
 #define LDP_AGENT_MAX_REGISTERED 65536
+/* Marks the BPF programs give the processes of one uid other than root on their own (a
+ * registered or target parent's fork, a registered process's static exec), counted while those
+ * processes live: one user's forks cannot fill the maps that every user's requests need.
+ * Targets a user asks for are capped by the agent at request time (64). */
+#define LDP_AGENT_REG_PER_UID 4096
+#define LDP_AGENT_TGT_PER_UID 128
+/* Users whose marks are counted at once (the `per_uid` map). */
+#define LDP_AGENT_MAX_UIDS 4096
 /* Ring buffer bytes: 512 KiB hold ~480 samples, over two seconds at 99 Hz on 2 CPUs even if
  * user space stalled; a full buffer drops and counts (`dropped` in the BPF program's .bss). */
 #define LDP_AGENT_RINGBUF_BYTES (512u * 1024u)
@@ -26,6 +34,18 @@
 /* Values of the `targets` map: why the process is sampled. */
 #define LDP_AGENT_TGT_STATIC 1  /* exec of a static image by a covered process */
 #define LDP_AGENT_TGT_ASKED 2   /* the shim asked (Go runtime, foreign SIGPROF handler) */
+
+/* What one process was charged for, in the `charged` map (tgid -> this), until it exits. */
+struct ldp_agent_charge {
+	unsigned int uid;
+	unsigned char reg, tgt;
+	unsigned short pad_;
+};
+
+/* Marks one uid's live processes were given by the BPF programs (the `per_uid` map). */
+struct ldp_agent_uid_marks {
+	unsigned int reg, tgt;
+};
 
 enum ldp_agent_event_kind {
 	LDP_AGENT_EV_SAMPLE = 1,

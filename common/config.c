@@ -126,6 +126,10 @@ static const struct key keys[] = {
 	{ "agent", "socket", K_SOCKET, F(agent_socket), 0, 0,
 	  "write an absolute path of at most 107 bytes, or nothing to never ask the agent" },
 	{ "agent", "cover", K_COVER, F(agent_cover), 0, 0, "write registered or static" },
+	{ "agent", "symbol_memory", K_SIZE, F(agent_symbol_memory), 16ll << 20, 64ll << 30, NULL },
+	{ "agent", "symbol_memory_per_user", K_SIZE, F(agent_symbol_memory_per_user), 1ll << 20,
+	  64ll << 30, NULL },
+	{ "agent", "profiles_per_user", K_INT, F(agent_profiles_per_user), 1, 1000000, NULL },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -1317,6 +1321,9 @@ void ldp_config_defaults(struct ldp_config *c)
 	c->log_level = 1;
 	snprintf(c->agent_socket, sizeof(c->agent_socket), "%s", LDP_AGENT_SOCKET_DEFAULT);
 	c->agent_cover = LDP_AGENT_COVER_REGISTERED;
+	c->agent_symbol_memory = 1ull << 30;
+	c->agent_symbol_memory_per_user = 256ull << 20;
+	c->agent_profiles_per_user = 600;
 }
 
 int ldp_config_load(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn, void *ctx)

@@ -91,6 +91,10 @@ struct ldp_config {
 	/* [agent] (issue 5): ldprof-agent, common/agentproto.h */
 	char agent_socket[LDP_CONFIG_STR]; /* socket = /run/ldprof/agent.sock; empty: never ask */
 	int agent_cover;                /* cover = registered: enum ldp_agent_cover (the agent's) */
+	uint64_t agent_symbol_memory;   /* symbol_memory = 1GiB: the agent's symbol tables, all */
+	uint64_t agent_symbol_memory_per_user; /* symbol_memory_per_user = 256MiB: one uid's */
+	int agent_profiles_per_user;    /* profiles_per_user = 600: ended processes' profiles a
+					 * uid other than root gets written per minute */
 };
 
 enum ldp_config_severity { LDP_CONFIG_ERROR, LDP_CONFIG_WARNING };

@@ -77,6 +77,7 @@ struct ldp_elfsym {
 	struct sym *syms;
 	size_t n;
 	char *names;
+	size_t names_len;
 	char build_id[2 * MAX_BUILD_ID + 1];
 };
 
@@ -101,12 +102,14 @@ struct elf {
 	size_t phnum;
 	struct load loads[MAX_LOADS];
 	size_t nloads;
+	uint64_t budget; /* bytes the tables may take at their peak (UINT64_MAX: the caps above) */
 };
 
 /* Symbols being collected from one symbol table, and that table's strings. */
 struct table {
 	struct sym *syms;
 	size_t n, cap;
+	size_t max; /* symbols the budget allows; past MAX_SYMS the rest is ignored instead */
 	char *strtab;
 	uint64_t strsz;
 };
@@ -375,16 +378,34 @@ static uint32_t preference(const Elf64_Sym *st, const char *name)
 	return (uint32_t)(name[0] == '_') << 24 | rank << 16 | (uint32_t)strnlen(name, RANK_NAME_LEN);
 }
 
+/* Peak memory of a table: its strings twice (the table, then the compacted names) and its
+ * symbols twice (while the array doubles). A string table that alone passes the budget is
+ * -E2BIG; otherwise t->max says how many symbols fit. */
+static int budget_table(const struct elf *e, struct table *t, uint64_t strsz)
+{
+	uint64_t left;
+
+	if (e->budget == UINT64_MAX) {
+		t->max = MAX_SYMS;
+		return 0;
+	}
+	if (strsz > e->budget / 2)
+		return -E2BIG;
+	left = (e->budget - 2 * strsz) / (2 * sizeof(struct sym));
+	t->max = left < MAX_SYMS ? (size_t)left : MAX_SYMS;
+	return 0;
+}
+
 static int add_sym(struct table *t, uint64_t start, uint64_t size, uint32_t name, uint32_t pref)
 {
+	if (t->n == t->max)
+		return t->max == MAX_SYMS ? 0 : -E2BIG; /* full: the rest is ignored, or over budget */
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 256;
 		struct sym *p;
 
-		if (t->cap == MAX_SYMS)
-			return 0; /* full: the rest is ignored */
-		if (cap > MAX_SYMS)
-			cap = MAX_SYMS;
+		if (cap > t->max)
+			cap = t->max;
 		p = realloc(t->syms, cap * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
@@ -416,6 +437,9 @@ static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table
 		goto out;
 	strsh = &e->sh[symsh->sh_link];
 	if (strsh->sh_type != SHT_STRTAB || strsh->sh_size == 0 || strsh->sh_size > MAX_STRTAB)
+		goto out;
+	r = budget_table(e, t, strsh->sh_size);
+	if (r < 0)
 		goto out;
 	r = src_dup(&e->src, strsh->sh_offset, strsh->sh_size, &p);
 	if (r < 0)
@@ -524,9 +548,11 @@ static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 		free(t->strtab);
 	} else {
 		arena = t->strtab;
+		total = t->strsz;
 	}
 	t->strtab = NULL;
 	s->names = arena;
+	s->names_len = (size_t)total;
 
 	if (n < t->cap) {
 		struct sym *p = realloc(t->syms, n * sizeof(*p));
@@ -593,6 +619,9 @@ static int load_gopclntab(const struct elf *e, struct table *t)
 	if (r < 0 || !sh || sh->sh_type != SHT_PROGBITS || sh->sh_size == 0 ||
 	    sh->sh_size > MAX_STRTAB || !in_file(&e->src, sh->sh_offset, sh->sh_size))
 		goto out;
+	r = budget_table(e, t, sh->sh_size + 1);
+	if (r < 0)
+		goto out;
 	/* One byte more, a NUL: finish() takes the buffer for a string table that ends in one. */
 	buf = malloc(sh->sh_size + 1);
 	if (!buf) {
@@ -656,9 +685,9 @@ out:
 	return r;
 }
 
-static int build(const struct src *src, struct ldp_elfsym **ret)
+static int build(const struct src *src, uint64_t budget, struct ldp_elfsym **ret)
 {
-	struct elf e = { .src = *src };
+	struct elf e = { .src = *src, .budget = budget ? budget : UINT64_MAX };
 	struct ldp_elfsym *s = NULL;
 	int r;
 
@@ -693,40 +722,47 @@ int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
 		return -EINVAL;
 	if (len > MAX_FILE_SIZE)
 		return -EFBIG;
-	return build(&src, ret);
+	return build(&src, 0, ret);
+}
+
+/* The source of a file open on fd: a regular file of at most MAX_FILE_SIZE bytes. */
+static int src_of_fd(int fd, struct src *ret)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
+	if ((uint64_t)st.st_size > MAX_FILE_SIZE)
+		return -EFBIG;
+	*ret = (struct src){ .buf = NULL, .fd = fd, .size = (uint64_t)st.st_size };
+	return 0;
+}
+
+int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
+{
+	struct src src;
+	int r;
+
+	if (fd < 0 || !ret)
+		return -EINVAL;
+	r = src_of_fd(fd, &src);
+	return r < 0 ? r : build(&src, max_bytes, ret);
 }
 
 int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret)
 {
-	struct stat st;
-	struct src src;
-	int fd = -1, r;
+	int fd, r;
 
 	if (!path || !ret)
 		return -EINVAL;
 	/* O_NONBLOCK: a FIFO put where a library was must not block the profiler's thread. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > MAX_FILE_SIZE) {
-		r = -EFBIG;
-		goto out;
-	}
-	src = (struct src){ .buf = NULL, .fd = fd, .size = (uint64_t)st.st_size };
-	r = build(&src, ret);
-out:
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		return -errno;
+	r = ldp_elfsym_open_fd(fd, 0, ret);
+	close(fd);
 	return r;
 }
 
@@ -766,6 +802,11 @@ const char *ldp_elfsym_lookup(const struct ldp_elfsym *s, uint64_t file_offset)
 const char *ldp_elfsym_build_id(const struct ldp_elfsym *s)
 {
 	return s ? s->build_id : "";
+}
+
+size_t ldp_elfsym_bytes(const struct ldp_elfsym *s)
+{
+	return s ? sizeof(*s) + s->n * sizeof(*s->syms) + s->names_len : 0;
 }
 
 size_t ldp_elfsym_count(const struct ldp_elfsym *s)
@@ -880,17 +921,11 @@ int ldp_elfsym_find_dynsym_buf(const void *buf, size_t len, const char *name,
 
 int ldp_elfsym_find_dynsym(int fd, const char *name, struct ldp_elfsym_dynvar *ret)
 {
-	struct stat st;
 	struct src src;
+	int r;
 
 	if (fd < 0 || !name || !ret)
 		return -EINVAL;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
-	if ((uint64_t)st.st_size > MAX_FILE_SIZE)
-		return -EFBIG;
-	src = (struct src){ .buf = NULL, .fd = fd, .size = (uint64_t)st.st_size };
-	return find_dynsym(&src, name, ret);
+	r = src_of_fd(fd, &src);
+	return r < 0 ? r : find_dynsym(&src, name, ret);
 }

@@ -18,6 +18,10 @@ struct ldp_elfsym;
 
 /* Opens and parses path. Returns 0 or -errno (-ENOEXEC for a file that is not a usable ELF). */
 int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret);
+/* The same from a file open on fd (read with pread, left open). max_bytes: what the parse may
+ * allocate at its peak, the result included (0: only the parser's own caps); a file whose
+ * tables would take more is -E2BIG, before they are read. */
+int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret);
 /* Same from a buffer (used by the fuzzer); the buffer is copied. */
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret);
 void ldp_elfsym_free(struct ldp_elfsym *s);
@@ -28,6 +32,8 @@ const char *ldp_elfsym_lookup(const struct ldp_elfsym *s, uint64_t file_offset);
 
 /* GNU build ID as lowercase hex ("" when the file has none). Owned by s. */
 const char *ldp_elfsym_build_id(const struct ldp_elfsym *s);
+/* Memory the table holds (0 for NULL). */
+size_t ldp_elfsym_bytes(const struct ldp_elfsym *s);
 
 /* Number of function symbols kept, and the i-th of them in file-offset order (for tests, the
  * fuzzer and tools): it covers [*ret_start, *ret_start + *ret_size). Returns 0, or -ERANGE when

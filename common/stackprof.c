@@ -49,6 +49,7 @@ struct symfile {
 	char *path;
 	uint64_t inode;
 	struct ldp_elfsym *syms; /* NULL when the file could not be parsed: not tried again */
+	void *ref;               /* the source's, when there is one (then syms stays NULL) */
 };
 
 struct ldp_stackprof {
@@ -69,6 +70,7 @@ struct ldp_stackprof {
 	char exe[PATH_MAX];
 	struct symfile sym[MAX_SYMFILES];
 	unsigned nsym;
+	struct ldp_stackprof_syms src; /* get == NULL: files are read here */
 };
 
 int ldp_stackprof_new(pid_t pid, uint32_t max_stacks, unsigned flags, int64_t start_ns,
@@ -132,6 +134,8 @@ void ldp_stackprof_free(struct ldp_stackprof *sp)
 	for (unsigned i = 0; i < sp->nsym; i++) {
 		free(sp->sym[i].path);
 		ldp_elfsym_free(sp->sym[i].syms);
+		if (sp->sym[i].ref)
+			sp->src.put(sp->src.ctx, sp->sym[i].ref);
 	}
 	ldp_maps_free(&sp->maps);
 	free(sp);
@@ -290,8 +294,14 @@ int ldp_stackprof_add(struct ldp_stackprof *sp, uint32_t tid, const char *name,
 	return 0;
 }
 
-/* The symbol table of a mapped file, parsed once per (path, inode). */
-static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp_map *m)
+static const struct ldp_elfsym *symfile_syms(const struct ldp_stackprof *sp,
+					     const struct symfile *sf)
+{
+	return sf->ref ? sp->src.syms(sp->src.ctx, sf->ref) : sf->syms;
+}
+
+/* The symbol table of a mapped file, parsed (or asked of the source) once per (path, inode). */
+static const struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp_map *m)
 {
 	char path[PATH_MAX + 64];
 	struct symfile *sf;
@@ -300,7 +310,7 @@ static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp
 		return NULL;
 	for (unsigned i = 0; i < sp->nsym; i++)
 		if (sp->sym[i].inode == m->inode && !strcmp(sp->sym[i].path, m->path))
-			return sp->sym[i].syms;
+			return symfile_syms(sp, &sp->sym[i]);
 	if (sp->nsym == MAX_SYMFILES)
 		return NULL;
 	sf = &sp->sym[sp->nsym];
@@ -308,6 +318,13 @@ static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp
 	if (!sf->path)
 		return NULL;
 	sf->inode = m->inode;
+	sf->syms = NULL;
+	sf->ref = NULL;
+	sp->nsym++;
+	if (sp->src.get) {
+		sf->ref = sp->src.get(sp->src.ctx, sp->dir, m);
+		return symfile_syms(sp, sf);
+	}
 	/* another process's files as it sees them: its mount namespace may not be ours */
 	if (sp->pid)
 		snprintf(path, sizeof(path), "%s/root%s", sp->dir, m->path);
@@ -315,8 +332,21 @@ static struct ldp_elfsym *symfile_get(struct ldp_stackprof *sp, const struct ldp
 		snprintf(path, sizeof(path), "%s", m->path);
 	if (ldp_elfsym_open(path, &sf->syms) < 0)
 		sf->syms = NULL;
-	sp->nsym++;
 	return sf->syms;
+}
+
+void ldp_stackprof_set_syms(struct ldp_stackprof *sp, const struct ldp_stackprof_syms *src)
+{
+	sp->src = *src;
+}
+
+unsigned ldp_stackprof_syms_pending(const struct ldp_stackprof *sp)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; sp->src.pending && i < sp->nsym; i++)
+		k += sp->sym[i].ref && sp->src.pending(sp->src.ctx, sp->sym[i].ref);
+	return k;
 }
 
 static int same_maps(const struct ldp_maps *a, const struct ldp_maps *b)
@@ -399,7 +429,7 @@ out:
 static int64_t mapping_id(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids, size_t i)
 {
 	const struct ldp_map *m = &sp->maps.maps[i];
-	struct ldp_elfsym *syms;
+	const struct ldp_elfsym *syms;
 
 	if (ids[i])
 		return ids[i];
@@ -450,7 +480,7 @@ static int add_sample(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *i
 		if (!a)
 			continue;
 		if (m) {
-			struct ldp_elfsym *syms = symfile_get(sp, m);
+			const struct ldp_elfsym *syms = symfile_get(sp, m);
 
 			mid = mapping_id(sp, pp, ids, (size_t)(m - sp->maps.maps));
 			if (syms)
@@ -489,7 +519,7 @@ int ldp_stackprof_build(struct ldp_stackprof *sp, const struct ldp_stackprof_out
 	/* the main executable's mappings first: pprof and Parca take mapping 1 as the binary */
 	for (size_t i = 0; i < sp->maps.n; i++) {
 		const struct ldp_map *m = &sp->maps.maps[i];
-		struct ldp_elfsym *syms;
+		const struct ldp_elfsym *syms;
 
 		if (m->perms[2] != 'x' || !sp->exe[0] || strcmp(m->path, sp->exe))
 			continue;

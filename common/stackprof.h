@@ -19,7 +19,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "elfsym.h"
 #include "pprof.h"
+#include "procmaps.h"
 #include "shipment.h"
 
 struct ldp_stackprof;
@@ -59,6 +61,25 @@ void ldp_stackprof_reset(struct ldp_stackprof *sp, int64_t start_ns);
 /* After fork, in the child: the same, but without touching the parent's entries, which stay
  * shared with the parent until a reset that finds samples of the child's own frees them. */
 void ldp_stackprof_reset_after_fork(struct ldp_stackprof *sp, int64_t start_ns);
+
+/* Where another process's symbol tables come from when not read by the profile itself (the
+ * agent: common/symcache.c, shared by all its profiles, read on a thread of its own). get is
+ * called once per (path, inode) of a mapped file, at the refresh that first sees it, with the
+ * process's /proc folder reached through a live thread; it returns a reference (NULL: no
+ * table), put back when the profile is freed. syms gives the table (NULL while there is none
+ * yet), pending whether one may still come. */
+struct ldp_stackprof_syms {
+	void *(*get)(void *ctx, const char *proc_dir, const struct ldp_map *m);
+	const struct ldp_elfsym *(*syms)(void *ctx, void *ref);
+	int (*pending)(void *ctx, void *ref);
+	void (*put)(void *ctx, void *ref);
+	void *ctx;
+};
+/* Before the first refresh. */
+void ldp_stackprof_set_syms(struct ldp_stackprof *sp, const struct ldp_stackprof_syms *src);
+/* Files whose table the source may still give: a profile built now would leave their frames
+ * unnamed. */
+unsigned ldp_stackprof_syms_pending(const struct ldp_stackprof *sp);
 
 /* Reads the process's mappings, executable and comm. Cheap when the mappings have not changed
  * since the last call: one read of the maps file and a comparison, no symbol table touched.

@@ -9,7 +9,7 @@
 # Debian's /usr/bin/python3 (not a python3 found first on PATH); the method of each row is
 # described in that file and in the notes printed under the table. Takes about 6 minutes on 2
 # cores. Pass --quick for a short smoke run (too few runs to quote), --only N[,N] for some
-# sections only (section 6, the eBPF agent, needs root).
+# sections only (sections 6 and 7, the eBPF agent, need root).
 #
 # Exit status: 0, or 1 when a profiled program misbehaved (different output, crash, hang; listed
 # under the table) or a prerequisite is missing.
@@ -22,7 +22,7 @@ for f in build/lib/libldprof.so build/bin/ldprof build/tests/progs/bench_work \
          build/tests/progs/bench_deep build/tests/bench/spawn build/tests/bench/libempty.so \
          build/tests/bench/libwaiter.so build/tests/bench/libthread0.so \
          build/tests/bench/forker \
-         build/sbin/ldprof-agent build/tests/progs/bench_work_static; do
+         build/sbin/ldprof-agent build/tests/progs/bench_work_static build/tests/progs/agentbomb; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run 'make test-bins' (or 'make bench')" >&2; exit 1; }
 done
 busy=$(awk '{print $1}' /proc/loadavg)

@@ -126,9 +126,12 @@ def test_shares_match_own_split(agent_run):
 def test_stacks_reach_main(agent_run):
     (path,) = profile_files(agent_run["dir"])
     st = Stacks([path])
-    for frames, count, _ in st.items:
-        if frames and frames[0] in ("hot_a", "hot_b"):
-            assert frames[1] == "main", f"{frames}: {count} samples\n{st.dump()}"
+    # A tick on hot_a's or hot_b's first instruction, before its `push rbp`, finds main's frame
+    # pointer still in rbp: the kernel's frame-pointer walk then goes from the leaf straight to
+    # main's caller. That is the walk's nature, and rare (a few such ticks in thousands).
+    leaf = sum(c for f, c, _ in st.items if f and f[0] in ("hot_a", "hot_b"))
+    skipped = sum(c for f, c, _ in st.items if f and f[0] in ("hot_a", "hot_b") and f[1] != "main")
+    assert leaf > 0 and skipped <= max(2, leaf // 200), st.dump()
     # samples in hot_a/hot_b are nearly all; each goes leaf -> main
     assert st.with_func("main") >= 0.95 * st.total(), st.dump()
 

@@ -38,6 +38,11 @@ What is measured (see the notes printed under the table for the method of each r
     slowdown, samples recorded, the agent's own CPU and its host-wide cost (its CPU + its BPF
     programs' run time), the BPF program's cost per tick and per sample, and the fork/exec/exit
     hooks' cost per process started.
+ 7. The agent under a local user's attack (root only): root's registrations, one new process
+    each (tests/progs/agentbomb probe), timed from connect to answer while no one attacks and
+    while nobody maps a file of 4 M symbols under five names (four of them hard links, one a
+    copy) and asks to be sampled and registered in a loop (agentbomb attack); the agent's peak
+    memory growth over the section.
 Every measured process of 1, 2, 3, 5 and 6 is started by `build/tests/bench/spawn -r` (fork + execve +
 wait4). --only N[,N] runs only those sections (e.g. --only 6); the default runs them all.
 
@@ -1154,6 +1159,102 @@ def shim_id():
     return out
 
 
+# ---------------------------------------------------------------- 7: the agent under attack
+BOMB = os.path.join(B, "tests", "progs", "agentbomb")
+ATTACK_ROUNDS = 2 if QUICK else 5
+PROBES = 40 if QUICK else 100
+NOBODY = 65534
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def bench_attack():
+    """Section 7: root's registrations answered while a user attacks the agent's symbol reading
+    (issue 18, finding 1), against the same probes with no attack, rounds interleaved."""
+    if os.geteuid() != 0:
+        warnings.append("section 7 (the agent under attack) skipped: it needs root")
+        return
+    d = fresh_dir("attack")
+    os.chmod(d, 0o755)
+    bomb_dir = os.path.join(d, "bomb")
+    os.mkdir(bomb_dir)
+    os.chown(bomb_dir, NOBODY, NOBODY)
+    prog = os.path.join(d, "agentbomb")
+    subprocess.run(["cp", BOMB, prog], check=True)
+    os.chmod(prog, 0o755)
+    nobody = dict(user=NOBODY, group=NOBODY, extra_groups=[], env=clean_env())
+    bomb = os.path.join(bomb_dir, "bomb")
+    subprocess.run([prog, "make", bomb, "4000000", "900"], check=True, **nobody)
+    names = [bomb]
+    for i in range(3):
+        os.link(bomb, os.path.join(bomb_dir, f"link{i}"))
+        names.append(os.path.join(bomb_dir, f"link{i}"))
+    subprocess.run(["cp", "--sparse=always", bomb, bomb + "-copy"], check=True)
+    os.chown(bomb + "-copy", NOBODY, NOBODY)
+    names.append(bomb + "-copy")
+    try:
+        ag = BenchAgent(d)
+    except RuntimeError as e:
+        problems.append(f"7. {e}")
+        return
+    hwm0 = vm_hwm(ag.proc.pid)
+    res = {"quiet": [], "attack": []}
+    rounds = []
+    for rnd in range(ATTACK_ROUNDS):
+        order = ["quiet", "attack"]
+        SHUFFLE.shuffle(order)
+        for key in order:
+            attack = None
+            if key == "attack":
+                # long enough to outlast the probe (PROBES × (20 ms + a fork))
+                attack = subprocess.Popen([prog, "attack", ag.sock, str(PROBES * 0.04 + 2)] + names,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, **nobody)
+                time.sleep(1)
+            p = subprocess.run([BOMB, "probe", ag.sock, str(PROBES), "20"], capture_output=True,
+                               env=clean_env(), timeout=TIMEOUT)
+            if attack:
+                out, _ = attack.communicate(timeout=TIMEOUT)
+                rounds.append(out.decode())
+            m = dict(re.findall(r"(\w+)=(\d+)", p.stdout.decode()))
+            if p.returncode != 0 or "answered" not in m:
+                problems.append(f"7. probe failed: {p.stderr[-300:]!r}")
+                continue
+            res[key].append({k: int(v) for k, v in m.items()})
+        sys.stderr.write(f"  attack round {rnd + 1}/{ATTACK_ROUNDS} done\n")
+    st = ag.status()
+    hwm = vm_hwm(ag.proc.pid)
+    ag.stop()
+    subprocess.run(["rm", "-rf", d])
+    attack_rounds = [m.group(1) for m in (re.search(r"rounds=(\d+)", r) for r in rounds) if m]
+    for key, label in (("quiet", "no attack"), ("attack", "while nobody maps a 4 M-symbol file under 5 names and asks in a loop")):
+        rs = res[key]
+        if not rs:
+            continue
+        med = [r["median_us"] for r in rs]
+        mx = [r["max_us"] for r in rs]
+        late = sum(r["late"] for r in rs)
+        unanswered = sum(r["n"] - r["answered"] for r in rs)
+        tgt = ok = ""
+        if key == "attack":
+            tgt = "every answer within the shim's 50 ms"
+            ok = verdict(late == 0 and unanswered == 0)
+        row(f"7. root's registration with the agent, {label}: answer time",
+            f"{median(med) / 1000:.2f} ms", rng(med, lambda x: f"{x / 1000:.2f}"),
+            f"median of each round's median; slowest {max(mx) / 1000:.1f} ms; {late} of "
+            f"{sum(r['n'] for r in rs)} over 50 ms, {unanswered} unanswered", tgt, ok)
+    row("7. the agent's peak memory growth over the attack rounds (VmHWM)",
+        f"{(hwm - hwm0) / (1 << 20):.0f} MiB", "",
+        f"symbol tables read {st.get('sym_reads', '?')}, refused over budget {st.get('sym_over_budget', '?')}; "
+        f"the attacker's rounds (sample + register): {', '.join(attack_rounds) or '?'}",
+        "≤ symbol_memory_per_user (256 MiB)", verdict(hwm - hwm0 <= 256 << 20))
+
+
 def main():
     for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, WAITER, THREAD0, AGENT, WORK_STATIC, FORKER):
         if not os.access(f, os.X_OK if f != SHIM else os.R_OK):
@@ -1171,7 +1272,8 @@ def main():
                           ("4", "4. start-up of /bin/true and of a small program", bench_startup),
                           ("5", "5. fork+exec storm (interleaved rounds)", bench_storm),
                           ("5", "5. one fork() of a running program (interleaved rounds)", bench_forks),
-                          ("6", "6. the eBPF agent (interleaved rounds)", bench_agent)):
+                          ("6", "6. the eBPF agent (interleaved rounds)", bench_agent),
+                          ("7", "7. the agent under a user's attack", bench_attack)):
         if ONLY and num not in ONLY:
             continue
         sys.stderr.write(f"bench: {what}\n")
@@ -1267,6 +1369,13 @@ def main():
         f"{AGENT_STORM} /bin/true, unregistered and registered, twice each; (fork + exec + exit hook time) ÷ "
         f"{AGENT_STORM}. Host-wide = agent CPU + every BPF program's run time on every CPU, ÷ wall. "
         "Wall rows are only meaningful when the program's CPU÷wall (first row) is close to 2.")
+    out.append(
+        f"- 7: a second agent of the bench's own; {ATTACK_ROUNDS} rounds of two arms, shuffled: {PROBES} "
+        "registrations by root, each from a new process (tests/progs/agentbomb probe, 20 ms apart, timed "
+        "from connect to the answer), with no attack, and while the user nobody runs `agentbomb attack`: a "
+        "900 MiB file (a hole but for 4 M function symbols) mapped executable under four hard-linked names "
+        "and one copy, asking `sample go` and `register` in turn as fast as the agent answers. The shim "
+        "waits 50 ms for an answer. Memory: VmHWM of the agent at the end minus at its start.")
     if warnings:
         out.append("")
         out.append("**Warnings:**")

@@ -43,8 +43,8 @@ static void test_windows(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	t0 = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	CHECK(ldp_agent_prof_new(0, PERIOD, &p) == -EINVAL, "pid 0 is refused");
-	r = ldp_agent_prof_new(getpid(), PERIOD, &p);
+	CHECK(ldp_agent_prof_new(0, PERIOD, NULL, 0, &p) == -EINVAL, "pid 0 is refused");
+	r = ldp_agent_prof_new(getpid(), PERIOD, NULL, 0, &p);
 	CHECK(r == 0, "new: %d", r);
 	if (r < 0)
 		return;
