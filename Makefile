@@ -299,6 +299,8 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/ldprof $(DESTDIR)$(PREFIX)/share/doc/ldprof \
 		$(DESTDIR)/etc/ldprof $(DESTDIR)/var/lib/ldprof
 	install -d -m 1733 $(DESTDIR)/var/lib/ldprof/profiles $(DESTDIR)/var/lib/ldprof/spool
+	@# root's own folders, made before any user can make them first (docs/security.md)
+	install -d -m 0700 $(DESTDIR)/var/lib/ldprof/profiles/0 $(DESTDIR)/var/lib/ldprof/spool/0
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/ldprof
 	install -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/ldprof-agent
 	sh packaging/layout.sh $(DESTDIR)$(PREFIX)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)

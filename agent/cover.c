@@ -79,6 +79,7 @@ struct ldp_cover {
 	struct uid_count uc[MAX_UIDS];
 	unsigned nuc;
 	uint64_t ended_dropped;
+	uint64_t unwritten;
 };
 
 static int64_t mono_ns(void)
@@ -135,6 +136,11 @@ static void ship_prof(struct ldp_cover *cv, struct ldp_agent_prof *prof)
 
 	if (!ldp_agent_prof_samples(prof))
 		return;
+	if (!cv->d) {
+		cv->unwritten++;
+		ldp_agent_prof_free_window(prof);
+		return;
+	}
 	if (ldp_agent_prof_shipment(prof, real_ns(), &s) < 0)
 		return;
 	ldp_deliver_submit(cv->d, &s); /* clears s; a failure is counted by delivery */
@@ -353,6 +359,11 @@ void ldp_cover_free(struct ldp_cover *cv)
 uint64_t ldp_cover_ended_dropped(const struct ldp_cover *cv)
 {
 	return cv->ended_dropped;
+}
+
+uint64_t ldp_cover_unwritten(const struct ldp_cover *cv)
+{
+	return cv->unwritten;
 }
 
 unsigned ldp_cover_ending(const struct ldp_cover *cv)

@@ -24,7 +24,7 @@
 
 struct ldp_cover;
 
-/* sc: the symbol tables of every profile (NULL: each profile reads its own). targets_fd: the
+/* d: where profiles go (NULL: nowhere safe; they are counted, not written). sc: the symbol tables of every profile (NULL: each profile reads its own). targets_fd: the
  * BPF `targets` map, cleared for a process whose profile ends on our side. flush_ns: the
  * profile of a running process is shipped this often. ended_per_uid: profiles of ended
  * processes a uid other than root gets shipped per minute (the rest are counted, not sent). */
@@ -53,6 +53,8 @@ void ldp_cover_tick(struct ldp_cover *cv);
 /* Last profiles not written because their user passed its limit per minute; ended profiles
  * waiting for their symbol tables. */
 uint64_t ldp_cover_ended_dropped(const struct ldp_cover *cv);
+/* Windows not written because there is nowhere to write them (d was NULL). */
+uint64_t ldp_cover_unwritten(const struct ldp_cover *cv);
 unsigned ldp_cover_ending(const struct ldp_cover *cv);
 
 /* Processes covered, all or one user's ((uid_t)-1: all). */

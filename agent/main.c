@@ -84,6 +84,7 @@ struct agent {
 	struct ldp_server *srv;
 	struct ldp_agent_rules rules;
 	int network;
+	int no_output; /* file:// output with no folder of ours: profiles are only counted */
 	pthread_t sender;
 	int sender_running;
 	pthread_mutex_t mx;
@@ -225,7 +226,7 @@ static void config_problem(void *ctx, const struct ldp_config_problem *p)
 static int read_config(struct agent *a, const struct opts *o)
 {
 	extern char **environ;
-	char dir[LDP_CONFIG_STR - 8];
+	char dir[LDP_CONFIG_STR - 8], note[384];
 	int errors = 0, r;
 
 	ldp_config_defaults(&a->cfg);
@@ -245,20 +246,29 @@ static int read_config(struct agent *a, const struct opts *o)
 	log_level = verbose ? 0 : 3 - a->cfg.log_level;
 	a->network = strncmp(a->cfg.endpoint, "file://", 7) != 0;
 	if (!a->network) {
-		r = ldp_private_dir(a->cfg.endpoint + 7, (unsigned)geteuid(), dir, sizeof(dir));
+		r = ldp_private_dir(a->cfg.endpoint + 7, (unsigned)geteuid(), dir, sizeof(dir), note,
+				    sizeof(note));
 		if (r < 0) {
-			fprintf(stderr, "ldprof-agent: no folder of its own in %s: %s\n",
-				a->cfg.endpoint + 7, r == -EPERM ? "it is not safely ours" : strerror(-r));
-			return r;
+			/* Not a reason to stop: what the agent does besides (registrations, the
+			 * exec hook that covers static programs) goes on; its profiles are lost. */
+			alog(3, "no folder of its own in %s (%s): profiles are not written, only counted "
+			     "as lost", a->cfg.endpoint + 7, note[0] ? note : strerror(-r));
+			a->no_output = 1;
+		} else {
+			if (note[0])
+				alog(2, "%s: %s", a->cfg.endpoint + 7, note);
+			snprintf(a->cfg.endpoint, sizeof(a->cfg.endpoint), "file://%s", dir);
 		}
-		snprintf(a->cfg.endpoint, sizeof(a->cfg.endpoint), "file://%s", dir);
 	} else if (a->cfg.spool_max_bytes) {
-		r = ldp_private_dir(a->cfg.spool_dir, (unsigned)geteuid(), dir, sizeof(dir));
+		r = ldp_private_dir(a->cfg.spool_dir, (unsigned)geteuid(), dir, sizeof(dir), note,
+				    sizeof(note));
 		if (r < 0) {
-			alog(2, "spool off: no folder of its own in %s: profiles that cannot be sent "
-				"are lost", a->cfg.spool_dir);
+			alog(2, "spool off: no folder of its own in %s (%s): profiles that cannot be sent "
+				"are lost", a->cfg.spool_dir, note[0] ? note : strerror(-r));
 			a->cfg.spool_max_bytes = 0;
 		} else {
+			if (note[0])
+				alog(2, "%s: %s", a->cfg.spool_dir, note);
 			snprintf(a->cfg.spool_dir, sizeof(a->cfg.spool_dir), "%s", dir);
 		}
 	}
@@ -737,7 +747,8 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	ldp_symcache_stats(a->sc, &ss);
 	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu "
 		     "ctl_dropped %llu map_full %llu uid_capped %llu sym_files %u sym_bytes %llu sym_queued %u "
-		     "sym_reads %llu sym_hits %llu sym_over_budget %llu sym_throttled %llu ending %u ended_dropped %llu\n",
+		     "sym_reads %llu sym_hits %llu sym_over_budget %llu sym_throttled %llu ending %u ended_dropped %llu "
+		     "unwritten %llu\n",
 		     (int)getpid(), a->cfg.hz,
 		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		     ldp_cover_count(a->cv, (uid_t)-1), reg,
@@ -748,7 +759,8 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 		     ss.files, (unsigned long long)ss.bytes, ss.queued,
 		     (unsigned long long)ss.reads, (unsigned long long)ss.hits,
 		     (unsigned long long)ss.over_budget, (unsigned long long)ss.throttled,
-		     ldp_cover_ending(a->cv), (unsigned long long)ldp_cover_ended_dropped(a->cv));
+		     ldp_cover_ending(a->cv), (unsigned long long)ldp_cover_ended_dropped(a->cv),
+		     (unsigned long long)ldp_cover_unwritten(a->cv));
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);
@@ -893,7 +905,7 @@ static int start_sampling(struct agent *a)
 		fprintf(stderr, "ldprof-agent: symbol reader: %s\n", strerror(-r));
 		return r;
 	}
-	a->cv = ldp_cover_new(a->d, a->sc, bpf_map__fd(a->skel->maps.targets),
+	a->cv = ldp_cover_new(a->no_output ? NULL : a->d, a->sc, bpf_map__fd(a->skel->maps.targets),
 			      1000000000LL / a->cfg.hz, a->cfg.flush_ns,
 			      (unsigned)a->cfg.agent_profiles_per_user);
 	return a->cv ? 0 : -ENOMEM;

@@ -134,6 +134,14 @@ uint64_t ldp_agent_prof_dropped(const struct ldp_agent_prof *p)
 	return ldp_stackprof_dropped(p->sp);
 }
 
+void ldp_agent_prof_free_window(struct ldp_agent_prof *p)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ldp_stackprof_reset(p->sp, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
 int ldp_agent_prof_shipment(struct ldp_agent_prof *p, int64_t end_ns, struct ldp_shipment *ret)
 {
 	const struct ldp_stackprof_out out = {

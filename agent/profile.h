@@ -59,4 +59,7 @@ uint64_t ldp_agent_prof_dropped(const struct ldp_agent_prof *p);
  * failure the window is kept whole. Returns 0 or -errno. */
 int ldp_agent_prof_shipment(struct ldp_agent_prof *p, int64_t end_ns, struct ldp_shipment *ret);
 
+/* Ends the current window without a profile (nowhere to write it): its samples are gone. */
+void ldp_agent_prof_free_window(struct ldp_agent_prof *p);
+
 #endif

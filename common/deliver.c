@@ -192,24 +192,29 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 {
 	const char *dir = d->c->endpoint + 7; /* read each time: a setuid() moves it */
 	const char *pid = ldp_shipment_label(s, LDP_LABEL_PID);
-	char comm[64], path[PATH_MAX + 128], tmp[PATH_MAX + 128];
+	char comm[64], name[160], tmp[160];
 	uint8_t *gz = NULL;
 	size_t gzlen = 0;
-	int r, fd = -1;
+	int r, fd = -1, dfd;
 
 	tmp[0] = 0;
 	if (!pid)
 		pid = "0";
+	/* The folder by descriptor, no link followed on the way: one planted since the folder
+	 * was checked (ldp_private_dir) makes this write fail, not go elsewhere. */
+	dfd = ldp_dir_open(dir, O_PATH);
+	if (dfd < 0)
+		return dfd;
 	r = ldp_gzip(s->pprof, s->len, &gz, &gzlen);
 	if (r < 0)
 		goto out;
 	file_comm(s, comm, sizeof(comm));
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%s.%u.tmp", dir, comm, pid, seq);
+	snprintf(tmp, sizeof(tmp), ".%s.%s.%u.tmp", comm, pid, seq);
 	/* O_EXCL: never open something that is already there (a link someone planted). A
 	 * temporary left by a crash of this very pid is ours to replace. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST && unlinkat(dfd, tmp, 0) == 0)
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		r = -errno;
 		tmp[0] = 0;
@@ -225,21 +230,22 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 		goto out;
 	}
 	for (unsigned n = seq;; n++) {
-		snprintf(path, sizeof(path), "%s/%s.%s.%u.pb.gz", dir, comm, pid, n);
-		if (link(tmp, path) == 0)
+		snprintf(name, sizeof(name), "%s.%s.%u.pb.gz", comm, pid, n);
+		if (linkat(dfd, tmp, dfd, name, 0) == 0)
 			break;
 		if (errno != EEXIST || n - seq > 100000) {
 			r = -errno;
 			goto out;
 		}
 	}
-	say(d, L_DEBUG, "wrote %s", path);
+	say(d, L_DEBUG, "wrote %s/%s", dir, name);
 	r = 0;
 out:
 	if (fd >= 0)
 		close(fd);
 	if (tmp[0])
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
 	free(gz);
 	return r;
 }

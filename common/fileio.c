@@ -7,10 +7,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "fileio.h"
 
@@ -107,32 +112,139 @@ static int ours(int fd, unsigned euid, int strict)
 	return 0;
 }
 
-int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len)
+int ldp_dir_open(const char *dir, int flags)
 {
-	int fd, r;
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC),
+		.resolve = RESOLVE_NO_SYMLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
 
-	if (!base[0] || (size_t)snprintf(out, out_len, "%s", base) >= out_len)
-		return -ENAMETOOLONG;
-	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+	if (fd < 0 && errno == ENOSYS)
+		fd = open(dir, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The path the kernel has for the folder open on fd (what /proc/PID/maps would show), so that
+ * later opens can refuse every symbolic link on the way; the path as given when /proc cannot
+ * say. Through thread-self: a process whose main thread has exited has no /proc/self/fd. */
+static void real_path(int fd, const char *given, char *out, size_t out_len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/thread-self/fd/%d", fd);
+	n = readlink(link, out, out_len - 1);
+	if (n > 0 && out[0] == '/' && (size_t)n < out_len - 1) {
+		out[n] = 0;
+		return;
+	}
+	snprintf(out, out_len, "%s", given);
+}
+
+/* Someone else's folder where root's should be, in a base only root may change: moved aside
+ * (kept, for the admin to look at) and made again. Returns the squatter's uid, or -errno. */
+static long take_back(int basefd, const char *name, char *note, size_t note_len)
+{
+	char aside[64];
+	struct stat st;
+
+	if (fstatat(basefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	snprintf(aside, sizeof(aside), ".squatted-%s-uid%u-%llu", name, (unsigned)st.st_uid,
+		 (unsigned long long)st.st_ino);
+	if (renameat(basefd, name, basefd, aside) < 0)
+		return -errno;
+	snprintf(note, note_len, "%s (owner uid %u, mode %o) was not root's own: moved aside to %s",
+		 name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), aside);
+	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return (long)st.st_uid;
+}
+
+int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len, char *note,
+		    size_t note_len)
+{
+	char name[16], tmp[PATH_MAX];
+	int basefd = -1, fd = -1, r;
+	struct stat st;
+
+	if (note_len)
+		note[0] = 0;
+	r = -ENAMETOOLONG;
+	if (!base[0] || out_len < 2)
+		goto out;
+	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto out;
+	}
 	/* The base as it is configured may be a symlink (the admin's choice); what we return
-	 * below it may not. */
-	/* O_PATH: a shared base lets others in (x) without letting them list it (no r). */
-	fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = ours(fd, euid, 0);
-	close(fd);
-	if (r == 0)
-		return 0;
-	if ((size_t)snprintf(out, out_len, "%s/%u", base, euid) >= out_len)
-		return -ENAMETOOLONG;
-	if (mkdir(out, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	fd = open(out, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno;
-	r = ours(fd, euid, 1);
-	close(fd);
+	 * below it may not. O_PATH: a shared base lets others in (x) without letting them list
+	 * it (no r). */
+	basefd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (basefd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (ours(basefd, euid, 0) == 0) {
+		real_path(basefd, base, tmp, sizeof(tmp));
+		r = (size_t)snprintf(out, out_len, "%s", tmp) >= out_len ? -ENAMETOOLONG : 0;
+		goto out;
+	}
+	/* A base that is not ours: it must be root's (or ours), and, if others may create in it,
+	 * sticky, so that nobody but us (and root) can rename or replace the folder we make. */
+	r = -errno;
+	if (fstat(basefd, &st) < 0)
+		goto out;
+	r = -EPERM;
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != euid)) {
+		snprintf(note, note_len, "%s belongs to uid %u: only a folder of root's or uid %u's "
+			 "may hold uid %u's", base, (unsigned)st.st_uid, euid, euid);
+		goto out;
+	}
+	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		snprintf(note, note_len, "%s is writable by others without the sticky bit (mode %o): "
+			 "they could replace uid %u's folder in it", base, (unsigned)(st.st_mode & 07777), euid);
+		goto out;
+	}
+	snprintf(name, sizeof(name), "%u", euid);
+	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto out;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+
+		fd = (int)syscall(SYS_openat2, basefd, name, &how, sizeof(how));
+		if (fd < 0 && errno == ENOSYS)
+			fd = openat(basefd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = fd < 0 ? (errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno) : ours(fd, euid, 1);
+		if (r != -EPERM || pass || euid != 0 || st.st_uid != 0)
+			break;
+		/* root's folder squatted by a user, in root's base: taken back, so that a user
+		 * creating <base>/0 first cannot turn root's profiles off */
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		if (take_back(basefd, name, note, note_len) < 0)
+			break;
+	}
+	if (r < 0) {
+		if (r == -EPERM && !note[0])
+			snprintf(note, note_len, "%s/%s is not uid %u's alone (owner or mode)", base, name, euid);
+		goto out;
+	}
+	real_path(fd, "", tmp, sizeof(tmp));
+	if (!tmp[0] && (size_t)snprintf(tmp, sizeof(tmp), "%s/%s", base, name) >= sizeof(tmp)) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	r = (size_t)snprintf(out, out_len, "%s", tmp) >= out_len ? -ENAMETOOLONG : 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (basefd >= 0)
+		close(basefd);
 	return r;
 }

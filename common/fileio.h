@@ -21,12 +21,24 @@ int ldp_write_all(int fd, const void *buf, size_t len);
 
 /* The folder a process with effective uid euid writes its files into, under a configured base
  * (profiles, spool): base itself when it is a folder owned by euid that nobody else can write;
- * otherwise base/<euid>, created 0700 when missing. A shared base (such as
- * /var/lib/ldprof/profiles, mode 1733) thus gives each user a folder of their own, and root
- * never writes into a folder someone else can change. A missing base is created 0700 (it is
- * then the caller's). Never follows a symlink for the folder it returns; checks it is owned by
- * euid with no access for others. out gets the path. Returns 0, -EPERM (a folder is there but
- * is not safely ours), or -errno. */
-int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len);
+ * otherwise base/<euid>, created 0700 when missing. Such a base must be root's (or euid's) and,
+ * when others may write it, sticky: /var/lib/ldprof/profiles (root, 1733) gives each user a
+ * folder of their own that nobody else can rename or replace, and root never writes into a
+ * folder someone else can change. A missing base is created 0700 (it is then the caller's).
+ * Never follows a symlink for base/<euid>; checks it is owned by euid with no access for
+ * others. For root in a base of root's, a base/0 someone else made first is moved aside (kept as
+ * .squatted-0-uidN-INODE) and made again: a user cannot turn root's files off that way.
+ * out gets the folder's path as the kernel has it (symbolic links of the base resolved), for
+ * ldp_dir_open(); note (may be of length 0) a line for the caller's log when something was
+ * refused or moved aside, else "". Returns 0, -EPERM (not safely ours: note says why), or
+ * -errno. */
+int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len, char *note,
+		    size_t note_len);
+
+/* Opens the folder dir (flags: O_PATH, or O_RDONLY to list it) following no symbolic link on
+ * the way (openat2 RESOLVE_NO_SYMLINKS; where the kernel lacks it, none as its last component):
+ * a folder found by ldp_private_dir is used through this descriptor, so a link planted since
+ * cannot send the files elsewhere. Returns the descriptor or -errno (-ELOOP for a link). */
+int ldp_dir_open(const char *dir, int flags);
 
 #endif

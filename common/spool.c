@@ -289,13 +289,12 @@ out:
 	return r;
 }
 
-/* O_DIRECTORY so a file named like the folder is refused; following a symlink for the folder
- * itself is fine (the path is configuration, not something a spool writer controls). */
+/* The folder, following no symbolic link on the way (fileio.h: ldp_dir_open): callers give the
+ * path ldp_private_dir() found, with the base's own links resolved, so a link planted since
+ * makes the spool fail rather than write or read elsewhere. */
 static int open_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	return fd < 0 ? -errno : fd;
+	return ldp_dir_open(dir, O_RDONLY);
 }
 
 /* ---- encoding ---- */

@@ -162,7 +162,7 @@ static int flush_dir(struct ldp_config *c, const char *dir, unsigned *left)
 static int cmd_flush(int argc, char **argv)
 {
 	static struct ldp_config c;
-	char base[sizeof(c.spool_dir)], dir[sizeof(c.spool_dir) - 16];
+	char base[sizeof(c.spool_dir)], dir[sizeof(c.spool_dir) - 16], note[384];
 	unsigned left = 0;
 	int r;
 
@@ -183,30 +183,40 @@ static int cmd_flush(int argc, char **argv)
 		printf("endpoint is %s: profiles are written directly, nothing is spooled\n", c.endpoint);
 		return 0;
 	}
-	/* The caller's own spool folder (as the shim finds it); root drains every user's. */
+	/* The caller's own spool folder (as the shim finds it); root drains every user's. A
+	 * folder that is not safely what it should be is skipped with a line, never the rest. */
 	snprintf(base, sizeof(base), "%s", c.spool_dir);
-	r = ldp_private_dir(base, (unsigned)geteuid(), dir, sizeof(dir));
+	r = ldp_private_dir(base, (unsigned)geteuid(), dir, sizeof(dir), note, sizeof(note));
 	if (r < 0) {
 		fprintf(stderr, "ldprof flush: no spool folder of uid %u in %s: %s\n", (unsigned)geteuid(),
-			base, strerror(-r));
-		return 1;
+			base, note[0] ? note : strerror(-r));
+		if (geteuid() != 0)
+			return 1;
+	} else {
+		if (note[0])
+			fprintf(stderr, "ldprof flush: %s: %s\n", base, note);
+		r = flush_dir(&c, dir, &left);
 	}
-	r = flush_dir(&c, dir, &left);
+	r = r < 0;
 	if (geteuid() == 0) {
-		DIR *dd = opendir(base);
+		/* the base as the kernel has it: the users' folders are then opened with no link
+		 * followed on the way (spool.c) */
+		char *real = realpath(base, NULL);
+		DIR *dd = real ? opendir(real) : NULL;
 		struct dirent *de;
 
 		while (dd && (de = readdir(dd))) {
 			struct stat st;
 
 			if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || !strcmp(de->d_name, "0") ||
-			    (size_t)snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name) >= sizeof(dir) ||
+			    (size_t)snprintf(dir, sizeof(dir), "%s/%s", real, de->d_name) >= sizeof(dir) ||
 			    lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 				continue;
 			r |= flush_dir(&c, dir, &left);
 		}
 		if (dd)
 			closedir(dd);
+		free(real);
 	}
 	return r || left ? 1 : 0;
 }

@@ -175,31 +175,35 @@ static int resolve_dirs(void)
 {
 	char dir[LDP_CONFIG_STR - 8]; /* fits cfg.endpoint with its "file://" */
 	unsigned euid = (unsigned)geteuid();
+	char note[384];
 	int r;
 
 	if (!C.network) {
-		r = ldp_private_dir(C.out_base, euid, dir, sizeof(dir));
+		r = ldp_private_dir(C.out_base, euid, dir, sizeof(dir), note, sizeof(note));
 		if (r < 0) {
 			ldp_log(LDP_LOG_WARN, "staying off: no folder of uid %u's own in %s: %s", euid,
-				C.out_base, r == -EPERM ? "it is not safely ours (owner or mode)" : strerror(-r));
+				C.out_base, note[0] ? note : strerror(-r));
 			publish(LDP_ST_NO_OUTPUT, C.out_base);
 			return r;
 		}
+		if (note[0])
+			ldp_log(LDP_LOG_WARN, "%s: %s", C.out_base, note);
 		snprintf(cfg.endpoint, sizeof(cfg.endpoint), "file://%s", dir);
 		return 0;
 	}
 	cfg.spool_max_bytes = C.spool_max;
 	if (!cfg.spool_max_bytes)
 		return 0;
-	r = ldp_private_dir(C.spool_base, euid, dir, sizeof(dir));
+	r = ldp_private_dir(C.spool_base, euid, dir, sizeof(dir), note, sizeof(note));
 	if (r < 0) {
 		/* Not a reason to stay off: profiles are sent, only the fallback is missing. */
 		ldp_log(LDP_LOG_WARN, "spool off: no folder of uid %u's own in %s (%s): profiles that "
-			"cannot be sent are lost", euid, C.spool_base,
-			r == -EPERM ? "it is not safely ours" : strerror(-r));
+			"cannot be sent are lost", euid, C.spool_base, note[0] ? note : strerror(-r));
 		cfg.spool_max_bytes = 0; /* unsent profiles are counted as lost */
 		return 0;
 	}
+	if (note[0])
+		ldp_log(LDP_LOG_WARN, "%s: %s", C.spool_base, note);
 	snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", dir);
 	return 0;
 }

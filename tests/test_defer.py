@@ -192,7 +192,7 @@ def test_credentials_dropped_while_waiting(outdir):
     base = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
                 prog("burn"), "400"])
     assert base.returncode == 0, base.stderr
-    outdir.chmod(0o777)
+    outdir.chmod(0o1777)  # shared with nobody, so sticky
     r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", prog("burn"), "400"],
             env=env_after(outdir, "100ms"))
     strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)

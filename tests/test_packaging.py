@@ -59,6 +59,8 @@ FILES = {
     "/var/lib/ldprof": "drwxr-xr-x",
     "/var/lib/ldprof/profiles": "drwx-wx-wt",
     "/var/lib/ldprof/spool": "drwx-wx-wt",
+    "/var/lib/ldprof/profiles/0": "drwx------",
+    "/var/lib/ldprof/spool/0": "drwx------",
     "/usr/lib/systemd/system/ldprof-flush.service": "-rw-r--r--",
     "/usr/lib/systemd/system/ldprof-flush.timer": "-rw-r--r--",
     "/usr/lib/systemd/system/ldprof-agent.service": "-rw-r--r--",

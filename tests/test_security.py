@@ -14,7 +14,9 @@ import re
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +29,7 @@ NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"
 def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir):
     fifo = outdir / "ldprof.log"
     os.mkfifo(fifo)
-    os.chmod(outdir, 0o777)
+    os.chmod(outdir, 0o1777)  # shared, so sticky: else no user may have a folder in it
     env = preload_env(outdir, LDPROF_LOG_FILE=fifo, LDPROF_LOG_LEVEL="info")
     for who in ([], NOBODY):
         # the first stage logs a routine decision (excluded), the core its start and its exit
@@ -91,7 +93,7 @@ def core_started(outdir, shim, who=()):
 @pytest.mark.parametrize("how", ["folder 0777", "folder owned by nobody", "core 0666",
                                  "core owned by nobody", "link through a folder 0777"])
 def test_the_core_is_not_loaded_from_where_another_user_could_change_it(outdir, tmp_path, copied, how):
-    os.chmod(outdir, 0o777)
+    os.chmod(outdir, 0o1777)  # shared, so sticky
     started, log = core_started(outdir, copied / "libldprof.so")
     assert started, log  # the copy as it is: loaded
     shim = copied / "libldprof.so"
@@ -212,3 +214,90 @@ def test_the_agent_socket_is_made_0666_by_bind_not_chmod(tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=30)
+
+
+# ---- finding 4: root writes only where no other user can point it --------------------------
+
+@pytest.fixture
+def public_dir():
+    """A folder other users can reach (pytest's tmp_path lies under a folder of root's, 0700)."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-security-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("how", ["owned by nobody", "shared without the sticky bit"])
+def test_a_base_folder_another_user_can_change_is_refused(public_dir, how):
+    """Under a base another user owns, or may write without the sticky bit, that user could
+    swap <base>/<uid> for a link between the check and the write and send the profiles into
+    a folder of their choice: such a base is refused, with one line saying why."""
+    os.chmod(public_dir, 0o755)
+    base = public_dir / "base"
+    base.mkdir()
+    if how == "owned by nobody":
+        shutil.chown(base, "nobody")
+        os.chmod(base, 0o755)
+        who, why = [], "belongs to uid 65534: only a folder of root's or uid 0's may hold uid 0's"
+    else:
+        os.chmod(base, 0o777)
+        who, why = NOBODY, "is writable by others without the sticky bit (mode 777)"
+    log = public_dir / "ldprof.log"
+    env = preload_env(base, LDPROF_LOG_FILE=log)
+    os.chmod(public_dir, 0o777)  # the log, for nobody too
+    pre = env.pop("LD_PRELOAD")
+    ref = run(list(who) + [prog("output"), "exit", "2"], input=b"x")
+    r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("output"), "exit", "2"], env=env, input=b"x")
+    assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr)
+    run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("burn"), "200"], env=env)
+    text = log.read_text()
+    assert "staying off: no folder of uid" in text and why in text, text
+    assert not list(base.iterdir()), "nothing is made in such a base"
+
+
+# ---- finding 7: a folder made first by a user turns nothing of root's off ---------------------
+
+def shared(public_dir, name):
+    base = public_dir / name
+    base.mkdir()
+    os.chmod(base, 0o1733)
+    squat = base / "0"
+    run(NOBODY + ["mkdir", "-m", "0777", str(squat)])
+    assert squat.stat().st_uid == 65534
+    return base
+
+
+def test_a_squatted_root_folder_does_not_stop_the_agent(public_dir):
+    """Any user could make /var/lib/ldprof/profiles/0 first: the agent then refused to start."""
+    os.chmod(public_dir, 0o755)
+    base = shared(public_dir, "profiles")
+    sock = public_dir / "run" / "agent.sock"
+    ini = public_dir / "agent.ini"
+    ini.write_text(f"[output]\nendpoint = file://{base}\n[agent]\nsocket = {sock}\n")
+    p = subprocess.Popen([str(AGENT), "--config", str(ini)], env=clean_env(), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if sock.exists() or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert p.poll() is None, p.stderr.read()
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+    assert b"was not root's own: moved aside to .squatted-0-uid65534-" in err, err
+    st = os.lstat(base / "0")
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
+    assert list(base.glob(".squatted-0-uid65534-*")), "the user's folder is kept aside"
+
+
+def test_a_squatted_root_spool_does_not_stop_the_flush(public_dir):
+    """Root's `ldprof flush` aborted for every user when spool/0 was someone else's."""
+    os.chmod(public_dir, 0o755)
+    base = shared(public_dir, "spool")
+    ini = public_dir / "ldprof.ini"
+    ini.write_text(f"[output]\nendpoint = http://127.0.0.1:9/\n[spool]\ndir = {base}\n")
+    r = run([str(LDPROF), "flush", "--config", str(ini)], env=clean_env())
+    assert r.returncode == 0, r
+    assert b"moved aside to .squatted-0-uid65534-" in r.stderr, r.stderr
+    assert b"sent 0 spooled profiles" in r.stdout, r.stdout

@@ -198,7 +198,8 @@ def test_each_user_writes_into_a_folder_of_its_own():
 
 
 def test_root_never_follows_a_planted_symlink():
-    """A user who plants base/0 -> /some/where must not make root's processes write there."""
+    """A user who plants base/0 -> /some/where must not make root's processes write there, nor
+    turn them off: root's folder is taken back (the link kept aside) and used."""
     d, base = shared_base()
     target = d / "target"
     target.mkdir()
@@ -211,7 +212,12 @@ def test_root_never_follows_a_planted_symlink():
         assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
         run([prog("burn"), "300"], env=env)
         assert not list(target.iterdir()), "root wrote through a symlink"
-        assert "not safely ours" in (d / "ldprof.log").read_text()
+        log = (d / "ldprof.log").read_text()
+        assert "was not root's own: moved aside to .squatted-0-uid65534-" in log, log
+        assert (base / "0").is_dir() and not (base / "0").is_symlink()
+        assert (base / "0").stat().st_uid == 0 and list((base / "0").glob("burn.*.pb.gz")), log
+        (aside,) = base.glob(".squatted-0-uid65534-*")
+        assert aside.is_symlink(), "the user's link is kept for the admin to look at"
     finally:
         shutil.rmtree(d)
 
