@@ -64,6 +64,8 @@ struct ldp_deliver {
 	unsigned file_seq;
 	uint64_t rng;
 	int is_file;
+	int foreign;             /* the spool is another user's: owner_uid */
+	unsigned owner_uid;
 	char host[256];
 	struct ldp_deliver_stats st;
 };
@@ -143,6 +145,27 @@ void ldp_deliver_free(struct ldp_deliver *d)
 }
 
 /* ---- labels ---- */
+
+void ldp_deliver_set_spool_owner(struct ldp_deliver *d, unsigned uid)
+{
+	d->foreign = 1;
+	d->owner_uid = uid;
+}
+
+/* A spooled profile of another user's: its claims of origin replaced by what we know. */
+static void own_labels(struct ldp_deliver *d, struct ldp_shipment *s)
+{
+	struct ldp_shipment tmp = *s;
+	char uid[16];
+
+	snprintf(uid, sizeof(uid), "%u", d->owner_uid);
+	s->nlabels = 0;
+	ldp_shipment_add_label(s, LDP_LABEL_HOST, d->host);
+	ldp_shipment_add_label(s, LDP_LABEL_UID, uid);
+	for (int i = 0; i < tmp.nlabels; i++)
+		if (strcmp(tmp.labels[i].key, LDP_LABEL_HOST) && strcmp(tmp.labels[i].key, LDP_LABEL_UID))
+			ldp_shipment_add_label(s, tmp.labels[i].key, tmp.labels[i].value);
+}
 
 static void add_labels(struct ldp_deliver *d, struct ldp_shipment *s)
 {
@@ -475,6 +498,8 @@ static int drain_one(struct ldp_deliver *d, int64_t budget_ns)
 	if (bad)
 		say(d, L_WARN, "spool %s: %u unreadable files set aside as *.bad", d->c->spool_dir, bad);
 	if (got == 1) {
+		if (d->foreign)
+			own_labels(d, s);
 		r = send_one(d, s, budget_ns, &res);
 		if (r == 0 || r == -EPERM)
 			ldp_spool_done(claim);

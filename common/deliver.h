@@ -42,6 +42,13 @@ struct ldp_deliver_stats {
 struct ldp_deliver *ldp_deliver_new(const struct ldp_config *c, ldp_deliver_log_fn log);
 void ldp_deliver_free(struct ldp_deliver *d);
 
+/* The spool this engine drains is another user's (root's `ldprof flush` of <base>/<uid>): what
+ * its files say about where they come from is that user's word. Each spooled profile is sent
+ * with this host's name as hostname and uid=<uid> (the folder's owner), whatever labels of those
+ * names the file carries. */
+#define LDP_LABEL_UID "uid"
+void ldp_deliver_set_spool_owner(struct ldp_deliver *d, unsigned uid);
+
 /* Adds the configured labels (service name, host name, static labels) to s, then takes its
  * profile: s is cleared. file:// endpoints: the file is written before this returns.
  * Returns 0 or -errno (the profile is then counted as lost). */

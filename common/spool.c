@@ -21,8 +21,9 @@
  * in exactly that order; numbers are canonical decimals. Decoding accepts exactly what encoding
  * writes, so decode(encode(s)) == s and anything else is refused.
  *
- * Never: follow a symlink for a spool file (O_NOFOLLOW, fstatat AT_SYMLINK_NOFOLLOW; the
- * folder itself may be a symlink, it is configuration), keep a descriptor past return, print,
+ * Never: follow a symlink for a spool file (O_NOFOLLOW, fstatat AT_SYMLINK_NOFOLLOW) or on the
+ * way to the folder (ldp_dir_open: callers give the path as the kernel resolved it), keep a
+ * descriptor past return, print,
  * raise or block signals (kill(pid, 0) sends none), grow memory without bound (a listing keeps
  * at most LIST_CAP names, a decode at most LDP_SHIP_MAX_PPROF + 64 KiB). Runs on the shim's
  * background thread inside arbitrary programs; never called from a signal handler.

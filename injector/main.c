@@ -134,7 +134,10 @@ static void flush_problem(void *ctx, const struct ldp_config_problem *p)
 /* `ldprof flush [--config FILE]`: deliver what waits in the spool, now. Exit 0 when the spool
  * is empty afterwards, 1 when profiles are left (endpoint failing) or on errors. */
 /* Drains one spool folder. Returns 0, or 1 on errors; adds what is left to *left. */
-static int flush_dir(struct ldp_config *c, const char *dir, unsigned *left)
+/* Drains one spool folder. owner: (unsigned)-1 for the caller's own folder, else the uid whose
+ * folder root drains: its profiles are sent without root's credentials and with labels of
+ * origin that come from the folder's owner (deliver.h: ldp_deliver_set_spool_owner). */
+static int flush_dir(struct ldp_config *c, const char *dir, unsigned owner, unsigned *left)
 {
 	struct ldp_deliver *d;
 	struct ldp_deliver_stats st;
@@ -143,11 +146,23 @@ static int flush_dir(struct ldp_config *c, const char *dir, unsigned *left)
 	int n;
 
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "%s", dir);
+	if (owner != (unsigned)-1 && c->token_file[0]) {
+		/* root's token is root's: a user's spool file sent with it would speak for root
+		 * (and a receiver's 401 would drop it): left for that user's own flush */
+		ldp_spool_count(dir, &files, &bytes);
+		printf("not sending the %u profile%s of uid %u in %s: [output] token_file is root's; "
+		       "that user's own `ldprof flush` (with a token it may read) sends them\n", files,
+		       files == 1 ? "" : "s", owner, dir);
+		*left += files;
+		return 0;
+	}
 	d = ldp_deliver_new(c, flush_log);
 	if (!d) {
 		fprintf(stderr, "ldprof flush: out of memory\n");
 		return 1;
 	}
+	if (owner != (unsigned)-1)
+		ldp_deliver_set_spool_owner(d, owner);
 	n = ldp_deliver_drain_spool(d, 600 * 1000000000LL);
 	ldp_deliver_stats(d, &st);
 	ldp_deliver_free(d);
@@ -195,7 +210,7 @@ static int cmd_flush(int argc, char **argv)
 	} else {
 		if (note[0])
 			fprintf(stderr, "ldprof flush: %s: %s\n", base, note);
-		r = flush_dir(&c, dir, &left);
+		r = flush_dir(&c, dir, (unsigned)-1, &left);
 	}
 	r = r < 0;
 	if (geteuid() == 0) {
@@ -207,12 +222,23 @@ static int cmd_flush(int argc, char **argv)
 
 		while (dd && (de = readdir(dd))) {
 			struct stat st;
+			int fd;
 
 			if (strspn(de->d_name, "0123456789") != strlen(de->d_name) || !strcmp(de->d_name, "0") ||
-			    (size_t)snprintf(dir, sizeof(dir), "%s/%s", real, de->d_name) >= sizeof(dir) ||
-			    lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			    (size_t)snprintf(dir, sizeof(dir), "%s/%s", real, de->d_name) >= sizeof(dir))
 				continue;
-			r |= flush_dir(&c, dir, &left);
+			/* who owns it, from the folder itself (no link followed), not from its name;
+			 * the spool opens it the same way at each step */
+			fd = ldp_dir_open(dir, O_PATH);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) < 0 || st.st_uid == 0 ||
+			    strtoul(de->d_name, NULL, 10) != (unsigned long)st.st_uid) {
+				close(fd);
+				continue;
+			}
+			close(fd);
+			r |= flush_dir(&c, dir, (unsigned)st.st_uid, &left);
 		}
 		if (dd)
 			closedir(dd);

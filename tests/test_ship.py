@@ -428,11 +428,79 @@ def test_users_spool_into_their_own_folders_and_root_flush_drains_them():
         assert files and ud.stat().st_uid == 65534 and (ud.stat().st_mode & 0o777) == 0o700
         assert all(f.stat().st_uid == 65534 and (f.stat().st_mode & 0o777) == 0o600 for f in files)
         assert not list(base.glob("*.ldps")), "a user's profile in the shared folder itself"
+        # and a file of the user's own making that claims to come from elsewhere (issue 18,
+        # finding 5): root's flush sends it as the user's, with this host's name
+        planted = plant_spool_file(files[0], ud, {"hostname": "db-prod-1", "uid": "0",
+                                                  "exe": "/usr/sbin/sshd"})
         with Receiver(d / "rx", port=port) as rx:
             f = run([str(LDPROF), "flush", "--config", cfg])
             assert f.returncode == 0, f.stdout + f.stderr
             recs = rx.records()
-        assert len(recs) == len(files) and not list(ud.glob("*.ldps"))
+        assert len(recs) == len(files) + 1 and not list(ud.glob("*.ldps"))
         assert all(r["labels"]["comm"] == "burn" for r in recs)
+        host = socket.gethostname()
+        assert all(r["labels"]["hostname"] == host and r["labels"]["uid"] == "65534" for r in recs), \
+            [r["labels"] for r in recs]
+        assert sum(r["labels"].get("exe") == "/usr/sbin/sshd" for r in recs) == 1, planted
+    finally:
+        shutil.rmtree(d)
+
+
+def plant_spool_file(model, folder, labels):
+    """A spool file made by hand from model (zstd, then the LDPSPOOL1 header) with some labels
+    changed, put into folder as its owner would; returns its path."""
+    raw = subprocess.run(["zstd", "-dc", str(model)], stdout=subprocess.PIPE, check=True).stdout
+    head, body = raw.split(b"\n\n", 1)
+    lines = [l for l in head.split(b"\n") if not any(l.startswith(f"label={k}=".encode()) for k in labels)]
+    lines += [f"label={k}={v}".encode() for k, v in labels.items()]
+    st = folder.stat()
+    path = folder / ("9" + model.name[1:])
+    plain = folder.parent / "plain.tmp"
+    plain.write_bytes(b"\n".join(lines) + b"\n\n" + body)
+    # from a file, so that the frame carries its content size (spool.c requires it)
+    packed = subprocess.run(["zstd", "-c", "-q", str(plain)], stdout=subprocess.PIPE, check=True).stdout
+    plain.unlink()
+    path.write_bytes(packed)
+    os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_root_flush_never_lends_its_token_to_a_users_spool():
+    """Issue 18, finding 5: root's flush sent the profiles a user had spooled (or made by hand)
+    with root's bearer token. With a token_file, a user's folder is now left for that user's
+    own flush; root's own profiles still go, with the token."""
+    d = Path(tempfile.mkdtemp(prefix="ldprof-spool-"))
+    try:
+        os.chmod(d, 0o755)
+        base = d / "spool"
+        base.mkdir()
+        os.chmod(base, 0o1733)
+        token = d / "token"
+        token.write_text("s3cret\n")
+        os.chmod(token, 0o600)
+        port = free_port()
+        cfg = write_config(d / "ldprof.ini", f"http://127.0.0.1:{port}",
+                           sampling={"hz": "199", "flush_interval": "1s"},
+                           output={"protocol": "pyroscope", "retries": "0", "timeout": "1s",
+                                   "token_file": str(token)},
+                           spool={"dir": str(base)})
+        os.chmod(cfg, 0o644)
+        pre = str(Path(LDPROF).parent.parent / "lib" / "libldprof.so")
+        for who in (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], []):
+            p = subprocess.run(who + ["env", f"LD_PRELOAD={pre}", f"LDPROF_CONFIG={cfg}", prog("burn"), "300"],
+                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            assert p.returncode == 0, p.stderr
+        users, roots = sorted((base / "65534").glob("*.ldps")), sorted((base / "0").glob("*.ldps"))
+        assert users and roots
+        with Receiver(d / "rx", port=port, token="s3cret") as rx:
+            f = run([str(LDPROF), "flush", "--config", cfg])
+            recs = rx.records()
+        out = f.stdout.decode()
+        assert f"not sending the {len(users)} profile" in out and "of uid 65534" in out, out
+        assert f.returncode == 1, out  # profiles are left: the timer's run says so
+        assert len(recs) == len(roots), recs
+        assert sorted((base / "65534").glob("*.ldps")) == users, "the user's files stay"
+        assert not list((base / "0").glob("*.ldps"))
     finally:
         shutil.rmtree(d)
