@@ -691,6 +691,12 @@ static int build(const struct src *src, uint64_t budget, struct ldp_elfsym **ret
 	struct ldp_elfsym *s = NULL;
 	int r;
 
+	/* the result's own header counts too: ldp_elfsym_bytes() is then within the budget */
+	if (budget && budget <= sizeof(*s))
+		return -E2BIG;
+	if (budget)
+		e.budget -= sizeof(*s);
+
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		r = -ENOMEM;
@@ -714,7 +720,7 @@ out:
 	return r;
 }
 
-int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
+int ldp_elfsym_parse_budget(const void *buf, size_t len, uint64_t max_bytes, struct ldp_elfsym **ret)
 {
 	struct src src = { .buf = buf, .fd = -1, .size = len };
 
@@ -722,7 +728,12 @@ int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
 		return -EINVAL;
 	if (len > MAX_FILE_SIZE)
 		return -EFBIG;
-	return build(&src, 0, ret);
+	return build(&src, max_bytes, ret);
+}
+
+int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
+{
+	return ldp_elfsym_parse_budget(buf, len, 0, ret);
 }
 
 /* The source of a file open on fd: a regular file of at most MAX_FILE_SIZE bytes. */

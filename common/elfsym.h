@@ -24,6 +24,8 @@ int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret);
 int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret);
 /* Same from a buffer (used by the fuzzer); the buffer is copied. */
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret);
+/* ... with a budget, as ldp_elfsym_open_fd. */
+int ldp_elfsym_parse_budget(const void *buf, size_t len, uint64_t max_bytes, struct ldp_elfsym **ret);
 void ldp_elfsym_free(struct ldp_elfsym *s);
 
 /* Name of the function containing `file_offset` (an offset into the file, as /proc/PID/maps

@@ -12,6 +12,9 @@
  * with a .gopclntab (handcrafted, and the last functions of tests/progs/go/hot's real table;
  * see tests/unit/test_elfsym.c --write-seeds). The count bound holds for Go too: each function
  * kept costs 8 bytes of its table and a record of 40 (common/gopclntab.c).
+ * With a budget (what ldprof-agent gives each file, derived here from the input's last bytes):
+ * 0, -ENOEXEC, -ENOMEM or -E2BIG; on success the table holds at most the budget and is the
+ * same table as without one.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -90,6 +93,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&probe, data + size - 8, 8);
 		touch(ldp_elfsym_lookup(s, probe));
 		touch(ldp_elfsym_lookup(s, probe % size));
+	}
+	/* the same with a budget: within it, or refused; never a different table */
+	{
+		struct ldp_elfsym *b = NULL;
+		uint64_t budget = 1 + (size >= 2 ? (uint64_t)(data[size - 2] | data[size - 1] << 8) * 16 : 0);
+		int rb = ldp_elfsym_parse_budget(data, size, budget, &b);
+
+		if (rb < 0 && rb != -ENOEXEC && rb != -ENOMEM && rb != -E2BIG)
+			abort();
+		if (rb == 0) {
+			if (ldp_elfsym_bytes(b) > budget || ldp_elfsym_count(b) != n ||
+			    strcmp(ldp_elfsym_build_id(b), id))
+				abort();
+			for (size_t i = 0; i < n; i++) {
+				uint64_t s1, l1, s2, l2;
+				const char *n1, *n2;
+
+				ldp_elfsym_get(s, i, &s1, &l1, &n1);
+				ldp_elfsym_get(b, i, &s2, &l2, &n2);
+				if (s1 != s2 || l1 != l2 || strcmp(n1, n2))
+					abort();
+			}
+		}
+		ldp_elfsym_free(b);
 	}
 	ldp_elfsym_free(s);
 	return 0;
