@@ -211,13 +211,15 @@ class _Handler(BaseHTTPRequestHandler):
                  "body_length": len(body) if body is not None else None}
         if body is None:
             rec._count("rejected")
-            self._answer(411, "a Content-Length up to 128 MiB is needed")
+            # logged before the answer, as every outcome: a client that has its answer finds
+            # the request in requests.log
             rec._log(entry, status=411)
+            self._answer(411, "a Content-Length up to 128 MiB is needed")
             return
         if rec.token is not None and headers.get("authorization") != f"Bearer {rec.token}":
             rec._count("rejected")
-            self._answer(401, "invalid token")
             rec._log(entry, status=401)
+            self._answer(401, "invalid token")
             return
 
         mode = rec.mode
