@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1278,6 +1279,14 @@ int ldp_config_apply_env(struct ldp_config *c, char *const *envp, ldp_config_pro
 			continue;
 		}
 		s->seen[ki] = 1;
+		/* A root process may have a user's environment (sudo -E, env_keep): the file whose
+		 * first line root sends as its bearer token comes only from a config file, which
+		 * root's processes use only when it is root's own (issue 18, finding 8). */
+		if (geteuid() == 0 && !strcmp(keys[ki].sect, "output") && !strcmp(keys[ki].name, "token_file")) {
+			report(s, LDP_CONFIG_WARNING, 0, "name it in the config file",
+			       "%s is ignored when running as root", s->var);
+			continue;
+		}
 		vb = eq + 1;
 		ve = vb + strlen(vb);
 		trim(&vb, &ve);

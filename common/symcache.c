@@ -215,10 +215,16 @@ static int make_room(struct ldp_symcache *sc, struct acct *a, uint64_t need)
 }
 
 /* What f may take at its peak: all that its uid and the cache have left, once unused tables
- * have been dropped to make room for a table of up to the uid's whole budget. */
-static uint64_t budget_for(struct ldp_symcache *sc, struct acct *a)
+ * have been dropped to make room for as much as the file can need. Its tables' peak is at most
+ * twice what they take in the file (elfsym.c), so twice its size is enough: a small file does
+ * not push others' tables out. */
+static uint64_t budget_for(struct ldp_symcache *sc, struct acct *a, const struct ldp_symfile *f)
 {
 	uint64_t want = a->uid ? sc->lim.uid_bytes : sc->lim.max_bytes, left;
+	uint64_t need = 2 * (uint64_t)f->size + MIN_BUDGET;
+
+	if (need < want)
+		want = need;
 
 	make_room(sc, a, want);
 	left = sc->bytes < sc->lim.max_bytes ? sc->lim.max_bytes - sc->bytes : 0;
@@ -227,7 +233,7 @@ static uint64_t budget_for(struct ldp_symcache *sc, struct acct *a)
 		if (u < left)
 			left = u;
 	}
-	return left;
+	return left < want ? left : want;
 }
 
 /* The next file to read, or NULL; *wait_ns: how long until a throttled uid may read again. */
@@ -272,7 +278,7 @@ static void read_one(struct ldp_symcache *sc, struct ldp_symfile *f)
 {
 	struct acct *a = acct_of(sc, f->uid, 0);
 	struct ldp_elfsym *syms = NULL;
-	uint64_t budget = a ? budget_for(sc, a) : 0;
+	uint64_t budget = a ? budget_for(sc, a, f) : 0;
 	char path[64];
 	int64_t t0;
 	int fd, r;

@@ -22,6 +22,7 @@ import pytest
 
 from agentlib import AGENT
 from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run
+from receiver import Receiver
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
@@ -301,3 +302,35 @@ def test_a_squatted_root_spool_does_not_stop_the_flush(public_dir):
     assert r.returncode == 0, r
     assert b"moved aside to .squatted-0-uid65534-" in r.stderr, r.stderr
     assert b"sent 0 spooled profiles" in r.stdout, r.stdout
+
+
+# ---- finding 8 (in part): a root process never takes its token file from the environment ------
+
+def test_root_takes_no_token_file_from_the_environment(public_dir):
+    """Where sudo keeps a user's environment, LDPROF_OUTPUT_TOKEN_FILE=/etc/shadow with an
+    endpoint of the user's made a root process send that file's first line as its bearer token.
+    As root the variable is now ignored (a token file comes from the config file); a user's own
+    process still takes it."""
+    secret = public_dir / "secret"
+    secret.write_text("root-only-line\n")
+    os.chmod(secret, 0o600)
+    mine = public_dir / "mine"
+    mine.write_text("nobodys-token\n")
+    shutil.chown(mine, "nobody")
+    os.chmod(mine, 0o600)
+    log = public_dir / "ldprof.log"
+    log.touch()
+    os.chmod(log, 0o666)
+    with Receiver(public_dir / "rx") as rx:
+        for who, token in (([], secret), (NOBODY, mine)):
+            env = preload_env(public_dir, LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_TOKEN_FILE=token,
+                              LDPROF_LOG_FILE=log, LDPROF_SPOOL_MAX_BYTES="0")
+            pre = env.pop("LD_PRELOAD")
+            r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("burn"), "200"], env=env)
+            assert r.returncode == 0, r
+        recs = rx.records()
+    text = log.read_text()
+    auth = sorted(r["headers"].get("authorization", "") for r in recs)
+    assert "LDPROF_OUTPUT_TOKEN_FILE is ignored when running as root" in text, text
+    assert "Bearer root-only-line" not in auth, auth
+    assert "" in auth and "Bearer nobodys-token" in auth, auth
