@@ -107,7 +107,11 @@ def test_signal_ends_a_process_whose_main_thread_left(outdir, how, sig):
         argv, env = [str(LDPROF), "run", "-o", str(outdir), "--"] + cmd, clean_env(LDPROF_LOG_LEVEL="info")
     else:
         argv, env = cmd, installed_env(outdir)
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # the signal's default action, whatever the suite inherited: a run started by nohup, or in
+    # the background of a shell without job control, ignores SIGHUP or SIGINT (and so would the
+    # program, with or without ldprof)
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL))
     try:
         assert wait_for(lambda: "info: active" in read_log(outdir)), read_log(outdir)
         # ... and the sleeper waits in pause(), main gone
