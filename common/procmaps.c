@@ -26,7 +26,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -306,6 +308,124 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret)
 		return 0;
 	ldp_maps_free(ret);
 	return read_maps(path, ret);
+}
+
+/* PROCMAP_QUERY (Linux 6.11, include/uapi/linux/fs.h), declared here: Debian 12's headers
+ * predate it. One ioctl on the maps file finds the next mapping with the flags asked for. */
+#define LDP_PROCMAP_QUERY 0xC0686611u /* _IOWR('f', 17, struct procmap_query) */
+#define LDP_PMQ_READABLE 0x01u
+#define LDP_PMQ_WRITABLE 0x02u
+#define LDP_PMQ_EXECUTABLE 0x04u
+#define LDP_PMQ_SHARED 0x08u
+#define LDP_PMQ_COVERING_OR_NEXT 0x10u
+
+struct procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+
+int ldp_maps_read_exec(pid_t pid, size_t max, struct ldp_maps *ret)
+{
+	struct ldp_map *v = NULL, *out;
+	char path[96], name[PATH_MAX + 32], *names = NULL, *arena;
+	size_t n = 0, cap = 0, nlen = 0, ncap = 0;
+	uint64_t addr = 0;
+	int fd = -1, r;
+
+	if (pid <= 0 || !ret || !max)
+		return -EINVAL;
+	ldp_proc_path(pid, "maps", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		struct procmap_query q = {
+			.size = sizeof(q), .query_addr = addr,
+			.query_flags = LDP_PMQ_COVERING_OR_NEXT | LDP_PMQ_EXECUTABLE,
+			.vma_name_addr = (uint64_t)(uintptr_t)name, .vma_name_size = sizeof(name),
+		};
+		size_t len;
+
+		if (ioctl(fd, LDP_PROCMAP_QUERY, &q) < 0) {
+			if (errno == ENAMETOOLONG) { /* a name past PATH_MAX: the mapping, unnamed */
+				q.vma_name_addr = 0;
+				q.vma_name_size = 0;
+				if (ioctl(fd, LDP_PROCMAP_QUERY, &q) == 0)
+					goto got;
+			}
+			r = errno == ENOENT ? 0 : -errno; /* ENOENT: no further mapping */
+			if (r == -EINVAL || r == -ENOTTY)
+				r = -ENOTTY; /* a kernel before 6.11 */
+			if (r < 0)
+				goto out;
+			break;
+		}
+got:
+		if (n == max)
+			break;
+		len = q.vma_name_size ? strnlen(name, q.vma_name_size) : 0;
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 64;
+			struct ldp_map *nv = realloc(v, c * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap = c;
+		}
+		if (nlen + len + 1 > ncap) {
+			size_t c = ncap ? ncap * 2 : 4096;
+			char *nn;
+
+			while (c < nlen + len + 1)
+				c *= 2;
+			nn = realloc(names, c);
+			if (!nn) {
+				r = -ENOMEM;
+				goto out;
+			}
+			names = nn;
+			ncap = c;
+		}
+		memcpy(names + nlen, name, len);
+		names[nlen + len] = 0;
+		v[n] = (struct ldp_map){
+			.start = q.vma_start, .end = q.vma_end, .offset = q.vma_offset, .inode = q.inode,
+			.dev_major = q.dev_major, .dev_minor = q.dev_minor,
+			.path = (char *)(uintptr_t)nlen, /* an offset until the arena is made */
+		};
+		snprintf(v[n].perms, sizeof(v[n].perms), "%c%c%c%c",
+			 q.vma_flags & LDP_PMQ_READABLE ? 'r' : '-', q.vma_flags & LDP_PMQ_WRITABLE ? 'w' : '-',
+			 q.vma_flags & LDP_PMQ_EXECUTABLE ? 'x' : '-', q.vma_flags & LDP_PMQ_SHARED ? 's' : 'p');
+		nlen += len + 1;
+		n++;
+		if (q.vma_end <= addr)
+			break; /* cannot happen: the kernel's mappings are in order */
+		addr = q.vma_end;
+	}
+	/* one block, as ldp_maps_parse makes: the array, then the names */
+	out = malloc(n * sizeof(*out) + nlen + 1);
+	r = -ENOMEM;
+	if (!out)
+		goto out;
+	arena = (char *)(out + n);
+	if (nlen)
+		memcpy(arena, names, nlen);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = v[i];
+		out[i].path = arena + (size_t)(uintptr_t)v[i].path;
+	}
+	ret->maps = out;
+	ret->n = n;
+	r = 0;
+out:
+	free(v);
+	free(names);
+	close(fd);
+	return r;
 }
 
 void ldp_maps_free(struct ldp_maps *m)

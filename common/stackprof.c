@@ -31,6 +31,9 @@
 
 #define MIN_SLOTS 1024u
 #define MAX_SYMFILES 512
+/* Executable mappings of another process kept in a snapshot: a large program has hundreds, a
+ * user who makes more only loses names for frames past them. */
+#define MAX_EXEC_MAPS 2048
 #define NAME_LEN 16 /* the kernel's TASK_COMM_LEN: a thread name is at most 15 bytes */
 #define MAX_NAMES 64
 
@@ -385,7 +388,11 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	int changed, r;
 
 	ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
-	r = ldp_maps_read(sp->pid, &maps);
+	/* Another process: only its executable mappings matter (frames are code), and reading
+	 * only those costs the kernel what they are, not what the process has mapped besides. */
+	r = sp->pid ? ldp_maps_read_exec(sp->pid, MAX_EXEC_MAPS, &maps) : -ENOTTY;
+	if (r == -ENOTTY)
+		r = ldp_maps_read(sp->pid, &maps);
 	if (r < 0)
 		goto out;
 	/* A process that has exited but is not yet reaped has an empty maps file: that is no

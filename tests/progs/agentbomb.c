@@ -13,6 +13,9 @@
  *   agentbomb attack SOCK SECONDS FILE...  maps every FILE executable, then for SECONDS asks the
  *                                      agent "sample go" and "register" in turn; prints
  *                                      "attack: rounds=N slowest_ms=M"
+ *   agentbomb maps SOCK SECONDS N      makes N separate mappings (one page each, every other one
+ *                                      executable, so none merge), then as attack; prints
+ *                                      "maps: rounds=N slowest_ms=M"
  *   agentbomb forks SOCK REQUEST N SECONDS  asks REQUEST for itself ("-": nothing), prints
  *                                      "forks: reply=R", forks N children that wait, prints
  *                                      "forks: held=K", and ends after SECONDS (so do they)
@@ -193,11 +196,42 @@ static int forks(const char *sock, const char *req, int n, int seconds)
 	return 0;
 }
 
-static int attack(const char *sock, double seconds, char **files, int nfiles)
+static void ask_loop(const char *sock, double seconds, const char *what)
 {
 	long long end = now_us() + (long long)(seconds * 1e6), slowest = 0;
 	long rounds = 0;
 
+	while (now_us() < end) {
+		long long a = ask(sock, "LDPA1 sample go"), b = ask(sock, "LDPA1 register");
+
+		if (a > slowest)
+			slowest = a;
+		if (b > slowest)
+			slowest = b;
+		rounds++;
+	}
+	printf("%s: rounds=%ld slowest_ms=%lld\n", what, rounds, slowest / 1000);
+}
+
+static int many_maps(const char *sock, double seconds, long n)
+{
+	char *p = mmap(NULL, (size_t)n * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "agentbomb: mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	for (long i = 0; i < n; i += 2)
+		if (mprotect(p + i * 4096, 4096, PROT_READ | PROT_EXEC) < 0) {
+			fprintf(stderr, "agentbomb: mprotect: %s (after %ld)\n", strerror(errno), i);
+			break;
+		}
+	ask_loop(sock, seconds, "maps");
+	return 0;
+}
+
+static int attack(const char *sock, double seconds, char **files, int nfiles)
+{
 	for (int i = 0; i < nfiles; i++) {
 		int fd = open(files[i], O_RDONLY);
 		off_t len = fd < 0 ? 0 : lseek(fd, 0, SEEK_END);
@@ -209,16 +243,7 @@ static int attack(const char *sock, double seconds, char **files, int nfiles)
 		}
 		close(fd);
 	}
-	while (now_us() < end) {
-		long long a = ask(sock, "LDPA1 sample go"), b = ask(sock, "LDPA1 register");
-
-		if (a > slowest)
-			slowest = a;
-		if (b > slowest)
-			slowest = b;
-		rounds++;
-	}
-	printf("attack: rounds=%ld slowest_ms=%lld\n", rounds, slowest / 1000);
+	ask_loop(sock, seconds, "attack");
 	return 0;
 }
 
@@ -301,6 +326,8 @@ int main(int argc, char **argv)
 		return make(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc >= 5 && !strcmp(argv[1], "attack"))
 		return attack(argv[2], atof(argv[3]), argv + 4, argc - 4);
+	if (argc == 5 && !strcmp(argv[1], "maps"))
+		return many_maps(argv[2], atof(argv[3]), atol(argv[4]));
 	if (argc == 6 && !strcmp(argv[1], "forks"))
 		return forks(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "churn"))
@@ -308,6 +335,6 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "probe"))
 		return probe(argv[2], atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: agentbomb make FILE NSYMS SIZE_MIB | attack SOCK SECONDS FILE... | "
-			"forks SOCK REQUEST N SECONDS | churn SOCK SECONDS | probe SOCK N GAP_MS\n");
+			"maps SOCK SECONDS N | forks SOCK REQUEST N SECONDS | churn SOCK SECONDS | probe SOCK N GAP_MS\n");
 	return 2;
 }

@@ -159,6 +159,52 @@ static void test_self(void)
 	CHECK(ldp_maps_read(-1, &m) == -EINVAL, "ldp_maps_read(-1)");
 }
 
+/* Only the executable mappings, one ioctl each: the same ones, with the same fields, as the
+ * whole file gives; at most max of them. */
+static void test_exec_only(void)
+{
+	struct ldp_maps all = { 0 }, ex = { 0 }, few = { 0 };
+	size_t k = 0;
+	int r;
+
+	r = ldp_maps_read_exec(getpid(), 100000, &ex);
+	if (r == -ENOTTY) {
+		printf("test_procmaps: no PROCMAP_QUERY on this kernel (before 6.11): exec-only reads "
+		       "fall back to the whole file\n");
+		return;
+	}
+	CHECK(r == 0 && ex.n >= 3, "ldp_maps_read_exec: r=%d n=%zu", r, ex.n);
+	CHECK(ldp_maps_read(getpid(), &all) == 0, "ldp_maps_read");
+	for (size_t i = 0; i < all.n; i++) {
+		const struct ldp_map *a = &all.maps[i], *e;
+
+		/* [vsyscall] is the kernel's gate page, not a mapping of the process: the ioctl
+		 * does not see it (no user code runs there: it is emulated) */
+		if (all.maps[i].perms[2] != 'x' || !strcmp(all.maps[i].path, "[vsyscall]"))
+			continue;
+		if (k >= ex.n) {
+			CHECK(0, "exec-only lacks %s at %llx", a->path, (unsigned long long)a->start);
+			break;
+		}
+		e = &ex.maps[k++];
+		CHECK(a->start == e->start && a->end == e->end && a->offset == e->offset &&
+		      a->inode == e->inode && a->dev_major == e->dev_major &&
+		      a->dev_minor == e->dev_minor && !strcmp(a->perms, e->perms) &&
+		      !strcmp(a->path, e->path),
+		      "mapping %zu: %llx-%llx %s %s vs %llx-%llx %s %s", k - 1,
+		      (unsigned long long)a->start, (unsigned long long)a->end, a->perms, a->path,
+		      (unsigned long long)e->start, (unsigned long long)e->end, e->perms, e->path);
+	}
+	CHECK(k == ex.n, "exec-only has %zu mappings, the file %zu executable ones", ex.n, k);
+	r = ldp_maps_read_exec(getpid(), 2, &few);
+	CHECK(r == 0 && few.n == 2 && few.maps[1].start == ex.maps[1].start,
+	      "at most max, the first ones: r=%d n=%zu", r, few.n);
+	CHECK(ldp_maps_read_exec(0, 10, &few) == -EINVAL, "pid 0 is not for this");
+	ldp_maps_free(&few);
+	ldp_maps_free(&all);
+	ldp_maps_free(&ex);
+}
+
 /* A process whose main thread is gone is read through a thread that is not. */
 static void test_leaderless(void)
 {
@@ -193,6 +239,7 @@ int main(void)
 {
 	test_handcrafted();
 	test_self();
+	test_exec_only();
 	test_leaderless();
 	if (failures) {
 		fprintf(stderr, "test_procmaps: %d check(s) failed\n", failures);
