@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,7 @@ int ldp_symcache_new(const struct ldp_symcache_limits *lim, struct ldp_symcache 
 {
 	struct ldp_symcache *sc;
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	int r;
 
 	if (!lim || !ret || !lim->max_files || lim->window_ns <= 0)
@@ -388,7 +390,11 @@ int ldp_symcache_new(const struct ldp_symcache_limits *lim, struct ldp_symcache 
 	pthread_cond_init(&sc->work, &ca);
 	pthread_cond_init(&sc->idle, &ca);
 	pthread_condattr_destroy(&ca);
+	/* the reader takes no signal: the caller's handlers and their EINTRs stay the caller's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&sc->thread, NULL, reader, sc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		pthread_cond_destroy(&sc->work);
 		pthread_cond_destroy(&sc->idle);
