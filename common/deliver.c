@@ -152,42 +152,51 @@ void ldp_deliver_set_spool_owner(struct ldp_deliver *d, unsigned uid)
 	d->owner_uid = uid;
 }
 
+/* s's labels with first[0..n) in front, in place of any labels of those keys s had. */
+static void labels_first(struct ldp_shipment *s, const struct ldp_ship_label *first, int n)
+{
+	struct ldp_shipment tmp = *s;
+
+	s->nlabels = 0;
+	for (int k = 0; k < n; k++)
+		ldp_shipment_add_label(s, first[k].key, first[k].value);
+	for (int i = 0; i < tmp.nlabels; i++) {
+		int k = 0;
+
+		while (k < n && strcmp(tmp.labels[i].key, first[k].key))
+			k++;
+		if (k == n)
+			ldp_shipment_add_label(s, tmp.labels[i].key, tmp.labels[i].value);
+	}
+}
+
 /* A spooled profile of another user's: its claims of origin replaced by what we know. */
 static void own_labels(struct ldp_deliver *d, struct ldp_shipment *s)
 {
-	struct ldp_shipment tmp = *s;
-	char uid[16];
+	struct ldp_ship_label first[2] = { { LDP_LABEL_HOST, "" }, { LDP_LABEL_UID, "" } };
 
-	snprintf(uid, sizeof(uid), "%u", d->owner_uid);
-	s->nlabels = 0;
-	ldp_shipment_add_label(s, LDP_LABEL_HOST, d->host);
-	ldp_shipment_add_label(s, LDP_LABEL_UID, uid);
-	for (int i = 0; i < tmp.nlabels; i++)
-		if (strcmp(tmp.labels[i].key, LDP_LABEL_HOST) && strcmp(tmp.labels[i].key, LDP_LABEL_UID))
-			ldp_shipment_add_label(s, tmp.labels[i].key, tmp.labels[i].value);
+	snprintf(first[0].value, sizeof(first[0].value), "%s", d->host);
+	snprintf(first[1].value, sizeof(first[1].value), "%u", d->owner_uid);
+	labels_first(s, first, 2);
 }
 
 static void add_labels(struct ldp_deliver *d, struct ldp_shipment *s)
 {
-	struct ldp_shipment tmp;
+	struct ldp_ship_label first[2] = { { LDP_LABEL_SERVICE, "" }, { LDP_LABEL_HOST, "" } };
 	const char *svc = d->c->service_name, *exe;
 
 	/* The service name goes first (receivers key on it); the shipment's own labels follow. */
-	tmp = *s;
-	s->nlabels = 0;
 	if (!svc[0]) {
-		exe = ldp_shipment_label(&tmp, LDP_LABEL_EXE);
+		exe = ldp_shipment_label(s, LDP_LABEL_EXE);
 		svc = exe && strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 		if (!svc || !svc[0])
-			svc = ldp_shipment_label(&tmp, LDP_LABEL_COMM);
+			svc = ldp_shipment_label(s, LDP_LABEL_COMM);
 		if (!svc || !svc[0])
 			svc = "unknown";
 	}
-	ldp_shipment_add_label(s, LDP_LABEL_SERVICE, svc);
-	ldp_shipment_add_label(s, LDP_LABEL_HOST, d->host);
-	for (int i = 0; i < tmp.nlabels; i++)
-		if (strcmp(tmp.labels[i].key, LDP_LABEL_SERVICE) && strcmp(tmp.labels[i].key, LDP_LABEL_HOST))
-			ldp_shipment_add_label(s, tmp.labels[i].key, tmp.labels[i].value);
+	snprintf(first[0].value, sizeof(first[0].value), "%s", svc);
+	snprintf(first[1].value, sizeof(first[1].value), "%s", d->host);
+	labels_first(s, first, 2);
 	for (int i = 0; i < d->c->nlabels; i++)
 		if (!ldp_shipment_label(s, d->c->labels[i].key))
 			ldp_shipment_add_label(s, d->c->labels[i].key, d->c->labels[i].value);

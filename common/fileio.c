@@ -112,17 +112,28 @@ static int ours(int fd, unsigned euid, int strict)
 	return 0;
 }
 
-int ldp_dir_open(const char *dir, int flags)
+int ldp_openat_nolinks(int dirfd, const char *path, int flags, uint64_t resolve)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_DIRECTORY | O_CLOEXEC),
-		.resolve = RESOLVE_NO_SYMLINKS,
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = resolve | RESOLVE_NO_SYMLINKS,
 	};
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 
-	if (fd < 0 && errno == ENOSYS)
-		fd = open(dir, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOSYS) {
+		/* Before 5.6: only the last component is checked. Under RESOLVE_IN_ROOT an
+		 * absolute path is dirfd's own. */
+		if (resolve & RESOLVE_IN_ROOT)
+			while (*path == '/')
+				path++;
+		fd = openat(dirfd, *path ? path : ".", flags | O_NOFOLLOW | O_CLOEXEC);
+	}
 	return fd < 0 ? -errno : fd;
+}
+
+int ldp_dir_open(const char *dir, int flags)
+{
+	return ldp_openat_nolinks(AT_FDCWD, dir, flags | O_DIRECTORY, 0);
 }
 
 /* The path the kernel has for the folder open on fd (what /proc/PID/maps would show), so that
@@ -143,8 +154,8 @@ static void real_path(int fd, const char *given, char *out, size_t out_len)
 }
 
 /* Someone else's folder where root's should be, in a base only root may change: moved aside
- * (kept, for the admin to look at) and made again. Returns the squatter's uid, or -errno. */
-static long take_back(int basefd, const char *name, char *note, size_t note_len)
+ * (kept, for the admin to look at) and made again; note says so. Returns 0 or -errno. */
+static int take_back(int basefd, const char *name, char *note, size_t note_len)
 {
 	char aside[64];
 	struct stat st;
@@ -159,7 +170,7 @@ static long take_back(int basefd, const char *name, char *note, size_t note_len)
 		 name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), aside);
 	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	return (long)st.st_uid;
+	return 0;
 }
 
 int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len, char *note,
@@ -213,13 +224,8 @@ int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len, 
 		goto out;
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-					.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-
-		fd = (int)syscall(SYS_openat2, basefd, name, &how, sizeof(how));
-		if (fd < 0 && errno == ENOSYS)
-			fd = openat(basefd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		r = fd < 0 ? (errno == ELOOP || errno == ENOTDIR ? -EPERM : -errno) : ours(fd, euid, 1);
+		fd = ldp_openat_nolinks(basefd, name, O_PATH | O_DIRECTORY, RESOLVE_BENEATH);
+		r = fd < 0 ? (fd == -ELOOP || fd == -ENOTDIR ? -EPERM : fd) : ours(fd, euid, 1);
 		if (r != -EPERM || pass || euid != 0 || st.st_uid != 0)
 			break;
 		/* root's folder squatted by a user, in root's base: taken back, so that a user

@@ -9,6 +9,7 @@
 #define LDP_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Reads path (opened O_RDONLY | O_CLOEXEC | extra_flags) to its end, which also works for
  * /proc files whose size is 0. *ret is malloc()ed, NUL-terminated after *ret_len bytes, and
@@ -34,6 +35,12 @@ int ldp_write_all(int fd, const void *buf, size_t len);
  * -errno. */
 int ldp_private_dir(const char *base, unsigned euid, char *out, size_t out_len, char *note,
 		    size_t note_len);
+
+/* openat(dirfd, path, flags) following no symbolic link on the way (openat2 with
+ * RESOLVE_NO_SYMLINKS and the RESOLVE_* flags of resolve, e.g. RESOLVE_IN_ROOT; before Linux
+ * 5.6, O_NOFOLLOW: the last component only). O_CLOEXEC is added. Returns the descriptor or
+ * -errno (-ELOOP for a link). */
+int ldp_openat_nolinks(int dirfd, const char *path, int flags, uint64_t resolve);
 
 /* Opens the folder dir (flags: O_PATH, or O_RDONLY to list it) following no symbolic link on
  * the way (openat2 RESOLVE_NO_SYMLINKS; where the kernel lacks it, none as its last component):

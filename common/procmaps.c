@@ -326,7 +326,7 @@ struct procmap_query {
 	uint64_t vma_name_addr, build_id_addr;
 };
 
-int ldp_maps_read_exec(pid_t pid, size_t max, struct ldp_maps *ret)
+int ldp_maps_read_exec(const char *proc_dir, size_t max, struct ldp_maps *ret)
 {
 	struct ldp_map *v = NULL, *out;
 	char path[96], name[PATH_MAX + 32], *names = NULL, *arena;
@@ -334,9 +334,10 @@ int ldp_maps_read_exec(pid_t pid, size_t max, struct ldp_maps *ret)
 	uint64_t addr = 0;
 	int fd = -1, r;
 
-	if (pid <= 0 || !ret || !max)
+	if (!proc_dir || !ret || !max)
 		return -EINVAL;
-	ldp_proc_path(pid, "maps", path, sizeof(path));
+	if ((size_t)snprintf(path, sizeof(path), "%s/maps", proc_dir) >= sizeof(path))
+		return -ENAMETOOLONG;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;

@@ -35,13 +35,13 @@ int ldp_maps_parse(const char *text, size_t len, struct ldp_maps *ret);
 /* Read and parse the maps of pid (0 = this process) in full, whether or not its main thread
  * is still there. -EFBIG past 64 MiB. */
 int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
-/* Only the executable mappings of pid (> 0), at most max of them, with one PROCMAP_QUERY ioctl
- * each (Linux 6.11): the kernel's cost grows with the mappings returned, not with all the
- * process has (a user's 65,000 mappings cost a full read ~30 ms of kernel time, and the agent
- * reads a target's maps on its request thread). [vsyscall], the kernel's gate page, is not
- * among them. Returns 0, -ENOTTY on a kernel without the ioctl (read the whole file instead),
- * or -errno. */
-int ldp_maps_read_exec(pid_t pid, size_t max, struct ldp_maps *ret);
+/* Only the executable mappings of the process whose /proc folder is proc_dir (ldp_proc_dir),
+ * at most max of them, with one PROCMAP_QUERY ioctl each (Linux 6.11): the kernel's cost
+ * grows with the mappings returned, not with all the process has (a user's 65,000 mappings
+ * cost a full read ~30 ms of kernel time, and the agent reads a target's maps on its request
+ * thread). [vsyscall], the kernel's gate page, is not among them. Returns 0, -ENOTTY on a
+ * kernel without the ioctl (read the whole file instead), or -errno. */
+int ldp_maps_read_exec(const char *proc_dir, size_t max, struct ldp_maps *ret);
 void ldp_maps_free(struct ldp_maps *m);
 /* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */
 const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);

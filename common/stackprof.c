@@ -390,7 +390,7 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
 	/* Another process: only its executable mappings matter (frames are code), and reading
 	 * only those costs the kernel what they are, not what the process has mapped besides. */
-	r = sp->pid ? ldp_maps_read_exec(sp->pid, MAX_EXEC_MAPS, &maps) : -ENOTTY;
+	r = sp->pid ? ldp_maps_read_exec(sp->dir, MAX_EXEC_MAPS, &maps) : -ENOTTY;
 	if (r == -ENOTTY)
 		r = ldp_maps_read(sp->pid, &maps);
 	if (r < 0)

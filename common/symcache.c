@@ -24,12 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
 
+#include "fileio.h"
 #include "symcache.h"
 
 #define NBUCKETS 4096
@@ -192,27 +192,30 @@ static void drop_file(struct ldp_symcache *sc, struct ldp_symfile *f)
 	pthread_cond_broadcast(&sc->idle);
 }
 
-/* Drops unused tables, least recently used first, until `need` more bytes fit under the cap
- * (and, for a uid with a budget, under its budget). Returns 1 when they fit. */
-static int make_room(struct ldp_symcache *sc, struct acct *a, uint64_t need)
+/* 1 when need more bytes fit under the cache's cap. */
+static int cache_fits(const struct ldp_symcache *sc, uint64_t need)
 {
-	int limited = a->uid != 0;
+	return sc->bytes <= sc->lim.max_bytes && need <= sc->lim.max_bytes - sc->bytes;
+}
 
-	for (struct ldp_symfile *f = sc->head, *next; f; f = next) {
-		int global_ok = sc->bytes <= sc->lim.max_bytes && need <= sc->lim.max_bytes - sc->bytes;
-		int uid_ok = !limited ||
-			     (a->bytes <= sc->lim.uid_bytes && need <= sc->lim.uid_bytes - a->bytes);
+/* ... and, for a uid other than root, under its budget. */
+static int fits(const struct ldp_symcache *sc, const struct acct *a, uint64_t need)
+{
+	return cache_fits(sc, need) &&
+	       (!a->uid || (a->bytes <= sc->lim.uid_bytes && need <= sc->lim.uid_bytes - a->bytes));
+}
 
-		if (global_ok && uid_ok)
-			return 1;
+/* Drops unused tables, least recently used first, until need more bytes fit: any user's when
+ * the cache is full, else only a's own. */
+static void make_room(struct ldp_symcache *sc, struct acct *a, uint64_t need)
+{
+	for (struct ldp_symfile *f = sc->head, *next; f && !fits(sc, a, need); f = next) {
 		next = f->next;
 		if (f->refs || f->state != DONE || !f->bytes)
 			continue;
-		if (!global_ok || f->uid == a->uid)
+		if (!cache_fits(sc, need) || f->uid == a->uid)
 			drop_file(sc, f);
 	}
-	return sc->bytes <= sc->lim.max_bytes && need <= sc->lim.max_bytes - sc->bytes &&
-	       (!limited || (a->bytes <= sc->lim.uid_bytes && need <= sc->lim.uid_bytes - a->bytes));
 }
 
 /* What f may take at its peak: all that its uid and the cache have left, once unused tables
@@ -423,24 +426,6 @@ void ldp_symcache_free(struct ldp_symcache *sc)
 	free(sc);
 }
 
-/* path under root without following any link: a user who swaps a component of the path of a
- * file their process mapped for a symbolic link gets ELOOP, not root's reading of the link's
- * target. openat2() where the kernel has it; elsewhere only the last component is checked. */
-static int open_in_root(int rootfd, const char *path)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd;
-
-	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-	if (fd >= 0 || errno != ENOSYS)
-		return fd;
-	while (*path == '/')
-		path++;
-	return openat(rootfd, *path ? path : ".", O_PATH | O_CLOEXEC | O_NOFOLLOW);
-}
 
 int ldp_symcache_get(struct ldp_symcache *sc, int rootfd, const char *path, uint64_t inode,
 		     uid_t uid, struct ldp_symfile **ret)
@@ -452,9 +437,12 @@ int ldp_symcache_get(struct ldp_symcache *sc, int rootfd, const char *path, uint
 
 	if (!sc || !path || !ret)
 		return -EINVAL;
-	fd = open_in_root(rootfd, path);
+	/* under the process's root, no link followed: a user who swaps a component of the path
+	 * of a file their process mapped for a symbolic link gets ELOOP, not root's reading of
+	 * the link's target */
+	fd = ldp_openat_nolinks(rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		goto fail;
