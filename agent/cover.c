@@ -21,6 +21,7 @@
 
 #include <bpf/bpf.h>
 
+#include "bucket.h"
 #include "cover.h"
 #include "procmaps.h"
 #include "profile.h"
@@ -37,10 +38,6 @@
  * profile is shipped with whatever names there are; at most MAX_ENDING wait at once. */
 #define ENDING_NS 20000000000LL
 #define MAX_ENDING 256
-/* Last profiles (of processes that ended) one user other than root may have written per
- * minute ([agent] profiles_per_user): a user who starts and ends targets in a loop cannot
- * flood the output. Periodic windows are bounded by the per-user cap on targets already. */
-#define MAX_UIDS 256
 
 struct proc {
 	pid_t pid;
@@ -55,14 +52,7 @@ struct proc {
 
 struct ending {
 	struct ldp_agent_prof *prof;
-	uid_t uid;
 	int64_t deadline;
-};
-
-struct uid_count {
-	uid_t uid;
-	int64_t minute;
-	unsigned ended;
 };
 
 struct ldp_cover {
@@ -76,8 +66,7 @@ struct ldp_cover {
 	struct proc p[LDP_AGENT_MAX_TARGETS];
 	struct ending end[MAX_ENDING];
 	unsigned nend;
-	struct uid_count uc[MAX_UIDS];
-	unsigned nuc;
+	struct ldp_uid_buckets ended; /* last profiles a uid may still have written */
 	uint64_t ended_dropped;
 	uint64_t unwritten;
 };
@@ -130,7 +119,7 @@ static uid_t proc_uid(pid_t pid)
 	return ldp_proc_uids(pid, &real, &eff) == 0 ? real : (uid_t)-1;
 }
 
-static void ship_prof(struct ldp_cover *cv, struct ldp_agent_prof *prof)
+static void ship(struct ldp_cover *cv, struct ldp_agent_prof *prof)
 {
 	struct ldp_shipment s;
 
@@ -146,29 +135,15 @@ static void ship_prof(struct ldp_cover *cv, struct ldp_agent_prof *prof)
 	ldp_deliver_submit(cv->d, &s); /* clears s; a failure is counted by delivery */
 }
 
-static void ship(struct ldp_cover *cv, struct proc *p)
-{
-	ship_prof(cv, p->prof);
-}
-
-/* 1 when uid may have one more last profile written this minute. */
+/* 1 when uid may have one more last profile (of a process that ended) written: a burst of
+ * [agent] profiles_per_user, then as many a minute; root always. A user who starts and ends
+ * targets in a loop cannot flood the output; periodic windows are bounded by the per-user cap
+ * on targets already. A bucket, not a count per calendar minute, so that a burst across a
+ * minute's end gets no second allowance. */
 static int may_end(struct ldp_cover *cv, uid_t uid)
 {
-	int64_t minute = mono_ns() / 60000000000LL;
-	struct uid_count *c = NULL;
-
-	if (uid == 0)
-		return 1;
-	for (unsigned i = 0; i < cv->nuc && !c; i++)
-		if (cv->uc[i].uid == uid || cv->uc[i].minute != minute)
-			c = &cv->uc[i]; /* its own, or one from an earlier minute to reuse */
-	if (!c && cv->nuc < MAX_UIDS)
-		c = &cv->uc[cv->nuc++];
-	if (!c)
-		return 1; /* MAX_UIDS users ended a profile this very minute: count no one */
-	if (c->uid != uid || c->minute != minute)
-		*c = (struct uid_count){ .uid = uid, .minute = minute };
-	return ++c->ended <= cv->ended_per_uid;
+	return uid == 0 || ldp_uid_bucket_take(&cv->ended, uid, cv->ended_per_uid,
+					       cv->ended_per_uid / 60.0, mono_ns());
 }
 
 /* The last window of a profile whose process has ended: shipped now, or once the symbol
@@ -181,11 +156,10 @@ static void finish(struct ldp_cover *cv, struct ldp_agent_prof *prof, uid_t uid)
 		return;
 	}
 	if (ldp_agent_prof_samples(prof) && ldp_agent_prof_pending(prof) && cv->nend < MAX_ENDING) {
-		cv->end[cv->nend++] = (struct ending){ .prof = prof, .uid = uid,
-						       .deadline = mono_ns() + ENDING_NS };
+		cv->end[cv->nend++] = (struct ending){ .prof = prof, .deadline = mono_ns() + ENDING_NS };
 		return;
 	}
-	ship_prof(cv, prof);
+	ship(cv, prof);
 	ldp_agent_prof_free(prof);
 }
 
@@ -218,7 +192,7 @@ static void ship_ended(struct ldp_cover *cv, int all)
 			i++;
 			continue;
 		}
-		ship_prof(cv, e->prof);
+		ship(cv, e->prof);
 		ldp_agent_prof_free(e->prof);
 		*e = cv->end[--cv->nend];
 	}
@@ -335,7 +309,7 @@ void ldp_cover_tick(struct ldp_cover *cv)
 			p->next_refresh = now + (p->refreshes < REFRESH_FAST ? REFRESH_NS : REFRESH_SLOW_NS);
 		}
 		if (now >= p->next_flush) {
-			ship(cv, p);
+			ship(cv, p->prof);
 			p->next_flush = now + cv->flush_ns;
 		}
 		i++;

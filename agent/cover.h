@@ -5,7 +5,8 @@
  * ends, through common/deliver.c (the shim's endpoint, spool and retry code).
  * A process that ends while its files' symbol tables are still being read (common/symcache.c)
  * keeps its last profile until they are, for 20 s at most; a uid other than root gets at most
- * ended_per_uid such last profiles shipped a minute.
+ * ended_per_uid such last profiles shipped a minute (a burst of that many, then as many a
+ * minute).
  * It must never sample or mark a process on its own initiative (the BPF programs and the
  * registration server decide), never block on delivery (a network endpoint is served by the
  * caller's sender thread) and never keep a process's profile past its end.

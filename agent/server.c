@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agentproto.h"
+#include "bucket.h"
 #include "server.h"
 
 #ifndef SO_PEERPIDFD
@@ -30,7 +31,6 @@
 
 #define MAX_PENDING 64
 #define PENDING_NS 1000000000LL
-#define MAX_UIDS 256
 /* New registrations and sample requests per uid: a burst, then a steady rate per second. */
 #define BUCKET_BURST 200.0
 #define BUCKET_RATE 100.0
@@ -42,12 +42,6 @@ struct pending {
 	int64_t deadline;
 };
 
-struct bucket {
-	uid_t uid;
-	double tokens;
-	int64_t last;
-};
-
 struct ldp_server {
 	int lfd, efd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -55,8 +49,7 @@ struct ldp_server {
 	void *ctx;
 	struct pending pend[MAX_PENDING];
 	unsigned npend;
-	struct bucket b[MAX_UIDS];
-	unsigned nb;
+	struct ldp_uid_buckets buckets;
 	int64_t log_minute;
 	unsigned logged, unlogged;
 	struct ldp_server_stats st;
@@ -91,41 +84,6 @@ static int may_log(struct ldp_server *s)
 	return 1;
 }
 
-/* Takes a token from uid's bucket; 0 when it is empty. The least recently used bucket makes
- * room for a new uid (it was full by then, or nearly: forgetting it is harmless). */
-static int take_token(struct ldp_server *s, uid_t uid)
-{
-	int64_t now = mono_ns();
-	struct bucket *b = NULL;
-	unsigned i;
-
-	for (i = 0; i < s->nb; i++)
-		if (s->b[i].uid == uid) {
-			b = &s->b[i];
-			break;
-		}
-	if (!b) {
-		if (s->nb < MAX_UIDS) {
-			b = &s->b[s->nb++];
-		} else {
-			b = &s->b[0];
-			for (i = 1; i < s->nb; i++)
-				if (s->b[i].last < b->last)
-					b = &s->b[i];
-		}
-		b->uid = uid;
-		b->tokens = BUCKET_BURST;
-		b->last = now;
-	}
-	b->tokens += (double)(now - b->last) / 1e9 * BUCKET_RATE;
-	if (b->tokens > BUCKET_BURST)
-		b->tokens = BUCKET_BURST;
-	b->last = now;
-	if (b->tokens < 1.0)
-		return 0;
-	b->tokens -= 1.0;
-	return 1;
-}
 
 /* 1 when the process behind pidfd has exited (a zombie included: its pid is not reused yet,
  * but it is not the client any more). */
@@ -258,7 +216,7 @@ static int answer(struct ldp_server *s, int fd, char *req, ssize_t n, pid_t pid,
 	}
 	/* A request that changes nothing (the fork hook already passed a registration on, the
 	 * process is sampled already) is free. */
-	if (!s->ops->known(s->ctx, pid, what) && !take_token(s, uid)) {
+	if (!s->ops->known(s->ctx, pid, what) && !ldp_uid_bucket_take(&s->buckets, uid, BUCKET_BURST, BUCKET_RATE, mono_ns())) {
 		s->st.limited++;
 		if (may_log(s))
 			s->ops->log(s->ctx, 2, "pid %d uid %u: too many requests, refused", (int)pid,
