@@ -83,6 +83,15 @@ def preload_env(outdir, shim=None, **knobs):
     return env
 
 
+def shared_folder(parent, name):
+    """parent/name made like /var/lib/ldprof/profiles and spool as packaged: root's, mode 1733
+    (anyone may make a folder of their own in it, nobody may list or touch another's)."""
+    base = Path(parent) / name
+    base.mkdir()
+    os.chmod(base, 0o1733)
+    return base
+
+
 def as_host_init(script, env, workdir):
     """argv and environment that run the shell script as a PID 1 whose /proc says it is the
     host's init (the suite cannot be the real one): in a mount namespace of its own, a PID

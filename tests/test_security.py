@@ -14,14 +14,12 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from agentlib import AGENT
-from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run
+from agentlib import AGENT, world  # noqa: F401  (world is a fixture)
+from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run, shared_folder
 from receiver import Receiver
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -219,22 +217,12 @@ def test_the_agent_socket_is_made_0666_by_bind_not_chmod(tmp_path):
 
 # ---- finding 4: root writes only where no other user can point it --------------------------
 
-@pytest.fixture
-def public_dir():
-    """A folder other users can reach (pytest's tmp_path lies under a folder of root's, 0700)."""
-    d = Path(tempfile.mkdtemp(prefix="ldprof-security-"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 @pytest.mark.parametrize("how", ["owned by nobody", "shared without the sticky bit"])
-def test_a_base_folder_another_user_can_change_is_refused(public_dir, how):
+def test_a_base_folder_another_user_can_change_is_refused(world, how):
     """Under a base another user owns, or may write without the sticky bit, that user could
     swap <base>/<uid> for a link between the check and the write and send the profiles into
     a folder of their choice: such a base is refused, with one line saying why."""
-    os.chmod(public_dir, 0o755)
-    base = public_dir / "base"
+    base = world / "base"
     base.mkdir()
     if how == "owned by nobody":
         shutil.chown(base, "nobody")
@@ -243,9 +231,9 @@ def test_a_base_folder_another_user_can_change_is_refused(public_dir, how):
     else:
         os.chmod(base, 0o777)
         who, why = NOBODY, "is writable by others without the sticky bit (mode 777)"
-    log = public_dir / "ldprof.log"
+    log = world / "ldprof.log"
     env = preload_env(base, LDPROF_LOG_FILE=log)
-    os.chmod(public_dir, 0o777)  # the log, for nobody too
+    os.chmod(world, 0o777)  # the log, for nobody too
     pre = env.pop("LD_PRELOAD")
     ref = run(list(who) + [prog("output"), "exit", "2"], input=b"x")
     r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("output"), "exit", "2"], env=env, input=b"x")
@@ -258,22 +246,19 @@ def test_a_base_folder_another_user_can_change_is_refused(public_dir, how):
 
 # ---- finding 7: a folder made first by a user turns nothing of root's off ---------------------
 
-def shared(public_dir, name):
-    base = public_dir / name
-    base.mkdir()
-    os.chmod(base, 0o1733)
+def shared(world, name):
+    base = shared_folder(world, name)
     squat = base / "0"
     run(NOBODY + ["mkdir", "-m", "0777", str(squat)])
     assert squat.stat().st_uid == 65534
     return base
 
 
-def test_a_squatted_root_folder_does_not_stop_the_agent(public_dir):
+def test_a_squatted_root_folder_does_not_stop_the_agent(world):
     """Any user could make /var/lib/ldprof/profiles/0 first: the agent then refused to start."""
-    os.chmod(public_dir, 0o755)
-    base = shared(public_dir, "profiles")
-    sock = public_dir / "run" / "agent.sock"
-    ini = public_dir / "agent.ini"
+    base = shared(world, "profiles")
+    sock = world / "run" / "agent.sock"
+    ini = world / "agent.ini"
     ini.write_text(f"[output]\nendpoint = file://{base}\n[agent]\nsocket = {sock}\n")
     p = subprocess.Popen([str(AGENT), "--config", str(ini)], env=clean_env(), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -292,11 +277,10 @@ def test_a_squatted_root_folder_does_not_stop_the_agent(public_dir):
     assert list(base.glob(".squatted-0-uid65534-*")), "the user's folder is kept aside"
 
 
-def test_a_squatted_root_spool_does_not_stop_the_flush(public_dir):
+def test_a_squatted_root_spool_does_not_stop_the_flush(world):
     """Root's `ldprof flush` aborted for every user when spool/0 was someone else's."""
-    os.chmod(public_dir, 0o755)
-    base = shared(public_dir, "spool")
-    ini = public_dir / "ldprof.ini"
+    base = shared(world, "spool")
+    ini = world / "ldprof.ini"
     ini.write_text(f"[output]\nendpoint = http://127.0.0.1:9/\n[spool]\ndir = {base}\n")
     r = run([str(LDPROF), "flush", "--config", str(ini)], env=clean_env())
     assert r.returncode == 0, r
@@ -306,24 +290,24 @@ def test_a_squatted_root_spool_does_not_stop_the_flush(public_dir):
 
 # ---- finding 8 (in part): a root process never takes its token file from the environment ------
 
-def test_root_takes_no_token_file_from_the_environment(public_dir):
+def test_root_takes_no_token_file_from_the_environment(world):
     """Where sudo keeps a user's environment, LDPROF_OUTPUT_TOKEN_FILE=/etc/shadow with an
     endpoint of the user's made a root process send that file's first line as its bearer token.
     As root the variable is now ignored (a token file comes from the config file); a user's own
     process still takes it."""
-    secret = public_dir / "secret"
+    secret = world / "secret"
     secret.write_text("root-only-line\n")
     os.chmod(secret, 0o600)
-    mine = public_dir / "mine"
+    mine = world / "mine"
     mine.write_text("nobodys-token\n")
     shutil.chown(mine, "nobody")
     os.chmod(mine, 0o600)
-    log = public_dir / "ldprof.log"
+    log = world / "ldprof.log"
     log.touch()
     os.chmod(log, 0o666)
-    with Receiver(public_dir / "rx") as rx:
+    with Receiver(world / "rx") as rx:
         for who, token in (([], secret), (NOBODY, mine)):
-            env = preload_env(public_dir, LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_TOKEN_FILE=token,
+            env = preload_env(world, LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_TOKEN_FILE=token,
                               LDPROF_LOG_FILE=log, LDPROF_SPOOL_MAX_BYTES="0")
             pre = env.pop("LD_PRELOAD")
             r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("burn"), "200"], env=env)

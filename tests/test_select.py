@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, preload_env, prog, profiles_for,
-                      read_log, run, same_as_without, status_of)
+                      read_log, run, same_as_without, shared_folder, status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
@@ -167,10 +167,7 @@ def shared_base():
     """A folder like /var/lib/ldprof/profiles as packaged: root's, mode 1733."""
     d = Path(tempfile.mkdtemp(prefix="ldprof-shared-"))
     os.chmod(d, 0o755)
-    base = d / "profiles"
-    base.mkdir()
-    os.chmod(base, 0o1733)
-    return d, base
+    return d, shared_folder(d, "profiles")
 
 
 def test_each_user_writes_into_a_folder_of_its_own():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LDPROF, Profile, clean_env, prog, run
+from conftest import LDPROF, Profile, clean_env, prog, run, shared_folder
 from receiver import Receiver, decode_with_go, make_ca_and_cert
 
 EXIT_LINE = re.compile(r"exit: (\d+) profiles")
@@ -409,9 +409,7 @@ def test_users_spool_into_their_own_folders_and_root_flush_drains_them():
     d = Path(tempfile.mkdtemp(prefix="ldprof-spool-"))
     try:
         os.chmod(d, 0o755)
-        base = d / "spool"
-        base.mkdir()
-        os.chmod(base, 0o1733)
+        base = shared_folder(d, "spool")
         port = free_port()
         cfg = write_config(d / "ldprof.ini", f"http://127.0.0.1:{port}",
                            sampling={"hz": "199", "flush_interval": "1s"},
@@ -473,9 +471,7 @@ def test_root_flush_never_lends_its_token_to_a_users_spool():
     d = Path(tempfile.mkdtemp(prefix="ldprof-spool-"))
     try:
         os.chmod(d, 0o755)
-        base = d / "spool"
-        base.mkdir()
-        os.chmod(base, 0o1733)
+        base = shared_folder(d, "spool")
         token = d / "token"
         token.write_text("s3cret\n")
         os.chmod(token, 0o600)
