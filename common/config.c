@@ -1236,11 +1236,23 @@ static void env_name(char *buf, size_t size, const struct key *k)
 	buf[o] = 0;
 }
 
+/* A root process may run with a user's environment (sudo with env_keep, doas keepenv): the
+ * environment may tune how root's processes profile, but not name where root writes, what it
+ * reads or sends, whom it talks to, or the headers (tokens, tenants) it sends. Those come only
+ * from a config file, which a root process uses only when it is root's own (issue 18,
+ * finding 8). */
+static int names_a_place(enum kind k)
+{
+	return k == K_ENDPOINT || k == K_PATH || k == K_DIR || k == K_LOGFILE || k == K_SOCKET ||
+	       k == K_HEADER;
+}
+
 int ldp_config_apply_env(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn,
 			 void *ctx)
 {
 	struct src src = { .c = c, .fn = fn, .ctx = ctx }, *s = &src;
 	char val[LDP_CONFIG_STR];
+	int root = geteuid() == 0;
 
 	for (char *const *e = envp; e && *e && !s->stop; e++) {
 		const char *eq = strchr(*e, '='), *vb, *ve;
@@ -1279,11 +1291,9 @@ int ldp_config_apply_env(struct ldp_config *c, char *const *envp, ldp_config_pro
 			continue;
 		}
 		s->seen[ki] = 1;
-		/* A root process may have a user's environment (sudo -E, env_keep): the file whose
-		 * first line root sends as its bearer token comes only from a config file, which
-		 * root's processes use only when it is root's own (issue 18, finding 8). */
-		if (geteuid() == 0 && !strcmp(keys[ki].sect, "output") && !strcmp(keys[ki].name, "token_file")) {
-			report(s, LDP_CONFIG_WARNING, 0, "name it in the config file",
+		if (root && names_a_place(keys[ki].kind)) {
+			report(s, LDP_CONFIG_WARNING, 0,
+			       "name it in root's config file, or use `ldprof run -o DIR`",
 			       "%s is ignored when running as root", s->var);
 			continue;
 		}
@@ -1384,7 +1394,7 @@ static void put_key(FILE *out, const char *name, size_t vlen)
 	fprintf(out, "%s%s", name, !vlen ? " =" : strlen(name) + 3 + vlen <= 199 ? " = " : "=");
 }
 
-void ldp_config_print(const struct ldp_config *c, FILE *out)
+void ldp_config_print(const struct ldp_config *c, FILE *out, int secrets)
 {
 	const char *sect = NULL;
 	char buf[64];
@@ -1425,12 +1435,17 @@ void ldp_config_print(const struct ldp_config *c, FILE *out)
 			v = *(const int *)f ? "true" : "false";
 			break;
 		case K_HEADER:
-			/* values are secrets (tokens, tenant ids): names only */
+			/* values are secrets (tokens, tenant ids): names only, unless asked */
 			if (!c->nheaders)
 				fprintf(out, "# %s = (none)\n", k->name);
 			for (int h = 0; h < c->nheaders && h < LDP_CONFIG_MAX_HEADERS; h++) {
 				const char *colon = strchr(c->headers[h], ':');
 				n = colon ? (size_t)(colon - c->headers[h]) : strnlen(c->headers[h], 255);
+				if (secrets) {
+					put_key(out, k->name, strnlen(c->headers[h], 255));
+					fprintf(out, "%.255s\n", c->headers[h]);
+					continue;
+				}
 				put_key(out, k->name, n + 5);
 				fprintf(out, "%.*s: ***\n", (int)n, c->headers[h]);
 			}

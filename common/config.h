@@ -136,7 +136,10 @@ int ldp_config_load_buffer(struct ldp_config *c, const char *name, const char *b
  * LDPROF_OUTPUT_ENDPOINT, LDPROF_LOG_LEVEL. LDPROF_CONFIG and LDPROF_DISABLED are not keys and
  * are skipped. An LDPROF_ variable that names no key is a warning, not an error (the
  * environment is shared with other versions of ldprof). LDPROF_OUTPUT_HEADER replaces the
- * file's headers with its one header. Returns the number of errors. */
+ * file's headers with its one header. In a root process (euid 0), the variables that name a
+ * place or a credential (endpoint, token and TLS files, spool folder, log file, agent socket,
+ * header) are ignored with a warning: they come only from a config file. Returns the number of
+ * errors. */
 int ldp_config_apply_env(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn,
 			 void *ctx);
 
@@ -147,11 +150,11 @@ int ldp_config_apply_env(struct ldp_config *c, char *const *envp, ldp_config_pro
 int ldp_config_load(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn, void *ctx);
 
 /* Prints the effective configuration as an INI file (every key, in the documented order),
- * header values masked ("Authorization: ***"), token shown as its file name only.
- * ldp_config_load_file() reads it back to the same values (headers masked), except what a
+ * header values masked ("Authorization: ***") unless secrets is set, token shown as its file
+ * name only. ldp_config_load_file() reads it back to the same values, except what a
  * line of a file cannot hold: a line over 199 bytes, " ;" in a value (both only from the
  * environment, or a header name of some 190 bytes). */
-void ldp_config_print(const struct ldp_config *c, FILE *out);
+void ldp_config_print(const struct ldp_config *c, FILE *out, int secrets);
 
 /* Helpers shared with other parsers: "10s", "500ms", "2m", "1h", plain seconds; "8M", "256MiB",
  * "1G", "4096". Return 0 or -EINVAL/-ERANGE. */

@@ -134,7 +134,7 @@ int ldp_cmd_config(int argc, char **argv)
 	note_environment();
 	ldp_config_apply_env(c, environ, print_problem, &n);
 	if (show) {
-		ldp_config_print(c, stdout);
+		ldp_config_print(c, stdout, 0);
 		fflush(stdout);
 	}
 	if (n.errors || r < 0) {

@@ -21,6 +21,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 
 #include "fileio.h"
 #include "install.h"
+#include "runconf.h"
 
 #define LIB_DIR "/usr/lib/ldprof"
 #define LIB_LINE LIB_DIR "/$LIB/libldprof.so"      /* what install writes when it can */
@@ -337,6 +339,15 @@ static int check_core(const char *root, const char *hostlib, char *why, size_t w
 	return check_file(root, core, why, whylen);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
 /* The library must be safe to name in ld.so.preload: the file the native loader finds (with
  * $LIB, the 64-bit expansion) and every 32-bit stub there is pass check_file(); and it must
  * load: /bin/true runs with the line itself preloaded (the loader expands $LIB as it will for
@@ -344,7 +355,8 @@ static int check_core(const char *root, const char *hostlib, char *why, size_t w
 static int check_lib(const char *root, const char *lib, char *why, size_t whylen)
 {
 	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512];
-	int pipefd[2] = { -1, -1 }, status, r = -1;
+	char outdir[] = "/tmp/ldprof-check.XXXXXX", endpoint[64], cfg[PATH_MAX] = "";
+	int pipefd[2] = { -1, -1 }, status, r = -1, c;
 	ssize_t n, got = 0;
 	pid_t pid;
 
@@ -361,6 +373,22 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		if (access(host, F_OK) == 0 && check_file(root, host, why, whylen) < 0)
 			goto out;
 	}
+	/* The host's settings, but profiles into a folder of the check's own: the core must load
+	 * whatever the host's output is (a folder the packages have not made yet would keep it
+	 * off, and the check would prove nothing), and the check writes nothing of the host's. */
+	if (!mkdtemp(outdir)) {
+		snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
+		outdir[0] = 0;
+		goto out;
+	}
+	snprintf(endpoint, sizeof(endpoint), "file://%s", outdir);
+	c = ldp_runconf_write(endpoint, "", cfg, sizeof(cfg));
+	if (c < 0) {
+		snprintf(why, whylen, "cannot write the check's settings: %s", strerror(-c));
+		goto out;
+	}
+	if (c > 0)
+		cfg[0] = 0; /* the host's config keeps every process off: the check's too */
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(why, whylen, "pipe: %s", strerror(errno));
 		goto out;
@@ -375,6 +403,8 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		setenv("LD_PRELOAD", line, 1);
 		/* the core too, not only the waiter a process this short would get */
 		setenv("LDPROF_SELECT_START_AFTER_CPU", "0", 1);
+		if (cfg[0])
+			setenv("LDPROF_CONFIG", cfg, 1);
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}
@@ -400,6 +430,10 @@ out:
 		close(pipefd[0]);
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
+	if (cfg[0])
+		ldp_runconf_remove(cfg);
+	if (outdir[0] == '/')
+		nftw(outdir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 	return r;
 }
 

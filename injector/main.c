@@ -29,6 +29,7 @@
 #include "spool.h"
 #include "status.h"
 #include "report.h"
+#include "runconf.h"
 
 #define LDPROF_VERSION "0.1.0"
 
@@ -103,10 +104,14 @@ static int find_shim(char *buf, size_t len)
 
 extern char **environ;
 
+/* The environment's warnings (a variable ignored as root, a misspelt name) are said before
+ * CMD starts; errors are counted and said in one line. */
 static void count_problem(void *ctx, const struct ldp_config_problem *p)
 {
 	(void)ctx;
-	(void)p;
+	if (p->severity == LDP_CONFIG_WARNING && !strncmp(p->where, "LDPROF_", 7))
+		fprintf(stderr, "ldprof run: %s: warning: %s%s%s%s\n", p->where, p->what,
+			p->hint ? " (hint: " : "", p->hint ? p->hint : "", p->hint ? ")" : "");
 }
 
 /* Errors in the configuration CMD will see (file and environment), 0 if none. */
@@ -263,11 +268,11 @@ static int cmd_run(int argc, char **argv)
 {
 	const char *dir = NULL, *flush = NULL, *config = NULL, *start_after = NULL;
 	char absdir[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX], endpoint[PATH_MAX + 8];
-	char hzbuf[16], logpath[PATH_MAX + 16], abscfg[PATH_MAX];
+	char hzbuf[16], logpath[PATH_MAX + 16], abscfg[PATH_MAX], runconf[PATH_MAX] = "";
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
 	struct sigaction sa;
 	long hz = 0;
-	int i, r, status;
+	int i, r, status, root = geteuid() == 0;
 	pid_t pid;
 
 	for (i = 1; i < argc; i++) {
@@ -321,7 +326,9 @@ static int cmd_run(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (!dir && !getenv("LDPROF_CONFIG") && !getenv("LDPROF_OUTPUT_ENDPOINT"))
+	/* A root CMD takes no endpoint from its environment (config.h): as root, only -o and the
+	 * config file say where profiles go. */
+	if (!dir && !getenv("LDPROF_CONFIG") && (root || !getenv("LDPROF_OUTPUT_ENDPOINT")))
 		dir = "ldprof-profiles";
 	if (dir) {
 		r = prepare_dir(dir);
@@ -335,7 +342,23 @@ static int cmd_run(int argc, char **argv)
 		}
 		snprintf(endpoint, sizeof(endpoint), "file://%s", absdir);
 		snprintf(logpath, sizeof(logpath), "%s/ldprof.log", absdir);
-		if (setenv("LDPROF_OUTPUT_ENDPOINT", endpoint, 1) || setenv("LDPROF_LOG_FILE", logpath, 0)) {
+		if (root) {
+			/* through a config file of root's, which a root process trusts */
+			r = ldp_runconf_write(endpoint, logpath, runconf, sizeof(runconf));
+			if (r < 0) {
+				fprintf(stderr, "ldprof run: cannot write the settings for %s: %s\n", argv[i],
+					strerror(-r));
+				return 1;
+			}
+			if (r == 0 && setenv("LDPROF_CONFIG", runconf, 1)) {
+				fprintf(stderr, "ldprof run: %s\n", strerror(errno));
+				ldp_runconf_remove(runconf);
+				return 1;
+			}
+			if (r > 0)
+				runconf[0] = 0; /* its errors keep CMD off: said below */
+		} else if (setenv("LDPROF_OUTPUT_ENDPOINT", endpoint, 1) ||
+			   setenv("LDPROF_LOG_FILE", logpath, 0)) {
 			fprintf(stderr, "ldprof run: %s\n", strerror(errno));
 			return 1;
 		}
@@ -364,6 +387,9 @@ static int cmd_run(int argc, char **argv)
 	if (r > 0)
 		fprintf(stderr, "ldprof run: the configuration has %d error%s: %s runs without profiling "
 			"(`ldprof config check` lists them)\n", r, r > 1 ? "s" : "", argv[i]);
+	if (root && ldp_runconf_untrusted())
+		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
+			"file or its folder can be written by someone else than root\n", argv[i]);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward;
@@ -396,6 +422,9 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr, "ldprof run: waitpid: %s\n", strerror(errno));
 			return 1;
 		}
+	/* A process CMD left running and execs later finds no settings, and stays off. */
+	if (runconf[0])
+		ldp_runconf_remove(runconf);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

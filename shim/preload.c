@@ -215,15 +215,39 @@ static int log_level(void);
  * constructor returns before any line for those). */
 static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
 
+static int is_root(void)
+{
+	return sys3(NR_geteuid, 0, 0, 0) == 0;
+}
+
+/* The config's [log] file and level, copied: the config's text is freed once read. */
+static char cfg_log_file[256];
+static char cfg_log_level[8];
+
+/* Where the first stage logs, as the core will: LDPROF_LOG_FILE, else the config's [log] file;
+ * NULL or "" for none ("syslog" for syslog). A root process takes no path from its environment,
+ * which may be a user's (config.c ignores it there too; issue 18, finding 8). */
+static const char *log_file(void)
+{
+	const char *p = is_root() ? NULL : env("LDPROF_LOG_FILE");
+
+	return p ? p : cfg_log_file[0] ? cfg_log_file : NULL;
+}
+
+static int level_named(void);
+
 static void preload_log(int level, const char *what, const char *detail)
 {
-	const char *path = env("LDPROF_LOG_FILE");
+	const char *path = log_file();
 	char line[512], *p = line, *end = line + sizeof(line) - 1;
 	unsigned char st[256];
-	int sys = !path || !*path;
+	int sys = !path || !*path || (starts_with(path, "syslog") && !path[6]);
 	long fd;
 
 	if (sys && (level < LOG_WARN_ || log_level() > 2 || !getauxval || getauxval(LDP_AT_SECURE)))
+		return;
+	/* a file gets the routine decisions too, unless a level says it wants less */
+	if (!sys && (level < LOG_WARN_ ? level_named() && log_level() > 1 : log_level() > 2))
 		return;
 	if (sys)
 		p = put(p, end, LOG_USER_WARNING);
@@ -512,6 +536,19 @@ out:
 	return r;
 }
 
+/* A setting of the config text into buf, NUL-terminated; left empty when it does not fit or,
+ * with want_path, is neither an absolute path nor "syslog" (config.c refuses those). */
+static void copy_setting(char *buf, size_t len, struct ldp_sel_str v, int want_path)
+{
+	buf[0] = 0;
+	if (!v.p || v.n >= len)
+		return;
+	if (want_path && !(v.n && v.p[0] == '/') && !(v.n == 6 && starts_with(v.p, "syslog")))
+		return;
+	memcpy(buf, v.p, v.n);
+	buf[v.n] = 0;
+}
+
 static const char *base_name(const char *p)
 {
 	const char *b = p;
@@ -764,9 +801,22 @@ static const struct ldp_core_ops *active(void)
 	return __atomic_load_n(&core_ops, __ATOMIC_ACQUIRE);
 }
 
-static int log_level(void)
+/* LDPROF_LOG_LEVEL, else the config's [log] level: 0 debug, 1 info, 2 warn (unset), 3 error. */
+static const char *level_text(void)
 {
 	const char *l = env("LDPROF_LOG_LEVEL");
+
+	return l ? l : cfg_log_level[0] ? cfg_log_level : NULL;
+}
+
+static int level_named(void)
+{
+	return level_text() != NULL;
+}
+
+static int log_level(void)
+{
+	const char *l = level_text();
 
 	if (!l)
 		return 2;
@@ -919,7 +969,7 @@ static void start_core(ldp_core_start_fn start, const char *shim_path, int defer
 
 	boot.version = LDP_BOOT_VERSION;
 	boot.shim_path = shim_path;
-	boot.log_file = env("LDPROF_LOG_FILE");
+	boot.log_file = log_file();
 	boot.log_level = log_level();
 	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
 	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
@@ -1414,7 +1464,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	const char *v, *cfg_path, *shim_path = NULL;
 	ldp_core_start_fn start;
 	size_t n;
-	int c, go;
+	int c, go, root;
 
 	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
 	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
@@ -1431,7 +1481,15 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		decide(LDP_ST_SECURE, 0);
 		return;
 	}
+	/* The config first: it may name the log that the decisions below go to. */
+	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
+	if (c == CFG_OK) {
+		ldp_select_scan(cfg.p, (size_t)cfg.n, &rules);
+		copy_setting(cfg_log_file, sizeof(cfg_log_file), rules.log_file, 1);
+		copy_setting(cfg_log_level, sizeof(cfg_log_level), rules.log_level, 0);
+	}
 	if (!gnu_get_libc_version) {
+		text_free(&cfg);
 		decide(LDP_ST_MUSL, "libc not supported (only glibc is, for now)");
 		preload_log(LOG_INFO_, "staying off", "libc not supported (only glibc is, for now)");
 		return;
@@ -1440,12 +1498,12 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	 * from the kernel if the checks below would have let the shim in. */
 	go = is_go_program();
 	if (own_tool()) {
+		text_free(&cfg);
 		decide(LDP_ST_EXCLUDED, "ldprof's own tool");
 		return;
 	}
 
 	/* The rules: the config file's [select], then LDPROF_SELECT_* from the environment. */
-	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
 	if (c == CFG_UNSAFE) {
 		if (go) {
 			go_off("unsafe config file (root)");
@@ -1456,8 +1514,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			    "someone else than root", cfg_path);
 		return;
 	}
-	if (c == CFG_OK)
-		ldp_select_scan(cfg.p, (size_t)cfg.n, &rules);
+	root = is_root();
 	for (char **e = environ; e && *e; e++) {
 		if (!starts_with(*e, "LDPROF_"))
 			continue;
@@ -1470,6 +1527,8 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			continue;
 		var[n] = 0;
 		if (ldp_select_env(&rules, var, *e + n + 1))
+			continue;
+		if (root) /* places come from root's config file only, as in config.c */
 			continue;
 		if (starts_with(var, "LDPROF_OUTPUT_ENDPOINT") && !var[22])
 			rules.endpoint = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };

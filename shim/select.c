@@ -64,7 +64,7 @@ static int is_key(struct ldp_sel_str k, const char *prefix, const char *name)
 	return eq(k.p + pn, k.n - pn, name);
 }
 
-enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT };
+enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT, SECT_LOG };
 
 static char lower(char c)
 {
@@ -153,6 +153,14 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 		r->agent_socket = v;
 		return;
 	}
+	if (sect == SECT_LOG && eq(k.p, k.n, "file")) {
+		r->log_file = v;
+		return;
+	}
+	if (sect == SECT_LOG && eq(k.p, k.n, "level")) {
+		r->log_level = v;
+		return;
+	}
 	if (sect != SECT_SELECT)
 		return;
 	if (eq(k.p, k.n, "include_seccomp")) {
@@ -208,6 +216,8 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 				sect = SECT_OUTPUT;
 			if (k < line.n && eq(line.p + 1, k - 1, "agent"))
 				sect = SECT_AGENT;
+			if (k < line.n && eq(line.p + 1, k - 1, "log"))
+				sect = SECT_LOG;
 			continue;
 		}
 		for (eqpos = 0; eqpos < line.n && line.p[eqpos] != '=' && line.p[eqpos] != ':'; eqpos++)

@@ -37,6 +37,8 @@ struct ldp_select_rules {
 	struct ldp_sel_str include[LDP_SEL_KINDS], exclude[LDP_SEL_KINDS];
 	struct ldp_sel_str endpoint;   /* [output] endpoint: the first stage checks a folder */
 	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
+	struct ldp_sel_str log_file;   /* [log] file and level: where the first stage writes */
+	struct ldp_sel_str log_level;
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
 	/* [select] start_after_cpu: the CPU time a process uses before the core is loaded
 	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default,
@@ -63,7 +65,8 @@ void ldp_select_init(struct ldp_select_rules *r);
  * s (or nothing), m or h. Returns 0 and *ns, or -1 when it is not one or is past max_ns. */
 int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns);
 
-/* Reads the [select] keys (include_seccomp and start_after_cpu too), [output] endpoint and [agent] socket of an INI text into r (the rest is the core's
+/* Reads the [select] keys (include_seccomp and start_after_cpu too), [output] endpoint,
+ * [agent] socket and [log] file and level of an INI text into r (the rest is the core's
  * business). A key set twice: the later wins, as in the core. Never fails: what does not
  * parse is skipped (the core reports it and stays off). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PYTHON, clean_env, profile_files, profiles_for
+from conftest import BUILD, PYTHON, clean_env, profile_files, profiles_for, root_config
 
 AGENT = BUILD / "sbin" / "ldprof-agent"
 AGENT_SAN = BUILD / "tests" / "san" / "ldprof-agent"  # the same, under ASan and UBSan
@@ -25,8 +25,9 @@ NOBODY = 65534
 class Agent:
     """One ldprof-agent on its own socket and output folder; stop() returns its stderr."""
 
-    def __init__(self, base, cover="registered", endpoint=None, extra_ini="", binary=AGENT):
+    def __init__(self, base, cover="registered", endpoint=None, extra_ini="", binary=AGENT, wrapper=()):
         self.binary = Path(binary)
+        self.wrapper = [str(w) for w in wrapper]  # a command that execs the agent last
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)  # the socket must be reachable by other users
@@ -47,7 +48,7 @@ class Agent:
         assert self.binary.exists(), f"{self.binary} is missing: run `make test-bins`"
         seen = self.log.stat().st_size if self.log.exists() else 0
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(self.binary), "--config", str(self.ini)],
+        self.proc = subprocess.Popen(self.wrapper + [str(self.binary), "--config", str(self.ini)],
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=self.logf, env=clean_env())
         deadline = time.monotonic() + 30
@@ -77,7 +78,7 @@ class Agent:
 
     def env(self, **extra):
         """A profiled program's environment: this agent's socket, output beside the agent's."""
-        return clean_env(LDPROF_AGENT_SOCKET=self.sock, **extra)
+        return root_config(clean_env(LDPROF_AGENT_SOCKET=self.sock, **extra))
 
     def ask(self, msg, user=None):
         """One request from a fresh client process; returns its reply (b"" for none)."""

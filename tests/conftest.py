@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from rootenv import PLACE_VARS, root_config  # noqa: F401  (shared with the tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 LDPROF = BUILD / "bin" / "ldprof"
@@ -75,12 +77,15 @@ def ldprof_run(args, outdir=None, hz=None, timeout=60, env=None, input=None, cwd
 
 def preload_env(outdir, shim=None, **knobs):
     """Environment for running a program with the shim preloaded by hand: active from the
-    process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU."""
+    process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU.
+    Places (output folder, log file...) go through a config file (root_config)."""
     assert SHIM.exists(), f"{SHIM} is missing: run `make all`"
     env = clean_env(LD_PRELOAD=str(shim or SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
                     LDPROF_SELECT_START_AFTER_CPU="0")
     env.update({k: str(v) for k, v in knobs.items()})
-    return env
+    return root_config(env)
+
+
 
 
 def shared_folder(parent, name):

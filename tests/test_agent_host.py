@@ -18,7 +18,7 @@ import pytest
 from agentlib import (AGENT, AGENT_SAN, CLIENT, HZ, NOBODY, Agent, agent, client, client_path, own_split, shares,
                       wait_for_comm,
                       wait_for_profiles, world)
-from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, run
+from conftest import LDPROF, PYTHON, Stacks, clean_env, prog, profile_files, root_config, run
 
 
 # ---- the kernel hooks, driven by a client that registers itself -------------------------------
@@ -196,7 +196,7 @@ def test_status_shows_the_agent_and_what_it_covers(agent):
     agent.stop()
     out = run([str(LDPROF), "status", "1"], env=agent.env()).stdout.decode()
     assert f"agent    {agent.sock}: not running (no such socket)" in out, out
-    out = run([str(LDPROF), "status", "1"], env=clean_env(LDPROF_AGENT_SOCKET="")).stdout.decode()
+    out = run([str(LDPROF), "status", "1"], env=root_config(clean_env(LDPROF_AGENT_SOCKET=""))).stdout.decode()
     assert "agent    off: [agent] socket is empty" in out, out
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from agentlib import Agent, agent, own_split, shares, wait_for_comm, world
 from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, ldprof_run, prog, profile_files,
-                      profiles_for, read_profile, run)
+                      profiles_for, read_profile, root_config, run)
 from receiver import Receiver, decode_with_go
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
@@ -150,7 +150,7 @@ def plain(args, timeout=60):
 
 
 def test_agent_absent_programs_unchanged(world, tmp_path):
-    env = clean_env(LDPROF_AGENT_SOCKET=str(world / "nobody-listens.sock"))
+    env = root_config(clean_env(LDPROF_AGENT_SOCKET=str(world / "nobody-listens.sock")))
     for args in (["/bin/sh", "-c", f"{prog('static_fp')} 0.3"], [prog("burn"), "300"],
                  [prog("go_cgo_hot"), "0.3"]):
         base, t0 = plain(args)
@@ -210,9 +210,9 @@ def test_the_hosts_init_has_its_static_services_covered(world, tmp_path, agent_f
     shim = tmp_path / "shim"
     shim.mkdir()
     a = Agent(base) if agent_first else None
-    env = clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"), LD_PRELOAD=str(SHIM),
-                    LDPROF_OUTPUT_ENDPOINT=f"file://{shim}", LDPROF_LOG_FILE=str(shim / "ldprof.log"),
-                    LDPROF_LOG_LEVEL="info")
+    env = root_config(clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"), LD_PRELOAD=str(SHIM),
+                                LDPROF_OUTPUT_ENDPOINT=f"file://{shim}",
+                                LDPROF_LOG_FILE=str(shim / "ldprof.log"), LDPROF_LOG_LEVEL="info"))
     argv, env = as_host_init(f"test $$ = 1 || exit 3; read go; {prog('static_fp')} 0.6", env, tmp_path)
     init = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -242,7 +242,7 @@ def test_processes_started_before_the_agent_are_adopted(world, tmp_path, start_a
     by the agent at its start, from the state the shim publishes (sampling, or waiting for
     start_after_cpu): its static child is covered."""
     base = world / "agent"
-    env = clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock"))
+    env = root_config(clean_env(LDPROF_AGENT_SOCKET=str(base / "agent.sock")))
     sh = subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "shim"), "--start-after-cpu",
                            start_after, "--", "/bin/sh", "-c",
                            f"read go; {prog('static_fp')} 0.6"],

@@ -4,11 +4,15 @@ tests/configs/ (each must fail with its problem on the right line), the valid on
 documented default file config/ldprof.ini, the environment on top, and --show."""
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
+from agentlib import world  # noqa: F401  (a fixture)
 from conftest import LDPROF, ROOT, clean_env, run
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 CONFIGS = ROOT / "tests" / "configs"
 DEFAULT_INI = ROOT / "config" / "ldprof.ini"
@@ -139,20 +143,47 @@ def test_show_masks_headers():
     assert "token_file = /etc/ldprof/token" in out
 
 
-def test_env_overrides_shown():
-    rc, out, err = check("--show", CONFIGS / "empty.ini",
-                         LDPROF_OUTPUT_ENDPOINT="http://127.0.0.1:4040",
-                         LDPROF_OUTPUT_PROTOCOL="pyroscope")
+def check_as_nobody(world, name, env):
+    """`ldprof config check --show` of CONFIGS/name as nobody, ldprof and the file copied where
+    nobody can read them (the checkout may be root's alone)."""
+    for src, mode in ((LDPROF, 0o755), (CONFIGS / name, 0o644)):
+        shutil.copy(src, world / src.name)
+        os.chmod(world / src.name, mode)
+    r = run(NOBODY + [str(world / LDPROF.name), "config", "check", "--show", str(world / name)], env=env)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def test_env_overrides_shown(world):
+    # a user's process takes every setting from its environment
+    env = clean_env(LDPROF_OUTPUT_ENDPOINT="http://127.0.0.1:4040", LDPROF_OUTPUT_PROTOCOL="pyroscope",
+                    LDPROF_LOG_FILE="/tmp/x.log")
+    rc, out, err = check_as_nobody(world, "empty.ini", env)
     assert rc == 0, err
-    assert "\nendpoint = http://127.0.0.1:4040\n" in out
+    assert "\nendpoint = http://127.0.0.1:4040\n" in out and "\nfile = /tmp/x.log\n" in out, out
     assert "\nprotocol = pyroscope\n" in out
     assert "LDPROF_OUTPUT_ENDPOINT" in err and "LDPROF_OUTPUT_PROTOCOL" in err  # says so
+    assert "ignored" not in err, err
 
-    rc, out, err = check("--show", CONFIGS / "full.ini", LDPROF_OUTPUT_PROTOCOL="pprof",
-                         LDPROF_SAMPLING_HZ="7", LDPROF_OUTPUT_HEADER="X-Env: secret")
+    # root's takes how, not where (issue 18, finding 8): the endpoint and log stay the file's
+    rc, out, err = check("--show", CONFIGS / "empty.ini", env=env)
+    assert rc == 0, err
+    assert "\nendpoint = file:///var/lib/ldprof/profiles\n" in out and "\nfile =\n" in out, out
+    assert "\nprotocol = pyroscope\n" in out
+    assert "LDPROF_OUTPUT_ENDPOINT: warning: LDPROF_OUTPUT_ENDPOINT is ignored when running as root" in err, err
+    assert "LDPROF_LOG_FILE: warning: LDPROF_LOG_FILE is ignored when running as root" in err, err
+
+    # a header: a user's replaces the file's; root's keeps the file's
+    env = clean_env(LDPROF_OUTPUT_PROTOCOL="pprof", LDPROF_SAMPLING_HZ="7",
+                    LDPROF_OUTPUT_HEADER="X-Env: secret")
+    rc, out, err = check_as_nobody(world, "full.ini", env)
     assert rc == 0, err
     assert "\nprotocol = pprof\n" in out and "\nhz = 7\n" in out
     assert "header = X-Env: ***" in out and "X-Scope-OrgID" not in out  # replaces the file's
+    rc, out, err = check("--show", CONFIGS / "full.ini", env=env)
+    assert rc == 0, err
+    assert "\nprotocol = pprof\n" in out and "\nhz = 7\n" in out
+    assert "header = X-Scope-OrgID: ***" in out and "X-Env" not in out, out
+    assert "LDPROF_OUTPUT_HEADER is ignored when running as root" in err, err
 
 
 def test_env_errors_and_warnings():

@@ -3,13 +3,17 @@
 location) and `report` (table, folded stacks, errors)."""
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
-from conftest import (LDPROF, Stacks, clean_env, ldprof_run, prog, profile_files, profiles_for,
-                      read_log, read_profile, run)
+from agentlib import world  # noqa: F401  (a fixture)
+from conftest import (CORE, LDPROF, SHIM, Stacks, clean_env, ldprof_run, prog, profile_files,
+                      profiles_for, read_log, read_profile, run)
+
+NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 
 def ldprof(*args, timeout=30, **kw):
@@ -55,13 +59,44 @@ def test_run_hz_option(outdir):
     assert st.total() >= 0.95 * 400, f"{st.total()} samples for 0.4 s at 1000 Hz"
 
 
-def test_run_log_goes_to_log_file_env(outdir):
-    log = outdir / "elsewhere.log"
-    env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info")
-    r = ldprof_run([prog("burn"), "100"], outdir=outdir / "p", env=env, timeout=30)
-    assert r.returncode == 0
-    assert log.exists() and "active" in log.read_text(), "LDPROF_LOG_FILE not honoured"
-    assert "active" not in read_log(outdir / "p")
+def test_run_log_goes_to_log_file_env(world):
+    """A user's LDPROF_LOG_FILE is honoured; as root (where it may be a user's, kept by sudo)
+    it is ignored, `run` says so, and the log stays in -o DIR. The command and the shim are
+    copied where nobody can read them (the checkout may be root's alone)."""
+    for sub in ("bin", "lib"):
+        (world / sub).mkdir()
+    for f in (LDPROF, SHIM, CORE):
+        dst = world / ("bin" if f == LDPROF else "lib") / f.name
+        shutil.copy(f, dst)
+        os.chmod(dst, 0o755)
+    cli = str(world / "bin" / LDPROF.name)
+    for who in ("root", "nobody"):
+        d = world / who
+        d.mkdir()
+        shutil.chown(d, who)
+        log = d / "elsewhere.log"
+        env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info")
+        user = NOBODY if who == "nobody" else []
+        r = run(user + [cli, "run", "-o", str(d / "p"), "--", prog_copy(world, "burn"), "100"],
+                env=env, cwd=d)
+        assert r.returncode == 0, r
+        said = b"LDPROF_LOG_FILE is ignored when running as root" in r.stderr
+        if who == "root":
+            assert said and not log.exists(), r.stderr
+            assert "active" in read_log(d / "p"), read_log(d / "p")
+        else:
+            assert not said and r.stderr == b"", r.stderr
+            assert log.exists() and "active" in log.read_text(), "LDPROF_LOG_FILE not honoured"
+            assert "active" not in read_log(d / "p")
+
+
+def prog_copy(world, name):
+    """A test program copied where every user can run it."""
+    dst = world / "bin" / name
+    if not dst.exists():
+        shutil.copy(prog(name), dst)
+        os.chmod(dst, 0o755)
+    return str(dst)
 
 
 def test_run_log_level_error_is_quiet(outdir):

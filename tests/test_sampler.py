@@ -142,10 +142,10 @@ def test_default_rate_is_99hz(outdir):
 
 
 def test_activation_logged_once(outdir):
-    env = clean_env(LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+    env = clean_env(LDPROF_LOG_LEVEL="info")
     r = ldprof_run([prog("burn"), "200"], outdir=outdir, hz=123, env=env, timeout=30)
     assert r.returncode == 0
-    log = read_log(outdir, outdir / "log.txt")
+    log = read_log(outdir)
     active = [l for l in log.splitlines() if re.search(r"\bactive\b", l)]
     assert len(active) == 1, f"expected one activation line, log:\n{log}"
     assert "123" in active[0], f"activation line does not show hz=123: {active[0]}"
@@ -203,7 +203,7 @@ def test_active_shim_positive_control(outdir):
 @pytest.fixture(scope="module")
 def early_run(module_outdir):
     d = module_outdir("early")
-    env = clean_env(LDPROF_LOG_FILE=d / "log.txt", LDPROF_LOG_LEVEL="info")
+    env = clean_env(LDPROF_LOG_LEVEL="info")
     r = ldprof_run([prog("early")], outdir=d, hz=500, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"early: done ctor_threads=2 pre_threads=1 late_threads=1\n"
@@ -222,7 +222,7 @@ def test_thread_started_in_preinit_before_shim_is_adopted(early_run):
     expected = info["pre"] * 500 / 1e9
     assert got >= 0.8 * expected, (
         f"pre-existing thread: {got} samples in pre_burn, expected >= 80% of {expected:.0f}\n"
-        f"log: {read_log(d, d / 'log.txt')}\n" + st.dump())
+        f"log: {read_log(d)}\n" + st.dump())
 
 
 def test_threads_started_in_library_constructor(early_run):
@@ -243,7 +243,7 @@ def test_thread_started_after_activation(early_run):
 
 def test_adopted_threads_reported_in_log(early_run):
     d, info, st = early_run
-    log = read_log(d, d / "log.txt")
+    log = read_log(d)
     m = re.search(r"active.*?threads=(\d+)", log)
     assert m, f"no activation line with threads=N in the log:\n{log}"
     assert int(m.group(1)) >= 2, f"shim adopted {m.group(1)} threads; main + early-pre existed:\n{log}"

@@ -12,6 +12,7 @@
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -42,13 +43,23 @@ def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir):
     assert fifo.exists() and not fifo.is_file()
 
 
-def test_control_characters_never_reach_a_log_line(outdir):
+def test_control_characters_never_reach_a_log_line(world):
+    """A user's own process (as root the log comes from root's config file alone, and the
+    core's line goes to syslog through the same filter)."""
     forged = "ldprof[1]: error: forged"
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info",
-                      LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J")
-    r = run(["/bin/true"], env=env)
+    shim = copy_shim(world / "lib")
+    out = world / "out"
+    out.mkdir()
+    os.chmod(out, 0o1777)
+    log = world / "ldprof.log"
+    log.touch()
+    os.chmod(log, 0o666)
+    env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info", LDPROF_OUTPUT_ENDPOINT=f"file://{out}",
+                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J")
+    r = run(NOBODY + ["env", f"LD_PRELOAD={shim / SHIM.name}", "/bin/true"], env=env)
     assert r.returncode == 0, r
-    log = read_log(outdir)
+    log = log.read_text()
+    assert "/nonexistent?ldprof[1]: error: forged??" in log, log
     lines = log.splitlines()
     assert lines and all(re.match(r"ldprof\[\d+\]: ", ln) for ln in lines), log
     assert not any(ln.startswith(forged) for ln in lines), log
@@ -288,13 +299,18 @@ def test_a_squatted_root_spool_does_not_stop_the_flush(world):
     assert b"sent 0 spooled profiles" in r.stdout, r.stdout
 
 
-# ---- finding 8 (in part): a root process never takes its token file from the environment ------
+# ---- finding 8: a root process takes no place and no credential from its environment ---------
 
-def test_root_takes_no_token_file_from_the_environment(world):
+PLACES = ("LDPROF_OUTPUT_ENDPOINT", "LDPROF_OUTPUT_TOKEN_FILE", "LDPROF_OUTPUT_HEADER", "LDPROF_LOG_FILE",
+          "LDPROF_SPOOL_DIR", "LDPROF_AGENT_SOCKET", "LDPROF_TLS_CA_FILE")
+
+
+def test_root_takes_no_place_from_the_environment(world):
     """Where sudo keeps a user's environment, LDPROF_OUTPUT_TOKEN_FILE=/etc/shadow with an
-    endpoint of the user's made a root process send that file's first line as its bearer token.
-    As root the variable is now ignored (a token file comes from the config file); a user's own
-    process still takes it."""
+    endpoint of the user's made a root process send that file's first line as its bearer token;
+    the other places (log file, spool, endpoint, header, agent socket, TLS files) were taken
+    too. As root they are now ignored, each with a warning, and root's config file decides; a
+    user's own process still takes them all."""
     secret = world / "secret"
     secret.write_text("root-only-line\n")
     os.chmod(secret, 0o600)
@@ -302,19 +318,51 @@ def test_root_takes_no_token_file_from_the_environment(world):
     mine.write_text("nobodys-token\n")
     shutil.chown(mine, "nobody")
     os.chmod(mine, 0o600)
-    log = world / "ldprof.log"
-    log.touch()
-    os.chmod(log, 0o666)
-    with Receiver(world / "rx") as rx:
-        for who, token in (([], secret), (NOBODY, mine)):
-            env = preload_env(world, LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_TOKEN_FILE=token,
-                              LDPROF_LOG_FILE=log, LDPROF_SPOOL_MAX_BYTES="0")
-            pre = env.pop("LD_PRELOAD")
-            r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("burn"), "200"], env=env)
+    shim = copy_shim(world / "lib")
+    burn = world / "burn"
+    shutil.copy(prog("burn"), burn)
+    os.chmod(burn, 0o755)
+    users = world / "users"  # where the user points root's log, spool and socket: theirs
+    users.mkdir()
+    shutil.chown(users, "nobody")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # as the agent's
+    sock.bind(str(users / "agent.sock"))
+    os.chmod(users / "agent.sock", 0o666)
+    sock.listen(16)
+    sock.setblocking(False)
+    roots = world / "roots"  # root's own, named in root's config
+    (roots / "out").mkdir(parents=True)
+    cfg = roots / "ldprof.ini"
+    cfg.write_text(f"[output]\nendpoint = file://{roots}/out\n[log]\nfile = {roots}/ldprof.log\n"
+                   "level = info\n[agent]\nsocket =\n")
+    try:
+        with Receiver(world / "rx") as rx:
+            env = clean_env(LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_TOKEN_FILE=secret,
+                            LDPROF_OUTPUT_HEADER="X-Scope-OrgID: users-tenant",
+                            LDPROF_LOG_FILE=users / "ldprof.log", LDPROF_SPOOL_DIR=users / "spool",
+                            LDPROF_AGENT_SOCKET=users / "agent.sock", LDPROF_TLS_CA_FILE=secret,
+                            LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=cfg)
+            r = run(["env", f"LD_PRELOAD={shim / SHIM.name}", str(burn), "200"], env=env)
             assert r.returncode == 0, r
-        recs = rx.records()
-    text = log.read_text()
-    auth = sorted(r["headers"].get("authorization", "") for r in recs)
-    assert "LDPROF_OUTPUT_TOKEN_FILE is ignored when running as root" in text, text
-    assert "Bearer root-only-line" not in auth, auth
-    assert "" in auth and "Bearer nobodys-token" in auth, auth
+            assert not rx.records(), rx.records()
+            with pytest.raises(BlockingIOError):
+                sock.accept()  # never asked the user's "agent"
+            assert sorted(p.name for p in users.iterdir()) == ["agent.sock"], list(users.iterdir())
+            assert list((roots / "out").glob("*/*.pb.gz")) or list((roots / "out").glob("*.pb.gz"))
+            text = (roots / "ldprof.log").read_text()
+            for var in PLACES:
+                assert f"{var} is ignored when running as root" in text, (var, text)
+
+            # the same environment in a user's own process: all of it is theirs to choose
+            env.update(LDPROF_OUTPUT_TOKEN_FILE=mine, LDPROF_TLS_CA_FILE="", LDPROF_SPOOL_MAX_BYTES="0")
+            r = run(NOBODY + ["env", f"LD_PRELOAD={shim / SHIM.name}", str(burn), "200"], env=env)
+            assert r.returncode == 0, r
+            recs = rx.records()
+        auth = [r["headers"].get("authorization", "") for r in recs]
+        assert auth and set(auth) == {"Bearer nobodys-token"}, auth
+        assert {r["headers"].get("x-scope-orgid") for r in recs} == {"users-tenant"}, recs
+        assert "ignored" not in (users / "ldprof.log").read_text()
+        conn, _ = sock.accept()  # nobody's process asked its "agent"
+        conn.close()
+    finally:
+        sock.close()

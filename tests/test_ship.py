@@ -352,9 +352,13 @@ BROKEN = {
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_config_program_unchanged_shim_off_one_line(tmp, name):
     cfg = tmp / name
-    cfg.write_bytes(BROKEN[name].encode("latin-1"))
     log = tmp / "ldprof.log"
-    env = clean_env(LDPROF_LOG_FILE=str(log))
+    # as root, places come from the (here broken) file only, never from the environment: -o
+    # cannot reach CMD through a config with errors, so the file names the folder and the log
+    (tmp / "out").mkdir()
+    cfg.write_bytes((BROKEN[name] + f"\n[output]\nendpoint = file://{tmp}/out\n[log]\nfile = {log}\n")
+                    .encode("latin-1"))
+    env = clean_env()
     ref = run([prog("output"), "exit", "5"], input=b"abc")
     p = run([str(LDPROF), "run", "--config", str(cfg), "-o", str(tmp / "out"), "--",
              prog("output"), "exit", "5"], input=b"abc", env=env)
@@ -368,10 +372,11 @@ def test_broken_config_program_unchanged_shim_off_one_line(tmp, name):
 
 
 def test_env_overrides_point_one_process_at_a_receiver(tmp):
+    """The environment chooses the protocol and the name; the endpoint, as root, only the file."""
     with Receiver(tmp / "rx") as rx:
-        env = clean_env(LDPROF_OUTPUT_ENDPOINT=rx.url, LDPROF_OUTPUT_PROTOCOL="pyroscope",
-                        LDPROF_SERVICE_NAME="from-env", LDPROF_CONFIG=str(tmp / "none.ini"))
-        (tmp / "none.ini").write_text("")
+        env = clean_env(LDPROF_OUTPUT_PROTOCOL="pyroscope", LDPROF_SERVICE_NAME="from-env",
+                        LDPROF_CONFIG=str(tmp / "none.ini"))
+        (tmp / "none.ini").write_text(f"[output]\nendpoint = {rx.url}\nprotocol = pprof\n")
         p = run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
         assert p.returncode == 0
         recs = rx.records()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHIM, read_log, run
+from conftest import SHIM, read_log, root_config, run
 
 SSHD = Path("/usr/sbin/sshd")
 LOGIN_CMD = "echo hello from $(id -un); printf 'out\\n'; printf 'err\\n' >&2; exit 3"
@@ -94,6 +94,7 @@ def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir, start_af
                LDPROF_LOG_FILE=str(log), LDPROF_LOG_LEVEL="info")
     if start_after != "default":
         env["LDPROF_SELECT_START_AFTER_CPU"] = start_after
+    env = root_config(env)
     for r, b in zip(logins(d, env), base):
         assert (r.returncode, r.stdout, r.stderr) == (b.returncode, b.stdout, b.stderr), \
             "a login through sshd with the shim differs (255 with no output: it hung or was cut)"

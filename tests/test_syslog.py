@@ -93,10 +93,20 @@ def test_unsafe_config_as_root_is_said_in_syslog(syslog, tmp_path):
     assert not got[0].endswith(b"\n")
 
 
+def safe_config(tmp_path, text):
+    """root's config file (0644) in a folder only root can write."""
+    d = tmp_path / "etc"
+    d.mkdir(mode=0o755)
+    cfg = d / "ldprof.ini"
+    cfg.write_text(text)
+    os.chmod(cfg, 0o644)
+    return cfg
+
+
 def test_output_folder_not_writable_is_said_in_syslog(syslog, tmp_path):
     run, receive = syslog
-    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=tmp_path / "none.ini",
-                                     LDPROF_OUTPUT_ENDPOINT=f"file://{tmp_path}/no/such/folder"))
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n")
+    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     got = receive()
     assert len(got) == 1 and LINE.match(got[0])[2] == b"staying off: output folder is not writable", got
@@ -106,24 +116,45 @@ def test_a_safe_config_sends_nothing(syslog, tmp_path):
     """Safe config (root's, 0644, in a folder only root can write): no refusal, and the routine
     decision (excluded by a rule) is no business of syslog's."""
     run, receive = syslog
-    d = tmp_path / "etc"
-    d.mkdir(mode=0o755)
-    cfg = d / "ldprof.ini"
-    cfg.write_text(f"[output]\nendpoint = file://{tmp_path}\n\n[select]\nexclude_comm = true\n")
-    os.chmod(cfg, 0o644)
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}\n\n[select]\nexclude_comm = true\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     assert receive() == []
 
 
 def test_with_a_log_file_the_line_goes_there_only(syslog, tmp_path):
+    """The config's [log] file takes the first stage's refusals, and its routine decisions
+    unless [log] level says warn: none goes to syslog. As root, LDPROF_LOG_FILE is not taken
+    (the environment may be a user's): the line goes to syslog, not to that file."""
     run, receive = syslog
-    cfg = unsafe_config(tmp_path)
     log = tmp_path / "ldprof.log"
-    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg, LDPROF_LOG_FILE=log))
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
+                                f"[log]\nfile = {log}\n")
+    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     assert receive() == []
-    assert str(cfg) in log.read_text()
+    assert "staying off: output folder is not writable" in log.read_text(), log.read_text()
+    log.unlink()
+
+    cfg.write_text(f"[output]\nendpoint = file://{tmp_path}\n[select]\nexclude_comm = true\n"
+                   f"[log]\nfile = {log}\n")
+    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
+    assert r.returncode == 0 and r.stderr == b""
+    assert receive() == []
+    assert "staying off, excluded by" in log.read_text(), log.read_text()
+    log.unlink()
+    cfg.write_text(f"[output]\nendpoint = file://{tmp_path}\n[select]\nexclude_comm = true\n"
+                   f"[log]\nfile = {log}\nlevel = warn\n")
+    run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
+    assert not log.exists() and receive() == []
+
+    unsafe = unsafe_config(tmp_path)
+    mine = tmp_path / "users.log"
+    r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=unsafe, LDPROF_LOG_FILE=mine))
+    assert r.returncode == 0 and r.stderr == b""
+    assert not mine.exists()
+    got = receive()
+    assert len(got) == 1 and str(unsafe).encode() in got[0], got
 
 
 def test_secure_execution_sends_nothing(syslog, tmp_path):

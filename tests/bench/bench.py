@@ -63,6 +63,9 @@ import random
 import re
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from rootenv import root_config  # noqa: E402  (tests/rootenv.py)
+
 ROOT = os.getcwd()
 B = os.path.join(ROOT, "build")
 TMP = os.path.join(B, "bench-tmp")
@@ -133,6 +136,12 @@ def median_ci95(xs):
 
 
 # ---------------------------------------------------------------- running one program
+def root_envset(envset):
+    """An envset ("K=V K=V", as spawn takes it) with its places moved into a config file."""
+    env = root_config(dict(w.split("=", 1) for w in envset.split()))
+    return " ".join(f"{k}={v}" for k, v in env.items())
+
+
 def clean_env():
     return {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith(("LDPROF_", "CPUPROFILE"))}
@@ -147,6 +156,7 @@ def run(argv, extra_env, label, prefix=()):
     out_path = os.path.join(TMP, "stdout")
     err_path = os.path.join(TMP, "stderr")
     res_path = os.path.join(TMP, "result")
+    extra_env = root_config(extra_env)  # places through a config file: root takes none from env
     envset = " ".join(f"{k}={v}" for k, v in extra_env.items())
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         p = subprocess.run(list(prefix) + [SPAWN, "-r", res_path, str(TIMEOUT), envset] + argv,
@@ -557,6 +567,7 @@ def exclusion_sets(d):
         env = clean_env()
         env.update(w.split("=", 1) for w in envset.split())
         env["LDPROF_LOG_FILE"] = log
+        env = root_config(env)
         maps = subprocess.run(["/bin/cat", "/proc/self/maps"], env=env, capture_output=True, text=True).stdout
         try:
             with open(log) as f:
@@ -568,7 +579,7 @@ def exclusion_sets(d):
             warnings.append(f"[select] is not applied by this build ({label}: core loaded or no "
                             f"'excluded' in its log): LDPROF_DISABLED=1 stands in for it")
             envset, label = f"LD_PRELOAD={SHIM} LDPROF_DISABLED=1", label + " — STAND-IN: LDPROF_DISABLED=1"
-        out.append((envset, label))
+        out.append((root_envset(envset), label))
     return out
 
 
@@ -576,8 +587,8 @@ def bench_startup():
     d = fresh_dir("startup")
     (cfg_set, cfg_label), (env_set, env_label) = exclusion_sets(d)
     sets = ["", f"LD_PRELOAD={EMPTY}", f"LD_PRELOAD={SHIM} LDPROF_DISABLED=1", cfg_set, env_set,
-            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_SELECT_START_AFTER_CPU=0", "",
-            f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}", f"LD_PRELOAD={WAITER}",
+            root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_SELECT_START_AFTER_CPU=0"),
+            "", root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}"), f"LD_PRELOAD={WAITER}",
             f"LD_PRELOAD={THREAD0}"]
     labels = {1: "an empty .so preloaded (floor of any preload)", 2: "shim inactive (LDPROF_DISABLED=1)",
               3: cfg_label, 4: env_label, 5: "shim active from the start (start_after_cpu = 0)",

@@ -86,7 +86,7 @@ static void round_trip(struct ldp_config *c)
 		free(b);
 		return;
 	}
-	ldp_config_print(c, f);
+	ldp_config_print(c, f, 0);
 	fclose(f);
 	/* what print writes is what comes back, but for the header values it masks */
 	for (int i = 0; i < c->nheaders; i++) {

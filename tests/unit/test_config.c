@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -412,6 +414,56 @@ static void test_env(struct ldp_config *c)
 	CHECK(c->hz == 99 && c->nheaders == 0, "refused values not applied");
 }
 
+/* A root process takes from its environment how to profile, never where to write, what to
+ * read or send, whom to talk to, or which headers to send (issue 18, finding 8). */
+static void test_env_root(struct ldp_config *c)
+{
+	struct problems ps;
+	char *env[] = { "LDPROF_OUTPUT_ENDPOINT=http://127.0.0.1:4040", "LDPROF_LOG_FILE=/tmp/x.log",
+			"LDPROF_SPOOL_DIR=/tmp/spool", "LDPROF_AGENT_SOCKET=/tmp/a.sock",
+			"LDPROF_OUTPUT_TOKEN_FILE=/etc/shadow", "LDPROF_TLS_CA_FILE=/ca.pem",
+			"LDPROF_TLS_CERT_FILE=/c.pem", "LDPROF_TLS_KEY_FILE=/k.pem",
+			"LDPROF_OUTPUT_HEADER=X-Scope-OrgID: other", "LDPROF_SAMPLING_HZ=123",
+			"LDPROF_SERVICE_NAME=web", "LDPROF_LOG_LEVEL=debug", NULL };
+	int r, ignored = 0;
+
+	memset(&ps, 0, sizeof(ps));
+	ldp_config_defaults(c);
+	r = ldp_config_apply_env(c, env, collect, &ps);
+	dump(&ps);
+	for (int i = 0; i < ps.n && i < MAXP; i++)
+		ignored += ps.p[i].sev == LDP_CONFIG_WARNING &&
+			   strstr(ps.p[i].what, "is ignored when running as root") != NULL;
+	CHECK(r == 0 && ignored == 9 && ps.n == 9, "9 places ignored, each said: %d of %d", ignored, ps.n);
+	CHECK(!strcmp(c->endpoint, LDP_CONFIG_DEFAULT_ENDPOINT) && !c->log_file[0] &&
+	      !strcmp(c->spool_dir, "/var/lib/ldprof/spool") &&
+	      !strcmp(c->agent_socket, LDP_AGENT_SOCKET_DEFAULT) && !c->token_file[0] &&
+	      !c->tls_ca_file[0] && !c->tls_cert_file[0] && !c->tls_key_file[0] && !c->nheaders,
+	      "root: no place taken from the environment");
+	CHECK(c->hz == 123 && !strcmp(c->service_name, "web") && c->log_level == 3,
+	      "root: how to profile still is");
+}
+
+/* test_env as an unprivileged user: a child process that drops to nobody. */
+static void test_env_as_nobody(struct ldp_config *c)
+{
+	int status = -1;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(2);
+		test_env(c);
+		fflush(stdout);
+		_exit(failed ? 1 : 0);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "test_env as nobody: status %#x", status);
+}
+
 static int write_tmp(char *path, const char *text)
 {
 	int fd = mkstemp(path);
@@ -471,7 +523,8 @@ static void test_load(struct ldp_config *c)
 	unlink(path);
 }
 
-/* print → load gives the same configuration, headers masked */
+/* print → load gives the same configuration: all of it with secrets (what `ldprof run` writes
+ * for a root CMD), headers masked without */
 static void test_round_trip(struct ldp_config *a, struct ldp_config *b, const char *text)
 {
 	struct problems ps;
@@ -482,7 +535,18 @@ static void test_round_trip(struct ldp_config *a, struct ldp_config *b, const ch
 
 	loads(a, text, &ps);
 	f = open_memstream(&out, &len);
-	ldp_config_print(a, f);
+	ldp_config_print(a, f, 1);
+	fclose(f);
+	r = load(b, out, len, &ps);
+	dump(&ps);
+	CHECK(r == 0 && ps.n == 0 && !memcmp(a, b, sizeof(*a)), "round trip with secrets of %zu bytes", len);
+	if (memcmp(a, b, sizeof(*a)))
+		printf("%s", out);
+	free(out);
+	out = NULL;
+
+	f = open_memstream(&out, &len);
+	ldp_config_print(a, f, 0);
 	fclose(f);
 	for (int i = 0; i < a->nheaders; i++) {
 		char *colon = strchr(a->headers[i], ':');
@@ -535,7 +599,13 @@ int main(void)
 	test_full(a);
 	test_broken(a);
 	test_too_many(a);
-	test_env(a);
+	if (geteuid() == 0) {
+		test_env_root(a);
+		test_env_as_nobody(a);
+	} else {
+		printf("note: not root, so the root rules for the environment are not checked here\n");
+		test_env(a);
+	}
 	test_load(a);
 	test_hostile(a);
 	test_round_trip(a, b, FULL);

@@ -212,6 +212,11 @@ static void test_scan_sections(void)
 	CHECK(r.agent_socket.p && !r.agent_socket.n, "[agent] socket set empty: never ask");
 	r = scan("[output]\nsocket=/x\n[select]\nsocket=/y\n");
 	CHECK(!r.agent_socket.p, "socket counts only in [agent]; unset: the default applies");
+	r = scan("[log]\nfile = /var/log/ldprof.log ; root's\nlevel = info\n[output]\nfile=/x\nlevel=debug\n");
+	CHECK(is(r.log_file, "/var/log/ldprof.log") && is(r.log_level, "info") && none(&r),
+	      "[log] file and level (where a root process's first stage logs), only in [log]");
+	r = scan("[select]\nfile=/x\n");
+	CHECK(!r.log_file.p && !r.log_level.p, "[log] keys unset: none");
 	r = scan("[select]\ninclude_comm=a\n[output]\nendpoint=file:///o\n[select]\nexclude_comm=b\n");
 	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.exclude[LDP_SEL_COMM], "b") &&
 	      is(r.endpoint, "file:///o"), "a section opened twice");
