@@ -202,6 +202,11 @@ $(B)/tests/unit/test_agent_profile: tests/unit/test_agent_profile.c agent/profil
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_agent_profile.c agent/profile.c \
 		$(COMMON_SRC) $(COMMON_LIBS)
 
+# Who is at the other end of the agent's socket (agent/peer.c), with and without SO_PEERPIDFD.
+$(B)/tests/unit/test_peer: tests/unit/test_peer.c agent/peer.c agent/peer.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_peer.c agent/peer.c
+
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)

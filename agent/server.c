@@ -2,8 +2,8 @@
  *
  * server.c — the registration socket of ldprof-agent (see server.h, common/agentproto.h).
  *
- * Who asks is the peer of the connection: its pidfd (SO_PEERPIDFD, so a pid reused after the
- * client died cannot be mistaken for it) and its uid (SO_PEERCRED). The message only says
+ * Who asks is the peer of the connection: a pidfd of it (peer.c: a pid reused after the client
+ * died cannot be mistaken for it) and its uid (SO_PEERCRED). The message only says
  * what is asked. Requests that would add state (a new registration, a process to sample) take
  * a token from the peer uid's bucket; an empty bucket refuses. Refusals and garbage are logged,
  * at most a few lines a minute, with counts of what was not logged.
@@ -23,11 +23,8 @@
 
 #include "agentproto.h"
 #include "bucket.h"
+#include "peer.h"
 #include "server.h"
-
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
 
 #define MAX_PENDING 64
 #define PENDING_NS 1000000000LL
@@ -52,6 +49,7 @@ struct ldp_server {
 	struct ldp_uid_buckets buckets;
 	int64_t log_minute;
 	unsigned logged, unlogged;
+	int said_how;
 	struct ldp_server_stats st;
 	char *status_buf;
 };
@@ -85,40 +83,6 @@ static int may_log(struct ldp_server *s)
 }
 
 
-/* 1 when the process behind pidfd has exited (a zombie included: its pid is not reused yet,
- * but it is not the client any more). */
-static int pidfd_exited(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) != 0;
-}
-
-/* Who is at the other end: its pid and uid, and a pidfd (-1 on kernels without SO_PEERPIDFD)
- * that the caller closes. A peer that has exited is -ESRCH: a connection handed to another
- * process must not speak for its dead creator. Returns 0 or -errno. */
-static int peer(int fd, pid_t *pid, uid_t *uid, int *pidfd)
-{
-	struct ucred cr;
-	socklen_t n = sizeof(cr);
-
-	*pidfd = -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) < 0)
-		return -errno;
-	n = sizeof(*pidfd);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, pidfd, &n) < 0)
-		*pidfd = -1;
-	/* Both were taken at connect(): the pidfd is the process cr.pid was then. */
-	if (*pidfd >= 0 && pidfd_exited(*pidfd)) {
-		close(*pidfd);
-		*pidfd = -1;
-		return -ESRCH;
-	}
-	*pid = cr.pid;
-	*uid = cr.uid;
-	return 0;
-}
-
 static void reply(int fd, const char *msg, size_t len)
 {
 	/* Non-blocking, no SIGPIPE: a client that left gets nothing. */
@@ -141,6 +105,7 @@ static int serve(struct ldp_server *s, int fd)
 {
 	char req[LDP_AGENT_REQ_MAX + 1];
 	ssize_t n;
+	enum ldp_peer_how how = LDP_PEER_PIDFD;
 	pid_t pid = 0;
 	uid_t uid = 0;
 	int pidfd = -1, r;
@@ -151,17 +116,28 @@ static int serve(struct ldp_server *s, int fd)
 	if (n <= 0)
 		return 0; /* closed before asking */
 	s->st.requests++;
-	r = peer(fd, &pid, &uid, &pidfd);
+	r = ldp_peer_get(fd, &pid, &uid, &pidfd, &how);
 	if (r < 0) {
 		s->st.refused++;
 		if (may_log(s))
-			s->ops->log(s->ctx, 1, "a request from a process that has exited ignored");
+			s->ops->log(s->ctx, 1, "a request from a process that %s ignored",
+				    r == -E2BIG ? "holds too many descriptors to check" :
+				    "has exited (or does not hold the connection)");
 		return 0; /* gone, or no credentials: nobody to answer */
+	}
+	if (how != LDP_PEER_PIDFD && !s->said_how) {
+		s->said_how = 1;
+		s->ops->log(s->ctx, 1, how == LDP_PEER_HOLDER ?
+			    "this kernel has no SO_PEERPIDFD: a requester is the process at the peer's pid "
+			    "only if it holds the connection" :
+			    "this kernel has no SO_PEERPIDFD, and unix_diag or pidfd_open is missing: a "
+			    "requester's pid is taken as the kernel gave it at connect(), and could have "
+			    "been reused");
 	}
 	r = answer(s, fd, req, n, pid, uid);
 	/* It exited while we marked it: its exit hook may have run before the marks were set, and
 	 * its pid could be reused; take them back. */
-	if (pidfd >= 0 && r == 1 && pidfd_exited(pidfd))
+	if (pidfd >= 0 && r == 1 && ldp_peer_exited(pidfd))
 		s->ops->forget(s->ctx, pid);
 	if (pidfd >= 0)
 		close(pidfd);

@@ -141,6 +141,38 @@ def test_a_socket_handed_on_cannot_speak_for_its_dead_creator(agent):
     assert covered == {}, covered
 
 
+@pytest.mark.parametrize("kernel", ["6.5+", "before 6.5"])
+def test_a_reused_pid_is_not_spoken_for(world, kernel):
+    """P connects, hands the connection to its child and exits; a victim is made with P's pid;
+    the child asks on P's connection. SO_PEERCRED names the pid, now the victim's. With
+    SO_PEERPIDFD (Linux 6.5) the pidfd is P's, which has exited; without it (Debian 12's 6.1:
+    tests/progs/nopeerpidfd makes the agent's getsockopt fail as there) the agent took the pid
+    as it was and covered the victim. Now it takes the process at that pid only if it holds
+    the connection. A live client is still answered, on both."""
+    wrapper = [prog("nopeerpidfd")] if kernel == "before 6.5" else []
+    a = Agent(world / "agent", binary=AGENT_SAN, wrapper=wrapper)
+    try:
+        p = subprocess.Popen([prog("pidreuse"), a.sock, "LDPA1 sample sigprof", "/bin/sleep", "60"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            victim = int(p.stdout.readline().split()[1])
+            reply = p.stdout.readline()
+            _, covered = a.status()
+        finally:
+            p.stdin.close()
+            err = p.stderr.read()
+            p.wait(timeout=30)
+        assert p.returncode == 0, err
+        assert reply == b"reply: \n", reply
+        assert victim not in covered, covered
+        assert a.ask("LDPA1 register").startswith(b"LDPA1 ok"), "a live client is answered"
+    finally:
+        log = a.stop()
+    said = b"this kernel has no SO_PEERPIDFD: a requester is the process at the peer's pid only if it holds"
+    assert (said in log) == (kernel == "before 6.5"), log
+    assert b"has exited (or does not hold the connection)" in log, log
+
+
 def test_garbage_is_refused_and_the_agent_lives_on(agent):
     r = run([PYTHON, str(CLIENT), "--garbage", agent.sock], env=clean_env(), timeout=60)
     assert r.returncode == 0, r
