@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * main.c — the `ldprof` command: `run` a program under the shim, `report` profiles, `flush`
+ * main.c — the `ldprof` command: `run` a program under the shim, `report` or `diff` profiles, `flush`
  * the spool, `config check`, `install`/`uninstall`.
  *
  * `run` stays in between as a thin parent: it prepares the environment (LD_PRELOAD, config
@@ -38,7 +38,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
 		"                  [--start-after-cpu DURATION] -- CMD [ARGS...]\n"
-		"       ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
+		"       ldprof report [--top N] [--folded | --svg FILE] [PROFILE_OR_DIR...]\n"
+		"       ldprof diff [--top N] [--svg FILE] BASE NEW\n"
 		"       ldprof config check [--show] [FILE]\n"
 		"       ldprof flush [--config FILE]\n"
 		"       ldprof install|uninstall [--root DIR] [--dry-run] [--lib PATH]\n"
@@ -48,7 +49,9 @@ static void usage(FILE *f)
 		"run     start CMD with the profiler preloaded; profiles go to DIR (./ldprof-profiles),\n"
 		"        or to the endpoint of the config file given with --config; CMD and what it\n"
 		"        starts are profiled from their start, or once they have used DURATION of CPU\n"
-		"report  print the top functions of profiles, or their stacks in folded format\n"
+		"report  print the top functions of profiles, their stacks in folded format, or a\n"
+		"        flame graph (SVG)\n"
+		"diff    which functions take more or less of all samples in NEW than in BASE\n"
 		"config  check a config file (file:line for each problem), --show the effective values\n"
 		"flush   send the profiles waiting in the spool to the configured endpoint\n"
 		"install add the shim to DIR/etc/ld.so.preload (DIR: /), after checking it loads\n"
@@ -440,6 +443,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return ldp_report_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "diff"))
+		return ldp_diff_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "config"))
 		return ldp_cmd_config(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "flush"))

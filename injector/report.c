@@ -26,19 +26,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pprof.h"
 #include "fileio.h"
+#include "flame.h"
+#include "pprof.h"
 #include "report.h"
 
 #define DEFAULT_DIR "ldprof-profiles"
 #define DEFAULT_TOP 20
 
 static const char usage[] =
-	"usage: ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]\n"
+	"usage: ldprof report [--top N] [--folded | --svg FILE] [PROFILE_OR_DIR...]\n"
 	"  Summarize pprof CPU profiles (default: ./" DEFAULT_DIR "; a folder means its\n"
 	"  *.pb.gz and *.pb files). All profiles are merged.\n"
-	"  --top N    show the N functions with the most flat samples (default 20, 0 = all)\n"
-	"  --folded   print folded stacks (\"root;...;leaf count\") for flame graphs\n";
+	"  --top N     show the N functions with the most flat samples (default 20, 0 = all)\n"
+	"  --folded    print folded stacks (\"root;...;leaf count\") for flame graphs\n"
+	"  --svg FILE  write a flame graph (SVG, a tooltip per frame; - for stdout) instead\n"
+	"  example: ldprof report --svg flame.svg ldprof-profiles/\n";
 
 /* ---- growable byte string ---- */
 
@@ -72,8 +75,9 @@ static int str_add(struct str *s, const char *data, size_t n)
 struct ent {
 	char *key;
 	uint64_t hash;
-	int64_t flat, cum;
-	size_t stamp; /* 1 + index of the last sample counted in cum */
+	int64_t flat[2], cum[2]; /* side 0: the profiles (a diff's base); side 1: a diff's new */
+	size_t stamp;            /* 1 + index of the last sample counted in cum */
+	unsigned char kind;      /* 1 + enum ldp_flame_kind of where it was first seen; 0 unset */
 };
 
 struct map {
@@ -163,11 +167,13 @@ static void map_free(struct map *m)
 struct report {
 	struct map frames, stacks;
 	bool folded;
-	int64_t total;
-	size_t nprofiles, serial;
+	int side;                /* what add_profile() adds to */
+	int64_t total[2];
+	size_t nprofiles[2], serial;
 	int64_t *stk; /* frame indices of the current sample, leaf first */
 	size_t nstk, capstk;
 	struct str name, key;
+	struct ldp_flame *flame; /* --svg */
 };
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -213,12 +219,38 @@ static int unsymbolized(const struct ldp_profile *p, const struct ldp_prof_locat
 	return str_add(out, hex, strlen(hex));
 }
 
-static int push_frame(struct report *rep, const char *name)
+/* Which object a location is in, for the flame graph's colours: the program (pprof's first
+ * mapping), libc and its loader, another library, the kernel (and vdso), or code in no file
+ * (JIT compilers, perf maps). */
+static enum ldp_flame_kind kind_of(const struct ldp_profile *p, const struct ldp_prof_location *l)
+{
+	static const char *const libc[] = { "libc.so", "libc-", "ld-linux", "ld-musl", "libm.so",
+					    "libpthread", "libdl.so", "librt.so", "libresolv" };
+	const struct ldp_prof_mapping *m = ldp_profile_mapping(p, l->mapping_id);
+	const char *file = m ? p->strings[m->filename] : "", *base = strrchr(file, '/');
+
+	if (!*file || !strncmp(file, "[anon", 5) || !strncmp(file, "//anon", 6) ||
+	    !strncmp(file, "/memfd:", 7) || !strncmp(file, "/tmp/perf-", 10))
+		return LDP_FLAME_JIT;
+	if (file[0] == '[')
+		return LDP_FLAME_KERNEL;
+	if (p->nmappings && !strcmp(file, p->strings[p->mappings[0].filename]))
+		return LDP_FLAME_PROGRAM;
+	base = base ? base + 1 : file;
+	for (size_t i = 0; i < sizeof(libc) / sizeof(libc[0]); i++)
+		if (!strncmp(base, libc[i], strlen(libc[i])))
+			return LDP_FLAME_LIBC;
+	return LDP_FLAME_LIB;
+}
+
+static int push_frame(struct report *rep, const char *name, enum ldp_flame_kind kind)
 {
 	int64_t idx = map_get(&rep->frames, name);
 
 	if (idx < 0)
 		return (int)idx;
+	if (!rep->frames.e[idx].kind)
+		rep->frames.e[idx].kind = (unsigned char)(kind + 1);
 	if (rep->nstk == rep->capstk) {
 		size_t ncap = rep->capstk ? rep->capstk * 2 : 64;
 		int64_t *ns = reallocarray(rep->stk, ncap, sizeof(*ns));
@@ -241,6 +273,7 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 	rep->nstk = 0;
 	for (size_t i = 0; i < s->nlocs; i++) {
 		const struct ldp_prof_location *l = ldp_profile_location(p, s->locs[i]);
+		enum ldp_flame_kind kind = kind_of(p, l);
 		size_t named = 0;
 
 		for (size_t j = 0; j < l->nfuncs; j++) {
@@ -254,7 +287,7 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 			rep->name.len = 0;
 			if ((r = str_add(&rep->name, "", 0)) < 0 ||
 			    (r = add_clean(&rep->name, fn)) < 0 ||
-			    (r = push_frame(rep, rep->name.p)) < 0)
+			    (r = push_frame(rep, rep->name.p, kind)) < 0)
 				return r;
 			named++;
 		}
@@ -263,7 +296,7 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 		rep->name.len = 0;
 		if ((r = str_add(&rep->name, "", 0)) < 0 ||
 		    (r = unsymbolized(p, l, &rep->name)) < 0 ||
-		    (r = push_frame(rep, rep->name.p)) < 0)
+		    (r = push_frame(rep, rep->name.p, kind)) < 0)
 			return r;
 	}
 	return 0;
@@ -271,6 +304,7 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 
 static int add_profile(struct report *rep, const struct ldp_profile *p)
 {
+	int side = rep->side;
 	size_t vi = 0;
 	int r;
 
@@ -286,22 +320,24 @@ static int add_profile(struct report *rep, const struct ldp_profile *p)
 
 		if (count <= 0)
 			continue;
-		rep->total = sat_add(rep->total, count);
+		rep->total[side] = sat_add(rep->total[side], count);
 		r = collect_frames(rep, p, s);
 		if (r < 0)
 			return r;
 		if (!rep->nstk)
 			continue;
 		rep->serial++;
-		rep->frames.e[rep->stk[0]].flat = sat_add(rep->frames.e[rep->stk[0]].flat, count);
+		rep->frames.e[rep->stk[0]].flat[side] = sat_add(rep->frames.e[rep->stk[0]].flat[side], count);
 		for (size_t j = 0; j < rep->nstk; j++) {
 			struct ent *e = &rep->frames.e[rep->stk[j]];
 
 			if (e->stamp == rep->serial)
 				continue; /* recursion: once per sample */
 			e->stamp = rep->serial;
-			e->cum = sat_add(e->cum, count);
+			e->cum[side] = sat_add(e->cum[side], count);
 		}
+		if (rep->flame && (r = ldp_flame_add(rep->flame, rep->stk, rep->nstk, count, side)) < 0)
+			return r;
 		if (rep->folded) {
 			int64_t idx;
 
@@ -316,10 +352,10 @@ static int add_profile(struct report *rep, const struct ldp_profile *p)
 			idx = map_get(&rep->stacks, rep->key.p);
 			if (idx < 0)
 				return (int)idx;
-			rep->stacks.e[idx].flat = sat_add(rep->stacks.e[idx].flat, count);
+			rep->stacks.e[idx].flat[0] = sat_add(rep->stacks.e[idx].flat[0], count);
 		}
 	}
-	rep->nprofiles++;
+	rep->nprofiles[side]++;
 	return 0;
 }
 
@@ -415,10 +451,10 @@ static int cmp_flat(const void *a, const void *b, void *arg)
 	const struct ent *x = &m->e[*(const size_t *)a];
 	const struct ent *y = &m->e[*(const size_t *)b];
 
-	if (x->flat != y->flat)
-		return x->flat > y->flat ? -1 : 1;
-	if (x->cum != y->cum)
-		return x->cum > y->cum ? -1 : 1;
+	if (x->flat[0] != y->flat[0])
+		return x->flat[0] > y->flat[0] ? -1 : 1;
+	if (x->cum[0] != y->cum[0])
+		return x->cum[0] > y->cum[0] ? -1 : 1;
 	return strcmp(x->key, y->key);
 }
 
@@ -443,19 +479,19 @@ static int print_report(const struct report *rep, long top)
 
 	if (rep->folded) {
 		for (size_t i = 0; i < n; i++)
-			printf("%s %lld\n", m->e[order[i]].key, (long long)m->e[order[i]].flat);
+			printf("%s %lld\n", m->e[order[i]].key, (long long)m->e[order[i]].flat[0]);
 	} else {
-		printf("Total: %lld samples in %zu profile%s\n", (long long)rep->total,
-		       rep->nprofiles, rep->nprofiles == 1 ? "" : "s");
+		printf("Total: %lld samples in %zu profile%s\n", (long long)rep->total[0],
+		       rep->nprofiles[0], rep->nprofiles[0] == 1 ? "" : "s");
 		printf("%10s %6s %10s %6s  %s\n", "flat", "flat%", "cum", "cum%", "function");
 		if (top > 0 && (size_t)top < n)
 			n = (size_t)top;
 		for (size_t i = 0; i < n; i++) {
 			const struct ent *e = &m->e[order[i]];
 
-			printf("%10lld %5.1f%% %10lld %5.1f%%  %s\n", (long long)e->flat,
-			       pct(e->flat, rep->total), (long long)e->cum, pct(e->cum, rep->total),
-			       e->key);
+			printf("%10lld %5.1f%% %10lld %5.1f%%  %s\n", (long long)e->flat[0],
+			       pct(e->flat[0], rep->total[0]), (long long)e->cum[0],
+			       pct(e->cum[0], rep->total[0]), e->key);
 		}
 	}
 	free(order);
@@ -477,96 +513,201 @@ static bool parse_top(const char *s, long *ret)
 	return true;
 }
 
+/* The profiles of paths (a folder means its profiles; none given: the default folder). */
+static int gather(const char *cmd, char *const *paths, size_t npaths, struct paths *files)
+{
+	const char *dflt = DEFAULT_DIR;
+	size_t start = files->n;
+	int r;
+
+	if (!npaths) {
+		paths = (char *const *)&dflt;
+		npaths = 1;
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		struct stat st;
+
+		if (stat(paths[i], &st) < 0) {
+			fprintf(stderr, "ldprof %s: '%s': %s\n", cmd, paths[i], strerror(errno));
+			return -1;
+		}
+		r = S_ISDIR(st.st_mode) ? add_dir(files, paths[i]) : paths_add(files, NULL, paths[i]);
+		if (r < 0) {
+			fprintf(stderr, "ldprof %s: '%s': %s\n", cmd, paths[i], strerror(-r));
+			return -1;
+		}
+	}
+	if (files->n == start) {
+		fprintf(stderr, "ldprof %s: no profiles found (*.pb.gz, *.pb) in %s%s\n", cmd, paths[0],
+			npaths > 1 ? " and the others named" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and adds files[from..] to rep's current side. */
+static int load(const char *cmd, struct report *rep, const struct paths *files, size_t from)
+{
+	for (size_t f = from; f < files->n; f++) {
+		struct ldp_profile p;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int r;
+
+		r = ldp_read_file(files->v[f], 0, LDP_PROFILE_MAX_RAW, (char **)&buf, &len);
+		if (r < 0) {
+			fprintf(stderr, "ldprof %s: '%s': %s\n", cmd, files->v[f], strerror(-r));
+			return -1;
+		}
+		r = ldp_profile_parse(buf, len, &p);
+		free(buf);
+		if (r < 0) {
+			fprintf(stderr, "ldprof %s: '%s': not a valid pprof profile (%s)\n", cmd,
+				files->v[f], strerror(-r));
+			return -1;
+		}
+		r = add_profile(rep, &p);
+		ldp_profile_free(&p);
+		if (r < 0) {
+			fprintf(stderr, "ldprof %s: '%s': %s\n", cmd, files->v[f], strerror(-r));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Names and kinds by frame id, as flame.c takes them; the SVG into path ("-": stdout). */
+static int write_svg(const char *cmd, const struct report *rep, const char *path, const char *title,
+		     const char *subtitle, int diff)
+{
+	const char **names = calloc(rep->frames.n + 1, sizeof(*names));
+	unsigned char *kinds = calloc(rep->frames.n + 1, 1);
+	struct ldp_flame_svg o = { .title = title, .subtitle = subtitle, .names = names,
+				   .kinds = kinds, .diff = diff };
+	FILE *f = NULL;
+	int r = -1;
+
+	if (!names || !kinds) {
+		fprintf(stderr, "ldprof %s: %s\n", cmd, strerror(ENOMEM));
+		goto out;
+	}
+	for (size_t i = 0; i < rep->frames.n; i++) {
+		names[i] = rep->frames.e[i].key;
+		kinds[i] = rep->frames.e[i].kind ? rep->frames.e[i].kind - 1 : LDP_FLAME_UNKNOWN;
+	}
+	f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+	if (!f) {
+		fprintf(stderr, "ldprof %s: cannot write '%s': %s\n", cmd, path, strerror(errno));
+		goto out;
+	}
+	if (ldp_flame_write_svg(rep->flame, &o, f) < 0 || fflush(f) != 0 || ferror(f)) {
+		fprintf(stderr, "ldprof %s: writing '%s': %s\n", cmd, path, strerror(errno ? errno : EIO));
+		goto out;
+	}
+	r = 0;
+out:
+	if (f && f != stdout && fclose(f) != 0 && r == 0) {
+		fprintf(stderr, "ldprof %s: writing '%s': %s\n", cmd, path, strerror(errno));
+		r = -1;
+	}
+	free(names);
+	free(kinds);
+	return r;
+}
+
+static void report_free(struct report *rep, struct paths *files)
+{
+	for (size_t f = 0; f < files->n; f++)
+		free(files->v[f]);
+	free(files->v);
+	map_free(&rep->frames);
+	map_free(&rep->stacks);
+	free(rep->stk);
+	free(rep->name.p);
+	free(rep->key.p);
+	ldp_flame_free(rep->flame);
+}
+
+/* --top N, --svg FILE, --folded (report only), --help: the options both commands take. Returns
+ * 1 when argv[*i] was one (and consumed its value), 0 when it is not an option, or the exit code
+ * + 100 to stop with. */
+static int option(const char *cmd, const char *use, int argc, char **argv, int *i, long *top,
+		  const char **svg, bool *folded)
+{
+	const char *a = argv[*i];
+
+	if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0 || strcmp(a, "--svg") == 0 ||
+	    strncmp(a, "--svg=", 6) == 0) {
+		const char *v = a[5] == '=' ? a + 6 : (*i + 1 < argc ? argv[++*i] : NULL);
+
+		if (!v) {
+			fprintf(stderr, "ldprof %s: %.5s needs a %s (see ldprof %s --help)\n", cmd, a,
+				a[2] == 't' ? "number" : "file name", cmd);
+			return 102;
+		}
+		if (a[2] == 's') {
+			*svg = v;
+		} else if (!parse_top(v, top)) {
+			fprintf(stderr, "ldprof %s: bad --top value '%s': a number of rows, 0 for all\n", cmd, v);
+			return 102;
+		}
+		return 1;
+	}
+	if (folded && strcmp(a, "--folded") == 0) {
+		*folded = true;
+		return 1;
+	}
+	if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		fputs(use, stdout);
+		return 100;
+	}
+	if (a[0] == '-' && a[1] && strcmp(a, "--")) {
+		fprintf(stderr, "ldprof %s: unknown option '%s' (see ldprof %s --help)\n", cmd, a, cmd);
+		return 102;
+	}
+	return 0;
+}
+
 int ldp_report_main(int argc, char **argv)
 {
 	struct report rep = { 0 };
 	struct paths files = { 0 };
 	long top = DEFAULT_TOP;
-	int i, r, rc = 1;
-	bool any_path = false;
+	const char *svg = NULL;
+	char sub[160];
+	int i, r, rc = 1, dashes = 0, npaths = 0;
 
+	/* options anywhere before a "--", as getopt() allows; the rest are paths */
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--") == 0) {
-			i++;
-			break;
-		} else if (strcmp(a, "--folded") == 0) {
-			rep.folded = true;
-		} else if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
-			const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-
-			if (!v) {
-				fprintf(stderr, "ldprof report: --top needs a number\n");
-				rc = 2;
-				goto out;
-			}
-			if (!parse_top(v, &top)) {
-				fprintf(stderr, "ldprof report: bad --top value '%s'\n", v);
-				rc = 2;
-				goto out;
-			}
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(usage, stdout);
-			rc = 0;
+		r = dashes ? 0 : option("report", usage, argc, argv, &i, &top, &svg, &rep.folded);
+		if (r >= 100) {
+			rc = r - 100;
 			goto out;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "ldprof report: unknown option '%s' (see --help)\n", a);
-			rc = 2;
-			goto out;
-		} else {
-			break;
 		}
+		if (!r && !dashes && !strcmp(argv[i], "--"))
+			dashes = 1;
+		else if (!r)
+			argv[npaths++] = argv[i];
 	}
-
-	/* collect the files: the remaining arguments, or the default folder */
-	for (; i < argc || !any_path; i++) {
-		const char *path = i < argc ? argv[i] : DEFAULT_DIR;
-		struct stat st;
-
-		any_path = true;
-		if (stat(path, &st) < 0) {
-			fprintf(stderr, "ldprof report: '%s': %s\n", path, strerror(errno));
-			goto out;
-		}
-		r = S_ISDIR(st.st_mode) ? add_dir(&files, path) : paths_add(&files, NULL, path);
-		if (r < 0) {
-			fprintf(stderr, "ldprof report: '%s': %s\n", path, strerror(-r));
-			goto out;
-		}
-	}
-	if (!files.n) {
-		fprintf(stderr, "ldprof report: no profiles found (*.pb.gz, *.pb)\n");
+	if (svg && rep.folded) {
+		fprintf(stderr, "ldprof report: --svg and --folded: choose one\n");
+		rc = 2;
 		goto out;
 	}
-
-	for (size_t f = 0; f < files.n; f++) {
-		struct ldp_profile p;
-		uint8_t *buf = NULL;
-		size_t len = 0;
-
-		r = ldp_read_file(files.v[f], 0, LDP_PROFILE_MAX_RAW, (char **)&buf, &len);
-		if (r < 0) {
-			fprintf(stderr, "ldprof report: '%s': %s\n", files.v[f], strerror(-r));
-			goto out;
-		}
-		r = ldp_profile_parse(buf, len, &p);
-		free(buf);
-		if (r < 0) {
-			fprintf(stderr, "ldprof report: '%s': not a valid pprof profile (%s)\n",
-				files.v[f], strerror(-r));
-			goto out;
-		}
-		r = add_profile(&rep, &p);
-		ldp_profile_free(&p);
-		if (r < 0) {
-			fprintf(stderr, "ldprof report: '%s': %s\n", files.v[f], strerror(-r));
-			goto out;
-		}
+	if (svg && !(rep.flame = ldp_flame_new())) {
+		fprintf(stderr, "ldprof report: %s\n", strerror(ENOMEM));
+		goto out;
 	}
-
-	r = print_report(&rep, top);
-	if (r < 0) {
+	if (gather("report", argv, (size_t)npaths, &files) < 0 || load("report", &rep, &files, 0) < 0)
+		goto out;
+	if (svg) {
+		snprintf(sub, sizeof(sub), "%lld samples in %zu profile%s", (long long)rep.total[0],
+			 rep.nprofiles[0], rep.nprofiles[0] == 1 ? "" : "s");
+		if (write_svg("report", &rep, svg, "ldprof: CPU flame graph", sub, 0) < 0)
+			goto out;
+		if (strcmp(svg, "-"))
+			printf("%s: a flame graph of %s\n", svg, sub);
+	} else if ((r = print_report(&rep, top)) < 0) {
 		fprintf(stderr, "ldprof report: %s\n", strerror(-r));
 		goto out;
 	}
@@ -576,13 +717,152 @@ int ldp_report_main(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	for (size_t f = 0; f < files.n; f++)
-		free(files.v[f]);
-	free(files.v);
-	map_free(&rep.frames);
-	map_free(&rep.stacks);
-	free(rep.stk);
-	free(rep.name.p);
-	free(rep.key.p);
+	report_free(&rep, &files);
+	return rc;
+}
+
+/* ---- diff ---- */
+
+static const char diff_usage[] =
+	"usage: ldprof diff [--top N] [--svg FILE] BASE NEW\n"
+	"       ldprof diff [--top N] [--svg FILE] BASE... -- NEW...\n"
+	"  Which functions take a larger or smaller share of all samples in NEW than in BASE\n"
+	"  (each a profile or a folder of them; several on a side are merged).\n"
+	"  --top N     show the N functions whose flat share changed most (default 20, 0 = all)\n"
+	"  --svg FILE  also write a differential flame graph: widths from NEW, red where a frame\n"
+	"              takes a larger share than in BASE, blue a smaller one\n"
+	"  example: ldprof diff before/ after/ --svg diff.svg\n";
+
+static double share_of(int64_t v, int64_t total)
+{
+	return total > 0 ? (double)v / (double)total : 0.0;
+}
+
+static double flat_change(const struct report *rep, const struct ent *e)
+{
+	return share_of(e->flat[1], rep->total[1]) - share_of(e->flat[0], rep->total[0]);
+}
+
+static double cum_change(const struct report *rep, const struct ent *e)
+{
+	return share_of(e->cum[1], rep->total[1]) - share_of(e->cum[0], rep->total[0]);
+}
+
+static int cmp_change(const void *a, const void *b, void *arg)
+{
+	const struct report *rep = arg;
+	const struct ent *x = &rep->frames.e[*(const size_t *)a];
+	const struct ent *y = &rep->frames.e[*(const size_t *)b];
+	double dx = flat_change(rep, x), dy = flat_change(rep, y);
+
+	dx = dx < 0 ? -dx : dx;
+	dy = dy < 0 ? -dy : dy;
+	if (dx != dy)
+		return dx > dy ? -1 : 1;
+	dx = cum_change(rep, x);
+	dy = cum_change(rep, y);
+	dx = dx < 0 ? -dx : dx;
+	dy = dy < 0 ? -dy : dy;
+	if (dx != dy)
+		return dx > dy ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static int print_diff(const struct report *rep, long top)
+{
+	size_t *order, n = rep->frames.n;
+
+	order = calloc(n ? n : 1, sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_change, (void *)rep);
+	printf("Base: %lld samples in %zu profile%s; new: %lld samples in %zu profile%s "
+	       "(shares of each side's total)\n", (long long)rep->total[0], rep->nprofiles[0],
+	       rep->nprofiles[0] == 1 ? "" : "s", (long long)rep->total[1], rep->nprofiles[1],
+	       rep->nprofiles[1] == 1 ? "" : "s");
+	printf("%6s %6s %7s  %6s %6s %7s  %s\n", "flat%", "flat%", "change", "cum%", "cum%", "change",
+	       "function");
+	printf("%6s %6s %7s  %6s %6s %7s\n", "base", "new", "", "base", "new", "");
+	if (top > 0 && (size_t)top < n)
+		n = (size_t)top;
+	for (size_t i = 0; i < n; i++) {
+		const struct ent *e = &rep->frames.e[order[i]];
+
+		printf("%5.1f%% %5.1f%% %+6.1f%%  %5.1f%% %5.1f%% %+6.1f%%  %s\n",
+		       pct(e->flat[0], rep->total[0]), pct(e->flat[1], rep->total[1]),
+		       100 * flat_change(rep, e), pct(e->cum[0], rep->total[0]),
+		       pct(e->cum[1], rep->total[1]), 100 * cum_change(rep, e), e->key);
+	}
+	free(order);
+	return 0;
+}
+
+int ldp_diff_main(int argc, char **argv)
+{
+	struct report rep = { 0 };
+	struct paths files = { 0 };
+	long top = DEFAULT_TOP;
+	const char *svg = NULL;
+	char sub[200];
+	int i, r, rc = 1, sep = -1, npaths = 0;
+	size_t nbase;
+
+	/* options anywhere; paths in order, a "--" between the sides (else one path each) */
+	for (i = 1; i < argc; i++) {
+		r = option("diff", diff_usage, argc, argv, &i, &top, &svg, NULL);
+		if (r >= 100) {
+			rc = r - 100;
+			goto out;
+		}
+		if (!r && !strcmp(argv[i], "--"))
+			sep = sep < 0 ? npaths : 0; /* a second "--" is a usage error */
+		else if (!r)
+			argv[npaths++] = argv[i];
+	}
+	if (sep < 0 && npaths == 2)
+		sep = 1;
+	if (sep <= 0 || sep >= npaths) {
+		fprintf(stderr, "ldprof diff: name the base profiles and the new ones: BASE NEW, or "
+			"BASE... -- NEW... (see ldprof diff --help)\n");
+		rc = 2;
+		goto out;
+	}
+	if (!(rep.flame = ldp_flame_new())) {
+		fprintf(stderr, "ldprof diff: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	if (gather("diff", argv, (size_t)sep, &files) < 0)
+		goto out;
+	nbase = files.n;
+	if (gather("diff", argv + sep, (size_t)(npaths - sep), &files) < 0)
+		goto out;
+	{
+		struct paths base = { files.v, nbase, nbase };
+
+		if (load("diff", &rep, &base, 0) < 0)
+			goto out;
+	}
+	rep.side = 1;
+	if (load("diff", &rep, &files, nbase) < 0)
+		goto out;
+	if ((r = print_diff(&rep, top)) < 0) {
+		fprintf(stderr, "ldprof diff: %s\n", strerror(-r));
+		goto out;
+	}
+	if (svg) {
+		snprintf(sub, sizeof(sub), "base: %lld samples in %zu profiles; new: %lld samples in %zu profiles",
+			 (long long)rep.total[0], rep.nprofiles[0], (long long)rep.total[1], rep.nprofiles[1]);
+		if (write_svg("diff", &rep, svg, "ldprof: differential flame graph", sub, 1) < 0)
+			goto out;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "ldprof diff: writing the report: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	report_free(&rep, &files);
 	return rc;
 }

@@ -7,12 +7,17 @@
  * location ids finds a location, each location's mapping id (when nonzero) and function ids
  * find their entries, and every string index is inside the string table. A failed parse must
  * leave the output untouched.
+ * Then the profile is drawn as `ldprof report --svg` would (injector/flame.c, names straight
+ * from the profile): the file must be whole (ends with </svg>), valid UTF-8, and hold no control
+ * character but newlines, whatever the names were.
  * Seeds: tests/fuzz/corpus/fuzz_pprof/ (written by `test_pprof --write-corpus DIR`).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "flame.h"
 #include "pprof.h"
 
 static void check_str(const struct ldp_profile *p, int64_t idx)
@@ -87,6 +92,70 @@ static void walk(const struct ldp_profile *p)
 			abort();
 }
 
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 && p[i] >= 0xc2 ? 2 :
+			   (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+
+		if (!k || i + k > n)
+			return 0;
+		for (size_t j = 1; j < k; j++)
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+		if (k == 1 && p[i] < 0x20 && p[i] != '\n')
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+static void draw(const struct ldp_profile *p)
+{
+	struct ldp_flame *f = ldp_flame_new();
+	const char **names = calloc(p->nlocations + 1, sizeof(*names));
+	unsigned char *kinds = calloc(p->nlocations + 1, 1);
+	int64_t ids[64];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	if (!f || !names || !kinds)
+		abort();
+	for (size_t i = 0; i < p->nlocations; i++) {
+		const struct ldp_prof_location *l = &p->locations[i];
+		const struct ldp_prof_function *fn = l->nfuncs ? ldp_profile_function(p, l->func_ids[0]) : NULL;
+
+		names[i] = fn ? p->strings[fn->name] : "";
+		kinds[i] = (unsigned char)(i % 6);
+	}
+	for (size_t i = 0; i < p->nsamples; i++) {
+		const struct ldp_prof_sample *s = &p->samples[i];
+		size_t n = 0;
+
+		for (size_t j = 0; j < s->nlocs && n < 64; j++)
+			ids[n++] = ldp_profile_location(p, s->locs[j]) - p->locations;
+		if (ldp_flame_add(f, ids, n, s->nvalues ? (s->values[0] & 0xffff) : 1, (int)(i & 1)) < 0)
+			abort();
+	}
+	for (int diff = 0; diff < 2; diff++) {
+		struct ldp_flame_svg o = { .title = "t", .subtitle = "s", .names = names, .kinds = kinds,
+					   .diff = diff };
+
+		m = open_memstream(&out, &len);
+		if (!m || ldp_flame_write_svg(f, &o, m) < 0)
+			abort();
+		fclose(m);
+		if (len < 7 || strcmp(out + len - 7, "</svg>\n") || !utf8_ok((unsigned char *)out, len))
+			abort();
+		free(out);
+		out = NULL;
+	}
+	ldp_flame_free(f);
+	free(names);
+	free(kinds);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ldp_profile p, untouched;
@@ -99,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	walk(&p);
+	draw(&p);
 	ldp_profile_free(&p);
 	return 0;
 }
