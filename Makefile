@@ -21,7 +21,7 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
             rpm shellcheck systemd libcap2-bin git util-linux \
             llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib \
-            openssh-server openssh-client libpython3.11-testsuite
+            openssh-server openssh-client libpython3.11-testsuite libc6-dbg
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
@@ -32,8 +32,9 @@ CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildca
 CLI_SRC    := $(wildcard injector/*.c)
 
 # The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent;
-# symcache.c: the agent's shared symbol tables and their reading thread).
-COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c,$(COMMON_SRC)))
+# symcache.c: the agent's shared symbol tables and their reading thread; debuginfo.c: separate
+# debug files, read by `ldprof report` and `diff` only).
+COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c common/debuginfo.c,$(COMMON_SRC)))
 CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
 CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 

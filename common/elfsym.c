@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,6 +66,7 @@
 #define SYM_CHUNK     4096           /* symbols read per pread() */
 #define RANK_NAME_LEN 255            /* name lengths compared for aliases are capped here */
 #define MAX_SHSTRTAB  (1ull << 20)   /* section names: a larger table means no .gopclntab */
+#define PATH_MAX_LINK 255            /* a .gnu_debuglink name */
 
 struct sym {
 	uint64_t start; /* file offset */
@@ -95,6 +97,7 @@ struct load {
 /* What the parser has read of the file so far. */
 struct elf {
 	struct src src;
+	const struct ldp_elfsym_loads *debug; /* a debug file: where the original had its segments */
 	Elf64_Ehdr eh;
 	Elf64_Shdr *sh;
 	size_t shnum;
@@ -222,6 +225,29 @@ static int read_headers(struct elf *e)
 	e->ph = p;
 	e->phnum = phnum;
 
+	/* A separate debug file keeps the original's program headers with their contents gone
+	 * (p_filesz, often p_offset, zeroed): symbol addresses become the original's file offsets
+	 * through the original's segments, which the caller read from it, or, without it, through
+	 * the debug file's own PT_LOADs taken as linked at their file offsets (what GNU ld and lld
+	 * do for the code of libraries and PIE programs). Symbols are never read from there. */
+	if (e->debug) {
+		for (size_t i = 0; i < e->debug->n && i < MAX_LOADS; i++)
+			e->loads[e->nloads++] = (struct load){ .vaddr = e->debug->l[i].vaddr,
+							       .offset = e->debug->l[i].offset,
+							       .filesz = e->debug->l[i].filesz };
+		for (size_t i = 0; i < e->phnum && !e->debug->n; i++) {
+			const Elf64_Phdr *ph = &e->ph[i];
+
+			if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
+				continue;
+			if (e->nloads == MAX_LOADS)
+				return -ENOEXEC;
+			e->loads[e->nloads++] = (struct load){
+				.vaddr = ph->p_vaddr, .offset = ph->p_vaddr, .filesz = ph->p_memsz
+			};
+		}
+		return e->nloads ? 0 : -ENOEXEC;
+	}
 	for (size_t i = 0; i < e->phnum; i++) {
 		const Elf64_Phdr *ph = &e->ph[i];
 
@@ -685,9 +711,10 @@ out:
 	return r;
 }
 
-static int build(const struct src *src, uint64_t budget, struct ldp_elfsym **ret)
+static int build(const struct src *src, uint64_t budget, const struct ldp_elfsym_loads *debug,
+		 struct ldp_elfsym **ret)
 {
-	struct elf e = { .src = *src, .budget = budget ? budget : UINT64_MAX };
+	struct elf e = { .src = *src, .debug = debug, .budget = budget ? budget : UINT64_MAX };
 	struct ldp_elfsym *s = NULL;
 	int r;
 
@@ -728,7 +755,7 @@ int ldp_elfsym_parse_budget(const void *buf, size_t len, uint64_t max_bytes, str
 		return -EINVAL;
 	if (len > MAX_FILE_SIZE)
 		return -EFBIG;
-	return build(&src, max_bytes, ret);
+	return build(&src, max_bytes, NULL, ret);
 }
 
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
@@ -759,7 +786,99 @@ int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
 	if (fd < 0 || !ret)
 		return -EINVAL;
 	r = src_of_fd(fd, &src);
-	return r < 0 ? r : build(&src, max_bytes, ret);
+	return r < 0 ? r : build(&src, max_bytes, NULL, ret);
+}
+
+int ldp_elfsym_open_debug_fd(int fd, const struct ldp_elfsym_loads *orig, uint64_t max_bytes,
+			     struct ldp_elfsym **ret)
+{
+	static const struct ldp_elfsym_loads none;
+	struct src src;
+	int r;
+
+	if (fd < 0 || !ret)
+		return -EINVAL;
+	r = src_of_fd(fd, &src);
+	return r < 0 ? r : build(&src, max_bytes, orig ? orig : &none, ret);
+}
+
+int ldp_elfsym_parse_debug(const void *buf, size_t len, const struct ldp_elfsym_loads *orig,
+			   struct ldp_elfsym **ret)
+{
+	static const struct ldp_elfsym_loads none;
+	struct src src = { .buf = buf, .fd = -1, .size = len };
+
+	if (!ret || (!buf && len > 0))
+		return -EINVAL;
+	if (len > MAX_FILE_SIZE)
+		return -EFBIG;
+	return build(&src, 0, orig ? orig : &none, ret);
+}
+
+/* The program headers and section headers of the file open on fd, for the two readers below. */
+static int headers_of_fd(int fd, struct elf *e)
+{
+	int r = src_of_fd(fd, &e->src);
+
+	return r < 0 ? r : read_headers(e);
+}
+
+int ldp_elfsym_read_loads(int fd, struct ldp_elfsym_loads *ret, char *build_id, size_t len)
+{
+	struct elf e = { .budget = UINT64_MAX };
+	char id[2 * MAX_BUILD_ID + 1] = "";
+	int r;
+
+	r = headers_of_fd(fd, &e);
+	if (r == 0)
+		r = read_build_id(&e, id);
+	if (r == 0) {
+		ret->n = 0;
+		for (size_t i = 0; i < e.nloads && i < LDP_ELFSYM_MAX_LOADS; i++) {
+			ret->l[i].vaddr = e.loads[i].vaddr;
+			ret->l[i].offset = e.loads[i].offset;
+			ret->l[i].filesz = e.loads[i].filesz;
+			ret->n++;
+		}
+		if (build_id && len)
+			snprintf(build_id, len, "%s", id);
+	}
+	free(e.sh);
+	free(e.ph);
+	return r;
+}
+
+int ldp_elfsym_debuglink(int fd, char *name, size_t len, uint32_t *crc)
+{
+	static const char *const names[] = { ".gnu_debuglink", NULL };
+	struct elf e = { .budget = UINT64_MAX };
+	const Elf64_Shdr *sh = NULL;
+	uint8_t buf[PATH_MAX_LINK + 8];
+	size_t n, end;
+	int r;
+
+	r = headers_of_fd(fd, &e);
+	if (r == 0)
+		r = find_section(&e, names, &sh);
+	if (r == 0 && (!sh || sh->sh_type != SHT_PROGBITS || sh->sh_size < 8 ||
+		       sh->sh_size > sizeof(buf) || !in_file(&e.src, sh->sh_offset, sh->sh_size)))
+		r = -ENOENT;
+	if (r == 0)
+		r = src_read(&e.src, sh->sh_offset, sh->sh_size, buf);
+	if (r == 0) {
+		/* the name, NUL, padding to 4 bytes, then the CRC32 of the debug file */
+		n = strnlen((const char *)buf, sh->sh_size);
+		end = (n + 4) & ~(size_t)3;
+		if (n == 0 || n >= len || end + 4 > sh->sh_size || memchr(buf, '/', n)) {
+			r = -ENOENT;
+		} else {
+			memcpy(name, buf, n + 1);
+			memcpy(crc, buf + end, 4);
+		}
+	}
+	free(e.sh);
+	free(e.ph);
+	return r;
 }
 
 int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret)

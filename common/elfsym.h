@@ -22,6 +22,34 @@ int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret);
  * allocate at its peak, the result included (0: only the parser's own caps); a file whose
  * tables would take more is -E2BIG, before they are read. */
 int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret);
+/* A file's PT_LOAD segments with contents (at most LDP_ELFSYM_MAX_LOADS). */
+#define LDP_ELFSYM_MAX_LOADS 64
+struct ldp_elfsym_loads {
+	size_t n;
+	struct {
+		uint64_t vaddr, offset, filesz;
+	} l[LDP_ELFSYM_MAX_LOADS];
+};
+
+/* The segments and the GNU build ID ("" when none; into build_id, len bytes) of the ELF file
+ * open on fd: what a separate debug file of it needs. Returns 0 or -errno. */
+int ldp_elfsym_read_loads(int fd, struct ldp_elfsym_loads *ret, char *build_id, size_t len);
+
+/* The .gnu_debuglink of the ELF file open on fd: the debug file's name (no '/') and its CRC32.
+ * Returns 0, -ENOENT when there is none, or -errno. */
+int ldp_elfsym_debuglink(int fd, char *name, size_t len, uint32_t *crc);
+
+/* A separate debug file (`objcopy --only-keep-debug`, as Debian's -dbg and -dbgsym packages
+ * install them under /usr/lib/debug): its .symtab, with the file offsets of the original,
+ * whose segments orig gives (ldp_elfsym_read_loads of it). Without them (NULL, or n == 0:
+ * the original is not on this host), each of the debug file's PT_LOADs is taken as linked at
+ * its own file offset, which is how GNU ld and lld lay out the code of libraries and PIE
+ * programs. Lookups then take the original's file offsets, as for ldp_elfsym_open(). */
+int ldp_elfsym_open_debug_fd(int fd, const struct ldp_elfsym_loads *orig, uint64_t max_bytes,
+			     struct ldp_elfsym **ret);
+int ldp_elfsym_parse_debug(const void *buf, size_t len, const struct ldp_elfsym_loads *orig,
+			   struct ldp_elfsym **ret);
+
 /* Same from a buffer (used by the fuzzer); the buffer is copied. */
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret);
 /* ... with a budget, as ldp_elfsym_open_fd. */

@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "debuginfo.h"
 #include "fileio.h"
 #include "flame.h"
 #include "pprof.h"
@@ -41,6 +43,9 @@ static const char usage[] =
 	"  --top N     show the N functions with the most flat samples (default 20, 0 = all)\n"
 	"  --folded    print folded stacks (\"root;...;leaf count\") for flame graphs\n"
 	"  --svg FILE  write a flame graph (SVG, a tooltip per frame; - for stdout) instead\n"
+	"  --debug-dir DIR  where separate debug files name what the profile left unnamed\n"
+	"              (default " LDP_DEBUG_ROOT ", as Debian's -dbg/-dbgsym packages install them;\n"
+	"              \"\" for none)\n"
 	"  example: ldprof report --svg flame.svg ldprof-profiles/\n";
 
 /* ---- growable byte string ---- */
@@ -78,6 +83,14 @@ struct ent {
 	int64_t flat[2], cum[2]; /* side 0: the profiles (a diff's base); side 1: a diff's new */
 	size_t stamp;            /* 1 + index of the last sample counted in cum */
 	unsigned char kind;      /* 1 + enum ldp_flame_kind of where it was first seen; 0 unset */
+};
+
+/* An object frames are in, and the symbols of its separate debug file (debuginfo.h), looked
+ * for once per object and build. */
+struct dbg {
+	char *file, *build_id;
+	struct ldp_elfsym *syms;  /* NULL: none found */
+	size_t unnamed;           /* distinct frames in it that stayed unnamed */
 };
 
 struct map {
@@ -174,6 +187,10 @@ struct report {
 	size_t nstk, capstk;
 	struct str name, key;
 	struct ldp_flame *flame; /* --svg */
+	const char *debug_dir;   /* --debug-dir; "" for none */
+	struct dbg *dbg;
+	size_t ndbg;
+	size_t named_by_debug;   /* distinct frames a debug file named */
 };
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -243,12 +260,15 @@ static enum ldp_flame_kind kind_of(const struct ldp_profile *p, const struct ldp
 	return LDP_FLAME_LIB;
 }
 
-static int push_frame(struct report *rep, const char *name, enum ldp_flame_kind kind)
+/* *isnew: set when the frame was not there yet (may be NULL). */
+static int push_frame(struct report *rep, const char *name, enum ldp_flame_kind kind, bool *isnew)
 {
 	int64_t idx = map_get(&rep->frames, name);
 
 	if (idx < 0)
 		return (int)idx;
+	if (isnew)
+		*isnew = !rep->frames.e[idx].kind;
 	if (!rep->frames.e[idx].kind)
 		rep->frames.e[idx].kind = (unsigned char)(kind + 1);
 	if (rep->nstk == rep->capstk) {
@@ -261,6 +281,62 @@ static int push_frame(struct report *rep, const char *name, enum ldp_flame_kind 
 		rep->capstk = ncap;
 	}
 	rep->stk[rep->nstk++] = idx;
+	return 0;
+}
+
+/* The debug symbols of the object of mapping m, looked for on first use; NULL on ENOMEM. */
+static struct dbg *dbg_of(struct report *rep, const struct ldp_profile *p, const struct ldp_prof_mapping *m)
+{
+	const char *file = p->strings[m->filename], *id = p->strings[m->build_id];
+	struct dbg *d;
+
+	for (size_t i = 0; i < rep->ndbg; i++)
+		if (!strcmp(rep->dbg[i].file, file) && !strcmp(rep->dbg[i].build_id, id))
+			return &rep->dbg[i];
+	d = reallocarray(rep->dbg, rep->ndbg + 1, sizeof(*d));
+	if (!d)
+		return NULL;
+	rep->dbg = d;
+	d = &rep->dbg[rep->ndbg];
+	*d = (struct dbg){ .file = strdup(file), .build_id = strdup(id) };
+	if (!d->file || !d->build_id) {
+		free(d->file);
+		free(d->build_id);
+		return NULL;
+	}
+	rep->ndbg++;
+	if (*rep->debug_dir && (*id || *file == '/'))
+		ldp_debuginfo_open(file, id, rep->debug_dir, &d->syms, NULL, 0);
+	return d;
+}
+
+/* A location no function of the profile names: its debug file's name for it, else
+ * "libfoo.so+0x1234". */
+static int unnamed_frame(struct report *rep, const struct ldp_profile *p,
+			 const struct ldp_prof_location *l, enum ldp_flame_kind kind)
+{
+	const struct ldp_prof_mapping *m = ldp_profile_mapping(p, l->mapping_id);
+	struct dbg *d = NULL;
+	const char *fn = NULL;
+	bool isnew;
+	int r;
+
+	if (m && *p->strings[m->filename] != '[') {
+		d = dbg_of(rep, p, m);
+		if (!d)
+			return -ENOMEM;
+		if (d->syms)
+			fn = ldp_elfsym_lookup(d->syms, l->address - m->start + m->offset);
+	}
+	rep->name.len = 0;
+	if ((r = str_add(&rep->name, "", 0)) < 0 ||
+	    (r = fn ? add_clean(&rep->name, fn) : unsymbolized(p, l, &rep->name)) < 0 ||
+	    (r = push_frame(rep, rep->name.p, kind, &isnew)) < 0)
+		return r;
+	if (isnew && fn)
+		rep->named_by_debug++;
+	if (isnew && !fn && d)
+		d->unnamed++;
 	return 0;
 }
 
@@ -287,16 +363,11 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 			rep->name.len = 0;
 			if ((r = str_add(&rep->name, "", 0)) < 0 ||
 			    (r = add_clean(&rep->name, fn)) < 0 ||
-			    (r = push_frame(rep, rep->name.p, kind)) < 0)
+			    (r = push_frame(rep, rep->name.p, kind, NULL)) < 0)
 				return r;
 			named++;
 		}
-		if (named)
-			continue;
-		rep->name.len = 0;
-		if ((r = str_add(&rep->name, "", 0)) < 0 ||
-		    (r = unsymbolized(p, l, &rep->name)) < 0 ||
-		    (r = push_frame(rep, rep->name.p, kind)) < 0)
+		if (!named && (r = unnamed_frame(rep, p, l, kind)) < 0)
 			return r;
 	}
 	return 0;
@@ -615,8 +686,97 @@ out:
 	return r;
 }
 
+/* The Debian package that ships path ("" when none is known): dpkg-query -S, run without a
+ * shell. Debian 12 registers libraries under /lib, which /usr/lib stands for. */
+static void package_of(const char *path, char *pkg, size_t len)
+{
+	char alt[PATH_MAX], line[PATH_MAX + 256];
+	const char *try[2] = { path, NULL };
+
+	pkg[0] = 0;
+	if (!strncmp(path, "/usr/lib/", 9) && (size_t)snprintf(alt, sizeof(alt), "%s", path + 4) < sizeof(alt))
+		try[1] = alt;
+	for (int k = 0; k < 2 && try[k] && !pkg[0]; k++) {
+		int fds[2], status;
+		pid_t pid;
+		ssize_t n = 0, got;
+
+		if (pipe2(fds, O_CLOEXEC) < 0)
+			return;
+		pid = fork();
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(fds[1], 1);
+			if (null >= 0)
+				dup2(null, 2);
+			execlp("dpkg-query", "dpkg-query", "-S", "--", try[k], (char *)NULL);
+			_exit(127);
+		}
+		close(fds[1]);
+		while (pid > 0 && n < (ssize_t)sizeof(line) - 1 &&
+		       (got = read(fds[0], line + n, sizeof(line) - 1 - (size_t)n)) > 0)
+			n += got;
+		close(fds[0]);
+		if (pid > 0)
+			waitpid(pid, &status, 0);
+		line[n] = 0;
+		/* "libc6:amd64: /lib/x86_64-linux-gnu/libc.so.6": the first package named */
+		if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			size_t e = strcspn(line, ":, \n");
+			if (e > 0 && e < len)
+				snprintf(pkg, len, "%.*s", (int)e, line);
+		}
+	}
+}
+
+/* When frames stayed unnamed, one line on stderr: how many, in which objects, and the package
+ * whose debug symbols would name them (and how many debug files did name). */
+static void say_unnamed(const char *cmd, const struct report *rep)
+{
+	size_t frames = 0, objects = 0, shown = 0;
+	char pkg[128];
+
+	for (size_t i = 0; i < rep->ndbg; i++)
+		if (rep->dbg[i].unnamed) {
+			frames += rep->dbg[i].unnamed;
+			objects++;
+		}
+	if (!frames)
+		return;
+	fprintf(stderr, "ldprof %s: %zu frame%s in %zu object%s stayed unnamed", cmd, frames,
+		frames == 1 ? "" : "s", objects, objects == 1 ? "" : "s");
+	if (rep->named_by_debug)
+		fprintf(stderr, " (%zu named from debug files in %s)", rep->named_by_debug, rep->debug_dir);
+	fputc(':', stderr);
+	for (size_t i = 0; i < rep->ndbg && shown < 8; i++) {
+		const struct dbg *d = &rep->dbg[i];
+		const char *base = strrchr(d->file, '/');
+
+		if (!d->unnamed)
+			continue;
+		package_of(d->file, pkg, sizeof(pkg));
+		fprintf(stderr, "%s %s (", shown ? "," : "", base ? base + 1 : d->file);
+		if (!*rep->debug_dir)
+			fprintf(stderr, "debug files not looked up");
+		else if (!pkg[0])
+			fprintf(stderr, "no debug file with build ID %s", *d->build_id ? d->build_id : "(none)");
+		else
+			fprintf(stderr, "install %s%s", pkg, strcmp(pkg, "libc6") ? "-dbgsym" : "-dbg");
+		fputc(')', stderr);
+		shown++;
+	}
+	fprintf(stderr, "%s\n", objects > shown ? ", ..." : "");
+}
+
 static void report_free(struct report *rep, struct paths *files)
 {
+	for (size_t i = 0; i < rep->ndbg; i++) {
+		free(rep->dbg[i].file);
+		free(rep->dbg[i].build_id);
+		ldp_elfsym_free(rep->dbg[i].syms);
+	}
+	free(rep->dbg);
 	for (size_t f = 0; f < files->n; f++)
 		free(files->v[f]);
 	free(files->v);
@@ -632,9 +792,21 @@ static void report_free(struct report *rep, struct paths *files)
  * 1 when argv[*i] was one (and consumed its value), 0 when it is not an option, or the exit code
  * + 100 to stop with. */
 static int option(const char *cmd, const char *use, int argc, char **argv, int *i, long *top,
-		  const char **svg, bool *folded)
+		  const char **svg, bool *folded, const char **debug_dir)
 {
 	const char *a = argv[*i];
+
+	if (strcmp(a, "--debug-dir") == 0 || strncmp(a, "--debug-dir=", 12) == 0) {
+		const char *v = a[11] == '=' ? a + 12 : (*i + 1 < argc ? argv[++*i] : NULL);
+
+		if (!v) {
+			fprintf(stderr, "ldprof %s: --debug-dir needs a folder (\"\" for none; see ldprof "
+				"%s --help)\n", cmd, cmd);
+			return 102;
+		}
+		*debug_dir = v;
+		return 1;
+	}
 
 	if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0 || strcmp(a, "--svg") == 0 ||
 	    strncmp(a, "--svg=", 6) == 0) {
@@ -670,7 +842,7 @@ static int option(const char *cmd, const char *use, int argc, char **argv, int *
 
 int ldp_report_main(int argc, char **argv)
 {
-	struct report rep = { 0 };
+	struct report rep = { .debug_dir = LDP_DEBUG_ROOT };
 	struct paths files = { 0 };
 	long top = DEFAULT_TOP;
 	const char *svg = NULL;
@@ -679,7 +851,8 @@ int ldp_report_main(int argc, char **argv)
 
 	/* options anywhere before a "--", as getopt() allows; the rest are paths */
 	for (i = 1; i < argc; i++) {
-		r = dashes ? 0 : option("report", usage, argc, argv, &i, &top, &svg, &rep.folded);
+		r = dashes ? 0 : option("report", usage, argc, argv, &i, &top, &svg, &rep.folded,
+					&rep.debug_dir);
 		if (r >= 100) {
 			rc = r - 100;
 			goto out;
@@ -715,6 +888,7 @@ int ldp_report_main(int argc, char **argv)
 		fprintf(stderr, "ldprof report: writing the report: %s\n", strerror(errno));
 		goto out;
 	}
+	say_unnamed("report", &rep);
 	rc = 0;
 out:
 	report_free(&rep, &files);
@@ -731,6 +905,7 @@ static const char diff_usage[] =
 	"  --top N     show the N functions whose flat share changed most (default 20, 0 = all)\n"
 	"  --svg FILE  also write a differential flame graph: widths from NEW, red where a frame\n"
 	"              takes a larger share than in BASE, blue a smaller one\n"
+	"  --debug-dir DIR  as for ldprof report\n"
 	"  example: ldprof diff before/ after/ --svg diff.svg\n";
 
 static double share_of(int64_t v, int64_t total)
@@ -801,7 +976,7 @@ static int print_diff(const struct report *rep, long top)
 
 int ldp_diff_main(int argc, char **argv)
 {
-	struct report rep = { 0 };
+	struct report rep = { .debug_dir = LDP_DEBUG_ROOT };
 	struct paths files = { 0 };
 	long top = DEFAULT_TOP;
 	const char *svg = NULL;
@@ -811,7 +986,7 @@ int ldp_diff_main(int argc, char **argv)
 
 	/* options anywhere; paths in order, a "--" between the sides (else one path each) */
 	for (i = 1; i < argc; i++) {
-		r = option("diff", diff_usage, argc, argv, &i, &top, &svg, NULL);
+		r = option("diff", diff_usage, argc, argv, &i, &top, &svg, NULL, &rep.debug_dir);
 		if (r >= 100) {
 			rc = r - 100;
 			goto out;
@@ -861,6 +1036,7 @@ int ldp_diff_main(int argc, char **argv)
 		fprintf(stderr, "ldprof diff: writing the report: %s\n", strerror(errno));
 		goto out;
 	}
+	say_unnamed("diff", &rep);
 	rc = 0;
 out:
 	report_free(&rep, &files);

@@ -36,9 +36,11 @@ def _packed(num, values):
     return _field(num, b"".join(_varint(v) for v in values))
 
 
-def encode(stacks, mapping="/usr/bin/prog", libs=None):
+def encode(stacks, mapping="/usr/bin/prog", libs=None, bare=None, build_ids=None):
     """profile.proto bytes for stacks: {(root, ..., leaf): count}; names str or bytes. libs maps a
-    function name to the file of a mapping of its own (e.g. libc's)."""
+    function name to the file of a mapping of its own (e.g. libc's). bare maps a name to a file
+    offset in its mapping: that location gets no function (the profile leaves it unnamed), as
+    for a stripped library. build_ids maps a mapping's file to its GNU build ID (hex)."""
     strings = [b""]
     index = {b"": 0}
 
@@ -49,7 +51,7 @@ def encode(stacks, mapping="/usr/bin/prog", libs=None):
             strings.append(x)
         return index[x]
 
-    libs = libs or {}
+    libs, bare, build_ids = libs or {}, bare or {}, build_ids or {}
     files = [mapping] + sorted({f for f in libs.values()})
     funcs = {}
     for stack in stacks:
@@ -63,10 +65,14 @@ def encode(stacks, mapping="/usr/bin/prog", libs=None):
         out += _field(2, _packed(1, locs) + _packed(2, [count, count * 10_000_000]))
     for i, f in enumerate(files):
         out += _field(3, _int(1, i + 1) + _int(2, 0x400000 + i * 0x1000000) +
-                      _int(3, 0x400000 + i * 0x1000000 + 0x100000) + _int(5, s(f)))
+                      _int(3, 0x400000 + i * 0x1000000 + 0x1000000) + _int(5, s(f)) +
+                      (_int(6, s(build_ids[f])) if f in build_ids else b""))
     for name, fid in funcs.items():
         mid = files.index(libs[name]) + 1 if name in libs else 1
-        addr = 0x400000 + (mid - 1) * 0x1000000 + fid * 16
+        addr = 0x400000 + (mid - 1) * 0x1000000 + bare.get(name, fid * 16)
+        if name in bare:
+            out += _field(4, _int(1, fid) + _int(2, mid) + _int(3, addr))
+            continue
         out += _field(4, _int(1, fid) + _int(2, mid) + _int(3, addr) + _field(4, _int(1, fid)))
         out += _field(5, _int(1, fid) + _int(2, s(name)) + _int(3, s(name)))
     for x in strings:

@@ -14,12 +14,15 @@
  * kept costs 8 bytes of its table and a record of 40 (common/gopclntab.c).
  * With a budget (what ldprof-agent gives each file, derived here from the input's last bytes):
  * 0, -ENOEXEC, -ENOMEM or -E2BIG; on success the table holds at most the budget and is the
- * same table as without one.
+ * same table as without one. The same bytes as a separate debug file: entries in increasing
+ * order, each found by its start; and as an original's .gnu_debuglink: a name without '/'.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "elfsym.h"
 
@@ -44,6 +47,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (f > 0)
 			abort(); /* 0 or -errno */
+	}
+
+	/* The same bytes as a separate debug file (its segments taken as linked at their own file
+	 * offsets), and as an original whose .gnu_debuglink is read (from a memfd: it reads by fd). */
+	{
+		struct ldp_elfsym *d = NULL;
+		uint64_t prev = 0, start, len;
+		const char *name;
+		int q = ldp_elfsym_parse_debug(data, size, NULL, &d);
+		char link[256];
+		uint32_t crc;
+		int fd;
+
+		if (q < 0 && q != -ENOEXEC && q != -ENOMEM)
+			abort();
+		for (size_t i = 0; q == 0 && i < ldp_elfsym_count(d); i++) {
+			if (ldp_elfsym_get(d, i, &start, &len, &name) != 0 || !name || !name[0] || len == 0 ||
+			    (i && start <= prev) || ldp_elfsym_lookup(d, start) != name)
+				abort();
+			prev = start;
+		}
+		ldp_elfsym_free(d);
+		fd = memfd_create("elf", MFD_CLOEXEC);
+		if (fd >= 0 && write(fd, data, size) == (ssize_t)size) {
+			q = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc);
+			if (q == 0 && (!link[0] || strchr(link, '/') || strlen(link) >= sizeof(link)))
+				abort();
+		}
+		if (fd >= 0)
+			close(fd);
 	}
 
 	r = ldp_elfsym_parse(data, size, &s);

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * debuginfo.c — finding and reading an object's separate debug file (see debuginfo.h).
+ *
+ * Every file here is opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK and read with pread() by elfsym.c
+ * (a FIFO planted on a path must not hold the caller; a file that changes under us costs a
+ * wrong name at worst, never a crash). The CRC of a debuglink candidate is computed with zlib
+ * over the whole file (debug files are a few MiB).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "debuginfo.h"
+
+static int open_ro(const char *path)
+{
+	return open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+/* CRC32 of the file open on fd, as .gnu_debuglink holds it. */
+static int file_crc(int fd, uint32_t *ret)
+{
+	unsigned char buf[65536];
+	uLong crc = crc32(0L, Z_NULL, 0);
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		crc = crc32(crc, buf, (uInt)n);
+		off += n;
+	}
+	if (n < 0)
+		return -errno;
+	*ret = (uint32_t)crc;
+	return 0;
+}
+
+/* The debug file at path, if it is one for this build ID (when known) and CRC (when want_crc). */
+static int try_file(const char *path, const char *build_id, const uint32_t *want_crc,
+		    const struct ldp_elfsym_loads *orig, struct ldp_elfsym **ret)
+{
+	struct ldp_elfsym *s = NULL;
+	uint32_t crc;
+	int fd = open_ro(path), r;
+
+	if (fd < 0)
+		return -ENOENT;
+	r = 0;
+	if (want_crc && (file_crc(fd, &crc) < 0 || crc != *want_crc))
+		r = -ENOENT;
+	if (r == 0)
+		r = ldp_elfsym_open_debug_fd(fd, orig, 0, &s);
+	if (r == 0 && build_id && *build_id && strcmp(ldp_elfsym_build_id(s), build_id)) {
+		ldp_elfsym_free(s);
+		r = -ENOENT;
+	}
+	if (r == 0 && ldp_elfsym_count(s) == 0) {
+		ldp_elfsym_free(s);
+		r = -ENOENT;
+	}
+	close(fd);
+	if (r == 0)
+		*ret = s;
+	return r < 0 ? -ENOENT : 0;
+}
+
+int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
+		       struct ldp_elfsym **ret, char *found, size_t found_len)
+{
+	struct ldp_elfsym_loads loads = { 0 };
+	char path[PATH_MAX], dir[PATH_MAX], link[256], id[160] = "";
+	uint32_t crc;
+	int fd = -1, have_link = 0, r = -ENOENT;
+	const char *slash;
+
+	if (!debug_root)
+		debug_root = LDP_DEBUG_ROOT;
+	/* The original, when it is here and the same build: where its segments were, its link. */
+	if (orig_path && *orig_path == '/' && (fd = open_ro(orig_path)) >= 0) {
+		if (ldp_elfsym_read_loads(fd, &loads, id, sizeof(id)) < 0 ||
+		    (build_id && *build_id && strcmp(id, build_id)))
+			loads.n = 0; /* another build of it: only the build ID can find the right file */
+		else
+			have_link = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc) == 0;
+		close(fd);
+	}
+	if (build_id && strlen(build_id) > 2 && strspn(build_id, "0123456789abcdef") == strlen(build_id)) {
+		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_root, build_id, build_id + 2);
+		r = try_file(path, build_id, NULL, &loads, ret);
+	}
+	if (r < 0 && have_link && (slash = strrchr(orig_path, '/'))) {
+		const char *fmt[] = { "%s%s/%s", "%s%s/.debug/%s", "%s%s/%s" };
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - orig_path), orig_path);
+		for (int k = 0; k < 3 && r < 0; k++) {
+			if ((size_t)snprintf(path, sizeof(path), fmt[k], k ? "" : debug_root, dir, link) >=
+			    sizeof(path))
+				continue;
+			if (k == 2 && !strcmp(path, orig_path))
+				continue; /* the link names the object itself */
+			r = try_file(path, build_id, &crc, &loads, ret);
+		}
+	}
+	if (r == 0 && found)
+		snprintf(found, found_len, "%s", path);
+	return r;
+}

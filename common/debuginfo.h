@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * debuginfo.h — names for an object whose own symbol tables leave its frames unnamed (a
+ * stripped library: libc's internal functions are in no .dynsym), from its separate debug
+ * file, found as GDB finds it:
+ *   1. by GNU build ID: DEBUG_ROOT/.build-id/xx/yyyy.debug (what Debian's -dbg and -dbgsym
+ *      packages install; DEBUG_ROOT is /usr/lib/debug);
+ *   2. by the original's .gnu_debuglink (when the original is on this host): DEBUG_ROOT/DIR/NAME,
+ *      DIR/.debug/NAME, DIR/NAME, each accepted only if its CRC32 is the one the link gives.
+ * A file found by path must carry the same build ID when one is known. Reads files only: never
+ * from a signal handler, never in a profiled process (a debug file's table is megabytes).
+ */
+#ifndef LDP_DEBUGINFO_H
+#define LDP_DEBUGINFO_H
+
+#include <stddef.h>
+
+#include "elfsym.h"
+
+#define LDP_DEBUG_ROOT "/usr/lib/debug"
+
+/* The symbols of the debug file of the object orig_path (may be NULL or absent from this host)
+ * whose GNU build ID is build_id (lowercase hex, may be "" or NULL), with the original's file
+ * offsets (elfsym.h). debug_root: NULL for LDP_DEBUG_ROOT. found (may be NULL) gets the debug
+ * file's path. Returns 0, -ENOENT when there is no usable debug file, or -errno. */
+int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
+		       struct ldp_elfsym **ret, char *found, size_t found_len);
+
+#endif

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+"""Names from separate debug files (common/debuginfo.c, elfsym's debug mode) in `ldprof report`
+and `diff`: libc's internal functions, which no .dynsym has, named from libc6-dbg (installed by
+`make deps`) and checked against nm of the debug file; the one line that says which frames
+stayed unnamed and which package would name them."""
+import re
+import subprocess
+
+import pytest
+
+from conftest import LDPROF, ldprof_run, prog, profiles_for, run
+from pprof_write import write_profile
+
+LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+LIBZ = "/usr/lib/x86_64-linux-gnu/libz.so.1"
+
+
+def ldprof(*args):
+    return run([str(LDPROF)] + [str(a) for a in args], timeout=60)
+
+
+def build_id(path):
+    out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=True).stdout
+    return re.search(r"Build ID: ([0-9a-f]+)", out)[1]
+
+
+def debug_file(path):
+    b = build_id(path)
+    return f"/usr/lib/debug/.build-id/{b[:2]}/{b[2:]}.debug"
+
+
+def loads(path):
+    """[(offset, vaddr, filesz)] of the PT_LOADs of the file at path."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True, check=True).stdout
+    return [(int(m[1], 16), int(m[2], 16), int(m[3], 16))
+            for m in re.finditer(r"LOAD\s+0x([0-9a-f]+) 0x([0-9a-f]+) 0x[0-9a-f]+ 0x([0-9a-f]+)", out)]
+
+
+def to_vaddr(path, off):
+    for o, v, n in loads(path):
+        if o <= off < o + n:
+            return v + off - o
+    raise AssertionError(f"offset {off:#x} is in no segment of {path}")
+
+
+def to_offset(path, vaddr):
+    for o, v, n in loads(path):
+        if v <= vaddr < v + n:
+            return o + vaddr - v
+    raise AssertionError(f"address {vaddr:#x} is in no segment of {path}")
+
+
+def functions(path):
+    """[(start, size, name)] of the function symbols nm sees in the file at path."""
+    out = subprocess.run(["nm", "-S", "--defined-only", path], capture_output=True, text=True,
+                         check=True).stdout
+    fns = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[2] in "tTwWiI":
+            fns.append((int(f[0], 16), int(f[1], 16), f[3]))
+    return fns
+
+
+def names_at(fns, vaddr):
+    """The names of the function symbols (aliases) that hold vaddr."""
+    return {n for s, z, n in fns if s <= vaddr < s + z}
+
+
+def rows(out):
+    """{function: cum} of a `report --top 0` table."""
+    return {l.split()[-1]: int(l.split()[2]) for l in out.splitlines()[2:]}
+
+
+def test_libc_frames_of_a_real_run_named_from_libc6_dbg(module_outdir):
+    d = module_outdir("debuginfo-hot2")
+    r = ldprof_run([prog("hot2"), "400"], outdir=d, hz=499, timeout=60)
+    assert r.returncode == 0 and profiles_for(d, comm="hot2"), r.stderr
+    bare = ldprof("report", "--top", "0", "--debug-dir", "", d)
+    named = ldprof("report", "--top", "0", d)
+    assert bare.returncode == named.returncode == 0, (bare, named)
+    unnamed = {k: v for k, v in rows(bare.stdout.decode()).items() if k.startswith("libc.so.6+0x")}
+    assert unnamed, "hot2's threads start in libc functions no .dynsym names: " + bare.stdout.decode()
+    got = rows(named.stdout.decode())
+    assert not [k for k in got if k.startswith("libc.so.6+0x")], named.stdout.decode()
+    fns = functions(debug_file(LIBC))
+    for frame, cum in unnamed.items():
+        want = names_at(fns, to_vaddr(LIBC, int(frame.split("+")[1], 16)))
+        assert want, f"nm finds no function at {frame}"
+        assert want & set(got), (frame, want, sorted(got))
+        assert max(got[n] for n in want & set(got)) >= cum, (frame, want)
+    assert named.stderr == b"", named.stderr  # nothing stayed unnamed: nothing to say
+    assert re.match(rb"ldprof report: \d+ frames in 1 object stayed unnamed: libc.so.6 \(debug files "
+                    rb"not looked up\)\n$", bare.stderr), bare.stderr
+
+
+def test_known_addresses_and_what_stays_unnamed(outdir):
+    """A profile that leaves libc's start_thread and __libc_start_call_main (locals, in no
+    .dynsym) and a libz function unnamed: the first two are named through the build ID, libz
+    (no zlib1g-dbgsym here) stays unnamed and the line says which package would name it."""
+    fns = functions(debug_file(LIBC))
+    addr = {n: s for s, z, n in fns if n in ("start_thread", "__libc_start_call_main") and z > 8}
+    assert set(addr) == {"start_thread", "__libc_start_call_main"}, addr
+    bare = {n: to_offset(LIBC, a) + 4 for n, a in addr.items()}
+    bare["zfunc"] = 0x2000
+    stacks = {("main", "__libc_start_call_main", "start_thread"): 7, ("main", "zfunc"): 3}
+    p = write_profile(outdir / "known.pb.gz", stacks, bare=bare,
+                      libs={"start_thread": LIBC, "__libc_start_call_main": LIBC, "zfunc": LIBZ},
+                      build_ids={LIBC: build_id(LIBC), LIBZ: build_id(LIBZ)})
+    r = ldprof("report", "--folded", p)
+    assert r.returncode == 0, r
+    assert r.stdout.decode().splitlines() == ["main;__libc_start_call_main;start_thread 7",
+                                              f"main;libz.so.1+{bare['zfunc']:#x} 3"], r.stdout
+    assert r.stderr == (b"ldprof report: 1 frame in 1 object stayed unnamed (2 named from debug files "
+                        b"in /usr/lib/debug): libz.so.1 (install zlib1g-dbgsym)\n"), r.stderr
+
+    # another build of libc (a build ID no debug file has): the same addresses stay unnamed
+    p = write_profile(outdir / "other.pb.gz", stacks, bare=bare,
+                      libs={"start_thread": LIBC, "__libc_start_call_main": LIBC, "zfunc": LIBZ},
+                      build_ids={LIBC: "00" * 20, LIBZ: build_id(LIBZ)})
+    r = ldprof("report", "--folded", p)
+    assert b"start_thread" not in r.stdout and b"libc.so.6+0x" in r.stdout, r.stdout
+    assert b"libc.so.6 (install libc6-dbg)" in r.stderr, r.stderr
+
+    # diff names them the same way
+    r = ldprof("diff", outdir / "known.pb.gz", outdir / "known.pb.gz")
+    assert r.returncode == 0 and b"start_thread" in r.stdout, r
+
+
+def test_debuglink_found_beside_the_object_and_checked(outdir):
+    """An object without a build ID in the profile, whose .gnu_debuglink names a debug file in
+    .debug/ beside it: found there, and refused once its CRC no longer matches the link."""
+    src = outdir / "t.c"
+    src.write_text("int f1(int x){return x*3;}\n"
+                   "__attribute__((noinline)) static int f2(int x){return x*x+1;}\n"
+                   "int f3(int x){return f2(x)*2;}\n")
+    lib, dbg = outdir / "libt.so", outdir / ".debug" / "libt.so.debug"
+    dbg.parent.mkdir()
+    subprocess.run(["gcc", "-O1", "-g", "-shared", "-fPIC", "-o", outdir / "full.so", src], check=True)
+    subprocess.run(["objcopy", "--only-keep-debug", outdir / "full.so", dbg], check=True)
+    subprocess.run(["objcopy", "--strip-debug", "--strip-unneeded", f"--add-gnu-debuglink={dbg}",
+                    outdir / "full.so", lib], check=True)
+    f2 = [s for s, z, n in functions(dbg) if n == "f2"]
+    assert f2 and "f2" not in {n for _, _, n in functions(lib)}, "f2 must be only in the debug file"
+    p = write_profile(outdir / "t.pb.gz", {("main", "f2"): 5}, libs={"f2": str(lib)},
+                      bare={"f2": to_offset(str(lib), f2[0])})
+    r = ldprof("report", "--folded", p)
+    assert r.returncode == 0 and r.stdout == b"main;f2 5\n" and r.stderr == b"", r
+    with open(dbg, "ab") as f:
+        f.write(b"\0")
+    r = ldprof("report", "--folded", p)
+    assert r.stdout.startswith(b"main;libt.so+0x") and b"stayed unnamed: libt.so" in r.stderr, r
