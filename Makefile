@@ -147,10 +147,13 @@ PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 
 test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN)
 
+# The suite's progress (a dot per test, a percentage per line) shows as it runs; the same
+# output, failures in full, stays in build/pytest.log.
 check: deps
 	$(Q)$(MAKE) --no-print-directory test-bins
-	$(Q)$(PYTHON) -m pytest -q -p no:cacheprovider --junitxml=$(B)/junit.xml tests/ \
-		>$(B)/pytest.log 2>&1; cat $(B)/pytest.log | tail -n 60; \
+	@echo "make check: running the tests (about 10 minutes on 2 cores); full output in $(B)/pytest.log"
+	$(Q)$(PYTHON) -u -m pytest -q -p no:cacheprovider --junitxml=$(B)/junit.xml tests/ 2>&1 \
+		| tee $(B)/pytest.log; \
 	$(PYTHON) tests/summary.py $(B)/junit.xml
 
 test: check

@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"Reads FILE (default: $LDPROF_CONFIG, else " LDP_CONFIG_DEFAULT_PATH ") and the\n"
 		"LDPROF_* environment as the profiler does, and prints every problem found.\n"
 		"--show  also print the effective configuration (header values masked)\n"
-		"Exit status: 0 no error, 1 errors found, 2 bad usage.\n");
+		"Exit status: 0 no error, 1 errors found, 2 bad usage.\n"
+		"example: ldprof config check --show /etc/ldprof/ldprof.ini\n");
 }
 
 /* Says which variables are applied on top of the file, as the shim would. */

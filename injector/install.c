@@ -542,6 +542,21 @@ int ldp_install_main(int argc, char **argv)
 	int exists;
 
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: ldprof %s [--root DIR] [--dry-run] [--lib PATH]\n"
+			       "  %s the shim %s DIR/etc/ld.so.preload (DIR: /), so that every dynamically\n"
+			       "  linked program %s it; %s\n"
+			       "  --root DIR  work on the system image under DIR (a container, a chroot)\n"
+			       "  --dry-run   print the change, touch nothing\n"
+			       "  --lib PATH  the library's path as ld.so.preload names it (default:\n"
+			       "              /usr/lib/ldprof/$LIB/libldprof.so)\n"
+			       "  example: ldprof %s --dry-run\n", cmd, uninstall ? "Takes" : "Adds",
+			       uninstall ? "out of" : "to", uninstall ? "no longer loads" : "loads",
+			       uninstall ? "keeps what else the file holds." :
+			       "checks first that the library and its folders are root's alone and that\n"
+			       "  /bin/true runs with it (its core loaded). Needs root.", cmd);
+			return 0;
+		}
 		if (!strcmp(argv[i], "--dry-run")) {
 			dry = 1;
 		} else if ((!strcmp(argv[i], "--root") || !strcmp(argv[i], "--lib")) && i + 1 < argc) {
@@ -550,8 +565,8 @@ int ldp_install_main(int argc, char **argv)
 			else
 				libopt = argv[++i];
 		} else {
-			fprintf(stderr, "ldprof %s: unknown argument \"%s\" (ldprof %s [--root DIR] [--dry-run] [--lib PATH])\n",
-				cmd, argv[i], cmd);
+			fprintf(stderr, "ldprof %s: unknown argument \"%s\" (ldprof %s [--root DIR] [--dry-run] "
+				"[--lib PATH]; see ldprof %s --help)\n", cmd, argv[i], cmd, cmd);
 			return 2;
 		}
 	}

@@ -56,7 +56,26 @@ static void usage(FILE *f)
 		"flush   send the profiles waiting in the spool to the configured endpoint\n"
 		"install add the shim to DIR/etc/ld.so.preload (DIR: /), after checking it loads\n"
 		"uninstall  take it out again\n"
-		"status  is it installed; what it decided in each process that carries it, and why\n");
+		"status  is it installed; what it decided in each process that carries it, and why\n"
+		"\n"
+		"`ldprof COMMAND --help` says more about each. example: ldprof run -- make -j8\n");
+}
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
+		"                  [--start-after-cpu DURATION] [--] CMD [ARGS...]\n"
+		"  Runs CMD with the profiler preloaded; CMD's input, output, signals and exit status\n"
+		"  pass through. Every process it starts is profiled too.\n"
+		"  -o DIR      write profiles (and ldprof.log) to DIR (default ./ldprof-profiles, unless\n"
+		"              --config names an endpoint)\n"
+		"  --config FILE  the configuration to use (as root: root's own file only)\n"
+		"  --hz N      samples per second of CPU time, 1 to 1000 (default 99)\n"
+		"  --flush-interval DURATION  a profile file per process this often (default 10s)\n"
+		"  --start-after-cpu DURATION  profile a process only once it has used this much CPU\n"
+		"              (default 0: from its start)\n"
+		"  example: ldprof run -o prof -- ./server --port 8080; ldprof report prof\n");
 }
 
 static int parse_hz(const char *s, long *ret)
@@ -190,10 +209,19 @@ static int cmd_flush(int argc, char **argv)
 	int r;
 
 	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: ldprof flush [--config FILE]\n"
+			       "  Sends the profiles waiting in the spool ([spool] dir of the configuration:\n"
+			       "  FILE, $LDPROF_CONFIG or /etc/ldprof/ldprof.ini) to its endpoint, now. As\n"
+			       "  root, every user's spool folder too (without root's token). Exit status 0\n"
+			       "  when the spool is empty afterwards, 1 when profiles are left.\n"
+			       "  example: ldprof flush --config /etc/ldprof/ldprof.ini\n");
+			return 0;
+		}
 		if (!strcmp(argv[i], "--config") && i + 1 < argc) {
 			setenv("LDPROF_CONFIG", argv[++i], 1);
 		} else {
-			fprintf(stderr, "usage: ldprof flush [--config FILE]\n");
+			fprintf(stderr, "usage: ldprof flush [--config FILE] (see ldprof flush --help)\n");
 			return 2;
 		}
 	}
@@ -289,7 +317,7 @@ static int cmd_run(int argc, char **argv)
 		if ((!strcmp(a, "--hz") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
 		     !strcmp(a, "--flush-interval") || !strcmp(a, "--config") ||
 		     !strcmp(a, "--start-after-cpu")) && i + 1 >= argc) {
-			fprintf(stderr, "ldprof run: %s needs a value\n", a);
+			fprintf(stderr, "ldprof run: %s needs a value (see ldprof run --help)\n", a);
 			return 2;
 		}
 		if (!strcmp(a, "--hz")) {
@@ -306,10 +334,10 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--config")) {
 			config = argv[++i];
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
+			run_usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "ldprof run: unknown option \"%s\" (see ldprof --help)\n", a);
+			fprintf(stderr, "ldprof run: unknown option \"%s\" (see ldprof run --help)\n", a);
 			return 2;
 		}
 	}

@@ -752,7 +752,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ldprof status [--root DIR] [PID...]\n"
 		   "  is the shim in DIR/etc/ld.so.preload (DIR defaults to /) and safe there; which\n"
-		   "  processes carry it (all, or the PIDs given) and what it decided in each\n");
+		   "  processes carry it (all, or the PIDs given) and what it decided in each\n"
+		   "  example: ldprof status $(pidof nginx)\n");
 }
 
 static int parse_pid(const char *s, pid_t *ret)

@@ -273,3 +273,33 @@ def test_report_bad_input(outdir, content):
     r = ldprof("report", f)
     assert r.returncode != 0, r.stdout
     assert one_line(r.stderr) and b"bad.pb.gz" in r.stderr, r.stderr
+
+
+# --- help --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cmd", [["run"], ["report"], ["diff"], ["config", "check"], ["flush"],
+                                 ["install"], ["uninstall"], ["status"]])
+def test_every_command_answers_help(cmd):
+    """At once, on stdout, exit 0: usage first, then what it does, and one example."""
+    r = ldprof(*cmd, "--help", timeout=5)
+    out = r.stdout.decode()
+    assert r.returncode == 0 and r.stderr == b"", r
+    assert out.startswith(f"usage: ldprof {' '.join(cmd)}"), out
+    assert len(out.splitlines()) >= 3, out
+    assert re.search(rf"example: ldprof {cmd[0]} ", out), out
+
+
+def test_ldprof_alone_lists_the_commands():
+    r = ldprof(timeout=5)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and r.stdout == b"", r
+    for c in ("run", "report", "diff", "config", "flush", "install", "uninstall", "status"):
+        assert re.search(rf"^{c} ", err, re.M), (c, err)
+    assert "--help" in err
+
+
+def test_usage_errors_say_where_to_look():
+    for args in (["run", "--bogus", "--", "true"], ["report", "--bogus"], ["diff", "--bogus"],
+                 ["install", "--bogus"], ["flush", "--bogus"]):
+        r = ldprof(*args, timeout=5)
+        assert r.returncode == 2 and b"--help" in r.stderr, (args, r)
