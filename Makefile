@@ -145,7 +145,7 @@ $(B)/tests/progs/%: tests/progs/%.c
 PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 -include tests/progs/progs.mk
 
-test-bins: all $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN)
+test-bins: all $(MAN5) $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN)
 
 # The suite's progress (a dot per test, a percentage per line) shows as it runs; the same
 # output, failures in full, stays in build/pytest.log.
@@ -301,8 +301,8 @@ PKG_DOCS    := README.md $(wildcard docs/*.md)
 PKG_SCRIPTS := $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) \
                $(addprefix $(PKG)/scripts/rpm/,post preun postun)
 
-.PHONY: install deb rpm pkg-stage
-install: all
+.PHONY: install deb rpm pkg-stage man
+install: all $(MAN5)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/systemd/system \
 		$(DESTDIR)/var/lib
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/ldprof $(DESTDIR)$(PREFIX)/share/doc/ldprof \
@@ -322,6 +322,22 @@ install: all
 			>$(DESTDIR)$(PREFIX)/lib/systemd/system/$$u && chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
 	install -m 0644 $(PKG_DOCS) packaging/copyright $(DESTDIR)$(PREFIX)/share/doc/ldprof/
 	install -m 0644 packaging/README.md $(DESTDIR)$(PREFIX)/share/doc/ldprof/packaging.md
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 docs/man/ldprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/ldprof.1
+	install -m 0644 $(MAN5) $(DESTDIR)$(PREFIX)/share/man/man5/ldprof.ini.5
+	install -m 0644 docs/man/ldprof-agent.8 $(DESTDIR)$(PREFIX)/share/man/man8/ldprof-agent.8
+	gzip -9nf $(DESTDIR)$(PREFIX)/share/man/man1/ldprof.1 $(DESTDIR)$(PREFIX)/share/man/man5/ldprof.ini.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8/ldprof-agent.8
+	install -m 0644 packaging/completion/ldprof.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ldprof
+
+# ldprof.ini(5): its KEYS section is made from config/ldprof.ini, so the two never disagree.
+MAN5 := $(B)/man/ldprof.ini.5
+man: $(MAN5)
+$(MAN5): docs/man/ldprof.ini.5.in docs/man/ini2man.awk config/ldprof.ini
+	@mkdir -p $(dir $@)
+	$(Q){ cat docs/man/ldprof.ini.5.in; awk -f docs/man/ini2man.awk config/ldprof.ini; \
+		printf '.SH SEE ALSO\n.BR ldprof (1),\n.BR ldprof\\-agent (8)\n'; } >$@.tmp && mv $@.tmp $@
 
 # The tree both packages hold: `install` into $(PKG)/stage, binaries stripped of debug info
 # (.symtab stays: ldprof's own frames keep their names).

@@ -69,10 +69,16 @@ FILES = {
     "/usr/share/doc/ldprof/copyright": "-rw-r--r--",
     "/usr/share/doc/ldprof/packaging.md": "-rw-r--r--",
     **{f"/usr/share/doc/ldprof/{p.name}": "-rw-r--r--" for p in (ROOT / "docs").glob("*.md")},
+    "/usr/share/man/man1/ldprof.1.gz": "-rw-r--r--",
+    "/usr/share/man/man5/ldprof.ini.5.gz": "-rw-r--r--",
+    "/usr/share/man/man8/ldprof-agent.8.gz": "-rw-r--r--",
+    "/usr/share/bash-completion/completions/ldprof": "-rw-r--r--",
 }
 # Folders other packages own too, which the .deb lists as every .deb does.
 SHARED_DIRS = {"/", "/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib/systemd", "/usr/lib/systemd/system",
-               "/usr/share", "/usr/share/doc", "/var", "/var/lib"}
+               "/usr/share", "/usr/share/doc", "/var", "/var/lib", "/usr/share/man", "/usr/share/man/man1",
+               "/usr/share/man/man5", "/usr/share/man/man8", "/usr/share/bash-completion",
+               "/usr/share/bash-completion/completions"}
 SCRIPTS = [PKG / "scripts/deb" / n for n in ("postinst", "prerm", "postrm")] + \
           [PKG / "scripts/rpm" / n for n in ("post", "preun", "postun")]
 
