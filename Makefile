@@ -21,7 +21,7 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
             rpm shellcheck systemd libcap2-bin git util-linux \
             llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib \
-            openssh-server openssh-client libpython3.11-testsuite libc6-dbg
+            openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
@@ -339,12 +339,16 @@ $(MAN5): docs/man/ldprof.ini.5.in docs/man/ini2man.awk config/ldprof.ini
 	$(Q){ cat docs/man/ldprof.ini.5.in; awk -f docs/man/ini2man.awk config/ldprof.ini; \
 		printf '.SH SEE ALSO\n.BR ldprof (1),\n.BR ldprof\\-agent (8)\n'; } >$@.tmp && mv $@.tmp $@
 
-# The tree both packages hold: `install` into $(PKG)/stage, binaries stripped of debug info
-# (.symtab stays: ldprof's own frames keep their names).
+# The tree both packages hold: `install` into $(PKG)/stage, binaries stripped as Debian policy
+# wants them (.dynsym stays: `ldprof status` finds the shim's state by it; ldprof's own static
+# functions show as libldprof-core-gnu.so+0x... in profiles), the changelog compressed.
 pkg-stage: all
 	$(Q)rm -rf $(PKG)/stage
 	$(Q)umask 022 && $(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(PKG)/stage) PREFIX=/usr
-	$(Q)strip --strip-debug $(PKG)/stage/usr/bin/ldprof $(PKG)/stage/usr/sbin/ldprof-agent $$(find $(PKG)/stage/usr/lib/ldprof -type f -name '*.so')
+	$(Q)strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+		$(PKG)/stage/usr/bin/ldprof $(PKG)/stage/usr/sbin/ldprof-agent $$(find $(PKG)/stage/usr/lib/ldprof -type f -name '*.so')
+	$(Q)gzip -9n <packaging/changelog >$(PKG)/stage/usr/share/doc/ldprof/changelog.gz && \
+		chmod 0644 $(PKG)/stage/usr/share/doc/ldprof/changelog.gz
 
 # Maintainer scripts: each with packaging/scripts/functions.sh in place of "#@LDPROF_FUNCTIONS@".
 $(PKG)/scripts/deb/%: packaging/deb/% packaging/scripts/functions.sh

@@ -68,6 +68,7 @@ FILES = {
     "/usr/share/doc/ldprof/README.md": "-rw-r--r--",
     "/usr/share/doc/ldprof/copyright": "-rw-r--r--",
     "/usr/share/doc/ldprof/packaging.md": "-rw-r--r--",
+    "/usr/share/doc/ldprof/changelog.gz": "-rw-r--r--",
     **{f"/usr/share/doc/ldprof/{p.name}": "-rw-r--r--" for p in (ROOT / "docs").glob("*.md")},
     "/usr/share/man/man1/ldprof.1.gz": "-rw-r--r--",
     "/usr/share/man/man5/ldprof.ini.5.gz": "-rw-r--r--",
@@ -217,6 +218,16 @@ def test_rpm_contents_and_modes(built):
     assert r.returncode == 0, r.stderr
     got = listing(r.stdout.decode().splitlines(), 8, 0, lambda f: (f[2], f[3]))
     assert got == FILES, "the rpm owns exactly ldprof's files and folders, with the .deb's modes"
+
+
+def test_lintian_finds_no_error_and_every_warning_is_explained(built):
+    """packaging/README.md says why each warning lintian keeps is there on purpose."""
+    r = run(["lintian", "--tag-display-limit", "0", str(DEB)], timeout=300)
+    lines = [l for l in r.stdout.decode().splitlines() if re.match(r"[EWIXPO]: ", l)]
+    assert r.returncode == 0 and not [l for l in lines if l.startswith("E: ")], (r.returncode, lines, r.stderr)
+    explained = (ROOT / "packaging/README.md").read_text()
+    for tag in {l.split()[2] for l in lines if l.startswith("W: ")}:
+        assert f"`{tag}" in explained, (tag, lines)
 
 
 def test_conffiles(built):
