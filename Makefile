@@ -55,6 +55,7 @@ TRIPLET    := $(shell $(CC) -print-multiarch)
 LAYOUT     := $(B)/lib/ldprof/.layout
 ifeq ($(TRIPLET),x86_64-linux-gnu)
 STUB32     := $(B)/lib/stub32/libldprof.so
+MAN5       := $(B)/man/ldprof.ini.5
 LAYOUT_32  := $(STUB32) i386-linux-gnu
 endif
 
@@ -86,7 +87,7 @@ $(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/sta
 $(STUB32): shim/stub.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(WARN) -m32 -Os -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
-		-fvisibility=hidden -Wl,-z,noseparate-code -Wl,-soname,libldprof.so -o $@ shim/stub.c
+		-fvisibility=hidden -Wl,-z,noseparate-code -Wl,--hash-style=both -Wl,-soname,libldprof.so -o $@ shim/stub.c
 	$(Q)if readelf -d $@ | grep -q NEEDED || ! readelf -r $@ | grep -q 'no relocations'; then \
 		echo "$@ must need no library and have no relocation"; rm -f $@; exit 1; fi
 
@@ -332,7 +333,6 @@ install: all $(MAN5)
 	install -m 0644 packaging/completion/ldprof.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ldprof
 
 # ldprof.ini(5): its KEYS section is made from config/ldprof.ini, so the two never disagree.
-MAN5 := $(B)/man/ldprof.ini.5
 man: $(MAN5)
 $(MAN5): docs/man/ldprof.ini.5.in docs/man/ini2man.awk config/ldprof.ini
 	@mkdir -p $(dir $@)
