@@ -43,7 +43,7 @@ static int file_crc(int fd, uint32_t *ret)
 
 /* The debug file at path, if it is one for this build ID (when known) and CRC (when want_crc). */
 static int try_file(const char *path, const char *build_id, const uint32_t *want_crc,
-		    const struct ldp_elfsym_loads *orig, struct ldp_elfsym **ret)
+		    const struct ldp_elfsym_loads *orig, uint64_t max_bytes, struct ldp_elfsym **ret)
 {
 	struct ldp_elfsym *s = NULL;
 	uint32_t crc;
@@ -55,7 +55,7 @@ static int try_file(const char *path, const char *build_id, const uint32_t *want
 	if (want_crc && (file_crc(fd, &crc) < 0 || crc != *want_crc))
 		r = -ENOENT;
 	if (r == 0)
-		r = ldp_elfsym_open_debug_fd(fd, orig, 0, &s);
+		r = ldp_elfsym_open_debug_fd(fd, orig, max_bytes, &s);
 	if (r == 0 && build_id && *build_id && strcmp(ldp_elfsym_build_id(s), build_id)) {
 		ldp_elfsym_free(s);
 		r = -ENOENT;
@@ -67,7 +67,24 @@ static int try_file(const char *path, const char *build_id, const uint32_t *want
 	close(fd);
 	if (r == 0)
 		*ret = s;
-	return r < 0 ? -ENOENT : 0;
+	return r == -E2BIG ? r : r < 0 ? -ENOENT : 0;
+}
+
+static int hex_id(const char *build_id)
+{
+	return build_id && strlen(build_id) > 2 && strspn(build_id, "0123456789abcdef") == strlen(build_id);
+}
+
+int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_loads *loads,
+			      const char *debug_root, uint64_t max_bytes, struct ldp_elfsym **ret)
+{
+	char path[PATH_MAX];
+
+	if (!hex_id(build_id))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_root ? debug_root : LDP_DEBUG_ROOT,
+		 build_id, build_id + 2);
+	return try_file(path, build_id, NULL, loads, max_bytes, ret);
 }
 
 int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
@@ -90,9 +107,9 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 			have_link = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc) == 0;
 		close(fd);
 	}
-	if (build_id && strlen(build_id) > 2 && strspn(build_id, "0123456789abcdef") == strlen(build_id)) {
+	if (hex_id(build_id)) {
 		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_root, build_id, build_id + 2);
-		r = try_file(path, build_id, NULL, &loads, ret);
+		r = try_file(path, build_id, NULL, &loads, 0, ret);
 	}
 	if (r < 0 && have_link && (slash = strrchr(orig_path, '/'))) {
 		const char *fmt[] = { "%s%s/%s", "%s%s/.debug/%s", "%s%s/%s" };
@@ -104,7 +121,7 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 				continue;
 			if (k == 2 && !strcmp(path, orig_path))
 				continue; /* the link names the object itself */
-			r = try_file(path, build_id, &crc, &loads, ret);
+			r = try_file(path, build_id, &crc, &loads, 0, ret);
 		}
 	}
 	if (r == 0 && found)

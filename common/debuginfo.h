@@ -8,7 +8,8 @@
  *   2. by the original's .gnu_debuglink (when the original is on this host): DEBUG_ROOT/DIR/NAME,
  *      DIR/.debug/NAME, DIR/NAME, each accepted only if its CRC32 is the one the link gives.
  * A file found by path must carry the same build ID when one is known. Reads files only: never
- * from a signal handler, never in a profiled process (a debug file's table is megabytes).
+ * from a signal handler, never in a profiled process (a debug file's table is megabytes):
+ * `ldprof report`/`diff` and the agent's symbol thread (common/symcache.c) use it.
  */
 #ifndef LDP_DEBUGINFO_H
 #define LDP_DEBUGINFO_H
@@ -25,5 +26,11 @@
  * file's path. Returns 0, -ENOENT when there is no usable debug file, or -errno. */
 int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
 		       struct ldp_elfsym **ret, char *found, size_t found_len);
+
+/* Only by build ID, for an original already open elsewhere (the agent reads targets' files
+ * through descriptors: their paths are the targets'): loads from ldp_elfsym_read_loads() of it.
+ * max_bytes as for ldp_elfsym_open_fd(). Returns 0, -ENOENT, or -E2BIG past max_bytes. */
+int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_loads *loads,
+			      const char *debug_root, uint64_t max_bytes, struct ldp_elfsym **ret);
 
 #endif

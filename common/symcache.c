@@ -29,6 +29,7 @@
 
 #include <linux/openat2.h>
 
+#include "debuginfo.h"
 #include "fileio.h"
 #include "symcache.h"
 
@@ -277,6 +278,22 @@ static struct ldp_symfile *pick(struct ldp_symcache *sc, int64_t now, int64_t *w
 	return best;
 }
 
+/* A file's names: from its separate debug file when the host has one for its build ID (a
+ * stripped library's .dynsym names none of its internal functions, and attributes their
+ * addresses to the exported function before them), else from the file itself. Both under the
+ * same budget; the debug file is root's (/usr/lib/debug), found by build ID alone, never by a
+ * path in the target's file system. */
+static int read_syms(int fd, uint64_t budget, struct ldp_elfsym **ret)
+{
+	struct ldp_elfsym_loads loads;
+	char id[160];
+
+	if (ldp_elfsym_read_loads(fd, &loads, id, sizeof(id)) == 0 && id[0] &&
+	    ldp_debuginfo_by_build_id(id, &loads, NULL, budget, ret) == 0)
+		return 0;
+	return ldp_elfsym_open_fd(fd, budget, ret);
+}
+
 /* Reads one file (unlocked), then charges its uid. Called with the lock held. */
 static void read_one(struct ldp_symcache *sc, struct ldp_symfile *f)
 {
@@ -309,7 +326,7 @@ static void read_one(struct ldp_symcache *sc, struct ldp_symfile *f)
 	 * a FIFO cannot be there (fstat said regular), but nothing here may wait for a writer. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	r = fd < 0 ? -errno : ldp_elfsym_open_fd(fd, budget, &syms);
+	r = fd < 0 ? -errno : read_syms(fd, budget, &syms);
 	if (fd >= 0)
 		close(fd);
 

@@ -253,3 +253,28 @@ def test_side_by_side_with_perf(outdir):
     assert n >= 0.5 * SECONDS * HZ, f"perf recorded only {n} samples"
     msg = f"agent hot_a {got_a:.3f} hot_b {got_b:.3f}; perf hot_a {perf_a:.3f} hot_b {perf_b:.3f}"
     assert abs(got_a - perf_a) <= 0.05 and abs(got_b - perf_b) <= 0.05, msg
+
+
+def test_names_come_from_the_hosts_debug_files(outdir):
+    """A dynamically linked program whose CPU goes to libc's internal msort_with_tmp (qsort):
+    libc's .dynsym has no such name (its address would have been given to an exported function
+    before it); the agent names it from libc6-dbg's file, found by build ID, so the profile
+    leaves the host named."""
+    libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    dyn = subprocess.run(["nm", "-D", "--defined-only", libc], capture_output=True, text=True).stdout
+    assert "msort_with_tmp" not in dyn
+    target = subprocess.Popen([prog("qsortburn"), "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=clean_env())
+    try:
+        r = run([agent(), "--pid", str(target.pid), "--duration", "2", "-o", str(outdir)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        out, _ = target.communicate(timeout=60)
+        assert target.returncode == 0 and out == b"qsortburn: done\n"
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+    (path,) = profile_files(outdir)
+    st = Stacks([path])
+    assert st.with_func("msort_with_tmp.part.0") > 0.3 * st.total(), st.dump()
+    assert st.with_func("cmp") > 0, st.dump()
