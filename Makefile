@@ -21,7 +21,7 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
             rpm shellcheck systemd libcap2-bin git util-linux \
             llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib \
-            openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian
+            openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian rpmlint
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.

@@ -230,6 +230,20 @@ def test_lintian_finds_no_error_and_every_warning_is_explained(built):
         assert f"`{tag}" in explained, (tag, lines)
 
 
+def test_rpmlint_finds_no_error_and_every_warning_is_explained(built):
+    """With packaging/rpm/ldprof.rpmlintrc, whose every filter the README explains too."""
+    rc = ROOT / "packaging/rpm/ldprof.rpmlintrc"
+    r = run(["rpmlint", "-r", str(rc), str(RPM)], timeout=300)
+    out = r.stdout.decode()
+    lines = [l for l in out.splitlines() if re.match(r"ldprof\.\S+: [EW]: ", l)]
+    assert r.returncode == 0 and " 0 errors," in out and not [l for l in lines if ": E: " in l], out
+    explained = (ROOT / "packaging/README.md").read_text()
+    for tag in {l.split()[2] for l in lines}:
+        assert f"`{tag}" in explained, (tag, lines)
+    for tag in re.findall(r'^addFilter\("([a-z-]+)', rc.read_text(), re.M):
+        assert f"`{tag}" in explained, tag
+
+
 def test_conffiles(built):
     r = run(["dpkg-deb", "-I", str(DEB), "conffiles"])
     assert r.returncode == 0 and r.stdout == b"/etc/ldprof/ldprof.ini\n"
