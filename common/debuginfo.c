@@ -75,16 +75,24 @@ static int hex_id(const char *build_id)
 	return build_id && strlen(build_id) > 2 && strspn(build_id, "0123456789abcdef") == strlen(build_id);
 }
 
+/* DEBUG_ROOT/.build-id/xx/yyyy.debug (its path into path). */
+static int by_build_id(const char *build_id, const struct ldp_elfsym_loads *loads,
+		       const char *debug_root, uint64_t max_bytes, struct ldp_elfsym **ret,
+		       char *path, size_t len)
+{
+	if (!hex_id(build_id))
+		return -ENOENT;
+	snprintf(path, len, "%s/.build-id/%.2s/%s.debug", debug_root ? debug_root : LDP_DEBUG_ROOT,
+		 build_id, build_id + 2);
+	return try_file(path, build_id, NULL, loads, max_bytes, ret);
+}
+
 int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_loads *loads,
 			      const char *debug_root, uint64_t max_bytes, struct ldp_elfsym **ret)
 {
 	char path[PATH_MAX];
 
-	if (!hex_id(build_id))
-		return -ENOENT;
-	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_root ? debug_root : LDP_DEBUG_ROOT,
-		 build_id, build_id + 2);
-	return try_file(path, build_id, NULL, loads, max_bytes, ret);
+	return by_build_id(build_id, loads, debug_root, max_bytes, ret, path, sizeof(path));
 }
 
 int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
@@ -93,7 +101,7 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 	struct ldp_elfsym_loads loads = { 0 };
 	char path[PATH_MAX], dir[PATH_MAX], link[256], id[160] = "";
 	uint32_t crc;
-	int fd = -1, have_link = 0, r = -ENOENT;
+	int fd = -1, have_link = 0, r;
 	const char *slash;
 
 	if (!debug_root)
@@ -107,10 +115,7 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 			have_link = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc) == 0;
 		close(fd);
 	}
-	if (hex_id(build_id)) {
-		snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_root, build_id, build_id + 2);
-		r = try_file(path, build_id, NULL, &loads, 0, ret);
-	}
+	r = by_build_id(build_id, &loads, debug_root, 0, ret, path, sizeof(path));
 	if (r < 0 && have_link && (slash = strrchr(orig_path, '/'))) {
 		const char *fmt[] = { "%s%s/%s", "%s%s/.debug/%s", "%s%s/%s" };
 

@@ -80,6 +80,11 @@ out:
 	return r;
 }
 
+int ldp_root_only(const struct stat *st)
+{
+	return st->st_uid == 0 && !(st->st_mode & 022);
+}
+
 int ldp_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

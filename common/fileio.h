@@ -9,6 +9,7 @@
 #define LDP_FILEIO_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <stdint.h>
 
 /* Reads path (opened O_RDONLY | O_CLOEXEC | extra_flags) to its end, which also works for
@@ -16,6 +17,10 @@
  * owned by the caller. Returns 0, -EINVAL for anything but a regular file, -EFBIG past max
  * bytes, or -errno. */
 int ldp_read_file(const char *path, int extra_flags, size_t max, char **ret, size_t *ret_len);
+
+/* 1 when the file or folder st describes is root's alone: owned by root, writable by nobody
+ * else. What a root process asks of a config file and its folder before it uses them. */
+int ldp_root_only(const struct stat *st);
 
 /* Writes all len bytes to fd. Returns 0 or -errno. */
 int ldp_write_all(int fd, const void *buf, size_t len);

@@ -160,11 +160,11 @@ static const char *name_of(const struct draw *d, uint32_t i)
 	return i ? d->o->names[d->f->n[i].id] : "all";
 }
 
-static const struct draw *sort_ctx;
-
-static int cmp_kids(const void *a, const void *b)
+static int cmp_kids(const void *a, const void *b, void *arg)
 {
-	return strcmp(name_of(sort_ctx, *(const uint32_t *)a), name_of(sort_ctx, *(const uint32_t *)b));
+	const struct draw *d = arg;
+
+	return strcmp(name_of(d, *(const uint32_t *)a), name_of(d, *(const uint32_t *)b));
 }
 
 /* Children lists in name order. */
@@ -191,11 +191,10 @@ static int index_kids(struct draw *d)
 		}
 		free(fill);
 	}
-	sort_ctx = d;
 	for (size_t i = 0; i < f->len; i++)
 		if (d->kid_at[i + 1] - d->kid_at[i] > 1)
-			qsort(d->kids + d->kid_at[i], d->kid_at[i + 1] - d->kid_at[i], sizeof(*d->kids), cmp_kids);
-	sort_ctx = NULL;
+			qsort_r(d->kids + d->kid_at[i], d->kid_at[i + 1] - d->kid_at[i], sizeof(*d->kids),
+				cmp_kids, d);
 	return 0;
 }
 

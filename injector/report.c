@@ -908,19 +908,15 @@ static const char diff_usage[] =
 	"  --debug-dir DIR  as for ldprof report\n"
 	"  example: ldprof diff before/ after/ --svg diff.svg\n";
 
-static double share_of(int64_t v, int64_t total)
-{
-	return total > 0 ? (double)v / (double)total : 0.0;
-}
-
+/* Change of share, in points. */
 static double flat_change(const struct report *rep, const struct ent *e)
 {
-	return share_of(e->flat[1], rep->total[1]) - share_of(e->flat[0], rep->total[0]);
+	return pct(e->flat[1], rep->total[1]) - pct(e->flat[0], rep->total[0]);
 }
 
 static double cum_change(const struct report *rep, const struct ent *e)
 {
-	return share_of(e->cum[1], rep->total[1]) - share_of(e->cum[0], rep->total[0]);
+	return pct(e->cum[1], rep->total[1]) - pct(e->cum[0], rep->total[0]);
 }
 
 static int cmp_change(const void *a, const void *b, void *arg)
@@ -967,8 +963,8 @@ static int print_diff(const struct report *rep, long top)
 
 		printf("%5.1f%% %5.1f%% %+6.1f%%  %5.1f%% %5.1f%% %+6.1f%%  %s\n",
 		       pct(e->flat[0], rep->total[0]), pct(e->flat[1], rep->total[1]),
-		       100 * flat_change(rep, e), pct(e->cum[0], rep->total[0]),
-		       pct(e->cum[1], rep->total[1]), 100 * cum_change(rep, e), e->key);
+		       flat_change(rep, e), pct(e->cum[0], rep->total[0]),
+		       pct(e->cum[1], rep->total[1]), cum_change(rep, e), e->key);
 	}
 	free(order);
 	return 0;

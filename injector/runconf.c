@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "runconf.h"
 
 #define RUNCONF_NAME "ldprof.ini"
@@ -25,11 +26,6 @@ static void ignore_problem(void *ctx, const struct ldp_config_problem *p)
 {
 	(void)ctx;
 	(void)p;
-}
-
-static int root_only(const struct stat *st)
-{
-	return st->st_uid == 0 && !(st->st_mode & 022);
 }
 
 /* What ldp_config_load() does, but the file is read once, by descriptor, and only when it and
@@ -61,7 +57,7 @@ static int load_trusted(struct ldp_config *c)
 		goto out;
 	}
 	r = -EPERM;
-	if (!S_ISREG(st.st_mode) || !root_only(&st) || !root_only(&dst))
+	if (!S_ISREG(st.st_mode) || !ldp_root_only(&st) || !ldp_root_only(&dst))
 		goto out;
 	r = -EFBIG;
 	if (st.st_size > (1 << 20) || !(buf = malloc((size_t)st.st_size + 1)))

@@ -313,7 +313,7 @@ static void config_status(const char *root)
 			printf("config   %s: cannot stat (%s)\n", cfg, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		printf("config   %s (unsafe: not a regular file)\n", cfg);
-	} else if ((st.st_mode & 022) || st.st_uid != 0) {
+	} else if (!ldp_root_only(&st)) {
 		printf("config   %s (unsafe: can be changed by users other than root: mode %04o, owner uid %u)\n",
 		       cfg, st.st_mode & 07777, (unsigned)st.st_uid);
 	} else {
@@ -446,7 +446,7 @@ static int host_status(const char *root)
 	if (ours > 1)
 		fprintf(out, "warning  %d lines are ours: each different path loads one more copy of the shim\n",
 			ours);
-	if (root[0] == '\0' && stat(file, &st) == 0 && ((st.st_mode & 022) || st.st_uid != 0))
+	if (root[0] == '\0' && stat(file, &st) == 0 && !ldp_root_only(&st))
 		fprintf(out, "warning  %s can be changed by users other than root (mode %04o, owner uid %u): "
 			"whoever can runs code in every program\n", file, st.st_mode & 07777, (unsigned)st.st_uid);
 	if (fclose(out) != 0) {
