@@ -15,13 +15,16 @@ WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP -Icommon -Ishim -fno-strict-aliasing
 
-# Debian packages the build and the tests need; `make deps` installs the missing ones.
+# Debian packages the build and the tests need; `make deps` installs the missing ones (and
+# Debian's nodejs and npm when the machine has no node and npm of its own: the tests' browser
+# driver and second pprof reader run on Node.js, see tests/js/).
 DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-rt-14-dev \
             golang-go google-perftools python3 python3-pytest musl-tools binutils procps \
             libinih-dev libzstd-dev libcurl4-openssl-dev openssl zstd \
             rpm shellcheck systemd libcap2-bin git util-linux \
             llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib \
-            openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian rpmlint
+            openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian rpmlint \
+            chromium
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
@@ -65,6 +68,7 @@ all: $(SHIM) $(CORE) $(CLI) $(B)/sbin/ldprof-agent $(LAYOUT)
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -113,20 +117,22 @@ $(CLI): $(CLI_OBJ)
 $(B)/obj/cli/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -Iinjector -c -o $@ $<
+# the HTML report's page is taken in by .incbin, which -MMD does not see
+$(B)/obj/cli/injector/htmlview.o: injector/report.html
 
 # --- unit tests: each links the common modules, built with ASan/UBSan ---
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-$(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
+$(B)/tests/unit/%: tests/unit/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch]) injector/report.html
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
 
 # --- fuzz targets: libFuzzer binaries (clang) and a replay driver (gcc, ASan) for make check ---
-$(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
+$(B)/tests/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch]) injector/report.html
 	@mkdir -p $(dir $@)
 	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Iinjector -o $@ $< $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
-$(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch])
+$(B)/tests/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c $(COMMON_SRC) $(wildcard common/*.h) $(wildcard injector/*.[ch]) injector/report.html
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iinjector -o $@ $< tests/fuzz/replay.c $(COMMON_SRC) \
 		$(filter-out injector/main.c,$(wildcard injector/*.c)) $(COMMON_LIBS)
@@ -146,7 +152,18 @@ $(B)/tests/progs/%: tests/progs/%.c
 PROG_BIN := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
 -include tests/progs/progs.mk
 
-test-bins: all $(MAN5) $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN)
+# --- Node.js side of the tests: a headless Chromium driver and a second pprof reader ---
+# The scripts and their locked npm packages (playwright-core, pprof-format) are copied into
+# build/js and installed there with `npm ci`; the browser is Debian's chromium (make deps).
+JS_SRC   := $(wildcard tests/js/*.mjs) tests/js/package.json tests/js/package-lock.json
+JS_STAMP := $(B)/js/node_modules/.installed
+$(JS_STAMP): $(JS_SRC)
+	@mkdir -p $(B)/js
+	$(Q)cp $(JS_SRC) $(B)/js/
+	$(Q)cd $(B)/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(Q)touch $@
+
+test-bins: all $(MAN5) $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN) $(JS_STAMP)
 
 # The suite's progress (a dot per test, a percentage per line) shows as it runs; the same
 # output, failures in full, stays in build/pytest.log.

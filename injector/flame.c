@@ -126,7 +126,7 @@ static int64_t sat_add(int64_t a, int64_t b)
 	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
 }
 
-int ldp_flame_add(struct ldp_flame *f, const int64_t *ids, size_t n, int64_t count, int side)
+int64_t ldp_flame_add(struct ldp_flame *f, const int64_t *ids, size_t n, int64_t count, int side)
 {
 	uint32_t cur = 0;
 
@@ -140,7 +140,32 @@ int ldp_flame_add(struct ldp_flame *f, const int64_t *ids, size_t n, int64_t cou
 		cur = (uint32_t)c;
 		f->n[cur].v[side] = sat_add(f->n[cur].v[side], count);
 	}
-	return 0;
+	return cur;
+}
+
+size_t ldp_flame_nodes(const struct ldp_flame *f)
+{
+	return f->len;
+}
+
+void ldp_flame_node(const struct ldp_flame *f, size_t i, uint32_t *parent, int64_t *id)
+{
+	*parent = f->n[i].parent;
+	*id = f->n[i].id;
+}
+
+size_t ldp_flame_utf8_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
+		   (*p & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (n == 2 && *p < 0xc2)
+		return 0; /* overlong */
+	for (size_t k = 1; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
 }
 
 /* ---- writing ---- */
@@ -206,12 +231,9 @@ static void put_text(FILE *out, const char *s, size_t max)
 	size_t used = 0;
 
 	while (*p) {
-		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
-			   (*p & 0xf8) == 0xf0 ? 4 : 0;
-		int ok = n > 0 && !(n == 2 && *p < 0xc2);
+		size_t n = ldp_flame_utf8_len((const char *)p);
+		int ok = n > 0;
 
-		for (size_t k = 1; ok && k < n; k++)
-			ok = (p[k] & 0xc0) == 0x80;
 		if (max && used + (ok ? n : 1) > max - 2 && strlen((const char *)p) > max - used) {
 			fputs("..", out);
 			return;

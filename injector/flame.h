@@ -31,8 +31,19 @@ struct ldp_flame *ldp_flame_new(void);
 void ldp_flame_free(struct ldp_flame *f);
 
 /* Adds count samples of one stack, frame ids leaf first, to side 0 (a profile, or a diff's
- * base) or side 1 (a diff's new profiles). Returns 0 or -errno. */
-int ldp_flame_add(struct ldp_flame *f, const int64_t *ids, size_t n, int64_t count, int side);
+ * base) or side 1 (a diff's new profiles). Returns the stack's node (its leaf; 0, the root,
+ * for an empty stack) or -errno. A node stands for one distinct stack from then on. */
+int64_t ldp_flame_add(struct ldp_flame *f, const int64_t *ids, size_t n, int64_t count, int side);
+
+/* The tree as built: nodes 0..ldp_flame_nodes()-1, each after its parent; node 0 is the root
+ * (parent 0, frame id -1). The HTML report (htmlview.h) sends it to the browser as is. */
+size_t ldp_flame_nodes(const struct ldp_flame *f);
+void ldp_flame_node(const struct ldp_flame *f, size_t i, uint32_t *parent, int64_t *id);
+
+/* The length of the well-formed UTF-8 sequence at s (1 to 4; 1 for the NUL), or 0 when the
+ * byte at s does not start one. Names come from untrusted files; every writer of text that a
+ * parser reads back (XML, JSON) checks them with this. */
+size_t ldp_flame_utf8_len(const char *s);
 
 struct ldp_flame_svg {
 	const char *title;           /* shown on top */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * report.c — `ldprof report [--top N] [--folded] [PROFILE_OR_DIR...]`.
+ * report.c — `ldprof report` and `ldprof diff` (see report.h).
  *
  * Overall design. Each profile is parsed (pprof_read.c validates every reference, so frames
  * can be resolved here without checks) and folded into two hash maps keyed by name: frames
@@ -9,7 +9,9 @@
  * is one row. The count of a sample is its value under the first sample type named "samples"
  * (value 0 when there is none). cum counts a sample once per function even when recursion puts
  * the function on the stack several times: each frame remembers the last sample it was counted
- * for.
+ * for. For --svg and --html the stacks also go into flame.c's tree; for --html each sample
+ * adds its count to a group (its stack's node, its side, process, thread and service), which
+ * is what the page filters on (htmlview.h).
  *
  * Names come from untrusted files and go to a terminal: control characters are replaced by
  * '?', which also keeps the folded format one line per stack.
@@ -30,6 +32,7 @@
 #include "debuginfo.h"
 #include "fileio.h"
 #include "flame.h"
+#include "htmlview.h"
 #include "pprof.h"
 #include "report.h"
 
@@ -37,16 +40,18 @@
 #define DEFAULT_TOP 20
 
 static const char usage[] =
-	"usage: ldprof report [--top N] [--folded | --svg FILE] [PROFILE_OR_DIR...]\n"
+	"usage: ldprof report [--top N] [--folded | --svg FILE | --html FILE] [PROFILE_OR_DIR...]\n"
 	"  Summarize pprof CPU profiles (default: ./" DEFAULT_DIR "; a folder means its\n"
 	"  *.pb.gz and *.pb files). All profiles are merged.\n"
 	"  --top N     show the N functions with the most flat samples (default 20, 0 = all)\n"
 	"  --folded    print folded stacks (\"root;...;leaf count\") for flame graphs\n"
 	"  --svg FILE  write a flame graph (SVG, a tooltip per frame; - for stdout) instead\n"
+	"  --html FILE write an interactive page instead: flame graph and icicle with zoom,\n"
+	"              search, a sortable table, filters by process, thread and service\n"
 	"  --debug-dir DIR  where separate debug files name what the profile left unnamed\n"
 	"              (default " LDP_DEBUG_ROOT ", as Debian's -dbg/-dbgsym packages install them;\n"
 	"              \"\" for none)\n"
-	"  example: ldprof report --svg flame.svg ldprof-profiles/\n";
+	"  example: ldprof report --html profile.html ldprof-profiles/\n";
 
 /* ---- growable byte string ---- */
 
@@ -186,7 +191,12 @@ struct report {
 	int64_t *stk; /* frame indices of the current sample, leaf first */
 	size_t nstk, capstk;
 	struct str name, key;
-	struct ldp_flame *flame; /* --svg */
+	struct ldp_flame *flame; /* --svg, --html */
+	bool html;
+	/* --html: the filters' values (process, thread, service) and the sample groups, keyed
+	 * "node side process thread service" (flat[0] holds the count) */
+	struct map filter[LDP_HTML_NFILTERS], groups;
+	char file_process[288], file_service[256]; /* the current file's, for samples without */
 	const char *debug_dir;   /* --debug-dir; "" for none */
 	struct dbg *dbg;
 	size_t ndbg;
@@ -373,6 +383,71 @@ static int collect_frames(struct report *rep, const struct ldp_profile *p,
 	return 0;
 }
 
+/* The value of a sample's label key ("" when it has none): its string, or its number. */
+static const char *label_of(const struct ldp_profile *p, const struct ldp_prof_sample *s,
+			    const char *key, char *num, size_t len)
+{
+	for (size_t i = 0; i < s->nlabels; i++) {
+		const struct ldp_prof_label *l = &s->labels[i];
+
+		if (strcmp(p->strings[l->key], key))
+			continue;
+		if (l->str)
+			return p->strings[l->str];
+		snprintf(num, len, "%lld", (long long)l->num);
+		return num;
+	}
+	return "";
+}
+
+/* The index of a filter's value, made when new. */
+static int64_t filter_value(struct report *rep, int k, const char *a, const char *b)
+{
+	int r;
+
+	rep->name.len = 0;
+	if ((r = str_add(&rep->name, "", 0)) < 0 || (r = add_clean(&rep->name, a)) < 0)
+		return r;
+	if (*b && ((r = str_add(&rep->name, " (", 2)) < 0 || (r = add_clean(&rep->name, b)) < 0 ||
+		   (r = str_add(&rep->name, ")", 1)) < 0))
+		return r;
+	return map_get(&rep->filter[k], rep->name.p);
+}
+
+/* The sample's group for --html: which process, thread and service it is of. A process is
+ * named by the sample's comm and pid labels or else by its file (ldprof's files are named
+ * comm.pid.seq.pb.gz); a service by the label service_name (or service) or else, as ldprof
+ * names services by default, by the program's name. */
+static int add_group(struct report *rep, const struct ldp_profile *p, const struct ldp_prof_sample *s,
+		     int64_t node, int64_t count)
+{
+	char b1[32], b2[32], key[128];
+	const char *pid = label_of(p, s, "pid", b1, sizeof(b1)), *comm, *svc, *tname, *tid;
+	int64_t v[LDP_HTML_NFILTERS], g;
+
+	comm = label_of(p, s, "comm", b2, sizeof(b2));
+	v[LDP_HTML_PROCESS] = *pid || *comm ? filter_value(rep, LDP_HTML_PROCESS, *comm ? comm : "?", pid)
+					    : filter_value(rep, LDP_HTML_PROCESS, rep->file_process, "");
+	tname = label_of(p, s, "thread_name", b2, sizeof(b2));
+	tid = label_of(p, s, "thread_id", b1, sizeof(b1));
+	v[LDP_HTML_THREAD] = filter_value(rep, LDP_HTML_THREAD, *tname ? tname : *tid ? tid : "(none)",
+					  *tname ? tid : "");
+	svc = label_of(p, s, "service_name", b1, sizeof(b1));
+	if (!*svc)
+		svc = label_of(p, s, "service", b1, sizeof(b1));
+	v[LDP_HTML_SERVICE] = filter_value(rep, LDP_HTML_SERVICE, *svc ? svc : rep->file_service, "");
+	for (int k = 0; k < LDP_HTML_NFILTERS; k++)
+		if (v[k] < 0)
+			return (int)v[k];
+	snprintf(key, sizeof(key), "%lld %d %lld %lld %lld", (long long)node, rep->side,
+		 (long long)v[0], (long long)v[1], (long long)v[2]);
+	g = map_get(&rep->groups, key);
+	if (g < 0)
+		return (int)g;
+	rep->groups.e[g].flat[0] = sat_add(rep->groups.e[g].flat[0], count);
+	return 0;
+}
+
 static int add_profile(struct report *rep, const struct ldp_profile *p)
 {
 	int side = rep->side;
@@ -407,8 +482,14 @@ static int add_profile(struct report *rep, const struct ldp_profile *p)
 			e->stamp = rep->serial;
 			e->cum[side] = sat_add(e->cum[side], count);
 		}
-		if (rep->flame && (r = ldp_flame_add(rep->flame, rep->stk, rep->nstk, count, side)) < 0)
-			return r;
+		if (rep->flame) {
+			int64_t node = ldp_flame_add(rep->flame, rep->stk, rep->nstk, count, side);
+
+			if (node < 0)
+				return (int)node;
+			if (rep->html && (r = add_group(rep, p, s, node, count)) < 0)
+				return r;
+		}
 		if (rep->folded) {
 			int64_t idx;
 
@@ -616,6 +697,35 @@ static int gather(const char *cmd, char *const *paths, size_t npaths, struct pat
 	return 0;
 }
 
+/* The process and service a file's samples are of when their labels do not say:
+ * "comm (pid)" and comm for ldprof's comm.pid.seq.pb.gz, else the file's name for both. */
+static void file_names(struct report *rep, const char *path)
+{
+	const char *base = strrchr(path, '/'), *end, *seq;
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	end = n > 6 && !strcmp(base + n - 6, ".pb.gz") ? base + n - 6 :
+	      n > 3 && !strcmp(base + n - 3, ".pb") ? base + n - 3 : base + n;
+	snprintf(rep->file_process, sizeof(rep->file_process), "%.*s", (int)(end - base), base);
+	snprintf(rep->file_service, sizeof(rep->file_service), "%.*s", (int)(end - base), base);
+	/* comm.pid.seq: the last two dot-separated parts are numbers */
+	seq = memrchr(base, '.', (size_t)(end - base));
+	if (!seq || seq == base || strspn(seq + 1, "0123456789") != (size_t)(end - seq - 1) || seq + 1 == end)
+		return;
+	{
+		const char *pid = memrchr(base, '.', (size_t)(seq - base));
+
+		if (!pid || pid == base || pid + 1 == seq ||
+		    strspn(pid + 1, "0123456789") != (size_t)(seq - pid - 1))
+			return;
+		snprintf(rep->file_process, sizeof(rep->file_process), "%.*s (%.*s)", (int)(pid - base),
+			 base, (int)(seq - pid - 1), pid + 1);
+		snprintf(rep->file_service, sizeof(rep->file_service), "%.*s", (int)(pid - base), base);
+	}
+}
+
 /* Reads and adds files[from..] to rep's current side. */
 static int load(const char *cmd, struct report *rep, const struct paths *files, size_t from)
 {
@@ -637,6 +747,7 @@ static int load(const char *cmd, struct report *rep, const struct paths *files, 
 				files->v[f], strerror(-r));
 			return -1;
 		}
+		file_names(rep, files->v[f]);
 		r = add_profile(rep, &p);
 		ldp_profile_free(&p);
 		if (r < 0) {
@@ -647,31 +758,69 @@ static int load(const char *cmd, struct report *rep, const struct paths *files, 
 	return 0;
 }
 
-/* Names and kinds by frame id, as flame.c takes them; the SVG into path ("-": stdout). */
-static int write_svg(const char *cmd, const struct report *rep, const char *path, const char *title,
-		     const char *subtitle, int diff)
+/* The keys of a map, by index (freed by the caller; the strings stay the map's). */
+static const char **keys_of(const struct map *m)
 {
-	const char **names = calloc(rep->frames.n + 1, sizeof(*names));
+	const char **v = calloc(m->n + 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < m->n; i++)
+		v[i] = m->e[i].key;
+	return v;
+}
+
+/* The flame graph into path ("-": stdout): SVG (flame.h), or with html the page (htmlview.h). */
+static int write_graph(const char *cmd, const struct report *rep, const char *path, const char *title,
+		       const char *subtitle, int diff, bool html)
+{
+	const char **names = keys_of(&rep->frames), **values[LDP_HTML_NFILTERS] = { 0 };
 	unsigned char *kinds = calloc(rep->frames.n + 1, 1);
+	int64_t *groups = NULL;
 	struct ldp_flame_svg o = { .title = title, .subtitle = subtitle, .names = names,
 				   .kinds = kinds, .diff = diff };
+	struct ldp_html_view v = { .title = title, .subtitle = subtitle, .diff = diff, .names = names,
+				   .kinds = kinds, .nframes = rep->frames.n, .flame = rep->flame,
+				   .ngroups = rep->groups.n };
 	FILE *f = NULL;
+	bool nomem = !names || !kinds;
 	int r = -1;
 
-	if (!names || !kinds) {
+	for (int k = 0; html && k < LDP_HTML_NFILTERS; k++) {
+		values[k] = keys_of(&rep->filter[k]);
+		v.values[k] = values[k];
+		v.nvalues[k] = rep->filter[k].n;
+		nomem |= !values[k];
+	}
+	if (html) {
+		groups = calloc(rep->groups.n + 1, LDP_HTML_GROUP * sizeof(*groups));
+		nomem |= !groups;
+		for (size_t i = 0; groups && i < rep->groups.n; i++) {
+			long long g[LDP_HTML_GROUP - 1];
+			int64_t *out = &groups[i * LDP_HTML_GROUP];
+
+			/* the key made in add_group(): node side process thread service */
+			if (sscanf(rep->groups.e[i].key, "%lld %lld %lld %lld %lld", &g[0], &g[1], &g[2],
+				   &g[3], &g[4]) != 5)
+				abort();
+			for (int k = 0; k < LDP_HTML_GROUP - 1; k++)
+				out[k] = g[k];
+			out[LDP_HTML_GROUP - 1] = rep->groups.e[i].flat[0];
+		}
+		v.groups = groups;
+	}
+	if (nomem) {
 		fprintf(stderr, "ldprof %s: %s\n", cmd, strerror(ENOMEM));
 		goto out;
 	}
-	for (size_t i = 0; i < rep->frames.n; i++) {
-		names[i] = rep->frames.e[i].key;
+	for (size_t i = 0; i < rep->frames.n; i++)
 		kinds[i] = rep->frames.e[i].kind ? rep->frames.e[i].kind - 1 : LDP_FLAME_UNKNOWN;
-	}
 	f = strcmp(path, "-") ? fopen(path, "w") : stdout;
 	if (!f) {
 		fprintf(stderr, "ldprof %s: cannot write '%s': %s\n", cmd, path, strerror(errno));
 		goto out;
 	}
-	if (ldp_flame_write_svg(rep->flame, &o, f) < 0 || fflush(f) != 0 || ferror(f)) {
+	errno = 0;
+	if ((html ? ldp_html_write(&v, f) : ldp_flame_write_svg(rep->flame, &o, f)) < 0 ||
+	    fflush(f) != 0 || ferror(f)) {
 		fprintf(stderr, "ldprof %s: writing '%s': %s\n", cmd, path, strerror(errno ? errno : EIO));
 		goto out;
 	}
@@ -683,6 +832,9 @@ out:
 	}
 	free(names);
 	free(kinds);
+	free(groups);
+	for (int k = 0; k < LDP_HTML_NFILTERS; k++)
+		free(values[k]);
 	return r;
 }
 
@@ -782,17 +934,21 @@ static void report_free(struct report *rep, struct paths *files)
 	free(files->v);
 	map_free(&rep->frames);
 	map_free(&rep->stacks);
+	map_free(&rep->groups);
+	for (int k = 0; k < LDP_HTML_NFILTERS; k++)
+		map_free(&rep->filter[k]);
 	free(rep->stk);
 	free(rep->name.p);
 	free(rep->key.p);
 	ldp_flame_free(rep->flame);
 }
 
-/* --top N, --svg FILE, --folded (report only), --help: the options both commands take. Returns
+/* --top N, --svg FILE, --html FILE, --folded (report only), --help: the options both commands
+ * take (graph[0] is --svg's file, graph[1] --html's). Returns
  * 1 when argv[*i] was one (and consumed its value), 0 when it is not an option, or the exit code
  * + 100 to stop with. */
 static int option(const char *cmd, const char *use, int argc, char **argv, int *i, long *top,
-		  const char **svg, bool *folded, const char **debug_dir)
+		  const char **graph, bool *folded, const char **debug_dir)
 {
 	const char *a = argv[*i];
 
@@ -808,17 +964,28 @@ static int option(const char *cmd, const char *use, int argc, char **argv, int *
 		return 1;
 	}
 
+	if (strcmp(a, "--html") == 0 || strncmp(a, "--html=", 7) == 0) {
+		const char *v = a[6] == '=' ? a + 7 : (*i + 1 < argc ? argv[++*i] : NULL);
+
+		if (!v || !*v) {
+			fprintf(stderr, "ldprof %s: --html needs a file name (see ldprof %s --help)\n",
+				cmd, cmd);
+			return 102;
+		}
+		graph[1] = v;
+		return 1;
+	}
 	if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0 || strcmp(a, "--svg") == 0 ||
 	    strncmp(a, "--svg=", 6) == 0) {
 		const char *v = a[5] == '=' ? a + 6 : (*i + 1 < argc ? argv[++*i] : NULL);
 
-		if (!v) {
+		if (!v || (a[2] == 's' && !*v)) {
 			fprintf(stderr, "ldprof %s: %.5s needs a %s (see ldprof %s --help)\n", cmd, a,
 				a[2] == 't' ? "number" : "file name", cmd);
 			return 102;
 		}
 		if (a[2] == 's') {
-			*svg = v;
+			graph[0] = v;
 		} else if (!parse_top(v, top)) {
 			fprintf(stderr, "ldprof %s: bad --top value '%s': a number of rows, 0 for all\n", cmd, v);
 			return 102;
@@ -845,13 +1012,13 @@ int ldp_report_main(int argc, char **argv)
 	struct report rep = { .debug_dir = LDP_DEBUG_ROOT };
 	struct paths files = { 0 };
 	long top = DEFAULT_TOP;
-	const char *svg = NULL;
+	const char *graph[2] = { NULL, NULL }; /* --svg, --html */
 	char sub[160];
 	int i, r, rc = 1, dashes = 0, npaths = 0;
 
 	/* options anywhere before a "--", as getopt() allows; the rest are paths */
 	for (i = 1; i < argc; i++) {
-		r = dashes ? 0 : option("report", usage, argc, argv, &i, &top, &svg, &rep.folded,
+		r = dashes ? 0 : option("report", usage, argc, argv, &i, &top, graph, &rep.folded,
 					&rep.debug_dir);
 		if (r >= 100) {
 			rc = r - 100;
@@ -862,25 +1029,34 @@ int ldp_report_main(int argc, char **argv)
 		else if (!r)
 			argv[npaths++] = argv[i];
 	}
-	if (svg && rep.folded) {
-		fprintf(stderr, "ldprof report: --svg and --folded: choose one\n");
+	if ((graph[0] || graph[1]) && rep.folded) {
+		fprintf(stderr, "ldprof report: --%s and --folded: choose one\n", graph[0] ? "svg" : "html");
 		rc = 2;
 		goto out;
 	}
-	if (svg && !(rep.flame = ldp_flame_new())) {
+	if (graph[0] && graph[1] && !strcmp(graph[0], "-") && !strcmp(graph[1], "-")) {
+		fprintf(stderr, "ldprof report: --svg and --html cannot both write to stdout\n");
+		rc = 2;
+		goto out;
+	}
+	rep.html = graph[1] != NULL;
+	if ((graph[0] || graph[1]) && !(rep.flame = ldp_flame_new())) {
 		fprintf(stderr, "ldprof report: %s\n", strerror(ENOMEM));
 		goto out;
 	}
 	if (gather("report", argv, (size_t)npaths, &files) < 0 || load("report", &rep, &files, 0) < 0)
 		goto out;
-	if (svg) {
-		snprintf(sub, sizeof(sub), "%lld samples in %zu profile%s", (long long)rep.total[0],
-			 rep.nprofiles[0], rep.nprofiles[0] == 1 ? "" : "s");
-		if (write_svg("report", &rep, svg, "ldprof: CPU flame graph", sub, 0) < 0)
+	snprintf(sub, sizeof(sub), "%lld samples in %zu profile%s", (long long)rep.total[0],
+		 rep.nprofiles[0], rep.nprofiles[0] == 1 ? "" : "s");
+	for (int g = 0; g < 2; g++) {
+		if (!graph[g])
+			continue;
+		if (write_graph("report", &rep, graph[g], "ldprof: CPU flame graph", sub, 0, g) < 0)
 			goto out;
-		if (strcmp(svg, "-"))
-			printf("%s: a flame graph of %s\n", svg, sub);
-	} else if ((r = print_report(&rep, top)) < 0) {
+		if (strcmp(graph[g], "-"))
+			printf("%s: %s of %s\n", graph[g], g ? "an interactive report" : "a flame graph", sub);
+	}
+	if (!graph[0] && !graph[1] && (r = print_report(&rep, top)) < 0) {
 		fprintf(stderr, "ldprof report: %s\n", strerror(-r));
 		goto out;
 	}
@@ -898,15 +1074,17 @@ out:
 /* ---- diff ---- */
 
 static const char diff_usage[] =
-	"usage: ldprof diff [--top N] [--svg FILE] BASE NEW\n"
-	"       ldprof diff [--top N] [--svg FILE] BASE... -- NEW...\n"
+	"usage: ldprof diff [--top N] [--svg FILE] [--html FILE] BASE NEW\n"
+	"       ldprof diff [--top N] [--svg FILE] [--html FILE] BASE... -- NEW...\n"
 	"  Which functions take a larger or smaller share of all samples in NEW than in BASE\n"
 	"  (each a profile or a folder of them; several on a side are merged).\n"
 	"  --top N     show the N functions whose flat share changed most (default 20, 0 = all)\n"
 	"  --svg FILE  also write a differential flame graph: widths from NEW, red where a frame\n"
 	"              takes a larger share than in BASE, blue a smaller one\n"
+	"  --html FILE also write an interactive page: the differential flame graph with zoom,\n"
+	"              search and filters, and a table of both sides' shares, sortable\n"
 	"  --debug-dir DIR  as for ldprof report\n"
-	"  example: ldprof diff before/ after/ --svg diff.svg\n";
+	"  example: ldprof diff before/ after/ --html diff.html\n";
 
 /* Change of share, in points. */
 static double flat_change(const struct report *rep, const struct ent *e)
@@ -975,14 +1153,14 @@ int ldp_diff_main(int argc, char **argv)
 	struct report rep = { .debug_dir = LDP_DEBUG_ROOT };
 	struct paths files = { 0 };
 	long top = DEFAULT_TOP;
-	const char *svg = NULL;
+	const char *graph[2] = { NULL, NULL }; /* --svg, --html */
 	char sub[200];
 	int i, r, rc = 1, sep = -1, npaths = 0;
 	size_t nbase;
 
 	/* options anywhere; paths in order, a "--" between the sides (else one path each) */
 	for (i = 1; i < argc; i++) {
-		r = option("diff", diff_usage, argc, argv, &i, &top, &svg, NULL, &rep.debug_dir);
+		r = option("diff", diff_usage, argc, argv, &i, &top, graph, NULL, &rep.debug_dir);
 		if (r >= 100) {
 			rc = r - 100;
 			goto out;
@@ -1000,6 +1178,12 @@ int ldp_diff_main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
+	if (graph[0] && graph[1] && !strcmp(graph[0], "-") && !strcmp(graph[1], "-")) {
+		fprintf(stderr, "ldprof diff: --svg and --html cannot both write to stdout\n");
+		rc = 2;
+		goto out;
+	}
+	rep.html = graph[1] != NULL;
 	if (!(rep.flame = ldp_flame_new())) {
 		fprintf(stderr, "ldprof diff: %s\n", strerror(ENOMEM));
 		goto out;
@@ -1018,16 +1202,18 @@ int ldp_diff_main(int argc, char **argv)
 	rep.side = 1;
 	if (load("diff", &rep, &files, nbase) < 0)
 		goto out;
-	if ((r = print_diff(&rep, top)) < 0) {
+	/* the table, unless a graph takes stdout */
+	if (!(graph[0] && !strcmp(graph[0], "-")) && !(graph[1] && !strcmp(graph[1], "-")) &&
+	    (r = print_diff(&rep, top)) < 0) {
 		fprintf(stderr, "ldprof diff: %s\n", strerror(-r));
 		goto out;
 	}
-	if (svg) {
-		snprintf(sub, sizeof(sub), "base: %lld samples in %zu profiles; new: %lld samples in %zu profiles",
-			 (long long)rep.total[0], rep.nprofiles[0], (long long)rep.total[1], rep.nprofiles[1]);
-		if (write_svg("diff", &rep, svg, "ldprof: differential flame graph", sub, 1) < 0)
+	snprintf(sub, sizeof(sub), "base: %lld samples in %zu profiles; new: %lld samples in %zu profiles",
+		 (long long)rep.total[0], rep.nprofiles[0], (long long)rep.total[1], rep.nprofiles[1]);
+	for (int g = 0; g < 2; g++)
+		if (graph[g] && write_graph("diff", &rep, graph[g], "ldprof: differential flame graph",
+					    sub, 1, g) < 0)
 			goto out;
-	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "ldprof diff: writing the report: %s\n", strerror(errno));
 		goto out;

@@ -22,7 +22,8 @@ for f in build/lib/libldprof.so build/bin/ldprof build/tests/progs/bench_work \
          build/tests/progs/bench_deep build/tests/bench/spawn build/tests/bench/libempty.so \
          build/tests/bench/libwaiter.so build/tests/bench/libthread0.so \
          build/tests/bench/forker \
-         build/sbin/ldprof-agent build/tests/progs/bench_work_static build/tests/progs/agentbomb; do
+         build/sbin/ldprof-agent build/tests/progs/bench_work_static build/tests/progs/agentbomb \
+         build/js/node_modules/.installed /usr/bin/chromium; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run 'make test-bins' (or 'make bench')" >&2; exit 1; }
 done
 busy=$(awk '{print $1}' /proc/loadavg)

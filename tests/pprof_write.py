@@ -36,11 +36,12 @@ def _packed(num, values):
     return _field(num, b"".join(_varint(v) for v in values))
 
 
-def encode(stacks, mapping="/usr/bin/prog", libs=None, bare=None, build_ids=None):
+def encode(stacks, mapping="/usr/bin/prog", libs=None, bare=None, build_ids=None, labels=None):
     """profile.proto bytes for stacks: {(root, ..., leaf): count}; names str or bytes. libs maps a
     function name to the file of a mapping of its own (e.g. libc's). bare maps a name to a file
     offset in its mapping: that location gets no function (the profile leaves it unnamed), as
-    for a stripped library. build_ids maps a mapping's file to its GNU build ID (hex)."""
+    for a stripped library. build_ids maps a mapping's file to its GNU build ID (hex). labels
+    {key: value} (strings) go on every sample."""
     strings = [b""]
     index = {b"": 0}
 
@@ -62,7 +63,8 @@ def encode(stacks, mapping="/usr/bin/prog", libs=None, bare=None, build_ids=None
     out += _field(1, _int(1, s("cpu")) + _int(2, s("nanoseconds")))
     for stack, count in stacks.items():
         locs = [funcs[n] for n in reversed(stack)]  # leaf first
-        out += _field(2, _packed(1, locs) + _packed(2, [count, count * 10_000_000]))
+        out += _field(2, _packed(1, locs) + _packed(2, [count, count * 10_000_000]) +
+                      b"".join(_field(3, _int(1, s(k)) + _int(2, s(v))) for k, v in (labels or {}).items()))
     for i, f in enumerate(files):
         out += _field(3, _int(1, i + 1) + _int(2, 0x400000 + i * 0x1000000) +
                       _int(3, 0x400000 + i * 0x1000000 + 0x1000000) + _int(5, s(f)) +

@@ -2,7 +2,9 @@
 """The profile format: pprof profile.proto, gzip-compressed, as `go tool pprof`, Parca and
 Pyroscope read it. Checked field by field with an independent decoder (conftest.Profile) on a
 known program, and every profile the whole test session produced is parsed by Debian's
-`go tool pprof` as a third-party check (that test runs last)."""
+`go tool pprof` and decoded by the npm package pprof-format (tests/js/pprof_read.mjs) as
+third-party checks (those tests run last)."""
+import json
 import os
 import re
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PROFILES_BASE, PROFILE_NAME, Stacks, clean_env, ldprof_run, prog,
+from conftest import (BUILD, PROFILES_BASE, PROFILE_NAME, Stacks, clean_env, ldprof_run, prog,
                       profiles_for, read_profile, run)
 
 HZ = 400
@@ -144,3 +146,53 @@ def test_go_tool_pprof_parses_every_profile_of_the_session(tmp_path):
     for f in files:
         p = read_profile(f)
         assert p.strings[0] == ""
+
+
+def _session_profiles():
+    return sorted(p for p in PROFILES_BASE.rglob("*.pb.gz") if PROFILE_NAME.match(p.name)
+                  and p.stat().st_mtime_ns >= SESSION_START_NS - 10**9)
+
+
+def _summary(path):
+    """What tests/js/pprof_read.mjs reports of a profile, from the suite's own decoder."""
+    p = read_profile(path)
+    stacks = {}
+    for smp in p.samples:
+        key = ";".join(reversed(p.frames(smp)))
+        stacks[key] = stacks.get(key, 0) + (smp["values"][0] if smp["values"] else 0)
+    return {
+        "sample_types": [list(t) for t in p.sample_types()],
+        "period_type": [p.s(p.period_type[0]), p.s(p.period_type[1])] if p.period_type else None,
+        "period": p.period,
+        "samples": len(p.samples),
+        "sums": [sum(smp["values"][i] for smp in p.samples if i < len(smp["values"]))
+                 for i in range(len(p.sample_type))],
+        "mappings": [p.s(m["filename"]) for m in p.mappings],
+        "stacks": stacks,
+    }
+
+
+@pytest.mark.session_last
+def test_pprof_format_decodes_every_profile_of_the_session():
+    """A second reader that shares no code with ldprof, the suite or Go: pprof-format (npm),
+    under Node.js. It must decode every profile and agree with the suite's decoder on every
+    sample's stack and values."""
+    files = _session_profiles()
+    assert files, "no profile was produced in this session"
+    r = subprocess.run(["node", str(BUILD / "js" / "pprof_read.mjs")],
+                       input="\n".join(str(f) for f in files).encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=600)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    got = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert [g["path"] for g in got] == [str(f) for f in files]
+    bad = []
+    for g in got:
+        rel = str(Path(g["path"]).relative_to(PROFILES_BASE))
+        if "error" in g:
+            bad.append(f"{rel}: pprof-format: {g['error']}")
+            continue
+        want = _summary(g["path"])
+        for k, v in want.items():
+            if g[k] != v:
+                bad.append(f"{rel}: {k} differs: pprof-format {str(g[k])[:200]}, suite {str(v)[:200]}")
+    assert not bad, f"{len(bad)} of {len(files)} profiles:\n" + "\n".join(bad[:20])

@@ -22,7 +22,7 @@ _ldprof()
 		return
 	fi
 	case $prev in
-	--config|--svg|--lib)
+	--config|--svg|--html|--lib)
 		_ldprof_reply -f
 		return ;;
 	-o|--output|--root|--debug-dir)
@@ -44,13 +44,13 @@ _ldprof()
 		_ldprof_reply -W '--config --hz -o --output --flush-interval --start-after-cpu --help --' ;;
 	report)
 		if [[ $cur == -* ]]; then
-			_ldprof_reply -W '--top --folded --svg --debug-dir --help'
+			_ldprof_reply -W '--top --folded --svg --html --debug-dir --help'
 		else
 			_ldprof_reply -f
 		fi ;;
 	diff)
 		if [[ $cur == -* ]]; then
-			_ldprof_reply -W '--top --svg --debug-dir --help --'
+			_ldprof_reply -W '--top --svg --html --debug-dir --help --'
 		else
 			_ldprof_reply -f
 		fi ;;

@@ -38,6 +38,10 @@ What is measured (see the notes printed under the table for the method of each r
     slowdown, samples recorded, the agent's own CPU and its host-wide cost (its CPU + its BPF
     programs' run time), the BPF program's cost per tick and per sample, and the fork/exec/exit
     hooks' cost per process started.
+ 8. The HTML report (`ldprof report --html`) of a profile of 100,000 distinct stacks
+    (tests/bench/bigprofile.py, a fixed seed), opened in Debian's Chromium, headless, through
+    tests/js/page.mjs: time from navigation to the first paint of the flame graph, and from a
+    click on a frame to the zoomed graph painted; and the time `ldprof report --html` takes.
  7. The agent under a local user's attack (root only): root's registrations, one new process
     each (tests/progs/agentbomb probe), timed from connect to answer while no one attacks and
     while nobody maps a file of 4 M symbols under five names (four of them hard links, one a
@@ -51,6 +55,7 @@ program without a profiler is not worked around: it is reported after the table 
 command, and the script exits 1.
 """
 import gzip
+import json
 import math
 import os
 import platform
@@ -1273,6 +1278,62 @@ def bench_attack():
         "≤ symbol_memory_per_user (256 MiB)", verdict(hwm - hwm0 <= 256 << 20))
 
 
+# ---------------------------------------------------------------- 8: the HTML report
+HTML_ROUNDS = 3 if QUICK else 9
+HTML_STACKS = 100_000
+JS = os.path.join(B, "js")
+
+
+def bench_html():
+    d = fresh_dir("html")
+    prof, page = os.path.join(d, "big.pb.gz"), os.path.join(d, "big.html")
+    subprocess.run([PYTHON, os.path.join(ROOT, "tests", "bench", "bigprofile.py"), prof, str(HTML_STACKS)],
+                   check=True)
+    writes = []
+    for _ in range(3):
+        t = time.monotonic()
+        r = subprocess.run([CLI, "report", "--html", page, prof], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT)
+        writes.append(time.monotonic() - t)
+        if r.returncode != 0:
+            problems.append(f"ldprof report --html {prof}: exit {r.returncode}: {r.stderr.decode()[:300]}")
+            return
+    with open(page) as f:
+        text = f.read()
+    nodes = int(re.search(r'"nnodes":(\d+)', text).group(1))
+    size = len(text.encode())
+    steps = [{"do": "observe"}, {"do": "click", "name": "worker_main"}, {"do": "button", "id": "back"},
+             {"do": "click", "name": "main"}, {"do": "button", "id": "back"}, {"do": "click", "name": "io_loop"}]
+    first, zooms, parts = [], [], []
+    for _ in range(HTML_ROUNDS):
+        r = subprocess.run(["node", os.path.join(JS, "page.mjs"), page, ""], input=json.dumps(steps).encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        try:
+            out = json.loads(r.stdout)
+        except ValueError:
+            out = {"error": r.stderr.decode()[:300]}
+        if out.get("error") or out.get("page_errors") or out.get("requests"):
+            problems.append(f"the HTML report in Chromium: {out.get('error') or out.get('page_errors') or out.get('requests')}")
+            return
+        t = out["steps"][0]["timing"]
+        first.append(t["firstPaint"])
+        parts.append((t["start"], t["tree"] - t["parsed"], t["firstPaint"] - t["tree"]))
+        zooms += [s["timing"]["zoom"] for s in out["steps"] if s["step"]["do"] == "click"]
+    lo, hi = median_ci95(first)
+    start, tree, rest = (median([p[i] for p in parts]) for i in range(3))
+    row(f"8. HTML report of {HTML_STACKS:,} distinct stacks ({nodes / 1e6:.2f} M tree nodes, "
+        f"{size / 2**20:.1f} MiB): navigation to first paint", fs(median(first), "ms", 0),
+        rng(first, lambda x: fs(x, "ms", 0)),
+        f"page loaded and script started {start:.0f} ms, tree decoded {tree:.0f} ms, "
+        f"filters, graph drawn and painted {rest:.0f} ms", "< 1000 ms", verdict_ci(lo, hi, 1000))
+    lo, hi = median_ci95(zooms)
+    row("8. HTML report: click on a frame to the zoomed graph painted", fs(median(zooms), "ms", 0),
+        rng(zooms, lambda x: fs(x, "ms", 0)), f"{len(zooms)} clicks, 3 frames × {HTML_ROUNDS} page loads",
+        "< 100 ms", verdict_ci(lo, hi, 100))
+    row("8. `ldprof report --html` writing that page", fs(median(writes), "s", 2),
+        rng(writes, lambda x: fs(x, "s", 2)), "read, merge, write", "—", "—")
+
+
 def main():
     for f in (SHIM, CLI, WORK, DEEP, SPAWN, EMPTY, WAITER, THREAD0, AGENT, WORK_STATIC, FORKER):
         if not os.access(f, os.X_OK if f != SHIM else os.R_OK):
@@ -1291,7 +1352,8 @@ def main():
                           ("5", "5. fork+exec storm (interleaved rounds)", bench_storm),
                           ("5", "5. one fork() of a running program (interleaved rounds)", bench_forks),
                           ("6", "6. the eBPF agent (interleaved rounds)", bench_agent),
-                          ("7", "7. the agent under a user's attack", bench_attack)):
+                          ("7", "7. the agent under a user's attack", bench_attack),
+                          ("8", "8. the HTML report in Chromium", bench_html)):
         if ONLY and num not in ONLY:
             continue
         sys.stderr.write(f"bench: {what}\n")
@@ -1395,6 +1457,14 @@ def main():
         "and one copy, asking `sample go` and `register` in turn as fast as the agent answers; and while a "
         "process of nobody's with 65,000 one-page mappings (every other one executable) does the same. "
         "The shim waits 50 ms for an answer. Memory: VmHWM of the agent at the end minus at its start.")
+    out.append(
+        f"- 8: tests/bench/bigprofile.py draws {HTML_STACKS:,} distinct stacks (random walks 6–48 deep in a "
+        "call graph of 3,000 functions: they share little, so the tree is larger than a real profile's); "
+        f"`ldprof report --html` writes the page (3 runs). {HTML_ROUNDS} times: a new headless Chromium "
+        "(Debian's, through tests/js/page.mjs and playwright-core) opens it from disk; first paint = "
+        "performance.now() in the second requestAnimationFrame after the graph is drawn (so the frame that "
+        "showed it was painted), from navigation start; zoom = from the click event's timeStamp to the same "
+        "point after the zoomed graph is drawn, for clicks on worker_main, main and io_loop (Back between).")
     if warnings:
         out.append("")
         out.append("**Warnings:**")

@@ -9,7 +9,8 @@
  * leave the output untouched.
  * Then the profile is drawn as `ldprof report --svg` would (injector/flame.c, names straight
  * from the profile): the file must be whole (ends with </svg>), valid UTF-8, and hold no control
- * character but newlines, whatever the names were.
+ * character but newlines, whatever the names were. So must the HTML report
+ * (injector/htmlview.c), whose data must also hold no '<': nothing can end its <script> early.
  * Seeds: tests/fuzz/corpus/fuzz_pprof/ (written by `test_pprof --write-corpus DIR`).
  */
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "flame.h"
+#include "htmlview.h"
 #include "pprof.h"
 
 static void check_str(const struct ldp_profile *p, int64_t idx)
@@ -115,12 +117,13 @@ static void draw(const struct ldp_profile *p)
 	struct ldp_flame *f = ldp_flame_new();
 	const char **names = calloc(p->nlocations + 1, sizeof(*names));
 	unsigned char *kinds = calloc(p->nlocations + 1, 1);
-	int64_t ids[64];
+	int64_t ids[64], *groups = calloc(p->nsamples + 1, LDP_HTML_GROUP * sizeof(*groups));
+	const char *value = "v\xff</script>", *values[1] = { value };
 	char *out = NULL;
 	size_t len = 0;
 	FILE *m;
 
-	if (!f || !names || !kinds)
+	if (!f || !names || !kinds || !groups)
 		abort();
 	for (size_t i = 0; i < p->nlocations; i++) {
 		const struct ldp_prof_location *l = &p->locations[i];
@@ -135,8 +138,13 @@ static void draw(const struct ldp_profile *p)
 
 		for (size_t j = 0; j < s->nlocs && n < 64; j++)
 			ids[n++] = ldp_profile_location(p, s->locs[j]) - p->locations;
-		if (ldp_flame_add(f, ids, n, s->nvalues ? (s->values[0] & 0xffff) : 1, (int)(i & 1)) < 0)
+		int64_t node = ldp_flame_add(f, ids, n, s->nvalues ? (s->values[0] & 0xffff) : 1, (int)(i & 1));
+
+		if (node < 0 || (size_t)node >= ldp_flame_nodes(f))
 			abort();
+		groups[i * LDP_HTML_GROUP] = node;
+		groups[i * LDP_HTML_GROUP + 1] = (int64_t)(i & 1);
+		groups[i * LDP_HTML_GROUP + 5] = s->nvalues ? s->values[0] : 1;
 	}
 	for (int diff = 0; diff < 2; diff++) {
 		struct ldp_flame_svg o = { .title = "t", .subtitle = "s", .names = names, .kinds = kinds,
@@ -151,9 +159,33 @@ static void draw(const struct ldp_profile *p)
 		free(out);
 		out = NULL;
 	}
+	/* the page: its data can never end its <script> element, and it is all UTF-8 */
+	for (int diff = 0; diff < 2; diff++) {
+		struct ldp_html_view v = { .title = value, .subtitle = "s", .diff = diff, .names = names,
+					   .kinds = kinds, .nframes = p->nlocations, .flame = f,
+					   .groups = groups, .ngroups = p->nsamples };
+		const char *start, *end;
+
+		for (int k = 0; k < LDP_HTML_NFILTERS; k++) {
+			v.values[k] = values;
+			v.nvalues[k] = 1;
+		}
+		m = open_memstream(&out, &len);
+		if (!m || ldp_html_write(&v, m) < 0)
+			abort();
+		fclose(m);
+		start = strstr(out, "id=\"ldprof-data\">");
+		end = start ? strstr(start, "</script>") : NULL;
+		if (!end || memchr(start + 17, '<', (size_t)(end - start - 17)) ||
+		    strncmp(end, "</script>\n<script>", 18) || !utf8_ok((unsigned char *)out, len))
+			abort();
+		free(out);
+		out = NULL;
+	}
 	ldp_flame_free(f);
 	free(names);
 	free(kinds);
+	free(groups);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
