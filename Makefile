@@ -24,11 +24,13 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             rpm shellcheck systemd libcap2-bin git util-linux \
             llvm bpftool libbpf-dev libelf-dev linux-perf gcc-multilib \
             openssh-server openssh-client libpython3.11-testsuite libc6-dbg lintian rpmlint \
+            liblzma-dev xz-utils \
             chromium
 
 # Libraries of the common modules. inih is linked statically (a few KiB, one less object for
 # every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
-COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl
+# liblzma is debuginfo.c's (MiniDebugInfo), which the core leaves out: the core does not link it.
+COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl -llzma
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildcard shim/*.c))
@@ -103,7 +105,7 @@ $(LAYOUT): packaging/layout.sh $(SHIM) $(CORE) $(STUB32)
 $(CORE): $(CORE_OBJ) $(COMMON_OBJ_PIC) shim/core.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,--version-script=shim/core.map -Wl,-z,nodelete -Wl,-z,now \
-		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind $(COMMON_LIBS) -lpthread
+		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind $(filter-out -llzma,$(COMMON_LIBS)) -lpthread
 
 $(B)/obj/pic/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -6,6 +6,11 @@
  * (a FIFO planted on a path must not hold the caller; a file that changes under us costs a
  * wrong name at worst, never a crash). The CRC of a debuglink candidate is computed with zlib
  * over the whole file (debug files are a few MiB).
+ *
+ * MiniDebugInfo (Fedora and others; GDB reads it too): a section .gnu_debugdata in the object
+ * itself, holding an xz-compressed ELF file whose .symtab has the functions .dynsym leaves out.
+ * It is untrusted input like any file: liblzma decodes it under a memory limit, into at most
+ * MINI_MAX_ELF bytes, and elfsym.c parses the result as it parses a debug file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +19,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <lzma.h>
+#include <stdlib.h>
 #include <zlib.h>
 
 #include "debuginfo.h"
+
+#define MINI_MAX_XZ  (16u << 20) /* a larger .gnu_debugdata is not read */
+#define MINI_MAX_ELF (64u << 20) /* nor one that decompresses to more */
 
 static int open_ro(const char *path)
 {
@@ -95,13 +105,101 @@ int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_load
 	return by_build_id(build_id, loads, debug_root, max_bytes, ret, path, sizeof(path));
 }
 
+/* The xz stream in[0..len) into a new buffer of at most max bytes. (Here, not beside
+ * ldp_gunzip in compress.c: that module is in the profiler core, which must not need liblzma.) */
+static int unxz(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	size_t cap = len < max / 8 ? len * 8 : max;
+	uint8_t *buf, *nb;
+	lzma_ret lr = LZMA_OK;
+	int r = -ENOMEM;
+
+	if (cap < 4096)
+		cap = max < 4096 ? max : 4096;
+	if (!cap)
+		return -E2BIG; /* (cap doubles: it must not be 0) */
+	buf = malloc(cap);
+	if (!buf || lzma_stream_decoder(&s, 64u << 20, 0) != LZMA_OK)
+		goto out;
+	s.next_in = in;
+	s.avail_in = len;
+	for (;;) {
+		s.next_out = buf + s.total_out;
+		s.avail_out = cap - s.total_out;
+		lr = lzma_code(&s, LZMA_FINISH);
+		if (lr == LZMA_STREAM_END)
+			break;
+		if (lr != LZMA_OK && lr != LZMA_BUF_ERROR) {
+			r = lr == LZMA_MEM_ERROR ? -ENOMEM : lr == LZMA_MEMLIMIT_ERROR ? -E2BIG : -EINVAL;
+			goto out;
+		}
+		if (s.avail_out) { /* the input ended before the stream did */
+			r = -EINVAL;
+			goto out;
+		}
+		if (cap >= max) {
+			r = -E2BIG;
+			goto out;
+		}
+		cap = cap > max / 2 ? max : cap * 2;
+		if (!(nb = realloc(buf, cap)))
+			goto out;
+		buf = nb;
+	}
+	*out = buf;
+	*outlen = s.total_out;
+	buf = NULL;
+	r = 0;
+out:
+	lzma_end(&s);
+	free(buf);
+	return r;
+}
+
+int ldp_debuginfo_mini(int fd, const struct ldp_elfsym_loads *loads, uint64_t max_bytes,
+		       struct ldp_elfsym **ret)
+{
+	struct ldp_elfsym *own = NULL, *mini = NULL;
+	uint8_t *elf = NULL;
+	size_t len = 0, elflen = 0;
+	void *xz = NULL;
+	int r;
+
+	r = ldp_elfsym_section(fd, ".gnu_debugdata", MINI_MAX_XZ, &xz, &len);
+	if (r < 0)
+		goto out;
+	r = unxz(xz, len, max_bytes && max_bytes < MINI_MAX_ELF ? max_bytes : MINI_MAX_ELF, &elf, &elflen);
+	if (r == 0)
+		r = ldp_elfsym_parse_debug(elf, elflen, loads, &mini);
+	if (r < 0)
+		goto out;
+	/* the object's own table (.symtab, or .dynsym), with the functions it lacks added */
+	if (ldp_elfsym_open_fd(fd, max_bytes, &own) < 0) {
+		*ret = mini;
+		mini = NULL;
+		goto out;
+	}
+	r = ldp_elfsym_merge(own, mini);
+	if (r == 0) {
+		*ret = own;
+		own = NULL;
+	}
+out:
+	ldp_elfsym_free(own);
+	ldp_elfsym_free(mini);
+	free(elf);
+	free(xz);
+	return r == -ENOEXEC ? -ENOENT : r;
+}
+
 int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
 		       struct ldp_elfsym **ret, char *found, size_t found_len)
 {
 	struct ldp_elfsym_loads loads = { 0 };
 	char path[PATH_MAX], dir[PATH_MAX], link[256], id[160] = "";
 	uint32_t crc;
-	int fd = -1, have_link = 0, r;
+	int fd = -1, have_link = 0, same = 0, r;
 	const char *slash;
 
 	if (!debug_root)
@@ -112,8 +210,9 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 		    (build_id && *build_id && strcmp(id, build_id)))
 			loads.n = 0; /* another build of it: only the build ID can find the right file */
 		else
+			same = 1;
+		if (same)
 			have_link = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc) == 0;
-		close(fd);
 	}
 	r = by_build_id(build_id, &loads, debug_root, 0, ret, path, sizeof(path));
 	if (r < 0 && have_link && (slash = strrchr(orig_path, '/'))) {
@@ -129,6 +228,12 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 			r = try_file(path, build_id, &crc, &loads, 0, ret);
 		}
 	}
+	if (r < 0 && same && ldp_debuginfo_mini(fd, &loads, 0, ret) == 0) {
+		snprintf(path, sizeof(path), "%s", orig_path); /* its own .gnu_debugdata */
+		r = 0;
+	}
+	if (fd >= 0)
+		close(fd);
 	if (r == 0 && found)
 		snprintf(found, found_len, "%s", path);
 	return r;

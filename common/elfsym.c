@@ -881,6 +881,95 @@ int ldp_elfsym_debuglink(int fd, char *name, size_t len, uint32_t *crc)
 	return r;
 }
 
+int ldp_elfsym_section(int fd, const char *name, uint64_t max, void **buf, size_t *len)
+{
+	const char *const names[] = { name, NULL };
+	struct elf e = { .budget = UINT64_MAX };
+	const Elf64_Shdr *sh = NULL;
+	void *p = NULL;
+	int r;
+
+	r = headers_of_fd(fd, &e);
+	if (r == 0)
+		r = find_section(&e, names, &sh);
+	if (r == 0 && (!sh || sh->sh_type != SHT_PROGBITS || !in_file(&e.src, sh->sh_offset, sh->sh_size)))
+		r = -ENOENT;
+	if (r == 0 && sh->sh_size > max)
+		r = -E2BIG;
+	if (r == 0 && !(p = malloc(sh->sh_size ? sh->sh_size : 1)))
+		r = -ENOMEM;
+	if (r == 0)
+		r = src_read(&e.src, sh->sh_offset, sh->sh_size, p);
+	if (r == 0) {
+		*buf = p;
+		*len = sh->sh_size;
+		p = NULL;
+	}
+	free(p);
+	free(e.sh);
+	free(e.ph);
+	return r;
+}
+
+int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
+{
+	size_t n = 0, total = 0, pos = 0;
+	struct sym *v;
+	char *arena;
+
+	static const struct ldp_elfsym none;
+
+	if (!from)
+		from = &none;
+	for (int k = 0; k < 2; k++) {
+		const struct ldp_elfsym *s = k ? from : into;
+
+		for (size_t i = 0; i < s->n; i++)
+			total += strlen(s->names + s->syms[i].name) + 1;
+	}
+	if (total > UINT32_MAX)
+		return -E2BIG;
+	v = malloc((into->n + from->n + 1) * sizeof(*v));
+	arena = malloc(total ? total : 1);
+	if (!v || !arena) {
+		free(v);
+		free(arena);
+		return -ENOMEM;
+	}
+	/* into's entries first at equal offsets (pref 0): its names win */
+	for (int k = 0; k < 2; k++) {
+		const struct ldp_elfsym *s = k ? from : into;
+
+		for (size_t i = 0; i < s->n; i++) {
+			size_t l = strlen(s->names + s->syms[i].name) + 1;
+
+			memcpy(arena + pos, s->names + s->syms[i].name, l);
+			v[n++] = (struct sym){ s->syms[i].start, s->syms[i].size, (uint32_t)pos, (uint32_t)k };
+			pos += l;
+		}
+	}
+	qsort(v, n, sizeof(*v), cmp_sym);
+	pos = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!pos || v[pos - 1].start != v[i].start)
+			v[pos++] = v[i];
+	n = pos;
+	/* an extent that reached the next function ends there (a lookup finds the same entry: the
+	 * last one starting at or before the offset) */
+	for (size_t i = 0; i + 1 < n; i++)
+		if (v[i].size > v[i + 1].start - v[i].start)
+			v[i].size = v[i + 1].start - v[i].start;
+	for (size_t i = 0; i < n; i++)
+		v[i].pref = 0;
+	free(into->syms);
+	free(into->names);
+	into->syms = v;
+	into->n = n;
+	into->names = arena;
+	into->names_len = total;
+	return 0;
+}
+
 int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret)
 {
 	int fd, r;

@@ -50,6 +50,16 @@ int ldp_elfsym_open_debug_fd(int fd, const struct ldp_elfsym_loads *orig, uint64
 int ldp_elfsym_parse_debug(const void *buf, size_t len, const struct ldp_elfsym_loads *orig,
 			   struct ldp_elfsym **ret);
 
+/* The contents of section name (SHT_PROGBITS) of the ELF file open on fd, into a new buffer
+ * (*buf, freed by the caller). Returns 0, -ENOENT when there is none, -E2BIG when it is larger
+ * than max bytes, or -errno. */
+int ldp_elfsym_section(int fd, const char *name, uint64_t max, void **buf, size_t *len);
+
+/* Adds from's functions (from may be NULL) to into, both tables of one object with the same
+ * file offsets: at an offset both have, into's name stays; extents are cut at the next
+ * function, so that none overlaps another. Returns 0 or -errno (into is unchanged then). */
+int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from);
+
 /* Same from a buffer (used by the fuzzer); the buffer is copied. */
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret);
 /* ... with a budget, as ldp_elfsym_open_fd. */

@@ -7,9 +7,10 @@
 # It prints ONE markdown table (medians of repeated, interleaved runs, with min–max and the
 # targets) and writes it to build/bench.md. The measuring is done by tests/bench/bench.py with
 # Debian's /usr/bin/python3 (not a python3 found first on PATH); the method of each row is
-# described in that file and in the notes printed under the table. Takes about 6 minutes on 2
+# described in that file and in the notes printed under the table. Takes about 7 minutes on 2
 # cores. Pass --quick for a short smoke run (too few runs to quote), --only N[,N] for some
-# sections only (sections 6 and 7, the eBPF agent, need root).
+# sections only (sections 6 and 7, the eBPF agent, need root; section 8 opens the HTML report
+# in Debian's Chromium).
 #
 # Exit status: 0, or 1 when a profiled program misbehaved (different output, crash, hang; listed
 # under the table) or a prerequisite is missing.

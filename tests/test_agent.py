@@ -255,6 +255,23 @@ def test_side_by_side_with_perf(outdir):
     assert abs(got_a - perf_a) <= 0.05 and abs(got_b - perf_b) <= 0.05, msg
 
 
+def sampled_by_pid(argv, outdir):
+    """Runs argv, samples it with `ldprof-agent --pid` for 2 s; returns (its stdout, the one
+    profile's Stacks). It must exit 0."""
+    target = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+    try:
+        r = run([agent(), "--pid", str(target.pid), "--duration", "2", "-o", str(outdir)], timeout=30)
+        assert r.returncode == 0, r.stderr
+        out, _ = target.communicate(timeout=60)
+        assert target.returncode == 0, out
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+    (path,) = profile_files(outdir)
+    return out, Stacks([path])
+
+
 def test_names_come_from_the_hosts_debug_files(outdir):
     """A dynamically linked program whose CPU goes to libc's internal msort_with_tmp (qsort):
     libc's .dynsym has no such name (its address would have been given to an exported function
@@ -263,18 +280,46 @@ def test_names_come_from_the_hosts_debug_files(outdir):
     libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
     dyn = subprocess.run(["nm", "-D", "--defined-only", libc], capture_output=True, text=True).stdout
     assert "msort_with_tmp" not in dyn
-    target = subprocess.Popen([prog("qsortburn"), "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=clean_env())
-    try:
-        r = run([agent(), "--pid", str(target.pid), "--duration", "2", "-o", str(outdir)], timeout=30)
-        assert r.returncode == 0, r.stderr
-        out, _ = target.communicate(timeout=60)
-        assert target.returncode == 0 and out == b"qsortburn: done\n"
-    finally:
-        if target.poll() is None:
-            target.kill()
-            target.wait()
-    (path,) = profile_files(outdir)
-    st = Stacks([path])
+    out, st = sampled_by_pid([prog("qsortburn"), "4"], outdir)
+    assert out == b"qsortburn: done\n"
     assert st.with_func("msort_with_tmp.part.0") > 0.3 * st.total(), st.dump()
     assert st.with_func("cmp") > 0, st.dump()
+
+
+def test_names_from_minidebuginfo(outdir, tmp_path):
+    """A stripped program whose only names for its static functions are its MiniDebugInfo
+    (.gnu_debugdata, xz): the agent's profile names them."""
+    from test_debuginfo import minidebuginfo
+    src = tmp_path / "mdi.c"
+    src.write_text(r"""
+#include <stdio.h>
+#include <time.h>
+__attribute__((noinline)) static unsigned spin_inner(unsigned x)
+{ for (int i = 0; i < 2000; i++) x = x * 1103515245u + 12345u; return x; }
+__attribute__((noinline)) static unsigned spin_outer(unsigned x)
+{ return spin_inner(x) ^ spin_inner(x + 1); }
+int main(void)
+{
+	struct timespec t0, t;
+	unsigned x = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 1000; i++)
+			x = spin_outer(x);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 3);
+	printf("done %u\n", x & 1);
+	return 0;
+}
+""")
+    full, exe = tmp_path / "mdi-full", tmp_path / "mdi"
+    subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", full, src], check=True)
+    minidebuginfo(full, exe, tmp_path)
+    dyn = subprocess.run(["nm", "-D", exe], capture_output=True, text=True).stdout
+    assert " main" not in dyn and "spin_inner" not in dyn, dyn
+    out, st = sampled_by_pid([str(exe)], outdir)
+    assert out.startswith(b"done "), out
+    # (spin_inner is a leaf without a frame of its own: the frame-pointer walk goes from it to
+    # main, past spin_outer)
+    assert st.with_func("spin_inner") > 0.5 * st.total(), st.dump()
+    assert st.with_func("main") > 0.9 * st.total(), st.dump()

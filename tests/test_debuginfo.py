@@ -150,3 +150,75 @@ def test_debuglink_found_beside_the_object_and_checked(outdir):
         f.write(b"\0")
     r = ldprof("report", "--folded", p)
     assert r.stdout.startswith(b"main;libt.so+0x") and b"stayed unnamed: libt.so" in r.stderr, r
+
+
+def minidebuginfo(full, out, work):
+    """full, stripped into out, with MiniDebugInfo as Fedora's find-debuginfo makes it: the
+    functions its .dynsym lacks, in an xz-compressed ELF in .gnu_debugdata."""
+    dbg, mini = work / (full.name + ".debug"), work / (full.name + ".mini")
+    subprocess.run(["objcopy", "--only-keep-debug", full, dbg], check=True)
+    dyn = {n for _, _, n in functions_dynamic(full)}
+    keep = work / (full.name + ".keep")
+    keep.write_text("".join(f"{n}\n" for _, _, n in functions(dbg) if n not in dyn))
+    subprocess.run(["objcopy", "-S", "--remove-section", ".gdb_index", "--remove-section", ".comment",
+                    f"--keep-symbols={keep}", dbg, mini], check=True)
+    subprocess.run(["xz", "-f", mini], check=True)
+    subprocess.run(["strip", "--strip-all", "-R", ".comment", "-o", out, full], check=True)
+    subprocess.run(["objcopy", f"--add-section=.gnu_debugdata={mini}.xz", out], check=True)
+    assert b".symtab" not in subprocess.run(["readelf", "-S", out], capture_output=True).stdout
+
+
+def make_minidebuginfo(outdir, lib):
+    """A library of four functions, two of them static, as minidebuginfo() makes it."""
+    src = outdir / "m.c"
+    src.write_text("int g1(int x){return x*3;}\n"
+                   "__attribute__((noinline)) static int g2(int x){return x*x+1;}\n"
+                   "__attribute__((noinline)) static int g3(int x){return g2(x)-7;}\n"
+                   "int g4(int x){return g3(x)*2;}\n")
+    full = outdir / "mfull.so"
+    subprocess.run(["gcc", "-O1", "-g", "-shared", "-fPIC", "-o", full, src], check=True)
+    minidebuginfo(full, lib, outdir)
+    return full
+
+
+def functions_dynamic(path):
+    out = subprocess.run(["nm", "-D", "-S", "--defined-only", path], capture_output=True, text=True,
+                         check=True).stdout
+    return [(int(f[0], 16), int(f[1], 16), f[3]) for f in (l.split() for l in out.splitlines())
+            if len(f) == 4 and f[2] in "tTwWiI"]
+
+
+def test_minidebuginfo_names_what_dynsym_leaves_out(outdir):
+    """An object with MiniDebugInfo (.gnu_debugdata), no debug file anywhere: its static
+    functions are named from that section, its exported ones still from .dynsym; without the
+    section they stay unnamed; a corrupt section names nothing and breaks nothing."""
+    lib = outdir / "libm1.so"
+    full = make_minidebuginfo(outdir, lib)
+    fns = {n: s for s, z, n in functions(full)}
+    assert {"g2", "g3"} <= set(fns) and not {"g2", "g3"} & {n for _, _, n in functions_dynamic(lib)}
+    bid = build_id(str(lib))
+    stacks = {("main", "g4", "g3", "g2"): 6, ("main", "g1"): 2}
+    bare = {n: to_offset(str(lib), fns[n]) + 2 for n in ("g1", "g2", "g3", "g4")}
+    kw = dict(bare=bare, libs={n: str(lib) for n in bare}, build_ids={str(lib): bid})
+    p = write_profile(outdir / "m.pb.gz", stacks, **kw)
+    empty = outdir / "nodebug"
+    empty.mkdir()
+    r = ldprof("report", "--folded", "--debug-dir", empty, p)
+    assert r.returncode == 0 and r.stderr == b"", r
+    assert sorted(r.stdout.decode().splitlines()) == ["main;g1 2", "main;g4;g3;g2 6"], r.stdout
+    # the same object without the section: g2 and g3 are in no table of it
+    plain = outdir / "libm2.so"
+    subprocess.run(["objcopy", "--remove-section=.gnu_debugdata", lib, plain], check=True)
+    kw2 = dict(bare=bare, libs={n: str(plain) for n in bare}, build_ids={str(plain): bid})
+    r = ldprof("report", "--folded", "--debug-dir", empty, write_profile(outdir / "m2.pb.gz", stacks, **kw2))
+    assert b"g2" not in r.stdout and b"g3" not in r.stdout and b"stayed unnamed: libm2.so" in r.stderr, r
+    # a corrupt section: nothing named from it, the report still made
+    data = bytearray(lib.read_bytes())
+    at = data.find(b"\xfd7zXZ\0")
+    assert at > 0
+    data[at + 64:at + 96] = b"\xa5" * 32
+    bad = outdir / "libm3.so"
+    bad.write_bytes(bytes(data))
+    kw3 = dict(bare=bare, libs={n: str(bad) for n in bare}, build_ids={str(bad): bid})
+    r = ldprof("report", "--folded", "--debug-dir", empty, write_profile(outdir / "m3.pb.gz", stacks, **kw3))
+    assert r.returncode == 0 and b"g2" not in r.stdout and b"stayed unnamed: libm3.so" in r.stderr, r

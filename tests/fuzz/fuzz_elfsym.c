@@ -16,6 +16,10 @@
  * 0, -ENOEXEC, -ENOMEM or -E2BIG; on success the table holds at most the budget and is the
  * same table as without one. The same bytes as a separate debug file: entries in increasing
  * order, each found by its start; and as an original's .gnu_debuglink: a name without '/'.
+ * The file's table merged with its debug table (ldp_elfsym_merge), and its MiniDebugInfo
+ * (common/debuginfo.c: .gnu_debugdata, xz): entries in increasing order, none overlapping the
+ * next, each found by its start. Seed tiny-minidebuginfo.so was made as
+ * tests/test_debuginfo.py's make_minidebuginfo() makes its library.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,12 +28,28 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "debuginfo.h"
 #include "elfsym.h"
 
 static void touch(const char *name)
 {
 	if (name && strlen(name) == (size_t)-1)
 		abort();
+}
+
+/* Strictly increasing, each entry found by its start; with strict (a merged table), none
+ * overlapping the next. */
+static void check_table(const struct ldp_elfsym *t, int strict)
+{
+	uint64_t prev_end = 0, start, len;
+	const char *name;
+
+	for (size_t i = 0; i < ldp_elfsym_count(t); i++) {
+		if (ldp_elfsym_get(t, i, &start, &len, &name) != 0 || !name || !name[0] || len == 0 ||
+		    (strict && i && start < prev_end) || ldp_elfsym_lookup(t, start) != name)
+			abort();
+		prev_end = start + len < start ? UINT64_MAX : start + len;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,12 +88,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			prev = start;
 		}
+		if (q == 0) {
+			struct ldp_elfsym *own = NULL;
+
+			if (ldp_elfsym_parse(data, size, &own) == 0) {
+				if (ldp_elfsym_merge(own, d) == 0)
+					check_table(own, 1);
+				ldp_elfsym_free(own);
+			}
+		}
 		ldp_elfsym_free(d);
 		fd = memfd_create("elf", MFD_CLOEXEC);
 		if (fd >= 0 && write(fd, data, size) == (ssize_t)size) {
 			q = ldp_elfsym_debuglink(fd, link, sizeof(link), &crc);
 			if (q == 0 && (!link[0] || strchr(link, '/') || strlen(link) >= sizeof(link)))
 				abort();
+			d = NULL;
+			q = ldp_debuginfo_mini(fd, NULL, 16u << 20, &d);
+			if (q == 0)
+				check_table(d, 0);
+			else if (q != -ENOENT && q != -EINVAL && q != -E2BIG && q != -ENOMEM)
+				abort();
+			ldp_elfsym_free(d);
 		}
 		if (fd >= 0)
 			close(fd);
