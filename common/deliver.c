@@ -28,6 +28,7 @@
 #include "deliver.h"
 #include "fileio.h"
 #include "http.h"
+#include "pprof.h"
 #include "spool.h"
 
 enum { L_DEBUG = 0, L_INFO = 1, L_WARN = 2, L_ERROR = 3 };
@@ -217,6 +218,23 @@ static void file_comm(const struct ldp_shipment *s, char *buf, size_t len)
 		buf[0] = '_';
 }
 
+/* The profile with its labels as comments ("service_name=web", "pid=123", ...): what an HTTP
+ * receiver is told in the request, kept in the file (`ldprof report --html` filters by them,
+ * `go tool pprof` shows them). */
+static int with_labels(const struct ldp_shipment *s, uint8_t **ret, size_t *ret_len)
+{
+	char text[LDP_SHIP_MAX_LABELS][sizeof(s->labels[0].key) + sizeof(s->labels[0].value) + 2];
+	const char *v[LDP_SHIP_MAX_LABELS];
+	int n = 0;
+
+	for (int i = 0; i < s->nlabels && i < LDP_SHIP_MAX_LABELS; i++) {
+		snprintf(text[n], sizeof(text[n]), "%s=%s", s->labels[i].key, s->labels[i].value);
+		v[n] = text[n];
+		n++;
+	}
+	return ldp_profile_append_comments(s->pprof, s->len, v, (size_t)n, ret, ret_len);
+}
+
 /* <dir>/<comm>.<pid>.<seq>.pb.gz, written under a temporary name and link()ed into place:
  * link() never replaces, and an image exec'd under the same pid starts its sequence again at
  * 0, so it must not overwrite the files of the image before it. */
@@ -225,8 +243,8 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 	const char *dir = d->c->endpoint + 7; /* read each time: a setuid() moves it */
 	const char *pid = ldp_shipment_label(s, LDP_LABEL_PID);
 	char comm[64], name[160], tmp[160];
-	uint8_t *gz = NULL;
-	size_t gzlen = 0;
+	uint8_t *gz = NULL, *raw = NULL;
+	size_t gzlen = 0, rawlen = 0;
 	int r, fd = -1, dfd;
 
 	tmp[0] = 0;
@@ -237,7 +255,10 @@ static int write_file(struct ldp_deliver *d, const struct ldp_shipment *s, unsig
 	dfd = ldp_dir_open(dir, O_PATH);
 	if (dfd < 0)
 		return dfd;
-	r = ldp_gzip(s->pprof, s->len, &gz, &gzlen);
+	r = with_labels(s, &raw, &rawlen);
+	if (r < 0)
+		goto out;
+	r = ldp_gzip(raw, rawlen, &gz, &gzlen);
 	if (r < 0)
 		goto out;
 	file_comm(s, comm, sizeof(comm));
@@ -279,6 +300,7 @@ out:
 		unlinkat(dfd, tmp, 0);
 	close(dfd);
 	free(gz);
+	free(raw);
 	return r;
 }
 

@@ -86,6 +86,7 @@ struct ldp_profile {
 	int64_t time_nanos, duration_nanos, period;
 	struct ldp_prof_valuetype period_type;
 	int64_t default_sample_type; /* string index, 0 if unset */
+	int64_t *comments; size_t ncomments; /* string indices */
 	void *mem_; /* private: one block backing every array above */
 };
 
@@ -104,6 +105,13 @@ struct ldp_profile {
 int ldp_profile_parse(const uint8_t *buf, size_t len, struct ldp_profile *ret);
 /* Accepts NULL and a zeroed profile; leaves *p zeroed. */
 void ldp_profile_free(struct ldp_profile *p);
+
+/* raw (an encoded, uncompressed profile of len bytes) with comments[0..n) added to it: their
+ * strings appended to the string table and named by comment fields, which is how protobuf
+ * merges appended fields into a message. Into a new buffer (*ret, freed by the caller).
+ * Returns 0, -EINVAL when raw's top-level fields do not parse, or -ENOMEM. */
+int ldp_profile_append_comments(const uint8_t *raw, size_t len, const char *const *comments,
+				size_t n, uint8_t **ret, size_t *ret_len);
 /* Lookup by id: NULL for id 0 or an unknown id. */
 const struct ldp_prof_location *ldp_profile_location(const struct ldp_profile *p, uint64_t id);
 const struct ldp_prof_function *ldp_profile_function(const struct ldp_profile *p, uint64_t id);

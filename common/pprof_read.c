@@ -140,7 +140,7 @@ struct ctx {
 
 	/* counts in the first walk, cursors in the second */
 	size_t nsample_types, nsamples, nlocids, nvalues, nlabels, nmappings, nlocations, nfuncids,
-		nfunctions, nstrings, strbytes;
+		nfunctions, nstrings, strbytes, ncomments;
 
 	/* pools the per-sample and per-location arrays point into (fill walk) */
 	uint64_t *locid_pool;
@@ -452,7 +452,6 @@ static int parse_profile(struct ctx *c, struct rd r)
 	struct ldp_prof_valuetype vt;
 	unsigned field, wt;
 	struct rd sub;
-	size_t dummy = 0;
 	int64_t idx;
 	int err;
 
@@ -513,7 +512,8 @@ static int parse_profile(struct ctx *c, struct rd r)
 			err = rd_int(&r, wt, &p->period);
 			break;
 		case 13: /* comment: repeated string indices */
-			err = rd_scalars(&r, wt, NULL, &dummy, c->fill ? c->max_strings : 0);
+			err = rd_scalars(&r, wt, c->fill ? (uint64_t *)c->p->comments : NULL, &c->ncomments,
+					 c->fill ? c->max_strings : 0);
 			break;
 		default:
 			err = rd_skip(&r, wt);
@@ -542,7 +542,7 @@ static bool carve(size_t *off, size_t *ret_at, size_t n, size_t sz)
 static int layout(struct ctx *c)
 {
 	struct ldp_profile *p = c->p;
-	size_t off = 0, o_st, o_s, o_li, o_v, o_lb, o_m, o_l, o_fi, o_f, o_sp, o_sb;
+	size_t off = 0, o_st, o_s, o_li, o_v, o_lb, o_m, o_l, o_fi, o_f, o_sp, o_sb, o_c;
 	char *mem;
 
 	if (!carve(&off, &o_st, c->nsample_types, sizeof(*p->sample_types)) ||
@@ -555,6 +555,7 @@ static int layout(struct ctx *c)
 	    !carve(&off, &o_fi, c->nfuncids, sizeof(*c->funcid_pool)) ||
 	    !carve(&off, &o_f, c->nfunctions, sizeof(*p->functions)) ||
 	    !carve(&off, &o_sp, c->nstrings, sizeof(*p->strings)) ||
+	    !carve(&off, &o_c, c->ncomments, sizeof(*p->comments)) ||
 	    !carve(&off, &o_sb, c->strbytes, 1))
 		return -E2BIG;
 	if (off > LDP_PROFILE_MAX_MEM)
@@ -576,6 +577,8 @@ static int layout(struct ctx *c)
 	p->nfunctions = c->nfunctions;
 	p->strings = (void *)(mem + o_sp);
 	p->nstrings = c->nstrings;
+	p->comments = (void *)(mem + o_c);
+	p->ncomments = c->ncomments;
 	c->locid_pool = (void *)(mem + o_li);
 	c->value_pool = (void *)(mem + o_v);
 	c->label_pool = (void *)(mem + o_lb);
@@ -742,6 +745,62 @@ out:
 	free(p.mem_);
 	free(raw);
 	return err;
+}
+
+/* v as a varint at p; returns its length (at most 10). */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+int ldp_profile_append_comments(const uint8_t *raw, size_t len, const char *const *comments,
+				size_t n, uint8_t **ret, size_t *ret_len)
+{
+	struct rd r = { raw, raw + len };
+	size_t nstrings = 0, tail = 0, at;
+	unsigned field, wt;
+	uint8_t *out;
+	int err;
+
+	/* the string table's size: its entries are top-level fields 6, in order */
+	while (r.p < r.end) {
+		err = rd_key(&r, &field, &wt);
+		if (err == 0)
+			err = rd_skip(&r, wt);
+		if (err < 0)
+			return err;
+		nstrings += field == 6 && wt == WT_LEN;
+	}
+	for (size_t i = 0; i < n; i++)
+		tail += strlen(comments[i]) + 2 * 11; /* two keys and two varints, at most */
+	out = malloc(len + tail + 1);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, raw, len);
+	at = len;
+	/* appended fields merge into the message: new strings, then comments naming them */
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(comments[i]);
+
+		at += put_varint(out + at, 6 << 3 | WT_LEN);
+		at += put_varint(out + at, l);
+		memcpy(out + at, comments[i], l);
+		at += l;
+	}
+	for (size_t i = 0; i < n; i++) {
+		at += put_varint(out + at, 13 << 3 | WT_VARINT);
+		at += put_varint(out + at, nstrings + i);
+	}
+	*ret = out;
+	*ret_len = at;
+	return 0;
 }
 
 void ldp_profile_free(struct ldp_profile *p)

@@ -697,9 +697,8 @@ static int gather(const char *cmd, char *const *paths, size_t npaths, struct pat
 	return 0;
 }
 
-/* The process and service a file's samples are of when their labels do not say:
- * "comm (pid)" and comm for ldprof's comm.pid.seq.pb.gz, else the file's name for both. */
-static void file_names(struct report *rep, const char *path)
+/* From the file's name alone: "comm (pid)" and comm for comm.pid.seq.pb.gz, else its name. */
+static void file_names_by_path(struct report *rep, const char *path)
 {
 	const char *base = strrchr(path, '/'), *end, *seq;
 	size_t n;
@@ -726,6 +725,35 @@ static void file_names(struct report *rep, const char *path)
 	}
 }
 
+/* The value of the profile's comment "key=value", or NULL. */
+static const char *comment_of(const struct ldp_profile *p, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < p->ncomments; i++) {
+		const char *c = p->strings[p->comments[i]];
+
+		if (!strncmp(c, key, n) && c[n] == '=')
+			return c + n + 1;
+	}
+	return NULL;
+}
+
+/* The process and service a file's samples are of when their labels do not say: the file's
+ * comments service_name=, comm= and pid= (ldprof writes its labels there), else "comm (pid)"
+ * and comm from ldprof's file name comm.pid.seq.pb.gz, else the file's name for both. */
+static void file_names(struct report *rep, const char *path, const struct ldp_profile *p)
+{
+	const char *svc = comment_of(p, "service_name"), *comm = comment_of(p, "comm"),
+		   *pid = comment_of(p, "pid");
+
+	file_names_by_path(rep, path);
+	if (comm && pid)
+		snprintf(rep->file_process, sizeof(rep->file_process), "%s (%s)", comm, pid);
+	if (svc && *svc)
+		snprintf(rep->file_service, sizeof(rep->file_service), "%s", svc);
+}
+
 /* Reads and adds files[from..] to rep's current side. */
 static int load(const char *cmd, struct report *rep, const struct paths *files, size_t from)
 {
@@ -747,7 +775,7 @@ static int load(const char *cmd, struct report *rep, const struct paths *files, 
 				files->v[f], strerror(-r));
 			return -1;
 		}
-		file_names(rep, files->v[f]);
+		file_names(rep, files->v[f], &p);
 		r = add_profile(rep, &p);
 		ldp_profile_free(&p);
 		if (r < 0) {

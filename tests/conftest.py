@@ -233,6 +233,7 @@ class Profile:
         self.time_nanos = 0
         self.duration_nanos = 0
         self.default_sample_type = 0
+        self.comment_ids = []     # string indices
         for fn, wt, v in _fields(data):
             if fn == 1:
                 vt = dict((f, x) for f, _, x in _fields(v))
@@ -281,6 +282,8 @@ class Profile:
                 self.period_type = (pt.get(1, 0), pt.get(2, 0))
             elif fn == 12:
                 self.period = _signed(v)
+            elif fn == 13:
+                self.comment_ids += _ints(wt, v)
             elif fn == 14:
                 self.default_sample_type = v
         self._loc = {l["id"]: l for l in self.locations}
@@ -289,6 +292,9 @@ class Profile:
 
     def s(self, idx):
         return self.strings[idx]
+
+    def comments(self):
+        return [self.s(i) for i in self.comment_ids]
 
     def sample_types(self):
         return [(self.s(t), self.s(u)) for t, u in self.sample_type]

@@ -14,7 +14,8 @@ import threading
 
 import pytest
 
-from conftest import BUILD, LDPROF, Stacks, ldprof_run, prog, profiles_for, run
+from conftest import (BUILD, LDPROF, Stacks, clean_env, ldprof_run, prog, profiles_for, read_profile,
+                      run)
 from pprof_write import write_profile
 from test_flame import known
 
@@ -219,6 +220,24 @@ def test_service_and_process_from_labels(outdir):
     assert set(steps[0]["options"]) - {None} == {"web", "db"}
     assert set(steps[1]["options"]) - {None} == {"nginx (11)", "postgres (12)"}
     assert steps[2]["state"]["total"] == 30 and "serve" not in steps[2]["frames"]
+
+
+def test_configured_service_names(outdir):
+    """Two runs with a service name each (LDPROF_SERVICE_NAME): the files keep it (as a
+    comment) and the service filter offers both, each with its own samples."""
+    for svc, n in (("web", "300"), ("batch", "200")):
+        r = ldprof_run([prog("hot2"), n], outdir=outdir, hz=499, env=clean_env(LDPROF_SERVICE_NAME=svc))
+        assert r.returncode == 0, r.stderr
+    files = profiles_for(outdir, comm="hot2")
+    assert len(files) == 2
+    web = [f for f in files if "service_name=web" in read_profile(f).comments()]
+    assert len(web) == 1, [read_profile(f).comments() for f in files]
+    html = outdir / "r.html"
+    assert ldprof("report", "--html", html, outdir).returncode == 0
+    steps = browse(html, [{"do": "options", "which": "service"},
+                          {"do": "select", "which": "service", "name": "web"}])
+    assert set(steps[0]["options"]) - {None} == {"web", "batch"}, steps[0]["options"]
+    assert steps[1]["state"]["total"] == Stacks(web).total() > 0, steps[1]["state"]
 
 
 def test_diff_html(outdir):

@@ -90,6 +90,15 @@ def test_labels_thread_id_and_name_on_every_sample(hot2_profile):
         assert re.fullmatch(r"\d+", lab["thread_id"]) and lab["thread_name"]
 
 
+def test_labels_kept_as_comments(hot2_profile):
+    """A file holds what an HTTP receiver is told in the request: the labels, as comments."""
+    p, _, _ = hot2_profile
+    c = dict(x.split("=", 1) for x in p.comments())
+    assert c["service_name"] == "hot2" and c["comm"] == "hot2", c
+    assert re.fullmatch(r"\d+", c["pid"]) and c["hostname"] and c["exe"].endswith("/hot2"), c
+    assert re.fullmatch(r"[0-9a-f]{40}", c["build_id"]), c
+
+
 def test_mappings_with_build_ids_main_executable_first(hot2_profile):
     p, _, _ = hot2_profile
     files = [p.s(m["filename"]) for m in p.mappings]
@@ -168,6 +177,7 @@ def _summary(path):
         "sums": [sum(smp["values"][i] for smp in p.samples if i < len(smp["values"]))
                  for i in range(len(p.sample_type))],
         "mappings": [p.s(m["filename"]) for m in p.mappings],
+        "comments": p.comments(),
         "stacks": stacks,
     }
 

@@ -11,6 +11,8 @@
  * from the profile): the file must be whole (ends with </svg>), valid UTF-8, and hold no control
  * character but newlines, whatever the names were. So must the HTML report
  * (injector/htmlview.c), whose data must also hold no '<': nothing can end its <script> early.
+ * A raw profile with a comment appended (ldp_profile_append_comments, what file:// delivery
+ * does) must parse and carry it.
  * Seeds: tests/fuzz/corpus/fuzz_pprof/ (written by `test_pprof --write-corpus DIR`).
  */
 #include <stdint.h>
@@ -201,6 +203,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	walk(&p);
 	draw(&p);
+	/* a raw profile that parses still parses with a comment appended, and has it */
+	if (size >= 2 && !(data[0] == 0x1f && data[1] == 0x8b)) {
+		static const char *const c[] = { "service_name=x" };
+		struct ldp_profile q;
+		uint8_t *more = NULL;
+		size_t n = 0;
+
+		if (ldp_profile_append_comments(data, size, c, 1, &more, &n) != 0 ||
+		    ldp_profile_parse(more, n, &q) != 0)
+			abort();
+		if (q.ncomments != p.ncomments + 1 || strcmp(q.strings[q.comments[p.ncomments]], c[0]))
+			abort();
+		ldp_profile_free(&q);
+		free(more);
+	}
 	ldp_profile_free(&p);
 	return 0;
 }

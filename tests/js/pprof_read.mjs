@@ -2,9 +2,10 @@
 // A second pprof reader for the suite: decodes each profile named on stdin (one path a line)
 // with the npm package pprof-format, which shares no code with ldprof nor with the suite's own
 // Python decoder, and prints one JSON line per file with what both can be compared on: the
-// sample and value types, the period, the number of samples, the sum of each value, and every
-// sample's stack as function names (root first, ';'-joined; a location without a function is
-// "0x<address>") with its first value summed. A file it cannot decode gets {"error": ...}.
+// sample and value types, the period, the number of samples, the sum of each value, the
+// comments, and every sample's stack as function names (root first, ';'-joined; a location
+// without a function is "0x<address>") with its first value summed. A file it cannot decode
+// gets {"error": ...}.
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { Profile } from "pprof-format";
@@ -41,6 +42,7 @@ for (const path of readFileSync(0, "utf8").split("\n").filter(Boolean)) {
       samples: p.sample.length,
       sums,
       mappings: p.mapping.map((m) => str(m.filename)),
+      comments: p.comment.map((c) => str(c)),
       stacks,
     };
   } catch (e) {

@@ -763,6 +763,41 @@ out:
 	return r < 0;
 }
 
+/* Labels appended to an encoded profile as comments (what a file:// delivery writes). */
+static void test_append_comments(void)
+{
+	static const char *const c[] = { "service_name=web", "pid=42", "env=a b" };
+	struct ldp_pprof *b = build_sample_profile();
+	struct ldp_profile p = { 0 };
+	uint8_t *raw = NULL, *out = NULL;
+	size_t rawlen = 0, outlen = 0;
+	int r;
+
+	CHECK(b && ldp_pprof_encode(b, &raw, &rawlen) == 0, "encode");
+	if (!raw)
+		goto out;
+	r = ldp_profile_append_comments(raw, rawlen, c, 3, &out, &outlen);
+	CHECK(r == 0 && outlen > rawlen && !memcmp(out, raw, rawlen), "appended (%d)", r);
+	r = r ? r : ldp_profile_parse(out, outlen, &p);
+	CHECK(r == 0, "the result parses (%d)", r);
+	if (r == 0) {
+		check_sample_profile(&p, "with comments");
+		CHECK(p.ncomments == 3 && !strcmp(p.strings[p.comments[0]], "service_name=web") &&
+		      !strcmp(p.strings[p.comments[1]], "pid=42") && !strcmp(p.strings[p.comments[2]], "env=a b"),
+		      "the comments read back in order");
+	}
+	ldp_profile_free(&p);
+	free(out);
+	out = NULL;
+	/* a truncated profile is refused, not extended */
+	r = ldp_profile_append_comments(raw, rawlen - 1, c, 1, &out, &outlen);
+	CHECK(r == -EINVAL && !out, "a broken profile is refused (%d)", r);
+out:
+	free(out);
+	free(raw);
+	ldp_pprof_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--write-corpus"))
@@ -774,6 +809,7 @@ int main(int argc, char **argv)
 	test_reader_handmade();
 	test_gzip_bomb();
 	test_report();
+	test_append_comments();
 
 	printf("%d checks passed, %d failed\n", passed, failed);
 	if (failed) {
