@@ -38,8 +38,9 @@ CLI_SRC    := $(wildcard injector/*.c)
 
 # The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent;
 # symcache.c: the agent's shared symbol tables and their reading thread; debuginfo.c: separate
-# debug files, read by `ldprof report` and `diff` only).
-COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c common/debuginfo.c,$(COMMON_SRC)))
+# debug files, read by `ldprof report` and `diff` only; ring.c: the collector's side of the
+# shared ring).
+COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c common/debuginfo.c common/ring.c,$(COMMON_SRC)))
 CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
 CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 
@@ -165,7 +166,15 @@ $(JS_STAMP): $(JS_SRC)
 	$(Q)cd $(B)/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	$(Q)touch $@
 
-test-bins: all $(MAN5) $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN) $(JS_STAMP)
+# The ring's producer side must build into the libc-free sampler: no symbol may be left undefined.
+RING_FREESTANDING := $(B)/tests/unit/ring_freestanding.o
+$(RING_FREESTANDING): tests/unit/ring_freestanding.c common/ring.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Os -fPIC -nostdlib -ffreestanding -fno-builtin -fno-stack-protector \
+		-c -o $@ tests/unit/ring_freestanding.c
+	$(Q)if [ -n "$$(nm -u $@)" ]; then echo "$@ needs:" $$(nm -u $@); rm -f $@; exit 1; fi
+
+test-bins: all $(MAN5) $(RING_FREESTANDING) $(UNIT_BIN) $(FUZZ_REPLAY) $(PROG_BIN) $(TOOL_BIN) $(AGENT_SAN) $(JS_STAMP)
 
 # The suite's progress (a dot per test, a percentage per line) shows as it runs; the same
 # output, failures in full, stays in build/pytest.log.

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ring.h — the shared ring: how a sampled process hands its samples to the collector in
+ * another process (issue 15's design: nothing of ours in the process but timers, a handler,
+ * an unwinder and this ring). The contract between the two sides, in one place.
+ *
+ * The ring is a memfd the process makes, seals against shrinking and growing, and passes to
+ * the collector over the agent protocol's socket; both map it shared. It is a header page and
+ * a power-of-two number of fixed-size slots, one sample each, used as a bounded multi-producer
+ * single-consumer queue (D. Vyukov's): each slot carries a sequence number, so a producer
+ * claims a position with one compare-and-swap of the head and publishes its slot with one
+ * store, and the consumer takes slots in order. A full ring drops the sample and counts it; a
+ * producer never waits for the consumer, and never for another producer beyond a bounded
+ * number of retries.
+ *
+ * Producer side (the SIGPROF handler, any thread): ldp_ring_init() and ldp_ring_put() below
+ * are ASYNC-SIGNAL-SAFE and FREESTANDING: no libc, no allocation, no lock, no system call;
+ * they build with -nostdlib -ffreestanding into the libc-free sampler.
+ * Consumer side (the collector: `ldprof run`, ldprof-agent): common/ring.c. To it every byte
+ * of the ring is untrusted input: the process may scribble over its ring at any moment.
+ * It never trusts a size or position found in the memory, copies a slot out before looking at
+ * it, and bounds every loop; the seals make sure the mapping cannot shrink under it (SIGBUS).
+ */
+#ifndef LDP_RING_H
+#define LDP_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LDP_RING_MAGIC      0x31474e4952504c44ull /* "LDPRING1" */
+#define LDP_RING_VERSION    1
+#define LDP_RING_HDR_SIZE   4096u                 /* the header page; slot 0 follows it */
+#define LDP_RING_SLOT_SIZE  1024u
+#define LDP_RING_MIN_SLOTS  8u
+#define LDP_RING_MAX_SLOTS  4096u                 /* 4 MiB of slots at most */
+/* frames a slot holds after its 24-byte head */
+#define LDP_RING_MAX_FRAMES ((LDP_RING_SLOT_SIZE - 24u) / 8u)
+
+/* The header page. Written by the process, so untrusted: the collector checks magic, version,
+ * slot_size and nslots against the size of the file it was handed, and reads head and the
+ * counters as hints only. Producers and the consumer touch different cache lines. */
+struct ldp_ring_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t slot_size;
+	uint32_t nslots;    /* a power of two */
+	uint32_t pid;       /* the process's own word for it; the collector uses the peer's */
+	uint64_t dropped;   /* samples that found the ring full */
+	uint64_t dropped_weight;
+	uint8_t pad0[64 - 40];
+	uint64_t head;      /* next position producers claim */
+	uint8_t pad1[64 - 8];
+	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
+};
+
+/* A slot: one sample. seq == position + 1 once published, position + nslots once read (free
+ * for the next lap); initially its index. */
+struct ldp_ring_rec {
+	uint64_t seq;
+	uint32_t tid;
+	uint16_t nframes;  /* at most LDP_RING_MAX_FRAMES */
+	uint16_t flags;    /* LDP_RING_F_* */
+	uint64_t weight;   /* the periods this sample stands for (1 + the timer's overrun) */
+	uint64_t frames[LDP_RING_MAX_FRAMES]; /* instruction addresses, leaf first */
+};
+
+#define LDP_RING_F_TRUNCATED 1u /* the stack was deeper than LDP_RING_MAX_FRAMES */
+
+_Static_assert(sizeof(struct ldp_ring_rec) <= LDP_RING_SLOT_SIZE, "slot size");
+_Static_assert(sizeof(struct ldp_ring_hdr) <= LDP_RING_HDR_SIZE, "header size");
+
+static inline size_t ldp_ring_size(uint32_t nslots)
+{
+	return LDP_RING_HDR_SIZE + (size_t)nslots * LDP_RING_SLOT_SIZE;
+}
+
+static inline struct ldp_ring_rec *ldp_ring_slot(void *mem, uint32_t nslots, uint64_t pos)
+{
+	return (struct ldp_ring_rec *)((char *)mem + LDP_RING_HDR_SIZE +
+				       (size_t)(pos & (nslots - 1)) * LDP_RING_SLOT_SIZE);
+}
+
+/* ASYNC-SIGNAL-SAFE, FREESTANDING. Lays a ring out in zeroed memory of ldp_ring_size(nslots)
+ * bytes (nslots a power of two within the limits; the caller checked). */
+static inline void ldp_ring_init(void *mem, uint32_t nslots, uint32_t pid)
+{
+	struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)mem;
+
+	for (uint32_t i = 0; i < nslots; i++)
+		ldp_ring_slot(mem, nslots, i)->seq = i;
+	h->version = LDP_RING_VERSION;
+	h->slot_size = LDP_RING_SLOT_SIZE;
+	h->nslots = nslots;
+	h->pid = pid;
+	__atomic_store_n(&h->magic, LDP_RING_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* ASYNC-SIGNAL-SAFE, FREESTANDING. Puts one sample (frames leaf first; more than
+ * LDP_RING_MAX_FRAMES are cut and flagged). nslots is the producer's own copy, never read
+ * back from the shared header. Returns 0, or -1 when the ring was full (or too contended):
+ * the sample is dropped and counted. */
+static inline int ldp_ring_put(void *mem, uint32_t nslots, uint32_t tid, uint64_t weight,
+			       const uint64_t *frames, uint32_t n)
+{
+	struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)mem;
+	uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+
+	for (int tries = 0; tries < 64; tries++) {
+		struct ldp_ring_rec *r = ldp_ring_slot(mem, nslots, pos);
+		uint64_t seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+		int64_t dif = (int64_t)(seq - pos);
+
+		if (dif < 0)
+			break; /* the slot still holds a sample of the lap before: full */
+		if (dif > 0) {
+			pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED); /* another took it */
+			continue;
+		}
+		if (!__atomic_compare_exchange_n(&h->head, &pos, pos + 1, 1, __ATOMIC_RELAXED,
+						  __ATOMIC_RELAXED))
+			continue; /* pos now holds the head another producer moved */
+		r->tid = tid;
+		r->weight = weight;
+		r->flags = n > LDP_RING_MAX_FRAMES ? LDP_RING_F_TRUNCATED : 0;
+		if (n > LDP_RING_MAX_FRAMES)
+			n = LDP_RING_MAX_FRAMES;
+		r->nframes = (uint16_t)n;
+		for (uint32_t i = 0; i < n; i++) /* no memcpy: freestanding */
+			r->frames[i] = frames[i];
+		__atomic_store_n(&r->seq, pos + 1, __ATOMIC_RELEASE);
+		return 0;
+	}
+	__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->dropped_weight, weight, __ATOMIC_RELAXED);
+	return -1;
+}
+
+/* ---- the consumer (common/ring.c) ---- */
+
+struct ldp_ring {
+	uint8_t *mem;       /* the shared mapping */
+	size_t len;
+	uint32_t nslots;    /* from the file's size, checked against the header */
+	int own_map;        /* mem is ours to munmap */
+	uint64_t tail;      /* our own: the header's copy is only written */
+	uint64_t stuck_at;  /* a position that stayed unpublished with later ones claimed */
+	unsigned stuck_drains;
+	/* what the consumer saw */
+	uint64_t records, bad, skipped;
+};
+
+/* A sample as the consumer copied it out; frames[0..nframes) valid. */
+struct ldp_ring_sample {
+	uint32_t tid;
+	uint32_t nframes;
+	uint32_t flags;
+	uint64_t weight;
+	uint64_t frames[LDP_RING_MAX_FRAMES];
+};
+
+/* Makes a sealed memfd ring of nslots (libc: for tests and tools; the sampler makes its own
+ * with raw system calls and ldp_ring_init()). Returns the descriptor and the mapping in *mem,
+ * or -errno. */
+int ldp_ring_create(uint32_t nslots, uint32_t pid, void **mem);
+
+/* Maps the ring on fd, a memfd handed over by a process: refused (-EPERM) unless it is sealed
+ * against shrinking and growing, and (-EINVAL) unless its size is a header page and a
+ * power-of-two number of slots within the limits, and its header says the same. fd is not
+ * kept. Returns 0 or -errno. */
+int ldp_ring_attach(int fd, struct ldp_ring *r);
+
+/* The same checks on memory already mapped (tests, the fuzzer): len bytes at mem. */
+int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r);
+
+typedef void (*ldp_ring_fn)(void *ctx, const struct ldp_ring_sample *s);
+
+/* Takes at most max published samples in order, each copied out and checked before fn sees
+ * it (a slot whose nframes is out of range is counted bad and passed over). A slot claimed
+ * but never published (a producer that died in its handler) holds the ring up; once it has
+ * done so for LDP_RING_STUCK_DRAINS calls while later ones are published, it is skipped
+ * (counted). Returns the number of samples passed to fn. Never blocks. */
+#define LDP_RING_STUCK_DRAINS 3
+unsigned ldp_ring_drain(struct ldp_ring *r, ldp_ring_fn fn, void *ctx, unsigned max);
+
+/* What the process says it dropped (a hint: the process writes it). */
+uint64_t ldp_ring_dropped(const struct ldp_ring *r);
+
+void ldp_ring_detach(struct ldp_ring *r);
+
+#endif
