@@ -884,6 +884,15 @@ static void core_exit(void)
 		C.seq, (unsigned long long)st.samples, (unsigned long long)st.dropped,
 		(unsigned long long)st.foreign, st.samples ? st.handler_ns / 1e3 / st.samples : 0.0,
 		ldp_threads_failed(), ldp_unwind_truncated(), ldp_threads_learnt(), ldp_unwind_late());
+	{
+		unsigned long long fast, no_obj, no_rule, leaf;
+
+		ldp_unwind_paths(&fast, &no_obj, &no_rule, &leaf);
+		ldp_log(LDP_LOG_INFO,
+			"unwinding: %llu stacks by the fast path, %llu by libunwind (%llu at a frame in "
+			"no known object, %llu at a rule the fast path does not model; %llu of them at "
+			"the interrupted frame)", fast, no_obj + no_rule, no_obj, no_rule, leaf);
+	}
 	ldp_log(LDP_LOG_INFO,
 		"delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
 		"from a full spool, %llu refused, %llu lost, %llu retries",

@@ -65,7 +65,13 @@ struct uarg {
 	const struct objtab *t;
 	uint64_t sp, stack_hi;
 	pid_t pid;
+	int why;      /* fast_unwind() gave up: WHY_* */
+	uint32_t at;  /* at this frame (0: the interrupted one) */
 };
+
+/* Why the fast path handed a stack to libunwind, counted for the exit log (issue 15 decides
+ * from these whether the fast path should learn more or copy the stack out). */
+enum { WHY_NO_OBJECT, WHY_NO_RULE, WHY_N };
 
 static unw_addr_space_t as;
 static struct objtab *tabs[2];
@@ -74,6 +80,7 @@ static int readers;
 static int old_busy;
 static unsigned long long truncated; /* builds that ran out of room for objects */
 static unsigned long long late_hits; /* frames found through glibc, in objects newer than the table */
+static unsigned long long fast_stacks, slow_stacks[WHY_N], slow_at_leaf;
 static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
 static pthread_mutex_t build_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -256,6 +263,7 @@ static void unpack(uint64_t v, struct ldp_cfi_rule *r)
 	r->rbp_off = -(int32_t)(v & 0x1ffffff);
 }
 
+/* 0, or -WHY_NO_RULE - 1 / -WHY_NO_OBJECT - 1. */
 static int rule_for(const struct objtab *t, uint64_t ip, struct ldp_cfi_rule *r)
 {
 	uint32_t i = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 51) & (RCACHE - 1);
@@ -266,18 +274,18 @@ static int rule_for(const struct objtab *t, uint64_t ip, struct ldp_cfi_rule *r)
 	k2 = __atomic_load_n(&rcache[i].key, __ATOMIC_ACQUIRE);
 	if (k1 == ip && k2 == ip && (v & R_VALID)) {
 		if (v & R_NONE)
-			return -1;
+			return -WHY_NO_RULE - 1;
 		unpack(v, r);
 		return 0;
 	}
 	tx = find_text(t, ip);
 	if (!tx)
-		return -1;
+		return -WHY_NO_OBJECT - 1;
 	v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
 	__atomic_store_n(&rcache[i].key, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&rcache[i].val, v, __ATOMIC_RELEASE);
 	__atomic_store_n(&rcache[i].key, ip, __ATOMIC_RELEASE);
-	return v & R_NONE ? -1 : 0;
+	return v & R_NONE ? -WHY_NO_RULE - 1 : 0;
 }
 
 static int read_word(const struct uarg *u, uint64_t addr, uint64_t *val)
@@ -285,8 +293,9 @@ static int read_word(const struct uarg *u, uint64_t addr, uint64_t *val)
 	return access_mem(as, addr, (unw_word_t *)val, 0, (void *)u);
 }
 
-/* Walks the stack with cached rules. Returns the depth, or 0 when a frame needs libunwind. */
-static uint32_t fast_unwind(const struct uarg *u, uint64_t *frames, uint32_t max)
+/* Walks the stack with cached rules. Returns the depth, or 0 when a frame needs libunwind
+ * (and says why in u->why, u->at). */
+static uint32_t fast_unwind(struct uarg *u, uint64_t *frames, uint32_t max)
 {
 	const mcontext_t *mc = &u->uc->uc_mcontext;
 	uint64_t rip = (uint64_t)mc->gregs[REG_RIP], rsp = (uint64_t)mc->gregs[REG_RSP];
@@ -297,9 +306,13 @@ static uint32_t fast_unwind(const struct uarg *u, uint64_t *frames, uint32_t max
 	while (n < max) {
 		struct ldp_cfi_rule r;
 		uint64_t cfa, ra, nrbp = rbp;
+		int e = rule_for(u->t, look, &r);
 
-		if (rule_for(u->t, look, &r) < 0)
+		if (e < 0) {
+			u->why = -e - 1;
+			u->at = n - 1;
 			return 0;
+		}
 		if (r.end)
 			break;
 		/* cfa_off is in [0, 2^24] and rbp_off in [-2^24, 0] (cfi.c checks): a CFA that
@@ -346,8 +359,13 @@ uint32_t ldp_unwind(const ucontext_t *uc, uint64_t stack_lo, uint64_t stack_hi, 
 	u.stack_hi = stack_lo && u.sp >= stack_lo && u.sp < stack_hi ? stack_hi : 0;
 	u.pid = (pid_t)syscall(SYS_getpid);
 	n = fast_unwind(&u, frames, max);
-	if (n)
+	if (n) {
+		__atomic_fetch_add(&fast_stacks, 1, __ATOMIC_RELAXED);
 		goto out;
+	}
+	__atomic_fetch_add(&slow_stacks[u.why], 1, __ATOMIC_RELAXED);
+	if (u.at == 0)
+		__atomic_fetch_add(&slow_at_leaf, 1, __ATOMIC_RELAXED);
 	/* Something the fast path does not model (a PLT stub, a signal frame, an expression):
 	 * the whole stack again with libunwind. */
 	n = 1;
@@ -512,7 +530,8 @@ int ldp_unwind_init(void)
 	/* libunwind initialises its globals (pthread_once, locks, tables) on first use: do it
 	 * here, through the slow path itself, never first inside a handler. */
 	if (getcontext(&uc) == 0) {
-		struct uarg u = { &uc, tabs[cur], (uint64_t)uc.uc_mcontext.gregs[REG_RSP], 0, getpid() };
+		struct uarg u = { .uc = &uc, .t = tabs[cur], .sp = (uint64_t)uc.uc_mcontext.gregs[REG_RSP],
+				  .pid = getpid() };
 		unw_cursor_t c;
 		if (unw_init_remote(&c, as, &u) == 0)
 			unw_step(&c);
@@ -524,6 +543,15 @@ int ldp_unwind_init(void)
 unsigned long long ldp_unwind_truncated(void)
 {
 	return truncated;
+}
+
+void ldp_unwind_paths(unsigned long long *fast, unsigned long long *no_object,
+		      unsigned long long *no_rule, unsigned long long *at_leaf)
+{
+	*fast = __atomic_load_n(&fast_stacks, __ATOMIC_RELAXED);
+	*no_object = __atomic_load_n(&slow_stacks[WHY_NO_OBJECT], __ATOMIC_RELAXED);
+	*no_rule = __atomic_load_n(&slow_stacks[WHY_NO_RULE], __ATOMIC_RELAXED);
+	*at_leaf = __atomic_load_n(&slow_at_leaf, __ATOMIC_RELAXED);
 }
 
 unsigned long long ldp_unwind_late(void)

@@ -24,6 +24,11 @@ void ldp_unwind_refresh(int force);
 void ldp_unwind_flush_cache(void);
 /* How many frames were found in objects newer than the table (through _dl_find_object). */
 unsigned long long ldp_unwind_late(void);
+/* Stacks the fast path unwound whole, and those it handed to libunwind because a frame was in
+ * no known object or had a rule it does not model (how many of those at the interrupted
+ * frame itself). */
+void ldp_unwind_paths(unsigned long long *fast, unsigned long long *no_object,
+		      unsigned long long *no_rule, unsigned long long *at_leaf);
 /* How many table builds ran out of room (frames in the objects left out end their stacks). */
 unsigned long long ldp_unwind_truncated(void);
 /* In a fork child: handlers of the parent's other threads are gone. */

@@ -3,9 +3,12 @@
 (gperftools 775, 1188, 1583) nor crash unwinding through a library being unloaded; the
 background thread's symbolization must cope with libraries that come and go. A library the
 program has just loaded is unwound through from its first sample."""
+import re
+
 import pytest
 
-from conftest import Stacks, ldprof_run, preload_env, prog, profiles_for, read_log, run, status_of
+from conftest import (Stacks, clean_env, ldprof_run, preload_env, prog, profiles_for, read_log, run,
+                      status_of)
 
 OK = b"dlchurn: done ok=yes\n"
 
@@ -42,7 +45,7 @@ def test_a_library_is_unwound_from_its_first_sample(outdir, how):
     # RUNPATH: dlopen's caller is still the program's own code under the shim
     args = [prog("dlfresh"), "libfresh.so", "200"]
     if how == "run":
-        r = ldprof_run(args, outdir=outdir, hz=997)
+        r = ldprof_run(args, outdir=outdir, hz=997, env=clean_env(LDPROF_LOG_LEVEL="info"))
     else:
         r = run(args, env=preload_env(outdir, LDPROF_SAMPLING_HZ=997))
     assert (r.returncode, r.stdout) == (0, b"dlfresh: done\n"), r
@@ -52,3 +55,11 @@ def test_a_library_is_unwound_from_its_first_sample(outdir, how):
     full = sum(c for f, c in lib if "main" in f and set(FULL) & set(f))
     assert in_lib >= 100, f"{in_lib} samples in the library in 200 ms at 997 Hz\n{st.dump()}"
     assert full >= 0.99 * in_lib, f"{full} of {in_lib} samples reach __libc_start_main\n{st.dump()}"
+    if how == "run":
+        # the exit log says how: the library's stacks went to libunwind while the table did not
+        # have it (a frame in no known object), the rest through the fast path
+        m = re.search(r"unwinding: (\d+) stacks by the fast path, (\d+) by libunwind \((\d+) at a "
+                      r"frame in no known object, (\d+) at a rule", read_log(outdir))
+        assert m, read_log(outdir)[-2000:]
+        fast, slow, no_object, no_rule = (int(x) for x in m.groups())
+        assert slow == no_object + no_rule and no_object >= 10 and no_object >= 0.9 * slow, m[0]
