@@ -16,7 +16,7 @@
  * real profile; past it a browser rounds them, nothing worse.
  */
 #include <errno.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "htmlview.h"
