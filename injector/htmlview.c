@@ -96,9 +96,10 @@ static void b64_end(struct b64 *b)
 		b64_quad(b, b->n);
 }
 
-static void put_strs(FILE *out, const char *key, const char *const *v, size_t n)
+/* a JSON array of strings */
+static void put_strs(FILE *out, const char *const *v, size_t n)
 {
-	fprintf(out, ",\n\"%s\":[", key);
+	fputc('[', out);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			fputs(i % 16 ? "," : ",\n", out);
@@ -120,7 +121,8 @@ static void put_data(const struct ldp_html_view *v, FILE *out)
 	fputs(",\"subtitle\":", out);
 	put_str(out, v->subtitle ? v->subtitle : "");
 	fprintf(out, ",\"diff\":%s", v->diff ? "true" : "false");
-	put_strs(out, "names", v->names, v->nframes);
+	fputs(",\n\"names\":", out);
+	put_strs(out, v->names, v->nframes);
 	fputs(",\n\"kinds\":[", out);
 	for (size_t i = 0; i < v->nframes; i++)
 		fprintf(out, "%s%d", i ? (i % 64 ? "," : ",\n") : "", v->kinds[i]);
@@ -136,13 +138,8 @@ static void put_data(const struct ldp_html_view *v, FILE *out)
 	fputc('"', out);
 	fputs(",\n\"filters\":{", out);
 	for (int k = 0; k < LDP_HTML_NFILTERS; k++) {
-		fprintf(out, "%s\"%s\":[", k ? ",\n" : "", filter[k]);
-		for (size_t i = 0; i < v->nvalues[k]; i++) {
-			if (i)
-				fputc(',', out);
-			put_str(out, v->values[k][i]);
-		}
-		fputc(']', out);
+		fprintf(out, "%s\"%s\":", k ? ",\n" : "", filter[k]);
+		put_strs(out, v->values[k], v->nvalues[k]);
 	}
 	/* the groups, LDP_HTML_GROUP numbers each (counts below 0 are not made by report.c) */
 	fprintf(out, "},\n\"ngroups\":%zu,\"groups\":\"", v->ngroups);

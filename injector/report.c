@@ -992,29 +992,33 @@ static int option(const char *cmd, const char *use, int argc, char **argv, int *
 		return 1;
 	}
 
-	if (strcmp(a, "--html") == 0 || strncmp(a, "--html=", 7) == 0) {
-		const char *v = a[6] == '=' ? a + 7 : (*i + 1 < argc ? argv[++*i] : NULL);
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "--html" : "--svg", *v;
+		size_t len = strlen(name);
 
+		if (strncmp(a, name, len) || (a[len] && a[len] != '='))
+			continue;
+		v = a[len] == '=' ? a + len + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
 		if (!v || !*v) {
-			fprintf(stderr, "ldprof %s: --html needs a file name (see ldprof %s --help)\n",
-				cmd, cmd);
+			fprintf(stderr, "ldprof %s: %s needs a file name (see ldprof %s --help)\n", cmd,
+				name, cmd);
 			return 102;
 		}
-		graph[1] = v;
+		if (!strcmp(v, "-") && graph[!k] && !strcmp(graph[!k], "-")) {
+			fprintf(stderr, "ldprof %s: --svg and --html cannot both write to stdout\n", cmd);
+			return 102;
+		}
+		graph[k] = v;
 		return 1;
 	}
-	if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0 || strcmp(a, "--svg") == 0 ||
-	    strncmp(a, "--svg=", 6) == 0) {
+	if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
 		const char *v = a[5] == '=' ? a + 6 : (*i + 1 < argc ? argv[++*i] : NULL);
 
-		if (!v || (a[2] == 's' && !*v)) {
-			fprintf(stderr, "ldprof %s: %.5s needs a %s (see ldprof %s --help)\n", cmd, a,
-				a[2] == 't' ? "number" : "file name", cmd);
+		if (!v) {
+			fprintf(stderr, "ldprof %s: --top needs a number (see ldprof %s --help)\n", cmd, cmd);
 			return 102;
 		}
-		if (a[2] == 's') {
-			graph[0] = v;
-		} else if (!parse_top(v, top)) {
+		if (!parse_top(v, top)) {
 			fprintf(stderr, "ldprof %s: bad --top value '%s': a number of rows, 0 for all\n", cmd, v);
 			return 102;
 		}
@@ -1059,11 +1063,6 @@ int ldp_report_main(int argc, char **argv)
 	}
 	if ((graph[0] || graph[1]) && rep.folded) {
 		fprintf(stderr, "ldprof report: --%s and --folded: choose one\n", graph[0] ? "svg" : "html");
-		rc = 2;
-		goto out;
-	}
-	if (graph[0] && graph[1] && !strcmp(graph[0], "-") && !strcmp(graph[1], "-")) {
-		fprintf(stderr, "ldprof report: --svg and --html cannot both write to stdout\n");
 		rc = 2;
 		goto out;
 	}
@@ -1203,11 +1202,6 @@ int ldp_diff_main(int argc, char **argv)
 	if (sep <= 0 || sep >= npaths) {
 		fprintf(stderr, "ldprof diff: name the base profiles and the new ones: BASE NEW, or "
 			"BASE... -- NEW... (see ldprof diff --help)\n");
-		rc = 2;
-		goto out;
-	}
-	if (graph[0] && graph[1] && !strcmp(graph[0], "-") && !strcmp(graph[1], "-")) {
-		fprintf(stderr, "ldprof diff: --svg and --html cannot both write to stdout\n");
 		rc = 2;
 		goto out;
 	}
