@@ -33,14 +33,16 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
 COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl -llzma
 
 COMMON_SRC := $(wildcard common/*.c)
-CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c,$(wildcard shim/*.c))
+CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
 
 # The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent;
 # symcache.c: the agent's shared symbol tables and their reading thread; debuginfo.c: separate
-# debug files, read by `ldprof report` and `diff` only; ring.c: the collector's side of the
-# shared ring).
-COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out common/shimstate.c common/symcache.c common/debuginfo.c common/ring.c,$(COMMON_SRC)))
+# debug files, read by `ldprof report` and `diff` only; ring.c, collector.c, profile.c, peer.c:
+# the collector's side of the shared ring, in `ldprof run` and the agent).
+COLLECTOR_ONLY := common/shimstate.c common/symcache.c common/debuginfo.c common/ring.c \
+                  common/collector.c common/profile.c common/peer.c
+COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out $(COLLECTOR_ONLY),$(COMMON_SRC)))
 CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
 CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 
@@ -81,9 +83,9 @@ deps:
 # Every process on a host pays for loading it: -Os and -z noseparate-code give two PT_LOAD
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
-FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c
+FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c
 $(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/boot.h \
-	common/agentproto.h shim/preload.map
+	shim/ringsamp.h shim/cfi.h common/ring.h common/agentproto.h shim/preload.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Os -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
 		-fno-builtin -fvisibility=hidden -fno-plt -Wl,-z,now -Wl,-z,nodelete -Wl,-z,noseparate-code \
@@ -228,17 +230,6 @@ $(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/a
 		common/agentproto.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_agentreq.c shim/agentreq.c -lpthread
-
-# The agent's per-process profile windows (agent/profile.c on common/stackprof.c), on this process.
-$(B)/tests/unit/test_agent_profile: tests/unit/test_agent_profile.c agent/profile.c agent/profile.h $(COMMON_SRC) $(wildcard common/*.h)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_agent_profile.c agent/profile.c \
-		$(COMMON_SRC) $(COMMON_LIBS)
-
-# Who is at the other end of the agent's socket (agent/peer.c), with and without SO_PEERPIDFD.
-$(B)/tests/unit/test_peer: tests/unit/test_peer.c agent/peer.c agent/peer.h
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Iagent -o $@ tests/unit/test_peer.c agent/peer.c
 
 # The unwinder's fast path, checked against libunwind on the test's own stacks.
 $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h

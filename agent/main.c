@@ -85,11 +85,6 @@ struct agent {
 	struct ldp_agent_rules rules;
 	int network;
 	int no_output; /* file:// output with no folder of ours: profiles are only counted */
-	pthread_t sender;
-	int sender_running;
-	pthread_mutex_t mx;
-	pthread_cond_t wake;
-	int sender_stop;
 };
 
 static void on_signal(int sig)
@@ -282,65 +277,14 @@ static void deliver_log(int level, const char *msg)
 	alog(level, "%s", msg);
 }
 
-/* Network delivery on its own thread, so that a slow endpoint never delays the ring buffer. */
-static void *send_main(void *arg)
-{
-	struct agent *a = arg;
-
-	pthread_mutex_lock(&a->mx);
-	while (!a->sender_stop) {
-		struct timespec ts;
-		int64_t wait;
-
-		pthread_mutex_unlock(&a->mx);
-		wait = ldp_deliver_run(a->d, 60 * 1000000000LL);
-		pthread_mutex_lock(&a->mx);
-		if (a->sender_stop)
-			break;
-		if (wait <= 0)
-			continue;
-		if (wait > 1000000000LL)
-			wait = 1000000000LL;
-		wait += mono_ns();
-		ts.tv_sec = wait / 1000000000LL;
-		ts.tv_nsec = wait % 1000000000LL;
-		pthread_cond_timedwait(&a->wake, &a->mx, &ts);
-	}
-	pthread_mutex_unlock(&a->mx);
-	return NULL;
-}
-
+/* Network delivery on deliver.c's sender thread, so that a slow endpoint never delays the
+ * ring buffer; submit wakes it. */
 static int deliver_start(struct agent *a)
 {
-	pthread_condattr_t ca;
-	sigset_t all, old;
-
 	a->d = ldp_deliver_new(&a->cfg, deliver_log);
 	if (!a->d)
 		return -ENOMEM;
-	if (!a->network)
-		return 0;
-	pthread_mutex_init(&a->mx, NULL);
-	/* On the monotonic clock, as the shim's threads: a wall clock step back must not stall
-	 * the sender. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&a->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sender takes no signal */
-	a->sender_running = pthread_create(&a->sender, NULL, send_main, a) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return a->sender_running ? 0 : -EAGAIN;
-}
-
-static void deliver_poke(struct agent *a)
-{
-	if (!a->sender_running)
-		return;
-	pthread_mutex_lock(&a->mx);
-	pthread_cond_signal(&a->wake);
-	pthread_mutex_unlock(&a->mx);
+	return a->network ? ldp_deliver_sender_start(a->d) : 0;
 }
 
 static void deliver_stop(struct agent *a, int report)
@@ -349,14 +293,7 @@ static void deliver_stop(struct agent *a, int report)
 
 	if (!a->d)
 		return;
-	if (a->sender_running) {
-		ldp_deliver_abort(a->d);
-		pthread_mutex_lock(&a->mx);
-		a->sender_stop = 1;
-		pthread_cond_signal(&a->wake);
-		pthread_mutex_unlock(&a->mx);
-		pthread_join(a->sender, NULL);
-	}
+	ldp_deliver_sender_stop(a->d);
 	/* What is still queued gets the shim's exit budget, then goes to the spool. */
 	ldp_deliver_finish(a->d, a->cfg.exit_timeout_ns);
 	ldp_deliver_stats(a->d, &ds);
@@ -821,7 +758,8 @@ static void adopt_running(struct agent *a)
 
 			/* waiting (start_after_cpu): the shim registered as the process started;
 			 * the host's init: for the static services it starts */
-			if (st.decision == LDP_ST_SAMPLING || st.decision == LDP_ST_WAITING ||
+			if (st.decision == LDP_ST_SAMPLING || st.decision == LDP_ST_RING ||
+			    st.decision == LDP_ST_WAITING ||
 			    st.decision == LDP_ST_STARTING || st.decision == LDP_ST_HOST_INIT) {
 				reg += mark(a, pid, LDP_AGENT_REG_SHIM) == 0;
 			} else if (st.agent == LDP_AG_SAMPLING && ldp_proc_uids(pid, &ruid, &euid) == 0) {
@@ -869,7 +807,6 @@ static void loop(struct agent *a, int one_shot, double duration)
 		now = mono_ns();
 		if (now >= next_tick) {
 			ldp_cover_tick(a->cv);
-			deliver_poke(a);
 			next_tick = now + TICK_NS;
 			if (one_shot && !ldp_cover_count(a->cv, (uid_t)-1))
 				break; /* the process has exited: its profile is written */

@@ -14,6 +14,11 @@
  *   "LDPA1 sample sigprof"  ... or the program installed its own SIGPROF handler,
  *   "LDPA1 sample seccomp"  ... or it is about to install a seccomp filter on itself):
  *                           sample it from the kernel, and cover its future static descendants;
+ *   "LDPA1 ring"            here is this process's ring (common/ring.h), a sealed memfd
+ *                           passed with SCM_RIGHTS: collect its samples. Sent to the
+ *                           collector (`ldprof run`'s socket, LDPROF_COLLECTOR) from the
+ *                           sampled process's first SIGPROF; the process does not wait for
+ *                           a reply, and a collector sends none;
  *   "LDPA1 status"          the agent's state: what it covers (all of it for root, the
  *                           client's own processes for anyone else).
  *
@@ -37,6 +42,7 @@
 #define LDP_AGENT_REQ_SAMPLE_SIGPROF "LDPA1 sample sigprof"
 #define LDP_AGENT_REQ_SAMPLE_SECCOMP "LDPA1 sample seccomp"
 #define LDP_AGENT_REQ_STATUS "LDPA1 status"
+#define LDP_AGENT_REQ_RING "LDPA1 ring"
 #define LDP_AGENT_REPLY_OK "LDPA1 ok"
 #define LDP_AGENT_REPLY_NO "LDPA1 no"
 

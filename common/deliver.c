@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,11 @@ struct ldp_deliver {
 	unsigned owner_uid;
 	char host[256];
 	struct ldp_deliver_stats st;
+	/* ldp_deliver_sender_start(): a thread of the caller's running ldp_deliver_run() */
+	pthread_t sender;
+	pthread_mutex_t smx;
+	pthread_cond_t swake;
+	int sender_on, sender_stop;
 };
 
 static int64_t mono_ns(void)
@@ -446,7 +452,78 @@ int ldp_deliver_submit(struct ldp_deliver *d, struct ldp_shipment *s)
 	push_back(d, it);
 	trim_queue(d);
 	pthread_mutex_unlock(&d->mx);
+	if (d->sender_on) {
+		pthread_mutex_lock(&d->smx);
+		pthread_cond_signal(&d->swake);
+		pthread_mutex_unlock(&d->smx);
+	}
 	return 0;
+}
+
+/* ---- the sender thread (collectors: `ldprof run`) ---- */
+
+static void *sender_main(void *arg)
+{
+	struct ldp_deliver *d = arg;
+
+	pthread_mutex_lock(&d->smx);
+	while (!d->sender_stop) {
+		struct timespec ts;
+		int64_t wait;
+
+		pthread_mutex_unlock(&d->smx);
+		wait = ldp_deliver_run(d, 60 * 1000000000LL);
+		pthread_mutex_lock(&d->smx);
+		if (d->sender_stop)
+			break;
+		if (wait <= 0)
+			continue;
+		if (wait > 1000000000LL)
+			wait = 1000000000LL;
+		wait += mono_ns();
+		ts.tv_sec = wait / 1000000000LL;
+		ts.tv_nsec = wait % 1000000000LL;
+		pthread_cond_timedwait(&d->swake, &d->smx, &ts);
+	}
+	pthread_mutex_unlock(&d->smx);
+	return NULL;
+}
+
+int ldp_deliver_sender_start(struct ldp_deliver *d)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int r;
+
+	if (d->is_file)
+		return 0; /* files are written by submit itself */
+	pthread_mutex_init(&d->smx, NULL);
+	/* monotonic: a wall clock step back must not stall the sender */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->swake, &ca);
+	pthread_condattr_destroy(&ca);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sender takes no signal */
+	r = pthread_create(&d->sender, NULL, sender_main, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	d->sender_on = 1;
+	return 0;
+}
+
+void ldp_deliver_sender_stop(struct ldp_deliver *d)
+{
+	if (!d->sender_on)
+		return;
+	ldp_deliver_abort(d);
+	pthread_mutex_lock(&d->smx);
+	d->sender_stop = 1;
+	pthread_cond_signal(&d->swake);
+	pthread_mutex_unlock(&d->smx);
+	pthread_join(d->sender, NULL);
+	d->sender_on = 0;
 }
 
 /* What one attempt's result means for the engine. Locked. Returns the item if it must be

@@ -58,6 +58,13 @@ int ldp_deliver_submit(struct ldp_deliver *d, struct ldp_shipment *s);
  * (INT64_MAX when idle). */
 int64_t ldp_deliver_run(struct ldp_deliver *d, int64_t budget_ns);
 
+/* A thread of the caller's that sends what is due (ldp_deliver_run), woken by every submit,
+ * so that a slow endpoint never delays the caller: for collectors (`ldprof run`), never in a
+ * sampled process. Nothing for file:// endpoints (submit writes the file). Stop it before
+ * ldp_deliver_finish(). Returns 0 or -errno. */
+int ldp_deliver_sender_start(struct ldp_deliver *d);
+void ldp_deliver_sender_stop(struct ldp_deliver *d);
+
 /* Makes a send in progress on another thread give up within ~10 ms (its profile stays
  * queued); later sends go on normally. */
 void ldp_deliver_abort(struct ldp_deliver *d);

@@ -47,7 +47,10 @@ struct ldp_ring_hdr {
 	uint32_t pid;       /* the process's own word for it; the collector uses the peer's */
 	uint64_t dropped;   /* samples that found the ring full */
 	uint64_t dropped_weight;
-	uint8_t pad0[64 - 40];
+	/* how the producer's stacks ended (hints for the collector's log): walked to the
+	 * thread's first frame, stopped at an address in no known object, stopped at a frame
+	 * whose unwind rule the fast path does not model */
+	uint64_t walked_whole, stopped_no_object, stopped_no_rule;
 	uint64_t head;      /* next position producers claim */
 	uint8_t pad1[64 - 8];
 	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
@@ -61,13 +64,16 @@ struct ldp_ring_rec {
 	uint16_t nframes;  /* at most LDP_RING_MAX_FRAMES */
 	uint16_t flags;    /* LDP_RING_F_* */
 	uint64_t weight;   /* the periods this sample stands for (1 + the timer's overrun) */
-	uint64_t frames[LDP_RING_MAX_FRAMES]; /* instruction addresses, leaf first */
+	/* the interrupted instruction's address, then the return addresses as the stack holds
+	 * them (as a frame-pointer walk gives them: the collector steps each back into its call) */
+	uint64_t frames[LDP_RING_MAX_FRAMES];
 };
 
 #define LDP_RING_F_TRUNCATED 1u /* the stack was deeper than LDP_RING_MAX_FRAMES */
 
 _Static_assert(sizeof(struct ldp_ring_rec) <= LDP_RING_SLOT_SIZE, "slot size");
 _Static_assert(sizeof(struct ldp_ring_hdr) <= LDP_RING_HDR_SIZE, "header size");
+_Static_assert(offsetof(struct ldp_ring_hdr, head) == 64, "head on its own cache line");
 
 static inline size_t ldp_ring_size(uint32_t nslots)
 {

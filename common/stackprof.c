@@ -2,7 +2,7 @@
  *
  * stackprof.c — the stack profile of one process over one window: aggregation,
  * symbolization, the pprof profile. Shared by the shim's flush window (shim/window.c) and the
- * agent's per-process profile (agent/profile.c).
+ * agent's per-process profile (common/profile.c).
  *
  * Samples are counted by (thread, stack) in an open-addressing table that doubles while its
  * load would pass a half, up to the smallest size that holds max_stacks entries at three

@@ -29,6 +29,7 @@
 #include "spool.h"
 #include "status.h"
 #include "report.h"
+#include "runcollect.h"
 #include "runconf.h"
 
 #define LDPROF_VERSION "0.1.0"
@@ -37,7 +38,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
-		"                  [--start-after-cpu DURATION] -- CMD [ARGS...]\n"
+		"                  [--start-after-cpu DURATION] [--ring] -- CMD [ARGS...]\n"
 		"       ldprof report [--top N] [--folded | --svg FILE] [PROFILE_OR_DIR...]\n"
 		"       ldprof diff [--top N] [--svg FILE] BASE NEW\n"
 		"       ldprof config check [--show] [FILE]\n"
@@ -65,7 +66,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
-		"                  [--start-after-cpu DURATION] [--] CMD [ARGS...]\n"
+		"                  [--start-after-cpu DURATION] [--ring] [--] CMD [ARGS...]\n"
 		"  Runs CMD with the profiler preloaded; CMD's input, output, signals and exit status\n"
 		"  pass through. Every process it starts is profiled too.\n"
 		"  -o DIR      write profiles (and ldprof.log) to DIR (default ./ldprof-profiles, unless\n"
@@ -75,6 +76,9 @@ static void run_usage(FILE *f)
 		"  --flush-interval DURATION  a profile file per process this often (default 10s)\n"
 		"  --start-after-cpu DURATION  profile a process only once it has used this much CPU\n"
 		"              (default 0: from its start)\n"
+		"  --ring      experimental: the programs carry only a small sampler whose samples\n"
+		"              this process collects, symbolizes and writes; the only way musl\n"
+		"              programs are profiled (--start-after-cpu does not apply)\n"
 		"  example: ldprof run -o prof -- ./server --port 8080; ldprof report prof\n");
 }
 
@@ -303,7 +307,9 @@ static int cmd_run(int argc, char **argv)
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
 	struct sigaction sa;
 	long hz = 0;
-	int i, r, status, root = geteuid() == 0;
+	int i, r, status, root = geteuid() == 0, ring = 0;
+	struct ldp_runcollect *rc = NULL;
+	char rcerr[256];
 	pid_t pid;
 
 	for (i = 1; i < argc; i++) {
@@ -333,6 +339,8 @@ static int cmd_run(int argc, char **argv)
 			start_after = argv[++i];
 		} else if (!strcmp(a, "--config")) {
 			config = argv[++i];
+		} else if (!strcmp(a, "--ring")) {
+			ring = 1;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			run_usage(stdout);
 			return 0;
@@ -422,6 +430,14 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
 			"file or its folder can be written by someone else than root\n", argv[i]);
 
+	/* --ring: the tree carries only the ring sampler, and this process collects. */
+	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
+		fprintf(stderr, "ldprof run: --ring: %s\n", rcerr);
+		if (runconf[0])
+			ldp_runconf_remove(runconf);
+		return 1;
+	}
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = forward;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -448,11 +464,20 @@ static int cmd_run(int argc, char **argv)
 		_exit(r == ENOENT ? 127 : 126);
 	}
 	child_pid = pid;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			fprintf(stderr, "ldprof run: waitpid: %s\n", strerror(errno));
+	if (rc) {
+		r = ldp_runcollect_wait(rc, pid, &status);
+		ldp_runcollect_free(rc);
+		if (r < 0) {
+			fprintf(stderr, "ldprof run: waitpid: %s\n", strerror(-r));
 			return 1;
 		}
+	} else {
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR) {
+				fprintf(stderr, "ldprof run: waitpid: %s\n", strerror(errno));
+				return 1;
+			}
+	}
 	/* A process CMD left running and execs later finds no settings, and stays off. */
 	if (runconf[0])
 		ldp_runconf_remove(runconf);

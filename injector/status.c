@@ -652,7 +652,12 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		int d = st.decision, thread = has_thread(pid, THREAD_NAME), suspect = 0;
 		int caught = !!(ps.sigcgt & (1ull << (SIGPROF - 1)));
 
-		if (d == LDP_ST_SAMPLING && (thread == 0 || !caught)) {
+		if (d == LDP_ST_RING && (thread > 0 || !caught)) {
+			/* the ring sampler has no thread: one of ours there is a core's */
+			suspect = 1;
+			append(p.detail, sizeof(p.detail), "(%s%s%s) ", thread > 0 ? "an ldprof thread runs" : "",
+			       thread > 0 && !caught ? ", " : "", caught ? "" : "SIGPROF not caught");
+		} else if (d == LDP_ST_SAMPLING && (thread == 0 || !caught)) {
 			suspect = 1;
 			append(p.detail, sizeof(p.detail), "(%s%s%s) ", thread == 0 ? "no ldprof thread" : "",
 			       thread == 0 && !caught ? ", " : "", caught ? "" : "SIGPROF not caught");
@@ -690,7 +695,7 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		if (suspect) {
 			t->unknown++;
 			t->suspect_by[d]++;
-		} else if (d == LDP_ST_SAMPLING) {
+		} else if (d == LDP_ST_SAMPLING || d == LDP_ST_RING) {
 			t->sampling++;
 		} else if (d == LDP_ST_WAITING) {
 			t->waiting++;

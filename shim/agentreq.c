@@ -16,6 +16,7 @@
  * (it is checked byte by byte and cut to the caller's buffer).
  */
 #include <linux/errno.h>
+#include <stdint.h>
 
 #include "agentproto.h"
 #include "agentreq.h"
@@ -83,42 +84,46 @@ static int parse(const char *reply, long n, int *ret_ok, char *ret_detail, size_
 	return 0;
 }
 
+/* A connected, non-blocking socket to socket_path in *fd (closed by the caller), or -errno. */
+static int dial(const char *socket_path, long deadline, long *fd)
+{
+	struct sockaddr_un_ sa;
+	unsigned long len = 0;
+	long n;
+
+	*fd = -1;
+	while (socket_path && socket_path[len] && len < sizeof(sa.path))
+		len++;
+	if (!len || len >= sizeof(sa.path) || socket_path[0] != '/')
+		return -EINVAL;
+	sa.family = AF_UNIX_;
+	for (unsigned long i = 0; i <= len; i++)
+		sa.path[i] = socket_path[i];
+	/* No agent installed (the common case): one system call instead of a socket's two. */
+	if (sys_access(socket_path, 0) == -ENOENT)
+		return -ENOENT;
+	*fd = sys3(NR_socket, AF_UNIX_, SOCK_SEQPACKET_ | SOCK_NONBLOCK_ | SOCK_CLOEXEC_, 0);
+	if (*fd < 0)
+		return (int)*fd;
+	do
+		n = sys3(NR_connect, *fd, (long)&sa, (long)(sizeof(sa.family) + len + 1));
+	while (n == -EINTR && now_ns() < deadline);
+	return n < 0 ? (int)n : 0;
+}
+
 int ldp_agentreq_ask(const char *socket_path, const char *request, int *ret_ok, char *ret_detail,
 		     size_t detail_len)
 {
 	long deadline = now_ns() + LDP_AGENT_REPLY_MS * NS_PER_MS, fd = -1, n = -EINVAL, left;
-	struct sockaddr_un_ sa;
 	char reply[LDP_AGENT_REPLY_MAX];
-	unsigned long len = 0, reqlen = 0;
-	int r = -EINVAL;
+	unsigned long reqlen = 0;
+	int r;
 
-	while (socket_path && socket_path[len] && len < sizeof(sa.path))
-		len++;
-	if (!len || len >= sizeof(sa.path) || socket_path[0] != '/')
-		goto out;
 	while (request[reqlen] && reqlen < LDP_AGENT_REQ_MAX)
 		reqlen++;
-	sa.family = AF_UNIX_;
-	for (unsigned long i = 0; i <= len; i++)
-		sa.path[i] = socket_path[i];
-
-	/* No agent installed (the common case): one system call instead of a socket's two. */
-	if (sys_access(socket_path, 0) == -ENOENT) {
-		r = -ENOENT;
+	r = dial(socket_path, deadline, &fd);
+	if (r < 0)
 		goto out;
-	}
-	fd = sys3(NR_socket, AF_UNIX_, SOCK_SEQPACKET_ | SOCK_NONBLOCK_ | SOCK_CLOEXEC_, 0);
-	if (fd < 0) {
-		r = (int)fd;
-		goto out;
-	}
-	do
-		n = sys3(NR_connect, fd, (long)&sa, (long)(sizeof(sa.family) + len + 1));
-	while (n == -EINTR && now_ns() < deadline);
-	if (n < 0) {
-		r = (int)n;
-		goto out;
-	}
 	do
 		n = sys6(NR_sendto, fd, (long)request, (long)reqlen, MSG_DONTWAIT_ | MSG_NOSIGNAL_, 0, 0);
 	while (n == -EINTR && now_ns() < deadline);
@@ -153,6 +158,60 @@ int ldp_agentreq_ask(const char *socket_path, const char *request, int *ret_ok, 
 		goto out;
 	}
 	r = parse(reply, n, ret_ok, ret_detail, detail_len);
+out:
+	if (fd >= 0)
+		sys3(NR_close, fd, 0, 0);
+	return r;
+}
+
+struct iovec_ {
+	const void *base;
+	unsigned long len;
+};
+
+struct msghdr_ {
+	void *name;
+	unsigned name_len;
+	struct iovec_ *iov;
+	unsigned long iovlen;
+	void *control;
+	unsigned long controllen;
+	int flags;
+};
+
+#define SOL_SOCKET_ 1
+#define SCM_RIGHTS_ 1
+
+int ldp_agentreq_hand(const char *socket_path, const char *request, int pass)
+{
+	long deadline = now_ns() + LDP_AGENT_REPLY_MS * NS_PER_MS, fd = -1, n;
+	/* struct cmsghdr (len, level, type) and one descriptor, 8-aligned */
+	union {
+		uint64_t align;
+		unsigned char b[24];
+	} ctl;
+	struct iovec_ iov;
+	struct msghdr_ m;
+	unsigned long reqlen = 0;
+	int r;
+
+	while (request[reqlen] && reqlen < LDP_AGENT_REQ_MAX)
+		reqlen++;
+	r = dial(socket_path, deadline, &fd);
+	if (r < 0)
+		goto out;
+	*(uint64_t *)ctl.b = 20; /* cmsg_len: the header's 16 bytes and the int */
+	*(int *)(ctl.b + 8) = SOL_SOCKET_;
+	*(int *)(ctl.b + 12) = SCM_RIGHTS_;
+	*(int *)(ctl.b + 16) = pass;
+	*(int *)(ctl.b + 20) = 0;
+	iov.base = request;
+	iov.len = reqlen;
+	m = (struct msghdr_){ 0, 0, &iov, 1, ctl.b, sizeof(ctl.b), 0 };
+	do
+		n = sys3(NR_sendmsg, fd, (long)&m, MSG_DONTWAIT_ | MSG_NOSIGNAL_);
+	while (n == -EINTR && now_ns() < deadline);
+	r = n < 0 ? (n == -EPIPE ? -ECONNRESET : (int)n) : 0;
 out:
 	if (fd >= 0)
 		sys3(NR_close, fd, 0, 0);

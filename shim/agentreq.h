@@ -26,6 +26,12 @@
 int ldp_agentreq_ask(const char *socket_path, const char *request, int *ret_ok, char *ret_detail,
 		     size_t detail_len);
 
+/* Sends request with the descriptor fd (SCM_RIGHTS) to the collector listening at
+ * socket_path, and waits for no reply: a sampled process never waits for its collector.
+ * Returns 0 once the message is queued on the connection, or -errno as above (-EAGAIN: the
+ * collector's backlog is full). */
+int ldp_agentreq_hand(const char *socket_path, const char *request, int fd);
+
 /* A few words for a log line or `ldprof status`: why there was no answer (-errno of the
  * above). Static text. */
 const char *ldp_agentreq_why(int err);

@@ -54,6 +54,7 @@
 #include "agentreq.h"
 #include "boot.h"
 #include "rawsys.h"
+#include "ringsamp.h"
 #include "select.h"
 #include "state.h"
 
@@ -1453,6 +1454,150 @@ static void solo_pending_done(const char *leaving, int for_good, int ok)
 	act_release();
 }
 
+/* ---- the ring sampler (ringsamp.c): `ldprof run` collects, in glibc and musl alike ---- */
+
+/* LDPROF_COLLECTOR: the socket of the collector `ldprof run` runs for the tree it starts. A
+ * process with it is sampled by the ring sampler, whose samples leave the process, instead
+ * of the glibc core. */
+static const char *collector(void)
+{
+	const char *c = env("LDPROF_COLLECTOR");
+
+	return c && c[0] ? c : NULL;
+}
+
+/* Set once the ring sampler runs in a musl process: dlopen() goes through ldp_dlopen_musl(),
+ * which puts the new object into the unwinder's table before the program can run its code.
+ * glibc needs no such wrapper (the handler finds new objects through _dl_find_object), and
+ * must not have one: its dlopen() looks up the caller's RUNPATH and $ORIGIN from its return
+ * address, so the stub below jumps to it with the caller's return address untouched. */
+__attribute__((visibility("hidden"))) int ldp_dlopen_wrap;
+__attribute__((visibility("hidden"))) void *ldp_dlopen_real;
+static void *real_dlopen, *real_pthread_atfork, *real_dl_iterate_phdr, *real_pthread_self,
+	*real_pthread_getattr_np, *real_pthread_attr_getstack, *real__dl_find_object;
+
+__attribute__((visibility("hidden"))) void *ldp_dlopen_resolve(void);
+void *ldp_dlopen_resolve(void)
+{
+	void *f = REAL(dlopen);
+
+	__atomic_store_n(&ldp_dlopen_real, f, __ATOMIC_RELEASE);
+	return f;
+}
+
+typedef void *(*dlopen_fn)(const char *, int);
+
+__attribute__((visibility("hidden"))) void *ldp_dlopen_musl(const char *file, int mode);
+void *ldp_dlopen_musl(const char *file, int mode)
+{
+	dlopen_fn f = (dlopen_fn)REAL(dlopen);
+	void *h = f ? f(file, mode) : NULL;
+
+	if (h)
+		ldp_rs_loaded();
+	return h;
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen,@function\n"
+	"dlopen:\n"
+	"	cmpl $0, ldp_dlopen_wrap(%rip)\n"
+	"	jne ldp_dlopen_musl\n"
+	"	mov ldp_dlopen_real(%rip), %rax\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	sub $8, %rsp\n"
+	"	call ldp_dlopen_resolve\n"
+	"	add $8, %rsp\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	test %rax, %rax\n"
+	"	jz 2f\n"
+	"1:	jmp *%rax\n"
+	"2:	xor %eax, %eax\n"
+	"	ret\n"
+	".size dlopen, .-dlopen\n");
+#endif
+
+typedef int (*atfork4_fn)(void (*)(void), void (*)(void), void (*)(void), void *);
+typedef int (*atfork3_fn)(void (*)(void), void (*)(void), void (*)(void));
+
+/* glibc registers fork handlers with __register_atfork (pthread_atfork is a static stub of
+ * libc_nonshared.a, not in libc.so); musl exports pthread_atfork. */
+static int rs_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	if (gnu_get_libc_version) {
+		atfork4_fn f = (atfork4_fn)REAL(__register_atfork);
+		return f ? f(prepare, parent, child, 0) : -1;
+	}
+	atfork3_fn g = (atfork3_fn)REAL(pthread_atfork);
+	return g ? g(prepare, parent, child) : -1;
+}
+
+/* LDPROF_SAMPLING_HZ (`ldprof run` sets it from --hz or the config), else 99. */
+static long rs_period_ns(void)
+{
+	const char *v = env("LDPROF_SAMPLING_HZ");
+	long hz = 0;
+
+	while (v && *v >= '0' && *v <= '9' && hz <= 1000)
+		hz = hz * 10 + (*v++ - '0');
+	if (!v || *v || hz < 1 || hz > 1000)
+		hz = 99;
+	return LDP_NS_PER_S / hz;
+}
+
+/* The sampler's log lines (from its handler: preload_log() is raw system calls only). */
+static void rs_log(const char *what, const char *detail)
+{
+	preload_log(LOG_WARN_, what, detail);
+}
+
+static void start_ring(void)
+{
+	struct ldp_rs_boot b = { 0 };
+	const struct ldp_core_ops *ops;
+	const char *why = NULL;
+	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
+
+	b.collector = collector();
+	b.period_ns = rs_period_ns();
+	b.state = &ldp_state;
+	b.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
+	b.iterate_phdr = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
+	b.pthread_self = (void *(*)(void))REAL(pthread_self);
+	b.getattr_np = (int (*)(void *, void *))REAL(pthread_getattr_np);
+	b.attr_getstack = (int (*)(const void *, void **, unsigned long *))REAL(pthread_attr_getstack);
+	b.attr_destroy = (int (*)(void *))REAL(pthread_attr_destroy);
+	b.atfork = rs_atfork;
+	b.find_object = gnu_get_libc_version ? (int (*)(void *, void *))REAL(_dl_find_object) : NULL;
+	b.errno_location = __errno_location;
+	b.main_stack_hint = getauxval(LDP_AT_EXECFN);
+	b.log = rs_log;
+	/* Before the first sample: every dlopen from here on passes through the table. */
+	if (!gnu_get_libc_version)
+		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
+	ask_agent(LDP_AGENT_REQ_REGISTER);
+	ops = ldp_rs_start(&b, &why);
+	if (!ops) {
+		__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
+		decide(LDP_ST_CORE_FAILED, why);
+		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
+		return;
+	}
+	p = put(p, end, "ring sampler, collector ");
+	p = put(p, end, b.collector);
+	*p = 0;
+	decide(LDP_ST_RING, detail);
+	if (log_level() <= 1)
+		preload_log(LOG_INFO_, "sampling, samples to the collector", b.collector);
+	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
+}
+
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
@@ -1488,10 +1633,11 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		copy_setting(cfg_log_file, sizeof(cfg_log_file), rules.log_file, 1);
 		copy_setting(cfg_log_level, sizeof(cfg_log_level), rules.log_level, 0);
 	}
-	if (!gnu_get_libc_version) {
+	/* musl: only the ring sampler runs there, and only with a collector to hand it to. */
+	if (!gnu_get_libc_version && !collector()) {
 		text_free(&cfg);
-		decide(LDP_ST_MUSL, "libc not supported (only glibc is, for now)");
-		preload_log(LOG_INFO_, "staying off", "libc not supported (only glibc is, for now)");
+		decide(LDP_ST_MUSL, "libc not supported without a collector (musl: ldprof run --ring)");
+		preload_log(LOG_INFO_, "staying off", "libc not supported without a collector (musl: ldprof run --ring)");
 		return;
 	}
 	/* A Go runtime owns SIGPROF: the shim stays off, but the agent may sample the process
@@ -1585,6 +1731,10 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	if (!n) {
 		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
 		preload_log(LOG_WARN_, "staying off", "output folder is not writable");
+		return;
+	}
+	if (collector()) {
+		start_ring();
 		return;
 	}
 	if (rules.start_after_ns > 0) {

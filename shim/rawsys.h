@@ -32,6 +32,7 @@
 #define NR_connect 42
 #define NR_sendto 44
 #define NR_recvfrom 45
+#define NR_sendmsg 46
 #define NR_clock_gettime 228
 #define NR_ppoll 271
 #define NR_rt_sigprocmask 14
@@ -93,6 +94,7 @@ static inline long sys_stat(const char *path, void *st) { return sys6(NR_newfsta
 #define NR_connect 203
 #define NR_sendto 206
 #define NR_recvfrom 207
+#define NR_sendmsg 211
 #define NR_clock_gettime 113
 #define NR_ppoll 73
 #define NR_rt_sigprocmask 135

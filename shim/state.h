@@ -38,6 +38,7 @@ enum ldp_decision {
 	LDP_ST_STARTING,        /* the core is loaded and starting (stays so if it hung there) */
 	LDP_ST_WAITING,         /* let in; the core loads once it has used start_after_cpu */
 	LDP_ST_HOST_INIT,       /* the host's init (PID 1): never sampled; registered with the agent */
+	LDP_ST_RING,            /* active: the ring sampler, its samples collected outside (no thread) */
 	LDP_ST_COUNT
 };
 
@@ -65,7 +66,7 @@ struct ldp_state {
 	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
 	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
 	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside", "seccomp", "tasks-limit", "starting", \
-	  "waiting", "host-init" }
+	  "waiting", "host-init", "ring-sampling" }
 
 /* Names for status output and logs, indexed by enum ldp_agent_outcome. */
 #define LDP_AGENT_OUTCOME_NAMES \

@@ -65,6 +65,7 @@ import struct
 import subprocess
 import sys
 import random
+import resource
 import re
 import time
 
@@ -152,7 +153,7 @@ def clean_env():
             if k != "LD_PRELOAD" and not k.startswith(("LDPROF_", "CPUPROFILE"))}
 
 
-def run(argv, extra_env, label, prefix=()):
+def run(argv, extra_env, label, prefix=(), prefix_reply=True):
     """Run argv once with extra_env (through `spawn -r`: fork + execve + wait4 in a small C
     program, so ru_maxrss is the program's own); returns dict(wall, cpu, rss_kib, out, err,
     status, hung, cmd). prefix: a command that execs `spawn -r ...` as its last step (section 6:
@@ -163,6 +164,8 @@ def run(argv, extra_env, label, prefix=()):
     res_path = os.path.join(TMP, "result")
     extra_env = root_config(extra_env)  # places through a config file: root takes none from env
     envset = " ".join(f"{k}={v}" for k, v in extra_env.items())
+    if prefix and not prefix_reply:  # spawn runs under `ldprof run`: keep what it set
+        envset = ("+inherit " + envset).strip()
     with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
         p = subprocess.run(list(prefix) + [SPAWN, "-r", res_path, str(TIMEOUT), envset] + argv,
                            stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=clean_env())
@@ -171,7 +174,7 @@ def run(argv, extra_env, label, prefix=()):
     with open(err_path, "rb") as f:
         err = f.read()
     reply = b""
-    if prefix:  # the client wrote the reply and a newline; a status reply is several lines
+    if prefix and prefix_reply:  # the client wrote the reply and a newline; a status reply is several lines
         reply, _, err = err.partition(b"\n\n" if err.startswith(b"LDPA1 ok\n") else b"\n")
     if p.returncode != 0:
         sys.exit(f"bench: the driver failed for {label}: {err[-300:]!r}")
@@ -180,7 +183,7 @@ def run(argv, extra_env, label, prefix=()):
     r = dict(wall=wall_ns / 1e9, cpu=cpu_us / 1e6, rss_kib=rss, out=out, err=err,
              status=status, hung=bool(hung), reply=reply)
     cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in extra_env.items())
-    cmd = (cmd + " " if cmd else "") + " ".join(shlex.quote(a) for a in list(prefix[:4]) + argv)
+    cmd = (cmd + " " if cmd else "") + " ".join(shlex.quote(a) for a in list(prefix[:4] if prefix_reply else prefix) + argv)
     r["cmd"] = cmd
     if hung:
         problems.append(f"{label}: HANG (killed after {TIMEOUT} s): `{cmd}`")
@@ -757,6 +760,98 @@ def bench_forks():
         row(f"{name}, {label}", f"{median(us):.0f} µs", rng(us, lambda x: f"{x:.0f}"),
             f"{median(diff):+.0f} µs per fork (95% CI {lo:+.0f} … {hi:+.0f}); {rt}", "", "")
     closed.close()
+
+
+# ---------------------------------------------------------------- 9: the ring sampler
+RING_ROUNDS = 3 if QUICK else 13
+
+
+def ring_prefix(d, hz):
+    """`ldprof run --ring`: the collector in ldprof run, the program (through spawn) carrying
+    only the ring sampler."""
+    return [CLI, "run", "--ring", "--hz", str(hz), "-o", d, "--"]
+
+
+def tree_cpu(fn):
+    """fn()'s result and the CPU (user+sys, s) of every process it started and reaped."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = fn()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_ring():
+    """Issue 15's targets for `ldprof run --ring`, against no profiler and against the glibc
+    core (`ldprof run`'s default today), in interleaved rounds: bench_work at 99 Hz (the
+    program's CPU, and the program's and the collector's together, from RUSAGE_CHILDREN around
+    the whole `ldprof run`), its extra max RSS, one fork() (tests/bench/forker), and the cost
+    per sample of 64-frame stacks (bench_deep at 999 Hz: CPU with minus CPU without, over the
+    samples recorded)."""
+    deep_argv = [DEEP, str(64 - 4)]
+    configs = [("none", "no profiler"), ("core", "ldprof run (glibc core)"), ("ring", "ldprof run --ring")]
+    res = {k: {"work": [], "tree": [], "fork": [], "deep": [], "deep_n": []} for k, _ in configs}
+    ref = run([WORK], {}, "bench_work warm-up (ring)")
+    ref_deep = run(deep_argv, {}, "bench_deep warm-up (ring)")
+    for rnd, key, label in shuffled_rounds([(k, l) for k, l in configs], RING_ROUNDS, "ring"):
+        def prefix(d, hz):
+            if key == "none":
+                return ()
+            return ring_prefix(d, hz) if key == "ring" else [CLI, "run", "--hz", str(hz), "-o", d, "--"]
+        d = fresh_dir("ring")
+        r, tree = tree_cpu(lambda: run([WORK], {}, f"bench_work, {label}", prefix=prefix(d, 99),
+                                       prefix_reply=False))
+        check_same(r, ref, f"bench_work, {label}")
+        samples = ldprof_samples(d)[0] if key != "none" else 0
+        f = run([FORKER, str(FORKS)], {}, f"forker, {label}", prefix=prefix(fresh_dir("ring-fork"), 99),
+                prefix_reply=False)
+        m = re.search(rb"forker: (\d+) ns per fork", f["out"])
+        d2 = fresh_dir("ring-deep")
+        dp = run(deep_argv, {}, f"bench_deep 60, {label}", prefix=prefix(d2, 999), prefix_reply=False)
+        check_same(dp, ref_deep, f"bench_deep 60, {label}")
+        if rnd < 0:
+            continue
+        x = res[key]
+        x["work"].append(dict(r, samples=samples))
+        x["tree"].append(tree)
+        if m:
+            x["fork"].append(int(m.group(1)) / 1000)
+        x["deep"].append(dp["cpu"])
+        x["deep_n"].append(ldprof_samples(d2)[0] if key != "none" else 0)
+    base = res["none"]
+    for key, label in configs[1:]:
+        x = res[key]
+        name = f"9. {label}"
+        cr = [r["cpu"] / b["cpu"] for r, b in zip(x["work"], base["work"])]
+        rt, rr = ratio_txt(cr)
+        row(f"{name}: bench_work 99 Hz, the program's CPU", fs(median([r["cpu"] for r in x["work"]])),
+            rng([r["cpu"] for r in x["work"]], fs), f"{rt}; ratios {rr}", "", "")
+        tr = [t / b for t, b in zip(x["tree"], base["tree"])]
+        rt, rr = ratio_txt(tr)
+        lo, hi = median_ci95(tr)
+        row(f"{name}: bench_work 99 Hz, CPU of everything (program, collector, ldprof run)",
+            fs(median(x["tree"])), rng(x["tree"], fs), f"{rt}; ratios {rr}",
+            "≤ +0.3 %" if key == "ring" else "", verdict_ci(lo, hi, 1.003) if key == "ring" else "")
+        share = [r["samples"] / (r["cpu"] * 99) * 100 for r in x["work"]]
+        row(f"{name}: bench_work 99 Hz, samples recorded", f"{median([r['samples'] for r in x['work']]):.0f}",
+            rng([r["samples"] for r in x["work"]], lambda v: f"{v:.0f}"),
+            f"{median(share):.1f}% of CPU s × 99", "≥ 95%", verdict(median(share) >= 95))
+        dr = [(r["rss_kib"] - b["rss_kib"]) for r, b in zip(x["work"], base["work"])]
+        row(f"{name}: bench_work, extra max RSS of the program", f"{median(dr):+.0f} KiB",
+            rng(dr, lambda v: f"{v:+.0f}"), "max RSS with − without, same round",
+            "≤ 512 KiB" if key == "ring" else "", verdict(median(dr) <= 512) if key == "ring" else "")
+        if x["fork"] and base["fork"]:
+            df = [a - b for a, b in zip(x["fork"], base["fork"])]
+            lo, hi = median_ci95(df)
+            row(f"{name}: one fork() of a running program", f"{median(x['fork']):.0f} µs",
+                rng(x["fork"], lambda v: f"{v:.0f}"), f"{median(df):+.0f} µs per fork (95% CI {lo:+.0f} … {hi:+.0f})",
+                "≤ +25 µs" if key == "ring" else "", verdict_ci(lo, hi, 25) if key == "ring" else "")
+        per = [(a - b) / n * 1e6 for a, b, n in zip(x["deep"], base["deep"], x["deep_n"]) if n]
+        if per:
+            lo, hi = median_ci95(per)
+            row(f"{name}: cost per sample recorded, 64-frame stacks (bench_deep 60, 999 Hz)",
+                f"{median(per):.2f} µs", rng(per, lambda v: f"{v:.2f}"),
+                f"95% CI {lo:.2f} – {hi:.2f} µs; {median(x['deep_n']):.0f} samples/run",
+                "≤ 5 µs" if key == "ring" else "", verdict_ci(lo, hi, 5) if key == "ring" else "")
 
 
 # ---------------------------------------------------------------- 6: the eBPF agent
@@ -1353,7 +1448,8 @@ def main():
                           ("5", "5. one fork() of a running program (interleaved rounds)", bench_forks),
                           ("6", "6. the eBPF agent (interleaved rounds)", bench_agent),
                           ("7", "7. the agent under a user's attack", bench_attack),
-                          ("8", "8. the HTML report in Chromium", bench_html)):
+                          ("8", "8. the HTML report in Chromium", bench_html),
+                          ("9", "9. the ring sampler, `ldprof run --ring` (interleaved rounds)", bench_ring)):
         if ONLY and num not in ONLY:
             continue
         sys.stderr.write(f"bench: {what}\n")

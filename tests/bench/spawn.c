@@ -11,7 +11,8 @@
  *
  * Usage: spawn ROUNDS PROG ENVSET [ENVSET...]
  *   Each ENVSET is a space-separated list of NAME=VALUE added to the environment ("" = none).
- *   The inherited environment is used without LD_PRELOAD and without any LDPROF_* variable.
+ *   The inherited environment is used without LD_PRELOAD and without any LDPROF_* variable,
+ *   unless the ENVSET's first word is "+inherit" (spawn runs under `ldprof run`, which set them).
  *   Each round runs PROG once per ENVSET (paired, interleaved: A C B, B A C, ...: the order is
  *   shuffled each round, with a fixed seed, so that no set always runs first or always after
  *   the same other set — running after an active profiler's exit costs a little),
@@ -45,18 +46,22 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* environ minus LD_PRELOAD and LDPROF_*, plus the words of set (which is modified). */
+/* environ minus LD_PRELOAD and LDPROF_* (unless set starts with "+inherit"), plus the words of
+ * set (which is modified). */
 static char **make_env(char *set)
 {
 	size_t n = 0;
+	int inherit = strncmp(set, "+inherit", 8) == 0 && (set[8] == ' ' || !set[8]);
 	while (environ[n])
 		n++;
 	char **env = calloc(n + strlen(set) / 2 + 2, sizeof(char *));
 	size_t k = 0;
 	if (!env)
 		exit(1);
+	if (inherit)
+		set += set[8] ? 9 : 8;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "LDPROF_", 7) != 0)
+		if (inherit || (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "LDPROF_", 7) != 0))
 			env[k++] = environ[i];
 	for (char *save = NULL, *w = strtok_r(set, " ", &save); w; w = strtok_r(NULL, " ", &save))
 		env[k++] = w;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_agent_profile.c — agent/profile.c's windows: each shipment holds the samples since the
+ * test_agent_profile.c — common/profile.c's windows: each shipment holds the samples since the
  * previous one (or since creation), the next window starts where it ended with nothing of it,
  * and the snapshot survives. The "sampled process" is this one, seen as another one (its pid,
  * files through /proc/PID/root), so no eBPF is needed.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_peer.c — agent/peer.c: the peer of a unix socket is the process that connected (or
+ * test_peer.c — common/peer.c: the peer of a unix socket is the process that connected (or
  * made the pair); without SO_PEERPIDFD (a seccomp filter makes getsockopt fail for that
  * option, as kernels before 6.5 do) it is the process at that pid only while it holds the
  * other end. Prints one line per check; exits 1 if any failed.

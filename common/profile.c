@@ -24,6 +24,7 @@ struct ldp_agent_prof {
 	struct ldp_stackprof *sp;
 	struct ldp_symcache *sc;
 	uid_t uid;
+	struct ldp_pprof_label source; /* .str NULL: no source label */
 };
 
 /* The file as the process maps it: its path under the process's own root, reached through a
@@ -63,7 +64,6 @@ static void syms_put(void *ctx, void *ref)
 	ldp_symcache_put(ref);
 }
 
-static const struct ldp_pprof_label source_label = { "source", "ebpf" };
 
 int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_symcache *sc, uid_t uid,
 		       struct ldp_agent_prof **ret)
@@ -86,6 +86,7 @@ int ldp_agent_prof_new(pid_t pid, int64_t period_ns, struct ldp_symcache *sc, ui
 		goto out;
 	p->sc = sc;
 	p->uid = uid;
+	p->source = (struct ldp_pprof_label){ "source", "ebpf" };
 	if (sc) {
 		const struct ldp_stackprof_syms src = {
 			.get = syms_get, .syms = syms_table, .pending = syms_pending,
@@ -112,6 +113,17 @@ int ldp_agent_prof_add(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
 		       const uint64_t *frames, uint32_t nframes)
 {
 	return ldp_stackprof_add(p->sp, tid, comm, frames, nframes, 1);
+}
+
+int ldp_agent_prof_add_n(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
+			 const uint64_t *frames, uint32_t nframes, uint64_t weight)
+{
+	return ldp_stackprof_add(p->sp, tid, comm, frames, nframes, weight);
+}
+
+void ldp_agent_prof_set_source(struct ldp_agent_prof *p, const char *source)
+{
+	p->source.str = source;
 }
 
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p)
@@ -145,14 +157,16 @@ void ldp_agent_prof_free_window(struct ldp_agent_prof *p)
 int ldp_agent_prof_shipment(struct ldp_agent_prof *p, int64_t end_ns, struct ldp_shipment *ret)
 {
 	const struct ldp_stackprof_out out = {
-		.period_ns = p->period_ns, .end_ns = end_ns, .labels = &source_label, .nlabels = 1,
+		.period_ns = p->period_ns, .end_ns = end_ns, .labels = &p->source,
+		.nlabels = p->source.str ? 1 : 0,
 	};
 	int r;
 
 	r = ldp_stackprof_build(p->sp, &out, ret);
 	if (r < 0)
 		return r;
-	ldp_shipment_add_label(ret, source_label.key, source_label.str);
+	if (p->source.str)
+		ldp_shipment_add_label(ret, p->source.key, p->source.str);
 	ldp_stackprof_reset(p->sp, end_ns);
 	return 0;
 }

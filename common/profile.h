@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * profile.h — the profile of one sampled process, as the agent builds it: samples from the
+ * profile.h — the profile of one sampled process, as a collector (the agent, `ldprof run`) builds it: samples from the
  * ring buffer aggregated by (thread, stack) over a window, what is needed to symbolize them
  * gathered while the process is still alive, and one profile per window handed to delivery.
  * Never called from a signal handler; one thread at a time.
@@ -33,6 +33,14 @@ void ldp_agent_prof_free(struct ldp_agent_prof *p);
  * sample is counted as dropped), -ENOMEM. */
 int ldp_agent_prof_add(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
 		       const uint64_t *frames, uint32_t nframes);
+
+/* The same with a weight: the sample stands for that many periods (a timer's overruns). */
+int ldp_agent_prof_add_n(struct ldp_agent_prof *p, uint32_t tid, const char *comm,
+			 const uint64_t *frames, uint32_t nframes, uint64_t weight);
+
+/* The value of the `source` label every sample and the shipment carry ("ebpf" unless set;
+ * NULL: none, as the shim's own profiles). A static string. */
+void ldp_agent_prof_set_source(struct ldp_agent_prof *p, const char *source);
 
 /* Reads the process's comm, executable and mappings (and takes hold of the files newly mapped,
  * for their symbol tables) while it is alive: called at start and now and then, since nothing of it can be read

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * collector.c — rings in, profiles out (see collector.h).
+ *
+ * A process's ring arrives on a SEQPACKET connection as one "LDPA1 ring" message carrying the
+ * memfd; the connection is closed at once (the process never waits for it). The process is
+ * the connection's peer (peer.c: a pidfd of the very process that connected). From then on
+ * each tick drains its ring into its profile; the mappings are read again once a second while
+ * it lives (profile.c keeps the last snapshot once it is gone), and the pidfd says when it has
+ * ended: its ring is drained a last time and its profile shipped. A second ring from the same
+ * pid is a new image (exec): the first one's samples are drained and shipped before the new
+ * image's mappings are read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentproto.h"
+#include "collector.h"
+#include "peer.h"
+#include "profile.h"
+#include "ring.h"
+
+#define NAMES 64              /* thread names remembered per process */
+#define REFRESH_NS 250000000LL /* a process's mappings read again this often */
+#define DRAIN_MAX 4096        /* samples taken from one ring per tick */
+#define MAX_PROCS 4096
+/* How long an accepted connection may take to send its message. A process sends it right
+ * after connecting; one that never does costs the collector this much (the agent, which
+ * serves every user, will need a list of pending connections instead). */
+#define SEND_WAIT_MS 20
+
+struct tname {
+	uint32_t tid;
+	char name[16];
+};
+
+struct proc {
+	pid_t pid;
+	uid_t uid;
+	int pidfd;
+	struct ldp_ring ring;
+	struct ldp_agent_prof *prof;
+	int64_t refreshed_ns, shipped_ns;
+	struct tname names[NAMES];
+	unsigned nnames;
+	struct ldp_ring_hdr last; /* the header's counters at the last look */
+	struct proc *next;
+};
+
+struct ldp_collector {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ldp_deliver *d;
+	int64_t period_ns, flush_ns;
+	ldp_collector_log_fn log;
+	struct proc *procs;
+	unsigned nprocs;
+	struct ldp_collector_stats st;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+__attribute__((format(printf, 3, 4))) static void say(struct ldp_collector *c, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!c->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->log(level, msg);
+}
+
+int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, int64_t period_ns,
+		      int64_t flush_ns, ldp_collector_log_fn log, struct ldp_collector **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ldp_collector *c;
+	int r;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path) || period_ns <= 0 || flush_ns <= 0)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->period_ns = period_ns;
+	c->flush_ns = flush_ns;
+	c->log = log;
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	strcpy(sa.sun_path, sock_path);
+	strcpy(c->path, sock_path);
+	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sock_path, 0600) < 0 ||
+	    listen(c->fd, 128) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*ret = c;
+	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	return r;
+}
+
+int ldp_collector_fd(const struct ldp_collector *c)
+{
+	return c->fd;
+}
+
+static struct proc *find(struct ldp_collector *c, pid_t pid)
+{
+	for (struct proc *p = c->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+/* The thread's name, read from /proc the first time the thread is seen ("" once gone). */
+static const char *thread_name(struct proc *p, uint32_t tid)
+{
+	char path[64];
+	struct tname *t;
+	ssize_t n;
+	int fd;
+
+	for (unsigned i = 0; i < p->nnames; i++)
+		if (p->names[i].tid == tid)
+			return p->names[i].name;
+	t = &p->names[p->nnames < NAMES ? p->nnames++ : tid % NAMES];
+	t->tid = tid;
+	t->name[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", (int)p->pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, t->name, sizeof(t->name) - 1);
+		close(fd);
+		if (n > 0 && t->name[n - 1] == '\n')
+			n--;
+		t->name[n > 0 ? n : 0] = 0;
+	}
+	return t->name;
+}
+
+struct drain_ctx {
+	struct ldp_collector *c;
+	struct proc *p;
+};
+
+static void one_sample(void *ctx, const struct ldp_ring_sample *s)
+{
+	struct drain_ctx *dc = ctx;
+	struct proc *p = dc->p;
+	uint64_t w = s->weight ? s->weight : 1;
+
+	/* a weight past a minute of periods is no timer's overrun: a scribbled slot */
+	if (w > 60ull * 1000000000ull / (uint64_t)dc->c->period_ns) {
+		dc->c->st.bad++;
+		return;
+	}
+	if (ldp_agent_prof_add_n(p->prof, s->tid, thread_name(p, s->tid), s->frames, s->nframes, w) == 0) {
+		dc->c->st.samples++;
+		dc->c->st.weight += w;
+	}
+}
+
+/* The header's counters grow in the process: take what they grew by since the last look,
+ * ignoring any that went down (a scribble). Hints, for the stats only. */
+static void counters(struct ldp_collector *c, struct proc *p)
+{
+	const volatile struct ldp_ring_hdr *h = (const volatile struct ldp_ring_hdr *)p->ring.mem;
+	uint64_t now;
+
+#define GROW(field, stat)                                  \
+	do {                                               \
+		now = h->field;                            \
+		if (now > p->last.field)                   \
+			c->st.stat += now - p->last.field; \
+		p->last.field = now;                       \
+	} while (0)
+	GROW(dropped, dropped);
+	GROW(walked_whole, walked_whole);
+	GROW(stopped_no_object, stopped_no_object);
+	GROW(stopped_no_rule, stopped_no_rule);
+#undef GROW
+}
+
+static void drain(struct ldp_collector *c, struct proc *p)
+{
+	struct drain_ctx dc = { c, p };
+	uint64_t bad = p->ring.bad;
+
+	ldp_ring_drain(&p->ring, one_sample, &dc, DRAIN_MAX);
+	c->st.bad += p->ring.bad - bad;
+	counters(c, p);
+}
+
+static void ship(struct ldp_collector *c, struct proc *p)
+{
+	struct ldp_shipment s;
+
+	p->shipped_ns = mono_ns();
+	if (!ldp_agent_prof_samples(p->prof))
+		return;
+	if (!c->d) {
+		ldp_agent_prof_free_window(p->prof);
+		return;
+	}
+	if (ldp_agent_prof_shipment(p->prof, real_ns(), &s) < 0)
+		return;
+	if (ldp_deliver_submit(c->d, &s) == 0)
+		c->st.profiles++;
+}
+
+/* The last drain and the last window; then forgotten. */
+static void end(struct ldp_collector *c, struct proc *p)
+{
+	struct proc **pp;
+
+	drain(c, p);
+	ship(c, p);
+	for (pp = &c->procs; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	c->nprocs--;
+	ldp_ring_detach(&p->ring);
+	ldp_agent_prof_free(p->prof);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	free(p);
+}
+
+/* One connection: its message, its ring, its peer. 0, or -errno (refused). */
+static int take(struct ldp_collector *c, int conn)
+{
+	char buf[LDP_AGENT_REQ_MAX + 1], ctl[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { buf, sizeof(buf) - 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *cm;
+	struct proc *p = NULL, *old;
+	int ringfd = -1, pidfd = -1, r;
+	pid_t pid;
+	uid_t uid;
+	ssize_t n;
+
+	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
+	if (r < 0)
+		goto out;
+	n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == EAGAIN) {
+		/* connected, the message a few microseconds behind: wait for it, briefly */
+		struct pollfd pf = { conn, POLLIN, 0 };
+		if (poll(&pf, 1, SEND_WAIT_MS) == 1)
+			n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	}
+	r = n < 0 ? -errno : -EPROTO;
+	if (n < 0)
+		goto out;
+	/* every descriptor that came along is ours to close; only one, with the right words */
+	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (ringfd < 0)
+				ringfd = fd;
+			else
+				close(fd);
+		}
+	}
+	buf[n] = 0;
+	if ((size_t)n != strlen(LDP_AGENT_REQ_RING) || memcmp(buf, LDP_AGENT_REQ_RING, (size_t)n) ||
+	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ringfd < 0)
+		goto out;
+	r = -ENOSPC;
+	if (c->nprocs >= MAX_PROCS)
+		goto out;
+	r = -ENOMEM;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto out;
+	r = ldp_ring_attach(ringfd, &p->ring);
+	if (r < 0)
+		goto out;
+	/* The same pid again: the process exec'd a new image, which made a ring of its own. */
+	old = find(c, pid);
+	if (old)
+		end(c, old);
+	r = ldp_agent_prof_new(pid, c->period_ns, NULL, uid, &p->prof);
+	if (r < 0)
+		goto out;
+	ldp_agent_prof_set_source(p->prof, NULL);
+	ldp_agent_prof_refresh(p->prof);
+	p->pid = pid;
+	p->uid = uid;
+	p->pidfd = pidfd;
+	pidfd = -1;
+	p->refreshed_ns = p->shipped_ns = mono_ns();
+	p->next = c->procs;
+	c->procs = p;
+	c->nprocs++;
+	c->st.rings++;
+	p = NULL;
+	r = 0;
+out:
+	if (p) {
+		if (p->ring.mem)
+			ldp_ring_detach(&p->ring);
+		free(p);
+	}
+	if (ringfd >= 0)
+		close(ringfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (r < 0) {
+		c->st.refused++;
+		say(c, 1, "collector: a ring refused: %s", strerror(-r));
+	}
+	return r;
+}
+
+void ldp_collector_accept(struct ldp_collector *c)
+{
+	int conn;
+
+	while ((conn = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		take(c, conn);
+		close(conn);
+	}
+}
+
+void ldp_collector_tick(struct ldp_collector *c)
+{
+	int64_t now = mono_ns();
+	struct proc *p, *next;
+
+	for (p = c->procs; p; p = next) {
+		next = p->next;
+		/* gone: what its ring holds is all there will be */
+		if (p->pidfd >= 0 && ldp_peer_exited(p->pidfd)) {
+			end(c, p);
+			continue;
+		}
+		drain(c, p);
+		/* after the drain: samples taken before a new mapping appeared are named with the
+		 * mappings they were taken with */
+		if (now - p->refreshed_ns >= REFRESH_NS) {
+			ldp_agent_prof_refresh(p->prof);
+			p->refreshed_ns = now;
+		}
+		if (now - p->shipped_ns >= c->flush_ns)
+			ship(c, p);
+	}
+}
+
+void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret)
+{
+	*ret = c->st;
+}
+
+void ldp_collector_finish(struct ldp_collector *c)
+{
+	ldp_collector_accept(c);
+	while (c->procs)
+		end(c, c->procs);
+}
+
+void ldp_collector_free(struct ldp_collector *c)
+{
+	if (!c)
+		return;
+	ldp_collector_finish(c);
+	close(c->fd);
+	unlink(c->path);
+	free(c);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * collector.h — the collector's pipeline, outside the sampled processes (issue 15): each
+ * process sampled by the ring sampler (shim/ringsamp.c) hands its ring over a unix socket
+ * ("LDPA1 ring", agentproto.h); the collector drains every ring, turns the samples into one
+ * profile per process (profile.c: symbols read from the process's mappings while it lives),
+ * and hands a profile to delivery (deliver.c) every flush interval and when the process ends
+ * or execs. `ldprof run` runs it for the tree it starts.
+ *
+ * To the collector every ring is untrusted input (ring.c checks it); who a ring belongs to is
+ * taken from the socket's peer credentials (peer.c), never from the ring or the message.
+ * Never: block on a process, keep a descriptor of a process that has ended, write into a
+ * ring. One thread at a time.
+ */
+#ifndef LDP_COLLECTOR_H
+#define LDP_COLLECTOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "deliver.h"
+
+struct ldp_collector;
+
+typedef void (*ldp_collector_log_fn)(int level, const char *msg);
+
+/* Listens at sock_path (created 0600 in a folder the caller made private; an existing file
+ * there is an error). d: where profiles go. Returns 0 or -errno. */
+int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, int64_t period_ns,
+		      int64_t flush_ns, ldp_collector_log_fn log, struct ldp_collector **ret);
+/* Takes the pending rings, drains every ring a last time and ships every profile (the
+ * processes still running are forgotten: their rings are not drained any more). */
+void ldp_collector_finish(struct ldp_collector *c);
+/* ldp_collector_finish(), then stops listening (the socket file is
+ * removed). Accepts NULL. */
+void ldp_collector_free(struct ldp_collector *c);
+
+/* The listening descriptor: poll it for POLLIN, then call ldp_collector_accept(). */
+int ldp_collector_fd(const struct ldp_collector *c);
+/* Takes every pending connection's ring. Never blocks. */
+void ldp_collector_accept(struct ldp_collector *c);
+/* Drains the rings; ends the profiles of processes that are gone; ships the windows that are
+ * due. Call it every LDP_COLLECTOR_TICK_MS. */
+#define LDP_COLLECTOR_TICK_MS 50
+void ldp_collector_tick(struct ldp_collector *c);
+
+struct ldp_collector_stats {
+	uint64_t rings;          /* rings taken */
+	uint64_t refused;        /* connections refused: bad message, no ring, a peer gone */
+	uint64_t samples;        /* samples counted into profiles */
+	uint64_t weight;         /* the periods they stand for */
+	uint64_t dropped;        /* samples the processes said they dropped (ring full) */
+	uint64_t bad;            /* slots the rings held that were not samples */
+	uint64_t walked_whole;   /* stacks the processes unwound to their first frame */
+	uint64_t stopped_no_object, stopped_no_rule;
+	uint64_t profiles;       /* profiles handed to delivery */
+};
+void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret);
+
+#endif

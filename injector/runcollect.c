@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * runcollect.c — `ldprof run --ring` (see runcollect.h).
+ *
+ * The socket lives in a folder of its own, mode 0700, under $XDG_RUNTIME_DIR or /tmp; only
+ * the tree's user (and root) can connect. The loop polls the socket and the child's pidfd,
+ * and ticks the collector every LDP_COLLECTOR_TICK_MS; a network endpoint is served by
+ * deliver.c's sender thread, so a slow endpoint never delays the drains. Log lines go where
+ * the tree's go ([log] file, LDPROF_LOG_FILE), never to our stdio, which is the program's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "config.h"
+#include "deliver.h"
+#include "runcollect.h"
+
+extern char **environ;
+
+struct ldp_runcollect {
+	struct ldp_config cfg;
+	struct ldp_deliver *d;
+	struct ldp_collector *c;
+	char dir[128], sock[160];
+};
+
+static struct ldp_config *log_cfg;
+
+/* level: 0 debug .. 3 error (deliver.h); the config's level: 0 error .. 3 debug. */
+static void run_log(int level, const char *msg)
+{
+	const char *names[] = { "debug", "info", "warn", "error" };
+	char when[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	FILE *f;
+
+	if (!log_cfg || !log_cfg->log_file[0] || !strcmp(log_cfg->log_file, "syslog") ||
+	    level < 0 || level > 3 || 3 - level > log_cfg->log_level)
+		return;
+	f = fopen(log_cfg->log_file, "ae");
+	if (!f)
+		return;
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(f, "%s ldprof[%d] %s: %s\n", when, (int)getpid(), names[level], msg);
+	fclose(f);
+}
+
+static void no_problem(void *ctx, const struct ldp_config_problem *p)
+{
+	(void)ctx;
+	(void)p; /* `ldprof run` has said already (run_config_ok) */
+}
+
+int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen)
+{
+	struct ldp_runcollect *rc = calloc(1, sizeof(*rc));
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	char hz[16];
+	int r;
+
+	if (!rc)
+		return -ENOMEM;
+	ldp_config_load(&rc->cfg, environ, no_problem, NULL);
+	log_cfg = &rc->cfg;
+	if (!base || base[0] != '/' || strlen(base) > 64 || access(base, W_OK) != 0)
+		base = "/tmp";
+	snprintf(rc->dir, sizeof(rc->dir), "%s/ldprof-run.XXXXXX", base);
+	if (!mkdtemp(rc->dir)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot make a folder for the collector's socket in %s: %s", base,
+			 strerror(errno));
+		rc->dir[0] = 0;
+		goto fail;
+	}
+	snprintf(rc->sock, sizeof(rc->sock), "%s/collector.sock", rc->dir);
+	rc->d = ldp_deliver_new(&rc->cfg, run_log);
+	if (!rc->d) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r = ldp_collector_new(rc->sock, rc->d, 1000000000LL / rc->cfg.hz, rc->cfg.flush_ns, run_log, &rc->c);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot listen at %s: %s", rc->sock, strerror(-r));
+		goto fail;
+	}
+	r = ldp_deliver_sender_start(rc->d);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the sender thread: %s", strerror(-r));
+		goto fail;
+	}
+	snprintf(hz, sizeof(hz), "%d", rc->cfg.hz);
+	if (setenv("LDPROF_COLLECTOR", rc->sock, 1) || setenv("LDPROF_SAMPLING_HZ", hz, 1)) {
+		r = -errno;
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	*ret = rc;
+	return 0;
+fail:
+	ldp_runcollect_free(rc);
+	return r;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ldp_runcollect_wait(struct ldp_runcollect *rc, pid_t child, int *status)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+	int64_t next = mono_ms() + LDP_COLLECTOR_TICK_MS;
+	pid_t w;
+
+	for (;;) {
+		struct pollfd p[2] = { { ldp_collector_fd(rc->c), POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+		int64_t left = next - mono_ms();
+
+		if (left <= 0) {
+			ldp_collector_tick(rc->c);
+			next = mono_ms() + LDP_COLLECTOR_TICK_MS;
+			left = LDP_COLLECTOR_TICK_MS;
+		}
+		/* without a pidfd (an old kernel), the wait below is tried every tick */
+		poll(p, pidfd >= 0 ? 2 : 1, (int)left);
+		if (p[0].revents & POLLIN)
+			ldp_collector_accept(rc->c);
+		if (pidfd >= 0 && !(p[1].revents & POLLIN))
+			continue;
+		w = waitpid(child, status, pidfd >= 0 ? 0 : WNOHANG);
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR) {
+			if (pidfd >= 0)
+				close(pidfd);
+			return -errno;
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return 0;
+}
+
+void ldp_runcollect_free(struct ldp_runcollect *rc)
+{
+	struct ldp_collector_stats st;
+	char msg[256];
+
+	if (!rc)
+		return;
+	if (rc->c) {
+		ldp_collector_finish(rc->c); /* the last drain, the last profiles submitted */
+		ldp_collector_stats(rc->c, &st);
+		ldp_collector_free(rc->c);
+		snprintf(msg, sizeof(msg),
+			 "collector: %llu rings, %llu refused; %llu samples (%llu periods), %llu dropped by "
+			 "full rings, %llu bad; stacks: %llu whole, %llu stopped at an unknown address, %llu at "
+			 "an unmodelled rule",
+			 (unsigned long long)st.rings, (unsigned long long)st.refused,
+			 (unsigned long long)st.samples, (unsigned long long)st.weight,
+			 (unsigned long long)st.dropped, (unsigned long long)st.bad,
+			 (unsigned long long)st.walked_whole, (unsigned long long)st.stopped_no_object,
+			 (unsigned long long)st.stopped_no_rule);
+		run_log(1, msg);
+	}
+	if (rc->d) {
+		ldp_deliver_sender_stop(rc->d);
+		ldp_deliver_finish(rc->d, rc->cfg.exit_timeout_ns);
+		ldp_deliver_free(rc->d);
+	}
+	if (rc->dir[0])
+		rmdir(rc->dir);
+	log_cfg = NULL;
+	free(rc);
+}

@@ -1,0 +1,1193 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ringsamp.c — the libc-free sampler (ringsamp.h): timers, the SIGPROF handler, the fast-path
+ * unwinder's object table, and the ring the samples leave the process through.
+ *
+ * ASYNC-SIGNAL CONTEXT — on_prof() and everything it calls (walk, rule_for, read_word,
+ * ring_get, ring_make, the agentreq.c client) run inside the SIGPROF handler. Allowed there:
+ * raw system calls (they never touch errno), reads of memory known to be mapped (the object
+ * table's readable segments, the interrupted thread's stack between its stack pointer and its
+ * known top) with bound checks that cannot wrap, process_vm_readv for every other address,
+ * glibc's _dl_find_object (lock-free by design), and lock-free atomics. Never: a libc call
+ * (but the foreign-signal path's sigaction, which saves errno), a lock, an allocation other
+ * than the ring's one mmap, a wait.
+ *
+ * Outside the handler (wrappers, fork handlers), still without libc: a spin lock (`tlock`)
+ * orders the writers of the thread table; the handler never takes it, it finds its slot by the
+ * index and generation in the timer's sigev_value. The object table is double-buffered like
+ * unwind.c's: the builder fills the spare copy, publishes it, and waits until no handler reads
+ * the old one before that may be reused.
+ *
+ * The ring is made by the first sample (so a process that never uses a sample period of CPU
+ * never makes one, and fork stays cheap): a memfd sealed against shrinking and growing,
+ * mapped shared and MADV_DONTFORK (a forked child never sees, let alone writes, its parent's),
+ * sent to the collector over the agent protocol's socket with SCM_RIGHTS; the memfd and the
+ * socket are closed before the handler returns. Without a collector the process runs on, its
+ * samples dropped.
+ *
+ * This duplicates unwind.c's fast path (the rule cache, the table search, the walk) on
+ * purpose: unwind.c belongs to the glibc core, which issue 16 deletes.
+ */
+#if defined(__x86_64__)
+
+#include <elf.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentproto.h"
+#include "agentreq.h"
+#include "cfi.h"
+#include "rawsys.h"
+#include "ring.h"
+#include "ringsamp.h"
+#include "state.h"
+
+#define NR_madvise 28
+#define NR_sched_yield 24
+#define NR_rt_sigaction 13
+#define NR_ftruncate 77
+#define NR_getdents64 217
+#define NR_process_vm_readv 310
+#define NR_memfd_create 319
+
+#define SIGPROF_ 27
+#define SI_TIMER_ (-2)
+#define SIGEV_THREAD_ID_ 4
+#define SIG_BLOCK_ 0
+#define SIG_SETMASK_ 2
+#define SA_SIGINFO_ 4
+#define SA_RESTART_ 0x10000000
+#define PROT_RW_ 3
+#define MAP_PRIVATE_ANON_ 0x22
+#define MAP_SHARED_ 0x01
+#define MADV_DONTFORK_ 10
+#define MFD_CLOEXEC_ 1u
+#define MFD_ALLOW_SEALING_ 2u
+#define F_ADD_SEALS_ 1033
+#define F_SEAL_SEAL_ 1
+#define F_SEAL_SHRINK_ 2
+#define F_SEAL_GROW_ 4
+#define O_DIRECTORY_CLOEXEC_ (0200000 | 02000000)
+#define ESRCH_ 3
+#define EINTR_ 4
+#define EAGAIN_ 11
+
+#define MAX_THREADS 1024   /* thread slots: the sigev_value carries the index in 16 bits */
+#define MAX_TEXT 1024
+#define MAX_SEGS 4096
+#define RCACHE 4096
+#define TRAMPS 256         /* threads being started at once */
+#define MAX_FRAMES (LDP_RING_MAX_FRAMES + 1)  /* one more, to know a stack was cut */
+#define RING_SLOTS 256     /* 256 KiB: over 0.6 s of 4 busy threads at 99 Hz */
+#define SIVAL_MAGIC 0x4c52ull /* "LR" in the sigev_value's top 16 bits */
+
+/* ---- the process's state (small: the tables are mapped at start) ---- */
+
+enum { SLOT_FREE, SLOT_LIVE };
+
+struct thread {
+	int32_t tid;
+	int32_t timer;
+	uint32_t gen;
+	uint32_t state;
+	uint64_t stack_lo, stack_hi; /* [lo, hi): all of it mapped; 0, 0 when unknown */
+};
+
+struct text {
+	uint64_t lo, hi;          /* executable segment */
+	struct ldp_cfi_obj eh;    /* its object's .eh_frame_hdr and the segment holding it */
+};
+
+struct seg {
+	uint64_t lo, hi;
+};
+
+struct objtab {
+	uint32_t ntext, nsegs;
+	struct text text[MAX_TEXT];
+	struct seg segs[MAX_SEGS];
+};
+
+struct rentry {
+	uint64_t key, val;
+};
+
+struct tramp {
+	int busy;
+	void *(*fn)(void *);
+	void *arg;
+};
+
+/* The libc's struct sigaction on x86_64: glibc and musl lay it out alike. */
+struct k_sigaction {
+	void *handler;
+	uint64_t mask[16];
+	int flags;
+	void (*restorer)(void);
+};
+
+struct k_sigevent {
+	uint64_t value;
+	int signo, notify, tid;
+	int pad[11];
+};
+
+struct k_siginfo {
+	int signo, err, code, pad0;
+	int timerid, overrun;
+	uint64_t value;
+};
+
+/* glibc's struct dl_find_object (2.35): the fields we read, room for the rest. */
+struct dl_find_object_ {
+	unsigned long long flags;
+	void *map_start, *map_end;
+	void *link_map;
+	void *eh_frame;
+	unsigned long long reserved[11];
+};
+
+/* struct dl_phdr_info: glibc and musl lay it out alike. */
+struct phdr_info {
+	uint64_t addr;
+	const char *name;
+	const Elf64_Phdr *phdr;
+	uint16_t phnum;
+};
+
+enum { RING_NONE, RING_MAKING, RING_READY, RING_FAILED };
+
+static struct {
+	struct ldp_rs_boot b;
+	char collector[108];
+	long pid;
+	int on;             /* sampling; 0 for good once the program takes SIGPROF */
+	int paused;         /* an exec is in progress */
+	int fenced;         /* a dlclose is in progress */
+	int readers;        /* handlers inside the object table */
+	int tlock;          /* writers of the thread table */
+	int tablock;        /* builders of the object table */
+	int cur;            /* the object table handlers read */
+	int old_busy;       /* a handler may still read the other one */
+	int ring_state;
+	int fork_tid;       /* the thread that forks (fork_prepare) */
+	int fork_locked;    /* fork_prepare took tlock */
+	void *ring;
+	struct thread *threads;
+	struct objtab *tabs[2];
+	struct rentry *rcache;
+	struct tramp *tramps;
+	struct k_sigaction orig; /* the program's SIGPROF disposition, as it set it */
+} R;
+
+static long my_tid(void) { return sys3(NR_gettid, 0, 0, 0); }
+
+static void yield(void) { sys3(NR_sched_yield, 0, 0, 0); }
+
+static void lock(int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		yield();
+}
+
+static void unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+static void *map_anon(unsigned long len)
+{
+	long p = sys6(NR_mmap, 0, (long)len, PROT_RW_, MAP_PRIVATE_ANON_, -1, 0);
+
+	return p < 0 && p > -4096 ? 0 : (void *)p;
+}
+
+static void zero(void *p, unsigned long n)
+{
+	unsigned char *c = p;
+
+	while (n--)
+		*c++ = 0;
+}
+
+/* ---- reading memory (handler side) ---- */
+
+struct walk {
+	uint64_t sp, stack_hi; /* direct reads in [sp, stack_hi) */
+	const struct objtab *t;
+	long pid;
+};
+
+static const struct text *find_text(const struct objtab *t, uint64_t ip)
+{
+	uint32_t lo = 0, hi = t->ntext;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (ip < t->text[mid].lo)
+			hi = mid;
+		else if (ip >= t->text[mid].hi)
+			lo = mid + 1;
+		else
+			return &t->text[mid];
+	}
+	return 0;
+}
+
+static int in_segs(const struct objtab *t, uint64_t addr)
+{
+	uint32_t lo = 0, hi = t->nsegs;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (addr < t->segs[mid].lo)
+			hi = mid;
+		else if (addr >= t->segs[mid].hi)
+			lo = mid + 1;
+		else
+			return t->segs[mid].hi - addr >= sizeof(uint64_t);
+	}
+	return 0;
+}
+
+struct iovec_ {
+	void *base;
+	unsigned long len;
+};
+
+static long read_remote(long pid, uint64_t addr, void *buf, unsigned long len)
+{
+	struct iovec_ local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+
+	if (addr < 4096)
+		return -1;
+	return sys6(NR_process_vm_readv, pid, (long)&local, 1, (long)&remote, 1, 0);
+}
+
+/* Written so that it cannot wrap: addr may be anything (a frame pointer of -1). */
+static int read_word(const struct walk *w, uint64_t addr, uint64_t *val)
+{
+	if ((w->stack_hi >= sizeof(uint64_t) && addr >= w->sp && addr <= w->stack_hi - sizeof(uint64_t)) ||
+	    in_segs(w->t, addr)) {
+		*val = *(const uint64_t *)(uintptr_t)addr;
+		return 0;
+	}
+	return read_remote(w->pid, addr, val, sizeof(*val)) == (long)sizeof(*val) ? 0 : -1;
+}
+
+/* ---- unwind rules, cached by address (as unwind.c: key = 0, value, key = ip) ---- */
+
+#define R_VALID (1ull << 63)
+#define R_NONE (1ull << 62)
+
+static uint64_t pack(const struct ldp_cfi_rule *r)
+{
+	return R_VALID | (uint64_t)r->cfa_reg << 52 | (uint64_t)r->rbp_saved << 51 | (uint64_t)r->end << 50 |
+	       ((uint64_t)(uint32_t)r->cfa_off & 0x1ffffff) << 25 | ((uint64_t)(uint32_t)-r->rbp_off & 0x1ffffff);
+}
+
+static void unpack(uint64_t v, struct ldp_cfi_rule *r)
+{
+	r->cfa_reg = (v >> 52) & 1;
+	r->rbp_saved = (v >> 51) & 1;
+	r->end = (v >> 50) & 1;
+	r->cfa_off = (int32_t)((v >> 25) & 0x1ffffff);
+	r->rbp_off = -(int32_t)(v & 0x1ffffff);
+}
+
+/* An object newer than the table (glibc only: musl's dlopen wrapper rebuilds the table before
+ * the program can run a new object's code): its text and search table, found through glibc,
+ * and the bounds of the segment holding its unwind tables, from its program headers read
+ * through the kernel. cfi.c then reads that segment directly: it stays mapped, since a
+ * dlclose() fences every handler out first. */
+static int late_text(const struct walk *w, uint64_t ip, struct text *t)
+{
+	struct dl_find_object_ o;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[32];
+	uint64_t hdr, base, minv = ~0ull;
+	uint8_t head[32];
+	long n;
+	int i, ok = 0;
+
+	if (!R.b.find_object || R.b.find_object((void *)(uintptr_t)ip, &o) != 0 || !o.eh_frame)
+		return -1;
+	base = (uint64_t)(uintptr_t)o.map_start;
+	if (read_remote(w->pid, base, &eh, sizeof(eh)) != (long)sizeof(eh) || eh.e_ident[0] != 0x7f ||
+	    eh.e_ident[1] != 'E' || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 32 ||
+	    eh.e_phoff > 4096)
+		return -1;
+	n = (long)(eh.e_phnum * sizeof(Elf64_Phdr));
+	if (read_remote(w->pid, base + eh.e_phoff, ph, (unsigned long)n) != n)
+		return -1;
+	for (i = 0; i < eh.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < minv)
+			minv = ph[i].p_vaddr;
+	if (minv == ~0ull)
+		return -1;
+	base -= minv & ~4095ull; /* the load bias */
+	hdr = (uint64_t)(uintptr_t)o.eh_frame;
+	t->lo = t->hi = 0;
+	for (i = 0; i < eh.e_phnum; i++) {
+		uint64_t lo = base + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
+		if (ph[i].p_type != PT_LOAD || hi < lo)
+			continue;
+		if ((ph[i].p_flags & PF_X) && ip >= lo && ip < hi) {
+			t->lo = lo;
+			t->hi = hi;
+		}
+		if ((ph[i].p_flags & PF_R) && hdr >= lo && hdr < hi &&
+		    read_remote(w->pid, hdr, head, sizeof(head)) > 0)
+			ok = ldp_cfi_obj_init(&t->eh, hdr, lo, hi) == 0;
+	}
+	return ok && t->hi ? 0 : -1;
+}
+
+enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE };
+
+/* 0 and the rule, or STOP_NO_OBJECT / STOP_NO_RULE. */
+static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
+{
+	uint32_t i = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 52) & (RCACHE - 1);
+	uint64_t k1 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE), v, k2;
+	const struct text *tx;
+	struct text late;
+
+	v = __atomic_load_n(&R.rcache[i].val, __ATOMIC_ACQUIRE);
+	k2 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE);
+	if (k1 == ip && k2 == ip && (v & R_VALID)) {
+		if (v & R_NONE)
+			return STOP_NO_RULE;
+		unpack(v, r);
+		return 0;
+	}
+	tx = find_text(w->t, ip);
+	if (!tx && late_text(w, ip, &late) == 0)
+		tx = &late;
+	if (!tx)
+		return STOP_NO_OBJECT; /* not cached: the object may be on its way in */
+	v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
+	__atomic_store_n(&R.rcache[i].key, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.rcache[i].val, v, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.rcache[i].key, ip, __ATOMIC_RELEASE);
+	return v & R_NONE ? STOP_NO_RULE : 0;
+}
+
+/* The interrupted thread's stack, leaf first: the interrupted address, then return addresses
+ * (ring.h). *stop says why it ended short of the thread's first frame. */
+static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames, uint32_t max, int *stop)
+{
+	/* ucontext_t on x86_64: uc_mcontext.gregs at 40; RBP 10, RSP 15, RIP 16 */
+	const uint64_t *gregs = (const uint64_t *)((const char *)ucp + 40);
+	uint64_t rip = gregs[16], rsp = gregs[15], rbp = gregs[10], look = rip;
+	uint64_t lo = __atomic_load_n(&th->stack_lo, __ATOMIC_ACQUIRE);
+	uint64_t hi = __atomic_load_n(&th->stack_hi, __ATOMIC_ACQUIRE);
+	struct walk w;
+	uint32_t n = 0;
+
+	w.sp = rsp;
+	/* not when the stack pointer is elsewhere: a coroutine's stack, an alternate signal stack */
+	w.stack_hi = lo && rsp >= lo && rsp < hi ? hi : 0;
+	w.t = R.tabs[__atomic_load_n(&R.cur, __ATOMIC_ACQUIRE)];
+	w.pid = R.pid;
+	*stop = STOP_NONE;
+	frames[n++] = rip;
+	while (n < max) {
+		struct ldp_cfi_rule r;
+		uint64_t cfa, ra, nrbp = rbp;
+		int e = rule_for(&w, look, &r);
+
+		if (e == STOP_NO_RULE && n == 1) {
+			/* The interrupted frame has a rule we do not model: most often a PLT stub
+			 * (an expression), entered by a call, its return address at the stack
+			 * pointer. Taken only if that address is in known code. */
+			if (read_word(&w, rsp, &ra) < 0 || ra < 1 || !find_text(w.t, ra - 1)) {
+				*stop = e;
+				break;
+			}
+			rsp += 8;
+			look = ra - 1;
+			frames[n++] = ra;
+			continue;
+		}
+		if (e) {
+			*stop = e;
+			break;
+		}
+		if (r.end)
+			break;
+		/* cfa_off is in [0, 2^24] and rbp_off in [-2^24, 0] (cfi.c checks) */
+		cfa = (r.cfa_reg == LDP_CFA_RSP ? rsp : rbp) + (uint64_t)r.cfa_off;
+		if (cfa <= rsp || cfa < 8 || read_word(&w, cfa - 8, &ra) < 0)
+			break;
+		if (r.rbp_saved && ((uint64_t)-(int64_t)r.rbp_off > cfa ||
+				    read_word(&w, cfa - (uint64_t)-(int64_t)r.rbp_off, &nrbp) < 0))
+			break;
+		if (ra == 0)
+			break;
+		rsp = cfa;
+		rbp = nrbp;
+		look = ra - 1;
+		frames[n++] = ra;
+	}
+	return n;
+}
+
+/* ---- the ring ---- */
+
+static int arm(int timer, long ns);
+
+
+/* Makes the ring and hands it to the collector; NULL when either fails (*why says which). */
+static void *ring_make(const char **why)
+{
+	unsigned long size = ldp_ring_size(RING_SLOTS);
+	unsigned char st[256];
+	long fd, p = -1;
+	void *mem = 0;
+	int r;
+
+	/* A root process names its collector in its environment too (`ldprof run` as root): then
+	 * the socket must be root's, or a user could listen for root's stack addresses. */
+	if (sys3(NR_geteuid, 0, 0, 0) == 0) {
+		r = (int)sys_stat(R.collector, st);
+		if (r < 0 || *(const unsigned *)(st + ST_UID) != 0) {
+			*why = r < 0 ? ldp_agentreq_why(r) : "the collector's socket is not root's";
+			return 0;
+		}
+	}
+	*why = "cannot make the ring (memfd)";
+	fd = sys3(NR_memfd_create, (long)"ldprof-ring", MFD_CLOEXEC_ | MFD_ALLOW_SEALING_, 0);
+	if (fd < 0)
+		return 0;
+	if (sys3(NR_ftruncate, fd, (long)size, 0) < 0)
+		goto out;
+	p = sys6(NR_mmap, 0, (long)size, PROT_RW_, MAP_SHARED_, fd, 0);
+	if (p < 0 && p > -4096)
+		goto out;
+	mem = (void *)p;
+	sys3(NR_madvise, p, (long)size, MADV_DONTFORK_);
+	ldp_ring_init(mem, RING_SLOTS, (uint32_t)R.pid);
+	r = (int)sys3(NR_fcntl, fd, F_ADD_SEALS_, F_SEAL_SHRINK_ | F_SEAL_GROW_ | F_SEAL_SEAL_);
+	if (r == 0) {
+		r = ldp_agentreq_hand(R.collector, LDP_AGENT_REQ_RING, (int)fd);
+		*why = ldp_agentreq_why(r);
+	}
+	if (r < 0) {
+		sys3(NR_munmap, p, (long)size, 0);
+		mem = 0;
+	}
+out:
+	sys3(NR_close, fd, 0, 0);
+	return mem;
+}
+
+static int try_lock(int *l)
+{
+	return !__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE);
+}
+
+static void restore_disposition(void);
+
+/* No collector took the ring: sampling ends for good, from the handler, said in the log and
+ * in ldprof status. Every timer is disarmed (never deleted here: an id freed under a thread
+ * that is adding one could be the program's by the time it is deleted again); the program's
+ * SIGPROF disposition comes back only if no thread is adding a timer right now (tlock free),
+ * else our handler stays, and returns at once. */
+static void give_up(const char *why)
+{
+	char detail[112], *d = detail;
+	const char *parts[] = { "no collector took the ring: ", why, " (", R.collector, ")" };
+
+	if (!__atomic_exchange_n(&R.on, 0, __ATOMIC_SEQ_CST))
+		return;
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
+			arm(R.threads[i].timer, 0);
+	if (try_lock(&R.tlock)) {
+		int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+		restore_disposition();
+		if (R.b.errno_location)
+			*R.b.errno_location() = saved;
+		unlock(&R.tlock);
+	}
+	for (unsigned k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+		for (const char *c = parts[k]; *c && d < detail + sizeof(detail) - 1; c++)
+			*d++ = *c;
+	*d = 0;
+	if (R.b.state) {
+		for (unsigned k = 0; k <= (unsigned)(d - detail); k++)
+			R.b.state->detail[k] = detail[k];
+		R.b.state->decision = LDP_ST_STEPPED_ASIDE;
+	}
+	if (R.b.log)
+		R.b.log("stepping aside", detail);
+}
+
+static void *ring_get(void)
+{
+	int s = __atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE);
+	const char *why = 0;
+	void *m;
+
+	if (s == RING_READY)
+		return R.ring;
+	if (s != RING_NONE || !__atomic_compare_exchange_n(&R.ring_state, &s, RING_MAKING, 0,
+							    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return 0;
+	m = ring_make(&why);
+	R.ring = m;
+	__atomic_store_n(&R.ring_state, m ? RING_READY : RING_FAILED, __ATOMIC_RELEASE);
+	if (!m)
+		give_up(why);
+	return m;
+}
+
+/* ---- the handler ---- */
+
+/* A SIGPROF that is not one of our timers' (kill -PROF): what the program's own disposition
+ * would have done with it. */
+static void foreign(void)
+{
+	struct k_sigaction dfl;
+	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+
+	if (R.orig.handler == (void *)1 /* SIG_IGN */)
+		return;
+	zero(&dfl, sizeof(dfl));
+	R.b.real_sigaction(SIGPROF_, &dfl, 0);
+	/* pending until this handler returns, then the default action: as without us */
+	sys3(NR_tgkill, R.pid, my_tid(), SIGPROF_);
+	if (R.b.errno_location)
+		*R.b.errno_location() = saved;
+}
+
+static void on_prof(int sig, void *sip, void *ucp)
+{
+	const struct k_siginfo *si = sip;
+	uint64_t frames[MAX_FRAMES], v = si->value, weight;
+	struct ldp_ring_hdr *h;
+	struct thread *th;
+	uint32_t idx, n;
+	int stop;
+	void *ring;
+
+	(void)sig;
+	if (si->code != SI_TIMER_ || (v >> 48) != SIVAL_MAGIC) {
+		foreign();
+		return;
+	}
+	idx = (uint32_t)(v & 0xffff);
+	if (idx >= MAX_THREADS)
+		return;
+	th = &R.threads[idx];
+	if (__atomic_load_n(&th->gen, __ATOMIC_ACQUIRE) != (uint32_t)(v >> 16) ||
+	    __atomic_load_n(&th->state, __ATOMIC_ACQUIRE) != SLOT_LIVE)
+		return;
+	weight = 1 + (uint64_t)(si->overrun > 0 ? si->overrun : 0);
+	__atomic_fetch_add(&R.readers, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) || __atomic_load_n(&R.paused, __ATOMIC_SEQ_CST) ||
+	    __atomic_load_n(&R.fenced, __ATOMIC_SEQ_CST))
+		goto out;
+	ring = ring_get();
+	if (!ring)
+		goto out;
+	n = walk(ucp, th, frames, MAX_FRAMES, &stop);
+	ldp_ring_put(ring, RING_SLOTS, (uint32_t)th->tid, weight, frames, n);
+	h = ring;
+	if (stop == STOP_NO_OBJECT)
+		__atomic_fetch_add(&h->stopped_no_object, 1, __ATOMIC_RELAXED);
+	else if (stop == STOP_NO_RULE)
+		__atomic_fetch_add(&h->stopped_no_rule, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&h->walked_whole, 1, __ATOMIC_RELAXED);
+out:
+	__atomic_fetch_sub(&R.readers, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the object table (never in a handler) ---- */
+
+struct build {
+	struct objtab *t;
+};
+
+static int add_object(void *infop, unsigned long size, void *data)
+{
+	const struct phdr_info *info = infop;
+	struct objtab *t = ((struct build *)data)->t;
+	const Elf64_Phdr *ph = info->phdr;
+	struct ldp_cfi_obj eh;
+	uint64_t hdr = 0;
+	int have_eh = 0;
+
+	(void)size;
+	for (int i = 0; i < info->phnum; i++)
+		if (ph[i].p_type == PT_GNU_EH_FRAME)
+			hdr = info->addr + ph[i].p_vaddr;
+	for (int i = 0; hdr && i < info->phnum; i++) {
+		uint64_t lo = info->addr + ph[i].p_vaddr;
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_R) && hdr >= lo && hdr - lo < ph[i].p_memsz)
+			have_eh = ldp_cfi_obj_init(&eh, hdr, lo, lo + ph[i].p_memsz) == 0;
+	}
+	for (int i = 0; i < info->phnum; i++) {
+		uint64_t lo, hi;
+		if (ph[i].p_type != PT_LOAD || !ph[i].p_memsz)
+			continue;
+		lo = info->addr + ph[i].p_vaddr;
+		hi = lo + ph[i].p_memsz;
+		if ((ph[i].p_flags & PF_R) && t->nsegs < MAX_SEGS)
+			t->segs[t->nsegs++] = (struct seg){ lo, hi };
+		if ((ph[i].p_flags & PF_X) && have_eh && t->ntext < MAX_TEXT)
+			t->text[t->ntext++] = (struct text){ lo, hi, eh };
+	}
+	return 0;
+}
+
+/* Insertion sorts: a process maps tens to a few hundred objects, and this runs at start, after
+ * dlopen and after dlclose only. */
+static void sort_tab(struct objtab *t)
+{
+	for (uint32_t i = 1; i < t->ntext; i++) {
+		struct text x = t->text[i];
+		uint32_t j = i;
+		for (; j && t->text[j - 1].lo > x.lo; j--)
+			t->text[j] = t->text[j - 1];
+		t->text[j] = x;
+	}
+	for (uint32_t i = 1; i < t->nsegs; i++) {
+		struct seg x = t->segs[i];
+		uint32_t j = i;
+		for (; j && t->segs[j - 1].lo > x.lo; j--)
+			t->segs[j] = t->segs[j - 1];
+		t->segs[j] = x;
+	}
+}
+
+static int wait_readers(void)
+{
+	for (int i = 0; i < 200000; i++) {
+		if (!__atomic_load_n(&R.readers, __ATOMIC_SEQ_CST))
+			return 0;
+		yield();
+	}
+	return -1;
+}
+
+/* Builds the spare table and publishes it. */
+static void rebuild(void)
+{
+	struct build b;
+	int next;
+
+	lock(&R.tablock);
+	if (R.old_busy && wait_readers() < 0)
+		goto out; /* a handler still reads the spare table: the next build will do */
+	R.old_busy = 0;
+	next = !__atomic_load_n(&R.cur, __ATOMIC_SEQ_CST);
+	b.t = R.tabs[next];
+	b.t->ntext = b.t->nsegs = 0;
+	R.b.iterate_phdr(add_object, &b);
+	sort_tab(b.t);
+	__atomic_store_n(&R.cur, next, __ATOMIC_SEQ_CST);
+	if (wait_readers() < 0)
+		R.old_busy = 1;
+out:
+	unlock(&R.tablock);
+}
+
+void ldp_rs_loaded(void)
+{
+	if (R.threads && __atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid)
+		rebuild();
+}
+
+/* ---- threads and their timers ---- */
+
+static int arm(int timer, long ns)
+{
+	struct ldp_k_timespec its[2];
+
+	its[0].sec = its[1].sec = ns / LDP_NS_PER_S;
+	its[0].nsec = its[1].nsec = ns % LDP_NS_PER_S;
+	return (int)sys6(NR_timer_settime, timer, 0, (long)its, 0, 0, 0);
+}
+
+/* Called with tlock held. */
+static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
+{
+	struct k_sigevent sev;
+	uint32_t i, free_at = MAX_THREADS;
+	int timer = -1;
+
+	for (i = 0; i < MAX_THREADS; i++) {
+		if (R.threads[i].state == SLOT_LIVE && R.threads[i].tid == tid)
+			return &R.threads[i]; /* found by the scan at start already */
+		if (R.threads[i].state == SLOT_FREE && free_at == MAX_THREADS)
+			free_at = i;
+	}
+	if (free_at == MAX_THREADS)
+		return 0;
+	i = free_at;
+	zero(&sev, sizeof(sev));
+	sev.value = SIVAL_MAGIC << 48 | (uint64_t)(R.threads[i].gen + 1) << 16 | i;
+	sev.signo = SIGPROF_;
+	sev.notify = SIGEV_THREAD_ID_;
+	sev.tid = tid;
+	/* the thread's CPU clock: CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD of tid */
+	if (sys3(NR_timer_create, (long)(int)(((unsigned)~tid << 3) | 6), (long)&sev, (long)&timer) < 0)
+		return 0;
+	R.threads[i].tid = tid;
+	R.threads[i].timer = timer;
+	R.threads[i].stack_lo = lo;
+	R.threads[i].stack_hi = hi;
+	__atomic_store_n(&R.threads[i].gen, R.threads[i].gen + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.threads[i].state, SLOT_LIVE, __ATOMIC_RELEASE);
+	if (!__atomic_load_n(&R.paused, __ATOMIC_ACQUIRE))
+		arm(timer, R.b.period_ns);
+	return &R.threads[i];
+}
+
+/* Called with tlock held. */
+static void thread_retire(struct thread *t)
+{
+	__atomic_store_n(&t->state, SLOT_FREE, __ATOMIC_RELEASE);
+	sys3(NR_timer_delete, t->timer, 0, 0);
+}
+
+/* Threads that ended without returning through the trampoline (pthread_exit, a raw clone):
+ * their timers will never fire again, but each holds a kernel timer. */
+static void reap(void)
+{
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		if (R.threads[i].state == SLOT_LIVE &&
+		    sys3(NR_tgkill, R.pid, R.threads[i].tid, 0) == -ESRCH_)
+			thread_retire(&R.threads[i]);
+}
+
+static void arm_all(int on)
+{
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		if (R.threads[i].state == SLOT_LIVE)
+			arm(R.threads[i].timer, on ? R.b.period_ns : 0);
+}
+
+/* The calling thread's stack as its libc made it (not for the main thread). */
+static void my_stack(uint64_t *lo, uint64_t *hi)
+{
+	/* pthread_attr_t: 56 bytes in glibc and musl on x86_64 */
+	unsigned long attr[16] __attribute__((aligned(16)));
+	unsigned long size = 0;
+	void *addr = 0;
+
+	*lo = *hi = 0;
+	if (!R.b.pthread_self || !R.b.getattr_np || !R.b.attr_getstack)
+		return;
+	if (R.b.getattr_np(R.b.pthread_self(), attr) != 0)
+		return;
+	if (R.b.attr_getstack(attr, &addr, &size) == 0 && addr && size) {
+		*lo = (uint64_t)(uintptr_t)addr;
+		*hi = *lo + size;
+	}
+	if (R.b.attr_destroy)
+		R.b.attr_destroy(attr);
+}
+
+static void *trampoline(void *p)
+{
+	struct tramp *c = p;
+	void *(*fn)(void *) = c->fn, *arg = c->arg, *ret;
+	struct thread *t = 0;
+	int32_t tid = (int32_t)my_tid();
+	uint64_t lo, hi;
+
+	__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid) {
+		my_stack(&lo, &hi);
+		lock(&R.tlock);
+		t = thread_add(tid, lo, hi);
+		unlock(&R.tlock);
+	}
+	ret = fn(arg);
+	if (t) {
+		lock(&R.tlock);
+		if (t->state == SLOT_LIVE && t->tid == tid)
+			thread_retire(t);
+		unlock(&R.tlock);
+	}
+	return ret;
+}
+
+static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const void *attr,
+			       void *(*fn)(void *), void *arg)
+{
+	struct tramp *c = 0;
+	int r;
+
+	if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || sys3(NR_getpid, 0, 0, 0) != R.pid)
+		return real(thread, attr, fn, arg);
+	lock(&R.tlock);
+	reap();
+	unlock(&R.tlock);
+	for (int i = 0; i < TRAMPS && !c; i++) {
+		int z = 0;
+		if (__atomic_compare_exchange_n(&R.tramps[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			c = &R.tramps[i];
+	}
+	if (!c) /* that many threads starting at once: this one goes unsampled */
+		return real(thread, attr, fn, arg);
+	c->fn = fn;
+	c->arg = arg;
+	r = real(thread, attr, trampoline, c);
+	if (r)
+		__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* Adopts the threads already running (a library constructor's, or a program that dlopen()ed
+ * us late): their stacks are not known, so their stack reads go through the kernel. */
+static void adopt_all(void)
+{
+	char buf[2048];
+	long fd = sys_open("/proc/self/task", O_DIRECTORY_CLOEXEC_, 0), n;
+
+	if (fd < 0)
+		return;
+	while ((n = sys3(NR_getdents64, fd, (long)buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			unsigned short reclen = *(unsigned short *)(buf + off + 16);
+			const char *name = buf + off + 19;
+			int32_t tid = 0;
+
+			for (; *name >= '0' && *name <= '9'; name++)
+				tid = tid * 10 + (*name - '0');
+			if (!*name && tid > 0 && tid != my_tid())
+				thread_add(tid, 0, 0);
+			off += reclen ? reclen : n;
+		}
+	}
+	sys3(NR_close, fd, 0, 0);
+}
+
+/* ---- stepping aside, exec, dlclose, fork ---- */
+
+static void restore_disposition(void)
+{
+	struct k_sigaction ign;
+
+	/* through SIG_IGN: a SIGPROF of ours still pending anywhere is discarded */
+	zero(&ign, sizeof(ign));
+	ign.handler = (void *)1;
+	R.b.real_sigaction(SIGPROF_, &ign, 0);
+	R.b.real_sigaction(SIGPROF_, &R.orig, 0);
+}
+
+static int install_handler(void)
+{
+	struct k_sigaction sa;
+
+	zero(&sa, sizeof(sa));
+	sa.handler = (void *)on_prof;
+	sa.flags = SA_SIGINFO_ | SA_RESTART_;
+	return R.b.real_sigaction(SIGPROF_, &sa, 0);
+}
+
+static void step_aside(const char *why)
+{
+	if (!__atomic_exchange_n(&R.on, 0, __ATOMIC_SEQ_CST))
+		return;
+	lock(&R.tlock);
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		if (R.threads[i].state == SLOT_LIVE)
+			thread_retire(&R.threads[i]);
+	unlock(&R.tlock);
+	restore_disposition();
+	if (R.b.state) {
+		char *d = R.b.state->detail;
+		unsigned long k = 0;
+		while (why[k] && k < sizeof(R.b.state->detail) - 1) {
+			d[k] = why[k];
+			k++;
+		}
+		d[k] = 0;
+		R.b.state->decision = LDP_ST_STEPPED_ASIDE;
+	}
+}
+
+static int mine(void)
+{
+	return __atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid;
+}
+
+static void hook_exec_prepare(void)
+{
+	uint64_t prof = 1ull << (SIGPROF_ - 1), old = 0;
+	struct ldp_k_timespec zero_ts = { 0, 0 };
+
+	if (!mine())
+		return;
+	__atomic_store_n(&R.paused, 1, __ATOMIC_SEQ_CST);
+	lock(&R.tlock);
+	arm_all(0);
+	unlock(&R.tlock);
+	/* none of ours pending across exec: the new image would die of it before its shim runs */
+	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&prof, (long)&old, 8, 0, 0);
+	while (sys6(NR_rt_sigtimedwait, (long)&prof, 0, (long)&zero_ts, 8, 0, 0) == SIGPROF_)
+		;
+	restore_disposition();
+	sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+}
+
+static void hook_exec_failed(void)
+{
+	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+
+	if (!mine())
+		goto out;
+	if (install_handler() == 0) {
+		lock(&R.tlock);
+		arm_all(1);
+		unlock(&R.tlock);
+		__atomic_store_n(&R.paused, 0, __ATOMIC_SEQ_CST);
+	} else {
+		step_aside("the exec failed and our handler could not be put back");
+	}
+out:
+	if (R.b.errno_location)
+		*R.b.errno_location() = saved;
+}
+
+static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void *oldact)
+{
+	const struct k_sigaction *a = act;
+
+	if (!mine())
+		return real(sig, act, oldact);
+	if (!act) {
+		if (oldact)
+			*(struct k_sigaction *)oldact = R.orig;
+		return 0;
+	}
+	/* SIG_DFL or SIG_IGN is no handler of the program's own: keep sampling, and remember
+	 * what a SIGPROF that is not ours should meet */
+	if (!(a->flags & SA_SIGINFO_) && (a->handler == (void *)0 || a->handler == (void *)1)) {
+		if (oldact)
+			*(struct k_sigaction *)oldact = R.orig;
+		R.orig = *a;
+		return 0;
+	}
+	step_aside("the program installs its own SIGPROF handler");
+	return real(sig, act, oldact);
+}
+
+static void hook_sigprof_claim(void)
+{
+	if (mine())
+		step_aside("the program installs its own SIGPROF handler");
+}
+
+static void hook_dlclose_prepare(void)
+{
+	if (!mine())
+		return;
+	__atomic_store_n(&R.fenced, 1, __ATOMIC_SEQ_CST);
+	wait_readers();
+}
+
+static void hook_dlclose_done(void)
+{
+	if (!mine())
+		return;
+	R.old_busy = 0; /* fenced: no handler reads either table */
+	rebuild();
+	zero(R.rcache, RCACHE * sizeof(*R.rcache)); /* an unloaded object's addresses may come back */
+	__atomic_store_n(&R.fenced, 0, __ATOMIC_SEQ_CST);
+}
+
+/* The calls that want the process to themselves need nothing from us: no thread of ours is
+ * there to refuse them. What is left is where the process goes: into another user or mount
+ * namespace, or under a seccomp filter, our socket may not be reachable or allowed; a ring
+ * already handed over stays the collector's. */
+static void hook_solo_prepare(const char *leaving, int for_good)
+{
+	(void)leaving;
+	if (for_good && mine())
+		step_aside("a seccomp filter");
+}
+
+static void hook_solo_done(int left)
+{
+	(void)left;
+}
+
+static void fork_prepare(void)
+{
+	if (!mine())
+		return;
+	/* A handler of another thread making the ring holds its memfd and socket for a moment:
+	 * the child must not inherit them (bounded: the hand-over waits LDP_AGENT_REPLY_MS at most). */
+	while (__atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE) == RING_MAKING)
+		yield();
+	lock(&R.tlock);
+	R.fork_tid = (int)my_tid();
+	R.fork_locked = 1;
+}
+
+static void fork_parent(void)
+{
+	if (!R.fork_locked)
+		return;
+	R.fork_locked = 0;
+	unlock(&R.tlock);
+}
+
+/* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
+ * both, the ring at its first sample. A page the child writes is a page the kernel copies for
+ * it (the tables are the parent's, copy-on-write): only what must change is written, each
+ * word read first, so that a fork of a program with one thread costs a few pages. */
+static void fork_child(void)
+{
+	uint64_t lo = 0, hi = 0;
+
+	if (!R.fork_locked)
+		return;
+	R.fork_locked = 0;
+	R.pid = sys3(NR_getpid, 0, 0, 0);
+	R.ring = 0;
+	R.ring_state = RING_NONE;
+	R.readers = 0;
+	R.tablock = 0;
+	for (uint32_t i = 0; i < MAX_THREADS; i++) {
+		if (R.threads[i].state != SLOT_LIVE)
+			continue;
+		if (R.threads[i].tid == R.fork_tid) {
+			lo = R.threads[i].stack_lo;
+			hi = R.threads[i].stack_hi;
+		}
+		R.threads[i].state = SLOT_FREE;
+	}
+	for (int i = 0; i < TRAMPS; i++)
+		if (R.tramps[i].busy)
+			R.tramps[i].busy = 0;
+	if (R.b.state)
+		R.b.state->pid = (int32_t)R.pid;
+	thread_add((int32_t)my_tid(), lo, hi);
+	unlock(&R.tlock);
+}
+
+static const struct ldp_core_ops ops = {
+	.version = LDP_BOOT_VERSION,
+	.pthread_create = hook_pthread_create,
+	.exec_prepare = hook_exec_prepare,
+	.exec_failed = hook_exec_failed,
+	.sigaction = hook_sigaction,
+	.sigprof_claim = hook_sigprof_claim,
+	.dlclose_prepare = hook_dlclose_prepare,
+	.dlclose_done = hook_dlclose_done,
+	.solo_prepare = hook_solo_prepare,
+	.solo_done = hook_solo_done,
+};
+
+/* ---- start ---- */
+
+/* The main thread's stack: from the top the kernel gave it down to RLIMIT_STACK (at most
+ * 128 MiB): the kernel keeps that much free of other mappings below the top (see core.c's
+ * main_stack()). */
+static void main_stack(uint64_t *lo, uint64_t *hi)
+{
+	uint64_t lim[2] = { 0, 0 }, depth = 128ull << 20;
+
+	*lo = *hi = 0;
+	if (!R.b.main_stack_hint)
+		return;
+	if (sys6(NR_prlimit64, 0, 3 /* RLIMIT_STACK */, 0, (long)lim, 0, 0) == 0 && lim[0] < depth)
+		depth = lim[0];
+	*hi = (R.b.main_stack_hint + 4095) & ~4095ull;
+	*lo = *hi > depth ? *hi - depth : 4096;
+}
+
+const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+{
+	unsigned long tlen = MAX_THREADS * sizeof(struct thread), olen = 2 * sizeof(struct objtab);
+	unsigned long rlen = RCACHE * sizeof(struct rentry), plen = TRAMPS * sizeof(struct tramp);
+	struct k_sigaction cur;
+	uint64_t lo, hi;
+	char *m;
+	unsigned long k = 0;
+
+	if (!b->iterate_phdr || !b->real_sigaction || b->period_ns <= 0) {
+		*why = "the libc lacks dl_iterate_phdr or sigaction";
+		return 0;
+	}
+	while (b->collector[k] && k < sizeof(R.collector) - 1) {
+		R.collector[k] = b->collector[k];
+		k++;
+	}
+	if (b->collector[k] || b->collector[0] != '/') {
+		*why = "LDPROF_COLLECTOR is not an absolute path of at most 107 bytes";
+		return 0;
+	}
+	R.b = *b;
+	R.b.collector = R.collector;
+	/* A SIGPROF handler of the program's own, from a library's constructor: its SIGPROF. */
+	if (R.b.real_sigaction(SIGPROF_, 0, &cur) != 0 || (cur.flags & SA_SIGINFO_) ||
+	    (cur.handler != (void *)0 && cur.handler != (void *)1)) {
+		*why = "the program has a SIGPROF handler of its own";
+		return 0;
+	}
+	R.orig = cur;
+	m = map_anon(tlen + olen + rlen + plen);
+	if (!m) {
+		*why = "out of memory";
+		return 0;
+	}
+	R.threads = (struct thread *)m;
+	R.tabs[0] = (struct objtab *)(m + tlen);
+	R.tabs[1] = R.tabs[0] + 1;
+	R.rcache = (struct rentry *)(m + tlen + olen);
+	R.tramps = (struct tramp *)(m + tlen + olen + rlen);
+	R.pid = sys3(NR_getpid, 0, 0, 0);
+	rebuild();
+	if (R.b.atfork && R.b.atfork(fork_prepare, fork_parent, fork_child) != 0) {
+		*why = "cannot register fork handlers";
+		goto fail;
+	}
+	if (install_handler() != 0) {
+		*why = "cannot install the SIGPROF handler";
+		goto fail;
+	}
+	__atomic_store_n(&R.on, 1, __ATOMIC_SEQ_CST);
+	main_stack(&lo, &hi);
+	lock(&R.tlock);
+	/* The calling thread: the main one at the process's start. */
+	if (!thread_add((int32_t)my_tid(), lo, hi)) {
+		unlock(&R.tlock);
+		__atomic_store_n(&R.on, 0, __ATOMIC_SEQ_CST);
+		restore_disposition();
+		*why = "cannot create a CPU timer";
+		goto fail;
+	}
+	adopt_all();
+	unlock(&R.tlock);
+	return &ops;
+fail:
+	sys3(NR_munmap, (long)m, (long)(tlen + olen + rlen + plen), 0);
+	R.threads = 0;
+	return 0;
+}
+
+#else /* not x86_64: the fast path's rules are x86_64's */
+
+#include "ringsamp.h"
+
+const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+{
+	(void)b;
+	*why = "the ring sampler is x86_64 only";
+	return 0;
+}
+
+void ldp_rs_loaded(void)
+{
+}
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ringsamp.h — the libc-free sampler (issue 15): per-thread CPU timers, a SIGPROF handler that
+ * unwinds with the fast path (cfi.c) and puts the addresses into a shared ring (common/ring.h),
+ * handed to a collector in another process (`ldprof run`). It is built into libldprof.so with
+ * the first stage and runs in glibc and musl processes alike. x86_64 only.
+ *
+ * It puts nothing of ours in the process but memory and a signal handler: no thread, no
+ * library, no descriptor (the ring's memfd and the socket it went through are closed once the
+ * collector has been handed the ring). The first stage (preload.c) finds the libc functions
+ * it needs and passes them in; the sampler itself names no libc symbol.
+ */
+#ifndef LDP_RINGSAMP_H
+#define LDP_RINGSAMP_H
+
+#include "boot.h"
+
+/* dl_iterate_phdr's callback, with the libc's struct dl_phdr_info as an opaque pointer. */
+typedef int (*ldp_rs_phdr_cb)(void *info, unsigned long size, void *data);
+
+struct ldp_rs_boot {
+	const char *collector;         /* its socket: an absolute path (copied) */
+	long period_ns;                /* between two samples of a thread, on its CPU clock */
+	struct ldp_state *state;
+	ldp_sigaction_fn real_sigaction;
+	/* the libc's, found by the first stage (glibc and musl have them all) */
+	int (*iterate_phdr)(ldp_rs_phdr_cb cb, void *data);
+	void *(*pthread_self)(void);
+	int (*getattr_np)(void *thread, void *attr);
+	int (*attr_getstack)(const void *attr, void **addr, unsigned long *size);
+	int (*attr_destroy)(void *attr);
+	/* glibc's __register_atfork (dso 0) or musl's pthread_atfork, wrapped to one shape */
+	int (*atfork)(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+	/* glibc >= 2.35: _dl_find_object, async-signal-safe; NULL elsewhere (musl: the dlopen
+	 * wrapper rebuilds the object table before the program can run code of a new object) */
+	int (*find_object)(void *pc, void *result);
+	/* the errno of the calling thread, for the one path that calls libc (NULL: none) */
+	int *(*errno_location)(void);
+	/* a log line (what, detail): async-signal-safe, raw system calls only; NULL: none */
+	void (*log)(const char *what, const char *detail);
+	/* the top of the main thread's stack as the kernel laid it out (AT_EXECFN's string
+	 * lies in its last page): 0 when unknown */
+	unsigned long main_stack_hint;
+};
+
+/* Sets the sampler up and arms a timer for every thread of the process (/proc/self/task).
+ * Returns the hooks the first stage's wrappers call (boot.h's shape; the fields the sampler
+ * does not need are no-ops), or NULL with *why saying why it stays off (nothing of it is left
+ * in the process then). */
+const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
+
+/* After the program's dlopen() returned: new objects go into the table the handler reads.
+ * Not async-signal-safe. */
+void ldp_rs_loaded(void);
+
+#endif

@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: MIT
+"""`ldprof run --ring` (issue 15): the programs carry only the libc-free ring sampler
+(shim/ringsamp.c), `ldprof run` collects (common/collector.c). The same checks on glibc
+programs and on musl builds of the same sources (tests/progs/musl/, linked with
+--eh-frame-hdr as a musl-native gcc links): known-answer shares, samples captured, stacks
+unwound, thread names; nothing of ours a program can see (threads, descriptors, libraries);
+pthread_exit() from main; fork and exec; a program's own SIGPROF handler; a program run with
+the shim and no collector; a Go program with no libc untouched."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import (LDPROF, PROGS, SHIM, Stacks, clean_env, ldprof_run, preload_env, prog, profile_files, profiles_for,
+                      read_log, run, status_of)
+
+HZ = 499
+LIBCS = ["glibc", "musl"]
+
+
+def libc_prog(libc, name):
+    return prog(name) if libc == "glibc" else PROGS / "musl" / name
+
+
+def ring_run(args, outdir, hz=HZ, timeout=60, env=None):
+    return ldprof_run(args, outdir=outdir, hz=hz, timeout=timeout, extra=["--ring"],
+                      env=env or clean_env(LDPROF_LOG_LEVEL="info"))
+
+
+def collector_line(outdir):
+    m = re.search(r"collector: (\d+) rings, (\d+) refused; (\d+) samples \((\d+) periods\), (\d+) dropped by full "
+                  r"rings, (\d+) bad; stacks: (\d+) whole, (\d+) stopped at an unknown address, (\d+) at an "
+                  r"unmodelled rule", read_log(outdir))
+    assert m, "no collector line in the log:\n" + read_log(outdir)
+    keys = ["rings", "refused", "samples", "periods", "dropped", "bad", "whole", "no_object", "no_rule"]
+    return dict(zip(keys, (int(x) for x in m.groups())))
+
+
+@pytest.fixture(scope="module", params=LIBCS)
+def hot2(request, module_outdir):
+    d = module_outdir(f"hot2-{request.param}")
+    r = ring_run([libc_prog(request.param, "hot2"), "1200"], d)
+    return request.param, d, r
+
+
+def test_hot2_runs_unchanged(hot2):
+    libc, d, r = hot2
+    assert (r.returncode, r.stdout) == (0, b"hot2: done threads=5 ratio=3:1\n"), r
+
+
+def test_one_profile_for_the_process(hot2):
+    libc, d, r = hot2
+    files = profile_files(d)
+    assert {c for c, _, _ in files.values()} == {"hot2"}, [p.name for p in files]
+    assert len({pid for _, pid, _ in files.values()}) == 1
+
+
+def test_known_answer_shares(hot2):
+    libc, d, r = hot2
+    st = Stacks(profiles_for(d, comm="hot2"))
+    a, b = st.with_func("hot_a"), st.with_func("hot_b")
+    assert a + b > 0, st.dump()
+    share = 100.0 * a / (a + b)
+    assert 70.0 <= share <= 80.0, f"{libc}: hot_a {share:.1f}% (expected 75 +-5)\n" + st.dump()
+    assert st.with_any(["hot_a", "hot_b"]) >= 0.95 * st.total(), st.dump()
+
+
+def test_samples_captured(hot2):
+    libc, d, r = hot2
+    cpu_ns = int(re.search(rb"cpu_ns=(\d+)", r.stderr).group(1))
+    expected = cpu_ns * HZ / 1e9
+    got = Stacks(profiles_for(d, comm="hot2")).total()
+    assert 0.95 * expected <= got <= 1.10 * expected, f"{libc}: {got} periods for {expected:.0f} expected"
+    c = collector_line(d)
+    assert (c["rings"], c["refused"], c["dropped"], c["bad"]) == (1, 0, 0, 0), c
+    assert c["periods"] == got, c
+
+
+def test_stacks_unwound_to_the_thread_start(hot2):
+    libc, d, r = hot2
+    st = Stacks(profiles_for(d, comm="hot2"))
+    ok = st.with_any(["worker", "main"])
+    # the samples in the vDSO (clock_gettime) go through it: glibc's vDSO has unwind tables
+    need = 0.99 if libc == "glibc" else 0.95
+    assert ok >= need * st.total(), f"{libc}: {ok}/{st.total()} reach worker or main\n" + st.dump()
+    c = collector_line(d)
+    if libc == "glibc":
+        # glibc's thread start (clone3) and __libc_start_main end the walk with their own rule
+        assert c["whole"] >= 0.99 * c["samples"], c
+
+
+def test_status_says_ring_sampling(outdir):
+    """`ldprof status` of a process under --ring: ring-sampling, the collector named, and not
+    suspect for having no thread of ours."""
+    p = subprocess.Popen([str(LDPROF), "run", "--ring", "-o", str(outdir), "--", str(prog("hot2")), "3000"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
+    try:
+        pid = None
+        for _ in range(100):
+            time.sleep(0.05)
+            kids = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
+            if kids:
+                pid = int(kids[0])
+                if "hot2" in open(f"/proc/{pid}/comm").read():
+                    break
+        time.sleep(0.3)  # its constructor has run
+        r = run([LDPROF, "status", str(pid)], timeout=30)
+        line = [x for x in r.stdout.decode().splitlines() if x.split()[:1] == [str(pid)]]
+        assert line and line[0].split()[3] == "ring-sampling", r.stdout.decode()
+        assert "ring sampler, collector /" in line[0], line
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+        p.kill()
+        p.wait()
+
+
+def test_threads_named(hot2):
+    libc, d, r = hot2
+    st = Stacks(profiles_for(d, comm="hot2"))
+    names = st.by_label("thread_name")
+    assert {"hot2-w0", "hot2-w1", "hot2-w2", "hot2-w3"} <= set(names), names
+    assert len(st.by_label("thread_id")) == 5
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_nothing_of_ours_the_program_sees(libc, outdir):
+    """Threads, descriptors and mapped libraries as without ldprof; the one mapping of ours
+    is the ring (a memfd, no library)."""
+    cmd = [libc_prog(libc, "selfview"), "400"]
+    base = run(cmd, timeout=30)
+    assert base.returncode == 0
+    r = ring_run(cmd, outdir)
+    assert r.returncode == 0, r
+    lines, want = r.stdout.decode().splitlines(), base.stdout.decode().splitlines()
+    # the preloaded object itself, and the ring: the only lines that differ
+    extra = [x for x in lines if x not in want]
+    assert sorted(extra) == ["map /memfd:ldprof-ring (deleted)", f"map {SHIM}"], extra
+    assert [x for x in lines if x not in extra] == want
+    assert "threads 1" in lines and not [x for x in lines if x.startswith("fd ") and "ldprof" in x]
+    c = collector_line(outdir)
+    assert c["rings"] == 1 and c["samples"] > 50, c
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+@pytest.mark.parametrize("mode", ["main", "workers"])
+def test_pthread_exit_from_main(libc, mode, outdir):
+    cmd = [libc_prog(libc, "lastthread"), mode, "300"]
+    base = run(cmd, timeout=30)
+    r = ring_run(cmd, outdir, timeout=30)
+    assert (status_of(r), r.stdout, r.stderr) == (status_of(base), base.stdout, base.stderr), r
+    assert Stacks(profiles_for(outdir, comm="lastthread")).total() > 0
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_fork_and_exec(libc, outdir):
+    """The child gets its own ring and profile; the image it execs (`burn`) another."""
+    cmd = [libc_prog(libc, "forkexec"), "execve", "300"]
+    r = ring_run(cmd, outdir)
+    assert r.returncode == 0, r
+    parent, child = (int(x) for x in re.search(rb"parent=(\d+) child=(\d+)", r.stdout).groups())
+    files = profile_files(outdir)
+    by = {(c, pid) for c, pid, _ in files.values()}
+    assert ("forkexec", parent) in by and ("forkexec", child) in by and ("burn", child) in by, by
+    funcs = {"parent_burn": ("forkexec", parent), "child_burn": ("forkexec", child), "burn_loop": ("burn", child)}
+    for fn, (comm, pid) in funcs.items():
+        st = Stacks(profiles_for(outdir, comm=comm, pid=pid))
+        assert st.with_func(fn) >= 0.9 * st.total() > 0, f"{fn} in {comm} {pid}:\n" + st.dump()
+    # the parent's profile holds none of the child's samples, and the other way round
+    assert Stacks(profiles_for(outdir, comm="forkexec", pid=parent)).with_func("child_burn") == 0
+    assert Stacks(profiles_for(outdir, comm="forkexec", pid=child)).with_func("parent_burn") == 0
+
+
+def test_glibc_sh_then_musl_then_glibc(outdir):
+    """A glibc shell starts a musl program, which execs a glibc one: each profiled."""
+    script = f"{prog('burn')} 200 >/dev/null; exec {PROGS / 'musl' / 'forkexec'} execve 300"
+    r = ring_run(["/bin/sh", "-c", script], outdir)
+    assert r.returncode == 0, r
+    comms = {c for c, _, _ in profile_files(outdir).values()}
+    assert {"burn", "forkexec"} <= comms, comms
+    assert Stacks(profiles_for(outdir, comm="forkexec")).with_func("parent_burn") > 0
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_dlopened_object_unwound_from_its_first_sample(libc, outdir):
+    """dlfresh spends its first moments in a library it has just dlopen()ed by its bare name
+    (found through its RUNPATH, $ORIGIN: glibc takes it from dlopen's caller, which the shim's
+    dlopen must leave as it is). glibc: the handler finds the object through _dl_find_object;
+    musl: the dlopen wrapper puts it into the table before returning."""
+    cmd = [libc_prog(libc, "dlfresh"), "libfresh.so", "300"]
+    r = ring_run(cmd, outdir)
+    assert (r.returncode, r.stdout) == (0, b"dlfresh: done\n"), r
+    st = Stacks(profiles_for(outdir, comm="dlfresh"))
+    fresh = st.with_func("fresh_run")
+    assert fresh >= 0.9 * st.total() > 0, st.dump()
+    through = sum(c for f, c, _ in st.items if "fresh_run" in f and "main" in f)
+    assert through == fresh, f"{fresh - through} samples in fresh_run stop short of main\n" + st.dump()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_program_with_its_own_sigprof_handler(libc, outdir):
+    cmd = [libc_prog(libc, "ownprof")]
+    base = run(cmd, timeout=30)
+    r = ring_run(cmd, outdir, hz=997)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r
+    assert b"foreign=0" in r.stdout and b"handler_intact=yes" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_no_collector_reachable(libc, outdir):
+    """Preloaded by hand with a collector socket nobody listens on: the program runs as
+    without ldprof (its samples have nowhere to go)."""
+    cmd = [libc_prog(libc, "hot2"), "200"]
+    base = run(cmd, timeout=30)
+    env = preload_env(outdir, LDPROF_COLLECTOR=outdir / "nobody.sock", LDPROF_SAMPLING_HZ="997",
+                      LDPROF_LOG_FILE=outdir / "ldprof.log")
+    r = run(cmd, env=env, timeout=30)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r
+    # said once, by the first sample, which ended sampling for good
+    lines = [x for x in read_log(outdir).splitlines() if "no collector took the ring" in x]
+    assert len(lines) == 1 and "stepping aside: no collector took the ring: no agent socket" in lines[0], \
+        read_log(outdir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a root process and a socket of another user's")
+def test_root_process_never_hands_its_ring_to_another_user(outdir):
+    """A root process finds LDPROF_COLLECTOR in its environment: the socket must be root's,
+    or a user listening there would learn root's stack addresses."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ldp-ring-")  # sun_path is short
+    path = os.path.join(d, "user.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.bind(path)
+    s.listen(8)
+    os.chown(path, 65534, 65534)
+    s.setblocking(False)
+    try:
+        cmd = [prog("hot2"), "200"]
+        env = preload_env(outdir, LDPROF_COLLECTOR=path, LDPROF_SAMPLING_HZ="997",
+                          LDPROF_LOG_FILE=outdir / "ldprof.log")
+        r = run(cmd, env=env, timeout=30)
+        assert r.returncode == 0, r
+        with pytest.raises(BlockingIOError):
+            s.accept()
+        assert "no collector took the ring: the collector's socket is not root's" in read_log(outdir)
+    finally:
+        s.close()
+        os.unlink(path)
+        os.rmdir(d)
+
+
+def test_go_without_libc_untouched(outdir):
+    cmd = [prog("go_nolibc")]
+    base = run(cmd, timeout=30)
+    r = ring_run(cmd, outdir)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r
+    assert not profile_files(outdir)
+
+
+HOSTILE = r'''
+import fcntl, mmap, os, random, socket, struct, subprocess, sys, time
+
+path = os.environ["LDPROF_COLLECTOR"]
+F_ADD_SEALS, F_SEAL_SHRINK, F_SEAL_GROW = 1033, 2, 4
+SIZE = 4096 + 64 * 1024
+
+def send(fd, msg=b"LDPA1 ring"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    socket.send_fds(s, [msg], [fd])
+    s.close()
+
+def memfd(seal=True):
+    fd = os.memfd_create("hostile", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, SIZE)
+    if seal:
+        fcntl.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)
+    return fd
+
+burn = subprocess.Popen([sys.argv[1], "1500"], stdout=subprocess.DEVNULL)
+send(memfd(seal=False))                      # unsealed: could shrink under the reader
+fd = memfd()
+os.pwrite(fd, os.urandom(4096), 0)           # sealed, but no ring in it
+send(fd)
+send(memfd(), b"LDPA1 nope")                 # not the protocol's words
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(path)                              # connects and never sends
+fd = memfd()                                 # a ring, then scribbled over while drained
+m = mmap.mmap(fd, SIZE)
+struct.pack_into("<QIIII", m, 0, 0x31474e4952504c44, 1, 1024, 64, os.getpid())
+for i in range(64):
+    struct.pack_into("<Q", m, 4096 + i * 1024, i)
+send(fd)
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    off = random.randrange(0, SIZE - 8)
+    m[off:off + 8] = os.urandom(8)
+    if random.random() < 0.01:
+        struct.pack_into("<Q", m, 64, random.getrandbits(64))   # the head
+burn.wait()
+print("hostile: done", flush=True)
+'''
+
+
+def test_hostile_rings_cost_the_others_nothing(outdir):
+    """A process under the same collector hands over an unsealed memfd, a sealed one with no
+    ring, a ring with the wrong words, a connection with no message, and a ring it scribbles
+    over (a second ring of its own pid: its real one ends) while a plain program runs: the
+    collector refuses what is not a ring, survives the scribbles, and the plain program's
+    profile is whole."""
+    r = ring_run(["/usr/bin/python3", "-c", HOSTILE, prog("burn")], outdir, hz=199, timeout=60)
+    assert (r.returncode, r.stdout) == (0, b"hostile: done\n"), r
+    c = collector_line(outdir)
+    assert c["refused"] >= 4, c
+    burn = [(pid, p) for p, (comm, pid, _) in profile_files(outdir).items() if comm == "burn"]
+    assert burn, [p.name for p in profile_files(outdir)]
+    st = Stacks([p for _, p in burn])
+    # 1.5 s of CPU at 199 Hz
+    assert 0.9 * 1.5 * 199 <= st.total() <= 1.1 * 1.5 * 199, st.total()
+    assert st.with_func("burn_loop") >= 0.95 * st.total(), st.dump()
