@@ -29,8 +29,10 @@
 #include "peer.h"
 #include "profile.h"
 #include "ring.h"
+#include "symcache.h"
 
 #define NAMES 64              /* thread names remembered per process */
+#define ENDING_NS 10000000000LL /* a last window waits this long for its symbol tables */
 #define REFRESH_NS 250000000LL /* a process's mappings read again this often */
 #define DRAIN_MAX 4096        /* samples taken from one ring per tick */
 #define MAX_PROCS 4096
@@ -51,6 +53,7 @@ struct proc {
 	struct ldp_ring ring;
 	struct ldp_agent_prof *prof;
 	int64_t refreshed_ns, shipped_ns;
+	int64_t ended_ns;         /* gone, its last window waiting for symbol tables (0: alive) */
 	struct tname names[NAMES];
 	unsigned nnames;
 	struct ldp_ring_hdr last; /* the header's counters at the last look */
@@ -61,6 +64,7 @@ struct ldp_collector {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ldp_deliver *d;
+	struct ldp_symcache *sc;
 	int64_t period_ns, flush_ns;
 	ldp_collector_log_fn log;
 	struct proc *procs;
@@ -97,8 +101,8 @@ __attribute__((format(printf, 3, 4))) static void say(struct ldp_collector *c, i
 	c->log(level, msg);
 }
 
-int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, int64_t period_ns,
-		      int64_t flush_ns, ldp_collector_log_fn log, struct ldp_collector **ret)
+int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_symcache *sc,
+		      int64_t period_ns, int64_t flush_ns, ldp_collector_log_fn log, struct ldp_collector **ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ldp_collector *c;
@@ -110,6 +114,7 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, int64_t peri
 	if (!c)
 		return -ENOMEM;
 	c->d = d;
+	c->sc = sc;
 	c->period_ns = period_ns;
 	c->flush_ns = flush_ns;
 	c->log = log;
@@ -318,7 +323,7 @@ static int take(struct ldp_collector *c, int conn)
 	old = find(c, pid);
 	if (old)
 		end(c, old);
-	r = ldp_agent_prof_new(pid, c->period_ns, NULL, uid, &p->prof);
+	r = ldp_agent_prof_new(pid, c->period_ns, c->sc, uid, &p->prof);
 	if (r < 0)
 		goto out;
 	ldp_agent_prof_set_source(p->prof, NULL);
@@ -368,9 +373,18 @@ void ldp_collector_tick(struct ldp_collector *c)
 
 	for (p = c->procs; p; p = next) {
 		next = p->next;
-		/* gone: what its ring holds is all there will be */
+		if (p->ended_ns) {
+			if (!ldp_agent_prof_pending(p->prof) || now - p->ended_ns >= ENDING_NS)
+				end(c, p);
+			continue;
+		}
+		/* gone: what its ring holds is all there will be; its last window waits for the
+		 * symbol tables still being read, a while */
 		if (p->pidfd >= 0 && ldp_peer_exited(p->pidfd)) {
-			end(c, p);
+			drain(c, p);
+			p->ended_ns = now;
+			if (!ldp_agent_prof_pending(p->prof))
+				end(c, p);
 			continue;
 		}
 		drain(c, p);
@@ -393,6 +407,10 @@ void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_sta
 void ldp_collector_finish(struct ldp_collector *c)
 {
 	ldp_collector_accept(c);
+	for (struct proc *p = c->procs; p; p = p->next)
+		drain(c, p);
+	if (c->sc)
+		ldp_symcache_drain(c->sc, ENDING_NS);
 	while (c->procs)
 		end(c, c->procs);
 }

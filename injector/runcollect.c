@@ -24,12 +24,14 @@
 #include "config.h"
 #include "deliver.h"
 #include "runcollect.h"
+#include "symcache.h"
 
 extern char **environ;
 
 struct ldp_runcollect {
 	struct ldp_config cfg;
 	struct ldp_deliver *d;
+	struct ldp_symcache *sc;
 	struct ldp_collector *c;
 	char dir[128], sock[160];
 };
@@ -91,7 +93,13 @@ int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	r = ldp_collector_new(rc->sock, rc->d, 1000000000LL / rc->cfg.hz, rc->cfg.flush_ns, run_log, &rc->c);
+	r = ldp_symcache_new(&ldp_symcache_defaults, &rc->sc);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the symbol tables' thread: %s", strerror(-r));
+		goto fail;
+	}
+	r = ldp_collector_new(rc->sock, rc->d, rc->sc, 1000000000LL / rc->cfg.hz, rc->cfg.flush_ns, run_log,
+			      &rc->c);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot listen at %s: %s", rc->sock, strerror(-r));
 		goto fail;
@@ -179,6 +187,7 @@ void ldp_runcollect_free(struct ldp_runcollect *rc)
 			 (unsigned long long)st.stopped_no_rule);
 		run_log(1, msg);
 	}
+	ldp_symcache_free(rc->sc);
 	if (rc->d) {
 		ldp_deliver_sender_stop(rc->d);
 		ldp_deliver_finish(rc->d, rc->cfg.exit_timeout_ns);

@@ -128,7 +128,9 @@ static uint64_t find_fde(const struct ldp_cfi_obj *o, uint64_t ip)
 {
 	uint64_t lo = 0, hi = o->nfde;
 
-	if (o->table < o->lo || o->table > o->hi || (o->hi - o->table) / 8 < o->nfde || !o->nfde)
+	uint64_t tlo = o->thi ? o->tlo : o->lo, thi = o->thi ? o->thi : o->hi;
+
+	if (o->table < tlo || o->table > thi || (thi - o->table) / 8 < o->nfde || !o->nfde)
 		return 0;
 	while (hi - lo > 1) {
 		uint64_t mid = lo + (hi - lo) / 2;
@@ -404,5 +406,134 @@ int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t 
 	o->hdr = hdr;
 	o->table = table;
 	o->nfde = nfde;
+	o->tlo = o->thi = 0;
 	return 0;
+}
+
+/* The FDE pointer encoding of the CIE at cie ('R' of its augmentation; absolute if none), or
+ * -1 when it cannot be read. */
+static int cie_fde_enc(uint64_t cie, uint64_t lo, uint64_t hi)
+{
+	struct rd r = { cie, lo, hi, 0 };
+	uint64_t len, end;
+	char aug[8];
+	unsigned na = 0;
+	uint8_t version, enc = 0;
+
+	len = fixed(&r, 4);
+	if (r.bad || len == 0 || len == 0xffffffffu || len > hi - r.p)
+		return -1;
+	end = r.p + len;
+	if (fixed(&r, 4) != 0)
+		return -1;
+	version = u8(&r);
+	if (version != 1 && version != 3)
+		return -1;
+	for (;;) {
+		char c = (char)u8(&r);
+		if (r.bad || na == sizeof(aug))
+			return -1;
+		aug[na++] = c;
+		if (!c)
+			break;
+	}
+	uleb(&r);
+	sleb(&r);
+	if (version == 1)
+		u8(&r);
+	else
+		uleb(&r);
+	if (aug[0] != 'z')
+		return r.bad || aug[0] ? -1 : 0;
+	uleb(&r);
+	for (unsigned i = 1; aug[i] && !r.bad && r.p < end; i++) {
+		switch (aug[i]) {
+		case 'R': enc = u8(&r); return r.bad ? -1 : enc;
+		case 'L': u8(&r); break;
+		case 'P': { uint8_t e = u8(&r); encoded(&r, e & 0x7f, 0); break; }
+		case 'S': break;
+		default: return -1;
+		}
+	}
+	return r.bad ? -1 : enc;
+}
+
+/* Heap sort of the (location, FDE) pairs by location: no allocation, n log n. */
+static void sift(int32_t *t, unsigned long i, unsigned long n)
+{
+	for (;;) {
+		unsigned long c = 2 * i + 1;
+		int32_t a, b;
+		if (c >= n)
+			return;
+		if (c + 1 < n && t[2 * (c + 1)] > t[2 * c])
+			c++;
+		if (t[2 * c] <= t[2 * i])
+			return;
+		a = t[2 * i];
+		b = t[2 * i + 1];
+		t[2 * i] = t[2 * c];
+		t[2 * i + 1] = t[2 * c + 1];
+		t[2 * c] = a;
+		t[2 * c + 1] = b;
+		i = c;
+	}
+}
+
+long ldp_cfi_index(uint64_t eh, uint64_t len, uint64_t lo, uint64_t hi, uint64_t base, int32_t *out,
+		   unsigned long max)
+{
+	struct rd r = { eh, lo, hi, 0 };
+	uint64_t end, last_cie = 0;
+	unsigned long n = 0;
+	int enc = -1;
+
+	if (eh < lo || eh > hi || len > hi - eh)
+		return -1;
+	end = eh + len;
+	while (r.p < end && n < max) {
+		uint64_t rec = r.p, rlen = fixed(&r, 4), next, id, cie, pc;
+
+		if (r.bad || rlen == 0) /* the terminator */
+			break;
+		if (rlen == 0xffffffffu || rlen > end - r.p)
+			return -1;
+		next = r.p + rlen;
+		id = fixed(&r, 4);
+		if (r.bad)
+			return -1;
+		if (id != 0) { /* an FDE: id is the distance back to its CIE */
+			if (id > r.p - 4 - lo)
+				return -1;
+			cie = r.p - 4 - id;
+			if (cie != last_cie) {
+				enc = cie_fde_enc(cie, lo, hi);
+				last_cie = cie;
+			}
+			if (enc < 0)
+				return -1;
+			pc = encoded(&r, (uint8_t)(enc & 0x7f), 0);
+			if (r.bad)
+				return -1;
+			/* an FDE of a discarded function (pc 0) has no place in the table */
+			if (pc && (int64_t)(pc - base) == (int32_t)(pc - base) &&
+			    (int64_t)(rec - base) == (int32_t)(rec - base)) {
+				out[2 * n] = (int32_t)(pc - base);
+				out[2 * n + 1] = (int32_t)(rec - base);
+				n++;
+			}
+		}
+		r.p = next;
+	}
+	for (unsigned long i = n / 2; i-- > 0;)
+		sift(out, i, n);
+	for (unsigned long k = n; k-- > 1;) {
+		int32_t a = out[0], b = out[1];
+		out[0] = out[2 * k];
+		out[1] = out[2 * k + 1];
+		out[2 * k] = a;
+		out[2 * k + 1] = b;
+		sift(out, 0, k);
+	}
+	return (long)n;
 }

@@ -18,10 +18,13 @@
 #include <stdint.h>
 
 struct ldp_cfi_obj {
-	uint64_t lo, hi;     /* readable range that holds .eh_frame_hdr and .eh_frame */
-	uint64_t hdr;        /* .eh_frame_hdr */
+	uint64_t lo, hi;     /* readable range that holds .eh_frame (and .eh_frame_hdr) */
+	uint64_t hdr;        /* .eh_frame_hdr: the base the table's offsets (and datarel) add to */
 	uint64_t table;      /* its binary search table: nfde pairs of int32 (datarel) */
 	uint64_t nfde;
+	/* where the table lies, when it is not in [lo, hi) (one ldp_cfi_index() made for an
+	 * object linked without .eh_frame_hdr); 0, 0: in [lo, hi) */
+	uint64_t tlo, thi;
 };
 
 enum { LDP_CFA_RSP = 0, LDP_CFA_RBP = 1 };
@@ -44,6 +47,14 @@ int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t 
  * entries. -1 for anything but a version 1 header with a sorted datarel|sdata4 table. Reads
  * only buf[0, len). */
 int ldp_cfi_hdr_parse(const uint8_t *buf, uint64_t len, uint64_t at, uint64_t *table, uint64_t *nfde);
+
+/* For an object linked without .eh_frame_hdr (Debian's musl-gcc links so): the search table a
+ * linker would have written, made from the .eh_frame of len bytes at eh, inside the mapped
+ * segment [lo, hi). Writes at most max pairs of int32 (initial location - base, FDE - base),
+ * sorted by location, into out; returns how many, or -1 when the section cannot be read or
+ * an offset does not fit. Not for signal handlers (no need); reads only [lo, hi). */
+long ldp_cfi_index(uint64_t eh, uint64_t len, uint64_t lo, uint64_t hi, uint64_t base, int32_t *out,
+		   unsigned long max);
 
 /* 0 and the rule; -1 when the address has no FDE or its rule is not one of the simple ones. */
 int ldp_cfi_rule(const struct ldp_cfi_obj *o, uint64_t ip, struct ldp_cfi_rule *ret);

@@ -49,6 +49,7 @@
 #define NR_getdents64 217
 #define NR_process_vm_readv 310
 #define NR_memfd_create 319
+#define NR_pread64 17
 
 #define SIGPROF_ 27
 #define SI_TIMER_ (-2)
@@ -178,6 +179,7 @@ static struct {
 	struct rentry *rcache;
 	struct tramp *tramps;
 	struct k_sigaction orig; /* the program's SIGPROF disposition, as it set it */
+	struct index *idx;       /* search tables made for objects without .eh_frame_hdr */
 } R;
 
 static long my_tid(void) { return sys3(NR_gettid, 0, 0, 0); }
@@ -279,6 +281,7 @@ static int read_word(const struct walk *w, uint64_t addr, uint64_t *val)
 
 #define R_VALID (1ull << 63)
 #define R_NONE (1ull << 62)
+#define R_SIG (1ull << 61)     /* the address after it is the signal-return stub */
 
 static uint64_t pack(const struct ldp_cfi_rule *r)
 {
@@ -343,7 +346,27 @@ static int late_text(const struct walk *w, uint64_t ip, struct text *t)
 	return ok && t->hi ? 0 : -1;
 }
 
-enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE };
+enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE, SIGFRAME };
+
+/* ucontext_t on x86_64: uc_mcontext.gregs at 40 (RBP 10, RSP 15, RIP 16) */
+#define UC_GREGS 40
+
+/* The rt_sigreturn stub glibc and musl install as the handlers' SA_RESTORER on x86_64:
+ * mov $15, %rax; syscall. */
+static int sigreturn_at(const struct walk *w, uint64_t a)
+{
+	static const uint8_t code[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
+	uint64_t x[2];
+
+	if (read_word(w, a, &x[0]) < 0 || read_word(w, a + 8, &x[1]) < 0)
+		return 0;
+	for (unsigned i = 0; i < sizeof(code); i++)
+		if (((const uint8_t *)x)[i] != code[i])
+			return 0;
+	return 1;
+}
+
+
 
 /* 0 and the rule, or STOP_NO_OBJECT / STOP_NO_RULE. */
 static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
@@ -356,6 +379,8 @@ static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 	v = __atomic_load_n(&R.rcache[i].val, __ATOMIC_ACQUIRE);
 	k2 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE);
 	if (k1 == ip && k2 == ip && (v & R_VALID)) {
+		if (v & R_SIG)
+			return SIGFRAME;
 		if (v & R_NONE)
 			return STOP_NO_RULE;
 		unpack(v, r);
@@ -366,19 +391,23 @@ static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 		tx = &late;
 	if (!tx)
 		return STOP_NO_OBJECT; /* not cached: the object may be on its way in */
-	v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
+	/* A return address at the signal-return stub: whatever rule covers the byte before it
+	 * (the end of another function, in musl) is not this frame's. */
+	if (sigreturn_at(w, ip + 1))
+		v = R_VALID | R_SIG;
+	else
+		v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
 	__atomic_store_n(&R.rcache[i].key, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&R.rcache[i].val, v, __ATOMIC_RELEASE);
 	__atomic_store_n(&R.rcache[i].key, ip, __ATOMIC_RELEASE);
-	return v & R_NONE ? STOP_NO_RULE : 0;
+	return v & R_SIG ? SIGFRAME : v & R_NONE ? STOP_NO_RULE : 0;
 }
 
 /* The interrupted thread's stack, leaf first: the interrupted address, then return addresses
  * (ring.h). *stop says why it ended short of the thread's first frame. */
 static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames, uint32_t max, int *stop)
 {
-	/* ucontext_t on x86_64: uc_mcontext.gregs at 40; RBP 10, RSP 15, RIP 16 */
-	const uint64_t *gregs = (const uint64_t *)((const char *)ucp + 40);
+	const uint64_t *gregs = (const uint64_t *)((const char *)ucp + UC_GREGS);
 	uint64_t rip = gregs[16], rsp = gregs[15], rbp = gregs[10], look = rip;
 	uint64_t lo = __atomic_load_n(&th->stack_lo, __ATOMIC_ACQUIRE);
 	uint64_t hi = __atomic_load_n(&th->stack_hi, __ATOMIC_ACQUIRE);
@@ -397,6 +426,25 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 		uint64_t cfa, ra, nrbp = rbp;
 		int e = rule_for(&w, look, &r);
 
+		if (e == SIGFRAME && n > 1) {
+			/* The frame below returns into the signal-return stub: a signal handler's
+			 * frame. The kernel's ucontext sits where the stub's stack pointer will be;
+			 * the interrupted thread goes on from the registers saved in it. */
+			uint64_t g = rsp + UC_GREGS, nrip, nrsp;
+			if (read_word(&w, g + 16 * 8, &nrip) < 0 || read_word(&w, g + 15 * 8, &nrsp) < 0 ||
+			    read_word(&w, g + 10 * 8, &rbp) < 0 || !nrip) {
+				*stop = STOP_NO_RULE;
+				break;
+			}
+			/* the exact interrupted address, + 1: the collector steps every caller's
+			 * address back by one */
+			frames[n++] = nrip + 1;
+			rsp = nrsp;
+			look = nrip;
+			continue;
+		}
+		if (e == SIGFRAME)
+			e = STOP_NO_RULE; /* interrupted in the stub itself */
 		if (e == STOP_NO_RULE && n == 1) {
 			/* The interrupted frame has a rule we do not model: most often a PLT stub
 			 * (an expression), entered by a call, its return address at the stack
@@ -609,18 +657,148 @@ out:
 
 struct build {
 	struct objtab *t;
+	int first;             /* the next object is the first: the main program */
 };
+
+/* Search tables made by ldp_cfi_index() for objects linked without .eh_frame_hdr (Debian's
+ * musl-gcc), kept for the process's life: a handler may read one as long as its object is in
+ * a table, and objects are only ever added on musl (its dlclose unloads nothing). */
+#define INDEX_BYTES (4u << 20)
+#define INDEX_OBJS 64
+struct index {
+	unsigned nobj;
+	uint64_t used;
+	struct {
+		uint64_t addr, eh, table, n;
+	} obj[INDEX_OBJS];
+	/* the tables follow */
+};
+
+/* The .eh_frame section of the object at info, found through the section headers of its file
+ * (its name, or /proc/self/exe for the program), which must have the program headers it was
+ * loaded with. 0 and [*eh, *eh + *len) (loaded addresses), or -1. */
+static int eh_section(const struct phdr_info *info, int main_prog, uint64_t *eh, uint64_t *len)
+{
+	const char *path = info->name && info->name[0] == '/' ? info->name : main_prog ? "/proc/self/exe" : 0;
+	Elf64_Ehdr e;
+	Elf64_Shdr sh, names;
+	char strtab[1024];
+	long fd, r = -1;
+
+	if (!path)
+		return -1;
+	fd = sys_open(path, 02000000 /* O_CLOEXEC */, 0);
+	if (fd < 0)
+		return -1;
+	if (sys6(NR_pread64, fd, (long)&e, sizeof(e), 0, 0, 0) != sizeof(e) || e.e_ident[0] != 0x7f ||
+	    e.e_ident[1] != 'E' || e.e_ident[4] != ELFCLASS64 || e.e_phnum != info->phnum ||
+	    e.e_shentsize != sizeof(Elf64_Shdr) || e.e_shnum > 512 || e.e_shstrndx >= e.e_shnum)
+		goto out;
+	for (unsigned i = 0; i < e.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (sys6(NR_pread64, fd, (long)&ph, sizeof(ph), (long)(e.e_phoff + i * sizeof(ph)), 0, 0) != sizeof(ph) ||
+		    ph.p_type != info->phdr[i].p_type || ph.p_vaddr != info->phdr[i].p_vaddr ||
+		    ph.p_memsz != info->phdr[i].p_memsz)
+			goto out; /* not the file this object was loaded from */
+	}
+	if (sys6(NR_pread64, fd, (long)&names, sizeof(names), (long)(e.e_shoff + e.e_shstrndx * sizeof(sh)), 0, 0) !=
+	    sizeof(names) || names.sh_size < 2)
+		goto out;
+	if (names.sh_size > sizeof(strtab))
+		names.sh_size = sizeof(strtab);
+	if (sys6(NR_pread64, fd, (long)strtab, (long)names.sh_size, (long)names.sh_offset, 0, 0) != (long)names.sh_size)
+		goto out;
+	strtab[names.sh_size - 1] = 0;
+	for (unsigned i = 0; i < e.e_shnum; i++) {
+		static const char want[] = ".eh_frame";
+		unsigned k = 0;
+		if (sys6(NR_pread64, fd, (long)&sh, sizeof(sh), (long)(e.e_shoff + i * sizeof(sh)), 0, 0) != sizeof(sh))
+			goto out;
+		if (sh.sh_name >= names.sh_size || sh.sh_type != SHT_PROGBITS || !sh.sh_addr)
+			continue;
+		while (k < sizeof(want) - 1 && sh.sh_name + k < names.sh_size - 1 && strtab[sh.sh_name + k] == want[k])
+			k++;
+		if (k == sizeof(want) - 1 && !strtab[sh.sh_name + k]) {
+			*eh = info->addr + sh.sh_addr;
+			*len = sh.sh_size;
+			r = 0;
+			break;
+		}
+	}
+out:
+	sys3(NR_close, fd, 0, 0);
+	return (int)r;
+}
+
+/* The object's search table, made once (an index), inside the readable segment [lo, hi) that
+ * holds its .eh_frame. 0 and *o, or -1. */
+static int indexed(const struct phdr_info *info, int main_prog, struct ldp_cfi_obj *o)
+{
+	const Elf64_Phdr *ph = info->phdr;
+	uint64_t eh = 0, len = 0, lo = 0, hi = 0, cap;
+	struct index *x;
+	long n;
+	unsigned i;
+
+	if (!R.idx) {
+		R.idx = map_anon(INDEX_BYTES);
+		if (!R.idx)
+			return -1;
+		R.idx->used = sizeof(*R.idx);
+	}
+	x = R.idx;
+	if (eh_section(info, main_prog, &eh, &len) < 0)
+		return -1;
+	for (i = 0; i < info->phnum; i++) {
+		uint64_t a = info->addr + ph[i].p_vaddr;
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_R) && eh >= a && eh - a <= ph[i].p_memsz &&
+		    len <= ph[i].p_memsz - (eh - a)) {
+			lo = a;
+			hi = a + ph[i].p_memsz;
+		}
+	}
+	if (!hi)
+		return -1;
+	for (i = 0; i < x->nobj; i++)
+		if (x->obj[i].addr == info->addr && x->obj[i].eh == eh)
+			break;
+	if (i == x->nobj) {
+		/* an FDE is at least 16 bytes */
+		cap = len / 16 + 1;
+		if (x->nobj == INDEX_OBJS || cap * 8 > INDEX_BYTES - x->used)
+			return -1;
+		n = ldp_cfi_index(eh, len, lo, hi, info->addr, (int32_t *)((char *)x + x->used), cap);
+		if (n <= 0)
+			return -1;
+		x->obj[i].addr = info->addr;
+		x->obj[i].eh = eh;
+		x->obj[i].table = (uint64_t)(uintptr_t)((char *)x + x->used);
+		x->obj[i].n = (uint64_t)n;
+		x->used += ((uint64_t)n * 8 + 63) & ~63ull;
+		x->nobj++;
+	}
+	o->lo = lo;
+	o->hi = hi;
+	o->hdr = info->addr;
+	o->table = x->obj[i].table;
+	o->nfde = x->obj[i].n;
+	o->tlo = o->table;
+	o->thi = o->table + o->nfde * 8;
+	return 0;
+}
 
 static int add_object(void *infop, unsigned long size, void *data)
 {
 	const struct phdr_info *info = infop;
-	struct objtab *t = ((struct build *)data)->t;
+	struct build *b = data;
+	struct objtab *t = b->t;
 	const Elf64_Phdr *ph = info->phdr;
 	struct ldp_cfi_obj eh;
 	uint64_t hdr = 0;
-	int have_eh = 0;
+	int have_eh = 0, main_prog = b->first;
 
 	(void)size;
+	b->first = 0;
 	for (int i = 0; i < info->phnum; i++)
 		if (ph[i].p_type == PT_GNU_EH_FRAME)
 			hdr = info->addr + ph[i].p_vaddr;
@@ -629,6 +807,8 @@ static int add_object(void *infop, unsigned long size, void *data)
 		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_R) && hdr >= lo && hdr - lo < ph[i].p_memsz)
 			have_eh = ldp_cfi_obj_init(&eh, hdr, lo, lo + ph[i].p_memsz) == 0;
 	}
+	if (!hdr)
+		have_eh = indexed(info, main_prog, &eh) == 0;
 	for (int i = 0; i < info->phnum; i++) {
 		uint64_t lo, hi;
 		if (ph[i].p_type != PT_LOAD || !ph[i].p_memsz)
@@ -685,6 +865,7 @@ static void rebuild(void)
 	R.old_busy = 0;
 	next = !__atomic_load_n(&R.cur, __ATOMIC_SEQ_CST);
 	b.t = R.tabs[next];
+	b.first = 1;
 	b.t->ntext = b.t->nsegs = 0;
 	R.b.iterate_phdr(add_object, &b);
 	sort_tab(b.t);
@@ -719,6 +900,10 @@ static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 	uint32_t i, free_at = MAX_THREADS;
 	int timer = -1;
 
+	/* off since the caller looked (give_up() from a handler): no timer may start now, its
+	 * SIGPROF could meet the program's own disposition */
+	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST))
+		return 0;
 	for (i = 0; i < MAX_THREADS; i++) {
 		if (R.threads[i].state == SLOT_LIVE && R.threads[i].tid == tid)
 			return &R.threads[i]; /* found by the scan at start already */

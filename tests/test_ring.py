@@ -119,12 +119,70 @@ def test_status_says_ring_sampling(outdir):
         p.wait()
 
 
+def test_profiles_carry_the_names_of_debug_files(outdir):
+    """The collector names frames as `ldprof report` would: hot2's threads start in libc
+    functions only libc6-dbg's debug file names (test_debuginfo.py), and the profiles written
+    under --ring already carry those names: a report that looks up no debug file leaves
+    nothing unnamed."""
+    r = ring_run([prog("hot2"), "400"], outdir)
+    assert r.returncode == 0, r
+    bare = run([LDPROF, "report", "--top", "0", "--debug-dir", "", outdir], timeout=60)
+    assert bare.returncode == 0 and bare.stderr == b"", bare
+    assert b"libc.so.6+0x" not in bare.stdout, bare.stdout.decode()
+    assert b"start_thread" in bare.stdout, bare.stdout.decode()
+
+
 def test_threads_named(hot2):
     libc, d, r = hot2
     st = Stacks(profiles_for(d, comm="hot2"))
     names = st.by_label("thread_name")
     assert {"hot2-w0", "hot2-w1", "hot2-w2", "hot2-w3"} <= set(names), names
     assert len(st.by_label("thread_id")) == 5
+
+
+PY_WORK = """
+import decimal, hashlib, json, zlib
+d = [{"k": i, "v": str(i) * 5} for i in range(20000)]
+for _ in range(8):
+    s = json.dumps(d).encode()
+    json.loads(s)
+    zlib.compress(s, 6)
+    hashlib.sha256(s).hexdigest()
+    x = decimal.Decimal(1)
+    for i in range(20000):
+        x = x * decimal.Decimal("1.0001")
+"""
+
+
+@pytest.mark.parametrize("cmd,comm", [
+    (["/usr/bin/python3", "-c", PY_WORK], "python3"),
+    (["/bin/sh", "-c", "head -c 40000000 /dev/zero | xz -4 -T1 | xz -d > /dev/null"], "xz"),
+], ids=["python3-extension-modules", "xz"])
+def test_debian_programs_unwound_to_libc_start_main(cmd, comm, outdir):
+    """Debian's own stripped programs, built without frame pointers, and an interpreter
+    running extension modules it imported a moment before: their main threads' samples reach
+    __libc_start_main, from the first sample on (the fast path only: there is no libunwind in
+    the process to fall back on)."""
+    r = ring_run(cmd, outdir, hz=499)
+    assert r.returncode == 0, r
+    st = Stacks(profiles_for(outdir, comm=comm))
+    assert st.total() > 50, st.dump()
+    ok = st.with_any(["__libc_start_main", "__libc_start_call_main"])
+    assert ok >= 0.97 * st.total(), f"{ok}/{st.total()} reach __libc_start_main\n" + st.dump()
+
+
+def test_musl_gcc_default_build_without_eh_frame_hdr(outdir):
+    """Debian's musl-gcc links without .eh_frame_hdr: the sampler indexes the program's
+    .eh_frame (found through its section headers) and unwinds it all the same."""
+    exe = PROGS / "musl-plain" / "hot2"
+    ph = run(["readelf", "-lW", exe], timeout=30).stdout
+    assert b"GNU_EH_FRAME" not in ph and b"ld-musl" in ph, ph.decode()
+    r = ring_run([exe, "400"], outdir)
+    assert (r.returncode, r.stdout) == (0, b"hot2: done threads=5 ratio=3:1\n"), r
+    st = Stacks(profiles_for(outdir, comm="hot2"))
+    assert st.with_any(["worker", "main"]) >= 0.95 * st.total() > 0, st.dump()
+    c = collector_line(outdir)
+    assert c["no_object"] <= 0.05 * c["samples"], c
 
 
 @pytest.mark.parametrize("libc", LIBCS)
@@ -199,6 +257,29 @@ def test_dlopened_object_unwound_from_its_first_sample(libc, outdir):
     assert fresh >= 0.9 * st.total() > 0, st.dump()
     through = sum(c for f, c, _ in st.items if "fresh_run" in f and "main" in f)
     assert through == fresh, f"{fresh - through} samples in fresh_run stop short of main\n" + st.dump()
+
+
+def test_unwound_through_a_signal_frame(outdir):
+    """CPU spent in a signal handler of the program's own: the walk goes past the signal-return
+    stub, through the registers the kernel saved, to the interrupted code and main. (On musl
+    the interrupted code is musl's raise(), which has no unwind tables: the walk ends there.)"""
+    r = ring_run([prog("sigburn"), "400"], outdir)
+    assert (r.returncode, r.stdout) == (0, b"sigburn: done\n"), r
+    st = Stacks(profiles_for(outdir, comm="sigburn"))
+    burn = st.with_func("handler_burn")
+    through = sum(c for f, c, _ in st.items if "handler_burn" in f and "outer" in f and "main" in f)
+    assert burn > 50 and through >= 0.95 * burn, f"{through}/{burn}\n" + st.dump()
+
+
+def test_dlopen_dlclose_churn_at_1000hz(outdir):
+    """Two threads dlopen, run and dlclose a library in a loop, one walks dl_iterate_phdr, two
+    burn: the handler never unwinds through a library being unmapped (dlclose fences it out,
+    then the table is rebuilt), never waits for the loader."""
+    r = ring_run([prog("dlchurn"), "3"], outdir, hz=1000)
+    assert (r.returncode, r.stdout) == (0, b"dlchurn: done ok=yes\n"), r
+    st = Stacks(profiles_for(outdir, comm="dlchurn"))
+    assert st.total() > 1000, st.dump()
+    assert st.with_func("churn_burn") > 0, st.dump()
 
 
 @pytest.mark.parametrize("libc", LIBCS)

@@ -6,7 +6,8 @@
  * ones, cut from small objects, so the datarel offsets still point into .eh_frame).
  * Oracle: no crash, no read outside the input (ASan), no undefined behaviour (UBSan), for the
  * header parse and for rules asked at every table entry's address, a few bytes past it, and at
- * addresses taken from the input itself; a rule, when given, has CFA on RSP or RBP.
+ * addresses taken from the input itself; a rule, when given, has CFA on RSP or RBP. The same
+ * bytes are also indexed as an .eh_frame (ldp_cfi_index): a sorted table, FDEs in the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,6 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&off, data + k, sizeof(off));
 			ldp_cfi_rule(&o, base + (uint64_t)(int64_t)off, &r);
 		}
+	}
+	/* the same bytes read as an .eh_frame to index (objects without .eh_frame_hdr): sorted
+	 * pairs, never more than asked, and each FDE offset inside the input */
+	{
+		int32_t out[2 * 256];
+		long n = ldp_cfi_index(base, size, base, base + size, base, out, 256);
+		if (n > 256)
+			abort();
+		for (long i = 0; i < n; i++)
+			if ((i && out[2 * i] < out[2 * i - 2]) || out[2 * i + 1] < 0 || (uint64_t)out[2 * i + 1] >= size)
+				abort();
 	}
 	free(buf);
 	return 0;

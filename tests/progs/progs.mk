@@ -133,3 +133,10 @@ $(PROGS_B)/musl/libfresh.so: tests/progs/lib/libfresh.c
 $(PROGS_B)/musl/dlfresh: $(PROGS_B)/musl/libfresh.so
 $(PROGS_B)/musl/dlfresh: MUSL_LDFLAGS := -Wl,--enable-new-dtags,-rpath,'$$ORIGIN'
 PROG_BIN += $(MUSL_PROGS:%=$(PROGS_B)/musl/%)
+
+# ... and hot2 as Debian's musl-gcc links it by default: no .eh_frame_hdr (the ring sampler
+# indexes its .eh_frame itself).
+$(PROGS_B)/musl-plain/hot2: tests/progs/hot2.c
+	@mkdir -p $(dir $@)
+	$(Q)musl-gcc -O2 -g -fomit-frame-pointer -pthread -o $@ $<
+PROG_BIN += $(PROGS_B)/musl-plain/hot2

@@ -193,6 +193,49 @@ static void sweep(const char *name, void *fn)
 	CHECK(handled > total / 2, "%s: only %ld of %ld addresses handled", name, handled, total);
 }
 
+/* ldp_cfi_index() on an object's .eh_frame must give the table its linker wrote into
+ * .eh_frame_hdr: the same pairs, in the same order (offsets from the header). */
+static void index_like_linker(const char *name, void *fn)
+{
+	struct find f;
+	const uint8_t *h;
+	int32_t ptr, *mine;
+	uint64_t eh;
+	long n;
+
+	CHECK(obj_for((uint64_t)fn, &f) == 0, "%s: no .eh_frame_hdr", name);
+	if (!f.found)
+		return;
+	h = (const uint8_t *)f.obj.hdr;
+	CHECK(h[1] == 0x1b, "%s: eh_frame_ptr encoded 0x%x", name, h[1]);
+	memcpy(&ptr, h + 4, sizeof(ptr));
+	eh = f.obj.hdr + 4 + (int64_t)ptr;
+	mine = calloc(f.obj.nfde + 16, 8);
+	n = ldp_cfi_index(eh, f.obj.hi - eh, f.obj.lo, f.obj.hi, f.obj.hdr, mine, f.obj.nfde + 16);
+	CHECK(n == (long)f.obj.nfde, "%s: %ld FDEs indexed, the linker's table has %lu", name, n,
+	      (unsigned long)f.obj.nfde);
+	CHECK(n > 0 && memcmp(mine, (const void *)f.obj.table, (size_t)n * 8) == 0,
+	      "%s: the index differs from the linker's table", name);
+	/* rules through the index are the rules through the header */
+	{
+		struct ldp_cfi_obj x = f.obj;
+		struct ldp_cfi_rule a, b;
+		x.table = (uint64_t)mine;
+		x.tlo = x.table;
+		x.thi = x.table + (uint64_t)n * 8;
+		for (long i = 0; i < n; i += 1 + n / 200) {
+			uint64_t ip = f.obj.hdr + (int64_t)mine[2 * i] + 1;
+			int ra = ldp_cfi_rule(&f.obj, ip, &a), rb = ldp_cfi_rule(&x, ip, &b);
+			CHECK(ra == rb && (ra < 0 || memcmp(&a, &b, sizeof(a)) == 0), "%s: rule at %#lx differs", name,
+			      (unsigned long)ip);
+		}
+	}
+	/* cut short: refused or fewer, never past the bytes given */
+	CHECK(ldp_cfi_index(eh, f.obj.hi - eh + 1, f.obj.lo, f.obj.hi, f.obj.hdr, mine, 4) < 0,
+	      "%s: a section past its segment accepted", name);
+	free(mine);
+}
+
 int main(void)
 {
 	struct ldp_cfi_obj o;
@@ -205,6 +248,8 @@ int main(void)
 	entry_rules("libc qsort", dlsym(RTLD_DEFAULT, "qsort"));
 	sweep("test_cfi", (void *)main);
 	sweep("libc", dlsym(RTLD_DEFAULT, "qsort"));
+	index_like_linker("test_cfi", (void *)main);
+	index_like_linker("libc", dlsym(RTLD_DEFAULT, "qsort"));
 
 	/* A header that is not one: refused, not read past its segment. */
 	{
