@@ -13,11 +13,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,10 +36,11 @@
 #define REFRESH_NS 250000000LL /* a process's mappings read again this often */
 #define DRAIN_MAX 4096        /* samples taken from one ring per tick */
 #define MAX_PROCS 4096
-/* How long an accepted connection may take to send its message. A process sends it right
- * after connecting; one that never does costs the collector this much (the agent, which
- * serves every user, will need a list of pending connections instead). */
-#define SEND_WAIT_MS 20
+/* Connections accepted whose message has not come yet (a process sends it right after it
+ * connects): kept on the epoll set until it does, PENDING_NS at most, PENDING at once (past
+ * that the oldest is closed). A client that connects and never sends costs a slot, not time. */
+#define PENDING 64
+#define PENDING_NS 1000000000LL
 
 struct tname {
 	uint32_t tid;
@@ -60,8 +61,16 @@ struct proc {
 	struct proc *next;
 };
 
-struct ldp_collector {
+struct pending {
 	int fd;
+	int64_t since_ns;
+};
+
+struct ldp_collector {
+	int fd;                   /* listening */
+	int ep;                   /* epoll: the listening socket and the pending connections */
+	struct pending pend[PENDING];
+	unsigned npend;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ldp_deliver *d;
 	struct ldp_symcache *sc;
@@ -70,6 +79,8 @@ struct ldp_collector {
 	struct proc *procs;
 	unsigned nprocs;
 	struct ldp_collector_stats st;
+	uint64_t tsc0;            /* the TSC and the monotonic clock at start: the TSC's rate */
+	int64_t mono0;
 };
 
 static int64_t mono_ns(void)
@@ -78,6 +89,20 @@ static int64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The processes' handlers time themselves in TSC cycles (ring.h); the same counter here, over
+ * the collector's life against CLOCK_MONOTONIC, gives its rate. */
+static uint64_t tsc(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+#else
+	return 0;
+#endif
 }
 
 static int64_t real_ns(void)
@@ -118,6 +143,9 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	c->period_ns = period_ns;
 	c->flush_ns = flush_ns;
 	c->log = log;
+	c->tsc0 = tsc();
+	c->mono0 = mono_ns();
+	c->ep = -1;
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		r = -errno;
@@ -125,14 +153,24 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	}
 	strcpy(sa.sun_path, sock_path);
 	strcpy(c->path, sock_path);
-	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sock_path, 0600) < 0 ||
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (c->ep < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sock_path, 0600) < 0 ||
 	    listen(c->fd, 128) < 0) {
 		r = -errno;
 		goto fail;
 	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = c->fd };
+		if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
 	*ret = c;
 	return 0;
 fail:
+	if (c->ep >= 0)
+		close(c->ep);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -141,7 +179,7 @@ fail:
 
 int ldp_collector_fd(const struct ldp_collector *c)
 {
-	return c->fd;
+	return c->ep;
 }
 
 static struct proc *find(struct ldp_collector *c, pid_t pid)
@@ -218,6 +256,8 @@ static void counters(struct ldp_collector *c, struct proc *p)
 	GROW(walked_whole, walked_whole);
 	GROW(stopped_no_object, stopped_no_object);
 	GROW(stopped_no_rule, stopped_no_rule);
+	GROW(handler_cycles, handler_cycles);
+	GROW(handled, handled);
 #undef GROW
 }
 
@@ -266,7 +306,8 @@ static void end(struct ldp_collector *c, struct proc *p)
 	free(p);
 }
 
-/* One connection: its message, its ring, its peer. 0, or -errno (refused). */
+/* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
+ * -errno (refused). */
 static int take(struct ldp_collector *c, int conn)
 {
 	char buf[LDP_AGENT_REQ_MAX + 1], ctl[CMSG_SPACE(sizeof(int) * 4)];
@@ -279,16 +320,9 @@ static int take(struct ldp_collector *c, int conn)
 	uid_t uid;
 	ssize_t n;
 
-	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
-	if (r < 0)
-		goto out;
 	n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0 && errno == EAGAIN) {
-		/* connected, the message a few microseconds behind: wait for it, briefly */
-		struct pollfd pf = { conn, POLLIN, 0 };
-		if (poll(&pf, 1, SEND_WAIT_MS) == 1)
-			n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
 	r = n < 0 ? -errno : -EPROTO;
 	if (n < 0)
 		goto out;
@@ -308,6 +342,9 @@ static int take(struct ldp_collector *c, int conn)
 	buf[n] = 0;
 	if ((size_t)n != strlen(LDP_AGENT_REQ_RING) || memcmp(buf, LDP_AGENT_REQ_RING, (size_t)n) ||
 	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ringfd < 0)
+		goto out;
+	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
+	if (r < 0)
 		goto out;
 	r = -ENOSPC;
 	if (c->nprocs >= MAX_PROCS)
@@ -356,13 +393,62 @@ out:
 	return r;
 }
 
+static void pend_drop(struct ldp_collector *c, unsigned i)
+{
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, c->pend[i].fd, NULL);
+	close(c->pend[i].fd);
+	c->pend[i] = c->pend[--c->npend];
+}
+
+/* A connection's message has come, or not yet (kept, on the epoll set). */
+static void handle(struct ldp_collector *c, int conn, int is_pending)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = conn };
+	unsigned i;
+
+	if (take(c, conn) != -EAGAIN) {
+		for (i = 0; is_pending && i < c->npend; i++)
+			if (c->pend[i].fd == conn) {
+				pend_drop(c, i);
+				return;
+			}
+		close(conn);
+		return;
+	}
+	if (is_pending)
+		return;
+	if (c->npend == PENDING) { /* the oldest goes */
+		unsigned old = 0;
+		for (i = 1; i < c->npend; i++)
+			if (c->pend[i].since_ns < c->pend[old].since_ns)
+				old = i;
+		c->st.refused++;
+		pend_drop(c, old);
+	}
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, conn, &ev) < 0) {
+		c->st.refused++;
+		close(conn);
+		return;
+	}
+	c->pend[c->npend++] = (struct pending){ conn, mono_ns() };
+}
+
 void ldp_collector_accept(struct ldp_collector *c)
 {
-	int conn;
+	struct epoll_event evs[32];
+	int n, conn;
 
-	while ((conn = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		take(c, conn);
-		close(conn);
+	while ((n = epoll_wait(c->ep, evs, 32, 0)) > 0) {
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd != c->fd) {
+				handle(c, evs[i].data.fd, 1);
+				continue;
+			}
+			while ((conn = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0)
+				handle(c, conn, 0);
+		}
+		if (n < 32)
+			break;
 	}
 }
 
@@ -371,6 +457,15 @@ void ldp_collector_tick(struct ldp_collector *c)
 	int64_t now = mono_ns();
 	struct proc *p, *next;
 
+	for (unsigned i = 0; i < c->npend;) {
+		if (now - c->pend[i].since_ns < PENDING_NS) {
+			i++;
+			continue;
+		}
+		c->st.refused++;
+		say(c, 1, "collector: a connection refused: no message in a second");
+		pend_drop(c, i);
+	}
 	for (p = c->procs; p; p = next) {
 		next = p->next;
 		if (p->ended_ns) {
@@ -401,7 +496,14 @@ void ldp_collector_tick(struct ldp_collector *c)
 
 void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret)
 {
+	uint64_t cycles = tsc() - c->tsc0;
+	int64_t ns = mono_ns() - c->mono0;
+
 	*ret = c->st;
+	ret->handler_ns = 0;
+	if (cycles && ns > 0 && ret->handled)
+		ret->handler_ns = (uint64_t)((double)ret->handler_cycles * (double)ns / (double)cycles /
+					     (double)ret->handled);
 }
 
 void ldp_collector_finish(struct ldp_collector *c)
@@ -420,6 +522,9 @@ void ldp_collector_free(struct ldp_collector *c)
 	if (!c)
 		return;
 	ldp_collector_finish(c);
+	while (c->npend)
+		pend_drop(c, 0);
+	close(c->ep);
 	close(c->fd);
 	unlink(c->path);
 	free(c);

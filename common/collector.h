@@ -41,9 +41,11 @@ void ldp_collector_finish(struct ldp_collector *c);
  * removed). Accepts NULL. */
 void ldp_collector_free(struct ldp_collector *c);
 
-/* The listening descriptor: poll it for POLLIN, then call ldp_collector_accept(). */
+/* A descriptor to poll for POLLIN (an epoll set of the listening socket and the connections
+ * whose message has not come yet), then call ldp_collector_accept(). */
 int ldp_collector_fd(const struct ldp_collector *c);
-/* Takes every pending connection's ring. Never blocks. */
+/* Takes the rings of every connection whose message has come. Never blocks: a connection
+ * without its message waits on the set, a second at most. */
 void ldp_collector_accept(struct ldp_collector *c);
 /* Drains the rings; ends the profiles of processes that are gone; ships the windows that are
  * due. Call it every LDP_COLLECTOR_TICK_MS. */
@@ -60,6 +62,9 @@ struct ldp_collector_stats {
 	uint64_t walked_whole;   /* stacks the processes unwound to their first frame */
 	uint64_t stopped_no_object, stopped_no_rule;
 	uint64_t profiles;       /* profiles handed to delivery */
+	/* the handlers' own clock: TSC cycles over how many samples, and the mean in ns (the
+	 * cycles at the rate the collector measured; 0 when unknown) */
+	uint64_t handler_cycles, handled, handler_ns;
 };
 void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret);
 

@@ -54,6 +54,10 @@ struct ldp_ring_hdr {
 	uint64_t head;      /* next position producers claim */
 	uint8_t pad1[64 - 8];
 	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
+	uint8_t pad2[64 - 8];
+	/* the producer's own clock of its handler (x86_64: TSC cycles, from entry to the sample
+	 * put), and how many samples that covers: a hint, for the collector's log */
+	uint64_t handler_cycles, handled;
 };
 
 /* A slot: one sample. seq == position + 1 once published, position + nslots once read (free

@@ -168,7 +168,7 @@ int ldp_runcollect_wait(struct ldp_runcollect *rc, pid_t child, int *status)
 void ldp_runcollect_free(struct ldp_runcollect *rc)
 {
 	struct ldp_collector_stats st;
-	char msg[256];
+	char msg[320];
 
 	if (!rc)
 		return;
@@ -179,12 +179,12 @@ void ldp_runcollect_free(struct ldp_runcollect *rc)
 		snprintf(msg, sizeof(msg),
 			 "collector: %llu rings, %llu refused; %llu samples (%llu periods), %llu dropped by "
 			 "full rings, %llu bad; stacks: %llu whole, %llu stopped at an unknown address, %llu at "
-			 "an unmodelled rule",
+			 "an unmodelled rule; handler: %.2f us per sample",
 			 (unsigned long long)st.rings, (unsigned long long)st.refused,
 			 (unsigned long long)st.samples, (unsigned long long)st.weight,
 			 (unsigned long long)st.dropped, (unsigned long long)st.bad,
 			 (unsigned long long)st.walked_whole, (unsigned long long)st.stopped_no_object,
-			 (unsigned long long)st.stopped_no_rule);
+			 (unsigned long long)st.stopped_no_rule, st.handler_ns / 1000.0);
 		run_log(1, msg);
 	}
 	ldp_symcache_free(rc->sc);

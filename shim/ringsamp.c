@@ -9,8 +9,10 @@
  * table's readable segments, the interrupted thread's stack between its stack pointer and its
  * known top) with bound checks that cannot wrap, process_vm_readv for every other address,
  * glibc's _dl_find_object (lock-free by design), and lock-free atomics. Never: a libc call
- * (but the foreign-signal path's sigaction, which saves errno), a lock, an allocation other
- * than the ring's one mmap, a wait.
+ * (but sigaction, async-signal-safe, on the two paths that give SIGPROF back: foreign() and
+ * give_up(), which save errno), a lock (give_up() only tries one), an allocation other than
+ * the ring's one mmap, a wait (the hand-over's connect and send are non-blocking, bounded by
+ * LDP_AGENT_REPLY_MS). The log line of give_up() is the first stage's, raw system calls only.
  *
  * Outside the handler (wrappers, fork handlers), still without libc: a spin lock (`tlock`)
  * orders the writers of the thread table; the handler never takes it, it finds its slot by the
@@ -22,8 +24,14 @@
  * never makes one, and fork stays cheap): a memfd sealed against shrinking and growing,
  * mapped shared and MADV_DONTFORK (a forked child never sees, let alone writes, its parent's),
  * sent to the collector over the agent protocol's socket with SCM_RIGHTS; the memfd and the
- * socket are closed before the handler returns. Without a collector the process runs on, its
- * samples dropped.
+ * socket are closed before the handler returns. When no collector takes it, sampling ends
+ * there for good (give_up), said in the log and in ldprof status; a collector that goes
+ * away later costs the process nothing (a full ring drops and counts).
+ *
+ * The walk is the fast path only: .eh_frame rules (cfi.c), a PLT stub at the leaf taken by
+ * its return address, signal frames through the kernel's saved registers; objects without
+ * .eh_frame_hdr get a search table made from their .eh_frame. What it cannot take ends the
+ * stack, counted in the ring's header.
  *
  * This duplicates unwind.c's fast path (the rule cache, the table search, the walk) on
  * purpose: unwind.c belongs to the glibc core, which issue 16 deletes.
@@ -79,7 +87,11 @@
 #define RCACHE 4096
 #define TRAMPS 256         /* threads being started at once */
 #define MAX_FRAMES (LDP_RING_MAX_FRAMES + 1)  /* one more, to know a stack was cut */
-#define RING_SLOTS 256     /* 256 KiB: over 0.6 s of 4 busy threads at 99 Hz */
+/* The ring holds what the process's threads take in RING_HOLD_MS (the collector drains every
+ * 50 ms), counted at its making, in slots of 1 KiB: 64 (64 KiB) for up to 2 busy threads at
+ * 99 Hz, 128 for 5, 2048 for 64 at 99 Hz or 16 at the kernel's 250 a second, at most 4096. */
+#define RING_HOLD_MS 250
+#define RING_MIN_SLOTS 64u
 #define SIVAL_MAGIC 0x4c52ull /* "LR" in the sigev_value's top 16 bits */
 
 /* ---- the process's state (small: the tables are mapped at start) ---- */
@@ -174,6 +186,7 @@ static struct {
 	int fork_tid;       /* the thread that forks (fork_prepare) */
 	int fork_locked;    /* fork_prepare took tlock */
 	void *ring;
+	uint32_t ring_slots;
 	struct thread *threads;
 	struct objtab *tabs[2];
 	struct rentry *rcache;
@@ -366,9 +379,7 @@ static int sigreturn_at(const struct walk *w, uint64_t a)
 	return 1;
 }
 
-
-
-/* 0 and the rule, or STOP_NO_OBJECT / STOP_NO_RULE. */
+/* 0 and the rule, or STOP_NO_OBJECT / STOP_NO_RULE / SIGFRAME. */
 static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 {
 	uint32_t i = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 52) & (RCACHE - 1);
@@ -486,10 +497,28 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 static int arm(int timer, long ns);
 
 
+/* Slots for the threads there are now, each at its rate (a thread's CPU clock fires at most
+ * at the kernel's tick, 250 a second here; more would be overruns, counted in one sample). */
+static uint32_t ring_slots(void)
+{
+	uint64_t hz = LDP_NS_PER_S / (uint64_t)R.b.period_ns, live = 0, want;
+	uint32_t n = RING_MIN_SLOTS;
+
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		live += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
+	if (hz > 250)
+		hz = 250;
+	want = live * hz * RING_HOLD_MS / 1000;
+	while (n < want && n < LDP_RING_MAX_SLOTS)
+		n *= 2;
+	return n;
+}
+
 /* Makes the ring and hands it to the collector; NULL when either fails (*why says which). */
 static void *ring_make(const char **why)
 {
-	unsigned long size = ldp_ring_size(RING_SLOTS);
+	uint32_t slots = ring_slots();
+	unsigned long size = ldp_ring_size(slots);
 	unsigned char st[256];
 	long fd, p = -1;
 	void *mem = 0;
@@ -515,7 +544,8 @@ static void *ring_make(const char **why)
 		goto out;
 	mem = (void *)p;
 	sys3(NR_madvise, p, (long)size, MADV_DONTFORK_);
-	ldp_ring_init(mem, RING_SLOTS, (uint32_t)R.pid);
+	ldp_ring_init(mem, slots, (uint32_t)R.pid);
+	R.ring_slots = slots;
 	r = (int)sys3(NR_fcntl, fd, F_ADD_SEALS_, F_SEAL_SHRINK_ | F_SEAL_GROW_ | F_SEAL_SEAL_);
 	if (r == 0) {
 		r = ldp_agentreq_hand(R.collector, LDP_AGENT_REQ_RING, (int)fd);
@@ -610,10 +640,18 @@ static void foreign(void)
 		*R.b.errno_location() = saved;
 }
 
+static uint64_t tsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
 static void on_prof(int sig, void *sip, void *ucp)
 {
 	const struct k_siginfo *si = sip;
-	uint64_t frames[MAX_FRAMES], v = si->value, weight;
+	uint64_t frames[MAX_FRAMES], v = si->value, weight, t0 = tsc();
 	struct ldp_ring_hdr *h;
 	struct thread *th;
 	uint32_t idx, n;
@@ -641,7 +679,7 @@ static void on_prof(int sig, void *sip, void *ucp)
 	if (!ring)
 		goto out;
 	n = walk(ucp, th, frames, MAX_FRAMES, &stop);
-	ldp_ring_put(ring, RING_SLOTS, (uint32_t)th->tid, weight, frames, n);
+	ldp_ring_put(ring, R.ring_slots, (uint32_t)th->tid, weight, frames, n);
 	h = ring;
 	if (stop == STOP_NO_OBJECT)
 		__atomic_fetch_add(&h->stopped_no_object, 1, __ATOMIC_RELAXED);
@@ -649,6 +687,8 @@ static void on_prof(int sig, void *sip, void *ucp)
 		__atomic_fetch_add(&h->stopped_no_rule, 1, __ATOMIC_RELAXED);
 	else
 		__atomic_fetch_add(&h->walked_whole, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->handler_cycles, tsc() - t0, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->handled, 1, __ATOMIC_RELAXED);
 out:
 	__atomic_fetch_sub(&R.readers, 1, __ATOMIC_SEQ_CST);
 }

@@ -10,7 +10,7 @@
 # described in that file and in the notes printed under the table. Takes about 7 minutes on 2
 # cores. Pass --quick for a short smoke run (too few runs to quote), --only N[,N] for some
 # sections only (sections 6 and 7, the eBPF agent, need root; section 8 opens the HTML report
-# in Debian's Chromium).
+# in Debian's Chromium; section 9 compares `ldprof run --ring` with the glibc core).
 #
 # Exit status: 0, or 1 when a profiled program misbehaved (different output, crash, hang; listed
 # under the table) or a prerequisite is missing.
