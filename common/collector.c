@@ -55,6 +55,7 @@ struct proc {
 	struct ldp_agent_prof *prof;
 	int64_t refreshed_ns, shipped_ns;
 	int64_t ended_ns;         /* gone, its last window waiting for symbol tables (0: alive) */
+	int exec_seen;            /* the ring's exec mark: nothing more comes from it */
 	struct tname names[NAMES];
 	unsigned nnames;
 	struct ldp_ring_hdr last; /* the header's counters at the last look */
@@ -131,6 +132,7 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ldp_collector *c;
+	mode_t old_mask;
 	int r;
 
 	if (strlen(sock_path) >= sizeof(sa.sun_path) || period_ns <= 0 || flush_ns <= 0)
@@ -154,9 +156,16 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	strcpy(sa.sun_path, sock_path);
 	strcpy(c->path, sock_path);
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (c->ep < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sock_path, 0600) < 0 ||
-	    listen(c->fd, 128) < 0) {
+	if (c->ep < 0) {
 		r = -errno;
+		goto fail;
+	}
+	/* the mode from bind() under a umask, never a chmod() by path (docs/security.md) */
+	old_mask = umask(0177);
+	r = bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	umask(old_mask);
+	if (r < 0 || listen(c->fd, 128) < 0) {
+		r = r < 0 ? r : -errno;
 		goto fail;
 	}
 	{
@@ -226,6 +235,15 @@ static void one_sample(void *ctx, const struct ldp_ring_sample *s)
 	struct drain_ctx *dc = ctx;
 	struct proc *p = dc->p;
 	uint64_t w = s->weight ? s->weight : 1;
+
+	if (s->flags & LDP_RING_F_EXEC) {
+		p->exec_seen = 1;
+		return;
+	}
+	if (p->exec_seen) { /* past the mark: not this image's */
+		dc->c->st.bad++;
+		return;
+	}
 
 	/* a weight past a minute of periods is no timer's overrun: a scribbled slot */
 	if (w > 60ull * 1000000000ull / (uint64_t)dc->c->period_ns) {
@@ -483,6 +501,14 @@ void ldp_collector_tick(struct ldp_collector *c)
 			continue;
 		}
 		drain(c, p);
+		/* an exec: what the ring held is this image's, named with the mappings read
+		 * before it; the new image hands a ring of its own */
+		if (p->exec_seen) {
+			p->ended_ns = now;
+			if (!ldp_agent_prof_pending(p->prof))
+				end(c, p);
+			continue;
+		}
 		/* after the drain: samples taken before a new mapping appeared are named with the
 		 * mappings they were taken with */
 		if (now - p->refreshed_ns >= REFRESH_NS) {

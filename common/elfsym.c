@@ -450,6 +450,19 @@ static void table_done(struct table *t)
 }
 
 /* Collects the function symbols of symbol table section symsh into t. */
+/* A debug file's .symtab names a versioned function with its version (nm:
+ * "clock_gettime@@GLIBC_2.17"): the name is what comes before. Cut in the table's own copy of
+ * the strings: names that share the tail end at the same place, and no function name starts
+ * at the '@'. */
+static void strip_version(struct table *t, uint32_t name)
+{
+	for (uint64_t i = name + 1; i < t->strsz && t->strtab[i]; i++)
+		if (t->strtab[i] == '@') {
+			t->strtab[i] = '\0';
+			return;
+		}
+}
+
 static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table *t)
 {
 	Elf64_Sym *chunk = NULL;
@@ -496,6 +509,7 @@ static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table
 			    st->st_value == 0 || st->st_name == 0 || st->st_name >= t->strsz ||
 			    t->strtab[st->st_name] == '\0' || !vaddr_to_offset(e, st->st_value, &off))
 				continue;
+			strip_version(t, st->st_name);
 			r = add_sym(t, off, st->st_size, st->st_name,
 				    preference(st, t->strtab + st->st_name));
 			if (r < 0)

@@ -164,7 +164,8 @@ unsigned ldp_ring_drain(struct ldp_ring *r, ldp_ring_fn fn, void *ctx, unsigned 
 		}
 		memcpy(&copy, s, sizeof(copy));
 		release(r);
-		if (copy.nframes > LDP_RING_MAX_FRAMES || copy.nframes == 0) {
+		if (copy.nframes > LDP_RING_MAX_FRAMES ||
+		    (copy.nframes == 0) != ((copy.flags & LDP_RING_F_EXEC) != 0)) {
 			r->bad++;
 			continue;
 		}

@@ -74,6 +74,10 @@ struct ldp_ring_rec {
 };
 
 #define LDP_RING_F_TRUNCATED 1u /* the stack was deeper than LDP_RING_MAX_FRAMES */
+/* Not a sample (no frames, no weight): the process is about to exec. What the ring held
+ * before it was taken with the old image's mappings; nothing follows it (the new image, if
+ * the exec succeeds, makes a ring of its own). */
+#define LDP_RING_F_EXEC 2u
 
 _Static_assert(sizeof(struct ldp_ring_rec) <= LDP_RING_SLOT_SIZE, "slot size");
 _Static_assert(sizeof(struct ldp_ring_hdr) <= LDP_RING_HDR_SIZE, "header size");
@@ -105,12 +109,13 @@ static inline void ldp_ring_init(void *mem, uint32_t nslots, uint32_t pid)
 	__atomic_store_n(&h->magic, LDP_RING_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* ASYNC-SIGNAL-SAFE, FREESTANDING. Puts one sample (frames leaf first; more than
- * LDP_RING_MAX_FRAMES are cut and flagged). nslots is the producer's own copy, never read
- * back from the shared header. Returns 0, or -1 when the ring was full (or too contended):
- * the sample is dropped and counted. */
-static inline int ldp_ring_put(void *mem, uint32_t nslots, uint32_t tid, uint64_t weight,
-			       const uint64_t *frames, uint32_t n)
+/* ASYNC-SIGNAL-SAFE, FREESTANDING. Puts one record: a sample (frames leaf first; more than
+ * LDP_RING_MAX_FRAMES are cut and flagged), or with flags LDP_RING_F_EXEC and no frames, the
+ * exec mark. nslots is the producer's own copy, never read back from the shared header.
+ * Returns 0, or -1 when the ring was full (or too contended): the record is dropped and
+ * counted. */
+static inline int ldp_ring_put_rec(void *mem, uint32_t nslots, uint32_t tid, uint64_t weight,
+				   const uint64_t *frames, uint32_t n, uint16_t flags)
 {
 	struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)mem;
 	uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
@@ -131,7 +136,7 @@ static inline int ldp_ring_put(void *mem, uint32_t nslots, uint32_t tid, uint64_
 			continue; /* pos now holds the head another producer moved */
 		r->tid = tid;
 		r->weight = weight;
-		r->flags = n > LDP_RING_MAX_FRAMES ? LDP_RING_F_TRUNCATED : 0;
+		r->flags = (uint16_t)(flags | (n > LDP_RING_MAX_FRAMES ? LDP_RING_F_TRUNCATED : 0));
 		if (n > LDP_RING_MAX_FRAMES)
 			n = LDP_RING_MAX_FRAMES;
 		r->nframes = (uint16_t)n;
@@ -143,6 +148,13 @@ static inline int ldp_ring_put(void *mem, uint32_t nslots, uint32_t tid, uint64_
 	__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&h->dropped_weight, weight, __ATOMIC_RELAXED);
 	return -1;
+}
+
+/* ASYNC-SIGNAL-SAFE, FREESTANDING. One sample (ldp_ring_put_rec with no flag). */
+static inline int ldp_ring_put(void *mem, uint32_t nslots, uint32_t tid, uint64_t weight,
+			       const uint64_t *frames, uint32_t n)
+{
+	return ldp_ring_put_rec(mem, nslots, tid, weight, frames, n, 0);
 }
 
 /* ---- the consumer (common/ring.c) ---- */
@@ -185,7 +197,8 @@ int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r);
 typedef void (*ldp_ring_fn)(void *ctx, const struct ldp_ring_sample *s);
 
 /* Takes at most max published samples in order, each copied out and checked before fn sees
- * it (a slot whose nframes is out of range is counted bad and passed over). A slot claimed
+ * it (a slot whose nframes is out of range is counted bad and passed over; the exec mark comes
+ * through with nframes 0 and flags LDP_RING_F_EXEC). A slot claimed
  * but never published (a producer that died in its handler) holds the ring up; once it has
  * done so for LDP_RING_STUCK_DRAINS calls while later ones are published, it is skipped
  * (counted). Returns the number of samples passed to fn. Never blocks. */

@@ -429,6 +429,9 @@ static int cmd_run(int argc, char **argv)
 	if (root && ldp_runconf_untrusted())
 		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
 			"file or its folder can be written by someone else than root\n", argv[i]);
+	/* Without profiling, as said: no collector (the shim then stays off as without --ring). */
+	if (r > 0 || (root && ldp_runconf_untrusted()))
+		ring = 0;
 
 	/* --ring: the tree carries only the ring sampler, and this process collects. */
 	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {

@@ -224,11 +224,11 @@ const char *ldp_agentreq_why(int err)
 	case -EINVAL:
 		return "the socket is not an absolute path of at most 107 bytes";
 	case -ENOENT:
-		return "no agent socket";
+		return "no socket";
 	case -ECONNREFUSED:
-		return "no agent listening";
+		return "nobody listening";
 	case -EAGAIN:
-		return "the agent is busy";
+		return "busy";
 	case -EACCES:
 	case -EPERM:
 		return "not allowed to connect";
@@ -239,6 +239,6 @@ const char *ldp_agentreq_why(int err)
 	case -EPROTO:
 		return "a reply that is not the protocol's";
 	default:
-		return "cannot reach the agent";
+		return "cannot connect";
 	}
 }

@@ -93,6 +93,13 @@
 #define RING_HOLD_MS 250
 #define RING_MIN_SLOTS 64u
 #define SIVAL_MAGIC 0x4c52ull /* "LR" in the sigev_value's top 16 bits */
+/* The finder: one timer on the process's CPU clock, whose signal goes to a thread that is
+ * running (the kernel prefers the current one): a thread with no timer of ours, started with
+ * a raw clone() or when the trampolines ran out, gets one there. */
+#define FINDER_IDX 0xffffu
+/* of the process's CPU time: a new raw thread goes unsampled this long at most */
+#define FINDER_NS 50000000L
+#define FINDER_LATER (-2) /* R.finder: to be made by the next sample (a fork child) */
 
 /* ---- the process's state (small: the tables are mapped at start) ---- */
 
@@ -185,6 +192,8 @@ static struct {
 	int ring_state;
 	int fork_tid;       /* the thread that forks (fork_prepare) */
 	int fork_locked;    /* fork_prepare took tlock */
+	int finder;         /* its timer id, -1 without */
+	int exec_marked;    /* an exec mark went into the ring (hook_exec_prepare) */
 	void *ring;
 	uint32_t ring_slots;
 	struct thread *threads;
@@ -582,6 +591,8 @@ static void give_up(const char *why)
 	for (uint32_t i = 0; i < MAX_THREADS; i++)
 		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
 			arm(R.threads[i].timer, 0);
+	if (R.finder >= 0)
+		arm(R.finder, 0);
 	if (try_lock(&R.tlock)) {
 		int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 		restore_disposition();
@@ -640,6 +651,27 @@ static void foreign(void)
 		*R.b.errno_location() = saved;
 }
 
+static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi);
+static int finder_new(void);
+
+/* The finder's signal, in whatever thread was running: one with no timer of ours gets one
+ * (its stack is not known: its reads go through the kernel). Never waits for the thread
+ * lock: when another thread holds it, the next signal tries again. */
+static void find_me(void)
+{
+	int32_t tid = (int32_t)my_tid();
+
+	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) || __atomic_load_n(&R.paused, __ATOMIC_SEQ_CST))
+		return;
+	for (uint32_t i = 0; i < MAX_THREADS; i++)
+		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE && R.threads[i].tid == tid)
+			return;
+	if (__atomic_exchange_n(&R.tlock, 1, __ATOMIC_ACQUIRE))
+		return;
+	thread_add(tid, 0, 0);
+	__atomic_store_n(&R.tlock, 0, __ATOMIC_RELEASE);
+}
+
 static uint64_t tsc(void)
 {
 	uint32_t lo, hi;
@@ -664,6 +696,10 @@ static void on_prof(int sig, void *sip, void *ucp)
 		return;
 	}
 	idx = (uint32_t)(v & 0xffff);
+	if (idx == FINDER_IDX) {
+		find_me();
+		return;
+	}
 	if (idx >= MAX_THREADS)
 		return;
 	th = &R.threads[idx];
@@ -678,6 +714,17 @@ static void on_prof(int sig, void *sip, void *ucp)
 	ring = ring_get();
 	if (!ring)
 		goto out;
+	if (__atomic_load_n(&R.finder, __ATOMIC_ACQUIRE) == FINDER_LATER) {
+		int later = FINDER_LATER;
+		if (__atomic_compare_exchange_n(&R.finder, &later, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			int f = finder_new();
+			__atomic_store_n(&R.finder, f, __ATOMIC_SEQ_CST);
+			/* stepped aside meanwhile (another thread): it may not have seen this one */
+			if (f >= 0 && !__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) &&
+			    __atomic_compare_exchange_n(&R.finder, &f, -1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				sys3(NR_timer_delete, f, 0, 0);
+		}
+	}
 	n = walk(ucp, th, frames, MAX_FRAMES, &stop);
 	ldp_ring_put(ring, R.ring_slots, (uint32_t)th->tid, weight, frames, n);
 	h = ring;
@@ -994,6 +1041,25 @@ static void arm_all(int on)
 	for (uint32_t i = 0; i < MAX_THREADS; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			arm(R.threads[i].timer, on ? R.b.period_ns : 0);
+	if (R.finder >= 0)
+		arm(R.finder, on ? FINDER_NS : 0);
+}
+
+/* The finder's timer, armed; -1 when it cannot be made (the threads of pthread_create are
+ * sampled all the same). */
+static int finder_new(void)
+{
+	struct k_sigevent sev;
+	int timer = -1;
+
+	zero(&sev, sizeof(sev));
+	sev.value = SIVAL_MAGIC << 48 | (uint64_t)FINDER_IDX;
+	sev.signo = SIGPROF_;
+	sev.notify = 0; /* SIGEV_SIGNAL: to the process */
+	if (sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&timer) < 0)
+		return -1;
+	arm(timer, FINDER_NS);
+	return timer;
 }
 
 /* The calling thread's stack as its libc made it (not for the main thread). */
@@ -1124,6 +1190,9 @@ static void step_aside(const char *why)
 	for (uint32_t i = 0; i < MAX_THREADS; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			thread_retire(&R.threads[i]);
+	if (R.finder >= 0)
+		sys3(NR_timer_delete, R.finder, 0, 0);
+	R.finder = -1;
 	unlock(&R.tlock);
 	restore_disposition();
 	if (R.b.state) {
@@ -1154,6 +1223,11 @@ static void hook_exec_prepare(void)
 	lock(&R.tlock);
 	arm_all(0);
 	unlock(&R.tlock);
+	/* What the ring holds was taken in this image: the collector names it with these
+	 * mappings, not the next image's. */
+	if (__atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE) == RING_READY)
+		R.exec_marked = ldp_ring_put_rec(R.ring, R.ring_slots, (uint32_t)my_tid(), 0, 0, 0,
+						 LDP_RING_F_EXEC) == 0;
 	/* none of ours pending across exec: the new image would die of it before its shim runs */
 	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&prof, (long)&old, 8, 0, 0);
 	while (sys6(NR_rt_sigtimedwait, (long)&prof, 0, (long)&zero_ts, 8, 0, 0) == SIGPROF_)
@@ -1168,6 +1242,14 @@ static void hook_exec_failed(void)
 
 	if (!mine())
 		goto out;
+	/* The collector ended this ring at the exec mark: the next sample makes a new one. No
+	 * handler runs now (paused), none reads the ring. */
+	if (R.exec_marked) {
+		R.exec_marked = 0;
+		sys3(NR_munmap, (long)R.ring, (long)ldp_ring_size(R.ring_slots), 0);
+		R.ring = 0;
+		__atomic_store_n(&R.ring_state, RING_NONE, __ATOMIC_RELEASE);
+	}
 	if (install_handler() == 0) {
 		lock(&R.tlock);
 		arm_all(1);
@@ -1296,6 +1378,9 @@ static void fork_child(void)
 	if (R.b.state)
 		R.b.state->pid = (int32_t)R.pid;
 	thread_add((int32_t)my_tid(), lo, hi);
+	/* the parent's finder is not the child's: its own comes with its first sample, so that
+	 * a child that execs or exits at once never makes one */
+	R.finder = FINDER_LATER;
 	unlock(&R.tlock);
 }
 
@@ -1366,6 +1451,7 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 		return 0;
 	}
 	R.threads = (struct thread *)m;
+	R.finder = -1;
 	R.tabs[0] = (struct objtab *)(m + tlen);
 	R.tabs[1] = R.tabs[0] + 1;
 	R.rcache = (struct rentry *)(m + tlen + olen);
@@ -1392,6 +1478,7 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 		goto fail;
 	}
 	adopt_all();
+	R.finder = finder_new();
 	unlock(&R.tlock);
 	return &ops;
 fail:

@@ -227,7 +227,7 @@ def test_program_unchanged_whatever_the_agent_does(outdir, agent, tmp_path, mode
         assert (p.returncode, p.stdout, p.stderr) == (0, never.stdout, never.stderr), \
             (p.stdout, never.stdout)
         assert p.stdout.splitlines()[:2] == baseline(args).stdout.splitlines()[:2]
-    said = {"absent": "none (no agent socket)", "ok": "registered", "no": "refused (rate limit)",
+    said = {"absent": "none (no socket)", "ok": "registered", "no": "refused (rate limit)",
             "garbage": "none (a reply that is not the protocol's)",
             "close": "none (closed without a reply)", "silent": "none (no reply in time)"}[mode]
     assert f"info: agent: {said}" in read_log(outdir), read_log(outdir)

@@ -58,7 +58,8 @@ def functions(path):
     for line in out.splitlines():
         f = line.split()
         if len(f) == 4 and f[2] in "tTwWiI":
-            fns.append((int(f[0], 16), int(f[1], 16), f[3]))
+            # a versioned name, "clock_gettime@@GLIBC_2.17", is named without its version
+            fns.append((int(f[0], 16), int(f[1], 16), f[3].split("@")[0]))
     return fns
 
 

@@ -130,6 +130,8 @@ def test_profiles_carry_the_names_of_debug_files(outdir):
     assert bare.returncode == 0 and bare.stderr == b"", bare
     assert b"libc.so.6+0x" not in bare.stdout, bare.stdout.decode()
     assert b"start_thread" in bare.stdout, bare.stdout.decode()
+    # the debug file's .symtab says "clock_gettime@@GLIBC_2.17": named without the version
+    assert b"clock_gettime" in bare.stdout and b"@" not in bare.stdout, bare.stdout.decode()
 
 
 def test_threads_named(hot2):
@@ -201,7 +203,9 @@ def test_nothing_of_ours_the_program_sees(libc, outdir):
     assert [x for x in lines if x not in extra] == want
     assert "threads 1" in lines and not [x for x in lines if x.startswith("fd ") and "ldprof" in x]
     c = collector_line(outdir)
-    assert c["rings"] == 1 and c["samples"] > 50, c
+    # 400 ms at 499 Hz: ~200 periods (a loaded machine delivers fewer signals, each carrying
+    # its overruns: count periods, not signals)
+    assert c["rings"] == 1 and c["periods"] > 100, c
 
 
 @pytest.mark.parametrize("libc", LIBCS)
@@ -216,7 +220,8 @@ def test_pthread_exit_from_main(libc, mode, outdir):
 
 @pytest.mark.parametrize("libc", LIBCS)
 def test_fork_and_exec(libc, outdir):
-    """The child gets its own ring and profile; the image it execs (`burn`) another."""
+    """The child gets its own ring and profile; the image it execs (`burn`) another, the exec
+    mark in the child's ring ending the first one with the mappings it was sampled with."""
     cmd = [libc_prog(libc, "forkexec"), "execve", "300"]
     r = ring_run(cmd, outdir)
     assert r.returncode == 0, r
@@ -225,9 +230,12 @@ def test_fork_and_exec(libc, outdir):
     by = {(c, pid) for c, pid, _ in files.values()}
     assert ("forkexec", parent) in by and ("forkexec", child) in by and ("burn", child) in by, by
     funcs = {"parent_burn": ("forkexec", parent), "child_burn": ("forkexec", child), "burn_loop": ("burn", child)}
+    # the burners read the clock as they go: on musl a sample inside clock_gettime (musl's,
+    # without unwind tables, then the vDSO's) ends there, short of the burner
+    need = 0.9 if libc == "glibc" else 0.8
     for fn, (comm, pid) in funcs.items():
         st = Stacks(profiles_for(outdir, comm=comm, pid=pid))
-        assert st.with_func(fn) >= 0.9 * st.total() > 0, f"{fn} in {comm} {pid}:\n" + st.dump()
+        assert st.with_func(fn) >= need * st.total() > 0, f"{fn} in {comm} {pid}:\n" + st.dump()
     # the parent's profile holds none of the child's samples, and the other way round
     assert Stacks(profiles_for(outdir, comm="forkexec", pid=parent)).with_func("child_burn") == 0
     assert Stacks(profiles_for(outdir, comm="forkexec", pid=child)).with_func("parent_burn") == 0
@@ -271,6 +279,19 @@ def test_unwound_through_a_signal_frame(outdir):
     assert burn > 50 and through >= 0.95 * burn, f"{through}/{burn}\n" + st.dump()
 
 
+def test_thread_of_a_raw_clone_found(outdir):
+    """A thread started with a raw clone() after the sampler is on (no pthread_create to see
+    it): the finder, a timer on the process's CPU clock, gives it its own timer within 50 ms of
+    the process's CPU time."""
+    r = ring_run([prog("rawthread"), "600"], outdir)
+    assert (r.returncode, r.stdout) == (0, b"rawthread: done\n"), r
+    cpu = int(re.search(rb"raw_cpu_ns=(\d+)", r.stderr).group(1))
+    st = Stacks(profiles_for(outdir, comm="rawthread"))
+    got, expected = st.with_func("raw_burn"), cpu * HZ / 1e9
+    assert got >= 0.8 * expected, f"{got} samples in raw_burn, {expected:.0f} expected\n" + st.dump()
+    assert sum(c for f, c, _ in st.items if "raw_burn" in f and "raw_main" in f) >= 0.95 * got, st.dump()
+
+
 def test_dlopen_dlclose_churn_at_1000hz(outdir):
     """Two threads dlopen, run and dlclose a library in a loop, one walks dl_iterate_phdr, two
     burn: the handler never unwinds through a library being unmapped (dlclose fences it out,
@@ -303,7 +324,7 @@ def test_no_collector_reachable(libc, outdir):
     assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r
     # said once, by the first sample, which ended sampling for good
     lines = [x for x in read_log(outdir).splitlines() if "no collector took the ring" in x]
-    assert len(lines) == 1 and "stepping aside: no collector took the ring: no agent socket" in lines[0], \
+    assert len(lines) == 1 and "stepping aside: no collector took the ring: no socket" in lines[0], \
         read_log(outdir)
 
 
@@ -332,6 +353,18 @@ def test_root_process_never_hands_its_ring_to_another_user(outdir):
         s.close()
         os.unlink(path)
         os.rmdir(d)
+
+
+def test_config_with_errors_profiles_nothing(outdir):
+    """As without --ring: a configuration with an error keeps the tree unprofiled, said once."""
+    cfg = outdir / "bad.ini"
+    cfg.write_text("[sampling]\nhz = 5000\n")
+    out = outdir / "profiles"
+    r = ldprof_run([prog("burn"), "200"], outdir=out, extra=["--ring", "--config", str(cfg)],
+                   env=clean_env(LDPROF_LOG_LEVEL="info"))
+    assert r.returncode == 0 and r.stdout.startswith(b"burn: done"), r
+    assert b"the configuration has 1 error" in r.stderr, r.stderr
+    assert not profile_files(out)
 
 
 def test_go_without_libc_untouched(outdir):

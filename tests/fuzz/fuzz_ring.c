@@ -20,7 +20,8 @@
 static void take(void *ctx, const struct ldp_ring_sample *s)
 {
 	(*(unsigned *)ctx)++;
-	if (s->nframes == 0 || s->nframes > LDP_RING_MAX_FRAMES)
+	/* a sample has frames; only the exec mark has none */
+	if (s->nframes > LDP_RING_MAX_FRAMES || (s->nframes == 0) != ((s->flags & LDP_RING_F_EXEC) != 0))
 		abort();
 }
 

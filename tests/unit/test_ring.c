@@ -88,6 +88,17 @@ static void test_in_order_and_full(void)
 		      "a deeper stack is cut at %u frames and flagged", LDP_RING_MAX_FRAMES);
 	}
 	CHECK(ldp_ring_drain(&r, check_one, &v, 100) == 0, "then empty");
+	{
+		struct ldp_ring_sample last;
+
+		CHECK(ldp_ring_put_rec(mem, 8, 9, 0, NULL, 0, LDP_RING_F_EXEC) == 0 &&
+		      ldp_ring_drain(&r, copy_last, &last, 100) == 1 && last.nframes == 0 &&
+		      last.flags == LDP_RING_F_EXEC && r.bad == 0, "the exec mark comes through, no frames");
+		CHECK(ldp_ring_put_rec(mem, 8, 9, 1, NULL, 0, 0) == 0 && ldp_ring_drain(&r, copy_last, &last, 100) == 0 &&
+		      r.bad == 1, "a record with no frames and no mark is bad");
+		CHECK(ldp_ring_put_rec(mem, 8, 9, 1, f, 3, LDP_RING_F_EXEC) == 0 &&
+		      ldp_ring_drain(&r, copy_last, &last, 100) == 0 && r.bad == 2, "a mark with frames is bad");
+	}
 	ldp_ring_detach(&r);
 	munmap(mem, ldp_ring_size(8));
 	close(fd);
@@ -204,7 +215,8 @@ static void test_signal_producers_and_a_consumer_process(void)
 static void count(void *ctx, const struct ldp_ring_sample *s)
 {
 	(*(unsigned *)ctx)++;
-	if (s->nframes == 0 || s->nframes > LDP_RING_MAX_FRAMES)
+	/* a sample has frames; only the exec mark has none */
+	if (s->nframes > LDP_RING_MAX_FRAMES || (s->nframes == 0) != ((s->flags & LDP_RING_F_EXEC) != 0))
 		abort();
 }
 
