@@ -86,6 +86,7 @@
 #define MAX_SEGS 4096
 #define RCACHE 4096
 #define TRAMPS 256         /* threads being started at once */
+#define REAP_EVERY 32      /* pthread_creates between two looks for threads ended unseen */
 #define MAX_FRAMES (LDP_RING_MAX_FRAMES + 1)  /* one more, to know a stack was cut */
 /* The ring holds what the process's threads take in RING_HOLD_MS (the collector drains every
  * 50 ms), counted at its making, in slots of 1 KiB: 64 (64 KiB) for up to 2 busy threads at
@@ -194,6 +195,7 @@ static struct {
 	int fork_locked;    /* fork_prepare took tlock */
 	int finder;         /* its timer id, -1 without */
 	int exec_marked;    /* an exec mark went into the ring (hook_exec_prepare) */
+	unsigned creates;   /* pthread_create calls, for the reaping's pace */
 	void *ring;
 	uint32_t ring_slots;
 	struct thread *threads;
@@ -980,6 +982,8 @@ static int arm(int timer, long ns)
 	return (int)sys6(NR_timer_settime, timer, 0, (long)its, 0, 0, 0);
 }
 
+static void reap(void);
+
 /* Called with tlock held. */
 static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 {
@@ -997,8 +1001,15 @@ static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 		if (R.threads[i].state == SLOT_FREE && free_at == MAX_THREADS)
 			free_at = i;
 	}
-	if (free_at == MAX_THREADS)
-		return 0;
+	if (free_at == MAX_THREADS) {
+		/* full: the slots of threads that ended unseen go back first */
+		reap();
+		for (i = 0; i < MAX_THREADS && free_at == MAX_THREADS; i++)
+			if (R.threads[i].state == SLOT_FREE)
+				free_at = i;
+		if (free_at == MAX_THREADS)
+			return 0;
+	}
 	i = free_at;
 	zero(&sev, sizeof(sev));
 	sev.value = SIVAL_MAGIC << 48 | (uint64_t)(R.threads[i].gen + 1) << 16 | i;
@@ -1027,7 +1038,9 @@ static void thread_retire(struct thread *t)
 }
 
 /* Threads that ended without returning through the trampoline (pthread_exit, a raw clone):
- * their timers will never fire again, but each holds a kernel timer. */
+ * their timers will never fire again, but each holds a kernel timer (and a sigqueue entry
+ * counted against RLIMIT_SIGPENDING). One tgkill(0) per live thread: done every REAP_EVERY
+ * thread creations, and when the table is full, not at every one. Called with tlock held. */
 static void reap(void)
 {
 	for (uint32_t i = 0; i < MAX_THREADS; i++)
@@ -1116,9 +1129,11 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 
 	if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || sys3(NR_getpid, 0, 0, 0) != R.pid)
 		return real(thread, attr, fn, arg);
-	lock(&R.tlock);
-	reap();
-	unlock(&R.tlock);
+	if (__atomic_add_fetch(&R.creates, 1, __ATOMIC_RELAXED) % REAP_EVERY == 0) {
+		lock(&R.tlock);
+		reap();
+		unlock(&R.tlock);
+	}
 	for (int i = 0; i < TRAMPS && !c; i++) {
 		int z = 0;
 		if (__atomic_compare_exchange_n(&R.tramps[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))

@@ -292,6 +292,17 @@ def test_thread_of_a_raw_clone_found(outdir):
     assert sum(c for f, c, _ in st.items if "raw_burn" in f and "raw_main" in f) >= 0.95 * got, st.dump()
 
 
+def test_thread_churn_past_the_table(outdir):
+    """3,000 threads one after the other, each ending with pthread_exit() (unseen by the
+    trampoline): their slots and timers come back, and the last ones, after more threads than
+    the table holds, are sampled."""
+    r = ring_run([prog("threadchurn"), "3000", "40"], outdir)
+    assert (r.returncode, r.stdout) == (0, b"threadchurn: done\n"), r
+    cpu = int(re.search(rb"late_cpu_ns=(\d+)", r.stderr).group(1))
+    got = Stacks(profiles_for(outdir, comm="threadchurn")).with_func("late_burn")
+    assert got >= 0.8 * cpu * HZ / 1e9, f"{got} samples in late_burn for {cpu / 1e6:.0f} ms"
+
+
 def test_dlopen_dlclose_churn_at_1000hz(outdir):
     """Two threads dlopen, run and dlclose a library in a loop, one walks dl_iterate_phdr, two
     burn: the handler never unwinds through a library being unmapped (dlclose fences it out,
