@@ -1472,17 +1472,15 @@ static const char *collector(void)
  * must not have one: its dlopen() looks up the caller's RUNPATH and $ORIGIN from its return
  * address, so the stub below jumps to it with the caller's return address untouched. */
 __attribute__((visibility("hidden"))) int ldp_dlopen_wrap;
-__attribute__((visibility("hidden"))) void *ldp_dlopen_real;
-static void *real_dlopen, *real_pthread_atfork, *real_dl_iterate_phdr, *real_pthread_self,
+/* REAL(dlopen)'s slot, read by the stub too: hidden, not static, so the asm can name it */
+__attribute__((visibility("hidden"))) void *real_dlopen;
+static void *real_pthread_atfork, *real_dl_iterate_phdr, *real_pthread_self,
 	*real_pthread_getattr_np, *real_pthread_attr_getstack, *real__dl_find_object;
 
 __attribute__((visibility("hidden"))) void *ldp_dlopen_resolve(void);
 void *ldp_dlopen_resolve(void)
 {
-	void *f = REAL(dlopen);
-
-	__atomic_store_n(&ldp_dlopen_real, f, __ATOMIC_RELEASE);
-	return f;
+	return REAL(dlopen);
 }
 
 typedef void *(*dlopen_fn)(const char *, int);
@@ -1505,7 +1503,7 @@ __asm__(".text\n"
 	"dlopen:\n"
 	"	cmpl $0, ldp_dlopen_wrap(%rip)\n"
 	"	jne ldp_dlopen_musl\n"
-	"	mov ldp_dlopen_real(%rip), %rax\n"
+	"	mov real_dlopen(%rip), %rax\n"
 	"	test %rax, %rax\n"
 	"	jnz 1f\n"
 	"	push %rdi\n"
