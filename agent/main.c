@@ -293,9 +293,11 @@ static void deliver_stop(struct agent *a, int report)
 
 	if (!a->d)
 		return;
-	ldp_deliver_sender_stop(a->d);
-	/* What is still queued gets the shim's exit budget, then goes to the spool. */
+	/* What is still queued gets the shim's exit budget, then goes to the spool. Before the
+	 * sender stops: a send of its in flight gets the budget too (stopping it first aborted
+	 * it, and a profile the server had taken was sent again). */
 	ldp_deliver_finish(a->d, a->cfg.exit_timeout_ns);
+	ldp_deliver_sender_stop(a->d);
 	ldp_deliver_stats(a->d, &ds);
 	if (report)
 		fprintf(stderr, "ldprof-agent: done: %llu profiles written, %llu sent, %llu spooled, "

@@ -796,3 +796,15 @@ void ldp_deliver_stats(struct ldp_deliver *d, struct ldp_deliver_stats *ret)
 	*ret = d->st;
 	pthread_mutex_unlock(&d->mx);
 }
+
+char *ldp_deliver_summary(const struct ldp_deliver_stats *st, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
+		 "from a full spool, %llu refused, %llu lost, %llu retries",
+		 (unsigned long long)st->sent, (unsigned long long)st->sent_spooled,
+		 (unsigned long long)st->files, (unsigned long long)st->spooled,
+		 (unsigned long long)st->spool_dropped, (unsigned long long)st->rejected,
+		 (unsigned long long)st->lost, (unsigned long long)st->retries);
+	return buf;
+}

@@ -60,8 +60,9 @@ int64_t ldp_deliver_run(struct ldp_deliver *d, int64_t budget_ns);
 
 /* A thread of the caller's that sends what is due (ldp_deliver_run), woken by every submit,
  * so that a slow endpoint never delays the caller: for collectors (`ldprof run`), never in a
- * sampled process. Nothing for file:// endpoints (submit writes the file). Stop it before
- * ldp_deliver_finish(). Returns 0 or -errno. */
+ * sampled process. Nothing for file:// endpoints (submit writes the file). Stop it after
+ * ldp_deliver_finish(), which gives a send of its in flight the exit budget: stopped first,
+ * that send is aborted, and the server may already have its profile. Returns 0 or -errno. */
 int ldp_deliver_sender_start(struct ldp_deliver *d);
 void ldp_deliver_sender_stop(struct ldp_deliver *d);
 
@@ -84,5 +85,8 @@ void ldp_deliver_after_fork_child(struct ldp_deliver *d);
 int ldp_deliver_drain_spool(struct ldp_deliver *d, int64_t budget_ns);
 
 void ldp_deliver_stats(struct ldp_deliver *d, struct ldp_deliver_stats *ret);
+/* The log's "delivery: N sent, ..." line of st into buf (the words every user of the engine
+ * logs at its end, and that tests and people grep). Returns buf. */
+char *ldp_deliver_summary(const struct ldp_deliver_stats *st, char *buf, size_t len);
 
 #endif

@@ -56,7 +56,8 @@ struct ldp_ring_hdr {
 	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
 	uint8_t pad2[64 - 8];
 	/* the producer's own clock of its handler (x86_64: TSC cycles, from entry to the sample
-	 * put), and how many samples that covers: a hint, for the collector's log */
+	 * put, less the once-per-process making of the ring), and how many samples that covers:
+	 * a hint, for the collector's log */
 	uint64_t handler_cycles, handled;
 };
 

@@ -38,7 +38,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
-		"                  [--start-after-cpu DURATION] [--ring] -- CMD [ARGS...]\n"
+		"                  [--start-after-cpu DURATION] -- CMD [ARGS...]\n"
 		"       ldprof report [--top N] [--folded | --svg FILE] [PROFILE_OR_DIR...]\n"
 		"       ldprof diff [--top N] [--svg FILE] BASE NEW\n"
 		"       ldprof config check [--show] [FILE]\n"
@@ -66,19 +66,19 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ldprof run [--config FILE] [--hz N] [-o DIR] [--flush-interval DURATION]\n"
-		"                  [--start-after-cpu DURATION] [--ring] [--] CMD [ARGS...]\n"
+		"                  [--start-after-cpu DURATION] [--] CMD [ARGS...]\n"
 		"  Runs CMD with the profiler preloaded; CMD's input, output, signals and exit status\n"
-		"  pass through. Every process it starts is profiled too.\n"
+		"  pass through. Every process it starts is profiled too, glibc and musl alike: each\n"
+		"  carries only a small sampler, and this process collects, symbolizes and writes.\n"
 		"  -o DIR      write profiles (and ldprof.log) to DIR (default ./ldprof-profiles, unless\n"
 		"              --config names an endpoint)\n"
 		"  --config FILE  the configuration to use (as root: root's own file only)\n"
 		"  --hz N      samples per second of CPU time, 1 to 1000 (default 99)\n"
 		"  --flush-interval DURATION  a profile file per process this often (default 10s)\n"
 		"  --start-after-cpu DURATION  profile a process only once it has used this much CPU\n"
-		"              (default 0: from its start)\n"
-		"  --ring      experimental: the programs carry only a small sampler whose samples\n"
-		"              this process collects, symbolizes and writes; the only way musl\n"
-		"              programs are profiled (--start-after-cpu does not apply)\n"
+		"              (default 0: from its start). Until the sampler learns to wait, a\n"
+		"              DURATION above 0 loads the in-process profiler of host-wide installs\n"
+		"              instead (glibc programs only)\n"
 		"  example: ldprof run -o prof -- ./server --port 8080; ldprof report prof\n");
 }
 
@@ -307,7 +307,8 @@ static int cmd_run(int argc, char **argv)
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
 	struct sigaction sa;
 	long hz = 0;
-	int i, r, status, root = geteuid() == 0, ring = 0;
+	int i, r, status, root = geteuid() == 0, ring = 1;
+	int64_t after_ns = 0;
 	struct ldp_runcollect *rc = NULL;
 	char rcerr[256];
 	pid_t pid;
@@ -340,7 +341,7 @@ static int cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--config")) {
 			config = argv[++i];
 		} else if (!strcmp(a, "--ring")) {
-			ring = 1;
+			/* the default now; kept for the command lines that name it */
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			run_usage(stdout);
 			return 0;
@@ -429,13 +430,20 @@ static int cmd_run(int argc, char **argv)
 	if (root && ldp_runconf_untrusted())
 		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
 			"file or its folder can be written by someone else than root\n", argv[i]);
-	/* Without profiling, as said: no collector (the shim then stays off as without --ring). */
+	/* Without profiling, as said: no collector (the shim then stays off). */
 	if (r > 0 || (root && ldp_runconf_untrusted()))
 		ring = 0;
+	/* The ring sampler starts with the process; a wait for CPU is the in-process core's
+	 * (deferred activation without a thread is issue 16's). A value the shim cannot read
+	 * keeps the default, as the shim does. */
+	if (getenv("LDPROF_SELECT_START_AFTER_CPU") &&
+	    ldp_config_parse_duration(getenv("LDPROF_SELECT_START_AFTER_CPU"), 0, INT64_MAX, &after_ns) == 0 &&
+	    after_ns > 0)
+		ring = 0;
 
-	/* --ring: the tree carries only the ring sampler, and this process collects. */
+	/* The tree carries only the ring sampler, and this process collects. */
 	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
-		fprintf(stderr, "ldprof run: --ring: %s\n", rcerr);
+		fprintf(stderr, "ldprof run: cannot collect: %s\n", rcerr);
 		if (runconf[0])
 			ldp_runconf_remove(runconf);
 		return 1;

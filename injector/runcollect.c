@@ -42,9 +42,6 @@ static struct ldp_config *log_cfg;
 static void run_log(int level, const char *msg)
 {
 	const char *names[] = { "debug", "info", "warn", "error" };
-	char when[32];
-	time_t t = time(NULL);
-	struct tm tm;
 	FILE *f;
 
 	if (!log_cfg || !log_cfg->log_file[0] || !strcmp(log_cfg->log_file, "syslog") ||
@@ -53,9 +50,8 @@ static void run_log(int level, const char *msg)
 	f = fopen(log_cfg->log_file, "ae");
 	if (!f)
 		return;
-	localtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(f, "%s ldprof[%d] %s: %s\n", when, (int)getpid(), names[level], msg);
+	/* the shim's and the core's line format (shim/log.c): one log, one shape */
+	fprintf(f, "ldprof[%d]: %s: %s\n", (int)getpid(), names[level], msg);
 	fclose(f);
 }
 
@@ -167,7 +163,8 @@ int ldp_runcollect_wait(struct ldp_runcollect *rc, pid_t child, int *status)
 
 void ldp_runcollect_free(struct ldp_runcollect *rc)
 {
-	struct ldp_collector_stats st;
+	struct ldp_collector_stats st = { 0 };
+	struct ldp_deliver_stats ds;
 	char msg[320];
 
 	if (!rc)
@@ -189,8 +186,17 @@ void ldp_runcollect_free(struct ldp_runcollect *rc)
 	}
 	ldp_symcache_free(rc->sc);
 	if (rc->d) {
-		ldp_deliver_sender_stop(rc->d);
+		/* finish first: a send of the sender's in flight gets the exit budget (stopped
+		 * first, it was aborted and a profile the server had taken was sent again) */
 		ldp_deliver_finish(rc->d, rc->cfg.exit_timeout_ns);
+		ldp_deliver_sender_stop(rc->d);
+		/* the tree's totals, in the words a process's core logs at its exit */
+		snprintf(msg, sizeof(msg), "exit: %llu profiles, %llu samples, %llu dropped",
+			 (unsigned long long)st.profiles, (unsigned long long)st.weight,
+			 (unsigned long long)st.dropped);
+		run_log(1, msg);
+		ldp_deliver_stats(rc->d, &ds);
+		run_log(1, ldp_deliver_summary(&ds, msg, sizeof(msg)));
 		ldp_deliver_free(rc->d);
 	}
 	if (rc->dir[0])

@@ -860,6 +860,7 @@ static void core_exit(void)
 {
 	struct ldp_sampler_stats st;
 	struct ldp_deliver_stats ds;
+	char line[320];
 
 	if (!my_process() || C.left)
 		return;
@@ -893,13 +894,7 @@ static void core_exit(void)
 			"no known object, %llu at a rule the fast path does not model; %llu of them at "
 			"the interrupted frame)", fast, no_obj + no_rule, no_obj, no_rule, leaf);
 	}
-	ldp_log(LDP_LOG_INFO,
-		"delivery: %llu sent, %llu sent from the spool, %llu files, %llu spooled, %llu dropped "
-		"from a full spool, %llu refused, %llu lost, %llu retries",
-		(unsigned long long)ds.sent, (unsigned long long)ds.sent_spooled,
-		(unsigned long long)ds.files, (unsigned long long)ds.spooled,
-		(unsigned long long)ds.spool_dropped, (unsigned long long)ds.rejected,
-		(unsigned long long)ds.lost, (unsigned long long)ds.retries);
+	ldp_log(LDP_LOG_INFO, "%s", ldp_deliver_summary(&ds, line, sizeof(line)));
 	/* The handler stays installed: a SIGPROF already queued is caught and dropped. */
 }
 

@@ -1576,6 +1576,7 @@ static void start_ring(void)
 	b.errno_location = __errno_location;
 	b.main_stack_hint = getauxval(LDP_AT_EXECFN);
 	b.log = rs_log;
+	b.ask_agent = ask_agent;
 	/* Before the first sample: every dlopen from here on passes through the table. */
 	if (!gnu_get_libc_version)
 		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
@@ -1583,6 +1584,13 @@ static void start_ring(void)
 	ops = ldp_rs_start(&b, &why);
 	if (!ops) {
 		__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
+		if (why == ldp_rs_foreign_sigprof) {
+			/* as the core: the agent may sample it from the kernel */
+			decide(LDP_ST_FOREIGN_SIGPROF, why);
+			preload_log(LOG_WARN_, "staying off", why);
+			ask_agent(LDP_AGENT_REQ_SAMPLE_SIGPROF);
+			return;
+		}
 		decide(LDP_ST_CORE_FAILED, why);
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
@@ -1591,8 +1599,23 @@ static void start_ring(void)
 	p = put(p, end, b.collector);
 	*p = 0;
 	decide(LDP_ST_RING, detail);
-	if (log_level() <= 1)
-		preload_log(LOG_INFO_, "sampling, samples to the collector", b.collector);
+	if (log_level() <= 1) {
+		/* the core's activation line, in the first stage's format */
+		char line[256];
+
+		p = line;
+		end = line + sizeof(line) - 1;
+		p = put(p, end, "info: active pid=");
+		p = put_num(p, end, my_pid());
+		p = put(p, end, " hz=");
+		p = put_num(p, end, LDP_NS_PER_S / b.period_ns);
+		p = put(p, end, " threads=");
+		p = put_num(p, end, (long)ldp_rs_threads());
+		p = put(p, end, " collector=");
+		p = put(p, end, b.collector);
+		*p = 0;
+		preload_log(LOG_INFO_, line, 0);
+	}
 	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
 }
 

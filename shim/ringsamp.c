@@ -187,12 +187,14 @@ static struct {
 	int fenced;         /* a dlclose is in progress */
 	int readers;        /* handlers inside the object table */
 	int tlock;          /* writers of the thread table */
+	/* slots at and above this index have never been used in this process (a fork child
+	 * starts at 0: the parent's slots are garbage to it, never written, so never copied) */
+	uint32_t hiwater;
 	int tablock;        /* builders of the object table */
 	int cur;            /* the object table handlers read */
 	int old_busy;       /* a handler may still read the other one */
 	int ring_state;
-	int fork_tid;       /* the thread that forks (fork_prepare) */
-	int fork_locked;    /* fork_prepare took tlock */
+	uint32_t tramp_hw;  /* trampoline cells at and above this index were never taken */
 	int finder;         /* its timer id, -1 without */
 	int exec_marked;    /* an exec mark went into the ring (hook_exec_prepare) */
 	unsigned creates;   /* pthread_create calls, for the reaping's pace */
@@ -205,6 +207,12 @@ static struct {
 	struct k_sigaction orig; /* the program's SIGPROF disposition, as it set it */
 	struct index *idx;       /* search tables made for objects without .eh_frame_hdr */
 } R;
+
+/* The slots to look at: [0, slots_hw()). */
+static uint32_t slots_hw(void)
+{
+	return __atomic_load_n(&R.hiwater, __ATOMIC_ACQUIRE);
+}
 
 static long my_tid(void) { return sys3(NR_gettid, 0, 0, 0); }
 
@@ -515,7 +523,7 @@ static uint32_t ring_slots(void)
 	uint64_t hz = LDP_NS_PER_S / (uint64_t)R.b.period_ns, live = 0, want;
 	uint32_t n = RING_MIN_SLOTS;
 
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		live += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
 	if (hz > 250)
 		hz = 250;
@@ -590,7 +598,7 @@ static void give_up(const char *why)
 
 	if (!__atomic_exchange_n(&R.on, 0, __ATOMIC_SEQ_CST))
 		return;
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
 			arm(R.threads[i].timer, 0);
 	if (R.finder >= 0)
@@ -665,7 +673,7 @@ static void find_me(void)
 
 	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) || __atomic_load_n(&R.paused, __ATOMIC_SEQ_CST))
 		return;
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE && R.threads[i].tid == tid)
 			return;
 	if (__atomic_exchange_n(&R.tlock, 1, __ATOMIC_ACQUIRE))
@@ -702,7 +710,7 @@ static void on_prof(int sig, void *sip, void *ucp)
 		find_me();
 		return;
 	}
-	if (idx >= MAX_THREADS)
+	if (idx >= slots_hw())
 		return;
 	th = &R.threads[idx];
 	if (__atomic_load_n(&th->gen, __ATOMIC_ACQUIRE) != (uint32_t)(v >> 16) ||
@@ -716,6 +724,10 @@ static void on_prof(int sig, void *sip, void *ucp)
 	ring = ring_get();
 	if (!ring)
 		goto out;
+	/* the clock is per sample: making the ring and handing it over, once per process (a
+	 * connect to the collector: hundreds of µs), would swamp a short process's mean */
+	if (__atomic_load_n(&((struct ldp_ring_hdr *)ring)->handled, __ATOMIC_RELAXED) == 0)
+		t0 = tsc();
 	if (__atomic_load_n(&R.finder, __ATOMIC_ACQUIRE) == FINDER_LATER) {
 		int later = FINDER_LATER;
 		if (__atomic_compare_exchange_n(&R.finder, &later, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
@@ -988,19 +1000,21 @@ static void reap(void);
 static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 {
 	struct k_sigevent sev;
-	uint32_t i, free_at = MAX_THREADS;
+	uint32_t i, free_at = MAX_THREADS, hw = R.hiwater; /* tlock held: only we move it */
 	int timer = -1;
 
 	/* off since the caller looked (give_up() from a handler): no timer may start now, its
 	 * SIGPROF could meet the program's own disposition */
 	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST))
 		return 0;
-	for (i = 0; i < MAX_THREADS; i++) {
+	for (i = 0; i < hw; i++) {
 		if (R.threads[i].state == SLOT_LIVE && R.threads[i].tid == tid)
 			return &R.threads[i]; /* found by the scan at start already */
 		if (R.threads[i].state == SLOT_FREE && free_at == MAX_THREADS)
 			free_at = i;
 	}
+	if (free_at == MAX_THREADS && hw < MAX_THREADS)
+		free_at = hw; /* never used: whatever it holds (a fork parent's) is garbage */
 	if (free_at == MAX_THREADS) {
 		/* full: the slots of threads that ended unseen go back first */
 		reap();
@@ -1025,6 +1039,8 @@ static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 	R.threads[i].stack_hi = hi;
 	__atomic_store_n(&R.threads[i].gen, R.threads[i].gen + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&R.threads[i].state, SLOT_LIVE, __ATOMIC_RELEASE);
+	if (i >= hw)
+		__atomic_store_n(&R.hiwater, i + 1, __ATOMIC_RELEASE);
 	if (!__atomic_load_n(&R.paused, __ATOMIC_ACQUIRE))
 		arm(timer, R.b.period_ns);
 	return &R.threads[i];
@@ -1043,7 +1059,7 @@ static void thread_retire(struct thread *t)
  * thread creations, and when the table is full, not at every one. Called with tlock held. */
 static void reap(void)
 {
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (R.threads[i].state == SLOT_LIVE &&
 		    sys3(NR_tgkill, R.pid, R.threads[i].tid, 0) == -ESRCH_)
 			thread_retire(&R.threads[i]);
@@ -1051,7 +1067,7 @@ static void reap(void)
 
 static void arm_all(int on)
 {
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			arm(R.threads[i].timer, on ? R.b.period_ns : 0);
 	if (R.finder >= 0)
@@ -1134,10 +1150,15 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 		reap();
 		unlock(&R.tlock);
 	}
-	for (int i = 0; i < TRAMPS && !c; i++) {
+	for (uint32_t i = 0; i < TRAMPS && !c; i++) {
 		int z = 0;
-		if (__atomic_compare_exchange_n(&R.tramps[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		if (__atomic_compare_exchange_n(&R.tramps[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			uint32_t hw = __atomic_load_n(&R.tramp_hw, __ATOMIC_RELAXED);
 			c = &R.tramps[i];
+			while (hw < i + 1 && !__atomic_compare_exchange_n(&R.tramp_hw, &hw, i + 1, 0,
+									  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+				;
+		}
 	}
 	if (!c) /* that many threads starting at once: this one goes unsampled */
 		return real(thread, attr, fn, arg);
@@ -1147,6 +1168,19 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 	if (r)
 		__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
 	return r;
+}
+
+const char ldp_rs_foreign_sigprof[] = "the program has a SIGPROF handler of its own";
+
+unsigned ldp_rs_threads(void)
+{
+	unsigned n = 0;
+
+	if (!R.threads)
+		return 0;
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
+		n += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
+	return n;
 }
 
 /* Adopts the threads already running (a library constructor's, or a program that dlopen()ed
@@ -1197,12 +1231,14 @@ static int install_handler(void)
 	return R.b.real_sigaction(SIGPROF_, &sa, 0);
 }
 
-static void step_aside(const char *why)
+/* Stops sampling for good. agent_request: what to ask the agent once our timers are off and
+ * the program's disposition is back, so that its samples never meet ours (NULL: nothing). */
+static void step_aside(const char *why, const char *agent_request)
 {
 	if (!__atomic_exchange_n(&R.on, 0, __ATOMIC_SEQ_CST))
 		return;
 	lock(&R.tlock);
-	for (uint32_t i = 0; i < MAX_THREADS; i++)
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			thread_retire(&R.threads[i]);
 	if (R.finder >= 0)
@@ -1220,6 +1256,10 @@ static void step_aside(const char *why)
 		d[k] = 0;
 		R.b.state->decision = LDP_ST_STEPPED_ASIDE;
 	}
+	if (R.b.log)
+		R.b.log("stepping aside", why);
+	if (agent_request && R.b.ask_agent)
+		R.b.ask_agent(agent_request);
 }
 
 static int mine(void)
@@ -1271,7 +1311,7 @@ static void hook_exec_failed(void)
 		unlock(&R.tlock);
 		__atomic_store_n(&R.paused, 0, __ATOMIC_SEQ_CST);
 	} else {
-		step_aside("the exec failed and our handler could not be put back");
+		step_aside("the exec failed and our handler could not be put back", 0);
 	}
 out:
 	if (R.b.errno_location)
@@ -1297,14 +1337,14 @@ static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void 
 		R.orig = *a;
 		return 0;
 	}
-	step_aside("the program installs its own SIGPROF handler");
+	step_aside("the program installs its own SIGPROF handler", LDP_AGENT_REQ_SAMPLE_SIGPROF);
 	return real(sig, act, oldact);
 }
 
 static void hook_sigprof_claim(void)
 {
 	if (mine())
-		step_aside("the program installs its own SIGPROF handler");
+		step_aside("the program installs its own SIGPROF handler", LDP_AGENT_REQ_SAMPLE_SIGPROF);
 }
 
 static void hook_dlclose_prepare(void)
@@ -1333,7 +1373,7 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 {
 	(void)leaving;
 	if (for_good && mine())
-		step_aside("a seccomp filter");
+		step_aside("a seccomp filter", LDP_AGENT_REQ_SAMPLE_SECCOMP);
 }
 
 static void hook_solo_done(int left)
@@ -1341,6 +1381,12 @@ static void hook_solo_done(int left)
 	(void)left;
 }
 
+/* fork: the parent writes nothing. After a fork its pages are shared with the child,
+ * copy-on-write, and each page either side writes then costs a fault and a copy: the lock
+ * the first version held across fork() cost the parent one per fork, and the child its own.
+ * The child needs nothing of the parent's table but the forking thread's stack, which it
+ * finds by its own stack pointer; whatever another thread of the parent was doing to the
+ * table at that moment is garbage to the child (R.hiwater). */
 static void fork_prepare(void)
 {
 	if (!mine())
@@ -1349,49 +1395,40 @@ static void fork_prepare(void)
 	 * the child must not inherit them (bounded: the hand-over waits LDP_AGENT_REPLY_MS at most). */
 	while (__atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE) == RING_MAKING)
 		yield();
-	lock(&R.tlock);
-	R.fork_tid = (int)my_tid();
-	R.fork_locked = 1;
 }
 
 static void fork_parent(void)
 {
-	if (!R.fork_locked)
-		return;
-	R.fork_locked = 0;
-	unlock(&R.tlock);
 }
 
 /* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
- * both, the ring at its first sample. A page the child writes is a page the kernel copies for
- * it (the tables are the parent's, copy-on-write): only what must change is written, each
- * word read first, so that a fork of a program with one thread costs a few pages. */
+ * both, the ring at its first sample. Only what must change is written, and the parent's
+ * slots, trampoline cells past their high-water mark and everything else are only read:
+ * a fork of a program with one thread costs the child two pages (R, its thread's slot). */
 static void fork_child(void)
 {
-	uint64_t lo = 0, hi = 0;
+	uint64_t lo = 0, hi = 0, sp = (uint64_t)(unsigned long)__builtin_frame_address(0);
 
-	if (!R.fork_locked)
+	if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || !R.threads)
 		return;
-	R.fork_locked = 0;
 	R.pid = sys3(NR_getpid, 0, 0, 0);
 	R.ring = 0;
 	R.ring_state = RING_NONE;
 	R.readers = 0;
 	R.tablock = 0;
-	for (uint32_t i = 0; i < MAX_THREADS; i++) {
-		if (R.threads[i].state != SLOT_LIVE)
-			continue;
-		if (R.threads[i].tid == R.fork_tid) {
+	R.tlock = 0; /* another thread of the parent may have held it: it is not here */
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
+		if (R.threads[i].state == SLOT_LIVE && R.threads[i].stack_lo <= sp && sp < R.threads[i].stack_hi) {
 			lo = R.threads[i].stack_lo;
 			hi = R.threads[i].stack_hi;
 		}
-		R.threads[i].state = SLOT_FREE;
-	}
-	for (int i = 0; i < TRAMPS; i++)
+	R.hiwater = 0; /* the parent's slots: read, never written (each write a page copied) */
+	for (uint32_t i = 0, hw = __atomic_load_n(&R.tramp_hw, __ATOMIC_ACQUIRE); i < hw; i++)
 		if (R.tramps[i].busy)
 			R.tramps[i].busy = 0;
 	if (R.b.state)
 		R.b.state->pid = (int32_t)R.pid;
+	lock(&R.tlock);
 	thread_add((int32_t)my_tid(), lo, hi);
 	/* the parent's finder is not the child's: its own comes with its first sample, so that
 	 * a child that execs or exits at once never makes one */
@@ -1456,7 +1493,7 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 	/* A SIGPROF handler of the program's own, from a library's constructor: its SIGPROF. */
 	if (R.b.real_sigaction(SIGPROF_, 0, &cur) != 0 || (cur.flags & SA_SIGINFO_) ||
 	    (cur.handler != (void *)0 && cur.handler != (void *)1)) {
-		*why = "the program has a SIGPROF handler of its own";
+		*why = ldp_rs_foreign_sigprof;
 		return 0;
 	}
 	R.orig = cur;
@@ -1515,6 +1552,13 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 
 void ldp_rs_loaded(void)
 {
+}
+
+const char ldp_rs_foreign_sigprof[] = "the program has a SIGPROF handler of its own";
+
+unsigned ldp_rs_threads(void)
+{
+	return 0;
 }
 
 #endif

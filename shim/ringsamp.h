@@ -38,6 +38,10 @@ struct ldp_rs_boot {
 	int *(*errno_location)(void);
 	/* a log line (what, detail): async-signal-safe, raw system calls only; NULL: none */
 	void (*log)(const char *what, const char *detail);
+	/* asks the agent (an agentproto.h request) when sampling stops for good in a way the
+	 * agent can take over (a SIGPROF handler of the program's, a seccomp filter); never
+	 * called from the handler. NULL: none */
+	void (*ask_agent)(const char *request);
 	/* the top of the main thread's stack as the kernel laid it out (AT_EXECFN's string
 	 * lies in its last page): 0 when unknown */
 	unsigned long main_stack_hint;
@@ -48,6 +52,10 @@ struct ldp_rs_boot {
  * does not need are no-ops), or NULL with *why saying why it stays off (nothing of it is left
  * in the process then). */
 const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
+/* *why when the program had its own SIGPROF handler at the start (the agent may take it) */
+extern const char ldp_rs_foreign_sigprof[];
+/* The threads with a timer of ours (after ldp_rs_start: the caller and those adopted). */
+unsigned ldp_rs_threads(void);
 
 /* After the program's dlopen() returned: new objects go into the table the handler reads.
  * Not async-signal-safe. */

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import LDPROF, ldprof_run, prog, profiles_for, run
+from conftest import LDPROF, ldprof_run, preload_env, prog, profiles_for, run
 from pprof_write import write_profile
 
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
@@ -74,8 +74,10 @@ def rows(out):
 
 
 def test_libc_frames_of_a_real_run_named_from_libc6_dbg(module_outdir):
+    # a profile the in-process core wrote (preloaded as installed): .dynsym names only, the
+    # rest is `ldprof report`'s to name
     d = module_outdir("debuginfo-hot2")
-    r = ldprof_run([prog("hot2"), "400"], outdir=d, hz=499, timeout=60)
+    r = run([prog("hot2"), "400"], env=preload_env(d, LDPROF_SAMPLING_HZ=499), timeout=60)
     assert r.returncode == 0 and profiles_for(d, comm="hot2"), r.stderr
     bare = ldprof("report", "--top", "0", "--debug-dir", "", d)
     named = ldprof("report", "--top", "0", d)
@@ -93,6 +95,19 @@ def test_libc_frames_of_a_real_run_named_from_libc6_dbg(module_outdir):
     assert named.stderr == b"", named.stderr  # nothing stayed unnamed: nothing to say
     assert re.match(rb"ldprof report: \d+ frames in 1 object stayed unnamed: libc.so.6 \(debug files "
                     rb"not looked up\)\n$", bare.stderr), bare.stderr
+
+
+def test_ldprof_run_profiles_carry_the_debug_names(module_outdir):
+    """`ldprof run`'s collector names frames as `ldprof report` does (libc6-dbg by build ID):
+    the profile carries the names, so a server that receives it needs no debug files."""
+    d = module_outdir("debuginfo-hot2-run")
+    r = ldprof_run([prog("hot2"), "400"], outdir=d, hz=499, timeout=60)
+    assert r.returncode == 0 and profiles_for(d, comm="hot2"), r.stderr
+    bare = ldprof("report", "--top", "0", "--debug-dir", "", d)
+    assert bare.returncode == 0 and bare.stderr == b"", bare
+    got = rows(bare.stdout.decode())
+    assert not [k for k in got if "+0x" in k], bare.stdout.decode()
+    assert {"start_thread", "worker", "main"} <= set(got), bare.stdout.decode()
 
 
 def test_known_addresses_and_what_stays_unnamed(outdir):

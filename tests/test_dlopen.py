@@ -47,7 +47,8 @@ def test_a_library_is_unwound_from_its_first_sample(outdir, how):
     if how == "run":
         r = ldprof_run(args, outdir=outdir, hz=997, env=clean_env(LDPROF_LOG_LEVEL="info"))
     else:
-        r = run(args, env=preload_env(outdir, LDPROF_SAMPLING_HZ=997))
+        r = run(args, env=preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "ldprof.log",
+                                      LDPROF_LOG_LEVEL="info"))
     assert (r.returncode, r.stdout) == (0, b"dlfresh: done\n"), r
     st = Stacks(profiles_for(outdir, comm="dlfresh"))
     lib = [(f, c) for f, c, _ in st.items if any(x.startswith("fresh_") for x in f)]
@@ -56,8 +57,16 @@ def test_a_library_is_unwound_from_its_first_sample(outdir, how):
     assert in_lib >= 100, f"{in_lib} samples in the library in 200 ms at 997 Hz\n{st.dump()}"
     assert full >= 0.99 * in_lib, f"{full} of {in_lib} samples reach __libc_start_main\n{st.dump()}"
     if how == "run":
-        # the exit log says how: the library's stacks went to libunwind while the table did not
-        # have it (a frame in no known object), the rest through the fast path
+        # the ring sampler: the handler finds the new object itself (_dl_find_object), so
+        # every stack was walked whole in the process, none stopped at an unknown address
+        m = re.search(r"collector: .* (\d+) samples .*stacks: (\d+) whole, (\d+) stopped at an unknown "
+                      r"address, (\d+) at an unmodelled rule", read_log(outdir))
+        assert m, read_log(outdir)[-2000:]
+        samples, whole, no_object, no_rule = (int(x) for x in m.groups())
+        assert samples > 0 and whole == samples and no_object == no_rule == 0, m[0]
+    else:
+        # the core's exit log says how: the library's stacks went to libunwind while the table
+        # did not have it (a frame in no known object), the rest through the fast path
         m = re.search(r"unwinding: (\d+) stacks by the fast path, (\d+) by libunwind \((\d+) at a "
                       r"frame in no known object, (\d+) at a rule", read_log(outdir))
         assert m, read_log(outdir)[-2000:]

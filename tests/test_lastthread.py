@@ -123,7 +123,9 @@ def test_signal_ends_a_process_whose_main_thread_left(outdir, how, sig):
             target = int(kids[0])
         # ldprof status reads it through its live thread (/proc/PID shows an empty process)
         st = run([str(LDPROF), "status", str(target)])
-        assert re.search(rf"^ *{target} .* sampling ", st.stdout.decode(), re.M), st.stdout.decode()
+        # (`ldprof run`: the ring sampler's state)
+        state = "ring-sampling" if how == "run" else "sampling"
+        assert re.search(rf"^ *{target} .* {state} ", st.stdout.decode(), re.M), st.stdout.decode()
         t = time.monotonic()
         os.kill(target, sig)
         p.wait(timeout=5)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LDPROF, Profile, clean_env, prog, run, shared_folder
+from conftest import LDPROF, SHIM, Profile, clean_env, prog, run, shared_folder
 from receiver import Receiver, decode_with_go, make_ca_and_cert
 
 EXIT_LINE = re.compile(r"exit: (\d+) profiles")
@@ -124,14 +124,20 @@ def test_pyroscope_profiles_arrive_with_name_labels_window_and_content(tmp):
     assert hits > 0 and total >= 2.5 * 199 * 0.8, total
 
 
-def test_sender_starts_with_the_first_periodic_profile(tmp):
-    # The sender thread comes with the first profile a flush queues: a forked child that ends
-    # before its first flush never starts one (one thread fewer to create, and to kill at its
-    # exit), yet its profile arrives, sent at exit; the parent, past a flush before it forks,
-    # sends while it runs.
+@pytest.mark.parametrize("how", ["run", "preloaded"])
+def test_sender_starts_with_the_first_periodic_profile(tmp, how):
+    # Preloaded (the in-process core): the sender thread comes with the first profile a flush
+    # queues: a forked child that ends before its first flush never starts one (one thread
+    # fewer to create, and to kill at its exit), yet its profile arrives, sent at exit; the
+    # parent, past a flush before it forks, sends while it runs. Under `ldprof run` no process
+    # of the tree starts one: the collector's sender sends for all of them.
     with Receiver(tmp / "rx") as rx:
         cfg = base_config(tmp, rx.url, flush="1s", log__level="debug")
-        p = ldprof_cfg(cfg, [prog("forkexec"), "burnfork", "400"])
+        args = [prog("forkexec"), "burnfork", "400"]
+        if how == "run":
+            p = ldprof_cfg(cfg, args)
+        else:
+            p = run(args, env=clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg, LDPROF_SELECT_START_AFTER_CPU="0"))
         assert p.returncode == 0, p.stderr
         recs = rx.records()
     m = re.search(rb"forkexec: parent=(\d+) child=(\d+)", p.stdout)
@@ -139,7 +145,11 @@ def test_sender_starts_with_the_first_periodic_profile(tmp):
     parent, child = int(m.group(1)), int(m.group(2))
     log = (tmp / "ldprof.log").read_text()
     started = re.findall(r"ldprof\[(\d+)\]: debug: sender thread started", log)
-    assert started == [str(parent)], log
+    if how == "run":
+        assert started == [], log
+        assert re.search(r"\]: info: active pid=%d " % parent, log), log
+    else:
+        assert started == [str(parent)], log
     pids = [int(r["labels"]["pid"]) for r in recs]
     assert pids.count(child) == 1 and pids.count(parent) >= 2, (pids, log)
     d = delivery(log)

@@ -41,7 +41,7 @@ _ldprof()
 				return
 			fi
 		done
-		_ldprof_reply -W '--config --hz -o --output --flush-interval --start-after-cpu --ring --help --' ;;
+		_ldprof_reply -W '--config --hz -o --output --flush-interval --start-after-cpu --help --' ;;
 	report)
 		if [[ $cur == -* ]]; then
 			_ldprof_reply -W '--top --folded --svg --html --debug-dir --help'

@@ -767,9 +767,9 @@ RING_ROUNDS = 3 if QUICK else 13
 
 
 def ring_prefix(d, hz):
-    """`ldprof run --ring`: the collector in ldprof run, the program (through spawn) carrying
-    only the ring sampler; its log at level info (the collector's last line)."""
-    return ["env", "LDPROF_LOG_LEVEL=info", CLI, "run", "--ring", "--hz", str(hz), "-o", d, "--"]
+    """`ldprof run`: the collector in ldprof run, the program (through spawn) carrying only the
+    ring sampler; its log at level info (the collector's last line)."""
+    return ["env", "LDPROF_LOG_LEVEL=info", CLI, "run", "--hz", str(hz), "-o", d, "--"]
 
 
 def ring_handler_us(d):
@@ -792,32 +792,35 @@ def tree_cpu(fn):
 
 
 def bench_ring():
-    """Issue 15's targets for `ldprof run --ring`, against no profiler and against the glibc
-    core (`ldprof run`'s default today), in interleaved rounds: bench_work at 99 Hz (the
+    """Issue 15's targets for `ldprof run` (the ring sampler), against no profiler and against
+    the in-process glibc core (preloaded from the start, as host-wide installs load it), in
+    interleaved rounds: bench_work at 99 Hz (the
     program's CPU, and the program's and the collector's together, from RUSAGE_CHILDREN around
     the whole `ldprof run`), its extra max RSS, one fork() (tests/bench/forker), and the cost
     per sample of 64-frame stacks (bench_deep at 999 Hz: CPU with minus CPU without, over the
     samples recorded)."""
     deep_argv = [DEEP, str(64 - 4)]
-    configs = [("none", "no profiler"), ("core", "ldprof run (glibc core)"), ("ring", "ldprof run --ring")]
+    configs = [("none", "no profiler"), ("core", "glibc core, preloaded"), ("ring", "ldprof run (ring sampler)")]
     res = {k: {"work": [], "tree": [], "fork": [], "deep": [], "deep_n": [], "handler": []} for k, _ in configs}
     ref = run([WORK], {}, "bench_work warm-up (ring)")
     ref_deep = run(deep_argv, {}, "bench_deep warm-up (ring)")
     for rnd, key, label in shuffled_rounds([(k, l) for k, l in configs], RING_ROUNDS, "ring"):
         def prefix(d, hz):
-            if key == "none":
-                return ()
-            return ring_prefix(d, hz) if key == "ring" else [CLI, "run", "--hz", str(hz), "-o", d, "--"]
+            return ring_prefix(d, hz) if key == "ring" else ()
+
+        def envf(d, hz):
+            return ldprof_env(d, hz) if key == "core" else {}
         d = fresh_dir("ring")
-        r, tree = tree_cpu(lambda: run([WORK], {}, f"bench_work, {label}", prefix=prefix(d, 99),
+        r, tree = tree_cpu(lambda: run([WORK], envf(d, 99), f"bench_work, {label}", prefix=prefix(d, 99),
                                        prefix_reply=False))
         check_same(r, ref, f"bench_work, {label}")
         samples = ldprof_samples(d)[0] if key != "none" else 0
-        f = run([FORKER, str(FORKS)], {}, f"forker, {label}", prefix=prefix(fresh_dir("ring-fork"), 99),
+        df = fresh_dir("ring-fork")
+        f = run([FORKER, str(FORKS)], envf(df, 99), f"forker, {label}", prefix=prefix(df, 99),
                 prefix_reply=False)
         m = re.search(rb"forker: (\d+) ns per fork", f["out"])
         d2 = fresh_dir("ring-deep")
-        dp = run(deep_argv, {}, f"bench_deep 60, {label}", prefix=prefix(d2, 999), prefix_reply=False)
+        dp = run(deep_argv, envf(d2, 999), f"bench_deep 60, {label}", prefix=prefix(d2, 999), prefix_reply=False)
         check_same(dp, ref_deep, f"bench_deep 60, {label}")
         if rnd < 0:
             continue
@@ -1470,7 +1473,7 @@ def main():
                           ("6", "6. the eBPF agent (interleaved rounds)", bench_agent),
                           ("7", "7. the agent under a user's attack", bench_attack),
                           ("8", "8. the HTML report in Chromium", bench_html),
-                          ("9", "9. the ring sampler, `ldprof run --ring` (interleaved rounds)", bench_ring)):
+                          ("9", "9. the ring sampler, `ldprof run` (interleaved rounds)", bench_ring)):
         if ONLY and num not in ONLY:
             continue
         sys.stderr.write(f"bench: {what}\n")
@@ -1584,9 +1587,9 @@ def main():
         "point after the zoomed graph is drawn, for clicks on worker_main, main and io_loop (Back between).")
     out.append(
         f"- 9: {RING_ROUNDS} rounds after one discarded warm-up round, three arms shuffled in each: no profiler, "
-        "`ldprof run` (the glibc core), `ldprof run --ring` (the ring sampler; the collector in ldprof run). "
-        "The program runs under `spawn -r` inside ldprof run (its own CPU and max RSS); CPU of everything = "
-        "RUSAGE_CHILDREN around the whole ldprof run. Fork = tests/bench/forker as in 5. Per sample: bench_deep "
+        "the glibc core preloaded from the start (as installed, start_after_cpu 0), `ldprof run` (the ring "
+        "sampler; the collector in ldprof run). The program runs under `spawn -r` (inside ldprof run for the "
+        "ring: its own CPU and max RSS); CPU of everything = RUSAGE_CHILDREN around the whole run. Fork = tests/bench/forker as in 5. Per sample: bench_deep "
         "60 (64-frame stacks) at 999 Hz, (CPU with − without) ÷ samples recorded, and the handler alone by its "
         "own clock: TSC cycles from its entry to the sample put, summed in the ring's header, converted at the "
         "rate the collector measures against CLOCK_MONOTONIC over its life (from ldprof.log).")
