@@ -26,6 +26,7 @@
 
 #include "elfsym.h"
 #include "fileio.h"
+#include "perfmap.h"
 #include "procmaps.h"
 #include "stackprof.h"
 
@@ -74,6 +75,8 @@ struct ldp_stackprof {
 	struct symfile sym[MAX_SYMFILES];
 	unsigned nsym;
 	struct ldp_stackprof_syms src; /* get == NULL: files are read here */
+	/* another process's JIT names (/tmp/perf-PID.map), once it has code in no file */
+	struct ldp_perfmap *pm;
 };
 
 int ldp_stackprof_new(pid_t pid, uint32_t max_stacks, unsigned flags, int64_t start_ns,
@@ -141,6 +144,7 @@ void ldp_stackprof_free(struct ldp_stackprof *sp)
 			sp->src.put(sp->src.ctx, sp->sym[i].ref);
 	}
 	ldp_maps_free(&sp->maps);
+	ldp_perfmap_free(sp->pm);
 	free(sp);
 }
 
@@ -352,6 +356,28 @@ unsigned ldp_stackprof_syms_pending(const struct ldp_stackprof *sp)
 	return k;
 }
 
+/* Executable code in no file: what a JIT compiler made (anonymous, or a memfd). */
+static int jit_map(const struct ldp_map *m)
+{
+	return !m->path[0] || !strncmp(m->path, "[anon", 5) || !strncmp(m->path, "/memfd:", 7);
+}
+
+/* Another process with code in no file may name it in its perf map: read what it appended.
+ * Errors leave what was read (a process gone, a map refused: its frames stay unnamed). */
+static void perfmap_update(struct ldp_stackprof *sp)
+{
+	size_t i;
+
+	if (!sp->pid)
+		return;
+	for (i = 0; !sp->pm && i < sp->maps.n; i++)
+		if (sp->maps.maps[i].perms[2] == 'x' && jit_map(&sp->maps.maps[i]) &&
+		    ldp_perfmap_new(sp->pid, &sp->pm) < 0)
+			return;
+	if (sp->pm)
+		(void)ldp_perfmap_update(sp->pm);
+}
+
 static int same_maps(const struct ldp_maps *a, const struct ldp_maps *b)
 {
 	if (a->n != b->n)
@@ -425,6 +451,7 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 		buf[strcspn(buf, "\n")] = 0;
 		snprintf(sp->comm, sizeof(sp->comm), "%s", buf);
 	}
+	perfmap_update(sp);
 	r = 0;
 out:
 	free(buf);
@@ -492,8 +519,12 @@ static int add_sample(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *i
 			mid = mapping_id(sp, pp, ids, (size_t)(m - sp->maps.maps));
 			if (syms)
 				fn = ldp_elfsym_lookup(syms, a - m->start + m->offset);
-			else if (m->path[0] == '[')
+			else if (sp->pm && jit_map(m))
+				fn = ldp_perfmap_lookup(sp->pm, a);
+			if (!fn && !syms && m->path[0] == '[')
 				fn = m->path;
+		} else if (sp->pm) {
+			fn = ldp_perfmap_lookup(sp->pm, a); /* code unmapped since */
 		}
 		loc = ldp_pprof_add_location(pp, mid > 0 ? (uint64_t)mid : 0, a, fn);
 		if (loc < 0)
@@ -523,6 +554,8 @@ int ldp_stackprof_build(struct ldp_stackprof *sp, const struct ldp_stackprof_out
 	r = -ENOMEM;
 	if (!pp || !ids || !names)
 		goto out;
+	/* what a JIT compiler named since the last refresh (it may be gone: then what was read) */
+	perfmap_update(sp);
 	/* the main executable's mappings first: pprof and Parca take mapping 1 as the binary */
 	for (size_t i = 0; i < sp->maps.n; i++) {
 		const struct ldp_map *m = &sp->maps.maps[i];

@@ -1366,14 +1366,23 @@ static void hook_dlclose_done(void)
 }
 
 /* The calls that want the process to themselves need nothing from us: no thread of ours is
- * there to refuse them. What is left is where the process goes: into another user or mount
- * namespace, or under a seccomp filter, our socket may not be reachable or allowed; a ring
- * already handed over stays the collector's. */
+ * there to refuse them. What is left is where the process goes: as another user (set*id), in
+ * another user or mount namespace, under another root, our socket may not be reachable any
+ * more (a root tree's lies in a folder only root enters), and under a seccomp filter our
+ * calls may not be allowed. A ring already handed over stays the collector's: so it is
+ * handed over now, before the call, if no sample has made it yet (a daemon dropping root at
+ * its start). */
 static void hook_solo_prepare(const char *leaving, int for_good)
 {
 	(void)leaving;
-	if (for_good && mine())
+	if (!mine())
+		return;
+	if (for_good) {
 		step_aside("a seccomp filter", LDP_AGENT_REQ_SAMPLE_SECCOMP);
+		return;
+	}
+	if (__atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE) == RING_NONE)
+		ring_get();
 }
 
 static void hook_solo_done(int left)

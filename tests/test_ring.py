@@ -339,6 +339,24 @@ def test_no_collector_reachable(libc, outdir):
         read_log(outdir)
 
 
+@pytest.mark.parametrize("libc", LIBCS)
+def test_daemon_dropping_root_at_its_start_is_profiled(libc, outdir):
+    """A root tree's socket lies in a folder only root enters: a process that gives up root
+    before its first sample could not hand its ring over after. It is handed over before the
+    set*id call instead, and every sample after the drop reaches the profile."""
+    assert os.geteuid() == 0, "the suite runs as root (make check)"
+    r = ring_run([libc_prog(libc, "dropuid"), "400"], outdir, hz=997)
+    assert r.returncode == 0 and r.stderr == b"", r
+    m = re.match(rb"dropuid: uid=65534 pid=(\d+)\n$", r.stdout)
+    assert m, r.stdout
+    st = Stacks(profiles_for(outdir, pid=int(m[1]), comm="dropuid"))
+    # 400 ms at 997 Hz; a thread's CPU clock fires at most at the tick (250 Hz): the samples'
+    # periods (overruns counted in) stand for all of it
+    assert st.with_func("after_drop") >= 0.9 * 400 * 997 / 1000, st.dump()
+    c = collector_line(outdir)
+    assert c["rings"] == 1 and c["refused"] == 0, c
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="a root process and a socket of another user's")
 def test_root_process_never_hands_its_ring_to_another_user(outdir):
     """A root process finds LDPROF_COLLECTOR in its environment: the socket must be root's,

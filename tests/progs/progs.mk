@@ -117,13 +117,13 @@ $(PROGS_B)/bench_work_static: tests/progs/bench_work.c
 
 test-bins: $(PROGS_B)/bench_work_static
 
-# nsmove, selfseccomp: share tests/progs/cpuburn.h
-$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp: tests/progs/cpuburn.h
+# nsmove, selfseccomp, dropuid: share tests/progs/cpuburn.h
+$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/dropuid: tests/progs/cpuburn.h
 
 # musl builds of the sampler's test programs, for the ring sampler (tests/test_ring.py). Linked
 # with --eh-frame-hdr, as a musl-native gcc (Alpine's) links by default: Debian's musl-gcc
 # specs leave the option out, and without .eh_frame_hdr the fast path finds no unwind rule.
-MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh
+MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh dropuid
 $(PROGS_B)/musl/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(Q)musl-gcc -O2 -g -fomit-frame-pointer -pthread -Wl,--eh-frame-hdr $(MUSL_LDFLAGS) -o $@ $<
