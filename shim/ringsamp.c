@@ -443,6 +443,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 	uint64_t hi = __atomic_load_n(&th->stack_hi, __ATOMIC_ACQUIRE);
 	struct walk w;
 	uint32_t n = 0;
+	int jit = 0; /* a frame-pointer chain out of code in no file is being followed */
 
 	w.sp = rsp;
 	/* not when the stack pointer is elsewhere: a coroutine's stack, an alternate signal stack */
@@ -486,6 +487,26 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			rsp += 8;
 			look = ra - 1;
 			frames[n++] = ra;
+			continue;
+		}
+		if ((e == STOP_NO_OBJECT || (e == STOP_NO_RULE && jit)) && w.stack_hi && rbp >= rsp &&
+		    rbp <= w.stack_hi - 16 && !(rbp & 7)) {
+			/* Code in no file: a JIT compiler's (V8, the JVM, LuaJIT), which keep a
+			 * frame-pointer chain through their code, and through the code of theirs
+			 * it calls in and out of (V8's builtins: in the program's text, with no
+			 * unwind rule). Followed while it stays on this thread's known stack and goes
+			 * up it; the collector names such frames from the compiler's perf map. A leaf
+			 * that has not pushed its frame yet costs the stack its caller's frame. */
+			uint64_t up;
+			if (read_word(&w, rbp, &up) < 0 || read_word(&w, rbp + 8, &ra) < 0 || ra < 2) {
+				*stop = e;
+				break;
+			}
+			rsp = rbp + 16;
+			rbp = up;
+			look = ra - 1;
+			frames[n++] = ra;
+			jit = 1;
 			continue;
 		}
 		if (e) {

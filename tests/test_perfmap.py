@@ -38,7 +38,7 @@ def test_node_perf_basic_prof_shows_javascript_functions(tmp_path):
     out = tmp_path / "out"
     base = subprocess.run([NODE, "--perf-basic-prof", str(js)], capture_output=True, timeout=60)
     r = subprocess.run([str(LDPROF), "run", "--hz", "499", "-o", str(out), "--", NODE, "--perf-basic-prof", str(js)],
-                       capture_output=True, timeout=60, env=clean_env())
+                       capture_output=True, timeout=60, env=clean_env(LDPROF_LOG_LEVEL="info"))
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr) == (0, b"hot: true\n", b""), r
     st = Stacks(profiles_for(out, comm="node"))
     got = names(st)
@@ -46,6 +46,11 @@ def test_node_perf_basic_prof_shows_javascript_functions(tmp_path):
     # most of the run is hotInner, compiled: named as V8 names it in the map
     assert sum(js_frames.values()) >= 0.5 * st.total(), st.dump()
     assert any(str(js) in n for n in js_frames), js_frames
+    # ... and its stacks go on through V8's frame-pointer chain (JIT code, builtins) into node's
+    # own C++ frames, down to the process's start
+    hot = [(f, c) for f, c, _ in st.items if any(n in js_frames for n in f)]
+    whole = sum(c for f, c in hot if "__libc_start_main" in f)
+    assert whole >= 0.9 * sum(c for _, c in hot), st.dump()
 
 
 def minijit(out, mode, plant=None):
