@@ -514,6 +514,18 @@ void ldp_collector_tick(struct ldp_collector *c)
 		if (now - p->refreshed_ns >= REFRESH_NS) {
 			ldp_agent_prof_refresh(p->prof);
 			p->refreshed_ns = now;
+			/* An exec between the drain and that read: the mappings read may be the new
+			 * image's. Its mark went into the ring before the exec, so a drain now finds
+			 * it, and the read is taken back: what the ring held is the old image's. */
+			drain(c, p);
+			if (p->exec_seen) {
+				if (ldp_agent_prof_refresh_undo(p->prof))
+					c->st.exec_undone++;
+				p->ended_ns = now;
+				if (!ldp_agent_prof_pending(p->prof))
+					end(c, p);
+				continue;
+			}
 		}
 		if (now - p->shipped_ns >= c->flush_ns)
 			ship(c, p);

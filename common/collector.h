@@ -62,6 +62,7 @@ struct ldp_collector_stats {
 	uint64_t walked_whole;   /* stacks the processes unwound to their first frame */
 	uint64_t stopped_no_object, stopped_no_rule;
 	uint64_t profiles;       /* profiles handed to delivery */
+	uint64_t exec_undone;    /* mappings read just after an exec, taken back (its mark came after) */
 	/* the handlers' own clock: TSC cycles over how many samples, and the mean in ns (the
 	 * cycles at the rate the collector measured; 0 when unknown) */
 	uint64_t handler_cycles, handled, handler_ns;

@@ -131,6 +131,11 @@ int ldp_agent_prof_refresh(struct ldp_agent_prof *p)
 	return ldp_stackprof_refresh(p->sp);
 }
 
+int ldp_agent_prof_refresh_undo(struct ldp_agent_prof *p)
+{
+	return ldp_stackprof_refresh_undo(p->sp);
+}
+
 unsigned ldp_agent_prof_pending(const struct ldp_agent_prof *p)
 {
 	return ldp_stackprof_syms_pending(p->sp);

@@ -48,6 +48,8 @@ void ldp_agent_prof_set_source(struct ldp_agent_prof *p, const char *source);
  * /proc/PID/maps, a comparison, a readlink and a read of comm: no symbol table is read again.
  * Keeps the previous snapshot when the process has already gone. Returns 0 or -errno. */
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p);
+/* ldp_stackprof_refresh_undo(): the snapshot before the last refresh, if it changed. */
+int ldp_agent_prof_refresh_undo(struct ldp_agent_prof *p);
 
 /* Mapped files whose symbol table is still being read (by sc): a profile built now would
  * leave their frames unnamed. */

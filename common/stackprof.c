@@ -69,6 +69,10 @@ struct ldp_stackprof {
 	int64_t start_ns;
 	/* the last good snapshot of the process */
 	struct ldp_maps maps;
+	/* the one before, while the last refresh's change may still be undone */
+	struct ldp_maps prev;
+	char prev_comm[32], prev_exe[PATH_MAX];
+	int has_prev;
 	char dir[64];         /* another process's /proc folder for its files (ldp_proc_dir) */
 	char comm[32];
 	char exe[PATH_MAX];
@@ -144,6 +148,7 @@ void ldp_stackprof_free(struct ldp_stackprof *sp)
 			sp->src.put(sp->src.ctx, sp->sym[i].ref);
 	}
 	ldp_maps_free(&sp->maps);
+	ldp_maps_free(&sp->prev);
 	ldp_perfmap_free(sp->pm);
 	free(sp);
 }
@@ -427,8 +432,14 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	if (!maps.n)
 		goto out;
 	changed = !same_maps(&maps, &sp->maps);
+	ldp_maps_free(&sp->prev);
+	sp->has_prev = 0;
 	if (changed) {
-		ldp_maps_free(&sp->maps);
+		/* kept until the next refresh: ldp_stackprof_refresh_undo() */
+		sp->prev = sp->maps;
+		memcpy(sp->prev_comm, sp->comm, sizeof(sp->comm));
+		memcpy(sp->prev_exe, sp->exe, sizeof(sp->exe));
+		sp->has_prev = 1;
 		sp->maps = maps;
 		maps = (struct ldp_maps){ 0 };
 		/* Another process may be gone by the time its profile is built, and its files
@@ -460,6 +471,19 @@ out:
 }
 
 /* Mapping ids are added lazily, one per executable line of maps used. */
+int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp)
+{
+	if (!sp->has_prev)
+		return 0;
+	ldp_maps_free(&sp->maps);
+	sp->maps = sp->prev;
+	sp->prev = (struct ldp_maps){ 0 };
+	memcpy(sp->comm, sp->prev_comm, sizeof(sp->comm));
+	memcpy(sp->exe, sp->prev_exe, sizeof(sp->exe));
+	sp->has_prev = 0;
+	return 1;
+}
+
 static int64_t mapping_id(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids, size_t i)
 {
 	const struct ldp_map *m = &sp->maps.maps[i];

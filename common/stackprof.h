@@ -86,6 +86,11 @@ unsigned ldp_stackprof_syms_pending(const struct ldp_stackprof *sp);
  * A read that fails, or finds no mapping (a process that has exited but is not yet reaped),
  * keeps the previous snapshot. Returns 0, -ESRCH for no mapping, or -errno. */
 int ldp_stackprof_refresh(struct ldp_stackprof *sp);
+/* Takes the last refresh back when it changed the snapshot: the mappings, executable and comm
+ * before it (a collector that learns, after reading them, that the process exec'd before the
+ * read: the samples it holds are the old image's). Returns 1 when it did, 0 when there was no
+ * change to take back. */
+int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp);
 /* The snapshot's comm ("unknown" before any) and executable ("" when unknown). */
 const char *ldp_stackprof_comm(const struct ldp_stackprof *sp);
 const char *ldp_stackprof_exe(const struct ldp_stackprof *sp);

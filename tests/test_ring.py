@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""`ldprof run --ring` (issue 15): the programs carry only the libc-free ring sampler
+"""`ldprof run` (issue 15): the programs carry only the libc-free ring sampler
 (shim/ringsamp.c), `ldprof run` collects (common/collector.c). The same checks on glibc
 programs and on musl builds of the same sources (tests/progs/musl/, linked with
 --eh-frame-hdr as a musl-native gcc links): known-answer shares, samples captured, stacks
@@ -27,8 +27,19 @@ def libc_prog(libc, name):
 
 
 def ring_run(args, outdir, hz=HZ, timeout=60, env=None):
-    return ldprof_run(args, outdir=outdir, hz=hz, timeout=timeout, extra=["--ring"],
+    """`ldprof run` (the ring sampler is its default), the log at level info."""
+    return ldprof_run(args, outdir=outdir, hz=hz, timeout=timeout,
                       env=env or clean_env(LDPROF_LOG_LEVEL="info"))
+
+
+def test_ring_option_still_accepted(outdir):
+    """`--ring` asked for the sampler when it was not the default: a command line that names
+    it runs as one that does not."""
+    r = ldprof_run([prog("burn"), "200"], outdir=outdir, hz=HZ, extra=["--ring"],
+                   env=clean_env(LDPROF_LOG_LEVEL="info"))
+    assert r.returncode == 0 and r.stderr == b"", r
+    assert re.search(r"\]: info: active pid=\d+ hz=499 threads=1 collector=/", read_log(outdir)), read_log(outdir)
+    assert collector_line(outdir)["rings"] == 1 and profiles_for(outdir, comm="burn")
 
 
 def collector_line(outdir):
@@ -94,9 +105,9 @@ def test_stacks_unwound_to_the_thread_start(hot2):
 
 
 def test_status_says_ring_sampling(outdir):
-    """`ldprof status` of a process under --ring: ring-sampling, the collector named, and not
+    """`ldprof status` of a process under `ldprof run`: ring-sampling, the collector named, and not
     suspect for having no thread of ours."""
-    p = subprocess.Popen([str(LDPROF), "run", "--ring", "-o", str(outdir), "--", str(prog("hot2")), "3000"],
+    p = subprocess.Popen([str(LDPROF), "run", "-o", str(outdir), "--", str(prog("hot2")), "3000"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     try:
         pid = None
@@ -122,7 +133,7 @@ def test_status_says_ring_sampling(outdir):
 def test_profiles_carry_the_names_of_debug_files(outdir):
     """The collector names frames as `ldprof report` would: hot2's threads start in libc
     functions only libc6-dbg's debug file names (test_debuginfo.py), and the profiles written
-    under --ring already carry those names: a report that looks up no debug file leaves
+    under `ldprof run` already carry those names: a report that looks up no debug file leaves
     nothing unnamed."""
     r = ring_run([prog("hot2"), "400"], outdir)
     assert r.returncode == 0, r
@@ -385,11 +396,11 @@ def test_root_process_never_hands_its_ring_to_another_user(outdir):
 
 
 def test_config_with_errors_profiles_nothing(outdir):
-    """As without --ring: a configuration with an error keeps the tree unprofiled, said once."""
+    """As with the core: a configuration with an error keeps the tree unprofiled, said once."""
     cfg = outdir / "bad.ini"
     cfg.write_text("[sampling]\nhz = 5000\n")
     out = outdir / "profiles"
-    r = ldprof_run([prog("burn"), "200"], outdir=out, extra=["--ring", "--config", str(cfg)],
+    r = ldprof_run([prog("burn"), "200"], outdir=out, extra=["--config", str(cfg)],
                    env=clean_env(LDPROF_LOG_LEVEL="info"))
     assert r.returncode == 0 and r.stdout.startswith(b"burn: done"), r
     assert b"the configuration has 1 error" in r.stderr, r.stderr

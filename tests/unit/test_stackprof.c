@@ -10,6 +10,7 @@
  * Prints one line per check; exits 1 if any failed.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -399,9 +400,58 @@ static void test_other_leaderless(void)
 	CHECK(leaderless_end(&l) == 0, "the child ends with its last thread");
 }
 
+/* A refresh that read an exec'd image's mappings is taken back (the collector's exec race):
+ * a child that waits on a pipe, then execs /bin/sleep. */
+static void test_refresh_undo(void)
+{
+	struct ldp_stackprof *sp = NULL;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int fds[2], st;
+	pid_t pid;
+	char c;
+
+	exe[n > 0 ? n : 0] = 0;
+	if (pipe(fds) < 0) {
+		CHECK(0, "pipe");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1)
+			_exit(1);
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	CHECK(ldp_stackprof_new(pid, 100, LDP_STACKPROF_RETURN_ADDRESSES, T0, &sp) == 0, "new");
+	CHECK(sp && ldp_stackprof_refresh(sp) == 0 && !strcmp(ldp_stackprof_exe(sp), exe),
+	      "the child, before its exec: %s", sp ? ldp_stackprof_exe(sp) : "-");
+	CHECK(sp && ldp_stackprof_refresh(sp) == 0 && ldp_stackprof_refresh_undo(sp) == 0,
+	      "nothing changed: nothing to take back");
+	CHECK(write(fds[1], "x", 1) == 1, "let it exec");
+	for (int i = 0; i < 200 && sp; i++) { /* until the exec shows */
+		ldp_stackprof_refresh(sp);
+		if (strcmp(ldp_stackprof_exe(sp), exe))
+			break;
+		usleep(5000);
+	}
+	CHECK(sp && !strcmp(ldp_stackprof_exe(sp), "/usr/bin/sleep"), "the new image read: %s",
+	      sp ? ldp_stackprof_exe(sp) : "-");
+	CHECK(sp && ldp_stackprof_refresh_undo(sp) == 1 && !strcmp(ldp_stackprof_exe(sp), exe),
+	      "taken back: the old image again: %s", sp ? ldp_stackprof_exe(sp) : "-");
+	CHECK(sp && ldp_stackprof_refresh_undo(sp) == 0, "only once");
+	ldp_stackprof_free(sp);
+	close(fds[1]);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
 int main(void)
 {
 	test_grow();
+	test_refresh_undo();
 	test_cap();
 	test_reset();
 	test_reset_after_fork();
