@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import LDPROF, Stacks, clean_env, prog, profiles_for
+from conftest import LDPROF, Stacks, clean_env, prog, profile_files, profiles_for
 
 NODE = shutil.which("node")
 
@@ -36,10 +36,17 @@ def test_node_perf_basic_prof_shows_javascript_functions(tmp_path):
     js = tmp_path / "hot.js"
     js.write_text(JS)
     out = tmp_path / "out"
-    base = subprocess.run([NODE, "--perf-basic-prof", str(js)], capture_output=True, timeout=60)
+    base = subprocess.Popen([NODE, "--perf-basic-prof", str(js)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base.stdout, base.stderr = base.communicate(timeout=60)
+    os.unlink(f"/tmp/perf-{base.pid}.map")
     r = subprocess.run([str(LDPROF), "run", "--hz", "499", "-o", str(out), "--", NODE, "--perf-basic-prof", str(js)],
                        capture_output=True, timeout=60, env=clean_env(LDPROF_LOG_LEVEL="info"))
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr) == (0, b"hot: true\n", b""), r
+    files = profile_files(out)
+    # node leaves its map behind: the suite does not
+    for _, pid, _ in files.values():
+        if os.path.exists(f"/tmp/perf-{pid}.map"):
+            os.unlink(f"/tmp/perf-{pid}.map")
     st = Stacks(profiles_for(out, comm="node"))
     got = names(st)
     js_frames = {n: c for n, c in got.items() if re.match(r"(JS|LazyCompile):\S*hotInner ", n)}
