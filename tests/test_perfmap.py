@@ -36,11 +36,13 @@ def test_node_perf_basic_prof_shows_javascript_functions(tmp_path):
     js = tmp_path / "hot.js"
     js.write_text(JS)
     out = tmp_path / "out"
-    base = subprocess.Popen([NODE, "--perf-basic-prof", str(js)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # in tmp_path: node writes isolate-*-v8.log files into its working folder
+    base = subprocess.Popen([NODE, "--perf-basic-prof", str(js)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path)
     base.stdout, base.stderr = base.communicate(timeout=60)
     os.unlink(f"/tmp/perf-{base.pid}.map")
     r = subprocess.run([str(LDPROF), "run", "--hz", "499", "-o", str(out), "--", NODE, "--perf-basic-prof", str(js)],
-                       capture_output=True, timeout=60, env=clean_env(LDPROF_LOG_LEVEL="info"))
+                       capture_output=True, timeout=60, env=clean_env(LDPROF_LOG_LEVEL="info"), cwd=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr) == (0, b"hot: true\n", b""), r
     files = profile_files(out)
     # node leaves its map behind: the suite does not
