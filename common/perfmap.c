@@ -25,7 +25,7 @@ struct line {
 };
 
 struct ldp_perfmap {
-	pid_t pid;
+	pid_t pid, nspid; /* nspid: the pid in its own namespace, which names its map (0: not yet) */
 	struct line *l;
 	size_t n, cap, sorted; /* l[0, sorted) is sorted by start */
 	char *names;
@@ -202,7 +202,7 @@ static pid_t ns_pid(pid_t pid)
 
 int ldp_perfmap_update(struct ldp_perfmap *pm)
 {
-	char path[96];
+	char name[48], path[128];
 	struct stat st;
 	char *buf = NULL;
 	uid_t ruid, euid;
@@ -213,7 +213,13 @@ int ldp_perfmap_update(struct ldp_perfmap *pm)
 	r = ldp_proc_uids(pm->pid, &ruid, &euid);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", (int)pm->pid, (int)ns_pid(pm->pid));
+	if (!pm->nspid)
+		pm->nspid = ns_pid(pm->pid); /* a process keeps its pid */
+	snprintf(name, sizeof(name), "root/tmp/perf-%d.map", (int)pm->nspid);
+	/* through a live thread's folder: a main thread that left makes /proc/PID/root unreadable */
+	r = ldp_proc_path(pm->pid, name, path, sizeof(path));
+	if (r == -EINVAL || r == -ENAMETOOLONG)
+		return r;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		r = errno == ELOOP ? -EPERM : -errno;

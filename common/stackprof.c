@@ -470,7 +470,6 @@ out:
 	return r;
 }
 
-/* Mapping ids are added lazily, one per executable line of maps used. */
 int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp)
 {
 	if (!sp->has_prev)
@@ -484,6 +483,7 @@ int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp)
 	return 1;
 }
 
+/* Mapping ids are added lazily, one per executable line of maps used. */
 static int64_t mapping_id(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids, size_t i)
 {
 	const struct ldp_map *m = &sp->maps.maps[i];

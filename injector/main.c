@@ -309,6 +309,7 @@ static int cmd_run(int argc, char **argv)
 	long hz = 0;
 	int i, r, status, root = geteuid() == 0, ring = 1;
 	int64_t after_ns = 0;
+	const char *after;
 	struct ldp_runcollect *rc = NULL;
 	char rcerr[256];
 	pid_t pid;
@@ -436,9 +437,8 @@ static int cmd_run(int argc, char **argv)
 	/* The ring sampler starts with the process; a wait for CPU is the in-process core's
 	 * (deferred activation without a thread is issue 16's). A value the shim cannot read
 	 * keeps the default, as the shim does. */
-	if (getenv("LDPROF_SELECT_START_AFTER_CPU") &&
-	    ldp_config_parse_duration(getenv("LDPROF_SELECT_START_AFTER_CPU"), 0, INT64_MAX, &after_ns) == 0 &&
-	    after_ns > 0)
+	after = getenv("LDPROF_SELECT_START_AFTER_CPU");
+	if (after && ldp_config_parse_duration(after, 0, INT64_MAX, &after_ns) == 0 && after_ns > 0)
 		ring = 0;
 
 	/* The tree carries only the ring sampler, and this process collects. */

@@ -537,15 +537,23 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 static int arm(int timer, long ns);
 
 
+/* The threads with a timer of ours. */
+static uint32_t live_threads(void)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
+		n += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
+	return n;
+}
+
 /* Slots for the threads there are now, each at its rate (a thread's CPU clock fires at most
  * at the kernel's tick, 250 a second here; more would be overruns, counted in one sample). */
 static uint32_t ring_slots(void)
 {
-	uint64_t hz = LDP_NS_PER_S / (uint64_t)R.b.period_ns, live = 0, want;
+	uint64_t hz = LDP_NS_PER_S / (uint64_t)R.b.period_ns, live = live_threads(), want;
 	uint32_t n = RING_MIN_SLOTS;
 
-	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
-		live += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
 	if (hz > 250)
 		hz = 250;
 	want = live * hz * RING_HOLD_MS / 1000;
@@ -1195,13 +1203,7 @@ const char ldp_rs_foreign_sigprof[] = "the program has a SIGPROF handler of its 
 
 unsigned ldp_rs_threads(void)
 {
-	unsigned n = 0;
-
-	if (!R.threads)
-		return 0;
-	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
-		n += __atomic_load_n(&R.threads[i].state, __ATOMIC_RELAXED) == SLOT_LIVE;
-	return n;
+	return R.threads ? live_threads() : 0;
 }
 
 /* Adopts the threads already running (a library constructor's, or a program that dlopen()ed
@@ -1427,10 +1429,6 @@ static void fork_prepare(void)
 		yield();
 }
 
-static void fork_parent(void)
-{
-}
-
 /* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
  * both, the ring at its first sample. Only what must change is written, and the parent's
  * slots, trampoline cells past their high-water mark and everything else are only read:
@@ -1540,7 +1538,7 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 	R.tramps = (struct tramp *)(m + tlen + olen + rlen);
 	R.pid = sys3(NR_getpid, 0, 0, 0);
 	rebuild();
-	if (R.b.atfork && R.b.atfork(fork_prepare, fork_parent, fork_child) != 0) {
+	if (R.b.atfork && R.b.atfork(fork_prepare, 0, fork_child) != 0) {
 		*why = "cannot register fork handlers";
 		goto fail;
 	}

@@ -1,5 +1,5 @@
-/* cpuburn.h — CPU burning for the test programs that tell the halves of a run apart by the
- * function that burnt it (nsmove, selfseccomp): burn(ms) is inlined into each caller, so a
+/* cpuburn.h — CPU burning for the test programs (nsmove and selfseccomp tell the halves of a run
+ * apart by the function that burnt it): burn(ms) is inlined into each caller, so a
  * profile's frames name the caller. */
 #ifndef LDP_TEST_CPUBURN_H
 #define LDP_TEST_CPUBURN_H

@@ -117,8 +117,8 @@ $(PROGS_B)/bench_work_static: tests/progs/bench_work.c
 
 test-bins: $(PROGS_B)/bench_work_static
 
-# nsmove, selfseccomp, dropuid: share tests/progs/cpuburn.h
-$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/dropuid: tests/progs/cpuburn.h
+# nsmove, selfseccomp, dropuid, threadchurn, minijit: share tests/progs/cpuburn.h
+$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/dropuid $(PROGS_B)/threadchurn $(PROGS_B)/minijit: tests/progs/cpuburn.h
 
 # musl builds of the sampler's test programs, for the ring sampler (tests/test_ring.py). Linked
 # with --eh-frame-hdr, as a musl-native gcc (Alpine's) links by default: Debian's musl-gcc

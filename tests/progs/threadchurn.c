@@ -14,32 +14,22 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-static volatile uint64_t sink;
+#include "cpuburn.h"
+
 static long ms;
 static int64_t late_cpu;
 
-static int64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 __attribute__((noinline)) static void late_burn(void)
 {
-	int64_t end = thread_cpu_ns() + ms * 1000000LL;
-	while (thread_cpu_ns() < end)
-		for (int i = 0; i < 20000; i++)
-			sink += (uint64_t)i * i;
+	burn(ms);
 }
 
 static void *short_thread(void *arg)
 {
 	if (arg) {
 		late_burn();
-		late_cpu += thread_cpu_ns(); /* joined one at a time: no race */
+		late_cpu += cpuburn_thread_ns(); /* joined one at a time: no race */
 	}
 	pthread_exit(NULL);
 }
