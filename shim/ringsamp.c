@@ -30,8 +30,10 @@
  *
  * The walk is the fast path only: .eh_frame rules (cfi.c), a PLT stub at the leaf taken by
  * its return address, signal frames through the kernel's saved registers; objects without
- * .eh_frame_hdr get a search table made from their .eh_frame. What it cannot take ends the
- * stack, counted in the ring's header.
+ * .eh_frame_hdr get a search table made from their .eh_frame. Code with no rule is crossed by
+ * a frame-pointer chain when it is a JIT compiler's, by a checked scan for its return address
+ * when it is a file's (caller_by_scan). What it cannot take ends the stack, counted in the
+ * ring's header.
  *
  * This duplicates unwind.c's fast path (the rule cache, the table search, the walk) on
  * purpose: unwind.c belongs to the glibc core, which issue 16 deletes.
@@ -314,6 +316,8 @@ static int read_word(const struct walk *w, uint64_t addr, uint64_t *val)
 #define R_VALID (1ull << 63)
 #define R_NONE (1ull << 62)
 #define R_SIG (1ull << 61)     /* the address after it is the signal-return stub */
+#define R_NOSCAN (1ull << 60)  /* with R_NONE: caller_by_scan() found no caller from here */
+#define R_SCANNED (1ull << 59) /* a rule caller_by_scan() found: checked at each use */
 
 static uint64_t pack(const struct ldp_cfi_rule *r)
 {
@@ -378,7 +382,7 @@ static int late_text(const struct walk *w, uint64_t ip, struct text *t)
 	return ok && t->hi ? 0 : -1;
 }
 
-enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE, SIGFRAME };
+enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE, SIGFRAME, NO_SCAN, SCANNED };
 
 /* ucontext_t on x86_64: uc_mcontext.gregs at 40 (RBP 10, RSP 15, RIP 16) */
 #define UC_GREGS 40
@@ -398,10 +402,24 @@ static int sigreturn_at(const struct walk *w, uint64_t a)
 	return 1;
 }
 
-/* 0 and the rule, or STOP_NO_OBJECT / STOP_NO_RULE / SIGFRAME. */
+static uint32_t rcache_at(uint64_t ip)
+{
+	return (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 52) & (RCACHE - 1);
+}
+
+static void rcache_put(uint64_t ip, uint64_t v)
+{
+	uint32_t i = rcache_at(ip);
+
+	__atomic_store_n(&R.rcache[i].key, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.rcache[i].val, v, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.rcache[i].key, ip, __ATOMIC_RELEASE);
+}
+
+/* 0 or SCANNED and the rule, or STOP_NO_OBJECT / STOP_NO_RULE / NO_SCAN / SIGFRAME. */
 static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 {
-	uint32_t i = (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 52) & (RCACHE - 1);
+	uint32_t i = rcache_at(ip);
 	uint64_t k1 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE), v, k2;
 	const struct text *tx;
 	struct text late;
@@ -412,9 +430,9 @@ static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 		if (v & R_SIG)
 			return SIGFRAME;
 		if (v & R_NONE)
-			return STOP_NO_RULE;
+			return v & R_NOSCAN ? NO_SCAN : STOP_NO_RULE;
 		unpack(v, r);
-		return 0;
+		return v & R_SCANNED ? SCANNED : 0;
 	}
 	tx = find_text(w->t, ip);
 	if (!tx && late_text(w, ip, &late) == 0)
@@ -427,10 +445,285 @@ static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 		v = R_VALID | R_SIG;
 	else
 		v = ldp_cfi_rule(&tx->eh, ip, r) == 0 ? pack(r) : R_VALID | R_NONE;
-	__atomic_store_n(&R.rcache[i].key, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&R.rcache[i].val, v, __ATOMIC_RELEASE);
-	__atomic_store_n(&R.rcache[i].key, ip, __ATOMIC_RELEASE);
+	rcache_put(ip, v);
 	return v & R_SIG ? SIGFRAME : v & R_NONE ? STOP_NO_RULE : 0;
+}
+
+/* ---- frames in a file's code with no unwind rule ---- */
+
+#define SCAN_WORDS 2048         /* how far up the stack (16 KiB) a return address is looked for */
+#define SCAN_FN_MAX (16 << 10)  /* the farthest an address may lie from its function's start */
+#define STACK_ARGS 6            /* the most arguments a call pushes that caller_by_scan allows */
+
+/* The function a call instruction ending at ret reaches: direct (call rel32), through the GOT
+ * (call *disp32(%rip)), and through a PLT stub of either form (jmp *GOT, after an endbr64 and
+ * a bnd prefix). 0 for any other call (through a register: no way to tell where it went). */
+static uint64_t call_target(const struct walk *w, uint64_t ret)
+{
+	uint64_t b, f, got;
+	const uint8_t *c = (const uint8_t *)&b;
+
+	if (read_word(w, ret - 8, &b) < 0)
+		return 0;
+	if (c[3] == 0xe8)
+		f = ret + (uint64_t)(int64_t)(int32_t)(b >> 32);
+	else if (c[2] == 0xff && c[3] == 0x15) {
+		got = ret + (uint64_t)(int64_t)(int32_t)(b >> 32);
+		return read_word(w, got, &f) < 0 ? 0 : f;
+	} else
+		return 0;
+	if (read_word(w, f, &b) < 0)
+		return 0;
+	if ((b & 0xffffffffu) == 0xfa1e0ff3u) { /* endbr64 */
+		if (read_word(w, f + 4, &b) < 0)
+			return 0;
+		f += 4;
+	}
+	if ((b & 0xff) == 0xf2) { /* bnd */
+		b >>= 8;
+		f += 1;
+	}
+	if ((b & 0xffff) == 0x25ff) { /* a PLT stub: jmp *disp32(%rip) */
+		got = f + 6 + (uint64_t)(int64_t)(int32_t)(b >> 16);
+		if (read_word(w, got, &f) < 0)
+			return 0;
+	}
+	return f;
+}
+
+/* Where function f goes when it only sets up arguments and jumps to another (musl's qsort
+ * to qsort_r: moves between registers, of constants, lea of an address, then jmp rel32); 0
+ * when it does anything else first. */
+static uint64_t thunk_target(const struct walk *w, uint64_t f)
+{
+	uint64_t b[3];
+	const uint8_t *c = (const uint8_t *)b;
+	unsigned i = 0;
+
+	for (int k = 0; k < 3; k++)
+		if (read_word(w, f + 8 * (uint64_t)k, &b[k]) < 0)
+			return 0;
+	if ((b[0] & 0xffffffffu) == 0xfa1e0ff3u)
+		i = 4;
+	while (i + 7 <= sizeof(b)) {
+		unsigned rex = c[i] >= 0x40 && c[i] <= 0x4f ? c[i] : 0, op = c[i + !!rex];
+		const uint8_t *x = c + i + !!rex;
+
+		if (op == 0xe9 && !rex)
+			return f + i + 5 + (uint64_t)(int64_t)(int32_t)((uint32_t)x[1] | (uint32_t)x[2] << 8 |
+									(uint32_t)x[3] << 16 | (uint32_t)x[4] << 24);
+		if ((op == 0x89 || op == 0x8b || op == 0x31) && x[1] >= 0xc0)
+			i += 2 + !!rex;
+		else if (op >= 0xb8 && op <= 0xbf && !(rex & 8))
+			i += 5 + !!rex;
+		else if (op == 0x8d && (x[1] & 0xc7) == 0x05)
+			i += 6 + !!rex; /* lea disp32(%rip) */
+		else
+			return 0;
+	}
+	return 0;
+}
+
+/* What the prologue of function f has done to the stack by ip, read up to its sub from RSP,
+ * through what GCC and clang put between its pushes (endbr64, moves and arithmetic between
+ * registers, moves of constants, lea of an address, zeroing of a vector register): its pushes before ip, which of them pushed RBP (1-based, 0
+ * for none), and the bytes its sub took, if before ip. known == 0 when no such sub ends it (a
+ * prologue of pushes only, one that does more in between, a leaf that needs no stack, a
+ * prologue shrink-wrapped behind a test). */
+struct prologue {
+	unsigned pushes, rbp_push, known;
+	unsigned fp; /* it sets RBP to RSP: it may move RSP later (alloca) */
+	uint64_t frame;
+};
+
+static void prologue_of(const struct walk *w, uint64_t f, uint64_t ip, struct prologue *p)
+{
+	uint64_t b[6];
+	const uint8_t *c = (const uint8_t *)b;
+	unsigned i = 0;
+
+	p->pushes = p->rbp_push = p->known = p->fp = 0;
+	p->frame = 0;
+	for (int k = 0; k < 6; k++)
+		if (read_word(w, f + 8 * (uint64_t)k, &b[k]) < 0)
+			return;
+	if ((b[0] & 0xffffffffu) == 0xfa1e0ff3u)
+		i = 4;
+	while (i + 7 <= sizeof(b)) {
+		unsigned rex = c[i] >= 0x40 && c[i] <= 0x4f ? c[i] : 0, op = c[i + !!rex];
+		const uint8_t *x = c + i + !!rex;
+		int done = f + i < ip;
+
+		if (op >= 0x50 && op <= 0x57 && (rex & ~1u) == (rex ? 0x40u : 0u)) {
+			p->pushes += done;
+			if (op == 0x55 && !rex && done)
+				p->rbp_push = p->pushes;
+			i += 1 + !!rex;
+		} else if ((op == 0x89 || op == 0x8b || op == 0x31 || op == 0x33) && x[1] >= 0xc0) {
+			p->fp |= rex == 0x48 && op == 0x89 && x[1] == 0xe5;
+			i += 2 + !!rex; /* mov, xor: register to register */
+		} else if (op == 0x0f && x[1] == 0xaf && x[2] >= 0xc0) {
+			i += 3 + !!rex; /* imul register by register */
+		} else if (op == 0x8d && (x[1] & 0xc7) == 0x05) {
+			i += 6 + !!rex; /* lea disp32(%rip) */
+		} else if (!rex && op == 0x66 && x[1] == 0x0f && x[2] == 0xef && x[3] >= 0xc0) {
+			i += 4; /* pxor */
+		} else if (op == 0x0f && x[1] == 0x57 && x[2] >= 0xc0) {
+			i += 3 + !!rex; /* xorps */
+		} else if (op >= 0xb8 && op <= 0xbf && !(rex & 8)) {
+			i += 5 + !!rex; /* mov $imm32 to a 32-bit register */
+		} else if (rex == 0x48 && op == 0x83 && x[1] == 0xec) {
+			p->frame = done ? x[2] : 0;
+			p->known = 1;
+			return;
+		} else if (rex == 0x48 && op == 0x81 && x[1] == 0xec) {
+			p->frame = !done ? 0 : (uint64_t)x[2] | (uint64_t)x[3] << 8 | (uint64_t)x[4] << 16 |
+						 (uint64_t)x[5] << 24;
+			p->known = 1;
+			return;
+		} else
+			return;
+	}
+}
+
+/* At ip, an epilogue ([add $n, %rsp,] pops, ret): the bytes between the stack pointer and the
+ * return address; -1 for anything else. */
+static int64_t epilogue_at(const struct walk *w, uint64_t ip)
+{
+	uint64_t b[2];
+	const uint8_t *c = (const uint8_t *)b;
+	int64_t d = 0;
+	unsigned i = 0;
+
+	if (read_word(w, ip, &b[0]) < 0 || read_word(w, ip + 8, &b[1]) < 0)
+		return -1;
+	if (c[0] == 0x48 && c[1] == 0x83 && c[2] == 0xc4 && c[3] < 0x80) {
+		d = c[3];
+		i = 4;
+	} else if (c[0] == 0x48 && c[1] == 0x81 && c[2] == 0xc4 && c[6] < 0x80) {
+		d = (int64_t)c[3] | (int64_t)c[4] << 8 | (int64_t)c[5] << 16 | (int64_t)c[6] << 24;
+		i = 7;
+	}
+	while (i < sizeof(b)) {
+		if (c[i] >= 0x58 && c[i] <= 0x5f && c[i] != 0x5c) {
+			d += 8;
+			i++;
+		} else if (c[i] == 0x41 && i + 1 < sizeof(b) && c[i + 1] >= 0x58 && c[i + 1] <= 0x5f) {
+			d += 8;
+			i += 2;
+		} else if (c[i] == 0xc3 || (c[i] == 0xf3 && i + 1 < sizeof(b) && c[i + 1] == 0xc3)) {
+			return d;
+		} else
+			return -1;
+	}
+	return -1;
+}
+
+/* The word at sp is the return address of a call that entered the code at ip less than 16
+ * bytes ago: to a PLT stub, or to a function (through its stub). */
+static int entered(const struct walk *w, uint64_t ip, uint64_t sp, uint64_t *ra)
+{
+	uint64_t v, b, t;
+
+	if (read_word(w, sp, &v) < 0 || v < 8 || !find_text(w->t, v - 1) || read_word(w, v - 8, &b) < 0)
+		return -1;
+	t = v + (uint64_t)(int64_t)(int32_t)(b >> 32);
+	if (((b >> 24) & 0xff) == 0xe8 && ip >= t && ip - t < 16) {
+		*ra = v;
+		return 0;
+	}
+	t = call_target(w, v);
+	if (t && ip >= t && ip - t < 16) {
+		*ra = v;
+		return 0;
+	}
+	return -1;
+}
+
+/* The start of the function holding ip (in a text segment starting at lo), when the code
+ * before v is a call to it (or to a thunk that jumps to it); 0 otherwise. */
+static uint64_t calls_into(const struct walk *w, uint64_t v, uint64_t ip, uint64_t lo)
+{
+	uint64_t f = call_target(w, v);
+
+	if (f && (f > ip || ip - f >= SCAN_FN_MAX))
+		f = thunk_target(w, f);
+	return f && f <= ip && ip - f < SCAN_FN_MAX && f >= lo ? f : 0;
+}
+
+/* A frame in a file's code with no unwind rule (musl's libc is built without unwind tables;
+ * hand-written assembly): its return address is a word up the stack that follows a call
+ * instruction into a function starting at most SCAN_FN_MAX before ip, at the place the
+ * function's prologue (or, interrupted there, its epilogue) puts it, or up to STACK_ARGS
+ * words above (arguments pushed for a call). A stale return address
+ * would have to come from an earlier call of a function just before ip and sit exactly there; a
+ * call through a register cannot be checked and is not taken; a call to a thunk that jumps
+ * to the function counts as a call to it. Only when no word is where its function's prologue
+ * puts it, the first word whose function's prologue prologue_of() cannot read is taken. The caller's RBP comes back from where the
+ * prologue pushed it (musl's functions use RBP as a general register, and a caller may need it
+ * for its CFA). exact: ip is where the thread was interrupted, not a return address - 1, so it
+ * may lie in a prologue or an epilogue. 1 when the frame found holds at ip whenever it is
+ * reached (the rule for it is in *rule, for the cache), 0 when it holds this time, -1 when none
+ * is found. */
+static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t *rsp, uint64_t *rbp,
+			  uint64_t *ra, struct ldp_cfi_rule *rule)
+{
+	const struct text *tx = find_text(w->t, ip);
+	int64_t epi = exact ? epilogue_at(w, ip) : -1;
+	uint64_t tlo, thi, a, n, d, weak = 0, slot;
+	struct prologue p = { 0 }, wp = { 0 };
+	int found = 0;
+
+	if (!tx || !w->t->ntext || !w->stack_hi || *rsp >= w->stack_hi || (*rsp & 7))
+		return -1;
+	tlo = w->t->text[0].lo;
+	thi = w->t->text[w->t->ntext - 1].hi;
+	for (a = *rsp, n = 0; n < SCAN_WORDS && a <= w->stack_hi - 8; a += 8, n++) {
+		uint64_t v = *(const uint64_t *)(uintptr_t)a, f;
+
+		d = a - *rsp;
+		/* most words that are addresses at all are the stack's own */
+		if (v <= tlo || v > thi || (v >= w->sp && v < w->stack_hi) || !find_text(w->t, v - 1))
+			continue;
+		f = calls_into(w, v, ip, tx->lo);
+		if (!f || (epi >= 0 && d != (uint64_t)epi))
+			continue;
+		prologue_of(w, f, ip, &p);
+		if (epi >= 0 || (p.known && d >= 8 * (uint64_t)p.pushes + p.frame &&
+				 d <= 8 * (uint64_t)p.pushes + p.frame + 8 * STACK_ARGS)) {
+			found = 1; /* where its function's frame puts it: no need to look further */
+			break;
+		}
+		if (!p.known && !weak) {
+			weak = a;
+			wp = p;
+		}
+	}
+	if (!found) {
+		/* only a word whose function's prologue could not be read, if any: the first */
+		if (!weak)
+			return -1;
+		a = weak;
+		p = wp;
+	}
+	d = a - *rsp;
+	if (p.rbp_push) {
+		slot = a - 8 * (uint64_t)p.rbp_push;
+		/* below the stack pointer: popped already, RBP is the caller's again */
+		if (slot >= *rsp && read_word(w, slot, rbp) < 0)
+			return -1;
+	}
+	*rsp = a + 8;
+	*ra = *(const uint64_t *)(uintptr_t)a;
+	if (exact || !p.known || p.fp || d + 8 > (1u << 24))
+		return 0;
+	/* a return address - 1 lies in a call, where the frame is always this one */
+	rule->cfa_reg = LDP_CFA_RSP;
+	rule->cfa_off = (int32_t)(d + 8);
+	rule->rbp_saved = p.rbp_push != 0;
+	rule->rbp_off = -(int32_t)(8 + 8 * p.rbp_push);
+	rule->end = 0;
+	return 1;
 }
 
 /* The interrupted thread's stack, leaf first: the interrupted address, then return addresses
@@ -444,6 +737,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 	struct walk w;
 	uint32_t n = 0;
 	int jit = 0; /* a frame-pointer chain out of code in no file is being followed */
+	int exact = 1; /* look is where the thread was interrupted, not a return address - 1 */
 
 	w.sp = rsp;
 	/* not when the stack pointer is elsewhere: a coroutine's stack, an alternate signal stack */
@@ -455,7 +749,25 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 	while (n < max) {
 		struct ldp_cfi_rule r;
 		uint64_t cfa, ra, nrbp = rbp;
-		int e = rule_for(&w, look, &r);
+		int e = rule_for(&w, look, &r), scan = 1, c;
+
+		if (e == NO_SCAN) {
+			e = STOP_NO_RULE;
+			scan = 0;
+		}
+		if (e == SCANNED) {
+			/* the frame a scan found from here before: taken if the return address
+			 * there follows a call into this function again (a frame below that was
+			 * found by a scan without a prologue to check it against may have left
+			 * RSP short of the truth), else scanned for anew */
+			const struct text *tx = find_text(w.t, look);
+			cfa = rsp + (uint64_t)r.cfa_off;
+			if (!tx || cfa <= rsp || read_word(&w, cfa - 8, &ra) < 0 || ra < 8 ||
+			    !find_text(w.t, ra - 1) || !calls_into(&w, ra, look, tx->lo))
+				e = STOP_NO_RULE;
+			else
+				e = 0;
+		}
 
 		if (e == SIGFRAME && n > 1) {
 			/* The frame below returns into the signal-return stub: a signal handler's
@@ -472,22 +784,41 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			frames[n++] = nrip + 1;
 			rsp = nrsp;
 			look = nrip;
+			exact = 1;
 			continue;
 		}
 		if (e == SIGFRAME)
 			e = STOP_NO_RULE; /* interrupted in the stub itself */
-		if (e == STOP_NO_RULE && n == 1) {
-			/* The interrupted frame has a rule we do not model: most often a PLT stub
-			 * (an expression), entered by a call, its return address at the stack
-			 * pointer. Taken only if that address is in known code. */
-			if (read_word(&w, rsp, &ra) < 0 || ra < 1 || !find_text(w.t, ra - 1)) {
-				*stop = e;
-				break;
+		if (e == STOP_NO_RULE && !jit) {
+			/* Interrupted in a PLT stub (its rule is an expression) or at the entry of a
+			 * function with no rule: the return address is at the stack pointer, after a
+			 * call to here. Else the frame's return address is looked for. Last, as ever,
+			 * an interrupted frame takes the word at the stack pointer if it is in known
+			 * code. */
+			uint64_t sp = rsp;
+			if (exact && entered(&w, look, rsp, &ra) == 0)
+				c = 0;
+			else if (scan && (c = caller_by_scan(&w, look, exact, &rsp, &rbp, &ra, &r)) >= 0) {
+				if (c == 1)
+					rcache_put(look, pack(&r) | R_SCANNED);
+			} else if (n == 1 && read_word(&w, rsp, &ra) == 0 && ra >= 1 && find_text(w.t, ra - 1))
+				c = 0;
+			else {
+				c = -1;
+				/* an address in a call that no scan gets past (a call through a
+				 * register: musl's thread start and its call of main) is not scanned
+				 * again, so that each sample does not pay for it */
+				if (scan && !exact)
+					rcache_put(look, R_VALID | R_NONE | R_NOSCAN);
 			}
-			rsp += 8;
-			look = ra - 1;
-			frames[n++] = ra;
-			continue;
+			if (c >= 0) {
+				if (rsp == sp)
+					rsp += 8;
+				look = ra - 1;
+				frames[n++] = ra;
+				exact = 0;
+				continue;
+			}
 		}
 		if ((e == STOP_NO_OBJECT || (e == STOP_NO_RULE && jit)) && w.stack_hi && rbp >= rsp &&
 		    rbp <= w.stack_hi - 16 && !(rbp & 7)) {
@@ -947,8 +1278,10 @@ static int add_object(void *infop, unsigned long size, void *data)
 		hi = lo + ph[i].p_memsz;
 		if ((ph[i].p_flags & PF_R) && t->nsegs < MAX_SEGS)
 			t->segs[t->nsegs++] = (struct seg){ lo, hi };
-		if ((ph[i].p_flags & PF_X) && have_eh && t->ntext < MAX_TEXT)
-			t->text[t->ntext++] = (struct text){ lo, hi, eh };
+		/* an object with no unwind tables still has known code: its frames are found
+		 * by caller_by_scan(), not taken for a JIT compiler's */
+		if ((ph[i].p_flags & PF_X) && t->ntext < MAX_TEXT)
+			t->text[t->ntext++] = (struct text){ lo, hi, have_eh ? eh : (struct ldp_cfi_obj){ 0 } };
 	}
 	return 0;
 }

@@ -95,9 +95,9 @@ def test_stacks_unwound_to_the_thread_start(hot2):
     libc, d, r = hot2
     st = Stacks(profiles_for(d, comm="hot2"))
     ok = st.with_any(["worker", "main"])
-    # the samples in the vDSO (clock_gettime) go through it: glibc's vDSO has unwind tables
-    need = 0.99 if libc == "glibc" else 0.95
-    assert ok >= need * st.total(), f"{libc}: {ok}/{st.total()} reach worker or main\n" + st.dump()
+    # the samples in clock_gettime go through the vDSO (unwind tables) and, on musl, through
+    # musl's clock_gettime (none: found by the scan for its return address)
+    assert ok >= 0.99 * st.total(), f"{libc}: {ok}/{st.total()} reach worker or main\n" + st.dump()
     c = collector_line(d)
     if libc == "glibc":
         # glibc's thread start (clone3) and __libc_start_main end the walk with their own rule
@@ -193,9 +193,32 @@ def test_musl_gcc_default_build_without_eh_frame_hdr(outdir):
     r = ring_run([exe, "400"], outdir)
     assert (r.returncode, r.stdout) == (0, b"hot2: done threads=5 ratio=3:1\n"), r
     st = Stacks(profiles_for(outdir, comm="hot2"))
-    assert st.with_any(["worker", "main"]) >= 0.95 * st.total() > 0, st.dump()
+    assert st.with_any(["worker", "main"]) >= 0.99 * st.total() > 0, st.dump()
     c = collector_line(outdir)
     assert c["no_object"] <= 0.05 * c["samples"], c
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_stacks_through_the_libc_unwound_to_main(libc, outdir):
+    """A program that spends its CPU inside its libc: qsort calling the program's comparator
+    back, memcpy, snprintf of doubles (a chain of libc-internal calls). musl's libc has no unwind
+    tables: the sampler finds each of its frames' return addresses on the stack, checked against
+    the call before them and the function's prologue. Every sample reaches main through the
+    function that did the work."""
+    r = ring_run([libc_prog(libc, "libcwork"), "1200"], outdir, hz=499)
+    assert (r.returncode, r.stdout) == (0, b"libcwork: done sum=9\n"), r
+    st = Stacks(profiles_for(outdir, comm="libcwork"))
+    total = st.total()
+    assert total > 300, st.dump()
+    work = ["sort_work", "copy_work", "fmt_work"]
+    ok = sum(c for f, c, _ in st.items if "main" in f and set(work) & set(f))
+    assert ok >= 0.99 * total, f"{libc}: {ok}/{total} reach main through the work\n" + st.dump(30)
+    for name in work:  # each a third of the CPU time
+        assert st.with_func(name) >= 0.2 * total, f"{libc}: {name}\n" + st.dump(30)
+    # the comparator's samples go back through qsort's frames to the function that sorted
+    cmp = [(f, c) for f, c, _ in st.items if f and f[0] == "by_value"]
+    assert sum(c for _, c in cmp) > 0, st.dump(30)
+    assert all("sort_work" in f for f, _ in cmp), [";".join(reversed(f)) for f, _ in cmp]
 
 
 @pytest.mark.parametrize("libc", LIBCS)

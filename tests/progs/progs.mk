@@ -123,7 +123,7 @@ $(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/drop
 # musl builds of the sampler's test programs, for the ring sampler (tests/test_ring.py). Linked
 # with --eh-frame-hdr, as a musl-native gcc (Alpine's) links by default: Debian's musl-gcc
 # specs leave the option out, and without .eh_frame_hdr the fast path finds no unwind rule.
-MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh dropuid
+MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh dropuid libcwork
 $(PROGS_B)/musl/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(Q)musl-gcc -O2 -g -fomit-frame-pointer -pthread -Wl,--eh-frame-hdr $(MUSL_LDFLAGS) -o $@ $<

@@ -6,7 +6,8 @@
  * Usage: solostorm THREADS CALLS MS
  *   THREADS threads each call setresuid(-1, -1, -1) and setresgid(-1, -1, -1) CALLS times
  *   (changing nothing, but glibc runs them on every thread and our wrappers see each), all
- *   joined; then unshare(CLONE_NEWUSER); then MS of CPU in burn_after.
+ *   joined; then, once the kernel counts one thread (at most 5 s), unshare(CLONE_NEWUSER);
+ *   then MS of CPU in burn_after.
  * stdout: "solostorm: calls=N failed=F", "solostorm: unshare = <0 or errno name>",
  *         "solostorm: done pid=PID".
  */
@@ -25,6 +26,29 @@ static long calls;
 static int failed;
 
 __attribute__((noinline)) void burn_after(long ms) { burn(ms); }
+
+/* pthread_join() returns when a thread has cleared its tid, a moment before the kernel takes it
+ * out of the thread group; unshare() in that moment fails with EINVAL, with or without ldprof
+ * (seen on a loaded 2-core machine). Wait, bounded, until the kernel counts one thread: a
+ * thread of ours left over still fails the unshare, after 5 s. */
+static void wait_single_threaded(void)
+{
+	for (int i = 0; i < 5000; i++) {
+		char line[256];
+		int threads = 0;
+		FILE *f = fopen("/proc/self/status", "r");
+
+		if (!f)
+			return;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Threads: %d", &threads) == 1)
+				break;
+		fclose(f);
+		if (threads == 1)
+			return;
+		usleep(1000);
+	}
+}
 
 static void *storm(void *arg)
 {
@@ -48,6 +72,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	printf("solostorm: calls=%ld failed=%d\n", 2 * calls * n, failed);
+	wait_single_threaded();
 	r = unshare(CLONE_NEWUSER);
 	printf("solostorm: unshare = %s\n", r == 0 ? "0" : errno == EINVAL ? "EINVAL" : strerror(errno));
 	burn_after(argc > 3 ? atol(argv[3]) : 300);
