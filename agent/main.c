@@ -20,6 +20,7 @@
  * cgroups).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <linux/perf_event.h>
@@ -42,6 +43,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "collector.h"
 #include "config.h"
 #include "cover.h"
 #include "deliver.h"
@@ -82,6 +84,8 @@ struct agent {
 	struct ldp_cover *cv;
 	struct ldp_symcache *sc;
 	struct ldp_server *srv;
+	struct ldp_collector *coll; /* [agent] rings: the rings of the processes the shim samples */
+	char offer[32];             /* " rings hz=N": what a registration is answered with */
 	struct ldp_agent_rules rules;
 	int network;
 	int no_output; /* file:// output with no folder of ours: profiles are only counted */
@@ -702,6 +706,21 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 		     (unsigned long long)ldp_cover_unwritten(a->cv));
 	if (n < 0 || (size_t)n >= len)
 		return 0;
+	if (a->coll) {
+		/* on the same line, before its newline: more key-value pairs */
+		struct ldp_collector_stats cs;
+		int m;
+
+		ldp_collector_stats(a->coll, &cs);
+		m = snprintf(buf + n - 1, len - (size_t)n + 1, " rings %llu rings_refused %llu "
+			     "rings_limited %llu ring_bytes %llu ring_samples %llu\n",
+			     (unsigned long long)cs.rings, (unsigned long long)cs.refused,
+			     (unsigned long long)cs.limited, (unsigned long long)cs.ring_bytes,
+			     (unsigned long long)cs.weight);
+		if (m < 0 || (size_t)m >= len - (size_t)n + 1)
+			return 0;
+		n += m - 1;
+	}
 	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);
 }
 
@@ -717,12 +736,39 @@ static void req_log(void *ctx, int level, const char *fmt, ...)
 	alog(level, "%s", line);
 }
 
+/* A process the shim samples hands its ring over (ldp_collector_take: the peer checked
+ * again, the ring checked, the limits of [agent] rings_per_user and ring_memory*). */
+static int req_ring(void *ctx, int fd)
+{
+	struct agent *a = ctx;
+
+	return a->coll ? ldp_collector_take(a->coll, fd) : -EOPNOTSUPP; /* [agent] rings off */
+}
+
+/* A registering process is offered the ring collector while its user has room for one more
+ * ring ([agent] rings_per_user, ring_memory*); past that it starts as without it. */
+static const char *req_offer(void *ctx, uid_t uid)
+{
+	struct agent *a = ctx;
+
+	if (!a->coll || !ldp_collector_room(a->coll, uid))
+		return NULL;
+	return a->offer;
+}
+
+static void coll_log(int level, const char *msg)
+{
+	alog(level, "%s", msg);
+}
+
 static const struct ldp_server_ops server_ops = {
 	.reg = req_register,
 	.sample = req_sample,
 	.status = req_status,
 	.known = req_known,
 	.forget = req_forget,
+	.ring = req_ring,
+	.offer = req_offer,
 	.log = req_log,
 };
 
@@ -731,9 +777,41 @@ static const struct ldp_server_ops server_ops = {
  * state their shim publishes (shim/state.h, read as `ldprof status` reads it): one that samples
  * is registered, one the agent sampled on request is sampled again. So a static program that a
  * long-running shell, service manager or build starts later is still covered. */
+/* A process that handed its ring to this socket, to an agent before this one: its ring is
+ * still mapped in it (a memfd, shared), so it is opened again through /proc/PID/map_files
+ * (root's, CAP_SYS_ADMIN) and drained from where the last reader stopped. Rings handed to
+ * another collector (`ldprof run`'s) are not ours to take. */
+static int adopt_ring(struct agent *a, pid_t pid, const struct ldp_maps *maps, const struct ldp_state *st)
+{
+	static const char head[] = "ring sampler, collector ";
+	char path[96];
+	int fd, r = -ENOENT;
+
+	if (!a->coll)
+		return -EOPNOTSUPP;
+	if (strncmp(st->detail, head, sizeof(head) - 1) ||
+	    strncmp(st->detail + sizeof(head) - 1, a->cfg.agent_socket, sizeof(st->detail) - sizeof(head) + 1))
+		return -EXDEV;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct ldp_map *m = &maps->maps[i];
+
+		if (strcmp(m->path, "/memfd:ldprof-ring (deleted)") || strcmp(m->perms, "rw-s"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+			 (unsigned long long)m->start, (unsigned long long)m->end);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		r = ldp_collector_adopt(a->coll, pid, fd);
+		close(fd);
+		break;
+	}
+	return r;
+}
+
 static void adopt_running(struct agent *a)
 {
-	unsigned reg = 0, asked = 0;
+	unsigned reg = 0, asked = 0, rings = 0;
 	struct dirent *de;
 	DIR *d = opendir("/proc");
 
@@ -764,6 +842,8 @@ static void adopt_running(struct agent *a)
 			    st.decision == LDP_ST_WAITING ||
 			    st.decision == LDP_ST_STARTING || st.decision == LDP_ST_HOST_INIT) {
 				reg += mark(a, pid, LDP_AGENT_REG_SHIM) == 0;
+				if (st.decision == LDP_ST_RING)
+					rings += adopt_ring(a, pid, &maps, &st) == 0;
 			} else if (st.agent == LDP_AG_SAMPLING && ldp_proc_uids(pid, &ruid, &euid) == 0) {
 				asked += req_sample(a, pid, euid,
 						    st.decision == LDP_ST_GO ? "go" : "sigprof", &why) == 0;
@@ -773,7 +853,7 @@ static void adopt_running(struct agent *a)
 	}
 	closedir(d);
 	alog(1, "processes running before the agent: %u registered, %u sampled again on their "
-	     "earlier request", reg, asked);
+	     "earlier request, %u rings taken back", reg, asked, rings);
 }
 
 /* ---- the loop ---- */
@@ -784,7 +864,7 @@ static void loop(struct agent *a, int one_shot, double duration)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int64_t deadline = duration > 0 ? mono_ns() + (int64_t)(duration * 1e9) : 0;
-	int64_t next_tick = mono_ns() + TICK_NS;
+	int64_t next_tick = mono_ns() + TICK_NS, next_drain = 0;
 	int efd = epoll_create1(EPOLL_CLOEXEC);
 
 	if (efd >= 0) {
@@ -797,15 +877,21 @@ static void loop(struct agent *a, int one_shot, double duration)
 	}
 	while (!stop) {
 		struct epoll_event evs[4];
+		/* the rings are drained every LDP_COLLECTOR_TICK_MS, as `ldprof run` drains them */
+		int wait_ms = a->coll ? LDP_COLLECTOR_TICK_MS : (int)(TICK_NS / 1000000);
 		int64_t now;
 
 		if (efd >= 0)
-			epoll_wait(efd, evs, 4, (int)(TICK_NS / 1000000));
+			epoll_wait(efd, evs, 4, wait_ms);
 		else
-			poll(NULL, 0, (int)(TICK_NS / 1000000));
+			poll(NULL, 0, wait_ms);
 		ring_buffer__consume(a->rb);
 		if (a->srv)
 			ldp_server_handle(a->srv);
+		if (a->coll && mono_ns() >= next_drain) {
+			ldp_collector_tick(a->coll);
+			next_drain = mono_ns() + LDP_COLLECTOR_TICK_MS * 1000000LL;
+		}
 		now = mono_ns();
 		if (now >= next_tick) {
 			ldp_cover_tick(a->cv);
@@ -899,6 +985,22 @@ static int host_agent(struct agent *a, const struct opts *o)
 	r = start_sampling(a);
 	if (r < 0)
 		return r;
+	if (a->cfg.agent_rings && a->cfg.agent_socket[0]) {
+		struct ldp_collector_limits lim = {
+			.rings_per_uid = (unsigned)a->cfg.agent_rings_per_user,
+			.bytes_per_uid = a->cfg.agent_ring_memory_per_user,
+			.bytes = a->cfg.agent_ring_memory,
+		};
+
+		r = ldp_collector_new(NULL, a->no_output ? NULL : a->d, a->sc, 1000000000LL / a->cfg.hz,
+				      a->cfg.flush_ns, coll_log, &a->coll);
+		if (r < 0) {
+			fprintf(stderr, "ldprof-agent: the ring collector: %s\n", strerror(-r));
+			return r;
+		}
+		ldp_collector_limit(a->coll, &lim);
+		snprintf(a->offer, sizeof(a->offer), " rings hz=%d", a->cfg.hz);
+	}
 	if (a->cfg.agent_socket[0]) {
 		r = ldp_server_open(a->cfg.agent_socket, &server_ops, a, &a->srv);
 		if (r < 0) {
@@ -910,9 +1012,10 @@ static int host_agent(struct agent *a, const struct opts *o)
 		}
 	}
 	adopt_running(a);
-	fprintf(stderr, "ldprof-agent: ready: %d Hz, cover %s, socket %s, output %s\n", a->cfg.hz,
+	fprintf(stderr, "ldprof-agent: ready: %d Hz, cover %s, socket %s, output %s%s\n", a->cfg.hz,
 		a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
-		a->cfg.agent_socket[0] ? a->cfg.agent_socket : "(none)", a->cfg.endpoint);
+		a->cfg.agent_socket[0] ? a->cfg.agent_socket : "(none)", a->cfg.endpoint,
+		a->coll ? ", collecting rings" : "");
 	loop(a, 0, 0);
 	return 0;
 }
@@ -963,6 +1066,15 @@ int main(int argc, char **argv)
 			ring_buffer__consume(a.rb);
 	}
 	ldp_server_close(a.srv);
+	if (a.coll) {
+		struct ldp_collector_stats cs;
+		char msg[400];
+
+		ldp_collector_finish(a.coll); /* the last drain, the last profiles submitted */
+		ldp_collector_stats(a.coll, &cs);
+		alog(1, "%s", ldp_collector_summary(&cs, msg, sizeof(msg)));
+		ldp_collector_free(a.coll);
+	}
 	ldp_cover_free(a.cv);
 	ldp_symcache_free(a.sc);
 	deliver_stop(&a, r == 0);

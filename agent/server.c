@@ -99,6 +99,32 @@ static void refuse(int fd, const char *why)
 
 static int answer(struct ldp_server *s, int fd, char *req, ssize_t n, pid_t pid, uid_t uid);
 
+/* A ring: a new ring is new state, so it takes a token from its uid's bucket (its uid from
+ * the connection; the collector checks the peer again, with a pidfd). */
+static int serve_ring(struct ldp_server *s, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	char drop[LDP_AGENT_REQ_MAX + 1];
+	int r;
+
+	s->st.requests++;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    !ldp_uid_bucket_take(&s->buckets, cr.uid, BUCKET_BURST, BUCKET_RATE, mono_ns())) {
+		s->st.limited++;
+		if (may_log(s))
+			s->ops->log(s->ctx, 2, "uid %u: too many rings handed over, refused",
+				    (unsigned)cr.uid);
+		/* taken off the socket without a control buffer: the kernel closes the ring */
+		recv(fd, drop, sizeof(drop), MSG_DONTWAIT);
+		return 0;
+	}
+	r = s->ops->ring(s->ctx, fd);
+	if (r < 0 && r != -EAGAIN)
+		s->st.refused++;
+	return 0;
+}
+
 /* Reads and answers the request waiting on fd. Returns 0 when done (close fd), -EAGAIN when
  * the request has not arrived yet. */
 static int serve(struct ldp_server *s, int fd)
@@ -110,11 +136,18 @@ static int serve(struct ldp_server *s, int fd)
 	uid_t uid = 0;
 	int pidfd = -1, r;
 
-	n = recv(fd, req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	/* a look first: a ring's message carries its descriptor, which a plain recv() would drop */
+	n = recv(fd, req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return -EAGAIN;
 	if (n <= 0)
 		return 0; /* closed before asking */
+	if ((size_t)n == strlen(LDP_AGENT_REQ_RING) && !memcmp(req, LDP_AGENT_REQ_RING, (size_t)n) &&
+	    s->ops->ring)
+		return serve_ring(s, fd);
+	n = recv(fd, req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	if (n <= 0)
+		return 0;
 	s->st.requests++;
 	r = ldp_peer_get(fd, &pid, &uid, &pidfd, &how);
 	if (r < 0) {
@@ -212,9 +245,13 @@ static int answer(struct ldp_server *s, int fd, char *req, ssize_t n, pid_t pid,
 		refuse(fd, why ? why : "refused");
 		return 0;
 	}
-	if (what[0] == 'r')
-		reply(fd, LDP_AGENT_REPLY_OK " registered", strlen(LDP_AGENT_REPLY_OK " registered"));
-	else
+	if (what[0] == 'r') {
+		const char *note = s->ops->offer ? s->ops->offer(s->ctx, uid) : NULL;
+		char line[LDP_AGENT_REQ_MAX + 1];
+
+		snprintf(line, sizeof(line), "%s registered%s", LDP_AGENT_REPLY_OK, note ? note : "");
+		reply(fd, line, strlen(line));
+	} else
 		reply(fd, LDP_AGENT_REPLY_OK " sampling", strlen(LDP_AGENT_REPLY_OK " sampling"));
 	return 1;
 }

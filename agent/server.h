@@ -31,6 +31,14 @@ struct ldp_server_ops {
 	int (*known)(void *ctx, pid_t pid, const char *what);
 	/* pid exited while it was being marked: take its marks back. */
 	void (*forget)(void *ctx, pid_t pid);
+	/* "ring": the connection carries a sampled process's ring (SCM_RIGHTS), its message
+	 * still unread; the collector takes it (ldp_collector_take). No reply: the process never
+	 * waits for its collector. NULL: such a request is refused as garbage. */
+	int (*ring)(void *ctx, int fd);
+	/* Words appended to the reply to uid's registration ("LDPA1 ok registered" NOTE): what
+	 * the agent offers the shim (" rings hz=99": it takes a ring sampled at that rate);
+	 * NULL or "": nothing. */
+	const char *(*offer)(void *ctx, uid_t uid);
 	/* A line for the agent's log. */
 	void (*log)(void *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 };

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "agentproto.h"
 #include "collector.h"
 #include "peer.h"
+#include "procmaps.h"
 #include "profile.h"
 #include "ring.h"
 #include "symcache.h"
@@ -80,6 +82,7 @@ struct ldp_collector {
 	struct proc *procs;
 	unsigned nprocs;
 	struct ldp_collector_stats st;
+	struct ldp_collector_limits lim;
 	uint64_t tsc0;            /* the TSC and the monotonic clock at start: the TSC's rate */
 	int64_t mono0;
 };
@@ -135,7 +138,7 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	mode_t old_mask;
 	int r;
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path) || period_ns <= 0 || flush_ns <= 0)
+	if ((sock_path && strlen(sock_path) >= sizeof(sa.sun_path)) || period_ns <= 0 || flush_ns <= 0)
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -148,6 +151,16 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	c->tsc0 = tsc();
 	c->mono0 = mono_ns();
 	c->ep = -1;
+	c->fd = -1;
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (c->ep < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!sock_path) {
+		*ret = c;
+		return 0;
+	}
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		r = -errno;
@@ -155,11 +168,6 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	}
 	strcpy(sa.sun_path, sock_path);
 	strcpy(c->path, sock_path);
-	c->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (c->ep < 0) {
-		r = -errno;
-		goto fail;
-	}
 	/* the mode from bind() under a umask, never a chmod() by path (docs/security.md) */
 	old_mask = umask(0177);
 	r = bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
@@ -317,11 +325,79 @@ static void end(struct ldp_collector *c, struct proc *p)
 		;
 	*pp = p->next;
 	c->nprocs--;
+	c->st.ring_bytes -= p->ring.len;
 	ldp_ring_detach(&p->ring);
 	ldp_agent_prof_free(p->prof);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	free(p);
+}
+
+/* -EDQUOT when a ring of len bytes from uid would pass a limit (ldp_collector_limit). */
+static int over_limit(const struct ldp_collector *c, uid_t uid, uint64_t len)
+{
+	uint64_t n = 0, bytes = 0;
+
+	if (c->lim.bytes && c->st.ring_bytes + len > c->lim.bytes)
+		return -EDQUOT;
+	if (uid == 0 || (!c->lim.rings_per_uid && !c->lim.bytes_per_uid))
+		return 0;
+	for (const struct proc *p = c->procs; p; p = p->next)
+		if (p->uid == uid) {
+			n++;
+			bytes += p->ring.len;
+		}
+	if ((c->lim.rings_per_uid && n + 1 > c->lim.rings_per_uid) ||
+	    (c->lim.bytes_per_uid && bytes + len > c->lim.bytes_per_uid))
+		return -EDQUOT;
+	return 0;
+}
+
+/* The ring in ringfd (the caller's to close) as pid's, uid's; *pidfd (of pid) becomes the
+ * collector's on success. 0 or -errno. */
+static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ringfd)
+{
+	struct proc *p, *old;
+	int r;
+
+	if (c->nprocs >= MAX_PROCS)
+		return -ENOSPC;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	r = ldp_ring_attach(ringfd, &p->ring);
+	if (r < 0)
+		goto fail;
+	/* The same pid again: the process exec'd a new image, which made a ring of its own. */
+	old = find(c, pid);
+	if (old)
+		end(c, old);
+	r = over_limit(c, uid, p->ring.len);
+	if (r < 0) {
+		c->st.limited++;
+		goto fail;
+	}
+	r = ldp_agent_prof_new(pid, c->period_ns, c->sc, uid, &p->prof);
+	if (r < 0)
+		goto fail;
+	ldp_agent_prof_set_source(p->prof, NULL);
+	ldp_agent_prof_refresh(p->prof);
+	p->pid = pid;
+	p->uid = uid;
+	p->pidfd = *pidfd;
+	*pidfd = -1;
+	p->refreshed_ns = p->shipped_ns = mono_ns();
+	p->next = c->procs;
+	c->procs = p;
+	c->nprocs++;
+	c->st.rings++;
+	c->st.ring_bytes += p->ring.len;
+	return 0;
+fail:
+	if (p->ring.mem)
+		ldp_ring_detach(&p->ring);
+	free(p);
+	return r;
 }
 
 /* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
@@ -332,7 +408,6 @@ static int take(struct ldp_collector *c, int conn)
 	struct iovec iov = { buf, sizeof(buf) - 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
 	struct cmsghdr *cm;
-	struct proc *p = NULL, *old;
 	int ringfd = -1, pidfd = -1, r;
 	pid_t pid;
 	uid_t uid;
@@ -364,51 +439,59 @@ static int take(struct ldp_collector *c, int conn)
 	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
 	if (r < 0)
 		goto out;
-	r = -ENOSPC;
-	if (c->nprocs >= MAX_PROCS)
-		goto out;
-	r = -ENOMEM;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		goto out;
-	r = ldp_ring_attach(ringfd, &p->ring);
-	if (r < 0)
-		goto out;
-	/* The same pid again: the process exec'd a new image, which made a ring of its own. */
-	old = find(c, pid);
-	if (old)
-		end(c, old);
-	r = ldp_agent_prof_new(pid, c->period_ns, c->sc, uid, &p->prof);
-	if (r < 0)
-		goto out;
-	ldp_agent_prof_set_source(p->prof, NULL);
-	ldp_agent_prof_refresh(p->prof);
-	p->pid = pid;
-	p->uid = uid;
-	p->pidfd = pidfd;
-	pidfd = -1;
-	p->refreshed_ns = p->shipped_ns = mono_ns();
-	p->next = c->procs;
-	c->procs = p;
-	c->nprocs++;
-	c->st.rings++;
-	p = NULL;
-	r = 0;
+	r = add(c, pid, uid, &pidfd, ringfd);
 out:
-	if (p) {
-		if (p->ring.mem)
-			ldp_ring_detach(&p->ring);
-		free(p);
-	}
 	if (ringfd >= 0)
 		close(ringfd);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (r < 0) {
 		c->st.refused++;
-		say(c, 1, "collector: a ring refused: %s", strerror(-r));
+		if (r == -EDQUOT)
+			say(c, 1, "collector: a ring of uid %u refused: past the limit on rings",
+			    (unsigned)uid);
+		else
+			say(c, 1, "collector: a ring refused: %s", strerror(-r));
 	}
 	return r;
+}
+
+int ldp_collector_take(struct ldp_collector *c, int conn)
+{
+	return take(c, conn);
+}
+
+int ldp_collector_adopt(struct ldp_collector *c, pid_t pid, int ringfd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), r;
+	uid_t ruid, euid;
+
+	if (pidfd < 0)
+		return -errno;
+	/* its effective uid, as the peer credentials of its hand-over gave it; read after the
+	 * pidfd, and the process still there after the read: the uid is that process's */
+	r = ldp_proc_uids(pid, &ruid, &euid);
+	if (r == 0 && ldp_peer_exited(pidfd))
+		r = -ESRCH;
+	if (r == 0 && find(c, pid))
+		r = -EEXIST;
+	if (r == 0)
+		r = add(c, pid, euid, &pidfd, ringfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (r < 0 && r != -EEXIST)
+		c->st.refused++;
+	return r;
+}
+
+void ldp_collector_limit(struct ldp_collector *c, const struct ldp_collector_limits *l)
+{
+	c->lim = *l;
+}
+
+int ldp_collector_room(const struct ldp_collector *c, uid_t uid)
+{
+	return c->nprocs < MAX_PROCS && over_limit(c, uid, ldp_ring_size(LDP_RING_MIN_SLOTS)) == 0;
 }
 
 static void pend_drop(struct ldp_collector *c, unsigned i)
@@ -544,6 +627,23 @@ void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_sta
 					     (double)ret->handled);
 }
 
+const char *ldp_collector_summary(const struct ldp_collector_stats *st, char *buf, size_t len)
+{
+	int n = snprintf(buf, len,
+			 "collector: %llu rings, %llu refused; %llu samples (%llu periods), %llu dropped by "
+			 "full rings, %llu bad; stacks: %llu whole, %llu stopped at an unknown address, %llu at "
+			 "an unmodelled rule; handler: %.2f us per sample",
+			 (unsigned long long)st->rings, (unsigned long long)st->refused,
+			 (unsigned long long)st->samples, (unsigned long long)st->weight,
+			 (unsigned long long)st->dropped, (unsigned long long)st->bad,
+			 (unsigned long long)st->walked_whole, (unsigned long long)st->stopped_no_object,
+			 (unsigned long long)st->stopped_no_rule, st->handler_ns / 1000.0);
+
+	if (st->limited && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "; %llu rings past a limit", (unsigned long long)st->limited);
+	return buf;
+}
+
 void ldp_collector_finish(struct ldp_collector *c)
 {
 	ldp_collector_accept(c);
@@ -563,7 +663,9 @@ void ldp_collector_free(struct ldp_collector *c)
 	while (c->npend)
 		pend_drop(c, 0);
 	close(c->ep);
-	close(c->fd);
-	unlink(c->path);
+	if (c->fd >= 0) {
+		close(c->fd);
+		unlink(c->path);
+	}
 	free(c);
 }

@@ -15,6 +15,7 @@
 #ifndef LDP_COLLECTOR_H
 #define LDP_COLLECTOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,7 +28,8 @@ typedef void (*ldp_collector_log_fn)(int level, const char *msg);
 struct ldp_symcache;
 
 /* Listens at sock_path (made 0600 by bind() under a umask, in a folder the caller made
- * private; an existing file there is an error). d: where profiles go. sc: where symbol
+ * private; an existing file there is an error); NULL: listens nowhere, its connections come
+ * through ldp_collector_take() (ldprof-agent takes them on its own socket). d: where profiles go. sc: where symbol
  * tables come from (the objects' own, their debug files by build ID or debuglink,
  * MiniDebugInfo: what `ldprof report` finds), read on its thread; NULL: each profile reads
  * the objects' own tables itself. A process that has ended keeps its last window up to 10 s
@@ -40,6 +42,29 @@ void ldp_collector_finish(struct ldp_collector *c);
 /* ldp_collector_finish(), then stops listening (the socket file is
  * removed). Accepts NULL. */
 void ldp_collector_free(struct ldp_collector *c);
+
+/* One connection whose message has come or is coming (a ring hand-over, agentproto.h): takes
+ * its ring. The connection stays the caller's to close. 0, -EAGAIN (no message yet: call again
+ * when it is readable), or -errno (refused and counted: a bad message, a peer gone, a limit
+ * below reached). */
+int ldp_collector_take(struct ldp_collector *c, int conn);
+
+/* The ring of a process already running, which handed it to a collector before this one (a
+ * restarted agent finds it through /proc/PID/map_files): ringfd (the caller's to close) is
+ * taken as pid's, the process's effective uid its owner. 0, -EEXIST (taken already), or
+ * -errno (refused and counted). */
+int ldp_collector_adopt(struct ldp_collector *c, pid_t pid, int ringfd);
+
+/* Rings a uid other than root may have taken at once, and their bytes; the bytes of all
+ * rings. A ring past one is refused, and counted in ldp_collector_stats().limited. Without a
+ * call, only the built-in cap on processes holds (`ldprof run`: one tree, one user). */
+struct ldp_collector_limits {
+	unsigned rings_per_uid;
+	uint64_t bytes_per_uid, bytes;
+};
+void ldp_collector_limit(struct ldp_collector *c, const struct ldp_collector_limits *l);
+/* 1 when a ring of the smallest size from uid would be taken now. */
+int ldp_collector_room(const struct ldp_collector *c, uid_t uid);
 
 /* A descriptor to poll for POLLIN (an epoll set of the listening socket and the connections
  * whose message has not come yet), then call ldp_collector_accept(). */
@@ -55,6 +80,8 @@ void ldp_collector_tick(struct ldp_collector *c);
 struct ldp_collector_stats {
 	uint64_t rings;          /* rings taken */
 	uint64_t refused;        /* connections refused: bad message, no ring, a peer gone */
+	uint64_t limited;        /* of them, rings past a limit (ldp_collector_limit) */
+	uint64_t ring_bytes;     /* the rings taken now: their bytes */
 	uint64_t samples;        /* samples counted into profiles */
 	uint64_t weight;         /* the periods they stand for */
 	uint64_t dropped;        /* samples the processes said they dropped (ring full) */
@@ -68,5 +95,7 @@ struct ldp_collector_stats {
 	uint64_t handler_cycles, handled, handler_ns;
 };
 void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret);
+/* The stats in one log line ("collector: N rings, ..."), into buf; returns buf. */
+const char *ldp_collector_summary(const struct ldp_collector_stats *st, char *buf, size_t len);
 
 #endif

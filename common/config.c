@@ -131,6 +131,10 @@ static const struct key keys[] = {
 	{ "agent", "symbol_memory_per_user", K_SIZE, F(agent_symbol_memory_per_user), 1ll << 20,
 	  64ll << 30, NULL },
 	{ "agent", "profiles_per_user", K_INT, F(agent_profiles_per_user), 1, 1000000, NULL },
+	{ "agent", "rings", K_BOOL, F(agent_rings), 0, 0, "write true or false (or yes/no, on/off, 1/0)" },
+	{ "agent", "rings_per_user", K_INT, F(agent_rings_per_user), 1, 1000000, NULL },
+	{ "agent", "ring_memory", K_SIZE, F(agent_ring_memory), 16ll << 20, 1ll << 40, NULL },
+	{ "agent", "ring_memory_per_user", K_SIZE, F(agent_ring_memory_per_user), 1ll << 20, 1ll << 40, NULL },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -1343,6 +1347,9 @@ void ldp_config_defaults(struct ldp_config *c)
 	c->agent_symbol_memory = 1ull << 30;
 	c->agent_symbol_memory_per_user = 256ull << 20;
 	c->agent_profiles_per_user = 600;
+	c->agent_rings_per_user = 1000;
+	c->agent_ring_memory = 4ull << 30;
+	c->agent_ring_memory_per_user = 512ull << 20;
 }
 
 int ldp_config_load(struct ldp_config *c, char *const *envp, ldp_config_problem_fn fn, void *ctx)

@@ -173,16 +173,7 @@ void ldp_runcollect_free(struct ldp_runcollect *rc)
 		ldp_collector_finish(rc->c); /* the last drain, the last profiles submitted */
 		ldp_collector_stats(rc->c, &st);
 		ldp_collector_free(rc->c);
-		snprintf(msg, sizeof(msg),
-			 "collector: %llu rings, %llu refused; %llu samples (%llu periods), %llu dropped by "
-			 "full rings, %llu bad; stacks: %llu whole, %llu stopped at an unknown address, %llu at "
-			 "an unmodelled rule; handler: %.2f us per sample",
-			 (unsigned long long)st.rings, (unsigned long long)st.refused,
-			 (unsigned long long)st.samples, (unsigned long long)st.weight,
-			 (unsigned long long)st.dropped, (unsigned long long)st.bad,
-			 (unsigned long long)st.walked_whole, (unsigned long long)st.stopped_no_object,
-			 (unsigned long long)st.stopped_no_rule, st.handler_ns / 1000.0);
-		run_log(1, msg);
+		run_log(1, ldp_collector_summary(&st, msg, sizeof(msg)));
 	}
 	ldp_symcache_free(rc->sc);
 	if (rc->d) {

@@ -340,7 +340,7 @@ static void agent_socket(const char *root, char *out, size_t len)
 }
 
 /* One line on the agent, then one per process it covers:
- *   agent    /run/ldprof/agent.sock: up (pid 812, 99 Hz, cover registered): covering 2, 40 registered
+ *   agent    /run/ldprof/agent.sock: up (pid 812, 99 Hz, cover registered): covering 2, 40 registered[, collecting 5 rings]
  *            covering 1234 uid 0 static, 17 samples in this window */
 static void agent_status(const char *root)
 {
@@ -378,8 +378,18 @@ static void agent_status(const char *root)
 			printf("agent    %s: up, but its status is not understood\n", sock);
 			return;
 		}
-		printf("agent    %s: up (pid %d, %d Hz, cover %s): covering %u, %lu registered\n", sock,
+		printf("agent    %s: up (pid %d, %d Hz, cover %s): covering %u, %lu registered", sock,
 		       pid, hz, cover, covering, reg);
+		/* [agent] rings: the rings it collects */
+		const char *rk = strstr(line, " rings ");
+		unsigned long long rings, limited;
+		if (rk && sscanf(rk, " rings %llu", &rings) == 1) {
+			const char *lk = strstr(line, " rings_limited ");
+			printf(", collecting %llu rings", rings);
+			if (lk && sscanf(lk, " rings_limited %llu", &limited) == 1 && limited)
+				printf(" (%llu refused past a limit)", limited);
+		}
+		putchar('\n');
 	}
 	while ((line = strtok_r(NULL, "\n", &save))) {
 		int pid, uid;

@@ -15,7 +15,7 @@
 
 struct ldp_state;
 
-#define LDP_BOOT_VERSION 7
+#define LDP_BOOT_VERSION 8
 
 typedef int (*ldp_pthread_create_fn)(void *thread, const void *attr, void *(*start)(void *), void *arg);
 typedef int (*ldp_sigaction_fn)(int sig, const void *act, void *oldact);
@@ -101,6 +101,9 @@ struct ldp_boot {
 	 * thread_recount(what thread_uncount returned) just before it ends. */
 	int (*thread_uncount)(void);
 	void (*thread_recount)(int uncounted);
+	/* 1: the first stage registered with the agent already, as the process started (it asked
+	 * whether the agent collects rings): the core does not ask again. */
+	int registered;
 };
 
 /* The single symbol a core exports. Returns the ops table, or NULL if the core decided to stay

@@ -984,7 +984,7 @@ ldp_core_start(const struct ldp_boot *boot)
 	 * costs a short process 85 us after the thread's creation, 8 us before it). Started late,
 	 * the first stage asked when the process started. */
 	said[0] = 0;
-	if (!boot->deferred)
+	if (!boot->deferred && !boot->registered)
 		ask_agent(LDP_AGENT_REQ_REGISTER, said, sizeof(said));
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0 || atexit(core_exit) != 0 ||
 	    start_bg() < 0) {

@@ -964,7 +964,7 @@ static int thread_uncount(void);
 static void thread_recount(int uncounted);
 
 /* deferred: called from the waiter, not from a thread of the program (boot.h). */
-static void start_core(ldp_core_start_fn start, const char *shim_path, int deferred)
+static void start_core(ldp_core_start_fn start, const char *shim_path, int deferred, int registered)
 {
 	struct ldp_boot boot = { 0 };
 
@@ -981,6 +981,7 @@ static void start_core(ldp_core_start_fn start, const char *shim_path, int defer
 	boot.thread_uncount = thread_uncount;
 	boot.thread_recount = thread_recount;
 	boot.deferred = deferred;
+	boot.registered = registered;
 	if (!boot.real_sigaction || !boot.real_pthread_create) {
 		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
 		return;
@@ -1258,7 +1259,7 @@ static void *waiter(void *arg)
 		/* a holder's release or a canceller wakes us; the timeout is only a safety net */
 		futex_wait(&act, v, 10 * 1000 * 1000);
 	}
-	start_core(start, shim_path, 1);
+	start_core(start, shim_path, 1, 0);
 	act_give_up();
 out:
 	thread_recount(counted);
@@ -1555,15 +1556,17 @@ static void rs_log(const char *what, const char *detail)
 	preload_log(LOG_WARN_, what, detail);
 }
 
-static void start_ring(void)
+/* collector: the socket the ring goes to (`ldprof run`'s, or ldprof-agent's); registered: the
+ * agent has been asked already. */
+static void start_ring(const char *collector_sock, long period_ns, int registered)
 {
 	struct ldp_rs_boot b = { 0 };
 	const struct ldp_core_ops *ops;
 	const char *why = NULL;
 	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
 
-	b.collector = collector();
-	b.period_ns = rs_period_ns();
+	b.collector = collector_sock;
+	b.period_ns = period_ns;
 	b.state = &ldp_state;
 	b.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
 	b.iterate_phdr = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
@@ -1580,7 +1583,8 @@ static void start_ring(void)
 	/* Before the first sample: every dlopen from here on passes through the table. */
 	if (!gnu_get_libc_version)
 		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
-	ask_agent(LDP_AGENT_REQ_REGISTER);
+	if (!registered)
+		ask_agent(LDP_AGENT_REQ_REGISTER);
 	ops = ldp_rs_start(&b, &why);
 	if (!ops) {
 		__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
@@ -1619,6 +1623,28 @@ static void start_ring(void)
 	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
 }
 
+/* Registers with the agent; its answer says whether it collects rings, and at what rate
+ * ("registered rings hz=N", [agent] rings): then *period_ns, and 1. */
+static int agent_collects(long *period_ns)
+{
+	const char *d = ldp_state.agent_detail, *w = "rings hz=";
+	long hz = 0;
+
+	ask_agent(LDP_AGENT_REQ_REGISTER);
+	if (ldp_state.agent != LDP_AG_REGISTERED)
+		return 0;
+	while (*d && !starts_with(d, w))
+		d++;
+	if (!*d)
+		return 0;
+	for (d += slen(w); *d >= '0' && *d <= '9' && hz <= 1000; d++)
+		hz = hz * 10 + (*d - '0');
+	if (hz < 1 || hz > 1000)
+		return 0;
+	*period_ns = LDP_NS_PER_S / hz;
+	return 1;
+}
+
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
@@ -1629,8 +1655,9 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	struct text cfg = { 0 };
 	const char *v, *cfg_path, *shim_path = NULL;
 	ldp_core_start_fn start;
+	long period;
 	size_t n;
-	int c, go, root;
+	int c, go, root, asked;
 
 	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
 	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
@@ -1653,13 +1680,6 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		ldp_select_scan(cfg.p, (size_t)cfg.n, &rules);
 		copy_setting(cfg_log_file, sizeof(cfg_log_file), rules.log_file, 1);
 		copy_setting(cfg_log_level, sizeof(cfg_log_level), rules.log_level, 0);
-	}
-	/* musl: only the ring sampler runs there, and only with a collector to hand it to. */
-	if (!gnu_get_libc_version && !collector()) {
-		text_free(&cfg);
-		decide(LDP_ST_MUSL, "libc not supported without a collector (musl: ldprof run --ring)");
-		preload_log(LOG_INFO_, "staying off", "libc not supported without a collector (musl: ldprof run --ring)");
-		return;
 	}
 	/* A Go runtime owns SIGPROF: the shim stays off, but the agent may sample the process
 	 * from the kernel if the checks below would have let the shim in. */
@@ -1703,7 +1723,9 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			rules.agent_socket = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 	}
 	(void)envp;
-	if (excluded(&rules, argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
+	/* musl calls constructors with no arguments: argc and argv are whatever the registers
+	 * held */
+	if (excluded(&rules, gnu_get_libc_version && argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
 		text_free(&cfg);
 		if (go) {
 			go_off(why);
@@ -1755,16 +1777,34 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	if (collector()) {
-		start_ring();
+		start_ring(collector(), rs_period_ns(), 0);
+		return;
+	}
+	/* musl: only the ring sampler runs there, and only with a collector to hand it to */
+	if (!gnu_get_libc_version) {
+		if (rules.start_after_ns > 0 || !rules.agent_rings || !agent_sock[0] ||
+		    !agent_collects(&period)) {
+			decide(LDP_ST_MUSL, "libc not supported without a collector (musl: ldprof run)");
+			preload_log(LOG_INFO_, "staying off", "libc not supported without a collector (musl: ldprof run)");
+			return;
+		}
+		start_ring(agent_sock, period, 1);
 		return;
 	}
 	if (rules.start_after_ns > 0) {
 		defer(rules.start_after_ns);
 		return;
 	}
+	/* from its start, with [agent] rings: the ring sampler if the agent collects rings, else
+	 * the glibc core (which then does not register again) */
+	asked = rules.agent_rings && agent_sock[0];
+	if (asked && agent_collects(&period)) {
+		start_ring(agent_sock, period, 1);
+		return;
+	}
 	start = open_core(&shim_path);
 	if (start)
-		start_core(start, shim_path, 0);
+		start_core(start, shim_path, 0, asked);
 }
 
 EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), void *arg)

@@ -674,7 +674,8 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
 	struct prologue p = { 0 }, wp = { 0 };
 	int found = 0;
 
-	if (!tx || !w->t->ntext || !w->stack_hi || *rsp >= w->stack_hi || (*rsp & 7))
+	/* direct reads only in [w->sp, stack_hi): a signal frame's saved RSP may point elsewhere */
+	if (!tx || !w->t->ntext || !w->stack_hi || *rsp < w->sp || *rsp >= w->stack_hi || (*rsp & 7))
 		return -1;
 	tlo = w->t->text[0].lo;
 	thi = w->t->text[w->t->ntext - 1].hi;

@@ -153,6 +153,10 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 		r->agent_socket = v;
 		return;
 	}
+	if (sect == SECT_AGENT && eq(k.p, k.n, "rings")) {
+		r->agent_rings = truth(v);
+		return;
+	}
 	if (sect == SECT_LOG && eq(k.p, k.n, "file")) {
 		r->log_file = v;
 		return;
@@ -246,6 +250,10 @@ int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *val
 	}
 	if (eq(k.p, k.n, "LDPROF_SELECT_START_AFTER_CPU")) {
 		set_start_after(r, v);
+		return 1;
+	}
+	if (eq(k.p, k.n, "LDPROF_AGENT_RINGS")) {
+		r->agent_rings = truth(v);
 		return 1;
 	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {

@@ -40,6 +40,8 @@ struct ldp_select_rules {
 	struct ldp_sel_str log_file;   /* [log] file and level: where the first stage writes */
 	struct ldp_sel_str log_level;
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
+	int agent_rings;               /* [agent] rings is true: ask the agent, as the process
+					* starts, whether it collects rings */
 	/* [select] start_after_cpu: the CPU time a process uses before the core is loaded
 	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default,
 	 * and the core reports it). */
@@ -71,8 +73,9 @@ int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns
  * parse is skipped (the core reports it and stays off). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);
 
-/* Sets rule kind/dir, include_seccomp or start_after_cpu from an environment value (LDPROF_SELECT_*), which
- * beats the file. Returns 1 when name is one of those. */
+/* Sets rule kind/dir, include_seccomp or start_after_cpu from an environment value
+ * (LDPROF_SELECT_*), or agent_rings (LDPROF_AGENT_RINGS), which beats the file. Returns 1
+ * when name is one of those. */
 int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *value);
 
 /* The facts the rules need, one bit per LDP_SEL_* kind (plus bit 8: user names are needed,

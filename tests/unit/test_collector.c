@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,6 +224,44 @@ int main(void)
 
 	ldp_collector_free(c);
 	CHECK(access(sock, F_OK) < 0 && errno == ENOENT, "the socket removed");
+
+	/* listening nowhere (ldprof-agent takes the connections on its own socket): a ring
+	 * adopted from a live process, once; the limit on all rings' bytes */
+	{
+		struct ldp_collector_limits lim = { .bytes = ldp_ring_size(64) + ldp_ring_size(LDP_RING_MIN_SLOTS) };
+		struct ldp_collector *c2 = NULL;
+		void *mem, *mem2;
+		int f1, f2;
+		pid_t kid;
+
+		CHECK(ldp_collector_new(NULL, NULL, NULL, 10000000, 60000000000LL, NULL, &c2) == 0,
+		      "a collector listening nowhere");
+		if (!c2)
+			return 1;
+		ldp_collector_limit(c2, &lim);
+		f1 = ldp_ring_create(64, (uint32_t)getpid(), &mem);
+		CHECK(f1 >= 0 && ldp_collector_adopt(c2, getpid(), f1) == 0, "this process's ring adopted");
+		CHECK(ldp_collector_adopt(c2, getpid(), f1) == -EEXIST, "and only once");
+		CHECK(ldp_collector_room(c2, 0), "room left for the smallest ring");
+		kid = fork();
+		if (kid == 0) {
+			pause();
+			_exit(0);
+		}
+		f2 = ldp_ring_create(64, (uint32_t)kid, &mem2);
+		CHECK(f2 >= 0 && ldp_collector_adopt(c2, kid, f2) == -EDQUOT, "a ring past the bytes of all rings refused");
+		ldp_collector_stats(c2, &st);
+		CHECK(st.rings == 1 && st.limited == 1 && st.refused == 1 && st.ring_bytes == ldp_ring_size(64),
+		      "%llu rings of %llu bytes, %llu refused, %llu past a limit", (unsigned long long)st.rings,
+		      (unsigned long long)st.ring_bytes, (unsigned long long)st.refused,
+		      (unsigned long long)st.limited);
+		kill(kid, SIGKILL);
+		waitpid(kid, NULL, 0);
+		CHECK(ldp_collector_adopt(c2, kid, f2) < 0, "a process gone is not adopted");
+		close(f1);
+		close(f2);
+		ldp_collector_free(c2);
+	}
 	ldp_deliver_free(d);
 	{
 		char cmd[600];

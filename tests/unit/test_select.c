@@ -212,6 +212,12 @@ static void test_scan_sections(void)
 	CHECK(r.agent_socket.p && !r.agent_socket.n, "[agent] socket set empty: never ask");
 	r = scan("[output]\nsocket=/x\n[select]\nsocket=/y\n");
 	CHECK(!r.agent_socket.p, "socket counts only in [agent]; unset: the default applies");
+	r = scan("[agent]\nrings = yes ; collect\n");
+	CHECK(r.agent_rings && none(&r), "[agent] rings");
+	r = scan("[select]\nrings = yes\n[agent]\nrings = off\n");
+	CHECK(!r.agent_rings, "rings counts only in [agent]; off is off");
+	CHECK(ldp_select_env(&r, "LDPROF_AGENT_RINGS", "true") == 1 && r.agent_rings, "LDPROF_AGENT_RINGS=true");
+	CHECK(ldp_select_env(&r, "LDPROF_AGENT_RINGS", "0") == 1 && !r.agent_rings, "LDPROF_AGENT_RINGS=0");
 	r = scan("[log]\nfile = /var/log/ldprof.log ; root's\nlevel = info\n[output]\nfile=/x\nlevel=debug\n");
 	CHECK(is(r.log_file, "/var/log/ldprof.log") && is(r.log_level, "info") && none(&r),
 	      "[log] file and level (where a root process's first stage logs), only in [log]");
