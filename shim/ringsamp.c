@@ -662,9 +662,9 @@ static uint64_t calls_into(const struct walk *w, uint64_t v, uint64_t ip, uint64
  * puts it, the first word whose function's prologue prologue_of() cannot read is taken. The caller's RBP comes back from where the
  * prologue pushed it (musl's functions use RBP as a general register, and a caller may need it
  * for its CFA). exact: ip is where the thread was interrupted, not a return address - 1, so it
- * may lie in a prologue or an epilogue. 1 when the frame found holds at ip whenever it is
- * reached (the rule for it is in *rule, for the cache), 0 when it holds this time, -1 when none
- * is found. */
+ * may lie in a prologue or an epilogue. 1 when the frame found holds at ip whenever the thread
+ * is there (the rule for it is in *rule, for the cache), 0 when it holds this time, -1 when
+ * none is found. */
 static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t *rsp, uint64_t *rbp,
 			  uint64_t *ra, struct ldp_cfi_rule *rule)
 {
@@ -672,7 +672,7 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
 	int64_t epi = exact ? epilogue_at(w, ip) : -1;
 	uint64_t tlo, thi, a, n, d, weak = 0, slot;
 	struct prologue p = { 0 }, wp = { 0 };
-	int found = 0;
+	int found = 0, popped = 1;
 
 	/* direct reads only in [w->sp, stack_hi): a signal frame's saved RSP may point elsewhere */
 	if (!tx || !w->t->ntext || !w->stack_hi || *rsp < w->sp || *rsp >= w->stack_hi || (*rsp & 7))
@@ -711,17 +711,19 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
 	if (p.rbp_push) {
 		slot = a - 8 * (uint64_t)p.rbp_push;
 		/* below the stack pointer: popped already, RBP is the caller's again */
-		if (slot >= *rsp && read_word(w, slot, rbp) < 0)
+		popped = slot < *rsp;
+		if (!popped && read_word(w, slot, rbp) < 0)
 			return -1;
 	}
 	*rsp = a + 8;
 	*ra = *(const uint64_t *)(uintptr_t)a;
-	if (exact || !p.known || p.fp || d + 8 > (1u << 24))
+	/* At one address the frame is always this one, when the prologue said so and nothing
+	 * moves RSP at run time (alloca: a function that keeps a frame pointer). */
+	if (!p.known || p.fp || d + 8 > (1u << 24))
 		return 0;
-	/* a return address - 1 lies in a call, where the frame is always this one */
 	rule->cfa_reg = LDP_CFA_RSP;
 	rule->cfa_off = (int32_t)(d + 8);
-	rule->rbp_saved = p.rbp_push != 0;
+	rule->rbp_saved = p.rbp_push && !popped;
 	rule->rbp_off = -(int32_t)(8 + 8 * p.rbp_push);
 	rule->end = 0;
 	return 1;
@@ -839,6 +841,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			look = ra - 1;
 			frames[n++] = ra;
 			jit = 1;
+			exact = 0;
 			continue;
 		}
 		if (e) {
@@ -860,6 +863,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 		rbp = nrbp;
 		look = ra - 1;
 		frames[n++] = ra;
+		exact = 0;
 	}
 	return n;
 }
