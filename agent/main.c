@@ -586,6 +586,8 @@ static int req_known(void *ctx, pid_t pid, const char *what)
 	__u32 key = (__u32)pid;
 	__u8 v;
 
+	if (!a->skel)
+		return 0;
 	if (strcmp(what, "register"))
 		return bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.targets), &key, &v) == 0 &&
 		       v == LDP_AGENT_TGT_ASKED;
@@ -597,6 +599,8 @@ static void req_forget(void *ctx, pid_t pid)
 	struct agent *a = ctx;
 	__u32 key = (__u32)pid;
 
+	if (!a->skel)
+		return;
 	bpf_map_delete_elem(bpf_map__fd(a->skel->maps.registered), &key);
 	ldp_cover_end(a->cv, pid, 1);
 }
@@ -605,6 +609,8 @@ static int mark(struct agent *a, pid_t pid, __u8 v)
 {
 	__u32 key = (__u32)pid;
 
+	if (!a->skel)
+		return 0; /* no eBPF: nothing to cover, nothing to keep from sampling twice */
 	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.registered), &key, &v, BPF_ANY) < 0)
 		return -errno;
 	return 0;
@@ -622,7 +628,8 @@ static int req_register(void *ctx, pid_t pid, uid_t uid, const char **why)
 		*why = "registrations are full";
 		return r;
 	}
-	ldp_cover_end(a->cv, pid, 1);
+	if (a->cv)
+		ldp_cover_end(a->cv, pid, 1);
 	alog(0, "pid %d registered", (int)pid);
 	return 0;
 }
@@ -645,6 +652,10 @@ static int req_sample(void *ctx, pid_t pid, uid_t uid, const char *what, const c
 	__u8 v = LDP_AGENT_TGT_ASKED;
 	int r;
 
+	if (!a->skel) {
+		*why = "no eBPF here: the agent collects rings only";
+		return -EOPNOTSUPP;
+	}
 	if (req_known(a, pid, what))
 		return 0; /* asked twice: it is sampled already */
 	if (uid != 0 && ldp_cover_count(a->cv, uid) >= ASKED_PER_USER) {
@@ -676,13 +687,13 @@ static int req_sample(void *ctx, pid_t pid, uid_t uid, const char *what, const c
 static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 {
 	struct agent *a = ctx;
-	int fd = bpf_map__fd(a->skel->maps.registered);
+	int fd = a->skel ? bpf_map__fd(a->skel->maps.registered) : -1;
 	__u32 key, next, *prev = NULL;
 	struct ldp_symcache_stats ss;
 	unsigned long reg = 0;
 	int n;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		reg++;
 		key = next;
 		prev = &key;
@@ -691,19 +702,20 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu "
 		     "ctl_dropped %llu map_full %llu uid_capped %llu sym_files %u sym_bytes %llu sym_queued %u "
 		     "sym_reads %llu sym_hits %llu sym_over_budget %llu sym_throttled %llu ending %u ended_dropped %llu "
-		     "unwritten %llu\n",
+		     "unwritten %llu ebpf %d\n",
 		     (int)getpid(), a->cfg.hz,
 		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
-		     ldp_cover_count(a->cv, (uid_t)-1), reg,
-		     (unsigned long long)a->skel->bss->dropped,
-		     (unsigned long long)a->skel->bss->ctl_dropped,
-		     (unsigned long long)a->skel->bss->map_full,
-		     (unsigned long long)a->skel->bss->uid_capped,
+		     a->cv ? ldp_cover_count(a->cv, (uid_t)-1) : 0, reg,
+		     a->skel ? (unsigned long long)a->skel->bss->dropped : 0ULL,
+		     a->skel ? (unsigned long long)a->skel->bss->ctl_dropped : 0ULL,
+		     a->skel ? (unsigned long long)a->skel->bss->map_full : 0ULL,
+		     a->skel ? (unsigned long long)a->skel->bss->uid_capped : 0ULL,
 		     ss.files, (unsigned long long)ss.bytes, ss.queued,
 		     (unsigned long long)ss.reads, (unsigned long long)ss.hits,
 		     (unsigned long long)ss.over_budget, (unsigned long long)ss.throttled,
-		     ldp_cover_ending(a->cv), (unsigned long long)ldp_cover_ended_dropped(a->cv),
-		     (unsigned long long)ldp_cover_unwritten(a->cv));
+		     a->cv ? ldp_cover_ending(a->cv) : 0,
+		     a->cv ? (unsigned long long)ldp_cover_ended_dropped(a->cv) : 0ULL,
+		     a->cv ? (unsigned long long)ldp_cover_unwritten(a->cv) : 0ULL, a->skel != NULL);
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	if (a->coll) {
@@ -721,7 +733,7 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 			return 0;
 		n += m - 1;
 	}
-	return (size_t)n + ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n);
+	return (size_t)n + (a->cv ? ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n) : 0);
 }
 
 static void req_log(void *ctx, int level, const char *fmt, ...)
@@ -869,7 +881,8 @@ static void loop(struct agent *a, int one_shot, double duration)
 
 	if (efd >= 0) {
 		ev.data.u32 = 0;
-		epoll_ctl(efd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(a->rb), &ev);
+		if (a->rb)
+			epoll_ctl(efd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(a->rb), &ev);
 		if (a->srv) {
 			ev.data.u32 = 1;
 			epoll_ctl(efd, EPOLL_CTL_ADD, ldp_server_fd(a->srv), &ev);
@@ -885,7 +898,8 @@ static void loop(struct agent *a, int one_shot, double duration)
 			epoll_wait(efd, evs, 4, wait_ms);
 		else
 			poll(NULL, 0, wait_ms);
-		ring_buffer__consume(a->rb);
+		if (a->rb)
+			ring_buffer__consume(a->rb);
 		if (a->srv)
 			ldp_server_handle(a->srv);
 		if (a->coll && mono_ns() >= next_drain) {
@@ -894,7 +908,8 @@ static void loop(struct agent *a, int one_shot, double duration)
 		}
 		now = mono_ns();
 		if (now >= next_tick) {
-			ldp_cover_tick(a->cv);
+			if (a->cv)
+				ldp_cover_tick(a->cv);
 			next_tick = now + TICK_NS;
 			if (one_shot && !ldp_cover_count(a->cv, (uid_t)-1))
 				break; /* the process has exited: its profile is written */
@@ -906,8 +921,10 @@ static void loop(struct agent *a, int one_shot, double duration)
 		close(efd);
 }
 
-/* What both modes run on, once a->cfg is set: delivery, the BPF side, the profiles. */
-static int start_sampling(struct agent *a)
+/* What both modes run on, once a->cfg is set: delivery, the BPF side, the profiles.
+ * rings_only: without the BPF side (no CAP_BPF or CAP_PERFMON: an unprivileged container),
+ * go on collecting rings only. */
+static int start_sampling(struct agent *a, int rings_only)
 {
 	struct ldp_symcache_limits lim;
 	int r;
@@ -918,8 +935,13 @@ static int start_sampling(struct agent *a)
 		return r;
 	}
 	r = bpf_start(a, a->cfg.hz);
-	if (r < 0)
+	if (r < 0 && !rings_only)
 		return r;
+	if (r < 0) {
+		bpf_free(a);
+		fprintf(stderr, "ldprof-agent: no eBPF: collecting rings only (static and Go programs "
+			"and the requests to sample are not served)\n");
+	}
 	/* Symbol tables are read on a thread of their own, under budgets per user: nothing a user
 	 * maps may hold up the socket or the ring buffer (common/symcache.h). */
 	lim = ldp_symcache_defaults;
@@ -930,6 +952,8 @@ static int start_sampling(struct agent *a)
 		fprintf(stderr, "ldprof-agent: symbol reader: %s\n", strerror(-r));
 		return r;
 	}
+	if (!a->skel)
+		return 0;
 	a->cv = ldp_cover_new(a->no_output ? NULL : a->d, a->sc, bpf_map__fd(a->skel->maps.targets),
 			      1000000000LL / a->cfg.hz, a->cfg.flush_ns,
 			      (unsigned)a->cfg.agent_profiles_per_user);
@@ -953,7 +977,7 @@ static int one_shot(struct agent *a, const struct opts *o)
 		fprintf(stderr, "ldprof-agent: cannot create '%s': %s\n", o->dir, strerror(errno));
 		return -errno;
 	}
-	r = start_sampling(a);
+	r = start_sampling(a, 0);
 	if (r < 0)
 		return r;
 	r = ldp_cover_start(a->cv, o->pid, LDP_AGENT_TGT_ASKED);
@@ -982,7 +1006,7 @@ static int host_agent(struct agent *a, const struct opts *o)
 	if (r < 0)
 		return r;
 	ldp_agent_rules_init(&a->rules, &a->cfg);
-	r = start_sampling(a);
+	r = start_sampling(a, a->cfg.agent_rings && a->cfg.agent_socket[0]);
 	if (r < 0)
 		return r;
 	if (a->cfg.agent_rings && a->cfg.agent_socket[0]) {
@@ -1015,7 +1039,7 @@ static int host_agent(struct agent *a, const struct opts *o)
 	fprintf(stderr, "ldprof-agent: ready: %d Hz, cover %s, socket %s, output %s%s\n", a->cfg.hz,
 		a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		a->cfg.agent_socket[0] ? a->cfg.agent_socket : "(none)", a->cfg.endpoint,
-		a->coll ? ", collecting rings" : "");
+		a->coll ? (a->skel ? ", collecting rings" : ", collecting rings only (no eBPF)") : "");
 	loop(a, 0, 0);
 	return 0;
 }

@@ -389,6 +389,8 @@ static void agent_status(const char *root)
 			if (lk && sscanf(lk, " rings_limited %llu", &limited) == 1 && limited)
 				printf(" (%llu refused past a limit)", limited);
 		}
+		if (strstr(line, " ebpf 0"))
+			printf("; no eBPF: static and Go programs are not sampled");
 		putchar('\n');
 	}
 	while ((line = strtok_r(NULL, "\n", &save))) {

@@ -14,19 +14,21 @@ drains it, names the frames and ships the profile through its endpoint:
 - a user past [agent] rings_per_user is not offered the collector, and rings handed over past
   it (or garbage) are refused and counted while another user's process is profiled whole;
 - `ldprof status` shows the rings the agent collects;
-- an agent killed and started again takes back the rings of the processes still running.
+- an agent killed and started again takes back the rings of the processes still running;
+- an agent without the capabilities eBPF needs still collects rings.
 """
 import subprocess
 import time
 
 import pytest
 
-from agentlib import NOBODY, Agent, wait_for_comm, wait_for_profiles, world
+from agentlib import AGENT_SAN, NOBODY, Agent, wait_for_comm, wait_for_profiles, world
 from conftest import (LDPROF, PROGS, PYTHON, SHIM, Stacks, preload_env, prog, profile_files,
                       profiles_for, read_log, read_profile, run)
 
 LIBCS = ["glibc", "musl"]
 RINGS_INI = "[agent]\nrings = true\n"
+# every agent here is built with ASan and UBSan: the collector runs in it now
 
 
 def libc_prog(libc, name):
@@ -48,7 +50,7 @@ def preloaded(a, outdir, **knobs):
 
 @pytest.fixture
 def ring_agent(world):
-    a = Agent(world / "agent", extra_ini=RINGS_INI)
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI)
     yield a
     a.stop()
 
@@ -97,7 +99,7 @@ def test_without_rings_the_agent_leaves_the_core(world, tmp_path):
     """[agent] rings off in the agent's config (the default): its answer offers nothing, and the
     glibc core samples, writing the profile itself, registered once (the first stage asked);
     musl stays off, as before. Off in the shim's config, the first stage does not ask at all."""
-    a = Agent(world / "agent")
+    a = Agent(world / "agent", binary=AGENT_SAN)
     try:
         r = run([prog("burn"), "300"], env=preloaded(a, tmp_path / "shim"), timeout=30)
         assert r.returncode == 0, r
@@ -111,7 +113,7 @@ def test_without_rings_the_agent_leaves_the_core(world, tmp_path):
         assert not profile_files(tmp_path / "musl")
     finally:
         a.stop()
-    b = Agent(world / "agent2", extra_ini=RINGS_INI)
+    b = Agent(world / "agent2", binary=AGENT_SAN, extra_ini=RINGS_INI)
     try:
         r = run([prog("burn"), "300"], env=preloaded(b, tmp_path / "off", LDPROF_AGENT_RINGS="false"),
                 timeout=30)
@@ -169,7 +171,7 @@ def test_a_users_ring_flood_is_capped_and_costs_others_nothing(world, tmp_path):
     """User nobody hands over 12 rings from 12 processes, and a descriptor that is no ring,
     with rings_per_user = 4: 4 are taken, the rest refused and counted; a registration of
     nobody's is then not offered the collector; root's program is profiled whole meanwhile."""
-    a = Agent(world / "agent", extra_ini=RINGS_INI + "rings_per_user = 4\n")
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI + "rings_per_user = 4\n")
     try:
         flood = subprocess.Popen([PYTHON, "-c", FLOOD, a.sock, "12"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  user=NOBODY, group=NOBODY)
@@ -205,7 +207,7 @@ def test_a_restarted_agent_takes_back_the_rings_of_running_processes(world, tmp_
     """The agent killed mid-run (no clean-up) and started again: the process it collected goes
     on unharmed, and the new agent opens its ring again (/proc/PID/map_files) and drains it
     from where the old one stopped, so the run loses at most the samples of the gap."""
-    a = Agent(world / "agent", extra_ini=RINGS_INI)
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI)
     try:
         p = subprocess.Popen([prog("burn"), "4000"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=preloaded(a, tmp_path / "shim"))
@@ -227,3 +229,27 @@ def test_a_restarted_agent_takes_back_the_rings_of_running_processes(world, tmp_
     # about 2.8 s of CPU after the restart at 499 Hz (the ring holds what the gap took, up to
     # a quarter of a second); the old agent's unshipped window is lost with it
     assert new >= 0.8 * 2.5 * 499, (new, before, after)
+
+
+def test_an_agent_without_ebpf_still_collects_rings(world, tmp_path):
+    """Without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (an agent in an unprivileged container)
+    the BPF side cannot load; with [agent] rings the agent starts all the same and collects
+    rings only. Its log and `ldprof status` say so, and a request to be sampled from the
+    kernel is refused with the reason."""
+    drop = ["setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--inh-caps=-bpf,-perfmon,-sys_admin", "--"]
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI, wrapper=drop)
+    try:
+        assert b"collecting rings only (no eBPF)" in a.log.read_bytes(), a.log.read_bytes()
+        r = run([prog("hot2"), "600"], env=preloaded(a, tmp_path / "shim"), timeout=60)
+        assert (r.returncode, r.stdout) == (0, b"hot2: done threads=5 ratio=3:1\n"), r
+        st = Stacks(wait_for_comm(a.out, "hot2"))
+        assert 0.9 * 5 * 0.6 * 499 <= st.total() <= 1.1 * 5 * 0.6 * 499, st.total()
+        assert st.with_any(["worker", "main"]) >= 0.99 * st.total(), st.dump()
+        info, _ = a.status()
+        assert info["ebpf"] == "0" and int(info["rings"]) >= 1, info
+        out = run([str(LDPROF), "status", "1"], env=a.env()).stdout
+        assert b"collecting" in out and b"no eBPF" in out, out
+        reply = a.ask("LDPA1 sample sigprof")
+        assert reply.startswith(b"LDPA1 no") and b"no eBPF" in reply, reply
+    finally:
+        a.stop()
