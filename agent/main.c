@@ -51,6 +51,7 @@
 #include "sampler.h"
 #include "sampler.skel.h"
 #include "procmaps.h"
+#include "ring.h"
 #include "rules.h"
 #include "server.h"
 #include "shimstate.h"
@@ -691,7 +692,7 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	__u32 key, next, *prev = NULL;
 	struct ldp_symcache_stats ss;
 	unsigned long reg = 0;
-	int n;
+	int n, m;
 
 	while (fd >= 0 && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		reg++;
@@ -702,7 +703,7 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	n = snprintf(buf, len, "agent %d hz %d cover %s covering %u registered %lu dropped %llu "
 		     "ctl_dropped %llu map_full %llu uid_capped %llu sym_files %u sym_bytes %llu sym_queued %u "
 		     "sym_reads %llu sym_hits %llu sym_over_budget %llu sym_throttled %llu ending %u ended_dropped %llu "
-		     "unwritten %llu ebpf %d\n",
+		     "unwritten %llu ebpf %d",
 		     (int)getpid(), a->cfg.hz,
 		     a->cfg.agent_cover == LDP_AGENT_COVER_STATIC ? "static" : "registered",
 		     a->cv ? ldp_cover_count(a->cv, (uid_t)-1) : 0, reg,
@@ -719,20 +720,21 @@ static size_t req_status(void *ctx, uid_t uid, char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return 0;
 	if (a->coll) {
-		/* on the same line, before its newline: more key-value pairs */
 		struct ldp_collector_stats cs;
-		int m;
 
 		ldp_collector_stats(a->coll, &cs);
-		m = snprintf(buf + n - 1, len - (size_t)n + 1, " rings %llu rings_refused %llu "
-			     "rings_limited %llu ring_bytes %llu ring_samples %llu\n",
-			     (unsigned long long)cs.rings, (unsigned long long)cs.refused,
-			     (unsigned long long)cs.limited, (unsigned long long)cs.ring_bytes,
-			     (unsigned long long)cs.weight);
-		if (m < 0 || (size_t)m >= len - (size_t)n + 1)
+		m = snprintf(buf + n, len - (size_t)n, " rings %llu rings_refused %llu rings_limited %llu "
+			     "ring_bytes %llu ring_samples %llu", (unsigned long long)cs.rings,
+			     (unsigned long long)cs.refused, (unsigned long long)cs.limited,
+			     (unsigned long long)cs.ring_bytes, (unsigned long long)cs.weight);
+		if (m < 0 || (size_t)m >= len - (size_t)n)
 			return 0;
-		n += m - 1;
+		n += m;
 	}
+	if ((size_t)n + 1 >= len)
+		return 0;
+	buf[n++] = '\n';
+	buf[n] = 0;
 	return (size_t)n + (a->cv ? ldp_cover_describe(a->cv, uid, buf + n, len - (size_t)n) : 0);
 }
 
@@ -784,30 +786,25 @@ static const struct ldp_server_ops server_ops = {
 	.log = req_log,
 };
 
-/* Processes whose shim spoke to no agent, or to an agent that has gone since (started before
- * this one, or before it restarted: the maps died with the old agent), are known again by the
- * state their shim publishes (shim/state.h, read as `ldprof status` reads it): one that samples
- * is registered, one the agent sampled on request is sampled again. So a static program that a
- * long-running shell, service manager or build starts later is still covered. */
 /* A process that handed its ring to this socket, to an agent before this one: its ring is
  * still mapped in it (a memfd, shared), so it is opened again through /proc/PID/map_files
  * (root's, CAP_SYS_ADMIN) and drained from where the last reader stopped. Rings handed to
  * another collector (`ldprof run`'s) are not ours to take. */
 static int adopt_ring(struct agent *a, pid_t pid, const struct ldp_maps *maps, const struct ldp_state *st)
 {
-	static const char head[] = "ring sampler, collector ";
+	const size_t hl = sizeof(LDP_STATE_RING_DETAIL) - 1;
 	char path[96];
 	int fd, r = -ENOENT;
 
 	if (!a->coll)
 		return -EOPNOTSUPP;
-	if (strncmp(st->detail, head, sizeof(head) - 1) ||
-	    strncmp(st->detail + sizeof(head) - 1, a->cfg.agent_socket, sizeof(st->detail) - sizeof(head) + 1))
+	if (strncmp(st->detail, LDP_STATE_RING_DETAIL, hl) ||
+	    strncmp(st->detail + hl, a->cfg.agent_socket, sizeof(st->detail) - hl))
 		return -EXDEV;
 	for (size_t i = 0; i < maps->n; i++) {
 		const struct ldp_map *m = &maps->maps[i];
 
-		if (strcmp(m->path, "/memfd:ldprof-ring (deleted)") || strcmp(m->perms, "rw-s"))
+		if (strcmp(m->path, "/memfd:" LDP_RING_MEMFD_NAME " (deleted)") || strcmp(m->perms, "rw-s"))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
 			 (unsigned long long)m->start, (unsigned long long)m->end);
@@ -821,6 +818,11 @@ static int adopt_ring(struct agent *a, pid_t pid, const struct ldp_maps *maps, c
 	return r;
 }
 
+/* Processes whose shim spoke to no agent, or to an agent that has gone since (started before
+ * this one, or before it restarted: the maps died with the old agent), are known again by the
+ * state their shim publishes (shim/state.h, read as `ldprof status` reads it): one that samples
+ * is registered, one the agent sampled on request is sampled again. So a static program that a
+ * long-running shell, service manager or build starts later is still covered. */
 static void adopt_running(struct agent *a)
 {
 	unsigned reg = 0, asked = 0, rings = 0;

@@ -103,7 +103,7 @@ static int answer(struct ldp_server *s, int fd, char *req, ssize_t n, pid_t pid,
  * the connection; the collector checks the peer again, with a pidfd). */
 static int serve_ring(struct ldp_server *s, int fd)
 {
-	struct ucred cr;
+	struct ucred cr = { 0, (uid_t)-1, (gid_t)-1 }; /* a uid no bucket is for, if unreadable */
 	socklen_t len = sizeof(cr);
 	char drop[LDP_AGENT_REQ_MAX + 1];
 	int r;

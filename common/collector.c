@@ -150,7 +150,6 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	c->log = log;
 	c->tsc0 = tsc();
 	c->mono0 = mono_ns();
-	c->ep = -1;
 	c->fd = -1;
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (c->ep < 0) {
@@ -402,7 +401,7 @@ fail:
 
 /* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
  * -errno (refused). */
-static int take(struct ldp_collector *c, int conn)
+int ldp_collector_take(struct ldp_collector *c, int conn)
 {
 	char buf[LDP_AGENT_REQ_MAX + 1], ctl[CMSG_SPACE(sizeof(int) * 4)];
 	struct iovec iov = { buf, sizeof(buf) - 1 };
@@ -456,11 +455,6 @@ out:
 	return r;
 }
 
-int ldp_collector_take(struct ldp_collector *c, int conn)
-{
-	return take(c, conn);
-}
-
 int ldp_collector_adopt(struct ldp_collector *c, pid_t pid, int ringfd)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), r;
@@ -507,7 +501,7 @@ static void handle(struct ldp_collector *c, int conn, int is_pending)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = conn };
 	unsigned i;
 
-	if (take(c, conn) != -EAGAIN) {
+	if (ldp_collector_take(c, conn) != -EAGAIN) {
 		for (i = 0; is_pending && i < c->npend; i++)
 			if (c->pend[i].fd == conn) {
 				pend_drop(c, i);

@@ -29,11 +29,11 @@ struct ldp_symcache;
 
 /* Listens at sock_path (made 0600 by bind() under a umask, in a folder the caller made
  * private; an existing file there is an error); NULL: listens nowhere, its connections come
- * through ldp_collector_take() (ldprof-agent takes them on its own socket). d: where profiles go. sc: where symbol
- * tables come from (the objects' own, their debug files by build ID or debuglink,
- * MiniDebugInfo: what `ldprof report` finds), read on its thread; NULL: each profile reads
- * the objects' own tables itself. A process that has ended keeps its last window up to 10 s
- * for its tables. Returns 0 or -errno. */
+ * through ldp_collector_take() (ldprof-agent takes them on its own socket). d: where
+ * profiles go. sc: where symbol tables come from (the objects' own, their debug files by
+ * build ID or debuglink, MiniDebugInfo: what `ldprof report` finds), read on its thread;
+ * NULL: each profile reads the objects' own tables itself. A process that has ended keeps
+ * its last window up to 10 s for its tables. Returns 0 or -errno. */
 int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_symcache *sc,
 		      int64_t period_ns, int64_t flush_ns, ldp_collector_log_fn log, struct ldp_collector **ret);
 /* Takes the pending rings, drains every ring a last time and ships every profile (the

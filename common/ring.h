@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 #define LDP_RING_MAGIC      0x31474e4952504c44ull /* "LDPRING1" */
+/* the memfd's name: the process's mapping of its ring reads "/memfd:" this " (deleted)" */
+#define LDP_RING_MEMFD_NAME "ldprof-ring"
 #define LDP_RING_VERSION    1
 #define LDP_RING_HDR_SIZE   4096u                 /* the header page; slot 0 follows it */
 #define LDP_RING_SLOT_SIZE  1024u

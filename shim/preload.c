@@ -1538,16 +1538,22 @@ static int rs_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(
 }
 
 /* LDPROF_SAMPLING_HZ (`ldprof run` sets it from --hz or the config), else 99. */
+/* The period of the rate in decimal at *v (1 to 1000 Hz; *v moves past the digits), or 0. */
+static long period_of_hz(const char **v)
+{
+	long hz = 0;
+
+	while (**v >= '0' && **v <= '9' && hz <= 1000)
+		hz = hz * 10 + (*(*v)++ - '0');
+	return hz >= 1 && hz <= 1000 ? LDP_NS_PER_S / hz : 0;
+}
+
 static long rs_period_ns(void)
 {
 	const char *v = env("LDPROF_SAMPLING_HZ");
-	long hz = 0;
+	long ns = v ? period_of_hz(&v) : 0;
 
-	while (v && *v >= '0' && *v <= '9' && hz <= 1000)
-		hz = hz * 10 + (*v++ - '0');
-	if (!v || *v || hz < 1 || hz > 1000)
-		hz = 99;
-	return LDP_NS_PER_S / hz;
+	return ns && !*v ? ns : LDP_NS_PER_S / 99;
 }
 
 /* The sampler's log lines (from its handler: preload_log() is raw system calls only). */
@@ -1599,7 +1605,7 @@ static void start_ring(const char *collector_sock, long period_ns, int registere
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
 	}
-	p = put(p, end, "ring sampler, collector ");
+	p = put(p, end, LDP_STATE_RING_DETAIL);
 	p = put(p, end, b.collector);
 	*p = 0;
 	decide(LDP_ST_RING, detail);
@@ -1628,7 +1634,6 @@ static void start_ring(const char *collector_sock, long period_ns, int registere
 static int agent_collects(long *period_ns)
 {
 	const char *d = ldp_state.agent_detail, *w = "rings hz=";
-	long hz = 0;
 
 	ask_agent(LDP_AGENT_REQ_REGISTER);
 	if (ldp_state.agent != LDP_AG_REGISTERED)
@@ -1637,12 +1642,9 @@ static int agent_collects(long *period_ns)
 		d++;
 	if (!*d)
 		return 0;
-	for (d += slen(w); *d >= '0' && *d <= '9' && hz <= 1000; d++)
-		hz = hz * 10 + (*d - '0');
-	if (hz < 1 || hz > 1000)
-		return 0;
-	*period_ns = LDP_NS_PER_S / hz;
-	return 1;
+	d += slen(w);
+	*period_ns = period_of_hz(&d);
+	return *period_ns != 0;
 }
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
@@ -1780,26 +1782,22 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		start_ring(collector(), rs_period_ns(), 0);
 		return;
 	}
+	/* From its start, with [agent] rings: the ring sampler if the agent collects rings, glibc
+	 * and musl alike; else the glibc core (which then does not register again). */
+	asked = rules.start_after_ns == 0 && rules.agent_rings && agent_sock[0];
+	if (asked && agent_collects(&period)) {
+		start_ring(agent_sock, period, 1);
+		return;
+	}
 	/* musl: only the ring sampler runs there, and only with a collector to hand it to */
 	if (!gnu_get_libc_version) {
-		if (rules.start_after_ns > 0 || !rules.agent_rings || !agent_sock[0] ||
-		    !agent_collects(&period)) {
-			decide(LDP_ST_MUSL, "libc not supported without a collector (musl: ldprof run)");
-			preload_log(LOG_INFO_, "staying off", "libc not supported without a collector (musl: ldprof run)");
-			return;
-		}
-		start_ring(agent_sock, period, 1);
+		v = "libc not supported without a collector (musl: ldprof run)";
+		decide(LDP_ST_MUSL, v);
+		preload_log(LOG_INFO_, "staying off", v);
 		return;
 	}
 	if (rules.start_after_ns > 0) {
 		defer(rules.start_after_ns);
-		return;
-	}
-	/* from its start, with [agent] rings: the ring sampler if the agent collects rings, else
-	 * the glibc core (which then does not register again) */
-	asked = rules.agent_rings && agent_sock[0];
-	if (asked && agent_collects(&period)) {
-		start_ring(agent_sock, period, 1);
 		return;
 	}
 	start = open_core(&shim_path);

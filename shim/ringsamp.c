@@ -526,10 +526,10 @@ static uint64_t thunk_target(const struct walk *w, uint64_t f)
 
 /* What the prologue of function f has done to the stack by ip, read up to its sub from RSP,
  * through what GCC and clang put between its pushes (endbr64, moves and arithmetic between
- * registers, moves of constants, lea of an address, zeroing of a vector register): its pushes before ip, which of them pushed RBP (1-based, 0
- * for none), and the bytes its sub took, if before ip. known == 0 when no such sub ends it (a
- * prologue of pushes only, one that does more in between, a leaf that needs no stack, a
- * prologue shrink-wrapped behind a test). */
+ * registers, moves of constants, lea of an address, zeroing of a vector register): its pushes
+ * before ip, which of them pushed RBP (1-based, 0 for none), and the bytes its sub took, if
+ * before ip. known == 0 when no such sub ends it (a prologue of pushes only, one that does
+ * more in between, a leaf that needs no stack, a prologue shrink-wrapped behind a test). */
 struct prologue {
 	unsigned pushes, rbp_push, known;
 	unsigned fp; /* it sets RBP to RSP: it may move RSP later (alloca) */
@@ -655,16 +655,16 @@ static uint64_t calls_into(const struct walk *w, uint64_t v, uint64_t ip, uint64
  * hand-written assembly): its return address is a word up the stack that follows a call
  * instruction into a function starting at most SCAN_FN_MAX before ip, at the place the
  * function's prologue (or, interrupted there, its epilogue) puts it, or up to STACK_ARGS
- * words above (arguments pushed for a call). A stale return address
- * would have to come from an earlier call of a function just before ip and sit exactly there; a
- * call through a register cannot be checked and is not taken; a call to a thunk that jumps
- * to the function counts as a call to it. Only when no word is where its function's prologue
- * puts it, the first word whose function's prologue prologue_of() cannot read is taken. The caller's RBP comes back from where the
- * prologue pushed it (musl's functions use RBP as a general register, and a caller may need it
- * for its CFA). exact: ip is where the thread was interrupted, not a return address - 1, so it
- * may lie in a prologue or an epilogue. 1 when the frame found holds at ip whenever the thread
- * is there (the rule for it is in *rule, for the cache), 0 when it holds this time, -1 when
- * none is found. */
+ * words above (arguments pushed for a call). A stale return address would have to come from
+ * an earlier call of a function just before ip and sit exactly there; a call through a
+ * register cannot be checked and is not taken; a call to a thunk that jumps to the function
+ * counts as a call to it. Only when no word is where its function's prologue puts it, the
+ * first word whose function's prologue prologue_of() cannot read is taken. The caller's RBP
+ * comes back from where the prologue pushed it (musl's functions use RBP as a general
+ * register, and a caller may need it for its CFA). exact: ip is where the thread was
+ * interrupted, not a return address - 1, so it may lie in a prologue or an epilogue. 1 when
+ * the frame found holds at ip whenever the thread is there (the rule for it is in *rule, for
+ * the cache), 0 when it holds this time, -1 when none is found. */
 static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t *rsp, uint64_t *rbp,
 			  uint64_t *ra, struct ldp_cfi_rule *rule)
 {
@@ -798,15 +798,16 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			 * call to here. Else the frame's return address is looked for. Last, as ever,
 			 * an interrupted frame takes the word at the stack pointer if it is in known
 			 * code. */
-			uint64_t sp = rsp;
-			if (exact && entered(&w, look, rsp, &ra) == 0)
+			if (exact && entered(&w, look, rsp, &ra) == 0) {
 				c = 0;
-			else if (scan && (c = caller_by_scan(&w, look, exact, &rsp, &rbp, &ra, &r)) >= 0) {
+				rsp += 8;
+			} else if (scan && (c = caller_by_scan(&w, look, exact, &rsp, &rbp, &ra, &r)) >= 0) {
 				if (c == 1)
 					rcache_put(look, pack(&r) | R_SCANNED);
-			} else if (n == 1 && read_word(&w, rsp, &ra) == 0 && ra >= 1 && find_text(w.t, ra - 1))
+			} else if (n == 1 && read_word(&w, rsp, &ra) == 0 && ra >= 1 && find_text(w.t, ra - 1)) {
 				c = 0;
-			else {
+				rsp += 8;
+			} else {
 				c = -1;
 				/* an address in a call that no scan gets past (a call through a
 				 * register: musl's thread start and its call of main) is not scanned
@@ -815,8 +816,6 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 					rcache_put(look, R_VALID | R_NONE | R_NOSCAN);
 			}
 			if (c >= 0) {
-				if (rsp == sp)
-					rsp += 8;
 				look = ra - 1;
 				frames[n++] = ra;
 				exact = 0;
@@ -918,7 +917,7 @@ static void *ring_make(const char **why)
 		}
 	}
 	*why = "cannot make the ring (memfd)";
-	fd = sys3(NR_memfd_create, (long)"ldprof-ring", MFD_CLOEXEC_ | MFD_ALLOW_SEALING_, 0);
+	fd = sys3(NR_memfd_create, (long)LDP_RING_MEMFD_NAME, MFD_CLOEXEC_ | MFD_ALLOW_SEALING_, 0);
 	if (fd < 0)
 		return 0;
 	if (sys3(NR_ftruncate, fd, (long)size, 0) < 0)

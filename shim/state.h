@@ -42,6 +42,10 @@ enum ldp_decision {
 	LDP_ST_COUNT
 };
 
+/* LDP_ST_RING's detail: this, then the socket its ring went to (a restarted agent takes back
+ * the rings handed to its own socket). */
+#define LDP_STATE_RING_DETAIL "ring sampler, collector "
+
 /* What ldprof-agent (common/agentproto.h) said when the shim asked it. */
 enum ldp_agent_outcome {
 	LDP_AG_NOT_ASKED = 0,   /* never asked: off before that question arose, or socket empty */
@@ -56,7 +60,8 @@ struct ldp_state {
 	char magic[16];
 	int32_t decision;       /* enum ldp_decision */
 	int32_t pid;            /* the process that wrote it */
-	char detail[112];       /* e.g. the rule that excluded it, the first config error */
+	char detail[112];       /* e.g. the rule that excluded it, the first config error;
+				 * LDP_ST_RING: LDP_STATE_RING_DETAIL and the collector's socket */
 	int32_t agent;          /* enum ldp_agent_outcome */
 	char agent_detail[60];  /* the agent's detail or reason, or why none answered */
 };
