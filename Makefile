@@ -83,7 +83,7 @@ deps:
 # Every process on a host pays for loading it: -Os and -z noseparate-code give two PT_LOAD
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
-FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c
+FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c shim/mapsline.c
 $(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/boot.h \
 	shim/ringsamp.h shim/cfi.h common/ring.h common/agentproto.h shim/preload.map
 	@mkdir -p $(dir $@)
@@ -243,6 +243,14 @@ $(B)/tests/fuzz/fuzz_cfi: tests/fuzz/fuzz_cfi.c shim/cfi.c shim/cfi.h
 $(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
+
+# The shim's /proc/self/maps reader (the ring sampler's deferred activation).
+$(B)/tests/fuzz/fuzz_mapsline: tests/fuzz/fuzz_mapsline.c shim/mapsline.c shim/mapsline.h
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Ishim -o $@ tests/fuzz/fuzz_mapsline.c shim/mapsline.c
+$(B)/tests/fuzz/fuzz_mapsline-replay: tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c shim/mapsline.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c
 
 # The unwinder itself (unwind.c, cfi.c, libunwind: what the SIGPROF handler runs) on hostile
 # registers and stacks, in a process with real libraries loaded. unwind.c and cfi.c are built

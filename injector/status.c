@@ -27,7 +27,8 @@
  * lives in the process, which may write anything there. What the struct says is then checked
  * against what the kernel shows: "sampling" needs a thread named "ldprof" and SIGPROF caught
  * (SigCgt); a decision taken before the core loads must come with no "ldprof" thread; "waiting"
- * (for [select] start_after_cpu) needs the first stage's thread, "ldprof-wait". A state
+ * (for [select] start_after_cpu) needs the first stage's thread, "ldprof-wait", or, on the ring
+ * sampler's deferred start (no thread), SIGPROF caught and no such thread. A state
  * that does not match is shown with a '?' (e.g. "sampling?"), never hidden.
  *
  * Output (stdout), stable for scripts; the first word of each line says what it is:
@@ -548,6 +549,14 @@ static int has_thread(pid_t pid, const char *name)
 	return found;
 }
 
+/* Waiting on the ring sampler's deferred start (state.h), rather than in the waiter thread. */
+static int ring_waiting(const struct ldp_state *st)
+{
+	size_t n = strlen(LDP_STATE_RING_WAITING_DETAIL);
+
+	return strnlen(st->detail, sizeof(st->detail)) >= n && !memcmp(st->detail, LDP_STATE_RING_WAITING_DETAIL, n);
+}
+
 /* Decisions only the first stage takes, before any core is loaded: no "ldprof" thread can
  * exist. (output-not-writable is also published by the core: not listed.) */
 static int before_core(int decision)
@@ -676,6 +685,12 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		} else if (before_core(d) && thread > 0) {
 			suspect = 1;
 			append(p.detail, sizeof(p.detail), "(but an ldprof thread runs) ");
+		} else if (d == LDP_ST_WAITING && st.pid == ps.nspid && ring_waiting(&st)) {
+			/* the ring sampler's deferred start: our handler and a timer, no thread */
+			if (!caught || has_thread(pid, WAITER_NAME) > 0) {
+				suspect = 1;
+				append(p.detail, sizeof(p.detail), "(%s) ", caught ? "an " WAITER_NAME " thread runs" : "SIGPROF not caught");
+			}
 		} else if (d == LDP_ST_WAITING && st.pid == ps.nspid && has_thread(pid, WAITER_NAME) == 0) {
 			suspect = 1;
 			append(p.detail, sizeof(p.detail), "(no " WAITER_NAME " thread) ");

@@ -28,7 +28,10 @@
  * and only then starts the profiler core for this libc: with [select] start_after_cpu (20 ms
  * by default) it registers with the agent and starts one thread of its own, the waiter, which
  * dlopen()s the core once the process has used that much CPU time (most processes never do);
- * with 0, it dlopen()s the core at once (which registers with the agent).
+ * with 0, it dlopen()s the core at once (which registers with the agent). With [agent] rings
+ * (ldprof-agent collects), the ring sampler (ringsamp.c) replaces both, glibc and musl alike:
+ * at once with 0, else deferred with no thread: our SIGPROF handler and one timer on the
+ * process's CPU clock, the agent asked from the handler when the time comes (defer_ring).
  * A process where it stays off gets no core, no thread, no signal handler and no timer. What
  * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
  * read with a few system calls (the [select] keys, the endpoint and the agent's socket only;
@@ -616,6 +619,15 @@ static int excluded(const struct ldp_select_rules *r, const char *argv0, char *d
  * does, so the shim stays off unless told otherwise. Asked through /proc/self/status (its
  * Seccomp: line), with openat, read and close, which ld.so itself made to load this object.
  * 1 yes, 0 no, -1 cannot tell (no /proc): stay off too. */
+/* The same from the kernel's own answer, PR_GET_SECCOMP: one system call, no file. It goes
+ * through a filter like any call; one that refuses it with an error counts as a filter. The
+ * file's reading above is the safer question (the loader has just made those calls), and the
+ * dearer: about 30 us in a new process, for /proc/self alone. */
+static int seccomp_mode(void)
+{
+	return sys6(NR_prctl, 21 /* PR_GET_SECCOMP */, 0, 0, 0, 0, 0) != 0;
+}
+
 static int seccomp_filter(void)
 {
 	char buf[4096];
@@ -1490,10 +1502,13 @@ __attribute__((visibility("hidden"))) void *ldp_dlopen_musl(const char *file, in
 void *ldp_dlopen_musl(const char *file, int mode)
 {
 	dlopen_fn f = (dlopen_fn)REAL(dlopen);
+	int held = ldp_rs_hold();
 	void *h = f ? f(file, mode) : NULL;
 
 	if (h)
 		ldp_rs_loaded();
+	if (held)
+		ldp_rs_release();
 	return h;
 }
 
@@ -1562,51 +1577,48 @@ static void rs_log(const char *what, const char *detail)
 	preload_log(LOG_WARN_, what, detail);
 }
 
-/* collector: the socket the ring goes to (`ldprof run`'s, or ldprof-agent's); registered: the
- * agent has been asked already. */
-static void start_ring(const char *collector_sock, long period_ns, int registered)
+static void ring_boot(struct ldp_rs_boot *b, const char *collector_sock, long period_ns)
 {
-	struct ldp_rs_boot b = { 0 };
-	const struct ldp_core_ops *ops;
-	const char *why = NULL;
-	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
+	b->collector = collector_sock;
+	b->period_ns = period_ns;
+	b->state = &ldp_state;
+	b->real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
+	b->iterate_phdr = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
+	b->pthread_self = (void *(*)(void))REAL(pthread_self);
+	b->getattr_np = (int (*)(void *, void *))REAL(pthread_getattr_np);
+	b->attr_getstack = (int (*)(const void *, void **, unsigned long *))REAL(pthread_attr_getstack);
+	b->attr_destroy = (int (*)(void *))REAL(pthread_attr_destroy);
+	b->atfork = rs_atfork;
+	b->find_object = gnu_get_libc_version ? (int (*)(void *, void *))REAL(_dl_find_object) : NULL;
+	b->errno_location = __errno_location;
+	b->main_stack_hint = getauxval(LDP_AT_EXECFN);
+	b->log = rs_log;
+	b->ask_agent = ask_agent;
+}
 
-	b.collector = collector_sock;
-	b.period_ns = period_ns;
-	b.state = &ldp_state;
-	b.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
-	b.iterate_phdr = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
-	b.pthread_self = (void *(*)(void))REAL(pthread_self);
-	b.getattr_np = (int (*)(void *, void *))REAL(pthread_getattr_np);
-	b.attr_getstack = (int (*)(const void *, void **, unsigned long *))REAL(pthread_attr_getstack);
-	b.attr_destroy = (int (*)(void *))REAL(pthread_attr_destroy);
-	b.atfork = rs_atfork;
-	b.find_object = gnu_get_libc_version ? (int (*)(void *, void *))REAL(_dl_find_object) : NULL;
-	b.errno_location = __errno_location;
-	b.main_stack_hint = getauxval(LDP_AT_EXECFN);
-	b.log = rs_log;
-	b.ask_agent = ask_agent;
-	/* Before the first sample: every dlopen from here on passes through the table. */
-	if (!gnu_get_libc_version)
-		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
-	if (!registered)
-		ask_agent(LDP_AGENT_REQ_REGISTER);
-	ops = ldp_rs_start(&b, &why);
-	if (!ops) {
-		__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
-		if (why == ldp_rs_foreign_sigprof) {
-			/* as the core: the agent may sample it from the kernel */
-			decide(LDP_ST_FOREIGN_SIGPROF, why);
-			preload_log(LOG_WARN_, "staying off", why);
-			ask_agent(LDP_AGENT_REQ_SAMPLE_SIGPROF);
-			return;
-		}
-		decide(LDP_ST_CORE_FAILED, why);
-		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
+/* The sampler could not start (why), or ldp_rs_start/ldp_rs_defer refused. */
+static void ring_failed(const char *why)
+{
+	__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
+	if (why == ldp_rs_foreign_sigprof) {
+		/* as the core: the agent may sample it from the kernel */
+		decide(LDP_ST_FOREIGN_SIGPROF, why);
+		preload_log(LOG_WARN_, "staying off", why);
+		ask_agent(LDP_AGENT_REQ_SAMPLE_SIGPROF);
 		return;
 	}
+	decide(LDP_ST_CORE_FAILED, why);
+	preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
+}
+
+/* Sampling into a ring for collector_sock: published, and logged at level info. Raw system
+ * calls only (from the handler, after a deferred activation). */
+static void ring_on(const char *collector_sock, long period_ns)
+{
+	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
+
 	p = put(p, end, LDP_STATE_RING_DETAIL);
-	p = put(p, end, b.collector);
+	p = put(p, end, collector_sock);
 	*p = 0;
 	decide(LDP_ST_RING, detail);
 	if (log_level() <= 1) {
@@ -1618,14 +1630,36 @@ static void start_ring(const char *collector_sock, long period_ns, int registere
 		p = put(p, end, "info: active pid=");
 		p = put_num(p, end, my_pid());
 		p = put(p, end, " hz=");
-		p = put_num(p, end, LDP_NS_PER_S / b.period_ns);
+		p = put_num(p, end, LDP_NS_PER_S / period_ns);
 		p = put(p, end, " threads=");
 		p = put_num(p, end, (long)ldp_rs_threads());
 		p = put(p, end, " collector=");
-		p = put(p, end, b.collector);
+		p = put(p, end, collector_sock);
 		*p = 0;
 		preload_log(LOG_INFO_, line, 0);
 	}
+}
+
+/* collector: the socket the ring goes to (`ldprof run`'s, or ldprof-agent's); registered: the
+ * agent has been asked already. */
+static void start_ring(const char *collector_sock, long period_ns, int registered)
+{
+	struct ldp_rs_boot b = { 0 };
+	const struct ldp_core_ops *ops;
+	const char *why = NULL;
+
+	ring_boot(&b, collector_sock, period_ns);
+	/* Before the first sample: every dlopen from here on passes through the table. */
+	if (!gnu_get_libc_version)
+		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
+	if (!registered)
+		ask_agent(LDP_AGENT_REQ_REGISTER);
+	ops = ldp_rs_start(&b, &why);
+	if (!ops) {
+		ring_failed(why);
+		return;
+	}
+	ring_on(b.collector, b.period_ns);
 	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
 }
 
@@ -1647,6 +1681,62 @@ static int agent_collects(long *period_ns)
 	return *period_ns != 0;
 }
 
+/* ---- deferred activation on the ring sampler: no thread ([agent] rings) ----
+ *
+ * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
+ * timer (ringsamp.c's ldp_rs_defer); the activation runs in the handler and asks the agent
+ * then, not at the start: a process that never gets there costs the agent nothing. */
+
+static long deferred_period;
+
+/* From the handler: registers, and samples at the agent's rate if it collects rings. */
+static long ring_activate(void)
+{
+	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
+	long period;
+
+	if (agent_collects(&period)) {
+		deferred_period = period;
+		return period;
+	}
+	p = put(p, end, "ldprof-agent takes no ring here: ");
+	p = put(p, end, ldp_state.agent_detail[0] ? ldp_state.agent_detail : "no answer");
+	*p = 0;
+	decide(LDP_ST_CORE_FAILED, why);
+	preload_log(LOG_INFO_, "staying off", why);
+	return 0;
+}
+
+static void ring_activated(const char *why)
+{
+	if (why) {
+		decide(LDP_ST_CORE_FAILED, why);
+		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
+		return;
+	}
+	ring_on(agent_sock, deferred_period);
+}
+
+static void defer_ring(long long after_ns)
+{
+	struct ldp_rs_boot b = { 0 };
+	const struct ldp_core_ops *ops;
+	const char *why = NULL;
+
+	ring_boot(&b, agent_sock, LDP_NS_PER_S / 99);
+	b.activate = ring_activate;
+	b.activated = ring_activated;
+	if (!gnu_get_libc_version)
+		__atomic_store_n(&ldp_dlopen_wrap, 1, __ATOMIC_RELEASE);
+	ops = ldp_rs_defer(&b, after_ns, &why);
+	if (!ops) {
+		ring_failed(why);
+		return;
+	}
+	decide(LDP_ST_WAITING, LDP_STATE_RING_WAITING_DETAIL);
+	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
+}
+
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
  * libc is known to be glibc. */
 __attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
@@ -1659,7 +1749,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	ldp_core_start_fn start;
 	long period;
 	size_t n;
-	int c, go, root, asked;
+	int c, go, root, asked, later;
 
 	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
 	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
@@ -1737,7 +1827,12 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log(LOG_INFO_, "staying off, excluded by", why);
 		return;
 	}
-	if (!rules.include_seccomp && (c = seccomp_filter()) != 0) {
+	/* before text_free(): the value may point into the config text */
+	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
+	/* The ring sampler's deferred start (defer_ring) reads no file here: reading one in /proc
+	 * costs a new process about 30 us, more than all the rest. */
+	later = !collector() && rules.start_after_ns > 0 && rules.agent_rings && agent_sock[0];
+	if (!rules.include_seccomp && (c = later ? seccomp_mode() : seccomp_filter()) != 0) {
 		text_free(&cfg);
 		v = c > 0 ? "a seccomp filter is on ([select] include_seccomp = yes profiles it anyway)"
 			  : "cannot read /proc/self/status to rule out a seccomp filter";
@@ -1749,8 +1844,6 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log(LOG_INFO_, "staying off", v);
 		return;
 	}
-	/* before text_free(): the value may point into the config text */
-	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
 	if (go) {
 		text_free(&cfg);
 		go_off(agent_sock[0] ? 0 : "no [agent] socket");
@@ -1765,13 +1858,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		ask_agent(LDP_AGENT_REQ_REGISTER);
 		return;
 	}
-	if (!tasks_room(why, sizeof(why))) {
-		text_free(&cfg);
-		decide(LDP_ST_TASKS_LIMIT, why);
-		preload_log(LOG_INFO_, "staying off", why);
-		return;
-	}
-	n = output_writable(rules.endpoint);
+	n = later || output_writable(rules.endpoint); /* the agent writes, or ships */
 	text_free(&cfg);
 	if (!n) {
 		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
@@ -1787,6 +1874,17 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	asked = rules.start_after_ns == 0 && rules.agent_rings && agent_sock[0];
 	if (asked && agent_collects(&period)) {
 		start_ring(agent_sock, period, 1);
+		return;
+	}
+	/* Later, with [agent] rings: from the handler, with no thread, glibc and musl alike. */
+	if (later) {
+		defer_ring(rules.start_after_ns);
+		return;
+	}
+	/* The rest starts a thread of ours (the core's, or the waiter). */
+	if (!tasks_room(why, sizeof(why))) {
+		decide(LDP_ST_TASKS_LIMIT, why);
+		preload_log(LOG_INFO_, "staying off", why);
 		return;
 	}
 	/* musl: only the ring sampler runs there, and only with a collector to hand it to */

@@ -4,21 +4,30 @@
  * unwinder's object table, and the ring the samples leave the process through.
  *
  * ASYNC-SIGNAL CONTEXT — on_prof() and everything it calls (walk, rule_for, read_word,
- * ring_get, ring_make, the agentreq.c client) run inside the SIGPROF handler. Allowed there:
- * raw system calls (they never touch errno), reads of memory known to be mapped (the object
- * table's readable segments, the interrupted thread's stack between its stack pointer and its
- * known top) with bound checks that cannot wrap, process_vm_readv for every other address,
- * glibc's _dl_find_object (lock-free by design), and lock-free atomics. Never: a libc call
- * (but sigaction, async-signal-safe, on the two paths that give SIGPROF back: foreign() and
- * give_up(), which save errno), a lock (give_up() only tries one), an allocation other than
- * the ring's one mmap, a wait (the hand-over's connect and send are non-blocking, bounded by
- * LDP_AGENT_REPLY_MS). The log line of give_up() is the first stage's, raw system calls only.
+ * ring_get, ring_make, the agentreq.c client; and, once per process on a deferred start,
+ * activate(): the first stage's activate/activated, tables_map, maps_build, threads_start)
+ * run inside the SIGPROF handler. Allowed there: raw system calls (they never touch errno),
+ * reads of memory known to be mapped (the object table's readable segments, the interrupted
+ * thread's stack between its stack pointer and its known top) with bound checks that cannot
+ * wrap, process_vm_readv for every other address, glibc's _dl_find_object (lock-free by
+ * design), and lock-free atomics. Never: a libc call (but sigaction, async-signal-safe, on the
+ * paths that give SIGPROF back: foreign(), give_up() and a failed activation, which save
+ * errno), a lock (give_up() and activate() only try one, and go on or come back later), an
+ * allocation other than mmap (the ring; the tables and a scratch buffer at activation), a
+ * wait (the agent's question and the hand-over are bounded by LDP_AGENT_REPLY_MS). The log
+ * lines are the first stage's, raw system calls only.
  *
  * Outside the handler (wrappers, fork handlers), still without libc: a spin lock (`tlock`)
  * orders the writers of the thread table; the handler never takes it, it finds its slot by the
  * index and generation in the timer's sigev_value. The object table is double-buffered like
  * unwind.c's: the builder fills the spare copy, publishes it, and waits until no handler reads
  * the old one before that may be reused.
+ *
+ * It starts at once (ldp_rs_start: `ldprof run`, start_after_cpu = 0) or deferred
+ * (ldp_rs_defer, [agent] rings on a host): then the process has our handler and one timer on
+ * its CPU clock until it has used start_after_cpu, and the sampler is set up from the handler
+ * (see "deferred start" below): the object table from /proc/self/maps, since dl_iterate_phdr
+ * takes a lock the interrupted thread may hold.
  *
  * The ring is made by the first sample (so a process that never uses a sample period of CPU
  * never makes one, and fork stays cheap): a memfd sealed against shrinking and growing,
@@ -47,6 +56,7 @@
 #include "agentproto.h"
 #include "agentreq.h"
 #include "cfi.h"
+#include "mapsline.h"
 #include "rawsys.h"
 #include "ring.h"
 #include "ringsamp.h"
@@ -103,6 +113,10 @@
 /* of the process's CPU time: a new raw thread goes unsampled this long at most */
 #define FINDER_NS 50000000L
 #define FINDER_LATER (-2) /* R.finder: to be made by the next sample (a fork child) */
+/* The activation timer of a deferred start (ldp_rs_defer): one on the process's CPU clock. */
+#define ACT_IDX 0xfffeu
+/* of the process's CPU time: when a wrapper held the activation off, it is tried again then */
+#define ACT_RETRY_NS 2000000L
 
 /* ---- the process's state (small: the tables are mapped at start) ---- */
 
@@ -198,6 +212,7 @@ static struct {
 	int ring_state;
 	uint32_t tramp_hw;  /* trampoline cells at and above this index were never taken */
 	int finder;         /* its timer id, -1 without */
+	uint32_t rgen;      /* the rule cache's generation (rcache_key) */
 	int exec_marked;    /* an exec mark went into the ring (hook_exec_prepare) */
 	unsigned creates;   /* pthread_create calls, for the reaping's pace */
 	void *ring;
@@ -208,6 +223,18 @@ static struct {
 	struct tramp *tramps;
 	struct k_sigaction orig; /* the program's SIGPROF disposition, as it set it */
 	struct index *idx;       /* search tables made for objects without .eh_frame_hdr */
+	/* deferred activation (ldp_rs_defer): nothing above is set up until it happens */
+	int pending;             /* the activation timer is armed */
+	int act_timer;           /* its id */
+	int holds;               /* wrappers holding a pending activation off */
+	int activating;          /* a handler is activating */
+	int retry;               /* an activation held off: pend_release() arms the timer again */
+	int exec_held, dl_held, fork_held; /* holds taken by exec, dlclose, fork, released after */
+	const char *leaving;     /* where a solo call of a pending process may be taking it */
+	long long act_after_ns;  /* [select] start_after_cpu */
+	long long act_at_ns;     /* when, on the process's CPU clock */
+	struct seg *stacks;      /* the threads' stacks as mapped at activation (adopted threads) */
+	uint32_t nstacks;
 } R;
 
 /* The slots to look at: [0, slots_hw()). */
@@ -219,6 +246,13 @@ static uint32_t slots_hw(void)
 static long my_tid(void) { return sys3(NR_gettid, 0, 0, 0); }
 
 static void yield(void) { sys3(NR_sched_yield, 0, 0, 0); }
+
+static void nap_ms(long ms)
+{
+	struct ldp_k_timespec t = { 0, ms * 1000000L };
+
+	sys6(NR_clock_nanosleep, LDP_CLOCK_MONOTONIC, 0, (long)&t, 0, 0, 0);
+}
 
 static void lock(int *l)
 {
@@ -402,6 +436,14 @@ static int sigreturn_at(const struct walk *w, uint64_t a)
 	return 1;
 }
 
+/* A cache key: the address, and in the bits above any user-space address the table's
+ * generation, which a dlclose() moves on (an unloaded object's addresses may come back):
+ * entries of an older one miss. */
+static uint64_t rcache_key(uint64_t ip)
+{
+	return ip | (uint64_t)__atomic_load_n(&R.rgen, __ATOMIC_ACQUIRE) << 48;
+}
+
 static uint32_t rcache_at(uint64_t ip)
 {
 	return (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 52) & (RCACHE - 1);
@@ -413,20 +455,20 @@ static void rcache_put(uint64_t ip, uint64_t v)
 
 	__atomic_store_n(&R.rcache[i].key, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&R.rcache[i].val, v, __ATOMIC_RELEASE);
-	__atomic_store_n(&R.rcache[i].key, ip, __ATOMIC_RELEASE);
+	__atomic_store_n(&R.rcache[i].key, rcache_key(ip), __ATOMIC_RELEASE);
 }
 
 /* 0 or SCANNED and the rule, or STOP_NO_OBJECT / STOP_NO_RULE / NO_SCAN / SIGFRAME. */
 static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 {
 	uint32_t i = rcache_at(ip);
-	uint64_t k1 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE), v, k2;
+	uint64_t want = rcache_key(ip), k1 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE), v, k2;
 	const struct text *tx;
 	struct text late;
 
 	v = __atomic_load_n(&R.rcache[i].val, __ATOMIC_ACQUIRE);
 	k2 = __atomic_load_n(&R.rcache[i].key, __ATOMIC_ACQUIRE);
-	if (k1 == ip && k2 == ip && (v & R_VALID)) {
+	if (k1 == want && k2 == want && (v & R_VALID)) {
 		if (v & R_SIG)
 			return SIGFRAME;
 		if (v & R_NONE)
@@ -729,6 +771,25 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
 	return 1;
 }
 
+/* The top of the stack holding sp, for a thread adopted at a deferred activation (its stack
+ * was not known then): a thread stack mapped at that moment, behind its guard page (R.stacks,
+ * sorted); 0 when sp is in none (its reads go through the kernel). */
+static uint64_t adopted_stack_hi(uint64_t sp)
+{
+	uint32_t lo = 0, hi = __atomic_load_n(&R.nstacks, __ATOMIC_ACQUIRE);
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (sp < R.stacks[mid].lo)
+			hi = mid;
+		else if (sp >= R.stacks[mid].hi)
+			lo = mid + 1;
+		else
+			return R.stacks[mid].hi;
+	}
+	return 0;
+}
+
 /* The interrupted thread's stack, leaf first: the interrupted address, then return addresses
  * (ring.h). *stop says why it ended short of the thread's first frame. */
 static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames, uint32_t max, int *stop)
@@ -744,7 +805,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 
 	w.sp = rsp;
 	/* not when the stack pointer is elsewhere: a coroutine's stack, an alternate signal stack */
-	w.stack_hi = lo && rsp >= lo && rsp < hi ? hi : 0;
+	w.stack_hi = lo && rsp >= lo && rsp < hi ? hi : lo ? 0 : adopted_stack_hi(rsp);
 	w.t = R.tabs[__atomic_load_n(&R.cur, __ATOMIC_ACQUIRE)];
 	w.pid = R.pid;
 	*stop = STOP_NONE;
@@ -1027,6 +1088,7 @@ static void foreign(void)
 
 static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi);
 static int finder_new(void);
+static void activate(void);
 
 /* The finder's signal, in whatever thread was running: one with no timer of ours gets one
  * (its stack is not known: its reads go through the kernel). Never waits for the thread
@@ -1072,6 +1134,10 @@ static void on_prof(int sig, void *sip, void *ucp)
 	idx = (uint32_t)(v & 0xffff);
 	if (idx == FINDER_IDX) {
 		find_me();
+		return;
+	}
+	if (idx == ACT_IDX) {
+		activate();
 		return;
 	}
 	if (idx >= slots_hw())
@@ -1543,8 +1609,11 @@ unsigned ldp_rs_threads(void)
 	return R.threads ? live_threads() : 0;
 }
 
-/* Adopts the threads already running (a library constructor's, or a program that dlopen()ed
- * us late): their stacks are not known, so their stack reads go through the kernel. */
+static void main_stack(uint64_t *lo, uint64_t *hi);
+
+/* Adopts the threads already running (a library constructor's, the program's own by the time
+ * a deferred activation comes): their stacks are not known but the main thread's, so their
+ * stack reads go through the kernel, or to the stacks mapped at activation (R.stacks). */
 static void adopt_all(void)
 {
 	char buf[2048];
@@ -1560,8 +1629,13 @@ static void adopt_all(void)
 
 			for (; *name >= '0' && *name <= '9'; name++)
 				tid = tid * 10 + (*name - '0');
-			if (!*name && tid > 0 && tid != my_tid())
-				thread_add(tid, 0, 0);
+			if (!*name && tid > 0 && tid != my_tid()) {
+				uint64_t lo = 0, hi = 0;
+				/* the main thread's is known (a deferred activation in another thread) */
+				if (tid == R.pid)
+					main_stack(&lo, &hi);
+				thread_add(tid, lo, hi);
+			}
 			off += reclen ? reclen : n;
 		}
 	}
@@ -1622,16 +1696,47 @@ static void step_aside(const char *why, const char *agent_request)
 		R.b.ask_agent(agent_request);
 }
 
+static int pend_mine(void);
+static int pend_hold(void);
+static void pend_release(void);
+static void pend_cancel(const char *why, const char *agent_request);
+static int act_arm(long long at_ns);
+static int act_timer_new(void);
+static long long cpu_now(void);
+
+#define PEND_FOREIGN "the program installs its own SIGPROF handler before the activation"
+
 static int mine(void)
 {
 	return __atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid;
 }
 
-static void hook_exec_prepare(void)
+/* None of ours pending across exec: the new image would die of it before its shim runs.
+ * The program's disposition back. */
+static void flush_sigprof(void)
 {
 	uint64_t prof = 1ull << (SIGPROF_ - 1), old = 0;
 	struct ldp_k_timespec zero_ts = { 0, 0 };
 
+	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&prof, (long)&old, 8, 0, 0);
+	while (sys6(NR_rt_sigtimedwait, (long)&prof, 0, (long)&zero_ts, 8, 0, 0) == SIGPROF_)
+		;
+	restore_disposition();
+	sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+}
+
+static void hook_exec_prepare(void)
+{
+	if (pend_hold()) {
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+			/* held until exec_failed: the image ends here otherwise */
+			__atomic_add_fetch(&R.exec_held, 1, __ATOMIC_SEQ_CST);
+			act_arm(0);
+			flush_sigprof();
+			return;
+		}
+		pend_release(); /* activated meanwhile */
+	}
 	if (!mine())
 		return;
 	__atomic_store_n(&R.paused, 1, __ATOMIC_SEQ_CST);
@@ -1643,18 +1748,21 @@ static void hook_exec_prepare(void)
 	if (__atomic_load_n(&R.ring_state, __ATOMIC_ACQUIRE) == RING_READY)
 		R.exec_marked = ldp_ring_put_rec(R.ring, R.ring_slots, (uint32_t)my_tid(), 0, 0, 0,
 						 LDP_RING_F_EXEC) == 0;
-	/* none of ours pending across exec: the new image would die of it before its shim runs */
-	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&prof, (long)&old, 8, 0, 0);
-	while (sys6(NR_rt_sigtimedwait, (long)&prof, 0, (long)&zero_ts, 8, 0, 0) == SIGPROF_)
-		;
-	restore_disposition();
-	sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+	flush_sigprof();
 }
 
 static void hook_exec_failed(void)
 {
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 
+	if (__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
+		__atomic_sub_fetch(&R.exec_held, 1, __ATOMIC_SEQ_CST);
+		/* the timer keeps its time: the CPU the failed exec took counts */
+		if (install_handler() != 0 || act_arm(R.act_at_ns) < 0)
+			pend_cancel("the exec failed and our handler could not be put back", 0);
+		pend_release();
+		goto out;
+	}
 	if (!mine())
 		goto out;
 	/* The collector ended this ring at the exec mark: the next sample makes a new one. No
@@ -1678,10 +1786,35 @@ out:
 		*R.b.errno_location() = saved;
 }
 
+/* SIGPROF set or queried while the activation is pending: as when sampling (below), but the
+ * agent is not asked to sample the process from the kernel: many short programs take SIGPROF
+ * as they start (sort(1) cleans up its temporary files on it), and a round trip to the agent
+ * for each would cost the host what the deferred start saves. */
+static int pend_sigaction(ldp_sigaction_fn real, int sig, const struct k_sigaction *a, void *oldact)
+{
+	if (a && ((a->flags & SA_SIGINFO_) || (a->handler != (void *)0 && a->handler != (void *)1))) {
+		pend_cancel(PEND_FOREIGN, 0);
+		return real(sig, a, oldact);
+	}
+	if (oldact)
+		*(struct k_sigaction *)oldact = R.orig;
+	if (a)
+		R.orig = *a;
+	return 0;
+}
+
 static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void *oldact)
 {
 	const struct k_sigaction *a = act;
 
+	if (pend_hold()) {
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+			int r = pend_sigaction(real, sig, a, oldact);
+			pend_release();
+			return r;
+		}
+		pend_release(); /* activated meanwhile: as below */
+	}
 	if (!mine())
 		return real(sig, act, oldact);
 	if (!act) {
@@ -1703,12 +1836,23 @@ static int hook_sigaction(ldp_sigaction_fn real, int sig, const void *act, void 
 
 static void hook_sigprof_claim(void)
 {
+	if (pend_hold()) {
+		pend_cancel(PEND_FOREIGN, 0);
+		pend_release();
+	}
 	if (mine())
 		step_aside("the program installs its own SIGPROF handler", LDP_AGENT_REQ_SAMPLE_SIGPROF);
 }
 
 static void hook_dlclose_prepare(void)
 {
+	if (pend_hold()) {
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+			__atomic_add_fetch(&R.dl_held, 1, __ATOMIC_SEQ_CST);
+			return;
+		}
+		pend_release();
+	}
 	if (!mine())
 		return;
 	__atomic_store_n(&R.fenced, 1, __ATOMIC_SEQ_CST);
@@ -1717,11 +1861,19 @@ static void hook_dlclose_prepare(void)
 
 static void hook_dlclose_done(void)
 {
+	if (__atomic_load_n(&R.dl_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
+		__atomic_sub_fetch(&R.dl_held, 1, __ATOMIC_SEQ_CST);
+		pend_release();
+		return;
+	}
 	if (!mine())
 		return;
 	R.old_busy = 0; /* fenced: no handler reads either table */
 	rebuild();
-	zero(R.rcache, RCACHE * sizeof(*R.rcache)); /* an unloaded object's addresses may come back */
+	/* fenced: no handler reads the cache; zeroed once every 65536 generations */
+	R.rgen = (R.rgen + 1) & 0xffff;
+	if (!R.rgen)
+		zero(R.rcache, RCACHE * sizeof(*R.rcache));
 	__atomic_store_n(&R.fenced, 0, __ATOMIC_SEQ_CST);
 }
 
@@ -1734,7 +1886,17 @@ static void hook_dlclose_done(void)
  * its start). */
 static void hook_solo_prepare(const char *leaving, int for_good)
 {
-	(void)leaving;
+	if (pend_hold()) {
+		/* pending: no system call of ours may follow a filter; elsewhere (below) the agent's
+		 * socket may be out of reach when the activation asks it, as for a sampler that
+		 * never made its ring: for good, as the waiter did */
+		if (for_good)
+			pend_cancel("a seccomp filter before the activation", LDP_AGENT_REQ_SAMPLE_SECCOMP);
+		else
+			__atomic_store_n(&R.leaving, leaving, __ATOMIC_SEQ_CST);
+		pend_release();
+		return;
+	}
 	if (!mine())
 		return;
 	if (for_good) {
@@ -1747,7 +1909,21 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 
 static void hook_solo_done(int left)
 {
-	(void)left;
+	const char *leaving = __atomic_exchange_n(&R.leaving, 0, __ATOMIC_SEQ_CST);
+	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+
+	if (left && leaving && pend_hold()) {
+		char why[112], *p = why;
+		const char *parts[] = { "moved into ", leaving, " before the activation" };
+		for (unsigned k = 0; k < 3; k++)
+			for (const char *c = parts[k]; *c && p < why + sizeof(why) - 1; c++)
+				*p++ = *c;
+		*p = 0;
+		pend_cancel(why, 0);
+		pend_release();
+	}
+	if (R.b.errno_location)
+		*R.b.errno_location() = saved;
 }
 
 /* fork: the parent writes nothing. After a fork its pages are shared with the child,
@@ -1758,6 +1934,13 @@ static void hook_solo_done(int left)
  * table at that moment is garbage to the child (R.hiwater). */
 static void fork_prepare(void)
 {
+	if (pend_hold()) {
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+			__atomic_add_fetch(&R.fork_held, 1, __ATOMIC_SEQ_CST);
+			return;
+		}
+		pend_release();
+	}
 	if (!mine())
 		return;
 	/* A handler of another thread making the ring holds its memfd and socket for a moment:
@@ -1770,10 +1953,39 @@ static void fork_prepare(void)
  * both, the ring at its first sample. Only what must change is written, and the parent's
  * slots, trampoline cells past their high-water mark and everything else are only read:
  * a fork of a program with one thread costs the child two pages (R, its thread's slot). */
+static void fork_parent(void)
+{
+	if (__atomic_load_n(&R.fork_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
+		__atomic_sub_fetch(&R.fork_held, 1, __ATOMIC_SEQ_CST);
+		pend_release();
+	}
+}
+
+/* A child of a process whose activation is pending waits for its own CPU time, which starts
+ * at zero, on a timer of its own (the kernel copies none). */
+static void fork_child_pending(void)
+{
+	R.pid = sys3(NR_getpid, 0, 0, 0);
+	R.holds = R.activating = R.retry = R.exec_held = R.dl_held = R.fork_held = 0;
+	R.tlock = 0;
+	R.leaving = 0;
+	if (R.b.state)
+		R.b.state->pid = (int32_t)R.pid;
+	R.act_at_ns = cpu_now() + R.act_after_ns;
+	if (act_timer_new() < 0) {
+		R.act_timer = -1;
+		pend_cancel("cannot set a timer on the process's CPU clock", 0);
+	}
+}
+
 static void fork_child(void)
 {
 	uint64_t lo = 0, hi = 0, sp = (uint64_t)(unsigned long)__builtin_frame_address(0);
 
+	if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+		fork_child_pending();
+		return;
+	}
 	if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || !R.threads)
 		return;
 	R.pid = sys3(NR_getpid, 0, 0, 0);
@@ -1832,18 +2044,52 @@ static void main_stack(uint64_t *lo, uint64_t *hi)
 	*lo = *hi > depth ? *hi - depth : 4096;
 }
 
-const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+#define MAX_STACKS 1024
+
+static unsigned long tables_len(void)
 {
-	unsigned long tlen = MAX_THREADS * sizeof(struct thread), olen = 2 * sizeof(struct objtab);
-	unsigned long rlen = RCACHE * sizeof(struct rentry), plen = TRAMPS * sizeof(struct tramp);
+	return MAX_THREADS * sizeof(struct thread) + 2 * sizeof(struct objtab) + RCACHE * sizeof(struct rentry) +
+	       TRAMPS * sizeof(struct tramp) + MAX_STACKS * sizeof(struct seg);
+}
+
+/* The tables, in one anonymous mapping (only the pages written cost memory). */
+static int tables_map(void)
+{
+	char *m = map_anon(tables_len());
+
+	if (!m)
+		return -1;
+	R.threads = (struct thread *)m;
+	m += MAX_THREADS * sizeof(struct thread);
+	R.tabs[0] = (struct objtab *)m;
+	R.tabs[1] = R.tabs[0] + 1;
+	m += 2 * sizeof(struct objtab);
+	R.rcache = (struct rentry *)m;
+	m += RCACHE * sizeof(struct rentry);
+	R.tramps = (struct tramp *)m;
+	m += TRAMPS * sizeof(struct tramp);
+	R.stacks = (struct seg *)m;
+	R.finder = -1;
+	return 0;
+}
+
+static void tables_unmap(void)
+{
+	R.nstacks = 0;
+	sys3(NR_munmap, (long)R.threads, (long)tables_len(), 0);
+	R.threads = 0;
+}
+
+/* What both starts check and keep: the collector's socket, and the program's SIGPROF
+ * disposition (a handler of its own, from a library's constructor: its SIGPROF). */
+static int take_boot(const struct ldp_rs_boot *b, const char **why)
+{
 	struct k_sigaction cur;
-	uint64_t lo, hi;
-	char *m;
 	unsigned long k = 0;
 
 	if (!b->iterate_phdr || !b->real_sigaction || b->period_ns <= 0) {
 		*why = "the libc lacks dl_iterate_phdr or sigaction";
-		return 0;
+		return -1;
 	}
 	while (b->collector[k] && k < sizeof(R.collector) - 1) {
 		R.collector[k] = b->collector[k];
@@ -1851,31 +2097,42 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 	}
 	if (b->collector[k] || b->collector[0] != '/') {
 		*why = "LDPROF_COLLECTOR is not an absolute path of at most 107 bytes";
-		return 0;
+		return -1;
 	}
 	R.b = *b;
 	R.b.collector = R.collector;
-	/* A SIGPROF handler of the program's own, from a library's constructor: its SIGPROF. */
 	if (R.b.real_sigaction(SIGPROF_, 0, &cur) != 0 || (cur.flags & SA_SIGINFO_) ||
 	    (cur.handler != (void *)0 && cur.handler != (void *)1)) {
 		*why = ldp_rs_foreign_sigprof;
-		return 0;
+		return -1;
 	}
 	R.orig = cur;
-	m = map_anon(tlen + olen + rlen + plen);
-	if (!m) {
+	R.pid = sys3(NR_getpid, 0, 0, 0);
+	return 0;
+}
+
+/* The calling thread, the threads already running, the finder: called with tlock held. */
+static int threads_start(uint64_t lo, uint64_t hi)
+{
+	if (!thread_add((int32_t)my_tid(), lo, hi))
+		return -1;
+	adopt_all();
+	R.finder = finder_new();
+	return 0;
+}
+
+const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+{
+	uint64_t lo, hi;
+
+	if (take_boot(b, why) < 0)
+		return 0;
+	if (tables_map() < 0) {
 		*why = "out of memory";
 		return 0;
 	}
-	R.threads = (struct thread *)m;
-	R.finder = -1;
-	R.tabs[0] = (struct objtab *)(m + tlen);
-	R.tabs[1] = R.tabs[0] + 1;
-	R.rcache = (struct rentry *)(m + tlen + olen);
-	R.tramps = (struct tramp *)(m + tlen + olen + rlen);
-	R.pid = sys3(NR_getpid, 0, 0, 0);
 	rebuild();
-	if (R.b.atfork && R.b.atfork(fork_prepare, 0, fork_child) != 0) {
+	if (R.b.atfork && R.b.atfork(fork_prepare, fork_parent, fork_child) != 0) {
 		*why = "cannot register fork handlers";
 		goto fail;
 	}
@@ -1887,21 +2144,375 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 	main_stack(&lo, &hi);
 	lock(&R.tlock);
 	/* The calling thread: the main one at the process's start. */
-	if (!thread_add((int32_t)my_tid(), lo, hi)) {
+	if (threads_start(lo, hi) < 0) {
 		unlock(&R.tlock);
 		__atomic_store_n(&R.on, 0, __ATOMIC_SEQ_CST);
 		restore_disposition();
 		*why = "cannot create a CPU timer";
 		goto fail;
 	}
-	adopt_all();
-	R.finder = finder_new();
 	unlock(&R.tlock);
 	return &ops;
 fail:
-	sys3(NR_munmap, (long)m, (long)(tlen + olen + rlen + plen), 0);
-	R.threads = 0;
+	tables_unmap();
 	return 0;
+}
+
+/* ---- deferred start: no thread, one timer, activation in the handler ----
+ *
+ * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
+ * timer on its CPU clock, whose signal (SIGEV_SIGNAL: to whichever thread runs) activates the
+ * sampler from the handler: the first stage's activate() (the agent asked), the tables mapped,
+ * the object table read from /proc/self/maps (dl_iterate_phdr takes the loader's lock, which
+ * the interrupted thread may hold), a timer for every thread. The wrappers that must not meet
+ * a half-made activation (exec, fork, dlclose, musl's dlopen, SIGPROF's sigaction) hold it off
+ * while they run: `holds` counts them, `activating` says a handler is at it; each side sets
+ * its own and then looks at the other's, so at least one sees the other. The handler never
+ * waits: held off, it tries again ACT_RETRY_NS later. A wrapper waits for a running activation
+ * to end (a handler in another thread: it does not wait for anything). */
+
+static int act_arm(long long at_ns)
+{
+	struct ldp_k_timespec its[2] = { { 0, 0 }, { at_ns / LDP_NS_PER_S, at_ns % LDP_NS_PER_S } };
+
+	return (int)sys6(NR_timer_settime, R.act_timer, 1 /* TIMER_ABSTIME */, (long)its, 0, 0, 0);
+}
+
+static long long cpu_now(void)
+{
+	return sys_clock_ns(LDP_CLOCK_PROCESS_CPUTIME_ID);
+}
+
+/* The activation timer, made and armed at R.act_at_ns: 0 or -1. */
+static int act_timer_new(void)
+{
+	struct k_sigevent sev;
+
+	zero(&sev, sizeof(sev));
+	sev.value = SIVAL_MAGIC << 48 | (uint64_t)ACT_IDX;
+	sev.signo = SIGPROF_;
+	sev.notify = 0; /* SIGEV_SIGNAL: to the process */
+	R.act_timer = -1;
+	if (sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&R.act_timer) < 0)
+		return -1;
+	if (act_arm(R.act_at_ns) < 0) {
+		sys3(NR_timer_delete, R.act_timer, 0, 0);
+		R.act_timer = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int pend_mine(void)
+{
+	return __atomic_load_n(&R.pending, __ATOMIC_SEQ_CST) && sys3(NR_getpid, 0, 0, 0) == R.pid;
+}
+
+/* 1: a pending activation is held off until pend_release(). 0: none pending here. An
+ * activation running in another thread's handler is waited for: it waits for nothing, and it
+ * runs with every signal blocked, so no handler of the program's can call here from under it
+ * in its own thread; the bound (about 5 s) is a safety net all the same. */
+static int pend_hold(void)
+{
+	if (!pend_mine())
+		return 0;
+	__atomic_add_fetch(&R.holds, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 5100 && __atomic_load_n(&R.activating, __ATOMIC_SEQ_CST); i++) {
+		if (i < 100)
+			yield();
+		else
+			nap_ms(1);
+	}
+	return 1;
+}
+
+/* The last holder out arms the timer again for an activation it held off (R.retry: set by
+ * the handler before it looked at `holds`, so a holder that leaves after that look sees it). */
+static void pend_release(void)
+{
+	if (__atomic_sub_fetch(&R.holds, 1, __ATOMIC_SEQ_CST) == 0 && __atomic_exchange_n(&R.retry, 0, __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&R.pending, __ATOMIC_SEQ_CST) && !__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST)) {
+		R.act_at_ns = cpu_now() + ACT_RETRY_NS;
+		act_arm(R.act_at_ns);
+	}
+}
+
+static void put_state(int decision, const char *why)
+{
+	char *d;
+	unsigned long k = 0;
+
+	if (!R.b.state)
+		return;
+	d = R.b.state->detail;
+	while (why[k] && k < sizeof(R.b.state->detail) - 1) {
+		d[k] = why[k];
+		k++;
+	}
+	d[k] = 0;
+	R.b.state->decision = decision;
+}
+
+/* No activation here, for good: the timer gone, the program's disposition back (a signal of
+ * ours already pending is discarded). Held, or from the activating handler. */
+static void pend_cancel(const char *why, const char *agent_request)
+{
+	if (!__atomic_exchange_n(&R.pending, 0, __ATOMIC_SEQ_CST))
+		return;
+	sys3(NR_timer_delete, R.act_timer, 0, 0);
+	R.act_timer = -1;
+	restore_disposition();
+	if (why) {
+		put_state(LDP_ST_STEPPED_ASIDE, why);
+		if (R.b.log)
+			R.b.log("stepping aside", why);
+	}
+	if (agent_request && R.b.ask_agent)
+		R.b.ask_agent(agent_request);
+}
+
+const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
+{
+	if (take_boot(b, why) < 0)
+		return 0;
+	R.act_after_ns = after_ns;
+	R.act_at_ns = cpu_now() + after_ns;
+	if (R.b.atfork && R.b.atfork(fork_prepare, fork_parent, fork_child) != 0) {
+		*why = "cannot register fork handlers";
+		return 0;
+	}
+	if (install_handler() != 0) {
+		*why = "cannot install the SIGPROF handler";
+		return 0;
+	}
+	if (act_timer_new() < 0) {
+		restore_disposition();
+		*why = "cannot set a timer on the process's CPU clock";
+		return 0;
+	}
+	__atomic_store_n(&R.pending, 1, __ATOMIC_SEQ_CST);
+	return &ops;
+}
+
+int ldp_rs_hold(void)
+{
+	return pend_hold();
+}
+
+void ldp_rs_release(void)
+{
+	pend_release();
+}
+
+/* ---- the object table from /proc/self/maps (in the activating handler) ---- */
+
+#define MAPS_BUF (32u << 10)
+#define MAX_XMAPS 4096
+#define ACT_PHDRS 64
+
+static long maps_read(long fd, char *buf, unsigned long n)
+{
+	return sys3(NR_read, fd, (long)buf, (long)n);
+}
+
+static int maps_open(struct ldp_mapsline *m, char *buf)
+{
+	m->fd = sys_open("/proc/self/maps", 02000000 /* O_CLOEXEC */, 0);
+	m->read = maps_read;
+	m->buf = buf;
+	m->cap = MAPS_BUF;
+	m->len = m->pos = 0;
+	m->skip = 0;
+	return m->fd < 0 ? -1 : 0;
+}
+
+static int is_vdso(const char *path)
+{
+	const char *v = "[vdso]";
+
+	while (*v && *path == *v)
+		path++, v++;
+	return !*v && !*path;
+}
+
+/* The object whose file is mapped from offset 0 at l->lo, if it is one the loader put there:
+ * its ELF header and program headers read through the kernel (a mapping may go away under
+ * us), each executable segment inside an executable mapping (an ELF file a program maps to
+ * read is no object), and, where glibc can say, the same object glibc knows (one a failing
+ * dlopen is about to unmap is not yet). */
+static void maps_object(struct build *b, const struct ldp_mapsline_ent *l, const struct seg *xm, uint32_t nx, Elf64_Phdr *ph)
+{
+	Elf64_Ehdr e;
+	struct phdr_info info;
+	uint64_t minv = ~0ull, base, xlo = 0;
+	long n;
+
+	if (read_remote(R.pid, l->lo, &e, sizeof(e)) != (long)sizeof(e) || e.e_ident[0] != 0x7f ||
+	    e.e_ident[1] != 'E' || e.e_ident[2] != 'L' || e.e_ident[3] != 'F' || e.e_ident[4] != ELFCLASS64 ||
+	    (e.e_type != ET_DYN && e.e_type != ET_EXEC) || e.e_phentsize != sizeof(Elf64_Phdr) ||
+	    !e.e_phnum || e.e_phnum > ACT_PHDRS)
+		return;
+	n = (long)(e.e_phnum * sizeof(Elf64_Phdr));
+	if (read_remote(R.pid, l->lo + e.e_phoff, ph, (unsigned long)n) != n)
+		return;
+	for (int i = 0; i < e.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < minv)
+			minv = ph[i].p_vaddr;
+	if (minv == ~0ull)
+		return;
+	base = l->lo - (minv & ~4095ull);
+	for (int i = 0; i < e.e_phnum; i++) {
+		uint64_t lo = base + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
+		uint32_t k = 0;
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X) || !ph[i].p_memsz)
+			continue;
+		while (k < nx && !(xm[k].lo <= lo && hi <= xm[k].hi && hi > lo))
+			k++;
+		if (k == nx)
+			return;
+		if (!xlo)
+			xlo = lo;
+	}
+	if (!xlo)
+		return;
+	if (R.b.find_object && !is_vdso(l->path)) {
+		struct dl_find_object_ o;
+		if (R.b.find_object((void *)(uintptr_t)xlo, &o) != 0 || (uint64_t)(uintptr_t)o.map_start != l->lo)
+			return;
+	}
+	info.addr = base;
+	info.name = l->path;
+	info.phdr = ph;
+	info.phnum = e.e_phnum;
+	b->first = 0;
+	add_object(&info, sizeof(info), b);
+}
+
+/* Fills R.tabs[0] (and R.stacks) from two reads of /proc/self/maps; -1 when it cannot be
+ * read. scratch: MAPS_BUF + MAX_XMAPS segs + ACT_PHDRS program headers. */
+static int maps_build(char *scratch)
+{
+	struct seg *xm = (struct seg *)(scratch + MAPS_BUF);
+	Elf64_Phdr *ph = (Elf64_Phdr *)(xm + MAX_XMAPS);
+	struct build b = { R.tabs[0], 0 };
+	struct ldp_mapsline m;
+	struct ldp_mapsline_ent l;
+	uint64_t guard_hi = 0;
+	uint32_t nx = 0, ns = 0;
+	char *s;
+
+	if (maps_open(&m, scratch) < 0)
+		return -1;
+	while ((s = ldp_mapsline_next(&m))) {
+		if (ldp_mapsline_parse(s, &l) < 0)
+			continue;
+		if (l.perm[2] == 'x' && nx < MAX_XMAPS)
+			xm[nx++] = (struct seg){ l.lo, l.hi };
+		/* a thread's stack: private, anonymous, right above its guard (at most 64 KiB;
+		 * a malloc arena's reserve above it is much larger) */
+		if (l.perm[0] == 'r' && l.perm[1] == 'w' && l.perm[3] == 'p' && !l.inode && !l.path[0] &&
+		    l.lo == guard_hi && l.hi - l.lo >= (16u << 10) && ns < MAX_STACKS)
+			R.stacks[ns++] = (struct seg){ l.lo, l.hi };
+		guard_hi = l.perm[0] == '-' && l.perm[1] == '-' && l.perm[2] == '-' && !l.inode &&
+				   l.hi - l.lo <= (64u << 10) ? l.hi : 0;
+	}
+	sys3(NR_close, m.fd, 0, 0);
+	__atomic_store_n(&R.nstacks, ns, __ATOMIC_RELEASE);
+	if (maps_open(&m, scratch) < 0)
+		return -1;
+	b.t->ntext = b.t->nsegs = 0;
+	while ((s = ldp_mapsline_next(&m))) {
+		if (ldp_mapsline_parse(s, &l) == 0 && l.off == 0 && l.perm[0] == 'r' && (l.inode || is_vdso(l.path)))
+			maps_object(&b, &l, xm, nx, ph);
+	}
+	sys3(NR_close, m.fd, 0, 0);
+	sort_tab(b.t);
+	__atomic_store_n(&R.cur, 0, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* The stack of the thread activating: the main thread's as at the start, another's from the
+ * maps (0, 0: unknown). */
+static void act_stack(uint64_t *lo, uint64_t *hi)
+{
+	uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+
+	if (my_tid() == R.pid) {
+		main_stack(lo, hi);
+		return;
+	}
+	*hi = adopted_stack_hi(sp);
+	*lo = *hi ? sp & ~4095ull : 0;
+}
+
+/* The activation timer's signal: in the handler, in whichever thread was running. */
+static void activate(void)
+{
+	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+	unsigned long scratch_len = MAPS_BUF + MAX_XMAPS * sizeof(struct seg) + ACT_PHDRS * sizeof(Elf64_Phdr);
+	const char *why = 0;
+	char *scratch = 0;
+	uint64_t lo, hi, all = ~0ull;
+	long period;
+
+	if (!pend_mine())
+		return;
+	/* no handler of the program's may run in this thread until it is done: one that forks or
+	 * execs would wait in a wrapper for this very activation (sigreturn restores the mask) */
+	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);
+	__atomic_store_n(&R.activating, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&R.retry, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&R.holds, __ATOMIC_SEQ_CST)) {
+		/* held off: the last holder out arms the timer again (pend_release) */
+		__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	__atomic_store_n(&R.retry, 0, __ATOMIC_SEQ_CST);
+	if (!try_lock(&R.tlock)) {
+		R.act_at_ns = cpu_now() + ACT_RETRY_NS;
+		act_arm(R.act_at_ns);
+		__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	/* the first stage's last word (the agent's, when it collects): 0 when it stays off */
+	period = R.b.activate ? R.b.activate() : R.b.period_ns;
+	if (period <= 0) {
+		pend_cancel(0, 0);
+		goto out;
+	}
+	R.b.period_ns = period;
+	why = "out of memory";
+	if (tables_map() < 0)
+		goto off;
+	scratch = map_anon(scratch_len);
+	why = "cannot read /proc/self/maps";
+	if (!scratch || maps_build(scratch) < 0)
+		goto off_unmap;
+	act_stack(&lo, &hi);
+	__atomic_store_n(&R.on, 1, __ATOMIC_SEQ_CST);
+	why = "cannot create a CPU timer";
+	if (threads_start(lo, hi) < 0) {
+		__atomic_store_n(&R.on, 0, __ATOMIC_SEQ_CST);
+		goto off_unmap;
+	}
+	sys3(NR_timer_delete, R.act_timer, 0, 0);
+	R.act_timer = -1;
+	__atomic_store_n(&R.pending, 0, __ATOMIC_SEQ_CST);
+	why = 0;
+	goto out;
+off_unmap:
+	tables_unmap();
+off:
+	pend_cancel(0, 0);
+out:
+	if (scratch)
+		sys3(NR_munmap, (long)scratch, (long)scratch_len, 0);
+	unlock(&R.tlock);
+	__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+	if (period > 0 && R.b.activated)
+		R.b.activated(why);
+	if (R.b.errno_location)
+		*R.b.errno_location() = saved;
 }
 
 #else /* not x86_64: the fast path's rules are x86_64's */
@@ -1916,6 +2527,23 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 }
 
 void ldp_rs_loaded(void)
+{
+}
+
+const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
+{
+	(void)b;
+	(void)after_ns;
+	*why = "the ring sampler is x86_64 only";
+	return 0;
+}
+
+int ldp_rs_hold(void)
+{
+	return 0;
+}
+
+void ldp_rs_release(void)
 {
 }
 

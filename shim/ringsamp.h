@@ -45,6 +45,12 @@ struct ldp_rs_boot {
 	/* the top of the main thread's stack as the kernel laid it out (AT_EXECFN's string
 	 * lies in its last page): 0 when unknown */
 	unsigned long main_stack_hint;
+	/* ldp_rs_defer() only, both called from the SIGPROF handler (async-signal-safe): as the
+	 * activation begins, the first stage's last word: the sampling period, or 0 to stay off
+	 * (it has published and logged why); once it is done, activated(NULL), or activated(why)
+	 * when the sampler could not start (nothing of it is left then). */
+	long (*activate)(void);
+	void (*activated)(const char *why);
 };
 
 /* Sets the sampler up and arms a timer for every thread of the process (/proc/self/task).
@@ -52,6 +58,16 @@ struct ldp_rs_boot {
  * does not need are no-ops), or NULL with *why saying why it stays off (nothing of it is left
  * in the process then). */
 const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
+/* Deferred ([select] start_after_cpu): installs the handler and one timer on the process's
+ * CPU clock, nothing else; the sampler starts from the handler once the process has used
+ * after_ns of CPU time (b->activate says whether it still should). A forked child waits for
+ * its own. Returns the hooks, which hold the activation off where they must, or NULL with
+ * *why, nothing of it left in the process. */
+const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why);
+/* Around a dlopen() that does not go through the hooks (musl's wrapper): no activation reads
+ * the maps while an object may be mapped and unmapped again. 1: held, ldp_rs_release() after. */
+int ldp_rs_hold(void);
+void ldp_rs_release(void);
 /* *why when the program had its own SIGPROF handler at the start (the agent may take it) */
 extern const char ldp_rs_foreign_sigprof[];
 /* The threads with a timer of ours (after ldp_rs_start: the caller and those adopted). */

@@ -46,6 +46,10 @@ enum ldp_decision {
  * the rings handed to its own socket). */
 #define LDP_STATE_RING_DETAIL "ring sampler, collector "
 
+/* LDP_ST_WAITING's detail on the ring sampler's deferred start: no thread of ours waits, our
+ * SIGPROF handler and one timer on the process's CPU clock do (`ldprof status` checks that). */
+#define LDP_STATE_RING_WAITING_DETAIL "for the CPU time of [select] start_after_cpu (handler and timer, no thread)"
+
 /* What ldprof-agent (common/agentproto.h) said when the shim asked it. */
 enum ldp_agent_outcome {
 	LDP_AG_NOT_ASKED = 0,   /* never asked: off before that question arose, or socket empty */

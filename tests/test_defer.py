@@ -255,19 +255,22 @@ def test_exec_from_a_dl_iterate_phdr_callback(outdir, ms):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"ok\n", b"")
 
 
+# 300 forks, each after a little more CPU than the last: some race the start (test_defer_rings)
+FORK_RACE = ("import os, time\n"
+             "bad = 0\n"
+             "for i in range(300):\n"
+             "    t = time.process_time()\n"
+             "    while time.process_time() - t < 0.0002 * (i % 7): pass\n"
+             "    pid = os.fork()\n"
+             "    if pid == 0:\n"
+             "        os._exit(3)\n"
+             "    bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 3\n"
+             "print('bad', bad)\n")
+
+
 def test_fork_racing_the_cores_start(outdir):
     # forks while the core starts in the parent: a child never inherits a core half started
-    code = ("import os, time\n"
-            "bad = 0\n"
-            "for i in range(300):\n"
-            "    t = time.process_time()\n"
-            "    while time.process_time() - t < 0.0002 * (i % 7): pass\n"
-            "    pid = os.fork()\n"
-            "    if pid == 0:\n"
-            "        os._exit(3)\n"
-            "    bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 3\n"
-            "print('bad', bad)\n")
-    r = same_as_without([sys.executable, "-c", code], env_after(outdir, "1us"), timeout=120)
+    r = same_as_without([sys.executable, "-c", FORK_RACE], env_after(outdir, "1us"), timeout=120)
     assert r.stdout == b"bad 0\n"
 
 

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: MIT
+"""Deferred activation with no thread (issue 16): with [agent] rings and start_after_cpu > 0, a
+process the rules let in gets our SIGPROF handler and one timer on its CPU clock, nothing else;
+once it has used start_after_cpu of CPU the timer's signal activates the ring sampler from the
+handler (shim/ringsamp.c's ldp_rs_defer): it registers with ldprof-agent then, reads its
+objects from /proc/self/maps, arms a timer for every thread, and hands its ring to the agent.
+
+What the waiter's tests (test_defer.py) check of the old path, checked here of this one, glibc
+and musl: a short program never activates nor asks the agent; a waiting one has no thread or
+descriptor of ours; a busy one is profiled whole from start_after_cpu, threads started before
+included; fork children wait for their own CPU time; exec, fork, sigaction, seccomp, unshare
+and set*id while the activation is pending behave as without ldprof."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from agentlib import AGENT_SAN, Agent, wait_for_profiles
+from conftest import (LDPROF, PROGS, SHIM, Stacks, preload_env, prog, profile_files,
+                      read_log, run, same_as_without, sigcgt)
+from test_defer import FORK_RACE, threads_of
+
+LIBCS = ["glibc", "musl"]
+OWNPROF_OK = b"ownprof: got_signals=yes foreign=0 handler_intact=yes count_ok=yes\n"
+HZ = 499  # the agent's rate (agentlib), which its register answer gives the shim
+
+
+def libc_prog(libc, name):
+    return prog(name) if libc == "glibc" else str(PROGS / "musl" / name)
+
+
+@pytest.fixture(scope="module")
+def ring_agent():
+    d = Path(tempfile.mkdtemp(prefix="ldprof-defer-rings-"))
+    os.chmod(d, 0o755)
+    a = Agent(d / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = true\n")
+    yield a
+    a.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    d = tmp_path / "shim"
+    d.mkdir()
+    return d
+
+
+def env_after(a, d, after, **knobs):
+    """Preloaded as installed: [agent] rings, this agent's socket, start_after_cpu = after (None:
+    the default, 20 ms), a log at level info in d."""
+    env = preload_env(d, LDPROF_AGENT_SOCKET=a.sock, LDPROF_AGENT_RINGS="true",
+                      LDPROF_LOG_FILE=d / "log.txt", LDPROF_LOG_LEVEL="info", **knobs)
+    if after is None:
+        del env["LDPROF_SELECT_START_AFTER_CPU"]
+    else:
+        env["LDPROF_SELECT_START_AFTER_CPU"] = after
+    return env
+
+
+def log_of(d):
+    return read_log(d, d / "log.txt")
+
+
+def test_short_programs_never_activate_nor_ask_the_agent(ring_agent, logdir):
+    same_as_without(["sh", "-c", "ls / | sort | head -3; echo x | cat; exit 3"],
+                    env_after(ring_agent, logdir, None))
+    log = log_of(logdir)
+    assert "agent:" not in log and "active" not in log, log
+    assert not profile_files(logdir)
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_waiting_process_has_our_handler_and_nothing_else(libc, ring_agent, logdir):
+    # glibc's sleep uses no CPU; musl's burn 30 s of it, far below the hour
+    cmd = ["sleep", "30"] if libc == "glibc" else [libc_prog(libc, "burn"), "30000"]
+    base = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env_after(ring_agent, logdir, "1h"))
+    try:
+        time.sleep(0.5)
+        assert threads_of(p.pid) == threads_of(base.pid)
+        assert sorted(os.listdir(f"/proc/{p.pid}/fd")) == sorted(os.listdir(f"/proc/{base.pid}/fd"))
+        assert signal.SIGPROF in sigcgt(p.pid), "no handler of ours while waiting"
+        maps = open(f"/proc/{p.pid}/maps").read()
+        assert "libldprof-core" not in maps and "memfd:" not in maps
+        st = run([str(LDPROF), "status", str(p.pid)])
+        assert re.search(rb"\n *%d +\S+ +\S+ +waiting +for the CPU time .*no thread" % p.pid, st.stdout), st.stdout
+        assert b"1 waiting for start_after_cpu" in st.stdout, st.stdout
+    finally:
+        for q in (p, base):
+            q.kill()
+            q.wait()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_busy_program_is_activated_from_the_handler(libc, ring_agent, logdir):
+    # hot2 starts its workers at once: all five threads exist when the activation comes, 20 ms
+    # of CPU in, and are adopted then; their stacks, known from the maps, unwind to the start
+    exe = libc_prog(libc, "hot2")
+    base = run([exe, "1000"], timeout=60)
+    r = run([exe, "1000"], env=env_after(ring_agent, logdir, None), timeout=60)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r  # stderr: its timings
+    log = log_of(logdir)
+    assert "registered rings hz=499" in log and re.search(r"info: active pid=\d+ hz=499 threads=5 ", log), log
+    files = wait_for_profiles(ring_agent.out, int(re.search(r"active pid=(\d+)", log)[1]))
+    st = Stacks(files)
+    a, b = st.with_func("hot_a"), st.with_func("hot_b")
+    assert a + b > 0, st.dump()
+    assert 70.0 <= 100.0 * a / (a + b) <= 80.0, st.dump()
+    assert st.with_any(["worker", "main"]) >= 0.99 * st.total(), st.dump()
+    # 5 threads x 1 s at 499 Hz, but the 20 ms before the activation
+    assert 0.95 * 5 * HZ <= st.total() <= 1.05 * 5 * HZ, st.total()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_nothing_of_ours_after_a_deferred_activation(libc, ring_agent, logdir):
+    # selfview burns 400 ms, then lists its threads, descriptors and mappings
+    cmd = [libc_prog(libc, "selfview"), "400"]
+    base = run(cmd, timeout=30)
+    r = run(cmd, env=env_after(ring_agent, logdir, None), timeout=30)
+    assert r.returncode == 0, r
+    lines, want = r.stdout.decode().splitlines(), base.stdout.decode().splitlines()
+    extra = sorted(x for x in lines if x not in want)
+    assert extra == sorted(["map /memfd:ldprof-ring (deleted)", f"map {SHIM}"]), extra
+    assert [x for x in lines if x not in extra] == want
+    assert "active pid=" in log_of(logdir)
+
+
+def test_a_fork_child_waits_for_its_own_cpu(ring_agent, logdir):
+    # the parent uses little CPU and is never activated; its child burns 600 ms and is, from
+    # its own 300 ms on
+    code = ("import os, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    t = time.process_time()\n"
+            "    while time.process_time() - t < 0.6: pass\n"
+            "    os._exit(7)\n"
+            "print(f'child pid={pid} status', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+    r = same_as_without([sys.executable, "-c", code], env_after(ring_agent, logdir, "300ms"))
+    child = int(re.search(rb"pid=(\d+)", r.stdout)[1])
+    assert b"status 7" in r.stdout
+    log = log_of(logdir)
+    assert re.findall(r"active pid=(\d+)", log) == [str(child)], log
+    st = Stacks(wait_for_profiles(ring_agent.out, child))
+    want = (0.6 - 0.3) * HZ
+    assert 0.8 * want <= st.total() <= 1.1 * want + 4, st.dump()
+
+
+@pytest.mark.parametrize("burn_us", [600, 1500, 3000])
+def test_exec_racing_the_activation(ring_agent, logdir, burn_us):
+    # each image activates 500 us of CPU in and execs after burn_us: a SIGPROF pending across
+    # exec would kill the next image ("Profiling timer expired", exit 155)
+    r = run([prog("execloop"), "40", str(burn_us)], env=env_after(ring_agent, logdir, "500us"), timeout=120)
+    assert (r.returncode, r.stdout) == (0, b"execloop: done N=40\n"), r.stderr
+
+
+def test_fork_racing_the_activation(ring_agent, logdir):
+    r = same_as_without([sys.executable, "-c", FORK_RACE], env_after(ring_agent, logdir, "1us"), timeout=120)
+    assert r.stdout == b"bad 0\n"
+
+
+def test_sigprof_looks_untouched_while_pending(ring_agent, logdir):
+    # the program asks what SIGPROF does (the default, as far as it can tell), then sends
+    # itself one: it dies of it, as without ldprof
+    code = ("import os, signal, sys\n"
+            "print(signal.getsignal(signal.SIGPROF) == signal.SIG_DFL, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGPROF)\n"
+            "print('survived')\n")
+    r = same_as_without([sys.executable, "-c", code], env_after(ring_agent, logdir, "1h"))
+    assert (r.returncode, r.stdout) == (-signal.SIGPROF, b"True\n"), r
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_sigprof_handler_installed_while_pending_keeps_the_sampler_off(libc, ring_agent, logdir):
+    # ownprof takes SIGPROF with a handler and ITIMER_PROF of its own at its start: the
+    # activation timer goes, the program's profiling works as without ldprof
+    cmd = [libc_prog(libc, "ownprof")]
+    base = run(cmd, timeout=30)
+    r = run(cmd, env=env_after(ring_agent, logdir, None), timeout=30)
+    # stderr counts its ticks, which vary by one from run to run: every one its own
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout) == (0, OWNPROF_OK), r
+    assert b" foreign=0" in r.stderr, r
+    log = log_of(logdir)
+    assert "installs its own SIGPROF handler before the activation" in log and "active" not in log, log
+    assert "agent:" not in log, log
+
+
+@pytest.mark.parametrize("mode", ["prctl", "syscall"])
+def test_seccomp_filter_while_pending(ring_agent, logdir, mode):
+    # the filter goes in before the activation: the timer is deleted first, no call of ours
+    # follows the filter
+    r = same_as_without([prog("selfseccomp"), "200", mode], env_after(ring_agent, logdir, "5s"))
+    assert f"{mode} = 0".encode() in r.stdout
+    assert "a seccomp filter before the activation" in log_of(logdir)
+
+
+@pytest.mark.parametrize("cmd", [["unshare", "-Ur", "id", "-u"], ["unshare", "-U", "true"]])
+def test_namespace_tools_while_pending(ring_agent, logdir, cmd):
+    same_as_without(cmd, env_after(ring_agent, logdir, None))
+
+
+def test_unshare_while_pending_stays_off_after(ring_agent, logdir):
+    r = same_as_without([prog("nsmove"), "300", "user"], env_after(ring_agent, logdir, "400ms"))
+    assert b"unshare = 0" in r.stdout
+    log = log_of(logdir)
+    assert "before the activation" in log and "active" not in log, log
+
+
+def test_credential_storm_while_pending(ring_agent, logdir):
+    r = same_as_without([prog("solostorm"), "4", "150", "300"], env_after(ring_agent, logdir, "5s"), timeout=120)
+    assert b"failed=0" in r.stdout and b"unshare = 0" in r.stdout, r.stdout
+
+
+def test_credentials_dropped_while_pending(ring_agent):
+    # the activation registers as the user the process is by then, and the agent takes its ring
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    logdir = ring_agent.base / "nobody"  # pytest's folders are root's alone
+    logdir.mkdir(mode=0o1777)
+    logdir.chmod(0o1777)
+    r = same_as_without(drop + [prog("burn"), "400"], env_after(ring_agent, logdir, "100ms"))
+    log = log_of(logdir)
+    assert "active pid=" in log, log
+    pid = int(re.search(r"active pid=(\d+)", log)[1])
+    st = Stacks(wait_for_profiles(ring_agent.out, pid))
+    assert st.with_func("burn_loop") >= 0.7 * 0.3 * HZ, st.dump()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+@pytest.mark.parametrize("mode", ["main", "workers"])
+def test_the_last_thread_ends_the_process_while_pending_and_after(libc, ring_agent, logdir, mode):
+    # pthread_exit() from main, the workers burning 300 ms: the activation comes in a worker
+    cmd = [libc_prog(libc, "lastthread"), mode, "300"]
+    base = run(cmd, timeout=30)
+    r = run(cmd, env=env_after(ring_agent, logdir, None), timeout=30)
+    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr), r
+    assert "active pid=" in log_of(logdir)
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_library_dlopened_before_the_activation_is_unwound(libc, ring_agent, logdir):
+    # dlfresh dlopens its library (no frame pointers) at once and burns in it: the activation,
+    # 20 ms in, finds it in the maps
+    r = same_as_without([libc_prog(libc, "dlfresh"), "libfresh.so", "400"], env_after(ring_agent, logdir, None))
+    assert r.stdout == b"dlfresh: done\n"
+    log = log_of(logdir)
+    pid = int(re.search(r"active pid=(\d+)", log)[1])
+    st = Stacks(wait_for_profiles(ring_agent.out, pid))
+    lib = [(f, c) for f, c, _ in st.items if any(x.startswith("fresh_") for x in f)]
+    in_lib = sum(c for _, c in lib)
+    assert in_lib >= 0.7 * 0.38 * HZ, st.dump()
+    assert sum(c for f, c in lib if "main" in f) >= 0.99 * in_lib, st.dump()
+
+
+def test_a_dlopen_dlclose_churn_racing_the_activation(ring_agent, logdir):
+    # its counts vary from run to run: the exit status and its own check of every call
+    r = run([prog("dlchurn"), "1"], env=env_after(ring_agent, logdir, "1ms"), timeout=120)
+    assert (r.returncode, r.stdout) == (0, b"dlchurn: done ok=yes\n") and b"failures=0" in r.stderr, r
+    assert "active pid=" in log_of(logdir)
+
+
+def test_exec_from_a_dl_iterate_phdr_callback_while_pending(ring_agent, logdir):
+    r = run([prog("phdrexec"), "30", "/bin/echo", "ok"], env=env_after(ring_agent, logdir, None), timeout=20)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"ok\n", b"")
+
+
+def test_no_agent_when_it_activates_leaves_it_off(tmp_path, logdir):
+    # the agent's socket names nothing by then: the process runs on, said in the log
+    env = env_after(type("A", (), {"sock": str(tmp_path / "none.sock")})(), logdir, None)
+    same_as_without([prog("burn"), "200"], env)
+    log = log_of(logdir)
+    assert "ldprof-agent takes no ring here" in log and "active" not in log, log
