@@ -359,8 +359,6 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 	struct proc *p, *old;
 	int r;
 
-	if (c->nprocs >= MAX_PROCS)
-		return -ENOSPC;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -371,6 +369,10 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 	old = find(c, pid);
 	if (old)
 		end(c, old);
+	/* from here on a refusal is said in the ring: the process stops sampling into it */
+	r = -ENOSPC;
+	if (c->nprocs >= MAX_PROCS)
+		goto fail;
 	r = over_limit(c, uid, p->ring.len);
 	if (r < 0) {
 		c->st.limited++;
@@ -393,8 +395,10 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 	c->st.ring_bytes += p->ring.len;
 	return 0;
 fail:
-	if (p->ring.mem)
+	if (p->ring.mem) {
+		ldp_ring_refuse(&p->ring);
 		ldp_ring_detach(&p->ring);
+	}
 	free(p);
 	return r;
 }

@@ -85,6 +85,11 @@ int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r)
 	return 0;
 }
 
+void ldp_ring_refuse(struct ldp_ring *r)
+{
+	__atomic_store_n(&((struct ldp_ring_hdr *)r->mem)->refused, LDP_RING_REFUSED, __ATOMIC_RELEASE);
+}
+
 int ldp_ring_attach(int fd, struct ldp_ring *r)
 {
 	struct stat st;

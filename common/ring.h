@@ -54,7 +54,10 @@ struct ldp_ring_hdr {
 	 * whose unwind rule the fast path does not model */
 	uint64_t walked_whole, stopped_no_object, stopped_no_rule;
 	uint64_t head;      /* next position producers claim */
-	uint8_t pad1[64 - 8];
+	/* written by a collector that will never read this ring (past its limits): the producer
+	 * looks at each sample and stops sampling (LDP_RING_REFUSED) */
+	uint32_t refused;
+	uint8_t pad1[64 - 12];
 	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
 	uint8_t pad2[64 - 8];
 	/* the producer's own clock of its handler (x86_64: TSC cycles, from entry to the sample
@@ -75,6 +78,8 @@ struct ldp_ring_rec {
 	 * them (as a frame-pointer walk gives them: the collector steps each back into its call) */
 	uint64_t frames[LDP_RING_MAX_FRAMES];
 };
+
+#define LDP_RING_REFUSED 1u /* hdr.refused: past the collector's limits on rings */
 
 #define LDP_RING_F_TRUNCATED 1u /* the stack was deeper than LDP_RING_MAX_FRAMES */
 /* Not a sample (no frames, no weight): the process is about to exec. What the ring held
@@ -196,6 +201,10 @@ int ldp_ring_attach(int fd, struct ldp_ring *r);
 
 /* The same checks on memory already mapped (tests, the fuzzer): len bytes at mem. */
 int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r);
+
+/* Tells the producer this ring will never be read (a collector past its limits takes it to
+ * say so, then detaches): its sampler stops at its next sample. */
+void ldp_ring_refuse(struct ldp_ring *r);
 
 typedef void (*ldp_ring_fn)(void *ctx, const struct ldp_ring_sample *s);
 

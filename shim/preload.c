@@ -1611,9 +1611,10 @@ static void ring_failed(const char *why)
 	preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 }
 
-/* Sampling into a ring for collector_sock: published, and logged at level info. Raw system
- * calls only (from the handler, after a deferred activation). */
-static void ring_on(const char *collector_sock, long period_ns)
+/* Sampling into a ring for collector_sock: published, and logged at level info, with how long
+ * a deferred activation took (took_ns >= 0). Raw system calls only (from the handler, after a
+ * deferred activation). */
+static void ring_on(const char *collector_sock, long period_ns, long took_ns)
 {
 	char detail[sizeof(ldp_state.detail)], *p = detail, *end = detail + sizeof(detail) - 1;
 
@@ -1635,6 +1636,10 @@ static void ring_on(const char *collector_sock, long period_ns)
 		p = put_num(p, end, (long)ldp_rs_threads());
 		p = put(p, end, " collector=");
 		p = put(p, end, collector_sock);
+		if (took_ns >= 0) {
+			p = put(p, end, " activation_us=");
+			p = put_num(p, end, took_ns / 1000);
+		}
 		*p = 0;
 		preload_log(LOG_INFO_, line, 0);
 	}
@@ -1659,7 +1664,7 @@ static void start_ring(const char *collector_sock, long period_ns, int registere
 		ring_failed(why);
 		return;
 	}
-	ring_on(b.collector, b.period_ns);
+	ring_on(b.collector, b.period_ns, -1);
 	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
 }
 
@@ -1707,14 +1712,14 @@ static long ring_activate(void)
 	return 0;
 }
 
-static void ring_activated(const char *why)
+static void ring_activated(const char *why, long took_ns)
 {
 	if (why) {
 		decide(LDP_ST_CORE_FAILED, why);
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
 	}
-	ring_on(agent_sock, deferred_period);
+	ring_on(agent_sock, deferred_period, took_ns);
 }
 
 static void defer_ring(long long after_ns)

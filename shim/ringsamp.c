@@ -1154,6 +1154,11 @@ static void on_prof(int sig, void *sip, void *ucp)
 	ring = ring_get();
 	if (!ring)
 		goto out;
+	/* the collector will never read it (past its limits): sampling stops here */
+	if (__atomic_load_n(&((struct ldp_ring_hdr *)ring)->refused, __ATOMIC_ACQUIRE)) {
+		give_up("refused past its limits");
+		goto out;
+	}
 	/* the clock is per sample: making the ring and handing it over, once per process (a
 	 * connect to the collector: hundreds of µs), would swamp a short process's mean */
 	if (__atomic_load_n(&((struct ldp_ring_hdr *)ring)->handled, __ATOMIC_RELAXED) == 0)
@@ -2453,10 +2458,12 @@ static void activate(void)
 	const char *why = 0;
 	char *scratch = 0;
 	uint64_t lo, hi, all = ~0ull;
+	long long t0;
 	long period;
 
 	if (!pend_mine())
 		return;
+	t0 = sys_clock_ns(LDP_CLOCK_MONOTONIC);
 	/* no handler of the program's may run in this thread until it is done: one that forks or
 	 * execs would wait in a wrapper for this very activation (sigreturn restores the mask) */
 	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);
@@ -2510,7 +2517,7 @@ out:
 	unlock(&R.tlock);
 	__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
 	if (period > 0 && R.b.activated)
-		R.b.activated(why);
+		R.b.activated(why, (long)(sys_clock_ns(LDP_CLOCK_MONOTONIC) - t0));
 	if (R.b.errno_location)
 		*R.b.errno_location() = saved;
 }

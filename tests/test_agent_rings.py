@@ -203,6 +203,49 @@ def test_a_users_ring_flood_is_capped_and_costs_others_nothing(world, tmp_path):
     assert b"past the limit on rings" in log, log
 
 
+LATE_BURNER = r'''
+import time
+time.sleep(1.5)  # registered (and offered the collector) at the start; no sample yet
+t = time.process_time()
+while time.process_time() - t < 1.0:
+    pass
+caught = int(next(l for l in open("/proc/self/status") if l.startswith("SigCgt:")).split()[1], 16)
+print("sigprof caught", bool(caught >> 26 & 1))
+'''
+
+
+def test_a_ring_refused_past_a_limit_stops_its_sampler(world):
+    """nobody's process is offered the collector as it starts, but by its first sample another
+    ring of nobody's has taken the one rings_per_user allows: the collector refuses its ring and
+    says so in the ring's header, and the process stops sampling there (its SIGPROF back to the
+    default, said in its log), instead of sampling on into a ring nobody reads."""
+    # at 10 Hz (a sample per 100 ms of CPU) Python's start takes no sample before its sleep
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI + "rings_per_user = 1\n[sampling]\nhz = 10\n")
+    shim = world / "shim"
+    shim.mkdir(mode=0o1777)
+    shim.chmod(0o1777)
+    try:
+        base = run([PYTHON, "-c", LATE_BURNER], timeout=30)
+        assert base.stdout == b"sigprof caught False\n", base
+        p = subprocess.Popen([PYTHON, "-c", LATE_BURNER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=preloaded(a, shim), user=NOBODY, group=NOBODY)
+        time.sleep(0.5)
+        flood = subprocess.Popen([PYTHON, "-c", FLOOD, a.sock, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, user=NOBODY, group=NOBODY)
+        assert flood.stdout.readline() == b"flood: sent\n", flood.stderr.read()
+        out, err = p.communicate(timeout=60)
+        assert (p.returncode, out, err) == (0, base.stdout, base.stderr)
+        info, _ = a.status()
+        assert int(info["rings_limited"]) >= 1, info
+        flood.stdin.close()
+        flood.wait(timeout=30)
+    finally:
+        log = a.stop()
+    said = read_log(shim, shim / "log.txt")
+    assert "registered rings hz=10" in said and "refused past its limits" in said, said
+    assert b"past the limit on rings" in log, log
+
+
 def test_a_restarted_agent_takes_back_the_rings_of_running_processes(world, tmp_path):
     """The agent killed mid-run (no clean-up) and started again: the process it collected goes
     on unharmed, and the new agent opens its ring again (/proc/PID/map_files) and drains it

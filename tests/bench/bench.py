@@ -814,6 +814,72 @@ def tree_cpu(fn):
     return r, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+ACTIVATIONS = 10 if QUICK else 40  # processes timed, each activating once
+DRAIN_PROCS = 20 if QUICK else 100  # sampled at once while the agent drains their rings
+DRAIN_ROUNDS = 1 if QUICK else 3
+
+
+def bench_hostwide():
+    """Issue 16's targets for the ring sampler as installed ([agent] rings, start_after_cpu
+    20 ms: our handler and one timer until then) with ldprof-agent collecting: the activation,
+    once per process, by the shim's own clock (its log's activation_us: the agent's answer to
+    the registration included, from the handler's entry to the sampler set up); and the
+    agent's own CPU while DRAIN_PROCS busy processes are sampled at AGENT_HZ, against the
+    same agent idle for as long."""
+    d = fresh_dir("hostwide")
+    ag = BenchAgent(d, extra="rings = true\nrings_per_user = 1000\n")
+    burn = os.path.join(B, "tests", "progs", "burn")
+    try:
+        took = []
+        for i in range(ACTIVATIONS):
+            log = os.path.join(d, f"act{i}.log")
+            run([burn, "60"], {"LD_PRELOAD": SHIM, "LDPROF_AGENT_RINGS": "true", "LDPROF_AGENT_SOCKET": ag.sock,
+                               "LDPROF_LOG_FILE": log, "LDPROF_LOG_LEVEL": "info"}, "activation")
+            try:
+                with open(log) as f:
+                    m = re.search(r"active pid=\d+ .* activation_us=(\d+)", f.read())
+            except OSError:
+                m = None
+            if not m:
+                problems.append(f"10. burn did not activate on the ring sampler (log {log})")
+                return
+            took.append(int(m[1]))
+        lo, hi = median_ci95(took)
+        row("10. activation on the ring sampler, once per process (in the handler, the agent asked)",
+            f"{median(took)} µs", rng(took, lambda x: f"{x}"),
+            f"{ACTIVATIONS} processes (burn 60 ms); 95% CI {lo} – {hi} µs", "≤ 0.2 ms", verdict_ci(lo, hi, 200))
+        busy, idle, samples = [], [], []
+        for rnd in range(DRAIN_ROUNDS):
+            s0 = ag.snap()
+            procs = [subprocess.Popen([burn, "200"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL,
+                                      env=root_config(dict(clean_env(), LD_PRELOAD=SHIM, LDPROF_AGENT_RINGS="true",
+                                                           LDPROF_AGENT_SOCKET=ag.sock)))
+                     for _ in range(DRAIN_PROCS)]
+            bad = [p.wait() for p in procs]
+            if any(bad):
+                problems.append(f"10. {sum(1 for b in bad if b)} of {DRAIN_PROCS} burn processes failed: {bad[:5]}")
+            time.sleep(1.0)  # the last drains and profiles
+            s1 = ag.snap()
+            busy.append((s1["cpu"] - s0["cpu"]) / 1e9 / (s1["t"] - s0["t"]) * 100)
+            time.sleep(0.1)
+            s2 = ag.snap()
+            time.sleep(s1["t"] - s0["t"])
+            s3 = ag.snap()
+            idle.append((s3["cpu"] - s2["cpu"]) / 1e9 / (s3["t"] - s2["t"]) * 100)
+            sys.stderr.write(f"  drain round {rnd + 1}/{DRAIN_ROUNDS} done\n")
+        st = ag.status()
+        delta = [b - i for b, i in zip(busy, idle)]
+        row(f"10. ldprof-agent's own CPU draining {DRAIN_PROCS} sampled processes at {AGENT_HZ} Hz (2 CPUs busy)",
+            f"{median(busy):.2f}% of a CPU", rng(busy, lambda x: f"{x:.2f}%"),
+            f"idle the same time: {median(idle):.2f}%; the difference {median(delta):+.2f}% (median of "
+            f"{DRAIN_ROUNDS} rounds); rings collected {st.get('rings', '?')} at the end, samples "
+            f"{st.get('ring_samples', '?')}", "≤ 1% of a CPU", verdict(median(busy) <= 1.0))
+    finally:
+        ag.stop()
+        subprocess.run(["rm", "-rf", d])
+
+
 def bench_ring():
     """Issue 15's targets for `ldprof run` (the ring sampler), against no profiler and against
     the in-process glibc core (preloaded from the start, as host-wide installs load it), in
@@ -1496,7 +1562,8 @@ def main():
                           ("6", "6. the eBPF agent (interleaved rounds)", bench_agent),
                           ("7", "7. the agent under a user's attack", bench_attack),
                           ("8", "8. the HTML report in Chromium", bench_html),
-                          ("9", "9. the ring sampler, `ldprof run` (interleaved rounds)", bench_ring)):
+                          ("9", "9. the ring sampler, `ldprof run` (interleaved rounds)", bench_ring),
+                          ("10", "10. host-wide on the ring sampler: activation, the agent draining", bench_hostwide)):
         if ONLY and num not in ONLY:
             continue
         sys.stderr.write(f"bench: {what}\n")
@@ -1525,7 +1592,7 @@ def main():
     out.append("")
     out.append("| measurement | median | min – max | derived (vs baseline of the same round) | target | met |")
     out.append("|---|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: r[0][:2]):  # by section number, stable within one
+    for r in sorted(rows, key=lambda r: int(r[0].split(".")[0])):  # by section number, stable within one
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
     out.append("")
     out.append("Method (medians; 'met' is judged on the distribution-free 95% CI of the median where there is one):")
@@ -1616,6 +1683,13 @@ def main():
         "60 (64-frame stacks) at 999 Hz, (CPU with − without) ÷ samples recorded, and the handler alone by its "
         "own clock: TSC cycles from its entry to the sample put, summed in the ring's header, converted at the "
         "rate the collector measures against CLOCK_MONOTONIC over its life (from ldprof.log).")
+    out.append(
+        f"- 10: one ldprof-agent of the bench's own with [agent] rings (its socket, file:// output, {AGENT_HZ} Hz); "
+        f"the shim preloaded as installed with [agent] rings (start_after_cpu 20 ms). Activation: {ACTIVATIONS} runs "
+        "of tests/progs/burn 60, each one's activation_us from its log (CLOCK_MONOTONIC from the handler's entry to "
+        f"the sampler set up, the agent's register answer included). Draining: {DRAIN_PROCS} burn 200 processes "
+        f"started at once ({DRAIN_ROUNDS} rounds), the agent's CPU (Σ /proc/AGENT/task/*/schedstat) from before "
+        "the first starts until 1 s after the last ends, over that wall time; then the same agent idle for as long.")
     if warnings:
         out.append("")
         out.append("**Warnings:**")

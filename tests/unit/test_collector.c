@@ -250,6 +250,9 @@ int main(void)
 		}
 		f2 = ldp_ring_create(64, (uint32_t)kid, &mem2);
 		CHECK(f2 >= 0 && ldp_collector_adopt(c2, kid, f2) == -EDQUOT, "a ring past the bytes of all rings refused");
+		CHECK(__atomic_load_n(&((struct ldp_ring_hdr *)mem2)->refused, __ATOMIC_ACQUIRE) == LDP_RING_REFUSED &&
+		      ((struct ldp_ring_hdr *)mem)->refused == 0,
+		      "the refused ring says so to its producer, the taken one does not");
 		ldp_collector_stats(c2, &st);
 		CHECK(st.rings == 1 && st.limited == 1 && st.refused == 1 && st.ring_bytes == ldp_ring_size(64),
 		      "%llu rings of %llu bytes, %llu refused, %llu past a limit", (unsigned long long)st.rings,
