@@ -1577,17 +1577,55 @@ static void rs_log(const char *what, const char *detail)
 	preload_log(LOG_WARN_, what, detail);
 }
 
+/* The libc functions the sampler calls only outside its handler, looked up on first use: a
+ * process that never activates never pays their dlsym()s. */
+static int rs_iterate_phdr(ldp_rs_phdr_cb cb, void *data)
+{
+	int (*f)(ldp_rs_phdr_cb, void *) = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
+
+	return f ? f(cb, data) : 0;
+}
+
+static void *rs_pthread_self(void)
+{
+	void *(*f)(void) = (void *(*)(void))REAL(pthread_self);
+
+	return f ? f() : NULL;
+}
+
+static int rs_getattr_np(void *thread, void *attr)
+{
+	int (*f)(void *, void *) = (int (*)(void *, void *))REAL(pthread_getattr_np);
+
+	return f && thread ? f(thread, attr) : -1;
+}
+
+static int rs_attr_getstack(const void *attr, void **addr, unsigned long *size)
+{
+	int (*f)(const void *, void **, unsigned long *) =
+		(int (*)(const void *, void **, unsigned long *))REAL(pthread_attr_getstack);
+
+	return f ? f(attr, addr, size) : -1;
+}
+
+static int rs_attr_destroy(void *attr)
+{
+	int (*f)(void *) = (int (*)(void *))REAL(pthread_attr_destroy);
+
+	return f ? f(attr) : -1;
+}
+
 static void ring_boot(struct ldp_rs_boot *b, const char *collector_sock, long period_ns)
 {
 	b->collector = collector_sock;
 	b->period_ns = period_ns;
 	b->state = &ldp_state;
 	b->real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
-	b->iterate_phdr = (int (*)(ldp_rs_phdr_cb, void *))REAL(dl_iterate_phdr);
-	b->pthread_self = (void *(*)(void))REAL(pthread_self);
-	b->getattr_np = (int (*)(void *, void *))REAL(pthread_getattr_np);
-	b->attr_getstack = (int (*)(const void *, void **, unsigned long *))REAL(pthread_attr_getstack);
-	b->attr_destroy = (int (*)(void *))REAL(pthread_attr_destroy);
+	b->iterate_phdr = rs_iterate_phdr;
+	b->pthread_self = rs_pthread_self;
+	b->getattr_np = rs_getattr_np;
+	b->attr_getstack = rs_attr_getstack;
+	b->attr_destroy = rs_attr_destroy;
 	b->atfork = rs_atfork;
 	b->find_object = gnu_get_libc_version ? (int (*)(void *, void *))REAL(_dl_find_object) : NULL;
 	b->errno_location = __errno_location;

@@ -4,9 +4,11 @@ libpython3.11-testsuite, `python3 -m test`), on the modules that found issue 14'
 hangs: threads that outlive main, fork from threads, subprocesses, signals, multiprocessing's
 fresh interpreters, descriptors, asyncio's child watchers.
 
-Two ways, as users run ldprof: under `ldprof run --hz 997` (every process of the suite sampled
-from its start, at the highest rate) and installed host-wide (a test /etc/ld.so.preload in a
-private mount namespace, default settings: 99 Hz, start_after_cpu 20 ms).
+Three ways, as users run ldprof: under `ldprof run --hz 997` (every process of the suite sampled
+from its start, at the highest rate), installed host-wide (a test /etc/ld.so.preload in a
+private mount namespace, default settings: 99 Hz, start_after_cpu 20 ms), and installed
+host-wide on the ring sampler ([agent] rings, an ldprof-agent of the test's own collecting:
+each process activates from its SIGPROF handler, with no thread, once it has used 20 ms).
 
 Verdict, against a run without ldprof: any crash (a worker or a child dying of a signal,
 "Fatal Python error") or hang (regrtest's --timeout) fails, always. A test case that fails under
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlib import AGENT_SAN, Agent, world  # noqa: F401 (world: a fixture)
 from conftest import LDPROF, PYTHON, ROOT, SHIM, clean_env, profiles_for, read_log
 
 SUITE = ["test_threading", "test_subprocess", "test_multiprocessing_main_handling", "test_sys",
@@ -68,26 +71,36 @@ def module_of(case, modules):
     return max((m for m in modules if name == m or name.startswith(m + ".")), key=len, default=None)
 
 
-def ldprof_way(how, outdir, work):
+def ldprof_way(how, outdir, work, agent=None):
     """(prefix, env) that run a command the way `how` says."""
     if how == "run":
         return [LDPROF, "run", "--hz", "997", "-o", outdir, "--"], clean_env(LDPROF_LOG_LEVEL="info")
     preload, cfg = work / "ld.so.preload", work / "ldprof.ini"
     preload.write_text(f"{SHIM}\n")
+    rings = f"\n[agent]\nsocket = {agent.sock}\nrings = true\n" if agent else ""
     cfg.write_text(f"[output]\nendpoint = file://{outdir}\n\n[log]\nfile = {outdir}/ldprof.log\n"
-                   f"level = info\n")
+                   f"level = info\n{rings}")
     scratch = work / "ns"
     scratch.mkdir()
     return ["unshare", "-m", "--propagation", "private", "sh", ROOT / "tests" / "host" / "run_in_ns.sh",
             scratch, preload, cfg], clean_env()
 
 
-@pytest.mark.parametrize("how", ["run", "installed"])
-def test_cpython_suite_under_the_shim(outdir, tmp_path, how):
+@pytest.mark.parametrize("how", ["run", "installed", "rings"])
+def test_cpython_suite_under_the_shim(outdir, tmp_path, how, world):
     assert Path("/usr/lib/python3.11/test/test_threading.py").exists(), \
         "libpython3.11-testsuite is missing (make deps installs it)"
     os.chmod(tmp_path, 0o755)
-    prefix, env = ldprof_way(how, outdir, tmp_path)
+    agent = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = true\n") if how == "rings" else None
+    try:
+        check_suite(outdir, tmp_path, how, agent)
+    finally:
+        if agent:
+            agent.stop()
+
+
+def check_suite(outdir, tmp_path, how, agent):
+    prefix, env = ldprof_way(how, outdir, tmp_path, agent)
     r = regrtest(SUITE, tmp_path / "ldprof.xml", prefix, env)
     report = f"regrtest under the shim ({how}), exit {r.rc}:\n{r.out[-6000:]}"
     assert not r.crashes, f"crash or hang: {r.crashes}\n{report}"
@@ -104,8 +117,12 @@ def test_cpython_suite_under_the_shim(outdir, tmp_path, how):
               f"{sorted(again.failed | again.failed_modules)}; without: "
               f"{sorted(base.failed | base.failed_modules)}")
     assert not new, f"new failures under the shim: {sorted(new)}\n{report}"
-    # the suite really ran sampled: its interpreters wrote profiles, and ldprof complained of nothing
-    assert len(profiles_for(outdir, comm="python3")) >= 20, sorted(os.listdir(outdir))[:20]
+    # the suite really ran sampled: its interpreters wrote profiles (the agent did, on the ring
+    # sampler), and ldprof complained of nothing
+    shipped = agent.out if agent else outdir
+    assert len(profiles_for(shipped, comm="python3")) >= 20, sorted(os.listdir(shipped))[:20]
     log = read_log(outdir)
     assert re.search(r"\]: info: active", log), log[-2000:]
+    if agent:
+        assert "collector=" + agent.sock in log and "activation_us=" in log, log[-2000:]
     assert not re.search(r"\]: (warn|error):", log), log[-3000:]
