@@ -328,11 +328,8 @@ struct procmap_query {
 
 int ldp_maps_read_exec(const char *proc_dir, size_t max, struct ldp_maps *ret)
 {
-	struct ldp_map *v = NULL, *out;
-	char path[96], name[PATH_MAX + 32], *names = NULL, *arena;
-	size_t n = 0, cap = 0, nlen = 0, ncap = 0;
-	uint64_t addr = 0;
-	int fd = -1, r;
+	char path[96];
+	int fd, r;
 
 	if (!proc_dir || !ret || !max)
 		return -EINVAL;
@@ -341,6 +338,21 @@ int ldp_maps_read_exec(const char *proc_dir, size_t max, struct ldp_maps *ret)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
+	r = ldp_maps_read_exec_fd(fd, max, ret);
+	close(fd);
+	return r;
+}
+
+int ldp_maps_read_exec_fd(int fd, size_t max, struct ldp_maps *ret)
+{
+	struct ldp_map *v = NULL, *out;
+	char name[PATH_MAX + 32], *names = NULL, *arena;
+	size_t n = 0, cap = 0, nlen = 0, ncap = 0;
+	uint64_t addr = 0;
+	int r;
+
+	if (fd < 0 || !ret || !max)
+		return -EINVAL;
 	for (;;) {
 		struct procmap_query q = {
 			.size = sizeof(q), .query_addr = addr,
@@ -425,7 +437,6 @@ got:
 out:
 	free(v);
 	free(names);
-	close(fd);
 	return r;
 }
 

@@ -42,6 +42,10 @@ int ldp_maps_read(pid_t pid, struct ldp_maps *ret);
  * thread). [vsyscall], the kernel's gate page, is not among them. Returns 0, -ENOTTY on a
  * kernel without the ioctl (read the whole file instead), or -errno. */
 int ldp_maps_read_exec(const char *proc_dir, size_t max, struct ldp_maps *ret);
+/* The same on fd, that folder's maps opened (O_RDONLY) and kept: it stays the process's that
+ * was opened (a pid reused later is not it) and, past an exec or the end, says -ESRCH; a
+ * caller that reads often saves the open and the close. */
+int ldp_maps_read_exec_fd(int fd, size_t max, struct ldp_maps *ret);
 void ldp_maps_free(struct ldp_maps *m);
 /* The mapping containing addr, or NULL (maps are sorted by start, as the kernel gives them). */
 const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr);

@@ -18,6 +18,7 @@
  * Never called from a signal handler; one thread at a time; it never writes a file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,10 @@ struct ldp_stackprof {
 	char prev_comm[32], prev_exe[PATH_MAX];
 	int has_prev;
 	char dir[64];         /* another process's /proc folder for its files (ldp_proc_dir) */
+	/* another process's maps and comm, opened at its first refresh and kept: a collector
+	 * refreshes every sampled process four times a second, and the opens were most of it
+	 * (-1: not open, or not to be: then opened at each refresh) */
+	int maps_fd, comm_fd;
 	char comm[32];
 	char exe[PATH_MAX];
 	struct symfile sym[MAX_SYMFILES];
@@ -103,6 +108,7 @@ int ldp_stackprof_new(pid_t pid, uint32_t max_stacks, unsigned flags, int64_t st
 	if (!sp->e)
 		goto out;
 	sp->pid = pid;
+	sp->maps_fd = sp->comm_fd = -1;
 	sp->flags = flags;
 	sp->max_stacks = max_stacks;
 	sp->max_slots = (uint32_t)slots;
@@ -150,6 +156,10 @@ void ldp_stackprof_free(struct ldp_stackprof *sp)
 	ldp_maps_free(&sp->maps);
 	ldp_maps_free(&sp->prev);
 	ldp_perfmap_free(sp->pm);
+	if (sp->maps_fd >= 0)
+		close(sp->maps_fd);
+	if (sp->comm_fd >= 0)
+		close(sp->comm_fd);
 	free(sp);
 }
 
@@ -410,6 +420,34 @@ static void proc_path(const struct ldp_stackprof *sp, const char *what, int thre
 		snprintf(buf, len, "/proc/self/%s", what);
 }
 
+/* The executable mappings through the kept descriptor, opened again once when it says the
+ * mm it was opened on is gone (an exec: a process sampled from the kernel goes on across it). */
+static int refresh_fd(struct ldp_stackprof *sp, struct ldp_maps *maps)
+{
+	char path[96];
+	int r = -ESRCH;
+
+	for (int tries = 0; tries < 2 && r == -ESRCH; tries++) {
+		if (sp->maps_fd >= 0 && tries) {
+			close(sp->maps_fd);
+			sp->maps_fd = -1;
+		}
+		if (sp->maps_fd < 0) {
+			ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
+			snprintf(path, sizeof(path), "%s/maps", sp->dir);
+			sp->maps_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		}
+		if (sp->maps_fd < 0) /* out of descriptors, say: open it each time */
+			return ldp_maps_read_exec(sp->dir, MAX_EXEC_MAPS, maps);
+		r = ldp_maps_read_exec_fd(sp->maps_fd, MAX_EXEC_MAPS, maps);
+		if (r == 0 && !maps->n) {
+			ldp_maps_free(maps);
+			r = -ESRCH;
+		}
+	}
+	return r;
+}
+
 int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 {
 	struct ldp_maps maps = { 0 };
@@ -418,10 +456,11 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	ssize_t n;
 	int changed, r;
 
-	ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
 	/* Another process: only its executable mappings matter (frames are code), and reading
-	 * only those costs the kernel what they are, not what the process has mapped besides. */
-	r = sp->pid ? ldp_maps_read_exec(sp->dir, MAX_EXEC_MAPS, &maps) : -ENOTTY;
+	 * only those costs the kernel what they are, not what the process has mapped besides.
+	 * Through a descriptor kept from the first refresh (refresh_fd), which reads through
+	 * any thread of the process. */
+	r = sp->pid ? refresh_fd(sp, &maps) : -ENOTTY;
 	if (r == -ENOTTY)
 		r = ldp_maps_read(sp->pid, &maps);
 	if (r < 0)
@@ -432,6 +471,10 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 	if (!maps.n)
 		goto out;
 	changed = !same_maps(&maps, &sp->maps);
+	/* a live thread's folder (the main one may have left): read for what follows only
+	 * when something changed (it costs a read of /proc/PID/stat) */
+	if (changed || !sp->dir[0])
+		ldp_proc_dir(sp->pid, sp->dir, sizeof(sp->dir));
 	ldp_maps_free(&sp->prev);
 	sp->has_prev = 0;
 	if (changed) {
@@ -458,7 +501,17 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 		memcpy(sp->exe, exe, (size_t)n + 1);
 	}
 	proc_path(sp, "comm", 0, path, sizeof(path)); /* the process's name: its main thread's */
-	if (ldp_read_file(path, 0, 64, &buf, &len) == 0 && len > 0) {
+	if (sp->pid && sp->comm_fd < 0)
+		sp->comm_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (sp->comm_fd >= 0) {
+		char name[sizeof(sp->comm)]; /* TASK_COMM_LEN is 16 */
+		n = pread(sp->comm_fd, name, sizeof(name) - 1, 0);
+		if (n > 0) {
+			name[n] = 0;
+			name[strcspn(name, "\n")] = 0;
+			memcpy(sp->comm, name, (size_t)n + 1);
+		}
+	} else if (ldp_read_file(path, 0, 64, &buf, &len) == 0 && len > 0) {
 		buf[strcspn(buf, "\n")] = 0;
 		snprintf(sp->comm, sizeof(sp->comm), "%s", buf);
 	}
