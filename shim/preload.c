@@ -1730,18 +1730,14 @@ static int agent_collects(long *period_ns)
  * timer (ringsamp.c's ldp_rs_defer); the activation runs in the handler and asks the agent
  * then, not at the start: a process that never gets there costs the agent nothing. */
 
-static long deferred_period;
-
 /* From the handler: registers, and samples at the agent's rate if it collects rings. */
 static long ring_activate(void)
 {
 	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
 	long period;
 
-	if (agent_collects(&period)) {
-		deferred_period = period;
+	if (agent_collects(&period))
 		return period;
-	}
 	p = put(p, end, "ldprof-agent takes no ring here: ");
 	p = put(p, end, ldp_state.agent_detail[0] ? ldp_state.agent_detail : "no answer");
 	*p = 0;
@@ -1750,14 +1746,14 @@ static long ring_activate(void)
 	return 0;
 }
 
-static void ring_activated(const char *why, long took_ns)
+static void ring_activated(const char *why, long period_ns, long took_ns)
 {
 	if (why) {
 		decide(LDP_ST_CORE_FAILED, why);
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
 	}
-	ring_on(agent_sock, deferred_period, took_ns);
+	ring_on(agent_sock, period_ns, took_ns);
 }
 
 static void defer_ring(long long after_ns)

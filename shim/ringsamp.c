@@ -304,20 +304,28 @@ static const struct text *find_text(const struct objtab *t, uint64_t ip)
 	return 0;
 }
 
-static int in_segs(const struct objtab *t, uint64_t addr)
+/* The segment of the n (sorted, apart) holding addr, or NULL. */
+static const struct seg *seg_find(const struct seg *s, uint32_t n, uint64_t addr)
 {
-	uint32_t lo = 0, hi = t->nsegs;
+	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (addr < t->segs[mid].lo)
+		if (addr < s[mid].lo)
 			hi = mid;
-		else if (addr >= t->segs[mid].hi)
+		else if (addr >= s[mid].hi)
 			lo = mid + 1;
 		else
-			return t->segs[mid].hi - addr >= sizeof(uint64_t);
+			return &s[mid];
 	}
 	return 0;
+}
+
+static int in_segs(const struct objtab *t, uint64_t addr)
+{
+	const struct seg *g = seg_find(t->segs, t->nsegs, addr);
+
+	return g && g->hi - addr >= sizeof(uint64_t);
 }
 
 struct iovec_ {
@@ -776,18 +784,9 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
  * sorted); 0 when sp is in none (its reads go through the kernel). */
 static uint64_t adopted_stack_hi(uint64_t sp)
 {
-	uint32_t lo = 0, hi = __atomic_load_n(&R.nstacks, __ATOMIC_ACQUIRE);
+	const struct seg *g = seg_find(R.stacks, __atomic_load_n(&R.nstacks, __ATOMIC_ACQUIRE), sp);
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (sp < R.stacks[mid].lo)
-			hi = mid;
-		else if (sp >= R.stacks[mid].hi)
-			lo = mid + 1;
-		else
-			return R.stacks[mid].hi;
-	}
-	return 0;
+	return g ? g->hi : 0;
 }
 
 /* The interrupted thread's stack, leaf first: the interrupted address, then return addresses
@@ -1011,6 +1010,42 @@ static int try_lock(int *l)
 
 static void restore_disposition(void);
 
+/* The decision and its detail published for `ldprof status` (the detail cut to fit). */
+static void put_state(int decision, const char *why)
+{
+	char *d;
+	unsigned long k = 0;
+
+	if (!R.b.state)
+		return;
+	d = R.b.state->detail;
+	while (why[k] && k < sizeof(R.b.state->detail) - 1) {
+		d[k] = why[k];
+		k++;
+	}
+	d[k] = 0;
+	R.b.state->decision = decision;
+}
+
+/* Sampling (or its pending start) ended for good, why: published and logged. */
+static void said_aside(const char *why)
+{
+	put_state(LDP_ST_STEPPED_ASIDE, why);
+	if (R.b.log)
+		R.b.log("stepping aside", why);
+}
+
+/* parts, n of them, one after the other into buf of len bytes (cut to fit). */
+static void join(char *buf, unsigned long len, const char *const *parts, unsigned n)
+{
+	char *d = buf;
+
+	for (unsigned k = 0; k < n; k++)
+		for (const char *c = parts[k]; *c && d < buf + len - 1; c++)
+			*d++ = *c;
+	*d = 0;
+}
+
 /* No collector took the ring: sampling ends for good, from the handler, said in the log and
  * in ldprof status. Every timer is disarmed (never deleted here: an id freed under a thread
  * that is adding one could be the program's by the time it is deleted again); the program's
@@ -1018,7 +1053,7 @@ static void restore_disposition(void);
  * else our handler stays, and returns at once. */
 static void give_up(const char *why)
 {
-	char detail[112], *d = detail;
+	char detail[112];
 	const char *parts[] = { "no collector took the ring: ", why, " (", R.collector, ")" };
 
 	if (!__atomic_exchange_n(&R.on, 0, __ATOMIC_SEQ_CST))
@@ -1035,17 +1070,8 @@ static void give_up(const char *why)
 			*R.b.errno_location() = saved;
 		unlock(&R.tlock);
 	}
-	for (unsigned k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
-		for (const char *c = parts[k]; *c && d < detail + sizeof(detail) - 1; c++)
-			*d++ = *c;
-	*d = 0;
-	if (R.b.state) {
-		for (unsigned k = 0; k <= (unsigned)(d - detail); k++)
-			R.b.state->detail[k] = detail[k];
-		R.b.state->decision = LDP_ST_STEPPED_ASIDE;
-	}
-	if (R.b.log)
-		R.b.log("stepping aside", detail);
+	join(detail, sizeof(detail), parts, sizeof(parts) / sizeof(parts[0]));
+	said_aside(detail);
 }
 
 static void *ring_get(void)
@@ -1685,18 +1711,7 @@ static void step_aside(const char *why, const char *agent_request)
 	R.finder = -1;
 	unlock(&R.tlock);
 	restore_disposition();
-	if (R.b.state) {
-		char *d = R.b.state->detail;
-		unsigned long k = 0;
-		while (why[k] && k < sizeof(R.b.state->detail) - 1) {
-			d[k] = why[k];
-			k++;
-		}
-		d[k] = 0;
-		R.b.state->decision = LDP_ST_STEPPED_ASIDE;
-	}
-	if (R.b.log)
-		R.b.log("stepping aside", why);
+	said_aside(why);
 	if (agent_request && R.b.ask_agent)
 		R.b.ask_agent(agent_request);
 }
@@ -1704,6 +1719,8 @@ static void step_aside(const char *why, const char *agent_request)
 static int pend_mine(void);
 static int pend_hold(void);
 static void pend_release(void);
+static int pend_hold_across(int *held);
+static int pend_held(int *held);
 static void pend_cancel(const char *why, const char *agent_request);
 static int act_arm(long long at_ns);
 static int act_timer_new(void);
@@ -1732,15 +1749,11 @@ static void flush_sigprof(void)
 
 static void hook_exec_prepare(void)
 {
-	if (pend_hold()) {
-		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
-			/* held until exec_failed: the image ends here otherwise */
-			__atomic_add_fetch(&R.exec_held, 1, __ATOMIC_SEQ_CST);
-			act_arm(0);
-			flush_sigprof();
-			return;
-		}
-		pend_release(); /* activated meanwhile */
+	if (pend_hold_across(&R.exec_held)) {
+		/* held until exec_failed: the image ends here otherwise */
+		act_arm(0);
+		flush_sigprof();
+		return;
 	}
 	if (!mine())
 		return;
@@ -1760,8 +1773,7 @@ static void hook_exec_failed(void)
 {
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 
-	if (__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
-		__atomic_sub_fetch(&R.exec_held, 1, __ATOMIC_SEQ_CST);
+	if (pend_held(&R.exec_held)) {
 		/* the timer keeps its time: the CPU the failed exec took counts */
 		if (install_handler() != 0 || act_arm(R.act_at_ns) < 0)
 			pend_cancel("the exec failed and our handler could not be put back", 0);
@@ -1851,13 +1863,8 @@ static void hook_sigprof_claim(void)
 
 static void hook_dlclose_prepare(void)
 {
-	if (pend_hold()) {
-		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
-			__atomic_add_fetch(&R.dl_held, 1, __ATOMIC_SEQ_CST);
-			return;
-		}
-		pend_release();
-	}
+	if (pend_hold_across(&R.dl_held))
+		return;
 	if (!mine())
 		return;
 	__atomic_store_n(&R.fenced, 1, __ATOMIC_SEQ_CST);
@@ -1866,8 +1873,7 @@ static void hook_dlclose_prepare(void)
 
 static void hook_dlclose_done(void)
 {
-	if (__atomic_load_n(&R.dl_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
-		__atomic_sub_fetch(&R.dl_held, 1, __ATOMIC_SEQ_CST);
+	if (pend_held(&R.dl_held)) {
 		pend_release();
 		return;
 	}
@@ -1918,12 +1924,9 @@ static void hook_solo_done(int left)
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 
 	if (left && leaving && pend_hold()) {
-		char why[112], *p = why;
+		char why[112];
 		const char *parts[] = { "moved into ", leaving, " before the activation" };
-		for (unsigned k = 0; k < 3; k++)
-			for (const char *c = parts[k]; *c && p < why + sizeof(why) - 1; c++)
-				*p++ = *c;
-		*p = 0;
+		join(why, sizeof(why), parts, sizeof(parts) / sizeof(parts[0]));
 		pend_cancel(why, 0);
 		pend_release();
 	}
@@ -1939,13 +1942,8 @@ static void hook_solo_done(int left)
  * table at that moment is garbage to the child (R.hiwater). */
 static void fork_prepare(void)
 {
-	if (pend_hold()) {
-		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
-			__atomic_add_fetch(&R.fork_held, 1, __ATOMIC_SEQ_CST);
-			return;
-		}
-		pend_release();
-	}
+	if (pend_hold_across(&R.fork_held))
+		return;
 	if (!mine())
 		return;
 	/* A handler of another thread making the ring holds its memfd and socket for a moment:
@@ -1954,16 +1952,10 @@ static void fork_prepare(void)
 		yield();
 }
 
-/* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
- * both, the ring at its first sample. Only what must change is written, and the parent's
- * slots, trampoline cells past their high-water mark and everything else are only read:
- * a fork of a program with one thread costs the child two pages (R, its thread's slot). */
 static void fork_parent(void)
 {
-	if (__atomic_load_n(&R.fork_held, __ATOMIC_SEQ_CST) > 0 && sys3(NR_getpid, 0, 0, 0) == R.pid) {
-		__atomic_sub_fetch(&R.fork_held, 1, __ATOMIC_SEQ_CST);
+	if (pend_held(&R.fork_held))
 		pend_release();
-	}
 }
 
 /* A child of a process whose activation is pending waits for its own CPU time, which starts
@@ -1983,6 +1975,10 @@ static void fork_child_pending(void)
 	}
 }
 
+/* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
+ * both, the ring at its first sample. Only what must change is written, and the parent's
+ * slots, trampoline cells past their high-water mark and everything else are only read:
+ * a fork of a program with one thread costs the child two pages (R, its thread's slot). */
 static void fork_child(void)
 {
 	uint64_t lo = 0, hi = 0, sp = (uint64_t)(unsigned long)__builtin_frame_address(0);
@@ -2242,20 +2238,28 @@ static void pend_release(void)
 	}
 }
 
-static void put_state(int decision, const char *why)
+/* In a wrapper's prepare: 1 when the activation is pending here and now held off until the
+ * wrapper's done takes *held back (pend_held); 0 otherwise, the rest of the hook to run. */
+static int pend_hold_across(int *held)
 {
-	char *d;
-	unsigned long k = 0;
-
-	if (!R.b.state)
-		return;
-	d = R.b.state->detail;
-	while (why[k] && k < sizeof(R.b.state->detail) - 1) {
-		d[k] = why[k];
-		k++;
+	if (!pend_hold())
+		return 0;
+	if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(held, 1, __ATOMIC_SEQ_CST);
+		return 1;
 	}
-	d[k] = 0;
-	R.b.state->decision = decision;
+	pend_release(); /* activated meanwhile */
+	return 0;
+}
+
+/* In the wrapper's done: 1 when its prepare held the activation off (*held counted down; the
+ * caller does what it must, then pend_release()), 0 otherwise. */
+static int pend_held(int *held)
+{
+	if (__atomic_load_n(held, __ATOMIC_SEQ_CST) <= 0 || sys3(NR_getpid, 0, 0, 0) != R.pid)
+		return 0;
+	__atomic_sub_fetch(held, 1, __ATOMIC_SEQ_CST);
+	return 1;
 }
 
 /* No activation here, for good: the timer gone, the program's disposition back (a signal of
@@ -2267,11 +2271,8 @@ static void pend_cancel(const char *why, const char *agent_request)
 	sys3(NR_timer_delete, R.act_timer, 0, 0);
 	R.act_timer = -1;
 	restore_disposition();
-	if (why) {
-		put_state(LDP_ST_STEPPED_ASIDE, why);
-		if (R.b.log)
-			R.b.log("stepping aside", why);
-	}
+	if (why)
+		said_aside(why);
 	if (agent_request && R.b.ask_agent)
 		R.b.ask_agent(agent_request);
 }
@@ -2368,12 +2369,11 @@ static void maps_object(struct build *b, const struct ldp_mapsline_ent *l, const
 	base = l->lo - (minv & ~4095ull);
 	for (int i = 0; i < e.e_phnum; i++) {
 		uint64_t lo = base + ph[i].p_vaddr, hi = lo + ph[i].p_memsz;
-		uint32_t k = 0;
+		const struct seg *g;
 		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X) || !ph[i].p_memsz)
 			continue;
-		while (k < nx && !(xm[k].lo <= lo && hi <= xm[k].hi && hi > lo))
-			k++;
-		if (k == nx)
+		g = hi > lo ? seg_find(xm, nx, lo) : 0; /* the maps list them in order */
+		if (!g || hi > g->hi)
 			return;
 		if (!xlo)
 			xlo = lo;
@@ -2517,7 +2517,7 @@ out:
 	unlock(&R.tlock);
 	__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
 	if (period > 0 && R.b.activated)
-		R.b.activated(why, (long)(sys_clock_ns(LDP_CLOCK_MONOTONIC) - t0));
+		R.b.activated(why, period, (long)(sys_clock_ns(LDP_CLOCK_MONOTONIC) - t0));
 	if (R.b.errno_location)
 		*R.b.errno_location() = saved;
 }

@@ -47,11 +47,11 @@ struct ldp_rs_boot {
 	unsigned long main_stack_hint;
 	/* ldp_rs_defer() only, both called from the SIGPROF handler (async-signal-safe): as the
 	 * activation begins, the first stage's last word: the sampling period, or 0 to stay off
-	 * (it has published and logged why); once it is done, activated(NULL, took_ns), or
-	 * activated(why, took_ns) when the sampler could not start (nothing of it is left then);
+	 * (it has published and logged why); once it is done, activated(NULL, period_ns, took_ns),
+	 * or activated(why, ...) when the sampler could not start (nothing of it is left then);
 	 * took_ns: the activation's time in the handler, the agent's answer included. */
 	long (*activate)(void);
-	void (*activated)(const char *why, long took_ns);
+	void (*activated)(const char *why, long period_ns, long took_ns);
 };
 
 /* Sets the sampler up and arms a timer for every thread of the process (/proc/self/task).
