@@ -228,7 +228,8 @@ def test_a_ring_refused_past_a_limit_stops_its_sampler(world):
         base = run([PYTHON, "-c", LATE_BURNER], timeout=30)
         assert base.stdout == b"sigprof caught False\n", base
         p = subprocess.Popen([PYTHON, "-c", LATE_BURNER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=preloaded(a, shim), user=NOBODY, group=NOBODY)
+                             env=preloaded(a, shim), user=NOBODY, group=NOBODY,
+                             extra_groups=[])  # root's groups dropped, as a real nobody's
         time.sleep(0.5)
         flood = subprocess.Popen([PYTHON, "-c", FLOOD, a.sock, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, user=NOBODY, group=NOBODY)
