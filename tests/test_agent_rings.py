@@ -25,6 +25,7 @@ import pytest
 from agentlib import AGENT_SAN, NOBODY, Agent, wait_for_comm, wait_for_profiles, world
 from conftest import (LDPROF, PROGS, PYTHON, SHIM, Stacks, preload_env, prog, profile_files,
                       profiles_for, read_log, read_profile, run)
+from test_security import copy_shim
 
 LIBCS = ["glibc", "musl"]
 RINGS_INI = "[agent]\nrings = true\n"
@@ -227,8 +228,10 @@ def test_a_ring_refused_past_a_limit_stops_its_sampler(world):
     try:
         base = run([PYTHON, "-c", LATE_BURNER], timeout=30)
         assert base.stdout == b"sigprof caught False\n", base
+        # the build tree may be a folder nobody cannot enter (a clean clone in mktemp -d)
+        lib = copy_shim(world / "lib")
         p = subprocess.Popen([PYTHON, "-c", LATE_BURNER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=preloaded(a, shim), user=NOBODY, group=NOBODY,
+                             env=preloaded(a, shim, shim=lib / SHIM.name), user=NOBODY, group=NOBODY,
                              extra_groups=[])  # root's groups dropped, as a real nobody's
         time.sleep(0.5)
         flood = subprocess.Popen([PYTHON, "-c", FLOOD, a.sock, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
