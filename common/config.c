@@ -1347,6 +1347,7 @@ void ldp_config_defaults(struct ldp_config *c)
 	c->agent_symbol_memory = 1ull << 30;
 	c->agent_symbol_memory_per_user = 256ull << 20;
 	c->agent_profiles_per_user = 600;
+	c->agent_rings = 1;
 	c->agent_rings_per_user = 1000;
 	c->agent_ring_memory = 4ull << 30;
 	c->agent_ring_memory_per_user = 512ull << 20;

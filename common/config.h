@@ -95,8 +95,8 @@ struct ldp_config {
 	uint64_t agent_symbol_memory_per_user; /* symbol_memory_per_user = 256MiB: one uid's */
 	int agent_profiles_per_user;    /* profiles_per_user = 600: ended processes' profiles a
 					 * uid other than root gets written per minute */
-	int agent_rings;                /* rings = false: the agent collects the rings of the
-					 * processes the shim starts at once (issue 16) */
+	int agent_rings;                /* rings = true: the agent collects the rings of the
+					 * processes the shim samples (false: the glibc core) */
 	int agent_rings_per_user;       /* rings_per_user = 1000: a uid other than root's at once */
 	uint64_t agent_ring_memory;     /* ring_memory = 4GiB: the bytes of all rings taken */
 	uint64_t agent_ring_memory_per_user; /* ring_memory_per_user = 512MiB: one uid's, root aside */

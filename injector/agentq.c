@@ -3,6 +3,7 @@
  * agentq.c — the CLI's status question to ldprof-agent (see agentq.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "agentproto.h"
 #include "agentq.h"
+#include "config.h"
 
 #define WAIT_MS 1000
 
@@ -60,4 +62,22 @@ int ldp_agentq_status(const char *path, char *buf, size_t len)
 out:
 	close(fd);
 	return r;
+}
+
+void ldp_agentq_host_socket(const char *root, char *out, size_t len, int *rings)
+{
+	extern char **environ;
+	static struct ldp_config c;
+	char cfg[PATH_MAX + 32];
+
+	ldp_config_defaults(&c);
+	if (!root[0]) {
+		ldp_config_load(&c, environ, NULL, NULL);
+	} else {
+		snprintf(cfg, sizeof(cfg), "%s%s", root, LDP_CONFIG_DEFAULT_PATH);
+		ldp_config_load_file(&c, cfg, 1, NULL, NULL);
+	}
+	if ((size_t)snprintf(out, len, "%s%s", c.agent_socket[0] ? root : "", c.agent_socket) >= len)
+		snprintf(out, len, "(too long)");
+	*rings = c.agent_rings;
 }

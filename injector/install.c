@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agentq.h"
 #include "fileio.h"
 #include "install.h"
 #include "runconf.h"
@@ -437,6 +438,21 @@ out:
 	return r;
 }
 
+/* With [agent] rings (the default) the agent is the host's collector: a line without it
+ * profiles nothing, which an admin who just installed would not guess. */
+static void say_agent(const char *root)
+{
+	static char reply[64 << 10];
+	char sock[PATH_MAX + 32];
+	int rings;
+
+	ldp_agentq_host_socket(root, sock, sizeof(sock), &rings);
+	if (!rings || !sock[0] || ldp_agentq_status(sock, reply, sizeof(reply)) == 0)
+		return;
+	printf("ldprof-agent is not running on %s: with [agent] rings (the default) no process is "
+	       "profiled until it runs (systemctl enable --now ldprof-agent)\n", sock);
+}
+
 /* How many lines of ours the content holds (an install then replaces them). */
 static int count_ours(const char *had, size_t len, const char *lib)
 {
@@ -647,6 +663,8 @@ int ldp_install_main(int argc, char **argv)
 	printf("%s: %s \"%s\"%s%s\n", file,
 	       uninstall ? "removed" : strcmp(verb, "add") ? "replaced our older line with" : "added", lib,
 	       exists ? "; previous content kept in " : "", exists ? backup : "");
+	if (!uninstall)
+		say_agent(rootbuf);
 	r = 0;
 out:
 	free(had);

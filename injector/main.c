@@ -308,8 +308,6 @@ static int cmd_run(int argc, char **argv)
 	struct sigaction sa;
 	long hz = 0;
 	int i, r, status, root = geteuid() == 0, ring = 1;
-	int64_t after_ns = 0;
-	const char *after;
 	struct ldp_runcollect *rc = NULL;
 	char rcerr[256];
 	pid_t pid;
@@ -434,13 +432,6 @@ static int cmd_run(int argc, char **argv)
 	/* Without profiling, as said: no collector (the shim then stays off). */
 	if (r > 0 || (root && ldp_runconf_untrusted()))
 		ring = 0;
-	/* The ring sampler starts with the process; a wait for CPU is the in-process core's
-	 * (deferred activation without a thread is issue 16's). A value the shim cannot read
-	 * keeps the default, as the shim does. */
-	after = getenv("LDPROF_SELECT_START_AFTER_CPU");
-	if (after && ldp_config_parse_duration(after, 0, INT64_MAX, &after_ns) == 0 && after_ns > 0)
-		ring = 0;
-
 	/* The tree carries only the ring sampler, and this process collects. */
 	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
 		fprintf(stderr, "ldprof run: cannot collect: %s\n", rcerr);

@@ -322,24 +322,6 @@ static void config_status(const char *root)
 	}
 }
 
-/* The [agent] socket the shim would use: the config file (and, on the live host, LDPROF_*). */
-static void agent_socket(const char *root, char *out, size_t len)
-{
-	extern char **environ;
-	static struct ldp_config c;
-	char cfg[PATH_MAX + 32];
-
-	ldp_config_defaults(&c);
-	if (!root[0]) {
-		ldp_config_load(&c, environ, NULL, NULL);
-	} else {
-		snprintf(cfg, sizeof(cfg), "%s%s", root, CONFIG_PATH);
-		ldp_config_load_file(&c, cfg, 1, NULL, NULL);
-	}
-	if ((size_t)snprintf(out, len, "%s%s", c.agent_socket[0] ? root : "", c.agent_socket) >= len)
-		snprintf(out, len, "(too long)");
-}
-
 /* One line on the agent, then one per process it covers:
  *   agent    /run/ldprof/agent.sock: up (pid 812, 99 Hz, cover registered): covering 2, 40 registered[, collecting 5 rings]
  *            covering 1234 uid 0 static, 17 samples in this window */
@@ -347,20 +329,23 @@ static void agent_status(const char *root)
 {
 	static char reply[64 << 10];
 	char sock[PATH_MAX + 32], *line, *save = NULL;
-	int r;
+	/* with [agent] rings the agent collects: without it nothing is profiled */
+	const char *none = "; [agent] rings: no process is profiled until it runs "
+			   "(systemctl enable --now ldprof-agent)";
+	int r, rings;
 
-	agent_socket(root, sock, sizeof(sock));
+	ldp_agentq_host_socket(root, sock, sizeof(sock), &rings);
 	if (!sock[0]) {
 		printf("agent    off: [agent] socket is empty, the shim never asks an agent\n");
 		return;
 	}
 	r = ldp_agentq_status(sock, reply, sizeof(reply));
 	if (r == -ENOENT) {
-		printf("agent    %s: not running (no such socket)\n", sock);
+		printf("agent    %s: not running (no such socket)%s\n", sock, rings ? none : "");
 		return;
 	}
 	if (r == -ECONNREFUSED) {
-		printf("agent    %s: not running (nobody serves the socket)\n", sock);
+		printf("agent    %s: not running (nobody serves the socket)%s\n", sock, rings ? none : "");
 		return;
 	}
 	if (r < 0) {

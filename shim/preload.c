@@ -1724,18 +1724,26 @@ static int agent_collects(long *period_ns)
 	return *period_ns != 0;
 }
 
-/* ---- deferred activation on the ring sampler: no thread ([agent] rings) ----
+/* ---- deferred activation on the ring sampler: no thread ----
  *
  * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
  * timer (ringsamp.c's ldp_rs_defer); the activation runs in the handler and asks the agent
  * then, not at the start: a process that never gets there costs the agent nothing. */
 
-/* From the handler: registers, and samples at the agent's rate if it collects rings. */
+static const char *defer_sock; /* where the ring goes: `ldprof run`'s collector, or the agent */
+static long defer_period_ns;   /* `ldprof run`'s rate; 0: the agent's answer gives it */
+
+/* From the handler: the sampling period, or 0 to stay off. */
 static long ring_activate(void)
 {
 	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
 	long period;
 
+	if (defer_period_ns) {
+		/* `ldprof run` collects; the agent only learns of us (never twice, cover) */
+		ask_agent(LDP_AGENT_REQ_REGISTER);
+		return defer_period_ns;
+	}
 	if (agent_collects(&period))
 		return period;
 	p = put(p, end, "ldprof-agent takes no ring here: ");
@@ -1753,16 +1761,19 @@ static void ring_activated(const char *why, long period_ns, long took_ns)
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
 	}
-	ring_on(agent_sock, period_ns, took_ns);
+	ring_on(defer_sock, period_ns, took_ns);
 }
 
-static void defer_ring(long long after_ns)
+/* sock: the collector the ring goes to; period_ns: its rate, or 0 for the agent's answer. */
+static void defer_ring(const char *sock, long period_ns, long long after_ns)
 {
 	struct ldp_rs_boot b = { 0 };
 	const struct ldp_core_ops *ops;
 	const char *why = NULL;
 
-	ring_boot(&b, agent_sock, LDP_NS_PER_S / 99);
+	defer_sock = sock;
+	defer_period_ns = period_ns;
+	ring_boot(&b, sock, period_ns ? period_ns : LDP_NS_PER_S / 99);
 	b.activate = ring_activate;
 	b.activated = ring_activated;
 	if (!gnu_get_libc_version)
@@ -1870,7 +1881,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
 	/* The ring sampler's deferred start (defer_ring) reads no file here: reading one in /proc
 	 * costs a new process about 30 us, more than all the rest. */
-	later = !collector() && rules.start_after_ns > 0 && rules.agent_rings && agent_sock[0];
+	later = rules.start_after_ns > 0 && (collector() || (rules.agent_rings && agent_sock[0]));
 	if (!rules.include_seccomp && (c = later ? seccomp_mode() : seccomp_filter()) != 0) {
 		text_free(&cfg);
 		v = c > 0 ? "a seccomp filter is on ([select] include_seccomp = yes profiles it anyway)"
@@ -1905,7 +1916,10 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	if (collector()) {
-		start_ring(collector(), rs_period_ns(), 0);
+		if (later)
+			defer_ring(collector(), rs_period_ns(), rules.start_after_ns);
+		else
+			start_ring(collector(), rs_period_ns(), 0);
 		return;
 	}
 	/* From its start, with [agent] rings: the ring sampler if the agent collects rings, glibc
@@ -1917,7 +1931,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	}
 	/* Later, with [agent] rings: from the handler, with no thread, glibc and musl alike. */
 	if (later) {
-		defer_ring(rules.start_after_ns);
+		defer_ring(agent_sock, 0, rules.start_after_ns);
 		return;
 	}
 	/* The rest starts a thread of ours (the core's, or the waiter). */

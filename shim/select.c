@@ -91,6 +91,7 @@ static int truth(struct ldp_sel_str v)
 void ldp_select_init(struct ldp_select_rules *r)
 {
 	r->start_after_ns = LDP_START_AFTER_DEFAULT;
+	r->agent_rings = 1;
 }
 
 int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns)

@@ -40,8 +40,8 @@ struct ldp_select_rules {
 	struct ldp_sel_str log_file;   /* [log] file and level: where the first stage writes */
 	struct ldp_sel_str log_level;
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
-	int agent_rings;               /* [agent] rings is true: ask the agent, as the process
-					* starts, whether it collects rings */
+	int agent_rings;               /* [agent] rings (true unless set false): the agent
+					* collects; false: the waiter and the glibc core */
 	/* [select] start_after_cpu: the CPU time a process uses before the core is loaded
 	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default,
 	 * and the core reports it). */

@@ -25,7 +25,8 @@ NOBODY = 65534
 class Agent:
     """One ldprof-agent on its own socket and output folder; stop() returns its stderr."""
 
-    def __init__(self, base, cover="registered", endpoint=None, extra_ini="", binary=AGENT, wrapper=()):
+    def __init__(self, base, cover="registered", endpoint=None, extra_ini="", binary=AGENT, wrapper=(),
+                 ini_text=None):
         self.binary = Path(binary)
         self.wrapper = [str(w) for w in wrapper]  # a command that execs the agent last
         self.base = Path(base)
@@ -35,7 +36,8 @@ class Agent:
         self.out.mkdir(exist_ok=True)
         self.sock = str(self.base / "agent.sock")
         self.ini = self.base / "agent.ini"
-        self.ini.write_text(
+        # ini_text: the whole config, as installed (it names the socket, base/agent.sock)
+        self.ini.write_text(ini_text if ini_text is not None else
             "[sampling]\nhz = %d\nflush_interval = 1s\n"
             "[output]\nendpoint = %s\n"
             "[agent]\nsocket = %s\ncover = %s\n[log]\nlevel = info\n%s" %

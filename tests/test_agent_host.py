@@ -29,7 +29,7 @@ def test_registered_grandchild_static_exec_is_sampled_from_start(agent):
     r = client(agent.sock, "LDPA1 register", "/bin/sh", "-c",
                f"/bin/sh -c '{prog('static_fp')} 2; true'; echo rc=$?")
     assert r.returncode == 0 and b"rc=0" in r.stdout, r
-    assert r.stderr.startswith(b"LDPA1 ok registered\n"), r.stderr
+    assert r.stderr.startswith(b"LDPA1 ok registered rings hz=499\n"), r.stderr  # rings: the default
     files = wait_for_comm(agent.out, "static_fp")
     assert len(files) >= 2, (files, agent.log.read_bytes())  # 1 s windows of a 2 s run
     st = Stacks(files)
@@ -227,7 +227,9 @@ def test_status_shows_the_agent_and_what_it_covers(agent):
         target.wait()
     agent.stop()
     out = run([str(LDPROF), "status", "1"], env=agent.env()).stdout.decode()
-    assert f"agent    {agent.sock}: not running (no such socket)" in out, out
+    assert f"agent    {agent.sock}: not running (no such socket); [agent] rings: no process is profiled until it runs" in out, out
+    out = run([str(LDPROF), "status", "1"], env=agent.env(LDPROF_AGENT_RINGS="false")).stdout.decode()
+    assert f"agent    {agent.sock}: not running (no such socket)\n" in out, out
     out = run([str(LDPROF), "status", "1"], env=root_config(clean_env(LDPROF_AGENT_SOCKET=""))).stdout.decode()
     assert "agent    off: [agent] socket is empty" in out, out
 

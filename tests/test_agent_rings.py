@@ -14,16 +14,18 @@ drains it, names the frames and ships the profile through its endpoint:
 - a user past [agent] rings_per_user is not offered the collector, and rings handed over past
   it (or garbage) are refused and counted while another user's process is profiled whole;
 - `ldprof status` shows the rings the agent collects;
-- an agent killed and started again takes back the rings of the processes still running;
+- an agent killed and started again takes back the rings of the processes still running, also
+  with only the capabilities its systemd unit gives it;
 - an agent without the capabilities eBPF needs still collects rings.
 """
+import re
 import subprocess
 import time
 
 import pytest
 
 from agentlib import AGENT_SAN, NOBODY, Agent, wait_for_comm, wait_for_profiles, world
-from conftest import (LDPROF, PROGS, PYTHON, SHIM, Stacks, preload_env, prog, profile_files,
+from conftest import (LDPROF, PROGS, PYTHON, ROOT, SHIM, Stacks, preload_env, prog, profile_files,
                       profiles_for, read_log, read_profile, run)
 from test_security import copy_shim
 
@@ -97,10 +99,10 @@ def test_nothing_of_ours_in_a_program_the_agent_collects(libc, ring_agent, tmp_p
 
 
 def test_without_rings_the_agent_leaves_the_core(world, tmp_path):
-    """[agent] rings off in the agent's config (the default): its answer offers nothing, and the
-    glibc core samples, writing the profile itself, registered once (the first stage asked);
-    musl stays off, as before. Off in the shim's config, the first stage does not ask at all."""
-    a = Agent(world / "agent", binary=AGENT_SAN)
+    """[agent] rings = false in the agent's config: its answer offers nothing, and the glibc
+    core samples, writing the profile itself, registered once (the first stage asked); musl
+    stays off, as before. Off in the shim's config, the first stage does not ask at all."""
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = false\n")
     try:
         r = run([prog("burn"), "300"], env=preloaded(a, tmp_path / "shim"), timeout=30)
         assert r.returncode == 0, r
@@ -250,11 +252,24 @@ def test_a_ring_refused_past_a_limit_stops_its_sampler(world):
     assert b"past the limit on rings" in log, log
 
 
-def test_a_restarted_agent_takes_back_the_rings_of_running_processes(world, tmp_path):
+def unit_capabilities():
+    """setpriv's arguments that leave an agent the capabilities ldprof-agent.service gives it
+    (its CapabilityBoundingSet), and no others."""
+    unit = (ROOT / "packaging" / "systemd" / "ldprof-agent.service").read_text()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M).group(1).split()
+    keep = ",".join(["-all"] + ["+" + c[4:].lower() for c in caps])
+    return ["setpriv", f"--bounding-set={keep}", "--inh-caps=-all", "--"]
+
+
+@pytest.mark.parametrize("caps", ["root", "unit"])
+def test_a_restarted_agent_takes_back_the_rings_of_running_processes(world, tmp_path, caps):
     """The agent killed mid-run (no clean-up) and started again: the process it collected goes
     on unharmed, and the new agent opens its ring again (/proc/PID/map_files) and drains it
-    from where the old one stopped, so the run loses at most the samples of the gap."""
-    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI)
+    from where the old one stopped, so the run loses at most the samples of the gap. "unit":
+    with only the capabilities ldprof-agent.service leaves it (map_files wants
+    CAP_CHECKPOINT_RESTORE, or CAP_SYS_ADMIN, which the unit does not give)."""
+    wrapper = unit_capabilities() if caps == "unit" else ()
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini=RINGS_INI, wrapper=wrapper)
     try:
         p = subprocess.Popen([prog("burn"), "4000"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=preloaded(a, tmp_path / "shim"))

@@ -100,7 +100,11 @@ def agent(tmp_path):
 
 
 def env_for(outdir, sock, **knobs):
-    """The shim preloaded, asking the agent at sock, logging at info into outdir/ldprof.log."""
+    """The shim preloaded, asking the agent at sock, logging at info into outdir/ldprof.log.
+    [agent] rings = false: the glibc core asks (its requests are what this file checks; with
+    rings the first stage registers instead and the handler asks: test_defer_rings.py,
+    test_agent_rings.py)."""
+    knobs.setdefault("LDPROF_AGENT_RINGS", "false")
     return preload_env(outdir, LDPROF_AGENT_SOCKET=str(sock), LDPROF_LOG_LEVEL="info",
                        LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), **knobs)
 

@@ -415,9 +415,10 @@ def _secure_outdir(outdir):
 
 
 def _preload_args(d):
-    # the preload is set by `env` after setpriv dropped privileges, so only the target is preloaded
+    # the preload is set by `env` after setpriv dropped privileges, so only the target is preloaded;
+    # [agent] rings = false: the control profiles with no agent to collect (the core writes)
     return ["env", f"LD_PRELOAD={SECURE_SHIM.name}", f"LDPROF_OUTPUT_ENDPOINT=file://{d}",
-            f"LDPROF_LOG_FILE={d / 'log.txt'}"]
+            f"LDPROF_LOG_FILE={d / 'log.txt'}", "LDPROF_AGENT_RINGS=false"]
 
 
 def test_secure_setup_positive_control(outdir, secure_setup):

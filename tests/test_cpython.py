@@ -5,10 +5,11 @@ hangs: threads that outlive main, fork from threads, subprocesses, signals, mult
 fresh interpreters, descriptors, asyncio's child watchers.
 
 Three ways, as users run ldprof: under `ldprof run --hz 997` (every process of the suite sampled
-from its start, at the highest rate), installed host-wide (a test /etc/ld.so.preload in a
-private mount namespace, default settings: 99 Hz, start_after_cpu 20 ms), and installed
-host-wide on the ring sampler ([agent] rings, an ldprof-agent of the test's own collecting:
-each process activates from its SIGPROF handler, with no thread, once it has used 20 ms).
+from its start, at the highest rate), installed host-wide as the defaults make it (a test
+/etc/ld.so.preload in a private mount namespace, 99 Hz, start_after_cpu 20 ms, an
+ldprof-agent of the test's own collecting the rings: each process activates from its SIGPROF
+handler, with no thread, once it has used 20 ms), and installed host-wide on the old path
+(`core`: [agent] rings = false, the waiter thread and the glibc core, until they go).
 
 Verdict, against a run without ldprof: any crash (a worker or a child dying of a signal,
 "Fatal Python error") or hang (regrtest's --timeout) fails, always. A test case that fails under
@@ -77,7 +78,7 @@ def ldprof_way(how, outdir, work, agent=None):
         return [LDPROF, "run", "--hz", "997", "-o", outdir, "--"], clean_env(LDPROF_LOG_LEVEL="info")
     preload, cfg = work / "ld.so.preload", work / "ldprof.ini"
     preload.write_text(f"{SHIM}\n")
-    rings = f"\n[agent]\nsocket = {agent.sock}\nrings = true\n" if agent else ""
+    rings = f"\n[agent]\nsocket = {agent.sock}\n" if agent else "\n[agent]\nrings = false\n"
     cfg.write_text(f"[output]\nendpoint = file://{outdir}\n\n[log]\nfile = {outdir}/ldprof.log\n"
                    f"level = info\n{rings}")
     scratch = work / "ns"
@@ -86,12 +87,12 @@ def ldprof_way(how, outdir, work, agent=None):
             scratch, preload, cfg], clean_env()
 
 
-@pytest.mark.parametrize("how", ["run", "installed", "rings"])
+@pytest.mark.parametrize("how", ["run", "installed", "core"])
 def test_cpython_suite_under_the_shim(outdir, tmp_path, how, world):
     assert Path("/usr/lib/python3.11/test/test_threading.py").exists(), \
         "libpython3.11-testsuite is missing (make deps installs it)"
     os.chmod(tmp_path, 0o755)
-    agent = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = true\n") if how == "rings" else None
+    agent = Agent(world / "agent", binary=AGENT_SAN) if how == "installed" else None
     try:
         check_suite(outdir, tmp_path, how, agent)
     finally:

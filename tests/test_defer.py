@@ -1,6 +1,8 @@
-"""Deferred activation ([select] start_after_cpu, shim/preload.c): once the rules let a process
-in, the first stage starts only a waiter thread; the core is loaded once the process has used
-that much CPU time, so a short process never loads it. Real programs, real timers."""
+"""Deferred activation ([select] start_after_cpu, shim/preload.c) on the old path
+([agent] rings = false): once the rules let a process in, the first stage starts only a waiter
+thread; the core is loaded once the process has used that much CPU time, so a short process
+never loads it. Real programs, real timers. The default path (rings, no thread) is
+test_defer_rings.py's; this file goes with the core."""
 import os
 import re
 import signal
@@ -19,6 +21,7 @@ HZ = 200
 
 def env_after(outdir, after, **knobs):
     """The shim preloaded by hand with start_after_cpu = after (None: the default, 20ms)."""
+    knobs.setdefault("LDPROF_AGENT_RINGS", "false")
     env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info",
                       LDPROF_SAMPLING_HZ=HZ, **knobs)
     if after is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from agentlib import AGENT_SAN, Agent, wait_for_profiles
-from conftest import (LDPROF, PROGS, SHIM, Stacks, preload_env, prog, profile_files,
+from conftest import (LDPROF, PROGS, SHIM, Stacks, clean_env, preload_env, prog, profile_files,
                       read_log, run, same_as_without, sigcgt)
 from test_defer import FORK_RACE, threads_of
 
@@ -276,3 +276,41 @@ def test_no_agent_when_it_activates_leaves_it_off(tmp_path, logdir):
     same_as_without([prog("burn"), "200"], env)
     log = log_of(logdir)
     assert "ldprof-agent takes no ring here" in log and "active" not in log, log
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_ldprof_run_with_start_after_cpu_waits_with_no_thread(libc, tmp_path):
+    """`ldprof run --start-after-cpu`: the tree waits as installed (our handler and one timer,
+    no thread), and an activated process hands its ring to `ldprof run`'s own collector, no
+    agent needed: burn's 800 ms of CPU profiled from its 200th, glibc and musl alike; a
+    process that never gets there is `waiting` and carries nothing else of ours."""
+    out = tmp_path / "out"
+    r = run([str(LDPROF), "run", "--hz", "200", "-o", str(out), "--start-after-cpu", "200ms", "--",
+             libc_prog(libc, "burn"), "800"], env=clean_env())
+    assert r.returncode == 0 and r.stdout.startswith(b"burn: done"), r
+    st = Stacks(list(profile_files(out)))
+    want = 0.6 * 200
+    assert 0.75 * want <= st.total() <= 1.1 * want + 4, st.dump()
+    assert st.with_func("main") >= 0.95 * st.total(), st.dump()
+    cmd = ["sleep", "30"] if libc == "glibc" else [libc_prog(libc, "burn"), "30000"]
+    base = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    p = subprocess.Popen([str(LDPROF), "run", "-o", str(tmp_path / "idle"), "--start-after-cpu", "1h",
+                          "--"] + cmd, stdout=subprocess.DEVNULL, env=clean_env())
+    try:
+        deadline = time.monotonic() + 10
+        kids = []
+        while not kids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            kids = open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()
+        child = int(kids[0])
+        time.sleep(0.5)
+        assert threads_of(child) == threads_of(base.pid)
+        assert sorted(os.listdir(f"/proc/{child}/fd")) == sorted(os.listdir(f"/proc/{base.pid}/fd"))
+        assert signal.SIGPROF in sigcgt(child), "no handler of ours while waiting"
+        st = run([str(LDPROF), "status", str(child)])
+        assert re.search(rb"\n *%d +\S+ +\S+ +waiting +for the CPU time .*no thread" % child, st.stdout), st.stdout
+    finally:
+        p.terminate()
+        base.kill()
+        p.wait()
+        base.wait()

@@ -12,16 +12,21 @@ real /etc/ld.so.preload is checked to be byte-for-byte what it was (or still abs
 Four passes of the same corpus, one after the other:
   plain   no /etc/ld.so.preload at all: the reference
   shim    our line in /etc/ld.so.preload (the $LIB line `ldprof install` writes from the build
-          tree: 32-bit loaders find the stub), profiles to file://TMP/shim/profiles; the default
-          start_after_cpu (20ms): the core loads only in the programs that use that much CPU
-  eager   the same with start_after_cpu = 0: the core loads in every program the shim lets in
+          tree: 32-bit loaders find the stub) and ldprof-agent running on the same config, as
+          installed: the host's collector, profiles to file://TMP/shim/profiles; the default
+          start_after_cpu (20ms): a process carries our handler and one timer, and activates
+          (asks the agent, samples into a ring) only once it has used that much CPU
+  eager   the same with start_after_cpu = 0: every program the shim lets in asks the agent and
+          samples into a ring from its start
   select  the same as shim plus [select] rules: include_exe = /usr/*,ROOT/build/* and
           exclude_comm = sort,perl
 Every item's stdout, stderr and exit status must be the same bytes in every pass. Profiles must
 appear for the programs that burn enough CPU to be sampled at 99 Hz, and never for the setuid
-and file-capability copies (AT_SECURE) nor for Go; with the rules, never for perl (under /usr,
-so included, but excluded by comm: excludes win) nor for a copy of hot2 outside /usr and ROOT/build
-(not included), and still for python3, hot2 and cc1.
+and file-capability copies (AT_SECURE); Go programs only from the agent's eBPF sampler (the
+shim asks it to), never from a ring; with the rules, never for perl (under /usr, so included,
+but excluded by comm: excludes win) nor for a copy of hot2 outside /usr and ROOT/build (not
+included), and still for python3, hot2 and cc1. The agent runs under ASan and UBSan and must
+stop cleanly after each pass.
 
 Needs root (unshare -m, mount, chown, setcap from Debian's libcap2-bin). Takes ~25 s.
 """
@@ -36,6 +41,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlib import AGENT_SAN, Agent
 from conftest import BUILD, LDPROF, PROFILES_BASE, ROOT, SHIM, profile_files, prog, read_profile
 
 HOST = ROOT / "tests" / "host"
@@ -50,7 +56,9 @@ PASS_TIMEOUT = 120  # seconds for one pass of the corpus (~8 s when the machine 
 # its temporary files when killed), and ldprof steps aside in a program that handles SIGPROF.
 SAMPLED = ("hot2", "hot2copy", "python3", "perl", "cc1")
 # Programs in which the shim must stay off whatever the rules say, by comm (the file's name).
-NEVER = ("suidprog", "capprog", "go_cgo", "go_nolibc")
+NEVER = ("suidprog", "capprog")
+# Go programs: profiled, if at all, by the agent's eBPF sampler only (source=ebpf).
+GO = ("go_cgo", "go_nolibc")
 SELECT_RULES = f"include_exe = /usr/*,{ROOT}/build/*\nexclude_comm = sort,perl\n"  # ROOT: where the clone is
 SELECT_EXCLUDED = ("perl", "sort", "hot2copy")  # excluded by comm (excludes win), not included
 SELECT_INCLUDED = ("hot2", "python3", "cc1")
@@ -93,8 +101,9 @@ def build_bin(tmp):
 
 
 def run_pass(tmp, name, preload, config):
-    """One pass of the corpus in its own mount namespace. Returns a dict with the items'
-    results, the profile folder, the log and the exact command."""
+    """One pass of the corpus in its own mount namespace; with the shim, an agent (ASan) on the
+    same config collects, stopped after the pass so that it has written every profile. Returns
+    a dict with the items' results, the profile folder, the logs and the exact command."""
     d = tmp / name
     scratch, profiles = d / "ns", d / "profiles"
     scratch.mkdir(parents=True)
@@ -102,13 +111,18 @@ def run_pass(tmp, name, preload, config):
     os.chmod(d, 0o755)
     os.chmod(profiles, 0o1777)  # the copies that run as nobody could write here if not stopped
     pre = cfg = "-"
+    agent = None
     if preload:
         pre = d / "ld.so.preload"
         pre.write_text(f"{preload}\n")
     if config is not None:
         cfg = d / "ldprof.ini"
-        cfg.write_text(f"[output]\nendpoint = file://{profiles}\n\n[log]\nfile = {d}/ldprof.log\n"
-                       f"level = info\n\n[spool]\ndir = {d}/spool\n" + config)
+        text = (f"[output]\nendpoint = file://{profiles}\n\n[log]\nfile = {d}/ldprof.log\n"
+                f"level = info\n\n[spool]\ndir = {d}/spool\n\n[agent]\nsocket = {d}/agent/agent.sock\n"
+                + config)
+        cfg.write_text(text)
+        if preload:
+            agent = Agent(d / "agent", binary=AGENT_SAN, ini_text=text)
     out = d / "out"
     cmd = ["unshare", "-m", "--propagation", "private", "sh", str(HOST / "run_in_ns.sh"),
            str(scratch), str(pre), str(cfg),
@@ -121,6 +135,8 @@ def run_pass(tmp, name, preload, config):
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"pass {name}: timed out after {PASS_TIMEOUT}s (hang?): {' '.join(cmd)}\n"
                     f"stderr: {e.stderr!r}")
+    finally:
+        agent_log = agent.stop().decode(errors="replace") if agent else ""
     took = time.monotonic() - t0
     assert r.returncode == 0, f"pass {name} failed (status {r.returncode}): {' '.join(cmd)}\n{r.stderr.decode()}"
     items = {}
@@ -129,7 +145,7 @@ def run_pass(tmp, name, preload, config):
                      "rc": int((out / f"{it}.rc").read_text()), "ms": int((out / f"{it}.ms").read_text())}
     log = d / "ldprof.log"
     return {"name": name, "items": items, "profiles": profiles, "took": took, "cmd": cmd,
-            "log": log.read_text(errors="replace") if log.exists() else ""}
+            "log": log.read_text(errors="replace") if log.exists() else "", "agent_log": agent_log}
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +171,9 @@ def host():
             for sub in ("out", "profiles"):
                 if (tmp / name / sub).is_dir():
                     shutil.copytree(tmp / name / sub, keep / name / sub)
-            for f in ("ldprof.log", "ldprof.ini", "ld.so.preload"):
+            for f in ("ldprof.log", "ldprof.ini", "ld.so.preload", "agent/agent.log"):
                 if (tmp / name / f).exists():
+                    (keep / name / f).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(tmp / name / f, keep / name / f)
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -243,21 +260,37 @@ def test_profiles_for_the_sampled_programs(host, pass_):
     assert any(f"{host['tmp']}/bin/hot2copy" in files for _, _, files in got["hot2copy"])
 
 
-def test_short_programs_never_load_the_core_by_default(host):
-    # with start_after_cpu = 0 the core starts in every program the shim lets in (~170 here);
-    # with the default only in those that use 20 ms of CPU (the sampled ones, a few more)
+def test_short_programs_never_activate_by_default(host):
+    # with start_after_cpu = 0 every program the shim lets in samples into a ring (~170 here);
+    # with the default only those that use 20 ms of CPU (the sampled ones, a few more)
     active = {p: len(re.findall(r"ldprof\[\d+\]: info: active", host[p]["log"])) for p in ("shim", "eager")}
     assert active["eager"] >= 100, active
     assert len(SAMPLED) <= active["shim"] <= active["eager"] / 5, active
+    # and every activation handed its ring to the agent: none stayed off for want of it
+    for p in ("shim", "eager"):
+        assert "collector=" in host[p]["log"] and "takes no ring" not in host[p]["log"], host[p]["log"][-3000:]
+
+
+def sources(path):
+    """The source labels of a profile's samples ("ebpf": the agent's kernel-side sampler; None:
+    a ring, sampled in the process)."""
+    prof = read_profile(path)
+    return {prof.labels(smp).get("source") for smp in prof.samples}
 
 
 @pytest.mark.parametrize("pass_", ["shim", "eager", "select"])
-def test_never_a_profile_for_secure_execution_or_go(host, pass_):
+def test_never_a_profile_for_secure_execution_nor_a_ring_for_go(host, pass_):
     got = profiles_by_comm(host[pass_]["profiles"])
     assert not [c for c in NEVER if c in got], sorted(got)
-    exes = {f"{host['tmp']}/bin/suidprog", f"{host['tmp']}/bin/capprog", prog("go_cgo"), prog("go_nolibc")}
+    exes = {f"{host['tmp']}/bin/suidprog", f"{host['tmp']}/bin/capprog"}
     hits = [(str(p), sorted(exes & files)) for v in got.values() for p, _, files in v if exes & files]
     assert not hits
+    # Go owns SIGPROF: the shim stays off in it and asks the agent, which samples it from the
+    # kernel; a sample of a Go program from a ring would mean the shim ran in it
+    gos = {prog(g) for g in GO}
+    from_ring = [str(p) for v in got.values() for p, _, files in v
+                 if gos & files and sources(p) != {"ebpf"}]
+    assert not from_ring, from_ring
 
 
 def test_select_rules_exclude_and_include(host):

@@ -30,8 +30,11 @@ def timed(cmd, env=None, ldprof=None):
 
 
 def installed_env(outdir):
-    """Preloaded as `ldprof install` leaves it: the core starts after 20 ms of CPU."""
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info")
+    """Preloaded as `ldprof install` left it before the agent collected ([agent] rings =
+    false): the core starts after 20 ms of CPU. (The default path, with no thread of ours at
+    all, is test_defer_rings.py's pthread_exit cases.)"""
+    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info",
+                      LDPROF_AGENT_RINGS="false")
     del env["LDPROF_SELECT_START_AFTER_CPU"]
     return env
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, ROOT, clean_env, run
+from conftest import BUILD, ROOT, clean_env, prog, run
 
 PKG = BUILD / "pkg"
 VERSION = re.search(r'#define LDPROF_VERSION "([^"]+)"', (ROOT / "injector/main.c").read_text())[1]
@@ -394,10 +394,32 @@ def test_deb_install_preload_remove_purge(ns):
     ns.ok(f"printf '{OTHER.decode()}' >{PRELOAD}")
     r = ns.ok("ldprof install")
     assert ns.read(PRELOAD) == OTHER + LINE.encode() + b"\n"
+    # [agent] rings, the default: the agent is the host's collector, and the package does not
+    # start it; install and status say that nothing is profiled without it
+    assert b"ldprof-agent is not running on /run/ldprof/agent.sock" in r.stdout, r.stdout
     ns.true_is_clean()
     r = ns.ok("ldprof status")
     assert f"ours     line 3: {SHIM64}: ok".encode() in r.stdout, r.stdout
     assert b"stub     /usr/lib/ldprof/lib32/libldprof.so: ok" in r.stdout, r.stdout
+    assert b"not running (no such socket); [agent] rings: no process is profiled" in r.stdout, r.stdout
+    # the packaged agent started as its unit starts it: a program that burns CPU is profiled
+    # through the installed shim into the packaged profile folder
+    ns.ok("mkdir -p /run/ldprof && (LDPROF_DISABLED=1 /usr/sbin/ldprof-agent </dev/null "
+          ">/run/agent.log 2>&1 & echo $! >/run/agent.pid)")
+    try:
+        ns.ok("for i in $(seq 300); do grep -q 'ldprof-agent: ready' /run/agent.log && exit 0; "
+              "sleep 0.1; done; cat /run/agent.log >&2; exit 1")
+        r = ns.ok(f"{prog('burn')} 600")
+        assert r.stdout.startswith(b"burn: done") and r.stderr == b"", r
+        r = ns.ok("ldprof status")
+        assert b"agent    /run/ldprof/agent.sock: up" in r.stdout and b"collecting" in r.stdout, r.stdout
+    finally:
+        ns.sh("kill -TERM $(cat /run/agent.pid); for i in $(seq 300); do "
+              "kill -0 $(cat /run/agent.pid) 2>/dev/null || exit 0; sleep 0.1; done; exit 1")
+    log = ns.read("/run/agent.log")
+    assert b"collecting rings" in log and b"Sanitizer" not in log, log
+    r = ns.ok("find /var/lib/ldprof/profiles -name 'burn.*.pb.gz'")
+    assert r.stdout.strip(), ns.read("/run/agent.log")
 
     r = ns.ok("dpkg -r ldprof")
     assert f'removed "{LINE}"'.encode() in r.stdout, "prerm ran `ldprof uninstall`"

@@ -429,7 +429,8 @@ def test_users_spool_into_their_own_folders_and_root_flush_drains_them():
         cfg = write_config(d / "ldprof.ini", f"http://127.0.0.1:{port}",
                            sampling={"hz": "199", "flush_interval": "1s"},
                            output={"protocol": "pyroscope", "retries": "0", "timeout": "1s"},
-                           spool={"dir": str(base)})
+                           spool={"dir": str(base)},
+                           agent={"rings": "false"})  # the core spools in the process, as the user
         os.chmod(cfg, 0o644)
         pre = str(Path(LDPROF).parent.parent / "lib" / "libldprof.so")
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
@@ -495,7 +496,8 @@ def test_root_flush_never_lends_its_token_to_a_users_spool():
                            sampling={"hz": "199", "flush_interval": "1s"},
                            output={"protocol": "pyroscope", "retries": "0", "timeout": "1s",
                                    "token_file": str(token)},
-                           spool={"dir": str(base)})
+                           spool={"dir": str(base)},
+                           agent={"rings": "false"})  # the core spools in the process, as the user
         os.chmod(cfg, 0o644)
         pre = str(Path(LDPROF).parent.parent / "lib" / "libldprof.so")
         for who in (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], []):

@@ -105,7 +105,10 @@ def safe_config(tmp_path, text):
 
 def test_output_folder_not_writable_is_said_in_syslog(syslog, tmp_path):
     run, receive = syslog
-    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n")
+    # [agent] rings = false: the folder is the process's own business only on the core's path
+    # (with rings the agent writes, and a waiting process checks nothing)
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
+                                "[agent]\nrings = false\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     got = receive()
@@ -129,7 +132,7 @@ def test_with_a_log_file_the_line_goes_there_only(syslog, tmp_path):
     run, receive = syslog
     log = tmp_path / "ldprof.log"
     cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
-                                f"[log]\nfile = {log}\n")
+                                f"[log]\nfile = {log}\n[agent]\nrings = false\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     assert receive() == []

@@ -596,17 +596,18 @@ def bench_startup():
     (cfg_set, cfg_label), (env_set, env_label) = exclusion_sets(d)
     sets = ["", f"LD_PRELOAD={EMPTY}", f"LD_PRELOAD={SHIM} LDPROF_DISABLED=1", cfg_set, env_set,
             root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_SELECT_START_AFTER_CPU=0"),
-            "", root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d}"), f"LD_PRELOAD={WAITER}",
+            "", root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_AGENT_RINGS=false"),
+            f"LD_PRELOAD={WAITER}",
             f"LD_PRELOAD={THREAD0}",
-            root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} LDPROF_AGENT_RINGS=true "
+            root_envset(f"LD_PRELOAD={SHIM} LDPROF_OUTPUT_ENDPOINT=file://{d} "
                         f"LDPROF_AGENT_SOCKET={d}/agent.sock")]
     labels = {1: "an empty .so preloaded (floor of any preload)", 2: "shim inactive (LDPROF_DISABLED=1)",
               3: cfg_label, 4: env_label, 5: "shim active from the start (start_after_cpu = 0)",
               6: "no preload again (A/A: noise floor)",
-              7: "shim let in, waiting (default start_after_cpu = 20ms: the process ends first)",
+              7: "shim let in, waiting on the old path ([agent] rings = false: the waiter thread; the process ends first)",
               8: "a preload that only starts one sleeping thread (tests/bench/waiter.c)",
               9: "a preload that only makes one kernel thread, which ends at once (tests/bench/thread0.c)",
-              10: "shim let in, waiting on the ring sampler ([agent] rings: our handler and one timer, no thread)"}
+              10: "shim let in, waiting, as installed ([agent] rings, default start_after_cpu = 20ms: our handler and one timer, no thread)"}
     off = {2: "shim inactive", 3: "shim excluded by a config file", 4: "shim excluded by the environment"}
     for path, name in (("/bin/true", "/bin/true"), (small_prog(), "small (libc + libz + libm)")):
         for _ in range(2):  # the first pass warms the page cache and is discarded
@@ -690,15 +691,15 @@ def storm_rounds(ag):
                ("thread0", "a preload that only makes one raw kernel thread, which ends at once "
                 "(the floor of any thread)", lambda o: {"LD_PRELOAD": THREAD0}),
                ("off", env_label, lambda o: dict(w.split("=", 1) for w in env_set.split())),
-               ("on", "shim in every process, as installed (default start_after_cpu = 20ms; file:// output)",
-                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o}),
+               ("on", "shim in every process on the old path ([agent] rings = false: waiter thread, core at 20 ms; file:// output)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o, "LDPROF_AGENT_RINGS": "false"}),
                ("on0", "shim active in every process from its start (start_after_cpu = 0)",
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
                            "LDPROF_SELECT_START_AFTER_CPU": "0"}),
-               ("rings", "shim in every process on the ring sampler, as installed with [agent] rings "
-                "(default start_after_cpu = 20ms: handler and timer, no thread; the agent collects)",
+               ("rings", "shim in every process, as installed ([agent] rings, default "
+                "start_after_cpu = 20ms: handler and timer, no thread; the agent collects)",
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
-                           "LDPROF_AGENT_RINGS": "true", "LDPROF_AGENT_SOCKET": ag.sock})]
+                           "LDPROF_AGENT_SOCKET": ag.sock})]
     res = {k: [] for k, *_ in configs}
     ref = run(argv, {}, "storm warm-up")
     for rnd, key, label, envf in shuffled_rounds(configs, STORM_ROUNDS, "storm"):
@@ -748,13 +749,14 @@ def bench_forks():
                ("empty", "empty preload", lambda o: {"LD_PRELOAD": EMPTY}),
                ("waiter", "a preload whose one thread has come and gone (tests/bench/waiter.c)",
                 lambda o: {"LD_PRELOAD": WAITER}),
-               ("wait", "shim waiting (start_after_cpu = 1h)",
+               ("wait", "shim waiting on the old path (start_after_cpu = 1h, [agent] rings = false)",
                 lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
-                           "LDPROF_SELECT_START_AFTER_CPU": "1h"}),
-               ("on", "shim sampling (as installed: the core started at 20 ms of CPU)",
-                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o}),
-               ("onhttp", "shim sampling, an http:// endpoint (refusing; no flush due yet)",
-                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": dead_url,
+                           "LDPROF_SELECT_START_AFTER_CPU": "1h", "LDPROF_AGENT_RINGS": "false"}),
+               ("on", "shim sampling on the old path (the core started at 20 ms of CPU)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": "file://" + o,
+                           "LDPROF_AGENT_RINGS": "false"}),
+               ("onhttp", "shim sampling on the old path, an http:// endpoint (refusing; no flush due yet)",
+                lambda o: {"LD_PRELOAD": SHIM, "LDPROF_OUTPUT_ENDPOINT": dead_url, "LDPROF_AGENT_RINGS": "false",
                            "LDPROF_SPOOL_DIR": os.path.join(o, "spool")})]
     closed = socket.socket()  # bound, never listening: connections are refused
     closed.bind(("127.0.0.1", 0))

@@ -28,7 +28,8 @@ for (const path of readFileSync(0, "utf8").split("\n").filter(Boolean)) {
       for (const id of s.locationId) {
         const l = locs.get(num(id));
         if (!l) throw new Error(`sample names location ${id}, which is not in the profile`);
-        if (!l.line.length) { names.push("0x" + num(l.address).toString(16)); continue; }
+        // BigInt: an address past 2^53 (a garbage frame of a kernel-side stack walk) must not round
+        if (!l.line.length) { names.push("0x" + BigInt(l.address).toString(16)); continue; }
         for (const ln of l.line) names.push(funcs.get(num(ln.functionId)));
       }
       const key = names.reverse().join(";");

@@ -97,6 +97,7 @@ static void test_defaults(struct ldp_config *c)
 	      "spool, log");
 	CHECK(!strcmp(c->agent_socket, LDP_AGENT_SOCKET_DEFAULT) &&
 	      c->agent_cover == LDP_AGENT_COVER_REGISTERED, "agent");
+	CHECK(c->agent_rings == 1 && c->agent_rings_per_user == 1000, "[agent] rings on by default");
 	CHECK(!strcmp(ldp_config_protocol_name(LDP_PROTO_PARCA), "parca") &&
 	      !strcmp(ldp_config_compression_name(LDP_COMP_ZSTD), "zstd"), "names");
 }

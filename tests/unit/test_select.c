@@ -426,6 +426,10 @@ static void test_start_after(void)
 	memset(&r, 0, sizeof(r));
 	ldp_select_init(&r);
 	CHECK(r.start_after_ns == 20000000LL, "the default is 20ms");
+	CHECK(r.agent_rings, "[agent] rings is on by default (the agent collects)");
+	snprintf(text, sizeof(text), "[agent]\nrings = false\n");
+	ldp_select_scan(text, strlen(text), &r);
+	CHECK(!r.agent_rings, "[agent] rings = false turns it off");
 	CHECK(ldp_select_duration("20ms", 3, LDP_START_AFTER_MAX, &ns) == 0 && ns == 1200000000000LL,
 	      "only the bytes given are read: \"20m\" is 20 minutes");
 	CHECK(ldp_select_duration("1h", 2, 59LL * 60 * 1000000000, &ns) == -1, "max is honoured");
