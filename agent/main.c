@@ -751,12 +751,23 @@ static void req_log(void *ctx, int level, const char *fmt, ...)
 }
 
 /* A process the shim samples hands its ring over (ldp_collector_take: the peer checked
- * again, the ring checked, the limits of [agent] rings_per_user and ring_memory*). */
+ * again, the ring checked, the limits of [agent] rings_per_user and ring_memory*). Taking it
+ * registers the process, as its register request would have: a deferred activation hands
+ * its ring over without asking first, so as not to wait for an answer in its handler. With
+ * [agent] rings off the ring is marked refused: its sampler stops. */
 static int req_ring(void *ctx, int fd)
 {
 	struct agent *a = ctx;
+	const char *why = NULL;
+	pid_t pid = 0;
+	int r;
 
-	return a->coll ? ldp_collector_take(a->coll, fd) : -EOPNOTSUPP; /* [agent] rings off */
+	if (!a->coll)
+		return ldp_collector_refuse(fd, LDP_RING_REFUSED_OFF) == -EAGAIN ? -EAGAIN : -EOPNOTSUPP;
+	r = ldp_collector_take(a->coll, fd, &pid);
+	if (r == 0 && req_register(a, pid, 0, &why) < 0)
+		alog(1, "pid %d: a ring taken, but not registered: %s", (int)pid, why);
+	return r;
 }
 
 /* A registering process is offered the ring collector while its user has room for one more

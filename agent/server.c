@@ -23,7 +23,9 @@
 
 #include "agentproto.h"
 #include "bucket.h"
+#include "collector.h"
 #include "peer.h"
+#include "ring.h"
 #include "server.h"
 
 #define MAX_PENDING 64
@@ -105,7 +107,6 @@ static int serve_ring(struct ldp_server *s, int fd)
 {
 	struct ucred cr = { 0, (uid_t)-1, (gid_t)-1 }; /* a uid no bucket is for, if unreadable */
 	socklen_t len = sizeof(cr);
-	char drop[LDP_AGENT_REQ_MAX + 1];
 	int r;
 
 	s->st.requests++;
@@ -115,8 +116,9 @@ static int serve_ring(struct ldp_server *s, int fd)
 		if (may_log(s))
 			s->ops->log(s->ctx, 2, "uid %u: too many rings handed over, refused",
 				    (unsigned)cr.uid);
-		/* taken off the socket without a control buffer: the kernel closes the ring */
-		recv(fd, drop, sizeof(drop), MSG_DONTWAIT);
+		/* taken off the socket and marked refused, so that its sampler stops (a ring
+		 * dropped unread would be written into for nothing) */
+		ldp_collector_refuse(fd, LDP_RING_REFUSED);
 		return 0;
 	}
 	r = s->ops->ring(s->ctx, fd);

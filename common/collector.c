@@ -357,6 +357,7 @@ static int over_limit(const struct ldp_collector *c, uid_t uid, uint64_t len)
 static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ringfd)
 {
 	struct proc *p, *old;
+	uint64_t per;
 	int r;
 
 	p = calloc(1, sizeof(*p));
@@ -378,7 +379,13 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 		c->st.limited++;
 		goto fail;
 	}
-	r = ldp_agent_prof_new(pid, c->period_ns, c->sc, uid, &p->prof);
+	/* the rate the producer samples at (its own config): never faster than ours, the rate
+	 * this collector is sized and limited for; a slower one's samples weigh its period */
+	per = ldp_ring_period(&p->ring);
+	r = -ERANGE;
+	if (per && (per < (uint64_t)c->period_ns || per > 1000000000ull))
+		goto fail;
+	r = ldp_agent_prof_new(pid, per ? (int64_t)per : c->period_ns, c->sc, uid, &p->prof);
 	if (r < 0)
 		goto fail;
 	ldp_agent_prof_set_source(p->prof, NULL);
@@ -396,32 +403,28 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 	return 0;
 fail:
 	if (p->ring.mem) {
-		ldp_ring_refuse(&p->ring);
+		ldp_ring_refuse(&p->ring, r == -ERANGE ? LDP_RING_REFUSED_RATE : LDP_RING_REFUSED);
 		ldp_ring_detach(&p->ring);
 	}
 	free(p);
 	return r;
 }
 
-/* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
- * -errno (refused). */
-int ldp_collector_take(struct ldp_collector *c, int conn)
+/* A ring's message on conn: the ring's descriptor in *ringfd (the caller's to close). 0,
+ * -EAGAIN (no message yet), or -errno (not a ring's message: every descriptor that came
+ * along closed). */
+static int recv_ring(int conn, int *ringfd)
 {
 	char buf[LDP_AGENT_REQ_MAX + 1], ctl[CMSG_SPACE(sizeof(int) * 4)];
 	struct iovec iov = { buf, sizeof(buf) - 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl) };
 	struct cmsghdr *cm;
-	int ringfd = -1, pidfd = -1, r;
-	pid_t pid;
-	uid_t uid;
 	ssize_t n;
 
+	*ringfd = -1;
 	n = recvmsg(conn, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return -EAGAIN;
-	r = n < 0 ? -errno : -EPROTO;
 	if (n < 0)
-		goto out;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	/* every descriptor that came along is ours to close; only one, with the right words */
 	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -429,20 +432,42 @@ int ldp_collector_take(struct ldp_collector *c, int conn)
 		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (ringfd < 0)
-				ringfd = fd;
+			if (*ringfd < 0)
+				*ringfd = fd;
 			else
 				close(fd);
 		}
 	}
 	buf[n] = 0;
 	if ((size_t)n != strlen(LDP_AGENT_REQ_RING) || memcmp(buf, LDP_AGENT_REQ_RING, (size_t)n) ||
-	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || ringfd < 0)
+	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || *ringfd < 0) {
+		if (*ringfd >= 0)
+			close(*ringfd);
+		*ringfd = -1;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
+ * -errno (refused). */
+int ldp_collector_take(struct ldp_collector *c, int conn, pid_t *taken)
+{
+	int ringfd = -1, pidfd = -1, r;
+	pid_t pid;
+	uid_t uid = (uid_t)-1;
+
+	r = recv_ring(conn, &ringfd);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0)
 		goto out;
 	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
 	if (r < 0)
 		goto out;
 	r = add(c, pid, uid, &pidfd, ringfd);
+	if (r == 0 && taken)
+		*taken = pid;
 out:
 	if (ringfd >= 0)
 		close(ringfd);
@@ -453,10 +478,30 @@ out:
 		if (r == -EDQUOT)
 			say(c, 1, "collector: a ring of uid %u refused: past the limit on rings",
 			    (unsigned)uid);
+		else if (r == -ERANGE)
+			say(c, 1, "collector: a ring of uid %u refused: it samples faster than %lld Hz",
+			    (unsigned)uid, (long long)(1000000000LL / c->period_ns));
 		else
 			say(c, 1, "collector: a ring refused: %s", strerror(-r));
 	}
 	return r;
+}
+
+int ldp_collector_refuse(int conn, uint32_t why)
+{
+	struct ldp_ring ring;
+	int ringfd, r;
+
+	r = recv_ring(conn, &ringfd);
+	if (r < 0)
+		return r;
+	r = ldp_ring_attach(ringfd, &ring);
+	close(ringfd);
+	if (r < 0)
+		return r;
+	ldp_ring_refuse(&ring, why);
+	ldp_ring_detach(&ring);
+	return 0;
 }
 
 int ldp_collector_adopt(struct ldp_collector *c, pid_t pid, int ringfd)
@@ -505,7 +550,7 @@ static void handle(struct ldp_collector *c, int conn, int is_pending)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = conn };
 	unsigned i;
 
-	if (ldp_collector_take(c, conn) != -EAGAIN) {
+	if (ldp_collector_take(c, conn, NULL) != -EAGAIN) {
 		for (i = 0; is_pending && i < c->npend; i++)
 			if (c->pend[i].fd == conn) {
 				pend_drop(c, i);

@@ -44,10 +44,18 @@ void ldp_collector_finish(struct ldp_collector *c);
 void ldp_collector_free(struct ldp_collector *c);
 
 /* One connection whose message has come or is coming (a ring hand-over, agentproto.h): takes
- * its ring. The connection stays the caller's to close. 0, -EAGAIN (no message yet: call again
- * when it is readable), or -errno (refused and counted: a bad message, a peer gone, a limit
- * below reached). */
-int ldp_collector_take(struct ldp_collector *c, int conn);
+ * its ring, as the pid put in *taken (NULL: not wanted). The connection stays the caller's to
+ * close. 0, -EAGAIN (no message yet: call again when it is readable), or -errno (refused and
+ * counted: a bad message, a peer gone, a limit below reached, -ERANGE: the ring's producer
+ * samples faster than this collector's rate). A refused ring that could be mapped is marked
+ * so in its header: its producer stops sampling. */
+int ldp_collector_take(struct ldp_collector *c, int conn, pid_t *taken);
+
+/* A ring's hand-over on conn that no collector will take (ldprof-agent with [agent] rings
+ * off, or a user over its rate of new state): the ring, if it is one, is marked refused (why:
+ * ring.h's LDP_RING_REFUSED*), so that its producer stops sampling into it. 0, -EAGAIN (no
+ * message yet), or -errno. */
+int ldp_collector_refuse(int conn, uint32_t why);
 
 /* The ring of a process already running, which handed it to a collector before this one (a
  * restarted agent finds it through /proc/PID/map_files): ringfd (the caller's to close) is

@@ -85,9 +85,14 @@ int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r)
 	return 0;
 }
 
-void ldp_ring_refuse(struct ldp_ring *r)
+void ldp_ring_refuse(struct ldp_ring *r, uint32_t why)
 {
-	__atomic_store_n(&((struct ldp_ring_hdr *)r->mem)->refused, LDP_RING_REFUSED, __ATOMIC_RELEASE);
+	__atomic_store_n(&((struct ldp_ring_hdr *)r->mem)->refused, why, __ATOMIC_RELEASE);
+}
+
+uint64_t ldp_ring_period(const struct ldp_ring *r)
+{
+	return __atomic_load_n(&((const struct ldp_ring_hdr *)r->mem)->period_ns, __ATOMIC_RELAXED);
 }
 
 int ldp_ring_attach(int fd, struct ldp_ring *r)

@@ -57,7 +57,12 @@ struct ldp_ring_hdr {
 	/* written by a collector that will never read this ring (past its limits): the producer
 	 * looks at each sample and stops sampling (LDP_RING_REFUSED) */
 	uint32_t refused;
-	uint8_t pad1[64 - 12];
+	uint32_t pad0;
+	/* the producer's sampling period, written before the ring is handed over (0: an older
+	 * producer, sampling at the collector's rate). The collector refuses a ring faster than
+	 * its own rate and weighs a slower one's samples by it. */
+	uint64_t period_ns;
+	uint8_t pad1[64 - 24];
 	uint64_t tail;      /* next position the consumer reads (written by it, for a successor) */
 	uint8_t pad2[64 - 8];
 	/* the producer's own clock of its handler (x86_64: TSC cycles, from entry to the sample
@@ -79,7 +84,9 @@ struct ldp_ring_rec {
 	uint64_t frames[LDP_RING_MAX_FRAMES];
 };
 
-#define LDP_RING_REFUSED 1u /* hdr.refused: past the collector's limits on rings */
+#define LDP_RING_REFUSED      1u /* hdr.refused: past the collector's limits on rings */
+#define LDP_RING_REFUSED_RATE 2u /* hdr.refused: the producer samples faster than its collector */
+#define LDP_RING_REFUSED_OFF  3u /* hdr.refused: handed to an agent that collects no rings */
 
 #define LDP_RING_F_TRUNCATED 1u /* the stack was deeper than LDP_RING_MAX_FRAMES */
 /* Not a sample (no frames, no weight): the process is about to exec. What the ring held
@@ -90,6 +97,7 @@ struct ldp_ring_rec {
 _Static_assert(sizeof(struct ldp_ring_rec) <= LDP_RING_SLOT_SIZE, "slot size");
 _Static_assert(sizeof(struct ldp_ring_hdr) <= LDP_RING_HDR_SIZE, "header size");
 _Static_assert(offsetof(struct ldp_ring_hdr, head) == 64, "head on its own cache line");
+_Static_assert(offsetof(struct ldp_ring_hdr, tail) == 128, "tail on its own cache line");
 
 static inline size_t ldp_ring_size(uint32_t nslots)
 {
@@ -203,8 +211,8 @@ int ldp_ring_attach(int fd, struct ldp_ring *r);
 int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r);
 
 /* Tells the producer this ring will never be read (a collector past its limits takes it to
- * say so, then detaches): its sampler stops at its next sample. */
-void ldp_ring_refuse(struct ldp_ring *r);
+ * say so, then detaches): its sampler stops at its next sample. why: LDP_RING_REFUSED*. */
+void ldp_ring_refuse(struct ldp_ring *r, uint32_t why);
 
 typedef void (*ldp_ring_fn)(void *ctx, const struct ldp_ring_sample *s);
 
@@ -216,6 +224,9 @@ typedef void (*ldp_ring_fn)(void *ctx, const struct ldp_ring_sample *s);
  * (counted). Returns the number of samples passed to fn. Never blocks. */
 #define LDP_RING_STUCK_DRAINS 3
 unsigned ldp_ring_drain(struct ldp_ring *r, ldp_ring_fn fn, void *ctx, unsigned max);
+
+/* The producer's sampling period in ns, as its header says (untrusted; 0: not said). */
+uint64_t ldp_ring_period(const struct ldp_ring *r);
 
 /* What the process says it dropped (a hint: the process writes it). */
 uint64_t ldp_ring_dropped(const struct ldp_ring *r);

@@ -1563,6 +1563,25 @@ static long period_of_hz(const char **v)
 	return hz >= 1 && hz <= 1000 ? LDP_NS_PER_S / hz : 0;
 }
 
+/* [sampling] hz (or LDPROF_SAMPLING_HZ, which the rules took) as a period; 99 Hz when not
+ * set; 0 when it is not a rate from 1 to 1000. */
+static long sel_period_ns(struct ldp_sel_str hz)
+{
+	char buf[8];
+	const char *v = buf;
+	long ns;
+
+	if (!hz.p)
+		return LDP_NS_PER_S / 99;
+	if (!hz.n || hz.n >= sizeof(buf))
+		return 0;
+	for (size_t i = 0; i < hz.n; i++)
+		buf[i] = hz.p[i];
+	buf[hz.n] = 0;
+	ns = period_of_hz(&v);
+	return ns && !*v ? ns : 0;
+}
+
 static long rs_period_ns(void)
 {
 	const char *v = env("LDPROF_SAMPLING_HZ");
@@ -1731,23 +1750,27 @@ static int agent_collects(long *period_ns)
  * then, not at the start: a process that never gets there costs the agent nothing. */
 
 static const char *defer_sock; /* where the ring goes: `ldprof run`'s collector, or the agent */
-static long defer_period_ns;   /* `ldprof run`'s rate; 0: the agent's answer gives it */
+static long defer_period_ns;   /* the rate: `ldprof run`'s, or [sampling] hz of the config */
 
-/* From the handler: the sampling period, or 0 to stay off. */
+/* From the handler: the sampling period, or 0 to stay off. Nothing waits for the agent here:
+ * the ring's hand-over, at the first sample, registers the process with it (a faster rate
+ * than the agent's, or a user past its limits, is refused in the ring's header, and the
+ * sampler stops); `ldprof run` collects, and the agent only learns of us (never twice, cover). */
 static long ring_activate(void)
 {
 	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
-	long period;
+	long r;
 
-	if (defer_period_ns) {
-		/* `ldprof run` collects; the agent only learns of us (never twice, cover) */
+	if (defer_sock != agent_sock) {
 		ask_agent(LDP_AGENT_REQ_REGISTER);
 		return defer_period_ns;
 	}
-	if (agent_collects(&period))
-		return period;
-	p = put(p, end, "ldprof-agent takes no ring here: ");
-	p = put(p, end, ldp_state.agent_detail[0] ? ldp_state.agent_detail : "no answer");
+	r = sys_access(agent_sock, 0);
+	if (r == 0)
+		return defer_period_ns;
+	p = put(p, end, "ldprof-agent takes no ring here: none (");
+	p = put(p, end, ldp_agentreq_why((int)r));
+	p = put(p, end, ")");
 	*p = 0;
 	decide(LDP_ST_CORE_FAILED, why);
 	preload_log(LOG_INFO_, "staying off", why);
@@ -1764,7 +1787,7 @@ static void ring_activated(const char *why, long period_ns, long took_ns)
 	ring_on(defer_sock, period_ns, took_ns);
 }
 
-/* sock: the collector the ring goes to; period_ns: its rate, or 0 for the agent's answer. */
+/* sock: the collector the ring goes to; period_ns: the rate. */
 static void defer_ring(const char *sock, long period_ns, long long after_ns)
 {
 	struct ldp_rs_boot b = { 0 };
@@ -1773,7 +1796,7 @@ static void defer_ring(const char *sock, long period_ns, long long after_ns)
 
 	defer_sock = sock;
 	defer_period_ns = period_ns;
-	ring_boot(&b, sock, period_ns ? period_ns : LDP_NS_PER_S / 99);
+	ring_boot(&b, sock, period_ns);
 	b.activate = ring_activate;
 	b.activated = ring_activated;
 	if (!gnu_get_libc_version)
@@ -1877,8 +1900,9 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		preload_log(LOG_INFO_, "staying off, excluded by", why);
 		return;
 	}
-	/* before text_free(): the value may point into the config text */
+	/* before text_free(): the values may point into the config text */
 	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
+	period = sel_period_ns(rules.sampling_hz);
 	/* The ring sampler's deferred start (defer_ring) reads no file here: reading one in /proc
 	 * costs a new process about 30 us, more than all the rest. */
 	later = rules.start_after_ns > 0 && (collector() || (rules.agent_rings && agent_sock[0]));
@@ -1931,7 +1955,13 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	}
 	/* Later, with [agent] rings: from the handler, with no thread, glibc and musl alike. */
 	if (later) {
-		defer_ring(agent_sock, 0, rules.start_after_ns);
+		if (!period) {
+			v = "[sampling] hz (or LDPROF_SAMPLING_HZ) is not a rate from 1 to 1000";
+			decide(LDP_ST_CONFIG_ERROR, v);
+			preload_log(LOG_WARN_, "staying off", v);
+			return;
+		}
+		defer_ring(agent_sock, period, rules.start_after_ns);
 		return;
 	}
 	/* The rest starts a thread of ours (the core's, or the waiter). */

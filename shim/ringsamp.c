@@ -988,6 +988,8 @@ static void *ring_make(const char **why)
 	mem = (void *)p;
 	sys3(NR_madvise, p, (long)size, MADV_DONTFORK_);
 	ldp_ring_init(mem, slots, (uint32_t)R.pid);
+	/* the collector refuses a rate faster than its own, and weighs a slower one's samples */
+	((struct ldp_ring_hdr *)mem)->period_ns = (uint64_t)R.b.period_ns;
 	R.ring_slots = slots;
 	r = (int)sys3(NR_fcntl, fd, F_ADD_SEALS_, F_SEAL_SHRINK_ | F_SEAL_GROW_ | F_SEAL_SEAL_);
 	if (r == 0) {
@@ -1148,7 +1150,7 @@ static void on_prof(int sig, void *sip, void *ucp)
 	uint64_t frames[MAX_FRAMES], v = si->value, weight, t0 = tsc();
 	struct ldp_ring_hdr *h;
 	struct thread *th;
-	uint32_t idx, n;
+	uint32_t idx, n, refused;
 	int stop;
 	void *ring;
 
@@ -1181,8 +1183,10 @@ static void on_prof(int sig, void *sip, void *ucp)
 	if (!ring)
 		goto out;
 	/* the collector will never read it (past its limits): sampling stops here */
-	if (__atomic_load_n(&((struct ldp_ring_hdr *)ring)->refused, __ATOMIC_ACQUIRE)) {
-		give_up("refused past its limits");
+	if ((refused = __atomic_load_n(&((struct ldp_ring_hdr *)ring)->refused, __ATOMIC_ACQUIRE))) {
+		give_up(refused == LDP_RING_REFUSED_RATE ? "refused: it samples faster than the collector"
+			: refused == LDP_RING_REFUSED_OFF ? "refused: the agent collects no rings"
+							  : "refused past its limits");
 		goto out;
 	}
 	/* the clock is per sample: making the ring and handing it over, once per process (a

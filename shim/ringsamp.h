@@ -49,7 +49,8 @@ struct ldp_rs_boot {
 	 * activation begins, the first stage's last word: the sampling period, or 0 to stay off
 	 * (it has published and logged why); once it is done, activated(NULL, period_ns, took_ns),
 	 * or activated(why, ...) when the sampler could not start (nothing of it is left then);
-	 * took_ns: the activation's time in the handler, the agent's answer included. */
+	 * took_ns: the activation's time in the handler (the agent is not asked on its path: the
+	 * ring's hand-over at the first sample registers the process). */
 	long (*activate)(void);
 	void (*activated)(const char *why, long period_ns, long took_ns);
 };

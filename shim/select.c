@@ -64,7 +64,7 @@ static int is_key(struct ldp_sel_str k, const char *prefix, const char *name)
 	return eq(k.p + pn, k.n - pn, name);
 }
 
-enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT, SECT_LOG };
+enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT, SECT_LOG, SECT_SAMPLING };
 
 static char lower(char c)
 {
@@ -166,6 +166,10 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 		r->log_level = v;
 		return;
 	}
+	if (sect == SECT_SAMPLING && eq(k.p, k.n, "hz")) {
+		r->sampling_hz = v;
+		return;
+	}
 	if (sect != SECT_SELECT)
 		return;
 	if (eq(k.p, k.n, "include_seccomp")) {
@@ -223,6 +227,8 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 				sect = SECT_AGENT;
 			if (k < line.n && eq(line.p + 1, k - 1, "log"))
 				sect = SECT_LOG;
+			if (k < line.n && eq(line.p + 1, k - 1, "sampling"))
+				sect = SECT_SAMPLING;
 			continue;
 		}
 		for (eqpos = 0; eqpos < line.n && line.p[eqpos] != '=' && line.p[eqpos] != ':'; eqpos++)
@@ -255,6 +261,10 @@ int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *val
 	}
 	if (eq(k.p, k.n, "LDPROF_AGENT_RINGS")) {
 		r->agent_rings = truth(v);
+		return 1;
+	}
+	if (eq(k.p, k.n, "LDPROF_SAMPLING_HZ")) {
+		r->sampling_hz = v;
 		return 1;
 	}
 	for (int i = 0; i < LDP_SEL_KINDS; i++) {

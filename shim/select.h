@@ -39,6 +39,8 @@ struct ldp_select_rules {
 	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
 	struct ldp_sel_str log_file;   /* [log] file and level: where the first stage writes */
 	struct ldp_sel_str log_level;
+	struct ldp_sel_str sampling_hz; /* [sampling] hz: the rate a deferred activation samples
+					 * at on the agent's path (p NULL: not set, 99) */
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
 	int agent_rings;               /* [agent] rings (true unless set false): the agent
 					* collects; false: the waiter and the glibc core */
@@ -74,7 +76,8 @@ int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);
 
 /* Sets rule kind/dir, include_seccomp or start_after_cpu from an environment value
- * (LDPROF_SELECT_*), or agent_rings (LDPROF_AGENT_RINGS), which beats the file. Returns 1
+ * (LDPROF_SELECT_*), agent_rings (LDPROF_AGENT_RINGS) or sampling_hz (LDPROF_SAMPLING_HZ),
+ * which beats the file. Returns 1
  * when name is one of those. */
 int ldp_select_env(struct ldp_select_rules *r, const char *name, const char *value);
 

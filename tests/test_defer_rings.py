@@ -2,8 +2,10 @@
 """Deferred activation with no thread (issue 16): with [agent] rings and start_after_cpu > 0, a
 process the rules let in gets our SIGPROF handler and one timer on its CPU clock, nothing else;
 once it has used start_after_cpu of CPU the timer's signal activates the ring sampler from the
-handler (shim/ringsamp.c's ldp_rs_defer): it registers with ldprof-agent then, reads its
-objects from /proc/self/maps, arms a timer for every thread, and hands its ring to the agent.
+handler (shim/ringsamp.c's ldp_rs_defer): it reads its objects from /proc/self/maps, arms a
+timer for every thread at the rate its config says ([sampling] hz), and at its first sample
+hands its ring to the agent, which registers it then; nothing in the handler waits for the
+agent. A rate faster than the agent's, or an agent with rings off, is refused in the ring.
 
 What the waiter's tests (test_defer.py) check of the old path, checked here of this one, glibc
 and musl: a short program never activates nor asks the agent; a waiting one has no thread or
@@ -24,12 +26,12 @@ import pytest
 
 from agentlib import AGENT_SAN, Agent, wait_for_profiles
 from conftest import (LDPROF, PROGS, SHIM, Stacks, clean_env, preload_env, prog, profile_files,
-                      read_log, run, same_as_without, sigcgt)
+                      read_log, read_profile, run, same_as_without, sigcgt)
 from test_defer import FORK_RACE, threads_of
 
 LIBCS = ["glibc", "musl"]
 OWNPROF_OK = b"ownprof: got_signals=yes foreign=0 handler_intact=yes count_ok=yes\n"
-HZ = 499  # the agent's rate (agentlib), which its register answer gives the shim
+HZ = 499  # the agent's rate (agentlib); the shim's config says the same (env_after)
 
 
 def libc_prog(libc, name):
@@ -54,8 +56,9 @@ def logdir(tmp_path):
 
 
 def env_after(a, d, after, **knobs):
-    """Preloaded as installed: [agent] rings, this agent's socket, start_after_cpu = after (None:
-    the default, 20 ms), a log at level info in d."""
+    """Preloaded as installed: [agent] rings, this agent's socket and rate, start_after_cpu =
+    after (None: the default, 20 ms), a log at level info in d."""
+    knobs.setdefault("LDPROF_SAMPLING_HZ", HZ)
     env = preload_env(d, LDPROF_AGENT_SOCKET=a.sock, LDPROF_AGENT_RINGS="true",
                       LDPROF_LOG_FILE=d / "log.txt", LDPROF_LOG_LEVEL="info", **knobs)
     if after is None:
@@ -108,7 +111,8 @@ def test_a_busy_program_is_activated_from_the_handler(libc, ring_agent, logdir):
     r = run([exe, "1000"], env=env_after(ring_agent, logdir, None), timeout=60)
     assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r  # stderr: its timings
     log = log_of(logdir)
-    assert "registered rings hz=499" in log and re.search(r"info: active pid=\d+ hz=499 threads=5 ", log), log
+    # the handler asked the agent nothing: the ring's hand-over registered it
+    assert "agent:" not in log and re.search(r"info: active pid=\d+ hz=499 threads=5 ", log), log
     files = wait_for_profiles(ring_agent.out, int(re.search(r"active pid=(\d+)", log)[1]))
     st = Stacks(files)
     a, b = st.with_func("hot_a"), st.with_func("hot_b")
@@ -314,3 +318,46 @@ def test_ldprof_run_with_start_after_cpu_waits_with_no_thread(libc, tmp_path):
         base.kill()
         p.wait()
         base.wait()
+
+
+def test_a_rate_faster_than_the_agents_is_refused(ring_agent, logdir):
+    """The process's config says 997 Hz, the agent collects at 499: its ring is refused in its
+    header, and the sampler stops at the next sample; the program runs on as without it."""
+    same_as_without([prog("burn"), "400"], env_after(ring_agent, logdir, None, LDPROF_SAMPLING_HZ="997"))
+    log = log_of(logdir)
+    assert "refused: it samples faster than the collector" in log, log
+    pid = int(re.search(r"active pid=(\d+)", log)[1])
+    assert not wait_for_profiles(ring_agent.out, pid, timeout=2)
+    assert b"samples faster than 499 Hz" in ring_agent.log.read_bytes()
+
+
+def test_a_slower_rate_is_weighed_by_its_own_period(ring_agent, logdir):
+    """The process's config says 99 Hz: the agent takes the ring and its profile says 99 Hz,
+    so the CPU time it shows is the program's."""
+    same_as_without([prog("burn"), "800"], env_after(ring_agent, logdir, None, LDPROF_SAMPLING_HZ="99"))
+    log = log_of(logdir)
+    pid = int(re.search(r"active pid=(\d+) hz=99 ", log)[1])
+    files = wait_for_profiles(ring_agent.out, pid)
+    st = Stacks(files)
+    assert 0.75 * 0.78 * 99 <= st.total() <= 1.1 * 0.78 * 99 + 2, st.dump()
+    assert {read_profile(f).period for f in files} == {1000000000 // 99}
+
+
+def test_a_bad_rate_keeps_it_off(ring_agent, logdir):
+    same_as_without([prog("burn"), "100"], env_after(ring_agent, logdir, None, LDPROF_SAMPLING_HZ="fast"))
+    log = log_of(logdir)
+    assert "staying off: [sampling] hz (or LDPROF_SAMPLING_HZ) is not a rate" in log and "active" not in log, log
+
+
+def test_an_agent_with_rings_off_refuses_the_ring(tmp_path, logdir):
+    """[agent] rings = false in the agent's config, on in the process's: the activation hands
+    its ring over, the agent marks it refused, and the sampler stops."""
+    world = tmp_path / "world"
+    world.mkdir(mode=0o755)
+    a = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = false\n")
+    try:
+        same_as_without([prog("burn"), "300"], env_after(a, logdir, None))
+    finally:
+        a.stop()
+    log = log_of(logdir)
+    assert "refused: the agent collects no rings" in log, log

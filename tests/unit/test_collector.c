@@ -265,6 +265,50 @@ int main(void)
 		close(f2);
 		ldp_collector_free(c2);
 	}
+	/* the producer's rate: faster than the collector's refused (said in the ring), slower
+	 * taken; a hand-over nobody collects marked refused as such */
+	{
+		struct ldp_collector *c3 = NULL;
+		void *fast, *slow, *off;
+		int ff, fs, fo, sv[2];
+		char ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { (void *)LDP_AGENT_REQ_RING, strlen(LDP_AGENT_REQ_RING) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+				    .msg_controllen = sizeof(ctl) };
+		struct cmsghdr *cm;
+
+		CHECK(ldp_collector_new(NULL, NULL, NULL, 10000000, 60000000000LL, NULL, &c3) == 0,
+		      "a collector at 100 Hz");
+		if (!c3)
+			return 1;
+		ff = ldp_ring_create(64, (uint32_t)getpid(), &fast);
+		((struct ldp_ring_hdr *)fast)->period_ns = 1000000;
+		CHECK(ff >= 0 && ldp_collector_adopt(c3, getpid(), ff) == -ERANGE &&
+		      ((struct ldp_ring_hdr *)fast)->refused == LDP_RING_REFUSED_RATE,
+		      "a ring at 1000 Hz refused, and told why");
+		fs = ldp_ring_create(64, (uint32_t)getpid(), &slow);
+		((struct ldp_ring_hdr *)slow)->period_ns = 20000000;
+		CHECK(fs >= 0 && ldp_collector_adopt(c3, getpid(), fs) == 0 &&
+		      ((struct ldp_ring_hdr *)slow)->refused == 0, "a ring at 50 Hz taken");
+		ldp_collector_free(c3);
+		fo = ldp_ring_create(64, (uint32_t)getpid(), &off);
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0, "a socket pair");
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fo, sizeof(int));
+		CHECK(sendmsg(sv[0], &m, 0) >= 0 && ldp_collector_refuse(sv[1], LDP_RING_REFUSED_OFF) == 0 &&
+		      ((struct ldp_ring_hdr *)off)->refused == LDP_RING_REFUSED_OFF,
+		      "a ring handed to no collector marked refused");
+		CHECK(send(sv[0], "LDPA1 ring", 10, 0) == 10 && ldp_collector_refuse(sv[1], LDP_RING_REFUSED) == -EPROTO,
+		      "a hand-over without its ring is no ring");
+		close(sv[0]);
+		close(sv[1]);
+		close(ff);
+		close(fs);
+		close(fo);
+	}
 	ldp_deliver_free(d);
 	{
 		char cmd[600];
