@@ -1691,7 +1691,8 @@ def main():
         f"- 10: one ldprof-agent of the bench's own with [agent] rings (its socket, file:// output, {AGENT_HZ} Hz); "
         f"the shim preloaded as installed with [agent] rings (start_after_cpu 20 ms). Activation: {ACTIVATIONS} runs "
         "of tests/progs/burn 60, each one's activation_us from its log (CLOCK_MONOTONIC from the handler's entry to "
-        f"the sampler set up, the agent's register answer included). Draining: {DRAIN_PROCS} burn 200 processes "
+        f"the sampler set up; since f632e2d the agent is not asked there: the ring's hand-over registers). "
+        f"The processes sample at the agent's rate ({AGENT_HZ} Hz, LDPROF_SAMPLING_HZ). Draining: {DRAIN_PROCS} burn 200 processes "
         f"started at once ({DRAIN_ROUNDS} rounds), the agent's CPU (Σ /proc/AGENT/task/*/schedstat) from before "
         "the first starts until 1 s after the last ends, over that wall time; then the same agent idle for as long.")
     if warnings:
