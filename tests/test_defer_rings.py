@@ -361,3 +361,37 @@ def test_an_agent_with_rings_off_refuses_the_ring(tmp_path, logdir):
         a.stop()
     log = log_of(logdir)
     assert "refused: the agent collects no rings" in log, log
+
+
+BURN_THEN_STATIC = """
+import subprocess, sys, time
+t = time.process_time()
+while time.process_time() - t < 0.3:
+    pass
+sys.exit(subprocess.run([sys.argv[1], "0.6"], stdout=subprocess.DEVNULL).returncode)
+"""
+
+
+@pytest.mark.parametrize("after", ["default", "1h"])
+def test_the_rings_hand_over_registers_so_static_children_are_covered(ring_agent, logdir, after):
+    """The agent registers a process when it takes its ring (the activation asks nothing): a
+    program that has activated then starts a static one, which the agent samples from the
+    kernel (`cover = registered`: the child inherits the mark at fork). One that never
+    activates never registered: its static child is not covered (docs/agent.md)."""
+    env = env_after(ring_agent, logdir, None if after == "default" else after)
+    before = set(profile_files(ring_agent.out))
+    r = run([sys.executable, "-c", BURN_THEN_STATIC, prog("static_fp")], env=env, timeout=60)
+    assert r.returncode == 0, r
+    if after == "1h":
+        time.sleep(2)
+        got = [p for p, (c, _, _) in profile_files(ring_agent.out).items() if p not in before]
+        assert not got, got
+        return
+    deadline = time.monotonic() + 10
+    got = []
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = [p for p, (c, _, _) in profile_files(ring_agent.out).items() if c == "static_fp" and p not in before]
+    assert got, (log_of(logdir), ring_agent.log.read_bytes()[-2000:])
+    prof = read_profile(got[0])
+    assert {prof.labels(s).get("source") for s in prof.samples} == {"ebpf"}
