@@ -1746,8 +1746,9 @@ static int agent_collects(long *period_ns)
 /* ---- deferred activation on the ring sampler: no thread ----
  *
  * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
- * timer (ringsamp.c's ldp_rs_defer); the activation runs in the handler and asks the agent
- * then, not at the start: a process that never gets there costs the agent nothing. */
+ * timer (ringsamp.c's ldp_rs_defer); the activation runs in the handler and waits for no
+ * one: the ring goes to the agent (or `ldprof run`) at the first sample, and a process that
+ * never gets there costs the agent nothing. */
 
 static const char *defer_sock; /* where the ring goes: `ldprof run`'s collector, or the agent */
 static long defer_period_ns;   /* the rate: `ldprof run`'s, or [sampling] hz of the config */

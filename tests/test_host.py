@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from agentlib import AGENT_SAN, Agent
-from conftest import BUILD, LDPROF, PROFILES_BASE, ROOT, SHIM, profile_files, prog, read_profile
+from conftest import BUILD, LDPROF, PROFILES_BASE, ROOT, SHIM, Stacks, profile_files, prog, read_profile
 
 HOST = ROOT / "tests" / "host"
 REAL_ETC_FILES = ("/etc/ld.so.preload", "/etc/ldprof/ldprof.ini")
@@ -271,13 +271,6 @@ def test_short_programs_never_activate_by_default(host):
         assert "collector=" in host[p]["log"] and "takes no ring" not in host[p]["log"], host[p]["log"][-3000:]
 
 
-def sources(path):
-    """The source labels of a profile's samples ("ebpf": the agent's kernel-side sampler; None:
-    a ring, sampled in the process)."""
-    prof = read_profile(path)
-    return {prof.labels(smp).get("source") for smp in prof.samples}
-
-
 @pytest.mark.parametrize("pass_", ["shim", "eager", "select"])
 def test_never_a_profile_for_secure_execution_nor_a_ring_for_go(host, pass_):
     got = profiles_by_comm(host[pass_]["profiles"])
@@ -286,10 +279,11 @@ def test_never_a_profile_for_secure_execution_nor_a_ring_for_go(host, pass_):
     hits = [(str(p), sorted(exes & files)) for v in got.values() for p, _, files in v if exes & files]
     assert not hits
     # Go owns SIGPROF: the shim stays off in it and asks the agent, which samples it from the
-    # kernel; a sample of a Go program from a ring would mean the shim ran in it
+    # kernel (source=ebpf); a sample of a Go program from a ring (no source) would mean the
+    # shim ran in it
     gos = {prog(g) for g in GO}
     from_ring = [str(p) for v in got.values() for p, _, files in v
-                 if gos & files and sources(p) != {"ebpf"}]
+                 if gos & files and set(Stacks([p]).by_label("source")) != {"ebpf"}]
     assert not from_ring, from_ring
 
 
