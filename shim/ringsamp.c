@@ -424,6 +424,28 @@ static int late_text(const struct walk *w, uint64_t ip, struct text *t)
 	return ok && t->hi ? 0 : -1;
 }
 
+/* The text holding ip: the table's, or one newer than it (late_text, into *late). */
+static const struct text *text_at(const struct walk *w, uint64_t ip, struct text *late)
+{
+	const struct text *tx = find_text(w->t, ip);
+
+	return tx ? tx : late_text(w, ip, late) == 0 ? late : 0;
+}
+
+/* ip is in an object: the table's code, or (glibc) an object loaded after the table was built,
+ * which only _dl_find_object knows (glibc's dlopen is not wrapped: it takes the RUNPATH of its
+ * caller, so the table is built again only at a fork or a dlclose). For an object newer than
+ * the table this says "in the object", not "in its code": callers check the bytes before a
+ * return address (a call) wherever that matters. */
+static int in_object(const struct walk *w, uint64_t ip)
+{
+	struct dl_find_object_ o;
+
+	if (find_text(w->t, ip))
+		return 1;
+	return R.b.find_object && R.b.find_object((void *)(uintptr_t)ip, &o) == 0;
+}
+
 enum { STOP_NONE, STOP_NO_OBJECT, STOP_NO_RULE, SIGFRAME, NO_SCAN, SCANNED };
 
 /* ucontext_t on x86_64: uc_mcontext.gregs at 40 (RBP 10, RSP 15, RIP 16) */
@@ -484,9 +506,7 @@ static int rule_for(const struct walk *w, uint64_t ip, struct ldp_cfi_rule *r)
 		unpack(v, r);
 		return v & R_SCANNED ? SCANNED : 0;
 	}
-	tx = find_text(w->t, ip);
-	if (!tx && late_text(w, ip, &late) == 0)
-		tx = &late;
+	tx = text_at(w, ip, &late);
 	if (!tx)
 		return STOP_NO_OBJECT; /* not cached: the object may be on its way in */
 	/* A return address at the signal-return stub: whatever rule covers the byte before it
@@ -675,7 +695,7 @@ static int entered(const struct walk *w, uint64_t ip, uint64_t sp, uint64_t *ra)
 {
 	uint64_t v, b, t;
 
-	if (read_word(w, sp, &v) < 0 || v < 8 || !find_text(w->t, v - 1) || read_word(w, v - 8, &b) < 0)
+	if (read_word(w, sp, &v) < 0 || v < 8 || !in_object(w, v - 1) || read_word(w, v - 8, &b) < 0)
 		return -1;
 	t = v + (uint64_t)(int64_t)(int32_t)(b >> 32);
 	if (((b >> 24) & 0xff) == 0xe8 && ip >= t && ip - t < 16) {
@@ -718,23 +738,22 @@ static uint64_t calls_into(const struct walk *w, uint64_t v, uint64_t ip, uint64
 static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t *rsp, uint64_t *rbp,
 			  uint64_t *ra, struct ldp_cfi_rule *rule)
 {
-	const struct text *tx = find_text(w->t, ip);
+	struct text late;
+	const struct text *tx = text_at(w, ip, &late);
 	int64_t epi = exact ? epilogue_at(w, ip) : -1;
-	uint64_t tlo, thi, a, n, d, weak = 0, slot;
+	uint64_t a, n, d, weak = 0, slot;
 	struct prologue p = { 0 }, wp = { 0 };
 	int found = 0, popped = 1;
 
 	/* direct reads only in [w->sp, stack_hi): a signal frame's saved RSP may point elsewhere */
-	if (!tx || !w->t->ntext || !w->stack_hi || *rsp < w->sp || *rsp >= w->stack_hi || (*rsp & 7))
+	if (!tx || !w->stack_hi || *rsp < w->sp || *rsp >= w->stack_hi || (*rsp & 7))
 		return -1;
-	tlo = w->t->text[0].lo;
-	thi = w->t->text[w->t->ntext - 1].hi;
 	for (a = *rsp, n = 0; n < SCAN_WORDS && a <= w->stack_hi - 8; a += 8, n++) {
 		uint64_t v = *(const uint64_t *)(uintptr_t)a, f;
 
 		d = a - *rsp;
 		/* most words that are addresses at all are the stack's own */
-		if (v <= tlo || v > thi || (v >= w->sp && v < w->stack_hi) || !find_text(w->t, v - 1))
+		if (v < 4096 || (v >= w->sp && v < w->stack_hi) || !in_object(w, v - 1))
 			continue;
 		f = calls_into(w, v, ip, tx->lo);
 		if (!f || (epi >= 0 && d != (uint64_t)epi))
@@ -798,6 +817,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 	uint64_t lo = __atomic_load_n(&th->stack_lo, __ATOMIC_ACQUIRE);
 	uint64_t hi = __atomic_load_n(&th->stack_hi, __ATOMIC_ACQUIRE);
 	struct walk w;
+	struct text late;
 	uint32_t n = 0;
 	int jit = 0; /* a frame-pointer chain out of code in no file is being followed */
 	int exact = 1; /* look is where the thread was interrupted, not a return address - 1 */
@@ -823,10 +843,10 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			 * there follows a call into this function again (a frame below that was
 			 * found by a scan without a prologue to check it against may have left
 			 * RSP short of the truth), else scanned for anew */
-			const struct text *tx = find_text(w.t, look);
+			const struct text *tx = text_at(&w, look, &late);
 			cfa = rsp + (uint64_t)r.cfa_off;
 			if (!tx || cfa <= rsp || read_word(&w, cfa - 8, &ra) < 0 || ra < 8 ||
-			    !find_text(w.t, ra - 1) || !calls_into(&w, ra, look, tx->lo))
+			    !in_object(&w, ra - 1) || !calls_into(&w, ra, look, tx->lo))
 				e = STOP_NO_RULE;
 			else
 				e = 0;
@@ -864,7 +884,7 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 			} else if (scan && (c = caller_by_scan(&w, look, exact, &rsp, &rbp, &ra, &r)) >= 0) {
 				if (c == 1)
 					rcache_put(look, pack(&r) | R_SCANNED);
-			} else if (n == 1 && read_word(&w, rsp, &ra) == 0 && ra >= 1 && find_text(w.t, ra - 1)) {
+			} else if (n == 1 && read_word(&w, rsp, &ra) == 0 && ra >= 1 && text_at(&w, ra - 1, &late)) {
 				c = 0;
 				rsp += 8;
 			} else {
