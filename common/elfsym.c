@@ -7,8 +7,9 @@
  * (a package upgrade rewriting a library in place) would kill the process with SIGBUS. Only what
  * is needed is read: the ELF header, the program headers (PT_LOAD turns symbol addresses into
  * file offsets, PT_NOTE may hold the build ID), the section headers, one symbol table with its
- * string table, and note sections. Symbol tables are found by type; section names are looked at
- * only to find Go's .gopclntab.
+ * string table, note sections, and for the PLT's stubs .dynsym, the relocations of its GOT slots
+ * and the stubs' code. Symbol tables are found by type; section names are looked at only to
+ * find Go's .gopclntab and the PLT sections.
  *
  * A Go program stripped with -ldflags='-s -w' has neither .symtab nor (static) .dynsym, but
  * keeps .gopclntab for its runtime: when neither symbol table has a function, the names come
@@ -537,15 +538,49 @@ static int cmp_sym(const void *a, const void *b)
 	return 0;
 }
 
+/* The file ranges of the executable sections (at most MAX_XSECT, by address through the
+ * PT_LOADs, so a debug file's NOBITS sections count too): a symbol of size 0 ends with its
+ * section. `_init` (size 0, in .init) would otherwise take in the PLT after it. */
+#define MAX_XSECT 32
+struct xsect {
+	size_t n;
+	uint64_t lo[MAX_XSECT], hi[MAX_XSECT];
+};
+
+static void exec_sections(const struct elf *e, struct xsect *x)
+{
+	x->n = 0;
+	for (size_t i = 0; i < e->shnum && x->n < MAX_XSECT; i++) {
+		const Elf64_Shdr *sh = &e->sh[i];
+		uint64_t off;
+
+		if ((sh->sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) != (SHF_ALLOC | SHF_EXECINSTR) ||
+		    sh->sh_size == 0 || !vaddr_to_offset(e, sh->sh_addr, &off))
+			continue;
+		x->lo[x->n] = off;
+		x->hi[x->n++] = sh->sh_size > UINT64_MAX - off ? UINT64_MAX : off + sh->sh_size;
+	}
+}
+
+static uint64_t section_end(const struct xsect *x, uint64_t off, uint64_t lim)
+{
+	for (size_t i = 0; i < x->n; i++)
+		if (off >= x->lo[i] && off < x->hi[i] && x->hi[i] < lim)
+			return x->hi[i];
+	return lim;
+}
+
 /* Sorts, folds aliases, sets extents and moves the table and its names into s. */
 static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 {
 	uint64_t total = 0;
 	size_t n = 0;
 	char *arena = NULL;
+	struct xsect x;
 
 	if (t->n == 0)
 		return 0;
+	exec_sections(e, &x);
 	qsort(t->syms, t->n, sizeof(*t->syms), cmp_sym);
 	for (size_t i = 0; i < t->n; i++) {
 		if (n > 0 && t->syms[n - 1].start == t->syms[i].start) {
@@ -562,7 +597,7 @@ static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 		if (i + 1 < n && t->syms[i + 1].start < lim)
 			lim = t->syms[i + 1].start;
 		if (y->size == 0)
-			y->size = lim - y->start;
+			y->size = section_end(&x, y->start, lim) - y->start;
 		else if (y->size > UINT64_MAX - y->start)
 			y->size = UINT64_MAX - y->start;
 	}
@@ -694,8 +729,307 @@ out:
 	return r;
 }
 
-/* .symtab if it has any function, else .dynsym, else Go's .gopclntab. A symbol table that is
- * malformed counts as absent; only allocation and I/O failures are errors. */
+/* ---- PLT stubs ---- */
+
+/* A sample lands in a PLT stub often enough to matter (the jmp through the GOT of a hot call;
+ * the first calls of an object just loaded, lazily bound). perf and objdump call a stub
+ * "NAME@plt" after the function whose GOT slot it jumps through; so do we. A stub's slot comes
+ * from its code (jmp *disp32(%rip), after an endbr64 and a bnd prefix: .plt, .plt.sec and
+ * .plt.got alike), its name from the relocation that fills the slot: JUMP_SLOT and GLOB_DAT
+ * through .dynsym, IRELATIVE (a call to an IFUNC of the object itself, as in libc) through the
+ * IFUNC symbol at its resolver. A stub with no such relocation (the lazy PLT's first entry)
+ * stays unnamed. */
+#define MAX_PLT       (1u << 16)     /* stubs named; relocations looked at for them */
+#define MAX_PLT_BYTES (1u << 20)     /* a larger PLT section is not read */
+#define MAX_DYNSYM    (16ull << 20)  /* a larger .dynsym (or its strings) names no stub */
+
+struct slot {
+	uint64_t got;    /* the GOT slot's address */
+	uint64_t addend; /* IRELATIVE: the resolver's address */
+	uint32_t sym;    /* .dynsym index; 0 for IRELATIVE */
+};
+
+struct ifunc {
+	uint64_t value;
+	uint32_t pref; /* among aliases, the name a lookup of the resolver gives (preference()) */
+	uint32_t name;
+};
+
+struct stub {
+	uint64_t off, size;
+	uint32_t name; /* into the .dynsym strings */
+};
+
+struct plt {
+	Elf64_Sym *dsym;  /* .dynsym */
+	uint64_t ndsym;
+	char *dstr;       /* its strings, NUL-ended */
+	uint64_t dstrsz;
+	struct slot *slots;
+	size_t nslots;
+	struct ifunc *ifuncs;
+	size_t nifuncs;
+	struct stub *stubs;
+	size_t nstubs;
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	return x->got < y->got ? -1 : x->got > y->got;
+}
+
+static int cmp_ifunc(const void *a, const void *b)
+{
+	const struct ifunc *x = a, *y = b;
+
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	if (x->pref != y->pref)
+		return x->pref < y->pref ? -1 : 1;
+	return x->name < y->name ? -1 : x->name > y->name;
+}
+
+static void plt_done(struct plt *p)
+{
+	free(p->dsym);
+	free(p->dstr);
+	free(p->slots);
+	free(p->ifuncs);
+	free(p->stubs);
+}
+
+/* .dynsym (section index dyn) and its strings, and the object's IFUNC symbols, sorted. */
+static int plt_dynsym(const struct elf *e, size_t dyn, struct plt *p)
+{
+	const Elf64_Shdr *sh = &e->sh[dyn], *strsh;
+	void *buf;
+	int r;
+
+	if (sh->sh_entsize != sizeof(Elf64_Sym) || sh->sh_size > MAX_DYNSYM || sh->sh_link >= e->shnum)
+		return -ENOEXEC;
+	strsh = &e->sh[sh->sh_link];
+	if (strsh->sh_type != SHT_STRTAB || strsh->sh_size == 0 || strsh->sh_size > MAX_DYNSYM)
+		return -ENOEXEC;
+	r = src_dup(&e->src, sh->sh_offset, sh->sh_size, &buf);
+	if (r < 0)
+		return r;
+	p->dsym = buf;
+	p->ndsym = sh->sh_size / sizeof(Elf64_Sym);
+	r = src_dup(&e->src, strsh->sh_offset, strsh->sh_size, &buf);
+	if (r < 0)
+		return r;
+	p->dstr = buf;
+	p->dstrsz = strsh->sh_size;
+	p->dstr[p->dstrsz - 1] = '\0';
+	for (uint64_t i = 0; i < p->ndsym; i++)
+		if (ELF64_ST_TYPE(p->dsym[i].st_info) == STT_GNU_IFUNC && p->dsym[i].st_shndx != SHN_UNDEF)
+			p->nifuncs++;
+	if (p->nifuncs > MAX_PLT)
+		p->nifuncs = MAX_PLT;
+	p->ifuncs = malloc((p->nifuncs ? p->nifuncs : 1) * sizeof(*p->ifuncs));
+	if (!p->ifuncs)
+		return -ENOMEM;
+	for (uint64_t i = 0, k = 0; i < p->ndsym && k < p->nifuncs; i++)
+		if (ELF64_ST_TYPE(p->dsym[i].st_info) == STT_GNU_IFUNC && p->dsym[i].st_shndx != SHN_UNDEF)
+			p->ifuncs[k++] = (struct ifunc){ p->dsym[i].st_value,
+				p->dsym[i].st_name < p->dstrsz ? preference(&p->dsym[i], p->dstr + p->dsym[i].st_name) : ~0u,
+				p->dsym[i].st_name };
+	qsort(p->ifuncs, p->nifuncs, sizeof(*p->ifuncs), cmp_ifunc);
+	return 0;
+}
+
+/* The relocations that fill GOT slots, from every RELA section of .dynsym (section dyn). */
+static int plt_slots(const struct elf *e, size_t dyn, struct plt *p)
+{
+	Elf64_Rela chunk[256];
+	int r = 0;
+
+	p->slots = malloc(MAX_PLT * sizeof(*p->slots));
+	if (!p->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->shnum; i++) {
+		const Elf64_Shdr *sh = &e->sh[i];
+		uint64_t n = sh->sh_size / sizeof(Elf64_Rela);
+
+		if (sh->sh_type != SHT_RELA || sh->sh_link != dyn || sh->sh_entsize != sizeof(Elf64_Rela))
+			continue;
+		for (uint64_t k = 0; k < n && p->nslots < MAX_PLT; k += 256) {
+			uint64_t m = n - k < 256 ? n - k : 256;
+
+			r = src_read(&e->src, sh->sh_offset + k * sizeof(Elf64_Rela), m * sizeof(Elf64_Rela), chunk);
+			if (r == -ENOEXEC) /* past the end of the file: no more of this section */
+				break;
+			if (r < 0)
+				return r;
+			for (uint64_t j = 0; j < m && p->nslots < MAX_PLT; j++) {
+				uint32_t type = ELF64_R_TYPE(chunk[j].r_info), sym = ELF64_R_SYM(chunk[j].r_info);
+
+				if (((type == R_X86_64_JUMP_SLOT || type == R_X86_64_GLOB_DAT) && sym && sym < p->ndsym) ||
+				    type == R_X86_64_IRELATIVE)
+					p->slots[p->nslots++] = (struct slot){ chunk[j].r_offset,
+						(uint64_t)chunk[j].r_addend, type == R_X86_64_IRELATIVE ? 0 : sym };
+			}
+		}
+	}
+	qsort(p->slots, p->nslots, sizeof(*p->slots), cmp_slot);
+	return 0;
+}
+
+/* The name (into dstr) of the function whose GOT slot is got; 0 for none. */
+static uint32_t plt_name(const struct plt *p, uint64_t got)
+{
+	size_t lo = 0, hi = p->nslots;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct slot *sl = &p->slots[mid];
+
+		if (got < sl->got) {
+			hi = mid;
+		} else if (got > sl->got) {
+			lo = mid + 1;
+		} else if (sl->sym) {
+			return p->dsym[sl->sym].st_name < p->dstrsz ? p->dsym[sl->sym].st_name : 0;
+		} else {
+			/* IRELATIVE: the IFUNC symbol at the resolver */
+			size_t a = 0, b = p->nifuncs;
+
+			while (a < b) { /* the first at the resolver: the preferred alias */
+				size_t m = a + (b - a) / 2;
+
+				if (p->ifuncs[m].value < sl->addend)
+					a = m + 1;
+				else
+					b = m;
+			}
+			return a < p->nifuncs && p->ifuncs[a].value == sl->addend && p->ifuncs[a].name < p->dstrsz
+				       ? p->ifuncs[a].name : 0;
+		}
+	}
+	return 0;
+}
+
+/* The GOT slot the stub at address at (its code in c, len bytes) jumps through; 0 for none. */
+static uint64_t stub_got(const uint8_t *c, uint64_t len, uint64_t at)
+{
+	uint64_t i = 0;
+	int32_t disp;
+
+	if (len >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
+		i = 4; /* endbr64 */
+	if (i < len && c[i] == 0xf2)
+		i++; /* bnd */
+	if (len < i + 6 || c[i] != 0xff || c[i + 1] != 0x25)
+		return 0;
+	memcpy(&disp, c + i + 2, sizeof(disp));
+	return at + i + 6 + (uint64_t)(int64_t)disp;
+}
+
+/* The stubs of the PLT section sh, named. */
+static int plt_section(const struct elf *e, const Elf64_Shdr *sh, struct plt *p)
+{
+	uint64_t step = sh->sh_entsize ? sh->sh_entsize : 16, off;
+	uint8_t *code = NULL;
+	void *buf;
+	int r = 0;
+
+	if (sh->sh_type != SHT_PROGBITS || !(sh->sh_flags & SHF_EXECINSTR) || (step != 8 && step != 16) ||
+	    sh->sh_size == 0 || sh->sh_size > MAX_PLT_BYTES || !vaddr_to_offset(e, sh->sh_addr, &off))
+		goto out;
+	r = src_dup(&e->src, sh->sh_offset, sh->sh_size, &buf);
+	if (r < 0)
+		goto out;
+	code = buf;
+	for (uint64_t k = 0; k + step <= sh->sh_size && p->nstubs < MAX_PLT; k += step) {
+		uint64_t got = stub_got(code + k, step, sh->sh_addr + k);
+		uint32_t name = got ? plt_name(p, got) : 0;
+
+		if (name && p->dstr[name])
+			p->stubs[p->nstubs++] = (struct stub){ off + k, step, name };
+	}
+out:
+	free(code);
+	return r == -ENOEXEC ? 0 : r;
+}
+
+/* Adds "NAME@plt" for the PLT stubs to t (its strings grow by their names). A file without
+ * .dynsym, relocations or PLT sections adds nothing; neither does one whose stubs would not fit
+ * the table's budget. Only allocation and I/O failures are errors. */
+static int load_plt(const struct elf *e, struct table *t)
+{
+	static const char *const names[][2] = { { ".plt", NULL }, { ".plt.sec", NULL }, { ".plt.got", NULL } };
+	struct plt p = { 0 };
+	uint64_t extra = 0, pos;
+	size_t dyn = e->shnum;
+	char *strtab;
+	int r = 0;
+
+	if (e->debug)
+		goto out; /* a debug file's sections hold no code */
+	for (size_t i = 0; i < e->shnum && dyn == e->shnum; i++)
+		if (e->sh[i].sh_type == SHT_DYNSYM)
+			dyn = i;
+	if (dyn == e->shnum || (r = plt_dynsym(e, dyn, &p)) < 0 || (r = plt_slots(e, dyn, &p)) < 0 ||
+	    p.nslots == 0)
+		goto out;
+	p.stubs = malloc(MAX_PLT * sizeof(*p.stubs));
+	if (!p.stubs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < 3; k++) {
+		const Elf64_Shdr *sh = NULL;
+
+		r = find_section(e, names[k], &sh);
+		if (r == 0 && sh)
+			r = plt_section(e, sh, &p);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < p.nstubs; i++)
+		extra += strlen(p.dstr + p.stubs[i].name) + sizeof("@plt");
+	/* the table's budget: its strings and symbols as they will be (budget_table) */
+	if (p.nstubs == 0 || t->strsz + extra > MAX_STRTAB ||
+	    (e->budget != UINT64_MAX &&
+	     (2 * (t->strsz + extra) > e->budget ||
+	      t->n + p.nstubs > (e->budget - 2 * (t->strsz + extra)) / (2 * sizeof(struct sym)))) ||
+	    t->n + p.nstubs > MAX_SYMS)
+		goto out;
+	/* a program whose symbol tables name no function of its own has no strings yet: they
+	 * start with an empty one, as a string table does */
+	strtab = realloc(t->strtab, (t->strtab ? t->strsz : 1) + extra);
+	if (!strtab) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!t->strtab) {
+		strtab[0] = '\0';
+		t->strsz = 1;
+	}
+	t->strtab = strtab;
+	pos = t->strsz;
+	t->strsz += extra;
+	if (t->max < t->n + p.nstubs)
+		t->max = t->n + p.nstubs;
+	for (size_t i = 0; i < p.nstubs; i++) {
+		uint64_t len = strlen(p.dstr + p.stubs[i].name);
+
+		memcpy(strtab + pos, p.dstr + p.stubs[i].name, len);
+		memcpy(strtab + pos + len, "@plt", sizeof("@plt"));
+		r = add_sym(t, p.stubs[i].off, p.stubs[i].size, (uint32_t)pos, 2u << 16);
+		if (r < 0)
+			goto out;
+		pos += len + sizeof("@plt");
+	}
+out:
+	plt_done(&p);
+	return r;
+}
+
+/* .symtab if it has any function, else .dynsym, else Go's .gopclntab; and the PLT's stubs. A
+ * symbol table that is malformed counts as absent; only allocation and I/O failures are errors. */
 static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 {
 	static const uint32_t types[] = { SHT_SYMTAB, SHT_DYNSYM };
@@ -719,6 +1053,9 @@ static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 		if (r < 0)
 			goto out;
 	}
+	r = load_plt(e, &t);
+	if (r < 0)
+		goto out;
 	r = finish(e, &t, s);
 out:
 	table_done(&t);

@@ -3,7 +3,8 @@
  * elfsym.h — function names and GNU build IDs from ELF files on disk.
  *
  * Reads .symtab (falling back to .dynsym, then, for a stripped Go program, to the function
- * table of .gopclntab) of one ELF64 file into a sorted table of function symbols and answers
+ * table of .gopclntab), and names its PLT stubs "NAME@plt", of one ELF64 file into a sorted
+ * table of function symbols and answers
  * "which function holds this file offset" in O(log n). The file is
  * untrusted input: every offset and size is checked against the file size, and the parser is
  * fuzzed. Never called from a signal handler: it allocates and does I/O.

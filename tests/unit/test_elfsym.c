@@ -467,6 +467,85 @@ static void test_libc(const struct ldp_maps *maps)
 	}
 }
 
+/* The file offset of virtual address v in the file whose segments are l. */
+static int offset_of(const struct ldp_elfsym_loads *l, uint64_t v, uint64_t *off)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (v >= l->l[i].vaddr && v - l->l[i].vaddr < l->l[i].filesz) {
+			*off = l->l[i].offset + (v - l->l[i].vaddr);
+			return 0;
+		}
+	return -1;
+}
+
+/* Every PLT stub objdump names "NAME@plt" is named so by a lookup; one objdump calls
+ * "*ABS*+0xADDR@plt" (IRELATIVE) carries the name a lookup of ADDR gives, with "@plt". No stub
+ * is taken for the function before the PLT (`_init`, size 0). Returns the stubs checked. */
+static int check_plt(const char *path)
+{
+	char *argv[] = { "objdump", "-d", "-j", ".plt", "-j", ".plt.got", "-j", ".plt.sec", (char *)path, NULL };
+	size_t outsz = 4u << 20;
+	char *out = malloc(outsz), *line, *save = NULL, want[256];
+	struct ldp_elfsym_loads loads;
+	struct ldp_elfsym *s = NULL;
+	char bid[2 * 64 + 1];
+	int fd, r, n = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && ldp_elfsym_read_loads(fd, &loads, bid, sizeof(bid)) == 0, "%s: no loads", path);
+	if (fd >= 0)
+		close(fd);
+	r = ldp_elfsym_open(path, &s);
+	CHECK(r == 0 && out, "ldp_elfsym_open(%s) returned %d", path, r);
+	if (r != 0 || !out || run(argv, out, outsz) != 0)
+		goto out;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long addr, abs;
+		char name[200];
+		const char *got, *base;
+		uint64_t off, aoff;
+
+		if (sscanf(line, "%llx <%199[^>]>:", &addr, name) != 2)
+			continue;
+		if (offset_of(&loads, addr, &off) < 0) {
+			CHECK(0, "%s: %#llx in no segment", path, addr);
+			continue;
+		}
+		got = ldp_elfsym_lookup(s, off);
+		if (strstr(name, "@plt-")) {
+			/* the lazy PLT's first entry ("NEXT@plt-0x10"): no function's */
+			CHECK(!got, "%s: the PLT's first entry at %#llx named %s", path, addr, got);
+			continue;
+		}
+		if (sscanf(name, "*ABS*+0x%llx@plt", &abs) == 1) {
+			base = offset_of(&loads, abs, &aoff) == 0 ? ldp_elfsym_lookup(s, aoff) : NULL;
+			snprintf(want, sizeof(want), "%s@plt", str_or_null(base));
+		} else {
+			snprintf(want, sizeof(want), "%s", name);
+		}
+		CHECK(streq(got, want), "%s: stub at %#llx: %s, want %s", path, addr, str_or_null(got), want);
+		n++;
+	}
+out:
+	free(out);
+	ldp_elfsym_free(s);
+	return n;
+}
+
+static void test_plt(const struct ldp_maps *maps, const char *exe)
+{
+	const struct ldp_map *m = ldp_maps_find(maps, (uintptr_t)&getpid);
+	int n;
+
+	/* libc: JUMP_SLOT, IRELATIVE (its calls of its own IFUNCs) and .plt.got stubs */
+	n = m ? check_plt(m->path) : 0;
+	CHECK(n >= 10, "libc: %d PLT stubs checked", n);
+	/* Debian's stripped programs (.dynsym only); this test (.symtab, with _init before .plt) */
+	CHECK(check_plt("/usr/bin/ls") >= 50, "ls: too few PLT stubs");
+	CHECK(check_plt("/usr/bin/xz") >= 50, "xz: too few PLT stubs");
+	CHECK(check_plt(exe) >= 10, "%s: too few PLT stubs", exe);
+}
+
 static void test_garbage(void)
 {
 	uint8_t buf[4096];
@@ -967,6 +1046,7 @@ int main(int argc, char **argv)
 	if (len > 0 && r == 0) {
 		test_self(&maps, exe);
 		test_libc(&maps);
+		test_plt(&maps, exe);
 		test_go_real(exe);
 	}
 	ldp_maps_free(&maps);
