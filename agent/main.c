@@ -221,13 +221,18 @@ static void config_problem(void *ctx, const struct ldp_config_problem *p)
 		p->hint ? " (hint: " : "", p->hint ? p->hint : "", p->hint ? ")" : "");
 }
 
+static void deliver_log(int level, const char *msg)
+{
+	alog(level, "%s", msg);
+}
+
 /* The host agent's settings: the shim's file (or --config FILE), then LDPROF_* variables.
  * Profiles go where the shim's go, into root's own folder of a shared base. */
 static int read_config(struct agent *a, const struct opts *o)
 {
 	extern char **environ;
-	char dir[LDP_CONFIG_STR - 8], note[384];
-	int errors = 0, r;
+	char why[LDP_CONFIG_STR + 128];
+	int errors = 0;
 
 	ldp_config_defaults(&a->cfg);
 	if (o->config) {
@@ -245,42 +250,16 @@ static int read_config(struct agent *a, const struct opts *o)
 	/* [log] level counts error 0 .. debug 3; ours counts debug 0 .. error 3 */
 	log_level = verbose ? 0 : 3 - a->cfg.log_level;
 	a->network = strncmp(a->cfg.endpoint, "file://", 7) != 0;
-	if (!a->network) {
-		r = ldp_private_dir(a->cfg.endpoint + 7, (unsigned)geteuid(), dir, sizeof(dir), note,
-				    sizeof(note));
-		if (r < 0) {
-			/* Not a reason to stop: what the agent does besides (registrations, the
-			 * exec hook that covers static programs) goes on; its profiles are lost. */
-			alog(3, "no folder of its own in %s (%s): profiles are not written, only counted "
-			     "as lost", a->cfg.endpoint + 7, note[0] ? note : strerror(-r));
-			a->no_output = 1;
-		} else {
-			if (note[0])
-				alog(2, "%s: %s", a->cfg.endpoint + 7, note);
-			snprintf(a->cfg.endpoint, sizeof(a->cfg.endpoint), "file://%s", dir);
-		}
-	} else if (a->cfg.spool_max_bytes) {
-		r = ldp_private_dir(a->cfg.spool_dir, (unsigned)geteuid(), dir, sizeof(dir), note,
-				    sizeof(note));
-		if (r < 0) {
-			alog(2, "spool off: no folder of its own in %s (%s): profiles that cannot be sent "
-				"are lost", a->cfg.spool_dir, note[0] ? note : strerror(-r));
-			a->cfg.spool_max_bytes = 0;
-		} else {
-			if (note[0])
-				alog(2, "%s: %s", a->cfg.spool_dir, note);
-			snprintf(a->cfg.spool_dir, sizeof(a->cfg.spool_dir), "%s", dir);
-		}
+	/* No output folder is not a reason to stop: what the agent does besides (registrations,
+	 * the exec hook that covers static programs) goes on; its profiles are counted as lost. */
+	if (ldp_deliver_own_dirs(&a->cfg, (unsigned)geteuid(), deliver_log, why, sizeof(why)) < 0) {
+		alog(3, "profiles are not written, only counted as lost");
+		a->no_output = 1;
 	}
 	return 0;
 }
 
 /* ---- delivery ---- */
-
-static void deliver_log(int level, const char *msg)
-{
-	alog(level, "%s", msg);
-}
 
 /* Network delivery on deliver.c's sender thread, so that a slow endpoint never delays the
  * ring buffer; submit wakes it. */

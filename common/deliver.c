@@ -111,6 +111,46 @@ static void init_sync(struct ldp_deliver *d)
 	pthread_condattr_destroy(&ca);
 }
 
+int ldp_deliver_own_dirs(struct ldp_config *c, unsigned euid, ldp_deliver_log_fn log, char *why,
+			 size_t whylen)
+{
+	char dir[sizeof(c->endpoint) - 8], note[384], msg[LDP_CONFIG_STR + 512];
+	int r;
+
+	if (!strncmp(c->endpoint, "file://", 7)) {
+		r = ldp_private_dir(c->endpoint + 7, euid, dir, sizeof(dir), note, sizeof(note));
+		if (r < 0) {
+			snprintf(why, whylen, "no folder of uid %u's own in %s: %s", euid, c->endpoint + 7,
+				 note[0] ? note : strerror(-r));
+			log(3, why);
+			return r;
+		}
+		if (note[0]) {
+			snprintf(msg, sizeof(msg), "%s: %s", c->endpoint + 7, note);
+			log(2, msg);
+		}
+		snprintf(c->endpoint, sizeof(c->endpoint), "file://%s", dir);
+		return 0;
+	}
+	if (!c->spool_max_bytes)
+		return 0;
+	r = ldp_private_dir(c->spool_dir, euid, dir, sizeof(dir), note, sizeof(note));
+	if (r < 0) {
+		/* not a reason to stay off: profiles are sent, only the fallback is missing */
+		snprintf(msg, sizeof(msg), "spool off: no folder of uid %u's own in %s (%s): profiles that "
+			 "cannot be sent are lost", euid, c->spool_dir, note[0] ? note : strerror(-r));
+		log(2, msg);
+		c->spool_max_bytes = 0;
+		return 0;
+	}
+	if (note[0]) {
+		snprintf(msg, sizeof(msg), "%s: %s", c->spool_dir, note);
+		log(2, msg);
+	}
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "%s", dir);
+	return 0;
+}
+
 struct ldp_deliver *ldp_deliver_new(const struct ldp_config *c, ldp_deliver_log_fn log)
 {
 	struct ldp_deliver *d = calloc(1, sizeof(*d));

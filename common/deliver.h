@@ -40,6 +40,15 @@ struct ldp_deliver_stats {
 
 /* c must outlive the engine. Returns NULL on ENOMEM. */
 struct ldp_deliver *ldp_deliver_new(const struct ldp_config *c, ldp_deliver_log_fn log);
+
+/* Points c at the folders of uid euid in the configured ones (ldp_private_dir): a file://
+ * endpoint's, or with a network endpoint the spool's. A shared base as packaged (root's, 1733)
+ * gives each user base/<uid>; a folder of euid's own is used as it is. Whatever was moved
+ * aside or refused is logged. Returns 0; -errno when the output folder cannot be had (c is
+ * left as it was, why says it: the caller writes no profile); without a spool folder the
+ * spool is off (spool_max_bytes 0: unsent profiles are lost) and 0 is returned. */
+int ldp_deliver_own_dirs(struct ldp_config *c, unsigned euid, ldp_deliver_log_fn log, char *why,
+			 size_t whylen);
 void ldp_deliver_free(struct ldp_deliver *d);
 
 /* The spool this engine drains is another user's (root's `ldprof flush` of <base>/<uid>): what

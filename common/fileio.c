@@ -102,6 +102,43 @@ int ldp_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int ldp_append_line(const char *path, const char *line, size_t len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else if ((n = write(fd, line, len)) < 0)
+		r = -errno;
+	else if ((size_t)n != len)
+		r = -EIO; /* one write or none: a line continued by a second one could interleave */
+	close(fd);
+	return r;
+}
+
+int ldp_log_line(const char *path, const char *level, const char *msg)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line) - 1, "ldprof[%d]: %s: %s", (int)getpid(), level, msg);
+
+	if (n < 0)
+		return -EINVAL;
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[n++] = '\n';
+	return ldp_append_line(path, line, (size_t)n);
+}
+
 /* Is the folder at fd ours alone (owned by euid, no write for others; no access at all for
  * others when strict)? */
 static int ours(int fd, unsigned euid, int strict)

@@ -25,6 +25,18 @@ int ldp_root_only(const struct stat *st);
 /* Writes all len bytes to fd. Returns 0 or -errno. */
 int ldp_write_all(int fd, const void *buf, size_t len);
 
+/* Appends a log line to path with one write() on a descriptor opened O_APPEND for it (lines of
+ * several processes do not interleave, no descriptor stays open): non-blocking, so that a FIFO
+ * planted at the path holds nobody; not through a symbolic link; written only when it is a
+ * regular file. line is len bytes, its '\n' included: the caller has made it one line.
+ * Returns 0, -EINVAL for anything but a regular file, or -errno. */
+int ldp_append_line(const char *path, const char *line, size_t len);
+
+/* "ldprof[PID]: LEVEL: MSG\n", the shim's log line (shim/log.c), appended to path with
+ * ldp_append_line(): one line whatever msg holds (control characters become '?', cut at 1 KiB).
+ * Returns 0 or -errno. */
+int ldp_log_line(const char *path, const char *level, const char *msg);
+
 /* The folder a process with effective uid euid writes its files into, under a configured base
  * (profiles, spool): base itself when it is a folder owned by euid that nobody else can write;
  * otherwise base/<euid>, created 0700 when missing. Such a base must be root's (or euid's) and,

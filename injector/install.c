@@ -352,7 +352,8 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 /* The library must be safe to name in ld.so.preload: the file the native loader finds (with
  * $LIB, the 64-bit expansion) and every 32-bit stub there is pass check_file(); and it must
  * load: /bin/true runs with the line itself preloaded (the loader expands $LIB as it will for
- * ld.so.preload) and start_after_cpu = 0 (the core loads), exits 0 and prints nothing. */
+ * ld.so.preload), start_after_cpu = 0 and [agent] rings = false (the core loads), exits 0 and
+ * prints nothing. */
 static int check_lib(const char *root, const char *lib, char *why, size_t whylen)
 {
 	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512];
@@ -402,8 +403,10 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 	if (pid == 0) {
 		dup2(pipefd[1], 2);
 		setenv("LD_PRELOAD", line, 1);
-		/* the core too, not only the waiter a process this short would get */
+		/* the core too, not only the waiter a process this short would get: only the old
+		 * path loads it, and only from the start with no collector (issue 16 deletes it) */
 		setenv("LDPROF_SELECT_START_AFTER_CPU", "0", 1);
+		setenv("LDPROF_AGENT_RINGS", "false", 1);
 		if (cfg[0])
 			setenv("LDPROF_CONFIG", cfg, 1);
 		execl("/bin/true", "true", (char *)NULL);

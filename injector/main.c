@@ -130,23 +130,39 @@ static int find_shim(char *buf, size_t len)
 
 extern char **environ;
 
+static struct ldp_config run_cfg;   /* the configuration CMD would see */
+static char run_first_error[256];   /* its first error, "WHERE: WHAT" */
+
 /* The environment's warnings (a variable ignored as root, a misspelt name) are said before
- * CMD starts; errors are counted and said in one line. */
+ * CMD starts; errors are counted and said in one line, the first one in the log. */
 static void count_problem(void *ctx, const struct ldp_config_problem *p)
 {
 	(void)ctx;
 	if (p->severity == LDP_CONFIG_WARNING && !strncmp(p->where, "LDPROF_", 7))
 		fprintf(stderr, "ldprof run: %s: warning: %s%s%s%s\n", p->where, p->what,
 			p->hint ? " (hint: " : "", p->hint ? p->hint : "", p->hint ? ")" : "");
+	if (p->severity == LDP_CONFIG_ERROR && !run_first_error[0])
+		snprintf(run_first_error, sizeof(run_first_error), "%s: %s", p->where, p->what);
 }
 
 /* Errors in the configuration CMD will see (file and environment), 0 if none. */
 static int run_config_ok(void)
 {
-	static struct ldp_config c;
-	int r = ldp_config_load(&c, environ, count_problem, NULL);
+	int r = ldp_config_load(&run_cfg, environ, count_problem, NULL);
 
 	return r < 0 ? 1 : r;
+}
+
+/* CMD runs without profiling (why): said in the log the configuration names, where the shim
+ * would have said it, since CMD gets no shim to say it. */
+static void run_off_logged(const char *why)
+{
+	char msg[512];
+
+	if (!run_cfg.log_file[0] || !strcmp(run_cfg.log_file, "syslog"))
+		return;
+	snprintf(msg, sizeof(msg), "staying off, ldprof run does not profile: %s", why);
+	ldp_log_line(run_cfg.log_file, "warn", msg);
 }
 
 static void flush_log(int level, const char *msg)
@@ -415,7 +431,7 @@ static int cmd_run(int argc, char **argv)
 	/* A host-wide install waits for [select] start_after_cpu before it loads the profiler into
 	 * a process (most are short); someone who runs CMD under ldprof wants all of it, unless
 	 * the option or the environment says otherwise. */
-	if (setenv("LD_PRELOAD", preload, 1) || (hz && setenv("LDPROF_SAMPLING_HZ", hzbuf, 1)) ||
+	if ((hz && setenv("LDPROF_SAMPLING_HZ", hzbuf, 1)) ||
 	    (flush && setenv("LDPROF_SAMPLING_FLUSH_INTERVAL", flush, 1)) ||
 	    setenv("LDPROF_SELECT_START_AFTER_CPU", start_after ? start_after : "0", !!start_after)) {
 		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
@@ -423,15 +439,25 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* A config with errors keeps the profiler off in CMD; say so here, where someone reads. */
 	r = run_config_ok();
-	if (r > 0)
+	if (r > 0) {
 		fprintf(stderr, "ldprof run: the configuration has %d error%s: %s runs without profiling "
 			"(`ldprof config check` lists them)\n", r, r > 1 ? "s" : "", argv[i]);
-	if (root && ldp_runconf_untrusted())
+		run_off_logged(run_first_error[0] ? run_first_error : "the configuration has errors");
+	}
+	if (root && ldp_runconf_untrusted()) {
 		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
 			"file or its folder can be written by someone else than root\n", argv[i]);
-	/* Without profiling, as said: no collector (the shim then stays off). */
+		run_off_logged("running as root, the config file or its folder can be written by someone "
+			       "else than root");
+	}
+	/* Without profiling, as said: CMD runs without the shim, as it would without ldprof (a
+	 * shim with no collector of ours could still hand its ring to a running agent). */
 	if (r > 0 || (root && ldp_runconf_untrusted()))
 		ring = 0;
+	else if (setenv("LD_PRELOAD", preload, 1)) {
+		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
+		return 1;
+	}
 	/* The tree carries only the ring sampler, and this process collects. */
 	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
 		fprintf(stderr, "ldprof run: cannot collect: %s\n", rcerr);

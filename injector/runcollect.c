@@ -23,6 +23,7 @@
 #include "collector.h"
 #include "config.h"
 #include "deliver.h"
+#include "fileio.h"
 #include "runcollect.h"
 #include "symcache.h"
 
@@ -38,21 +39,16 @@ struct ldp_runcollect {
 
 static struct ldp_config *log_cfg;
 
-/* level: 0 debug .. 3 error (deliver.h); the config's level: 0 error .. 3 debug. */
+/* level: 0 debug .. 3 error (deliver.h); the config's level: 0 error .. 3 debug. The shim's
+ * line, appended as the shim appends (a FIFO at the path holds nobody). */
 static void run_log(int level, const char *msg)
 {
 	const char *names[] = { "debug", "info", "warn", "error" };
-	FILE *f;
 
 	if (!log_cfg || !log_cfg->log_file[0] || !strcmp(log_cfg->log_file, "syslog") ||
 	    level < 0 || level > 3 || 3 - level > log_cfg->log_level)
 		return;
-	f = fopen(log_cfg->log_file, "ae");
-	if (!f)
-		return;
-	/* the shim's and the core's line format (shim/log.c): one log, one shape */
-	fprintf(f, "ldprof[%d]: %s: %s\n", (int)getpid(), names[level], msg);
-	fclose(f);
+	ldp_log_line(log_cfg->log_file, names[level], msg);
 }
 
 static void no_problem(void *ctx, const struct ldp_config_problem *p)
@@ -83,6 +79,11 @@ int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(rc->sock, sizeof(rc->sock), "%s/collector.sock", rc->dir);
+	/* the files are this user's, as the agent's are root's: in a shared base as packaged
+	 * (root's, 1733), a folder of this user's own */
+	r = ldp_deliver_own_dirs(&rc->cfg, (unsigned)geteuid(), run_log, err, errlen);
+	if (r < 0)
+		goto fail;
 	rc->d = ldp_deliver_new(&rc->cfg, run_log);
 	if (!rc->d) {
 		r = -ENOMEM;

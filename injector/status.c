@@ -557,6 +557,7 @@ static int before_core(int decision)
 	case LDP_ST_SECCOMP:
 	case LDP_ST_TASKS_LIMIT:
 	case LDP_ST_HOST_INIT:
+	case LDP_ST_NO_COLLECTOR:
 		return 1;
 	default:
 		return 0;

@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 
 static char log_path[4096];
@@ -33,7 +33,6 @@ void ldp_log(int level, const char *fmt, ...)
 	static const int prio[] = { 7, 6, 4, 3 }; /* LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
 	int sys = !strcmp(log_path, "syslog");
 	char line[1024];
-	struct stat st;
 	va_list ap;
 	int n, fd;
 
@@ -66,13 +65,6 @@ void ldp_log(int level, const char *fmt, ...)
 		close(fd);
 		return;
 	}
-	/* Non-blocking: a FIFO planted at the log's path must not hold the program (at exit, in
-	 * open()); and only a regular file is written. */
-	fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, line, (size_t)n) < 0) {
-		/* nothing sensible to do */
-	}
-	close(fd);
+	/* a FIFO planted at the log's path must not hold the program (at exit, in open()) */
+	ldp_append_line(log_path, line, (size_t)n);
 }

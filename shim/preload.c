@@ -29,9 +29,12 @@
  * by default) it registers with the agent and starts one thread of its own, the waiter, which
  * dlopen()s the core once the process has used that much CPU time (most processes never do);
  * with 0, it dlopen()s the core at once (which registers with the agent). With [agent] rings
- * (ldprof-agent collects), the ring sampler (ringsamp.c) replaces both, glibc and musl alike:
- * at once with 0, else deferred with no thread: our SIGPROF handler and one timer on the
- * process's CPU clock, the agent asked from the handler when the time comes (defer_ring).
+ * (the default: ldprof-agent collects), the ring sampler (ringsamp.c) replaces both, glibc
+ * and musl alike: at once with 0 when the agent takes rings, else deferred with no thread: our
+ * SIGPROF handler and one timer on the process's CPU clock, the agent's socket looked for from
+ * the handler when the time comes (defer_ring). With [agent] rings and no collector (no
+ * agent, not under `ldprof run`) it stays off (no-collector): never the core. Only [agent]
+ * rings = false still takes the waiter and the core, until issue 16 deletes them.
  * A process where it stays off gets no core, no thread, no signal handler and no timer. What
  * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
  * read with a few system calls (the [select] keys, the endpoint and the agent's socket only;
@@ -1743,6 +1746,31 @@ static int agent_collects(long *period_ns)
 	return *period_ns != 0;
 }
 
+/* Off for want of a collector ([agent] rings, from the start, no ring taken): said in the
+ * log and in `ldprof status` (no-collector), with what the agent answered. */
+static void no_collector(int asked)
+{
+	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
+
+	if (!asked)
+		p = put(p, end, "no collector: no [agent] socket; ldprof run collects");
+	else if (ldp_state.agent == LDP_AG_REGISTERED)
+		p = put(p, end, "no collector: ldprof-agent collects no rings ([agent] rings = false there)");
+	else {
+		p = put(p, end, "no collector: ldprof-agent ");
+		p = put(p, end, outcome_name(ldp_state.agent));
+		if (ldp_state.agent_detail[0]) {
+			p = put(p, end, " (");
+			p = put(p, end, ldp_state.agent_detail);
+			p = put(p, end, ")");
+		}
+		p = put(p, end, "; ldprof run collects");
+	}
+	*p = 0;
+	decide(LDP_ST_NO_COLLECTOR, why);
+	preload_log(LOG_INFO_, "staying off", why);
+}
+
 /* ---- deferred activation on the ring sampler: no thread ----
  *
  * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
@@ -1773,7 +1801,7 @@ static long ring_activate(void)
 	p = put(p, end, ldp_agentreq_why((int)r));
 	p = put(p, end, ")");
 	*p = 0;
-	decide(LDP_ST_CORE_FAILED, why);
+	decide(LDP_ST_NO_COLLECTOR, why);
 	preload_log(LOG_INFO_, "staying off", why);
 	return 0;
 }
@@ -1952,6 +1980,15 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	asked = rules.start_after_ns == 0 && rules.agent_rings && agent_sock[0];
 	if (asked && agent_collects(&period)) {
 		start_ring(agent_sock, period, 1);
+		return;
+	}
+	/* With [agent] rings and no collector (preloaded by hand, no agent running): off. A
+	 * collector of our own started from here would be a process the program did not start
+	 * (in its process group, its session, its cgroup's task count; reparented to it if it is a
+	 * subreaper), and the core, the other way to profile without one, puts threads and
+	 * libraries of ours into it (issue 16 deletes it). */
+	if (rules.agent_rings && !later) {
+		no_collector(asked);
 		return;
 	}
 	/* Later, with [agent] rings: from the handler, with no thread, glibc and musl alike. */

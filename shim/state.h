@@ -39,6 +39,7 @@ enum ldp_decision {
 	LDP_ST_WAITING,         /* let in; the core loads once it has used start_after_cpu */
 	LDP_ST_HOST_INIT,       /* the host's init (PID 1): never sampled; registered with the agent */
 	LDP_ST_RING,            /* active: the ring sampler, its samples collected outside (no thread) */
+	LDP_ST_NO_COLLECTOR,    /* [agent] rings, and no collector takes its ring: ldprof run, the agent */
 	LDP_ST_COUNT
 };
 
@@ -75,7 +76,7 @@ struct ldp_state {
 	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
 	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
 	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside", "seccomp", "tasks-limit", "starting", \
-	  "waiting", "host-init", "ring-sampling" }
+	  "waiting", "host-init", "ring-sampling", "no-collector" }
 
 /* Names for status output and logs, indexed by enum ldp_agent_outcome. */
 #define LDP_AGENT_OUTCOME_NAMES \

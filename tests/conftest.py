@@ -78,10 +78,14 @@ def ldprof_run(args, outdir=None, hz=None, timeout=60, env=None, input=None, cwd
 def preload_env(outdir, shim=None, **knobs):
     """Environment for running a program with the shim preloaded by hand: active from the
     process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU.
-    Places (output folder, log file...) go through a config file (root_config)."""
+    Places (output folder, log file...) go through a config file (root_config).
+    With no collector, only the old path profiles a process preloaded by hand: `[agent] rings =
+    false` (the in-process glibc core), unless a knob says otherwise (LDPROF_COLLECTOR, or
+    LDPROF_AGENT_RINGS=true with an agent). The tests that use it so move to `ldprof run` or
+    an agent before issue 16 deletes the core."""
     assert SHIM.exists(), f"{SHIM} is missing: run `make all`"
     env = clean_env(LD_PRELOAD=str(shim or SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
-                    LDPROF_SELECT_START_AFTER_CPU="0")
+                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_AGENT_RINGS="false")
     env.update({k: str(v) for k, v in knobs.items()})
     return root_config(env)
 

@@ -98,22 +98,22 @@ def test_nothing_of_ours_in_a_program_the_agent_collects(libc, ring_agent, tmp_p
     assert wait_for_comm(ring_agent.out, "selfview"), ring_agent.log.read_bytes()
 
 
-def test_without_rings_the_agent_leaves_the_core(world, tmp_path):
-    """[agent] rings = false in the agent's config: its answer offers nothing, and the glibc
-    core samples, writing the profile itself, registered once (the first stage asked); musl
-    stays off, as before. Off in the shim's config, the first stage does not ask at all."""
+def test_without_rings_the_agent_leaves_the_process_off(world, tmp_path):
+    """[agent] rings = false in the agent's config: its answer offers nothing, and a process
+    asking as it starts stays off, glibc and musl alike, saying so (no core loads: it is the
+    old path, taken only with rings off in the shim's own config), registered once (its static
+    children are covered). Off in the shim's config, the first stage does not ask at all."""
     a = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = false\n")
     try:
-        r = run([prog("burn"), "300"], env=preloaded(a, tmp_path / "shim"), timeout=30)
-        assert r.returncode == 0, r
-        log = read_log(tmp_path / "shim", tmp_path / "shim" / "log.txt")
-        assert "registered rings" not in log and "collector=" not in log, log
-        assert len([l for l in log.splitlines() if "agent: registered" in l]) == 1, log
-        assert [c for c, _, _ in profile_files(tmp_path / "shim").values()] == ["burn"]
-        r = run([libc_prog("musl", "burn"), "200"], env=preloaded(a, tmp_path / "musl"), timeout=30)
-        assert r.returncode == 0, r
-        assert "not supported" in read_log(tmp_path / "musl", tmp_path / "musl" / "log.txt")
-        assert not profile_files(tmp_path / "musl")
+        for libc in LIBCS:
+            d = tmp_path / libc
+            r = run([libc_prog(libc, "burn"), "300"], env=preloaded(a, d), timeout=30)
+            assert r.returncode == 0, r
+            log = read_log(d, d / "log.txt")
+            assert "registered rings" not in log and "collector=" not in log, log
+            assert len([l for l in log.splitlines() if "agent: registered" in l]) == 1, log
+            assert "staying off: no collector: ldprof-agent collects no rings" in log, log
+            assert not profile_files(d)
     finally:
         a.stop()
     b = Agent(world / "agent2", binary=AGENT_SAN, extra_ini=RINGS_INI)

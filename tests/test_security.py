@@ -20,7 +20,7 @@ import time
 import pytest
 
 from agentlib import AGENT, world  # noqa: F401  (world is a fixture)
-from conftest import CORE, LDPROF, SHIM, clean_env, preload_env, prog, read_log, run, shared_folder
+from conftest import CORE, LDPROF, SHIM, clean_env, ldprof_run, preload_env, prog, read_log, run, shared_folder
 from receiver import Receiver
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -43,6 +43,21 @@ def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir):
     assert fifo.exists() and not fifo.is_file()
 
 
+def test_a_fifo_at_the_log_path_does_not_hold_ldprof_run(outdir):
+    """`ldprof run` logs into DIR/ldprof.log: its collector's lines (its totals at the end) are
+    appended as the shim appends, so a FIFO there holds neither the program nor ldprof run,
+    and the profiles are written all the same."""
+    fifo = outdir / "ldprof.log"
+    os.mkfifo(fifo)
+    try:
+        r = ldprof_run([prog("burn"), "200"], outdir=outdir, hz=499, timeout=30,
+                       env=clean_env(LDPROF_LOG_LEVEL="info"))
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ldprof run held by the FIFO at {fifo}")
+    assert (r.returncode, r.stderr) == (0, b""), r
+    assert list(outdir.glob("burn.*.pb.gz")) and fifo.exists() and not fifo.is_file()
+
+
 def test_control_characters_never_reach_a_log_line(world):
     """A user's own process (as root the log comes from root's config file alone, and the
     core's line goes to syslog through the same filter)."""
@@ -54,8 +69,10 @@ def test_control_characters_never_reach_a_log_line(world):
     log = world / "ldprof.log"
     log.touch()
     os.chmod(log, 0o666)
+    # the core reads the config file and says what it cannot read: the old path (rings off)
     env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info", LDPROF_OUTPUT_ENDPOINT=f"file://{out}",
-                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J")
+                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J",
+                    LDPROF_AGENT_RINGS="false")
     r = run(NOBODY + ["env", f"LD_PRELOAD={shim / SHIM.name}", "/bin/true"], env=env)
     assert r.returncode == 0, r
     log = log.read_text()
@@ -341,7 +358,8 @@ def test_root_takes_no_place_from_the_environment(world):
                             LDPROF_OUTPUT_HEADER="X-Scope-OrgID: users-tenant",
                             LDPROF_LOG_FILE=users / "ldprof.log", LDPROF_SPOOL_DIR=users / "spool",
                             LDPROF_AGENT_SOCKET=users / "agent.sock", LDPROF_TLS_CA_FILE=secret,
-                            LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=cfg)
+                            LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=cfg,
+                            LDPROF_AGENT_RINGS="false")  # the core ships: the old path
             r = run(["env", f"LD_PRELOAD={shim / SHIM.name}", str(burn), "200"], env=env)
             assert r.returncode == 0, r
             assert not rx.records(), rx.records()

@@ -137,7 +137,8 @@ def test_sender_starts_with_the_first_periodic_profile(tmp, how):
         if how == "run":
             p = ldprof_cfg(cfg, args)
         else:
-            p = run(args, env=clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg, LDPROF_SELECT_START_AFTER_CPU="0"))
+            p = run(args, env=clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg, LDPROF_SELECT_START_AFTER_CPU="0",
+                                        LDPROF_AGENT_RINGS="false"))
         assert p.returncode == 0, p.stderr
         recs = rx.records()
     m = re.search(rb"forkexec: parent=(\d+) child=(\d+)", p.stdout)

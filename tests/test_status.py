@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import CORE, LDPROF, SHIM, as_host_init, clean_env, preload_env, prog, run
+from conftest import CORE, LDPROF, PROGS, SHIM, as_host_init, clean_env, preload_env, prog, run
 
 LIB = "/usr/lib/ldprof/libldprof.so"
 
@@ -100,6 +100,28 @@ def test_sampling_process(outdir, started):
     s = summary(r.stdout)
     n = int(s.split()[0])
     assert n >= 1 and int(s.split(":")[1].split()[0]) >= 1, s
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_no_collector_by_hand(libc, outdir, started, tmp_path):
+    """Preloaded by hand with the defaults ([agent] rings), no `ldprof run` and no agent
+    listening: off from the start, glibc and musl alike, with what the agent answered; no
+    thread, no library, no profile of ours (never the glibc core)."""
+    exe = prog("burn") if libc == "glibc" else PROGS / "musl" / "burn"
+    env = preload_env(outdir, LDPROF_AGENT_RINGS="true", LDPROF_AGENT_SOCKET=tmp_path / "nobody.sock",
+                      LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+    p = started([exe, 600000], env)
+    r, line = wait_state(p.pid, {"no-collector"})
+    assert line and line["state"] == "no-collector", r.stdout
+    assert line["detail"].startswith("no collector: ldprof-agent none (") and "ldprof run collects" in \
+        line["detail"], line
+    with open(f"/proc/{p.pid}/maps") as f:
+        maps = f.read()
+    assert "libldprof-core" not in maps and "ldprof-ring" not in maps, maps
+    assert ldprof_threads(p.pid) == 0 and len(os.listdir(f"/proc/{p.pid}/task")) == 1
+    log = (outdir / "log.txt").read_text()
+    assert "staying off: no collector: ldprof-agent none (" in log, log
+    assert not list(outdir.glob("*.pb.gz"))
 
 
 def test_disabled_process(outdir, started):

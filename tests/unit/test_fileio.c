@@ -8,7 +8,8 @@
  * without the sticky bit, refused with a reason; root's base/0 made first by a user (a folder,
  * or a link) taken back and the squatter's kept aside; another uid's squatted folder refused;
  * a base that is itself a link resolved in the path returned; ldp_dir_open refusing a link
- * anywhere on the way.
+ * anywhere on the way. ldp_log_line() appending one line, and refusing a FIFO, a link or a
+ * folder at its path.
  * Prints one line per check; exits 1 if any failed.
  */
 #include <errno.h>
@@ -74,6 +75,48 @@ static int owner_mode(const char *path, unsigned *uid, unsigned *mode)
 	*uid = st.st_uid;
 	*mode = st.st_mode & 07777;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* ldp_log_line(): one line appended, whatever the message holds; a FIFO (with or without a
+ * reader), a link or a folder at the path is not written and holds nobody. */
+static void test_log_line(void)
+{
+	char path[PATH_MAX], fifo[PATH_MAX], lnk[PATH_MAX], buf[4096], want[128];
+	int fd, rd, r;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/log.txt", top);
+	r = ldp_log_line(path, "info", "one");
+	CHECK(r == 0, "a new log file is made (%d)", r);
+	r = ldp_log_line(path, "warn", "two\nldprof[1]: error: forged\r\x1b[2J");
+	CHECK(r == 0, "a second line appended (%d)", r);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof(want), "ldprof[%d]: info: one\nldprof[%d]: warn: two?ldprof[1]: error: forged??[2J\n",
+		 (int)getpid(), (int)getpid());
+	CHECK(!strcmp(buf, want), "two lines, control characters made '?': %s", buf);
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", top);
+	mkfifo(fifo, 0644);
+	r = ldp_log_line(fifo, "info", "x");
+	CHECK(r == -ENXIO, "a FIFO nobody reads: not opened, not waited on (%d)", r);
+	rd = open(fifo, O_RDONLY | O_NONBLOCK);
+	r = ldp_log_line(fifo, "info", "x");
+	CHECK(r == -EINVAL, "a FIFO someone reads: not written (%d)", r);
+	n = rd >= 0 ? read(rd, buf, sizeof(buf)) : -1;
+	CHECK(n <= 0, "nothing reached its reader (%zd)", n);
+	if (rd >= 0)
+		close(rd);
+
+	snprintf(lnk, sizeof(lnk), "%s/link", top);
+	symlink(path, lnk);
+	r = ldp_log_line(lnk, "info", "x");
+	CHECK(r == -ELOOP, "a link is not followed (%d)", r);
+	r = ldp_log_line(top, "info", "x");
+	CHECK(r < 0, "a folder is not written (%d)", r);
 }
 
 int main(void)
@@ -166,6 +209,8 @@ int main(void)
 	symlink(top, path);
 	fd = ldp_dir_open(path, O_PATH);
 	CHECK(fd == -ELOOP, "a link as the last part too (%d)", fd);
+
+	test_log_line();
 
 	printf("%d passed, %d failed\n", passed, failed);
 	snprintf(path, sizeof(path), "rm -rf %s", top);
