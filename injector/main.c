@@ -323,7 +323,7 @@ static int cmd_run(int argc, char **argv)
 	static const int fwd[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH };
 	struct sigaction sa;
 	long hz = 0;
-	int i, r, status, root = geteuid() == 0, ring = 1;
+	int i, r, status, root = geteuid() == 0, ring = 1, untrusted;
 	struct ldp_runcollect *rc = NULL;
 	char rcerr[256];
 	pid_t pid;
@@ -439,20 +439,20 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* A config with errors keeps the profiler off in CMD; say so here, where someone reads. */
 	r = run_config_ok();
+	untrusted = root && ldp_runconf_untrusted();
 	if (r > 0) {
 		fprintf(stderr, "ldprof run: the configuration has %d error%s: %s runs without profiling "
 			"(`ldprof config check` lists them)\n", r, r > 1 ? "s" : "", argv[i]);
-		run_off_logged(run_first_error[0] ? run_first_error : "the configuration has errors");
+		/* never as root into a log a file others can write names */
+		if (!untrusted)
+			run_off_logged(run_first_error[0] ? run_first_error : "the configuration has errors");
 	}
-	if (root && ldp_runconf_untrusted()) {
+	if (untrusted)
 		fprintf(stderr, "ldprof run: %s runs without profiling: it runs as root, and the config "
 			"file or its folder can be written by someone else than root\n", argv[i]);
-		run_off_logged("running as root, the config file or its folder can be written by someone "
-			       "else than root");
-	}
 	/* Without profiling, as said: CMD runs without the shim, as it would without ldprof (a
 	 * shim with no collector of ours could still hand its ring to a running agent). */
-	if (r > 0 || (root && ldp_runconf_untrusted()))
+	if (r > 0 || untrusted)
 		ring = 0;
 	else if (setenv("LD_PRELOAD", preload, 1)) {
 		fprintf(stderr, "ldprof run: %s\n", strerror(errno));

@@ -509,7 +509,8 @@ static int read_pstatus(pid_t pid, struct pstatus *ret)
 	return 0;
 }
 
-/* 1 when a thread of pid is named THREAD_NAME, 0 when none is, -errno. */
+/* 1 when a thread of pid other than its main thread is named name, 0 when none is, -errno.
+ * Ours are never the main thread; a main thread named so is a program's (ldprof's own CLI). */
 static int has_thread(pid_t pid, const char *name)
 {
 	char path[96], comm[32];
@@ -522,7 +523,7 @@ static int has_thread(pid_t pid, const char *name)
 	if (!d)
 		return -errno;
 	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || strtol(de->d_name, NULL, 10) == pid)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/comm", (int)pid, de->d_name);
 		if (read_small(path, comm, sizeof(comm)) < 0)

@@ -1528,8 +1528,13 @@ static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi)
 	__atomic_store_n(&R.threads[i].state, SLOT_LIVE, __ATOMIC_RELEASE);
 	if (i >= hw)
 		__atomic_store_n(&R.hiwater, i + 1, __ATOMIC_RELEASE);
-	if (!__atomic_load_n(&R.paused, __ATOMIC_ACQUIRE))
-		arm(timer, R.b.period_ns);
+	/* a timer that cannot be armed (a seccomp filter refusing timer_settime) samples nothing:
+	 * the thread is not ours to count */
+	if (!__atomic_load_n(&R.paused, __ATOMIC_ACQUIRE) && arm(timer, R.b.period_ns) < 0) {
+		__atomic_store_n(&R.threads[i].state, SLOT_FREE, __ATOMIC_RELEASE);
+		sys3(NR_timer_delete, timer, 0, 0);
+		return 0;
+	}
 	return &R.threads[i];
 }
 
@@ -2126,8 +2131,11 @@ static int take_boot(const struct ldp_rs_boot *b, const char **why)
 	}
 	R.b = *b;
 	R.b.collector = R.collector;
-	if (R.b.real_sigaction(SIGPROF_, 0, &cur) != 0 || (cur.flags & SA_SIGINFO_) ||
-	    (cur.handler != (void *)0 && cur.handler != (void *)1)) {
+	if (R.b.real_sigaction(SIGPROF_, 0, &cur) != 0) {
+		*why = "cannot read the SIGPROF disposition (sigaction)";
+		return -1;
+	}
+	if ((cur.flags & SA_SIGINFO_) || (cur.handler != (void *)0 && cur.handler != (void *)1)) {
 		*why = ldp_rs_foreign_sigprof;
 		return -1;
 	}
@@ -2173,7 +2181,7 @@ const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char 
 		unlock(&R.tlock);
 		__atomic_store_n(&R.on, 0, __ATOMIC_SEQ_CST);
 		restore_disposition();
-		*why = "cannot create a CPU timer";
+		*why = "cannot create or arm a CPU timer";
 		goto fail;
 	}
 	unlock(&R.tlock);

@@ -75,6 +75,19 @@ def ldprof_run(args, outdir=None, hz=None, timeout=60, env=None, input=None, cwd
     return run(cmd, timeout=timeout, env=env, input=input, cwd=cwd)
 
 
+def ldprof_for_all(d, progs=()):
+    """ldprof (d/bin), its shim (d/lib, where ldprof looks: bin/../lib) and the test programs
+    named copied where every user can run them: the checkout may be root's alone (CI clones
+    into a folder of mode 0700). Returns the copied ldprof's path, and the programs' in d/bin."""
+    for sub in ("bin", "lib"):
+        (d / sub).mkdir(mode=0o755, exist_ok=True)
+        os.chmod(d / sub, 0o755)
+    for f, sub in [(LDPROF, "bin"), (SHIM, "lib")] + [(Path(prog(n)), "bin") for n in progs]:
+        shutil.copy(f, d / sub / f.name)
+        os.chmod(d / sub / f.name, 0o755)
+    return str(d / "bin" / LDPROF.name)
+
+
 def preload_env(outdir, shim=None, **knobs):
     """Environment for running a program with the shim preloaded by hand: active from the
     process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU.
@@ -125,11 +138,12 @@ def status_of(proc):
     return 128 - proc.returncode if proc.returncode < 0 else proc.returncode
 
 
-def same_as_without(cmd, env, timeout=60):
-    """Runs cmd without ldprof, then with env; asserts the exit status, stdout (pid=N numbers
-    aside) and stderr are the same. Returns the run with env."""
+def same_as_without(cmd, env, timeout=60, prefix=()):
+    """Runs cmd without ldprof, then with env (and prefix before it: `ldprof run ... --`);
+    asserts the exit status, stdout (pid=N numbers aside) and stderr are the same. Returns the
+    run with env."""
     base = run(cmd, timeout=timeout)
-    r = run(cmd, env=env, timeout=timeout)
+    r = run([str(a) for a in prefix] + list(cmd), env=env, timeout=timeout)
     strip = lambda b: re.sub(rb"pid=\d+", b"pid=", b)
     assert (status_of(r), strip(r.stdout), r.stderr) == (status_of(base), strip(base.stdout), base.stderr), \
         f"exit {status_of(r)} against {status_of(base)} (159 = SIGSYS: a seccomp filter killed it)"

@@ -23,11 +23,10 @@ def test_dlopen_dlclose_churn_at_1000hz(outdir):
 
 
 def test_dlopen_churn_with_frequent_flushes(outdir):
-    # flushing every 200 ms makes the background thread symbolize while libraries come and go
-    env = preload_env(outdir, LDPROF_SAMPLING_HZ=1000, LDPROF_SAMPLING_FLUSH_INTERVAL="200ms",
-                      LDPROF_LOG_FILE=outdir / "log.txt")
-    r = run([prog("dlchurn"), "3"], env=env, timeout=60)
-    assert r.returncode == 0, f"exit {status_of(r)}: {r.stderr[-800:]!r}\n{read_log(outdir, outdir / 'log.txt')[-2000:]}"
+    # flushing every 200 ms makes the collector symbolize while libraries come and go
+    r = ldprof_run([prog("dlchurn"), "3"], outdir=outdir, hz=1000, extra=["--flush-interval", "200ms"],
+                   env=clean_env(), timeout=60)
+    assert r.returncode == 0, f"exit {status_of(r)}: {r.stderr[-800:]!r}\n{read_log(outdir)[-2000:]}"
     assert r.stdout == OK
     files = profiles_for(outdir, comm="dlchurn")
     assert len(files) >= 5, f"{len(files)} profiles in 3 s with 200 ms windows"

@@ -11,7 +11,7 @@ import pytest
 
 from agentlib import world  # noqa: F401  (a fixture)
 from conftest import (CORE, LDPROF, SHIM, Stacks, clean_env, ldprof_run, prog, profile_files,
-                      profiles_for, read_log, read_profile, run, shared_folder)
+                      profiles_for, read_log, read_profile, run)
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
@@ -88,36 +88,6 @@ def test_run_log_goes_to_log_file_env(world):
             assert not said and r.stderr == b"", r.stderr
             assert log.exists() and "active" in log.read_text(), "LDPROF_LOG_FILE not honoured"
             assert "active" not in read_log(d / "p")
-
-
-def test_run_into_a_shared_folder_writes_into_a_folder_of_its_own(world):
-    """A config naming a shared folder as packaged (/var/lib/ldprof/profiles: root's, 1733):
-    `ldprof run`'s collector writes each user's profiles into base/<uid> (0700, the user's),
-    as the agent and the shim do, never into the shared folder itself."""
-    for sub in ("bin", "lib"):
-        (world / sub).mkdir(exist_ok=True)
-    for f in (LDPROF, SHIM):
-        dst = world / ("bin" if f == LDPROF else "lib") / f.name
-        shutil.copy(f, dst)
-        os.chmod(dst, 0o755)
-    cli = str(world / "bin" / LDPROF.name)
-    base = shared_folder(world, "profiles")
-    cfg = world / "ldprof.ini"
-    cfg.write_text(f"[output]\nendpoint = file://{base}\n[log]\nfile = {world}/ldprof.log\nlevel = info\n")
-    os.chmod(cfg, 0o644)
-    (world / "ldprof.log").touch()
-    os.chmod(world / "ldprof.log", 0o666)
-    for who, uid in (("root", 0), ("nobody", 65534)):
-        user = NOBODY if who == "nobody" else []
-        r = run(user + [cli, "run", "--config", str(cfg), "--", prog_copy(world, "burn"), "200"],
-                env=clean_env(), cwd=world)
-        assert (r.returncode, r.stderr) == (0, b""), r
-        ud = base / str(uid)
-        st = ud.stat()
-        assert st.st_uid == uid and (st.st_mode & 0o777) == 0o700, (who, oct(st.st_mode))
-        files = list(ud.glob("burn.*.pb.gz"))
-        assert files and all(f.stat().st_uid == uid for f in files), (who, list(ud.iterdir()))
-    assert not list(base.glob("*.pb.gz")), list(base.iterdir())
 
 
 def prog_copy(world, name):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from agentlib import agent, wait_for_comm, world  # noqa: F401  (agent, world: fixtures)
 from conftest import (CORE, LDPROF, clean_env, SIGPROF, Stacks, inspect_running, ldprof_run, preload_env, prog,
                       profile_files, profiles_for, read_log, read_profile, run, stacks_in)
 
@@ -152,9 +153,8 @@ def test_activation_logged_once(outdir):
 
 
 def test_flush_interval_writes_one_file_per_window(outdir):
-    env = preload_env(outdir, LDPROF_SAMPLING_HZ=200, LDPROF_SAMPLING_FLUSH_INTERVAL="500ms",
-                      LDPROF_LOG_FILE=outdir / "log.txt")
-    r = run([prog("burn"), "2500"], env=env, timeout=60)
+    r = ldprof_run([prog("burn"), "2500"], outdir=outdir, hz=200, extra=["--flush-interval", "500ms"],
+                   env=clean_env())
     assert r.returncode == 0, r.stderr
     pid = int(re.search(rb"pid=(\d+)", r.stdout).group(1))
     files = profile_files(outdir)
@@ -178,24 +178,33 @@ def test_rlimit_sigpending_exhausted(outdir):
     assert (r.returncode, r.stdout) == (0, base.stdout), r.stderr
 
 
-def test_kill_switch_disables_everything(outdir):
-    env = preload_env(outdir, LDPROF_DISABLED=1, LDPROF_LOG_FILE=outdir / "log.txt")
+def by_hand_with_agent(agent, outdir, **knobs):
+    """Preloaded by hand from the start, an agent running (it offers its ring as the process
+    starts): the default path."""
+    return preload_env(outdir, LDPROF_AGENT_SOCKET=agent.sock, LDPROF_AGENT_RINGS="true",
+                       LDPROF_LOG_FILE=outdir / "log.txt", **knobs)
+
+
+def test_kill_switch_disables_everything(outdir, agent):
+    env = by_hand_with_agent(agent, outdir, LDPROF_DISABLED=1)
     info, r = inspect_running([prog("burn"), "1200"], env=env, delay=0.6)
     assert r.returncode == 0 and r.stdout.startswith(b"burn: done")
     assert SIGPROF not in info["sigcgt"], "SIGPROF handler installed although LDPROF_DISABLED=1"
     assert info["threads"] == 1, f"{info['threads']} threads although LDPROF_DISABLED=1"
-    assert CORE.name not in info["maps"], "core loaded although LDPROF_DISABLED=1"
-    assert not profile_files(outdir)
+    assert "ldprof-ring" not in info["maps"] and CORE.name not in info["maps"], info["maps"]
+    assert not wait_for_comm(agent.out, "burn", timeout=1) and not profile_files(outdir)
 
 
-def test_active_shim_positive_control(outdir):
-    # the same observation points as the kill-switch test, with the shim active
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt")
+def test_active_shim_positive_control(outdir, agent):
+    # the same observation points as the kill-switch test, with the shim active: our handler
+    # and the ring, no thread of ours, the profile the agent's
+    env = by_hand_with_agent(agent, outdir)
     info, r = inspect_running([prog("burn"), "1200"], env=env, delay=0.6)
     assert r.returncode == 0
     assert SIGPROF in info["sigcgt"], "no SIGPROF handler in an active process"
-    assert CORE.name in info["maps"], "core not mapped in an active process"
-    assert profile_files(outdir)
+    assert "/memfd:ldprof-ring" in info["maps"] and CORE.name not in info["maps"], info["maps"]
+    assert info["threads"] == 1, f"{info['threads']} threads in an active process"
+    assert wait_for_comm(agent.out, "burn")
 
 
 # --- threads that existed before the shim activated, and threads created after ---

@@ -5,6 +5,9 @@ refusals (ldprof's own tools, the host's init, an unsafe config file when runnin
 
 Each case runs a real program with the shim preloaded and looks at what really happened:
 profiles written or not, the first stage's log line, and that the program's output is its own.
+The rules are the first stage's whatever samples: the cases run under `ldprof run` (the ring
+sampler, its collector); those still preloaded by hand with preload_env test the old path's
+core (rings = false), and move before it is deleted.
 """
 import os
 import re
@@ -16,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, preload_env, prog, profiles_for,
-                      read_log, run, same_as_without, shared_folder, status_of)
+from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, ldprof_for_all, ldprof_run, preload_env,
+                      prog, profiles_for, read_log, run, same_as_without, shared_folder, status_of)
 
 
 def run_burn(outdir, ms=300, exe=None, **knobs):
-    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), **knobs)
-    p = run([exe or prog("burn"), str(ms)], env=env)
+    """burn under `ldprof run -o outdir` (its log: outdir/ldprof.log), the knobs in its
+    environment: the rules are the first stage's, whatever path samples."""
+    p = ldprof_run([exe or prog("burn"), str(ms)], outdir=outdir, env=clean_env(LDPROF_LOG_LEVEL="info", **knobs))
     assert p.returncode == 0, p.stderr
     return p
 
@@ -68,28 +72,29 @@ def test_config_rules_and_env_beats_file(tmp_path):
 
 def test_children_decide_for_themselves(outdir):
     """The rule is applied per process at exec: a shell excluded, the program it runs not."""
-    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"),
-                      LDPROF_SELECT_EXCLUDE_COMM="sh,dash")
-    p = run(["/bin/sh", "-c", f"{prog('burn')} 300; echo done"], env=env)
+    p = ldprof_run(["/bin/sh", "-c", f"{prog('burn')} 300; echo done"], outdir=outdir,
+                   env=clean_env(LDPROF_SELECT_EXCLUDE_COMM="sh,dash", LDPROF_LOG_LEVEL="info"))
     assert p.returncode == 0 and p.stdout.endswith(b"\ndone\n")
     assert profiles_for(outdir, comm="burn")
     assert not profiles_for(outdir, comm="sh") and not profiles_for(outdir, comm="dash")
+    assert "staying off, excluded by: exclude_comm=sh" in read_log(outdir), read_log(outdir)
 
 
 def test_ldprof_itself_is_never_profiled(outdir, tmp_path):
-    """Host-wide, the ldprof command gets the preload too: it stays off."""
-    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"))
-    p = run([str(LDPROF), "report", "--top", "3", str(outdir)], env=env)
-    assert p.returncode in (0, 1)
+    """Host-wide, the ldprof command gets the preload too: it stays off. Here a shell under
+    `ldprof run` (on) execs `ldprof status` of itself, which reads its own decision."""
+    p = ldprof_run(["/bin/sh", "-c", f'exec {LDPROF} status $$'], outdir=outdir, env=clean_env())
+    assert p.returncode in (0, 1), p
+    line = [x.split() for x in p.stdout.decode().splitlines() if x.split()[2:3] == ["ldprof"]]
+    assert len(line) == 1 and line[0][3:] == ["excluded", "ldprof's", "own", "tool"], p.stdout
     assert not profiles_for(outdir, comm="ldprof")
 
 
 def test_a_containers_pid1_is_profiled(outdir):
     """PID 1 of a PID namespace of its own (a container's, often the application itself) is
-    any process."""
-    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"))
-    p = run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
-             f'test $$ = 1 || exit 3; exec {prog("burn")} 300'], env=env)
+    any process: its ring reaches `ldprof run`'s collector from another PID namespace."""
+    p = ldprof_run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+                    f'test $$ = 1 || exit 3; exec {prog("burn")} 300'], outdir=outdir, env=clean_env())
     assert p.returncode == 0, p.stderr
     assert profiles_for(outdir, comm="burn"), read_log(outdir)
     assert "host's init" not in read_log(outdir)
@@ -110,23 +115,24 @@ def test_the_hosts_init_is_never_sampled(outdir, tmp_path):
 
 
 def test_root_ignores_a_config_file_others_can_write(tmp_path):
+    """As root, a config file (or its folder) someone else can write is not used: `ldprof run`
+    runs CMD without profiling, says so on its stderr, and writes nothing where that file
+    says (its log included: a user could otherwise make root append to any file)."""
     assert os.geteuid() == 0, "the suite runs as root (make check)"
     out = tmp_path / "out"
     out.mkdir()
     cfg = tmp_path / "ldprof.ini"
-    cfg.write_text(f"[sampling]\nhz = 99\n[output]\nendpoint = file://{out}\n[log]\nfile = {out}/ldprof.log\n")
+    cfg.write_text(f"[sampling]\nhz = 99\n[output]\nendpoint = file://{out}\n[log]\nfile = {out}/ldprof.log\n"
+                   "level = info\n")
     os.chmod(cfg, 0o666)
     ref = run([prog("output"), "exit", "4"], input=b"x")
-    # (not preload_env: the config alone names root's places; the line saying why goes to
-    # syslog, as the log file is named in the file not trusted: test_syslog.py checks it)
-    # (the control, root's own file, is profiled by the core: the old path, rings off)
-    env = clean_env(LD_PRELOAD=str(SHIM), LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=cfg,
-                    LDPROF_AGENT_RINGS="false")
-    p = run([prog("output"), "exit", "4"], env=env, input=b"x")
-    assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
-    p = run([prog("burn"), "300"], env=env)
-    assert not profiled(out)
-    assert not read_log(out)
+    env = clean_env(LDPROF_CONFIG=cfg)
+    p = run([str(LDPROF), "run", "--", prog("output"), "exit", "4"], env=env, input=b"x")
+    assert (p.returncode, p.stdout) == (ref.returncode, ref.stdout)
+    assert p.stderr.endswith(ref.stderr) and b"can be written by someone else than root" in p.stderr, p
+    p = run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
+    assert p.returncode == 0 and not profiled(out)
+    assert not (out / "ldprof.log").exists()
     # its folder writable by others: the same
     os.chmod(cfg, 0o644)
     d = tmp_path / "open"
@@ -134,31 +140,33 @@ def test_root_ignores_a_config_file_others_can_write(tmp_path):
     os.chmod(d, 0o777)
     shutil.copy(cfg, d / "ldprof.ini")
     env["LDPROF_CONFIG"] = str(d / "ldprof.ini")
-    run([prog("burn"), "300"], env=env)
-    assert not profiled(out)
+    p = run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
+    assert p.returncode == 0 and b"someone else than root" in p.stderr and not profiled(out)
+    assert not (out / "ldprof.log").exists()
     # root's own file in root's own folder: profiled
     env["LDPROF_CONFIG"] = str(cfg)
-    run([prog("burn"), "300"], env=env)
+    p = run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
+    assert p.returncode == 0 and p.stderr == b"", p
     assert profiled(out), read_log(out)
 
 
 def test_a_non_root_user_may_use_its_own_config():
-    """The ownership rule is for root: a user's process reads the user's file."""
+    """The ownership rule is for root: a user's process reads the user's file (here a user's
+    `ldprof run`, whose collector writes as that user)."""
     d = Path(tempfile.mkdtemp(prefix="ldprof-user-"))  # pytest's own folders are root's alone
     os.chmod(d, 0o755)
-    (d / "ldprof.ini").write_text("[sampling]\nhz = 99\n")
+    cli = ldprof_for_all(d, ["burn"])
+    (d / "ldprof.ini").write_text(f"[sampling]\nhz = 99\n[output]\nendpoint = file://{d}/out\n"
+                                  f"[log]\nfile = {d}/out/ldprof.log\nlevel = info\n")
     (d / "out").mkdir()
-    for p in (d, d / "ldprof.ini", d / "out"):
+    for p in (d / "ldprof.ini", d / "out"):
         os.chown(p, 65534, 65534)
+    os.chmod(d / "ldprof.ini", 0o666)  # anyone may write it: no matter, it is not root's
     try:
-        # setpriv runs as root before it drops to the user: only burn gets the preload
-        env = preload_env(d / "out", LDPROF_LOG_FILE=str(d / "out" / "ldprof.log"),
-                          LDPROF_CONFIG=str(d / "ldprof.ini"))
-        pre = env.pop("LD_PRELOAD")
-        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
-                            f"LD_PRELOAD={pre}", prog("burn"), "300"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-        assert p.returncode == 0, p.stderr
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cli, "run",
+                            "--config", str(d / "ldprof.ini"), "--", str(d / "bin" / "burn"), "300"],
+                           env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        assert (p.returncode, p.stderr) == (0, b""), p
         assert profiled(d / "out"), read_log(d / "out")
         assert all(f.stat().st_uid == 65534 for f in (d / "out").glob("*.pb.gz"))
     finally:
@@ -175,17 +183,20 @@ def shared_base():
 
 
 def test_each_user_writes_into_a_folder_of_its_own():
+    """A config naming a shared folder as packaged: each user's `ldprof run` writes into
+    base/<uid> (0700, the user's; files 0600), never into the shared folder itself."""
     d, base = shared_base()
     try:
-        env = preload_env(base, LDPROF_LOG_FILE=str(d / "ldprof.log"))
-        os.chmod(d, 0o777)  # the log file is shared by both users here
-        run([prog("burn"), "300"], env=env)
-        pre = env.pop("LD_PRELOAD")
-        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
-                            f"LD_PRELOAD={pre}", prog("burn"), "300"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-        assert p.returncode == 0
-        log = (d / "ldprof.log").read_text() if (d / "ldprof.log").exists() else ""
+        cli = ldprof_for_all(d, ["burn"])
+        cfg = d / "ldprof.ini"
+        cfg.write_text(f"[output]\nendpoint = file://{base}\n[log]\nfile = {d}/ldprof.log\nlevel = info\n")
+        (d / "ldprof.log").touch()
+        os.chmod(d / "ldprof.log", 0o666)  # the log file is shared by both users here
+        for user in ([], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]):
+            p = run(user + [cli, "run", "--config", str(cfg), "--", str(d / "bin" / "burn"), "300"],
+                    env=clean_env())
+            assert (p.returncode, p.stderr) == (0, b""), p
+        log = (d / "ldprof.log").read_text()
         for uid in (0, 65534):
             ud = base / str(uid)
             st = ud.stat()
@@ -207,11 +218,13 @@ def test_root_never_follows_a_planted_symlink():
     try:
         os.symlink(target, base / "0")
         os.lchown(base / "0", 65534, 65534)
-        env = preload_env(base, LDPROF_LOG_FILE=str(d / "ldprof.log"))
+        cfg = d / "ldprof.ini"
+        cfg.write_text(f"[output]\nendpoint = file://{base}\n[log]\nfile = {d}/ldprof.log\nlevel = info\n")
+        env = clean_env(LDPROF_CONFIG=cfg)
         ref = run([prog("output"), "exit", "2"], input=b"x")
-        p = run([prog("output"), "exit", "2"], env=env, input=b"x")
+        p = run([str(LDPROF), "run", "--", prog("output"), "exit", "2"], env=env, input=b"x")
         assert (p.returncode, p.stdout, p.stderr) == (ref.returncode, ref.stdout, ref.stderr)
-        run([prog("burn"), "300"], env=env)
+        run([str(LDPROF), "run", "--", prog("burn"), "300"], env=env)
         assert not list(target.iterdir()), "root wrote through a symlink"
         log = (d / "ldprof.log").read_text()
         assert "was not root's own: moved aside to .squatted-0-uid65534-" in log, log
@@ -241,8 +254,9 @@ def fstrim_filter(cmd):
     return [prog("seccomp_exec"), "kill", "allow", ",".join(map(str, allow)), "--", *map(str, cmd)]
 
 
-def _same_run(cmd, env):
-    r = same_as_without(cmd, env)
+def _same_run(cmd, env, outdir):
+    """cmd under `ldprof run -o outdir`, as without it."""
+    r = same_as_without(cmd, env, prefix=[LDPROF, "run", "-o", outdir, "--"])
     assert status_of(r) == 0, r.stderr
     return r
 
@@ -256,16 +270,17 @@ def _same_run(cmd, env):
 def test_seccomp_filter(outdir, tmp_path, how, expect):
     # Before: the active shim made fstrim.service's filter kill every program with SIGSYS
     # (libunwind probes mincore() at set-up). Now such a process is left alone unless
-    # include_seccomp says otherwise, and then the core's calls fit systemd's
-    # @system-service set.
-    knobs = {"LDPROF_LOG_FILE": outdir / "ldprof.log"}
+    # include_seccomp says otherwise, and then the ring sampler's calls (its timers, the
+    # ring's memfd, the hand-over to `ldprof run`'s collector, reads of its own memory) fit
+    # systemd's @system-service set.
+    knobs = {"LDPROF_LOG_LEVEL": "info"}
     if how.startswith("env"):
         knobs["LDPROF_SELECT_INCLUDE_SECCOMP"] = how.split()[1]
     if how == "file yes":
         cfg = tmp_path / "ldprof.ini"
-        cfg.write_text(f"[output]\nendpoint = file://{outdir}\n[select]\ninclude_seccomp = Yes\n")
+        cfg.write_text("[select]\ninclude_seccomp = Yes\n")
         knobs["LDPROF_CONFIG"] = cfg
-    _same_run(fstrim_filter([prog("burn"), 400]), preload_env(outdir, **knobs))
+    _same_run(fstrim_filter([prog("burn"), 400]), clean_env(**knobs), outdir)
     files = profiles_for(outdir, comm="burn")
     assert bool(files) == expect, read_log(outdir)
     if expect:
@@ -275,17 +290,33 @@ def test_seccomp_filter(outdir, tmp_path, how, expect):
         assert "staying off: a seccomp filter is on" in read_log(outdir)
 
 
-@pytest.mark.parametrize("calls", [["timer_create"], ["process_vm_readv"], ["clone3", "clone"],
-                                   ["socket"], ["mincore", "pipe2"], ["rt_sigaction"], ["rt_sigprocmask"]])
-def test_seccomp_refusing_the_cores_calls_changes_nothing(outdir, calls):
+@pytest.mark.parametrize("calls,said", [
+    (["timer_create"], "staying off, the ring sampler cannot start: cannot create or arm a CPU timer"),
+    (["timer_settime"], "staying off, the ring sampler cannot start: cannot create or arm a CPU timer"),
+    (["rt_sigaction"], "staying off, the ring sampler cannot start: cannot read the SIGPROF disposition"),
+    (["memfd_create"], "stepping aside: no collector took the ring: cannot make the ring (memfd)"),
+    (["socket"], "stepping aside: no collector took the ring: not allowed to connect"),
+    (["connect"], "stepping aside: no collector took the ring: not allowed to connect"),
+    (["sendmsg"], "stepping aside: no collector took the ring"),
+    (["process_vm_readv"], None),
+    (["madvise"], None),
+])
+def test_seccomp_refusing_the_samplers_calls_changes_nothing(outdir, calls, said):
     # include_seccomp = yes under a filter that answers EPERM (systemd's SystemCallErrorNumber=,
-    # Docker's default profile) to a call only the core makes: the program runs as without us
+    # Docker's default profile) to a call the ring sampler makes: the program runs as without
+    # us, and the shim in it says why it stopped, or samples (None: a call it can do without)
     nr = _syscall_numbers()
     cmd = [prog("seccomp_exec"), "eperm", "deny", ",".join(str(nr[c]) for c in calls), "--",
            prog("burn"), "300"]
-    _same_run(cmd, preload_env(outdir, LDPROF_SELECT_INCLUDE_SECCOMP="yes",
-                               LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info"))
-    assert re.search(r"\[\d+\]: info: active", read_log(outdir)), read_log(outdir)
+    same_as_without(cmd, clean_env(LDPROF_SELECT_INCLUDE_SECCOMP="yes", LDPROF_LOG_LEVEL="info"),
+                    prefix=[LDPROF, "run", "-o", outdir, "--"])
+    log = read_log(outdir)
+    # seccomp_exec was sampled until it set the filter: burn is what follows its line
+    after = log.split("stepping aside: a seccomp filter", 1)[1]
+    if said:
+        assert said in after and not profiles_for(outdir, comm="burn"), log
+    else:
+        assert "info: active" in after and profiles_for(outdir, comm="burn"), log
 
 
 # --- task limits: a thread of ours per process counts against the cgroup's pids.max -----------

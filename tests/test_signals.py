@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LDPROF, clean_env, ldprof_run, preload_env, prog, profile_files, read_log,
+from conftest import (LDPROF, SHIM, clean_env, ldprof_run, preload_env, prog, profile_files, read_log,
                       run, status_of)
 
 LIBPROFILER = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
@@ -46,13 +46,11 @@ def profiles_of(d, comm):
 @pytest.mark.parametrize("order", ["gperftools-first", "ldprof-first"])
 def test_gperftools_cpu_profiler_keeps_working(outdir, order):
     assert Path(LIBPROFILER).exists(), "google-perftools' libprofiler missing (make deps)"
-    shim = str(preload_env(outdir)["LD_PRELOAD"])
-    libs = [LIBPROFILER, shim] if order == "gperftools-first" else [shim, LIBPROFILER]
+    libs = [LIBPROFILER, str(SHIM)] if order == "gperftools-first" else [str(SHIM), LIBPROFILER]
     cpuprofile = outdir / "gperf.prof"
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "log.txt", CPUPROFILE=cpuprofile,
-                      CPUPROFILE_FREQUENCY=200)
-    env["LD_PRELOAD"] = " ".join(libs)
-    r = run([prog("burn"), "800"], env=env, timeout=30)
+    # under `ldprof run`, with the preloads in the order asked (env sets them for burn)
+    r = ldprof_run(["env", f"LD_PRELOAD={' '.join(libs)}", prog("burn"), "800"], outdir=outdir,
+                   env=clean_env(CPUPROFILE=cpuprofile, CPUPROFILE_FREQUENCY="200"), timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(b"burn: done")
     assert cpuprofile.exists() and cpuprofile.stat().st_size > 200, "gperftools wrote no profile"
@@ -62,6 +60,11 @@ def test_gperftools_cpu_profiler_keeps_working(outdir, order):
     assert m, pprof.stdout + pprof.stderr
     assert 110 <= int(m.group(1)) <= 200, f"gperftools counted {m.group(1)} samples for 0.8 s at 200 Hz"
     assert not profiles_of(outdir, "burn"), "ldprof sampled a process that gperftools profiles"
+    # the shim was there, and said why it left SIGPROF to gperftools (staying off, or stepping
+    # aside when its constructor ran first)
+    assert re.search(r"(staying off|stepping aside): the program (has|installs) its own SIGPROF handler|"
+                     r"staying off: the program has a SIGPROF handler of its own", read_log(outdir)), \
+        read_log(outdir)
 
 
 def test_exec_loop_at_1000hz_never_dies_of_sigprof(outdir):

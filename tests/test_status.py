@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from agentlib import agent, world  # noqa: F401  (fixtures)
 from conftest import CORE, LDPROF, PROGS, SHIM, as_host_init, clean_env, preload_env, prog, run
 
 LIB = "/usr/lib/ldprof/libldprof.so"
@@ -85,18 +86,23 @@ def test_shim_symbol_exported():
         f"{SHIM} does not export ldp_state (shim/state.h): status can only say 'symbol missing'"
 
 
-def test_sampling_process(outdir, started):
-    p = started([prog("burn"), 600000], preload_env(outdir))
-    r, line = wait_state(p.pid, {"sampling"})
+def with_agent(agent, outdir, **knobs):
+    """Preloaded by hand from the start, the agent taking the ring (the default path)."""
+    return preload_env(outdir, LDPROF_AGENT_SOCKET=agent.sock, LDPROF_AGENT_RINGS="true", **knobs)
+
+
+def test_sampling_process(outdir, started, agent):
+    p = started([prog("burn"), 600000], with_agent(agent, outdir))
+    r, line = wait_state(p.pid, {"ring-sampling"})
     assert r.returncode in (0, 1), r.stderr  # 1 only if this host's own ld.so.preload is broken
     assert line, r.stdout
-    assert line["state"] == "sampling", r.stdout
+    assert line["state"] == "ring-sampling" and agent.sock in line["detail"], r.stdout
     assert line["comm"] == "burn" and line["user"] == pwd.getpwuid(os.geteuid()).pw_name, r.stdout
-    assert ldprof_threads(p.pid) == 1, "status says sampling: the ldprof thread must be there"
+    assert ldprof_threads(p.pid) == 0, "the ring sampler has no thread"
     assert p.poll() is None, "status must leave the process alone"
     # without PIDs: listed too, and counted in the summary
-    r, line = wait_state(p.pid, {"sampling"}, args=[])
-    assert line and line["state"] == "sampling", r.stdout
+    r, line = wait_state(p.pid, {"ring-sampling"}, args=[])
+    assert line and line["state"] == "ring-sampling", r.stdout
     s = summary(r.stdout)
     n = int(s.split()[0])
     assert n >= 1 and int(s.split(":")[1].split()[0]) >= 1, s
@@ -165,8 +171,8 @@ def test_the_hosts_init(outdir, started, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["sigaction", "signal"])
-def test_program_owning_sigprof(outdir, started, mode):
-    p = started([prog("ownprof"), mode], preload_env(outdir, LDPROF_SAMPLING_HZ=997))
+def test_program_owning_sigprof(outdir, started, agent, mode):
+    p = started([prog("ownprof"), mode], with_agent(agent, outdir))
     r, line = wait_state(p.pid, {"stepped-aside", "foreign-sigprof"}, timeout=0.8)
     if p.poll() is not None and not line:
         pytest.fail(f"ownprof ended before status saw it: {r.stdout!r}")
