@@ -123,20 +123,26 @@ int ldp_append_line(const char *path, const char *line, size_t len)
 	return r;
 }
 
+size_t ldp_log_format(char *buf, size_t size, const char *prefix, const char *level, const char *msg)
+{
+	int n = snprintf(buf, size - 1, "%sldprof[%d]: %s: %s", prefix, (int)getpid(), level, msg);
+
+	if (n < 0)
+		n = 0;
+	if (n > (int)size - 2)
+		n = (int)size - 2;
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	buf[n++] = '\n';
+	return (size_t)n;
+}
+
 int ldp_log_line(const char *path, const char *level, const char *msg)
 {
 	char line[1024];
-	int n = snprintf(line, sizeof(line) - 1, "ldprof[%d]: %s: %s", (int)getpid(), level, msg);
 
-	if (n < 0)
-		return -EINVAL;
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	for (int i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	line[n++] = '\n';
-	return ldp_append_line(path, line, (size_t)n);
+	return ldp_append_line(path, line, ldp_log_format(line, sizeof(line), "", level, msg));
 }
 
 /* Is the folder at fd ours alone (owned by euid, no write for others; no access at all for

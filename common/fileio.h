@@ -32,9 +32,12 @@ int ldp_write_all(int fd, const void *buf, size_t len);
  * Returns 0, -EINVAL for anything but a regular file, or -errno. */
 int ldp_append_line(const char *path, const char *line, size_t len);
 
-/* "ldprof[PID]: LEVEL: MSG\n", the shim's log line (shim/log.c), appended to path with
- * ldp_append_line(): one line whatever msg holds (control characters become '?', cut at 1 KiB).
- * Returns 0 or -errno. */
+/* "PREFIXldprof[PID]: LEVEL: MSG\n" into buf (size > 2 bytes): one line whatever msg holds
+ * (control characters become '?'), cut to fit. Returns its length, the '\n' included. */
+size_t ldp_log_format(char *buf, size_t size, const char *prefix, const char *level, const char *msg);
+
+/* The log line (ldp_log_format, no prefix, cut at 1 KiB) appended to path with
+ * ldp_append_line(). Returns 0 or -errno. */
 int ldp_log_line(const char *path, const char *level, const char *msg);
 
 /* The folder a process with effective uid euid writes its files into, under a configured base

@@ -31,40 +31,30 @@ void ldp_log(int level, const char *fmt, ...)
 {
 	static const char *names[] = { "debug", "info", "warn", "error" };
 	static const int prio[] = { 7, 6, 4, 3 }; /* LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR */
-	int sys = !strcmp(log_path, "syslog");
-	char line[1024];
+	char msg[1024], line[1024], pri[16];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
 	va_list ap;
-	int n, fd;
+	size_t n;
+	int fd;
 
 	if (level < log_level || !log_path[0])
 		return;
-	n = 0;
-	if (sys)
-		n = snprintf(line, sizeof(line), "<%d>", 8 + prio[level & 3]); /* facility user */
-	n += snprintf(line + n, sizeof(line) - (size_t)n, "ldprof[%d]: %s: ", getpid(), names[level & 3]);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	/* one line, whatever a path, a setting or a server's answer holds */
-	for (int i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	line[n++] = '\n';
-	if (sys) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return;
-		if (sendto(fd, line, (size_t)n - 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
-			   sizeof(sa)) < 0) {
-			/* no syslog daemon: nothing sensible to do */
-		}
-		close(fd);
+	/* one line, whatever a path, a setting or a server's answer holds; a FIFO planted at the
+	 * log's path must not hold the program (at exit, in open()) */
+	if (strcmp(log_path, "syslog")) {
+		ldp_log_line(log_path, names[level & 3], msg);
 		return;
 	}
-	/* a FIFO planted at the log's path must not hold the program (at exit, in open()) */
-	ldp_append_line(log_path, line, (size_t)n);
+	snprintf(pri, sizeof(pri), "<%d>", 8 + prio[level & 3]); /* facility user */
+	n = ldp_log_format(line, sizeof(line), pri, names[level & 3], msg);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, line, n - 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		/* no syslog daemon: nothing sensible to do */
+	}
+	close(fd);
 }
