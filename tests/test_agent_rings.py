@@ -10,7 +10,7 @@ drains it, names the frames and ships the profile through its endpoint:
 - glibc and musl programs are profiled by the agent, with the same fidelity as under `ldprof
   run`, and carry no thread, descriptor or library of ours; the shim writes nothing itself;
 - the agent's eBPF side never samples them too;
-- an agent without rings (the default) leaves the old path as it was: the glibc core;
+- an agent with rings off offers no collector: a process asking as it starts stays off;
 - a user past [agent] rings_per_user is not offered the collector, and rings handed over past
   it (or garbage) are refused and counted while another user's process is profiled whole;
 - `ldprof status` shows the rings the agent collects;
@@ -46,9 +46,8 @@ def preloaded(a, outdir, **knobs):
     """The shim preloaded from the process's start, this agent's socket, [agent] rings on, a log
     at level info."""
     outdir.mkdir(parents=True, exist_ok=True)
-    knobs.setdefault("LDPROF_AGENT_RINGS", "true")
-    return preload_env(outdir, LDPROF_AGENT_SOCKET=a.sock, LDPROF_LOG_FILE=outdir / "log.txt",
-                       LDPROF_LOG_LEVEL="info", **knobs)
+    return preload_env(outdir, LDPROF_AGENT_SOCKET=a.sock, LDPROF_AGENT_RINGS="true",
+                       LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info", **knobs)
 
 
 @pytest.fixture
@@ -100,9 +99,8 @@ def test_nothing_of_ours_in_a_program_the_agent_collects(libc, ring_agent, tmp_p
 
 def test_without_rings_the_agent_leaves_the_process_off(world, tmp_path):
     """[agent] rings = false in the agent's config: its answer offers nothing, and a process
-    asking as it starts stays off, glibc and musl alike, saying so (no core loads: it is the
-    old path, taken only with rings off in the shim's own config), registered once (its static
-    children are covered). Off in the shim's config, the first stage does not ask at all."""
+    asking as it starts stays off, glibc and musl alike, saying so, registered once (its static
+    children are covered)."""
     a = Agent(world / "agent", binary=AGENT_SAN, extra_ini="[agent]\nrings = false\n")
     try:
         for libc in LIBCS:
@@ -116,18 +114,6 @@ def test_without_rings_the_agent_leaves_the_process_off(world, tmp_path):
             assert not profile_files(d)
     finally:
         a.stop()
-    b = Agent(world / "agent2", binary=AGENT_SAN, extra_ini=RINGS_INI)
-    try:
-        r = run([prog("burn"), "300"], env=preloaded(b, tmp_path / "off", LDPROF_AGENT_RINGS="false"),
-                timeout=30)
-        assert r.returncode == 0, r
-        log = read_log(tmp_path / "off", tmp_path / "off" / "log.txt")
-        # the core's registration, answered with the offer it does not take
-        assert "collector=" not in log and "output=file://" in log, log
-        assert len([l for l in log.splitlines() if "agent: registered" in l]) == 1, log
-        assert [c for c, _, _ in profile_files(tmp_path / "off").values()] == ["burn"]
-    finally:
-        b.stop()
     assert not [p for p, (c, _, _) in profile_files(a.out).items() if c == "burn"]
 
 

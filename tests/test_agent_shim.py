@@ -190,22 +190,6 @@ def test_agent_killed_mid_run_and_restarted(world, tmp_path):
         a.stop()
 
 
-def test_a_waiting_shell_has_its_static_child_covered(agent, tmp_path):
-    """On the old path ([agent] rings = false: the waiter thread, then the glibc core), a shell
-    that never loads the core still registers as it starts (the first stage asks), so the
-    static program it starts is sampled by the agent. The default path registers only at
-    activation, so a short shell's static child is not covered (docs/agent.md; `cover =
-    static` covers it): test_defer_rings.py checks that a short program never asks."""
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    env = agent.env(LD_PRELOAD=str(SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{shim}",
-                    LDPROF_AGENT_RINGS="false", LDPROF_SELECT_START_AFTER_CPU="1h")
-    r = run(["/bin/sh", "-c", f"{prog('static_fp')} 0.6"], env=env)
-    assert r.returncode == 0 and r.stdout == b"static_fp: done\n", r
-    assert wait_for_comm(agent.out, "static_fp"), agent.log.read_bytes()
-    assert not profile_files(shim), list(profile_files(shim))
-
-
 @pytest.mark.parametrize("agent_first", [True, False])
 def test_the_hosts_init_has_its_static_services_covered(world, tmp_path, agent_first):
     """The host's init is never sampled by the shim, but it registers (or, started before the

@@ -2,9 +2,12 @@
 """The shim's side of the ldprof-agent protocol (common/agentproto.h, shim/agentreq.c).
 
 A real AF_UNIX SOCK_SEQPACKET server on a temporary path stands in for the agent: it records
-every request with the peer's credentials (SO_PEERCRED) and answers as told (ok, no, nothing,
-garbage, or a close). Real programs run with the shim preloaded: the right question is asked
-once, by the process itself, and only when it should be; whatever the server does, the
+every request with the peer's credentials (SO_PEERCRED) and answers as told (ok, an offer to
+collect rings, no, nothing, garbage, or a close). Real programs run with the shim preloaded from
+their start ([agent] rings, start_after_cpu = 0): the first stage registers as the process
+starts, and a process offered the collector runs the ring sampler, hands its ring over at its
+first sample and asks to be sampled from the kernel when it steps aside. The right question is
+asked once, by the process itself, and only when it should be; whatever the server does, the
 program's output and exit status stay its own, its start is never held up past the client's
 deadline, and no descriptor of ours stays open in it.
 """
@@ -23,10 +26,16 @@ import pytest
 from conftest import LDPROF, preload_env, prog, read_log, run
 
 REPLY_MS = 50  # LDP_AGENT_REPLY_MS
+HZ = 99  # the rate the stand-in offers with its rings
+OFFER = f"registered rings hz={HZ}"  # what ldprof-agent answers a registration with, rings on
+RING = b"LDPA1 ring"  # a ring handed over (with its memfd): no reply, and no question
 
 
 class Agent:
-    """A stand-in for ldprof-agent: records (pid, request) and answers by `mode`."""
+    """A stand-in for ldprof-agent: records (pid, request) and answers by `mode`. "rings":
+    a registration is offered the collector (the process then hands its ring here; the ring
+    is closed unread), other questions answered ok; "rings-silent": the same offer, and every
+    other question accepted but never answered."""
 
     def __init__(self, path, mode="ok"):
         self.path = str(path)
@@ -54,13 +63,22 @@ class Agent:
                                                             struct.calcsize("3i")))
             conn.settimeout(1.0)
             try:
-                msg = conn.recv(256)
+                msg, fds, _, _ = socket.recv_fds(conn, 256, 4)
             except OSError:
-                msg = b""
+                msg, fds = b"", []
+            for fd in fds:
+                os.close(fd)
             with self.lock:
                 self.requests.append((pid, msg))
             try:
-                if self.mode == "ok":
+                if msg == RING:
+                    pass  # a collector sends no reply
+                elif self.mode in ("rings", "rings-silent") and msg == b"LDPA1 register":
+                    conn.send(f"LDPA1 ok {OFFER}".encode())
+                elif self.mode == "rings-silent":
+                    self.held.append(conn)
+                    continue
+                elif self.mode in ("ok", "rings"):
                     conn.send(b"LDPA1 ok")
                 elif self.mode == "no":
                     conn.send(b"LDPA1 no rate limit")
@@ -77,6 +95,11 @@ class Agent:
         time.sleep(settle)
         with self.lock:
             return list(self.requests)
+
+    def asked(self, settle=0.2):
+        """The questions: what got() has, rings handed over left out (whether a short program
+        takes a sample, and so makes its ring, is up to the scheduler)."""
+        return [(pid, m) for pid, m in self.got(settle) if m != RING]
 
     def stop(self):
         self.stopping = True
@@ -100,11 +123,10 @@ def agent(tmp_path):
 
 
 def env_for(outdir, sock, **knobs):
-    """The shim preloaded, asking the agent at sock, logging at info into outdir/ldprof.log.
-    [agent] rings = false: the glibc core asks (its requests are what this file checks; with
-    rings the first stage registers instead and the handler asks: test_defer_rings.py,
-    test_agent_rings.py)."""
-    knobs.setdefault("LDPROF_AGENT_RINGS", "false")
+    """The shim preloaded from the process's start, asking the agent at sock, logging at info
+    into outdir/ldprof.log. (A deferred start asks nothing: its ring's hand-over registers it,
+    test_defer_rings.py.)"""
+    knobs.setdefault("LDPROF_AGENT_RINGS", "true")
     return preload_env(outdir, LDPROF_AGENT_SOCKET=str(sock), LDPROF_LOG_LEVEL="info",
                        LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), **knobs)
 
@@ -137,17 +159,27 @@ def baseline(args):
 
 # ---- what is asked, by whom ----
 
-def test_activated_program_registers_once_from_its_own_pid(outdir, agent):
-    a = agent("ok")
+@pytest.mark.parametrize("mode", ["ok", "rings"])
+def test_program_registers_once_from_its_own_pid(outdir, agent, mode):
+    """Registered once as it starts, whether the agent offers to collect its ring ("rings":
+    the ring sampler starts, at the agent's rate) or not ("ok": an agent with rings off; the
+    process stays off)."""
+    a = agent(mode)
     base = baseline(["agentfds"])
     p = run_prog([prog("agentfds")], env_for(outdir, a.path))
     assert (p.returncode, p.stderr) == (0, base.stderr), p.stderr
     assert p.stdout.splitlines()[0] == base.stdout.splitlines()[0] == b"sigprof: none"
     # the program's own descriptor numbers are those it has without ldprof
     assert p.stdout.splitlines()[1] == base.stdout.splitlines()[1] == b"first free: 3"
-    assert a.got() == [(p.pid, b"LDPA1 register")]
+    assert a.asked() == [(p.pid, b"LDPA1 register")]
+    assert {pid for pid, _ in a.got()} == {p.pid}
     lines = agent_lines(outdir)
-    assert len(lines) == 1 and lines[0].endswith("info: agent: registered"), read_log(outdir)
+    said = "registered" if mode == "ok" else f"registered ({OFFER})"
+    assert len(lines) == 1 and lines[0] == f"ldprof[{p.pid}]: agent: {said}", read_log(outdir)
+    if mode == "rings":
+        assert f"]: info: active pid={p.pid} hz={HZ} threads=1 collector={a.path}" in read_log(outdir)
+    else:
+        assert "staying off: no collector: ldprof-agent collects no rings" in read_log(outdir)
 
 
 def test_go_program_asks_to_be_sampled(outdir, agent):
@@ -164,7 +196,7 @@ def test_go_program_finds_the_socket_in_the_config_file(outdir, agent, tmp_path)
     a = agent("ok")
     cfg = tmp_path / "ldprof.ini"
     cfg.write_text(f"[output]\nendpoint = file://{outdir}\n[agent]\nsocket = {a.path} ; ours\n")
-    p = run_prog([prog("go_cgo")], preload_env(outdir, LDPROF_CONFIG=cfg))
+    p = run_prog([prog("go_cgo")], preload_env(outdir, LDPROF_CONFIG=cfg, LDPROF_AGENT_RINGS="true"))
     assert p.returncode == 0, p.stderr
     assert [m for _, m in a.got()] == [b"LDPA1 sample go"]
 
@@ -179,32 +211,48 @@ def test_go_program_excluded_by_select_asks_nothing(outdir, agent):
 
 @pytest.mark.parametrize("mode", ["sigaction", "signal", "in-handler"])
 def test_program_taking_sigprof_asks_to_be_sampled(outdir, agent, mode):
-    a = agent("ok")
+    """The ring sampler steps aside when the program installs its own SIGPROF handler (from a
+    handler of its own too), then asks the agent to sample the rest from the kernel."""
+    a = agent("rings")
     base = baseline(["agentfds", mode])
     p = run_prog([prog("agentfds"), mode], env_for(outdir, a.path))
     assert (p.returncode, p.stderr) == (0, base.stderr)
     assert p.stdout.splitlines()[0] == base.stdout.splitlines()[0] == b"sigprof: installed"
     # the program's own descriptor numbers are those it has without ldprof
     assert p.stdout.splitlines()[1] == base.stdout.splitlines()[1] == b"first free: 3"
-    assert a.got() == [(p.pid, b"LDPA1 register"), (p.pid, b"LDPA1 sample sigprof")]
-    assert "stepping aside: the program installs its own SIGPROF handler; agent: sampling it" \
-        in read_log(outdir)
+    assert a.asked() == [(p.pid, b"LDPA1 register"), (p.pid, b"LDPA1 sample sigprof")]
+    log = read_log(outdir)
+    assert (f"ldprof[{p.pid}]: stepping aside: the program installs its own SIGPROF handler\n"
+            f"ldprof[{p.pid}]: agent: sampling it\n") in log, log
 
 
-@pytest.mark.parametrize("knobs", [
-    {"LDPROF_SELECT_EXCLUDE_COMM": "agentfds"},
-    {"LDPROF_DISABLED": "1"},
-    {"LDPROF_SAMPLING_HZ": "abc"},          # a config error: the core stays off
-])
-def test_processes_the_shim_leaves_alone_ask_nothing(outdir, agent, knobs):
+def test_program_taking_sigprof_with_no_collector_asks_nothing_more(outdir, agent):
+    """An agent that collects no rings: the process stays off from its start, so its own
+    SIGPROF handler meets nothing of ours, and nothing is asked after the registration."""
     a = agent("ok")
-    p = run_prog([prog("agentfds")], env_for(outdir, a.path, **knobs))
+    p = run_prog([prog("agentfds"), "sigaction"], env_for(outdir, a.path))
+    assert (p.returncode, p.stdout.splitlines()[0]) == (0, b"sigprof: installed"), p
+    assert a.got() == [(p.pid, b"LDPA1 register")]
+    assert "stepping aside" not in read_log(outdir), read_log(outdir)
+
+
+@pytest.mark.parametrize("args,knobs", [
+    (["agentfds"], {"LDPROF_SELECT_EXCLUDE_COMM": "agentfds"}),
+    (["agentfds"], {"LDPROF_DISABLED": "1"}),
+    # a config error the first stage finds (a rate of its own is read only for a deferred
+    # start: from its start the agent's rate is taken): off, and its activation, which would
+    # hand a ring over once burn has used 1 ms, never comes
+    (["burn", "100"], {"LDPROF_SAMPLING_HZ": "abc", "LDPROF_SELECT_START_AFTER_CPU": "1ms"}),
+])
+def test_processes_the_shim_leaves_alone_ask_nothing(outdir, agent, args, knobs):
+    a = agent("rings")
+    p = run_prog([prog(args[0])] + args[1:], env_for(outdir, a.path, **knobs))
     assert p.returncode == 0, p.stderr
     assert a.got() == []
 
 
 def test_empty_socket_means_never_ask(outdir, agent, tmp_path):
-    a = agent("ok")
+    a = agent("rings")
     for args in (["agentfds"], ["agentfds", "sigaction"], ["go_cgo"]):
         p = run_prog([prog(args[0])] + args[1:], env_for(outdir, ""))
         assert p.returncode == 0, p.stderr
@@ -212,29 +260,30 @@ def test_empty_socket_means_never_ask(outdir, agent, tmp_path):
     cfg = tmp_path / "ldprof.ini"
     cfg.write_text(f"[output]\nendpoint = file://{outdir}\n[agent]\nsocket =\n")
     for args in (["agentfds"], ["go_cgo"]):
-        p = run_prog([prog(args[0])], preload_env(outdir, LDPROF_CONFIG=cfg))
+        p = run_prog([prog(args[0])], preload_env(outdir, LDPROF_CONFIG=cfg, LDPROF_AGENT_RINGS="true"))
         assert p.returncode == 0, p.stderr
     assert a.got() == []
     assert not agent_lines(outdir), read_log(outdir)
+    assert "staying off: no collector: no [agent] socket" in read_log(outdir), read_log(outdir)
 
 
 # ---- whatever the agent does, the program is unchanged ----
 
-@pytest.mark.parametrize("mode", ["absent", "ok", "no", "garbage", "close", "silent"])
+@pytest.mark.parametrize("mode", ["absent", "ok", "rings", "no", "garbage", "close", "silent"])
 def test_program_unchanged_whatever_the_agent_does(outdir, agent, tmp_path, mode):
     sock = tmp_path / "absent.sock" if mode == "absent" else agent(mode).path
     for args in (["agentfds"], ["agentfds", "in-handler"]):
         never = run_prog([prog(args[0])] + args[1:], env_for(outdir, ""))
         p = run_prog([prog(args[0])] + args[1:], env_for(outdir, sock))
-        # the same shim told never to ask: the same descriptors (none of ours left open); and
-        # the program's own numbers as without ldprof (libunwind's pipe is moved out of them)
+        # the same shim told never to ask: the same descriptors (none of ours left open, the
+        # ring's memfd included); and the program's own numbers as without ldprof
         assert (p.returncode, p.stdout, p.stderr) == (0, never.stdout, never.stderr), \
             (p.stdout, never.stdout)
         assert p.stdout.splitlines()[:2] == baseline(args).stdout.splitlines()[:2]
-    said = {"absent": "none (no socket)", "ok": "registered", "no": "refused (rate limit)",
-            "garbage": "none (a reply that is not the protocol's)",
+    said = {"absent": "none (no socket)", "ok": "registered", "rings": f"registered ({OFFER})",
+            "no": "refused (rate limit)", "garbage": "none (a reply that is not the protocol's)",
             "close": "none (closed without a reply)", "silent": "none (no reply in time)"}[mode]
-    assert f"info: agent: {said}" in read_log(outdir), read_log(outdir)
+    assert re.search(rf"^ldprof\[\d+\]: agent: {re.escape(said)}$", read_log(outdir), re.M), read_log(outdir)
 
 
 def timed(args, env, n=5):
@@ -249,13 +298,19 @@ def timed(args, env, n=5):
     return best
 
 
-def test_silent_agent_delays_start_by_the_deadline_at_most(outdir, agent):
-    a = agent("silent")
+@pytest.mark.parametrize("mode", ["silent", "rings-silent"])
+def test_silent_agent_delays_start_by_the_deadline_at_most(outdir, agent, mode):
+    # one question goes unanswered, bounded by the client's deadline: "silent", the
+    # registration (no collector then: the process stays off, and its own SIGPROF handler
+    # asks nothing); "rings-silent", the registration answered with the offer, then the
+    # request to be sampled when the program takes SIGPROF
+    a = agent(mode)
     never = timed([prog("agentfds"), "sigaction"], env_for(outdir, ""))
     silent = timed([prog("agentfds"), "sigaction"], env_for(outdir, a.path))
-    # two questions (register, sample sigprof), each bounded by the client's deadline
-    assert silent - never >= 2 * REPLY_MS / 1000 * 0.9, (silent, never)
+    assert silent - never >= REPLY_MS / 1000 * 0.9, (silent, never)
     assert silent - never < 0.5, (silent, never)
+    want = [b"LDPA1 register"] + ([b"LDPA1 sample sigprof"] if mode == "rings-silent" else [])
+    assert [m for _, m in a.asked()] == want * 5
 
 
 @contextlib.contextmanager
@@ -270,32 +325,42 @@ def burning(outdir, sock):
         p.wait()
 
 
-def test_no_socket_left_open_while_running(outdir, agent):
-    a = agent("silent")
+@pytest.mark.parametrize("mode", ["silent", "rings"])
+def test_no_socket_left_open_while_running(outdir, agent, mode):
+    """Unanswered ("silent"), or answered and then handed the ring ("rings"): neither the
+    question's socket nor the ring's memfd stays open in the process."""
+    a = agent(mode)
+    want = b"LDPA1 register" if mode == "silent" else RING
     with burning(outdir, a.path) as p:
         deadline = time.monotonic() + 10
-        while not a.got(settle=0.05) and time.monotonic() < deadline:
+        while want not in [m for _, m in a.got(settle=0.05)] and time.monotonic() < deadline:
             pass
+        assert want in [m for _, m in a.got(settle=0)], a.got(settle=0)
         time.sleep(REPLY_MS / 1000 * 3)
         links = [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{p.pid}/fd")]
-        assert not [l for l in links if l.startswith("socket:")], links
+        assert not [l for l in links if l.startswith(("socket:", "/memfd:"))], links
+        if mode == "rings":
+            # the ring stays mapped: it is the collector's to drain
+            assert "/memfd:ldprof-ring" in Path(f"/proc/{p.pid}/maps").read_text()
 
 
 # ---- ldprof status ----
 
-def test_status_shows_the_agent(outdir, agent):
-    a = agent("no")
+@pytest.mark.parametrize("mode", ["no", "rings"])
+def test_status_shows_the_agent(outdir, agent, mode):
+    a = agent(mode)
+    want = {"no": r" no-collector +no collector: ldprof-agent refused \(rate limit\); ldprof run collects; "
+                  r"agent: refused \(rate limit\)$",
+            "rings": rf" ring-sampling +ring sampler, collector {re.escape(a.path)}; "
+                     rf"agent: registered \({OFFER}\)$"}[mode]
     with burning(outdir, a.path) as p:
         deadline = time.monotonic() + 10
         while True:
             r = run([str(LDPROF), "status", str(p.pid)], timeout=30)
             line = [l for l in r.stdout.decode().splitlines() if l.split()[:1] == [str(p.pid)]]
-            # settled: the shim has asked, the core has finished starting (until then the
-            # state is "starting"), and its background thread has named itself
-            # (a status taken in between says "sampling?", which is what it sees then)
-            if line and "agent:" in line[0] and "sampling?" not in line[0] \
-                    and " starting " not in line[0] or time.monotonic() > deadline:
+            # settled: the shim has asked, and decided
+            if line and "agent:" in line[0] and " undecided " not in line[0] or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         assert line, r.stdout
-        assert re.search(r" sampling +file://\S+; agent: refused \(rate limit\)$", line[0]), line[0]
+        assert re.search(want, line[0]), line[0]

@@ -7,11 +7,11 @@ timer for every thread at the rate its config says ([sampling] hz), and at its f
 hands its ring to the agent, which registers it then; nothing in the handler waits for the
 agent. A rate faster than the agent's, or an agent with rings off, is refused in the ring.
 
-What the waiter's tests (test_defer.py) check of the old path, checked here of this one, glibc
-and musl: a short program never activates nor asks the agent; a waiting one has no thread or
-descriptor of ours; a busy one is profiled whole from start_after_cpu, threads started before
-included; fork children wait for their own CPU time; exec, fork, sigaction, seccomp, unshare
-and set*id while the activation is pending behave as without ldprof."""
+Glibc and musl: a short program never activates nor asks the agent; a waiting one has no
+thread or descriptor of ours; a busy one is profiled whole from start_after_cpu, threads started
+before included; fork children wait for their own CPU time; exec, fork, sigaction, seccomp
+filters (the program's, and one that refuses our calls), unshare and set*id while the
+activation is pending behave as without ldprof."""
 import os
 import re
 import shutil
@@ -27,11 +27,34 @@ import pytest
 from agentlib import AGENT_SAN, Agent, wait_for_profiles
 from conftest import (LDPROF, PROGS, SHIM, Stacks, clean_env, preload_env, prog, profile_files,
                       read_log, read_profile, run, same_as_without, sigcgt)
-from test_defer import FORK_RACE, threads_of
+from test_select import _syscall_numbers, fstrim_filter
 
 LIBCS = ["glibc", "musl"]
 OWNPROF_OK = b"ownprof: got_signals=yes foreign=0 handler_intact=yes count_ok=yes\n"
 HZ = 499  # the agent's rate (agentlib); the shim's config says the same (env_after)
+
+
+def threads_of(pid):
+    names = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            names.append(open(f"/proc/{pid}/task/{t}/comm").read().strip())
+        except OSError:
+            pass
+    return names
+
+
+# 300 forks, each after a little more CPU than the last: some race the activation
+FORK_RACE = ("import os, time\n"
+             "bad = 0\n"
+             "for i in range(300):\n"
+             "    t = time.process_time()\n"
+             "    while time.process_time() - t < 0.0002 * (i % 7): pass\n"
+             "    pid = os.fork()\n"
+             "    if pid == 0:\n"
+             "        os._exit(3)\n"
+             "    bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 3\n"
+             "print('bad', bad)\n")
 
 
 def libc_prog(libc, name):
@@ -92,7 +115,9 @@ def test_a_waiting_process_has_our_handler_and_nothing_else(libc, ring_agent, lo
         assert sorted(os.listdir(f"/proc/{p.pid}/fd")) == sorted(os.listdir(f"/proc/{base.pid}/fd"))
         assert signal.SIGPROF in sigcgt(p.pid), "no handler of ours while waiting"
         maps = open(f"/proc/{p.pid}/maps").read()
-        assert "libldprof-core" not in maps and "memfd:" not in maps
+        # of ours, only the shim the loader mapped: no ring yet, no other library
+        ours = {l.split(None, 5)[5] for l in maps.splitlines() if "ldprof" in l and len(l.split(None, 5)) == 6}
+        assert ours == {str(SHIM)} and "memfd:" not in maps, maps
         st = run([str(LDPROF), "status", str(p.pid)])
         assert re.search(rb"\n *%d +\S+ +\S+ +waiting +for the CPU time .*no thread" % p.pid, st.stdout), st.stdout
         assert b"1 waiting for start_after_cpu" in st.stdout, st.stdout
@@ -121,6 +146,22 @@ def test_a_busy_program_is_activated_from_the_handler(libc, ring_agent, logdir):
     assert st.with_any(["worker", "main"]) >= 0.99 * st.total(), st.dump()
     # 5 threads x 1 s at 499 Hz, but the 20 ms before the activation
     assert 0.95 * 5 * HZ <= st.total() <= 1.05 * 5 * HZ, st.total()
+    # each worker, named before the activation, under its own name
+    names = st.by_label("thread_name")
+    for w in range(4):
+        assert names.get(f"hot2-w{w}", 0) >= 0.8 * HZ, names
+
+
+@pytest.mark.parametrize("after,lost_ms", [("0", 0), ("200ms", 200), ("0.5s", 500)])
+def test_a_busy_program_is_profiled_from_its_start_after_cpu(ring_agent, logdir, after, lost_ms):
+    # burn uses 800 ms of CPU: the profile holds what came after start_after_cpu (with 0, the
+    # whole run: the ring sampler from the start, registered with the agent as it starts)
+    same_as_without([prog("burn"), "800"], env_after(ring_agent, logdir, after))
+    log = log_of(logdir)
+    st = Stacks(wait_for_profiles(ring_agent.out, int(re.search(r"active pid=(\d+)", log)[1])))
+    want = (800 - lost_ms) / 1000 * HZ
+    assert 0.75 * want <= st.total() <= 1.1 * want + 4, (want, st.dump())
+    assert st.with_func("main") >= 0.75 * want, st.dump()
 
 
 @pytest.mark.parametrize("libc", LIBCS)
@@ -170,6 +211,25 @@ def test_fork_racing_the_activation(ring_agent, logdir):
     assert r.stdout == b"bad 0\n"
 
 
+def test_the_programs_own_sigprof_while_pending(ring_agent, logdir):
+    # every thread of the program blocks SIGPROF and takes it with sigtimedwait, from its own
+    # ITIMER_PROF: each one reaches it, our handler installed or not
+    code = ("import signal, threading, time\n"
+            "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})\n"
+            "def burn():\n"
+            "    t = time.process_time()\n"
+            "    while time.process_time() - t < 3: pass\n"
+            "threading.Thread(target=burn, daemon=True).start()\n"
+            "signal.setitimer(signal.ITIMER_PROF, 0.002, 0.002)\n"
+            "n = 0\n"
+            "for i in range(100):\n"
+            "    if signal.sigtimedwait({signal.SIGPROF}, 5) is not None: n += 1\n"
+            "    if i % 10 == 0: print(i, flush=True)\n"
+            "print('got', n)\n")
+    r = same_as_without([sys.executable, "-c", code], env_after(ring_agent, logdir, "1h"), timeout=120)
+    assert b"got 100" in r.stdout
+
+
 def test_sigprof_looks_untouched_while_pending(ring_agent, logdir):
     # the program asks what SIGPROF does (the default, as far as it can tell), then sends
     # itself one: it dies of it, as without ldprof
@@ -205,9 +265,51 @@ def test_seccomp_filter_while_pending(ring_agent, logdir, mode):
     assert "a seccomp filter before the activation" in log_of(logdir)
 
 
+@pytest.mark.parametrize("after", ["100ms", None])
+def test_include_seccomp_under_a_systemd_kill_filter(ring_agent, logdir, after):
+    # include_seccomp = yes under fstrim.service's own filter (any call outside it kills):
+    # the calls that set the activation up, and the activation's own in the handler, fit it
+    cmd = fstrim_filter([prog("burn"), "300"])
+    same_as_without(cmd, env_after(ring_agent, logdir, after, LDPROF_SELECT_INCLUDE_SECCOMP="yes"))
+    log = log_of(logdir)
+    # seccomp_exec waited too, and gave its timer up before its filter: burn is what activated
+    assert len(re.findall(r"active pid=", log)) == 1, log
+    if after:
+        pid = int(re.search(r"active pid=(\d+)", log)[1])
+        assert Stacks(wait_for_profiles(ring_agent.out, pid)).with_func("burn_loop") >= 0.5 * 0.2 * HZ
+    # (with 20 ms, a short program under the filter: its activation is what is checked)
+
+
+@pytest.mark.parametrize("calls", [["rt_sigaction"], ["timer_create"], ["timer_settime"],
+                                   ["process_vm_readv"], ["memfd_create"], ["sendmsg"]])
+def test_a_filter_refusing_our_calls_changes_nothing(ring_agent, logdir, calls):
+    # include_seccomp = yes under a filter answering EPERM to a call the pending activation or
+    # the activation makes: the program runs as without us, and nothing spins (the run takes
+    # its usual CPU time)
+    nr = _syscall_numbers()
+    cmd = [prog("seccomp_exec"), "eperm", "deny", ",".join(str(nr[c]) for c in calls), "--",
+           prog("burn"), "300"]
+    t0 = os.times()
+    same_as_without(cmd, env_after(ring_agent, logdir, "50ms", LDPROF_SELECT_INCLUDE_SECCOMP="yes"))
+    t1 = os.times()
+    assert (t1.children_user + t1.children_system) - (t0.children_user + t0.children_system) < 1.5
+
+
 @pytest.mark.parametrize("cmd", [["unshare", "-Ur", "id", "-u"], ["unshare", "-U", "true"]])
 def test_namespace_tools_while_pending(ring_agent, logdir, cmd):
     same_as_without(cmd, env_after(ring_agent, logdir, None))
+
+
+def test_a_refused_unshare_keeps_the_activation_pending(ring_agent, logdir):
+    # nsmove's own thread makes the kernel refuse unshare (EINVAL, as without ldprof): the
+    # process went nowhere, so the activation still comes on time, at 600 ms of CPU
+    r = same_as_without([prog("nsmove"), "400", "user-threaded"], env_after(ring_agent, logdir, "600ms"))
+    assert b"unshare = EINVAL" in r.stdout
+    log = log_of(logdir)
+    assert "before the activation" not in log, log
+    st = Stacks(wait_for_profiles(ring_agent.out, int(re.search(r"active pid=(\d+)", log)[1])))
+    assert st.with_func("burn_before") == 0, st.dump()
+    assert st.with_func("burn_after") >= 0.5 * 0.2 * HZ, st.dump()
 
 
 def test_unshare_while_pending_stays_off_after(ring_agent, logdir):
@@ -217,9 +319,15 @@ def test_unshare_while_pending_stays_off_after(ring_agent, logdir):
     assert "before the activation" in log and "active" not in log, log
 
 
-def test_credential_storm_while_pending(ring_agent, logdir):
-    r = same_as_without([prog("solostorm"), "4", "150", "300"], env_after(ring_agent, logdir, "5s"), timeout=120)
+@pytest.mark.parametrize("after", ["5s", "0"])
+def test_credential_storm_while_pending(ring_agent, logdir, after):
+    # four threads changing credentials at once, then an unshare the kernel refuses to a
+    # process with one thread too many: pending (5 s) or sampling from the start (0), there is
+    # no thread of ours to stop
+    r = same_as_without([prog("solostorm"), "4", "150", "300"], env_after(ring_agent, logdir, after), timeout=120)
     assert b"failed=0" in r.stdout and b"unshare = 0" in r.stdout, r.stdout
+    log = log_of(logdir)
+    assert ("active pid=" in log) == (after == "0"), log
 
 
 def test_credentials_dropped_while_pending(ring_agent):
@@ -269,8 +377,12 @@ def test_a_dlopen_dlclose_churn_racing_the_activation(ring_agent, logdir):
     assert "active pid=" in log_of(logdir)
 
 
-def test_exec_from_a_dl_iterate_phdr_callback_while_pending(ring_agent, logdir):
-    r = run([prog("phdrexec"), "30", "/bin/echo", "ok"], env=env_after(ring_agent, logdir, None), timeout=20)
+@pytest.mark.parametrize("ms", [30, 100])
+def test_exec_from_a_dl_iterate_phdr_callback_while_pending(ring_agent, logdir, ms):
+    # glibc holds the loader's lock across dl_iterate_phdr callbacks: the activation comes
+    # while the callback burns its 30 or 100 ms, and must neither wait for that lock nor leave
+    # the exec the callback makes waiting for it
+    r = run([prog("phdrexec"), str(ms), "/bin/echo", "ok"], env=env_after(ring_agent, logdir, None), timeout=20)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"ok\n", b"")
 
 
@@ -280,6 +392,17 @@ def test_no_agent_when_it_activates_leaves_it_off(tmp_path, logdir):
     same_as_without([prog("burn"), "200"], env)
     log = log_of(logdir)
     assert "ldprof-agent takes no ring here" in log and "active" not in log, log
+
+
+def test_ldprof_run_profiles_from_the_start(outdir):
+    # `ldprof run` profiles all of CMD, short or not, unless told otherwise
+    r = run([str(LDPROF), "run", "-o", str(outdir), "--", prog("burn"), "30"])
+    assert r.returncode == 0, r.stderr
+    assert profile_files(outdir)
+    d2 = outdir / "later"
+    r = run([str(LDPROF), "run", "-o", str(d2), "--start-after-cpu", "1s", "--", prog("burn"), "30"])
+    assert r.returncode == 0, r.stderr
+    assert not profile_files(d2)
 
 
 @pytest.mark.parametrize("libc", LIBCS)

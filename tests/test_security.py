@@ -4,8 +4,8 @@
 
 - A FIFO planted at the log's path held a program that had finished in open() for good.
 - A newline in a setting (a config path) forged log lines.
-- The core loaded from a folder another user could change (the code would run as root in
-  every root process); install checked only the library file itself.
+- install checked only the library file itself, not the folders on its path (the code would
+  run as root in every root process).
 - ldprof-agent accepted a socket folder anyone could change and chmod()ed the socket by path
   after bind: a symbolic link swapped in made a root-only file world-writable.
 """
@@ -19,23 +19,25 @@ import time
 
 import pytest
 
-from agentlib import AGENT, world  # noqa: F401  (world is a fixture)
-from conftest import CORE, LDPROF, SHIM, clean_env, ldprof_run, preload_env, prog, read_log, run, shared_folder
+from agentlib import AGENT, agent, world  # noqa: F401  (agent, world: fixtures)
+from conftest import LDPROF, SHIM, clean_env, ldprof_for_all, ldprof_run, preload_env, prog, run, shared_folder
 from receiver import Receiver
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 
-def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir):
+def test_a_fifo_at_the_log_path_does_not_hold_the_program(outdir, agent):
     fifo = outdir / "ldprof.log"
     os.mkfifo(fifo)
     os.chmod(outdir, 0o1777)  # shared, so sticky: else no user may have a folder in it
-    env = preload_env(outdir, LDPROF_LOG_FILE=fifo, LDPROF_LOG_LEVEL="info")
+    env = {sock: preload_env(outdir, LDPROF_LOG_FILE=fifo, LDPROF_LOG_LEVEL="info", LDPROF_AGENT_RINGS="true",
+                             LDPROF_AGENT_SOCKET=sock) for sock in (agent.sock, "")}
     for who in ([], NOBODY):
-        # the first stage logs a routine decision (excluded), the core its start and its exit
-        for knobs in ({"LDPROF_SELECT_EXCLUDE_COMM": "true"}, {}):
+        # the first stage logs a routine decision (excluded), that no collector takes its ring
+        # (no agent to ask), or the agent's answer and its start on the ring sampler
+        for sock, knobs in ((agent.sock, {"LDPROF_SELECT_EXCLUDE_COMM": "true"}), ("", {}), (agent.sock, {})):
             try:
-                r = subprocess.run(who + ["/bin/true"], env={**env, **knobs}, timeout=10,
+                r = subprocess.run(who + ["/bin/true"], env={**env[sock], **knobs}, timeout=10,
                                    capture_output=True)
             except subprocess.TimeoutExpired:
                 pytest.fail(f"held by the FIFO at {fifo} ({who or 'root'}, {knobs})")
@@ -58,130 +60,66 @@ def test_a_fifo_at_the_log_path_does_not_hold_ldprof_run(outdir):
     assert list(outdir.glob("burn.*.pb.gz")) and fifo.exists() and not fifo.is_file()
 
 
+FORGED = "ldprof[1]: error: forged"
+
+
 def test_control_characters_never_reach_a_log_line(world):
-    """A user's own process (as root the log comes from root's config file alone, and the
-    core's line goes to syslog through the same filter)."""
-    forged = "ldprof[1]: error: forged"
-    shim = copy_shim(world / "lib")
+    """A user's own process (as root the log comes from root's config file alone). Two writers
+    stay: the first stage's line (here naming the rule that excludes it, a glob whose class
+    holds a forged line), and `ldprof run`'s (here the config file it cannot read: a path
+    holding one)."""
+    cli = ldprof_for_all(world)  # the shim in world/lib
     out = world / "out"
     out.mkdir()
     os.chmod(out, 0o1777)
     log = world / "ldprof.log"
     log.touch()
     os.chmod(log, 0o666)
-    # the core reads the config file and says what it cannot read: the old path (rings off)
+    # the first stage: "tru[e...]" matches true
     env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info", LDPROF_OUTPUT_ENDPOINT=f"file://{out}",
-                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=f"/nonexistent\n{forged}\r\x1b[2J",
-                    LDPROF_AGENT_RINGS="false")
-    r = run(NOBODY + ["env", f"LD_PRELOAD={shim / SHIM.name}", "/bin/true"], env=env)
+                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_AGENT_RINGS="true",
+                    LDPROF_SELECT_EXCLUDE_COMM="tru[e\nldprof(1): error: forged\r\x1b]")
+    r = run(NOBODY + ["env", f"LD_PRELOAD={world / 'lib' / SHIM.name}", "/bin/true"], env=env)
+    assert r.returncode == 0, r
+    # ldprof run, its configuration unreadable: /bin/true runs without profiling, said in the log
+    env = clean_env(LDPROF_LOG_FILE=log, LDPROF_LOG_LEVEL="info", LDPROF_CONFIG=f"/nonexistent\n{FORGED}\r\x1b[2J")
+    r = run(NOBODY + [cli, "run", "-o", str(out), "--", "/bin/true"], env=env)
     assert r.returncode == 0, r
     log = log.read_text()
+    assert "excluded by: exclude_comm=tru[e?ldprof(1): error: forged??]" in log, log
     assert "/nonexistent?ldprof[1]: error: forged??" in log, log
     lines = log.splitlines()
-    assert lines and all(re.match(r"ldprof\[\d+\]: ", ln) for ln in lines), log
-    assert not any(ln.startswith(forged) for ln in lines), log
+    assert len(lines) == 2 and all(re.match(r"ldprof\[\d+\]: ", ln) for ln in lines), log
+    assert not any(ln.startswith((FORGED, "ldprof(1)")) for ln in lines), log
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", log), repr(log)
 
 
 def copy_shim(d, owner=None):
-    """The shim and its core copied into a new folder d (mode 0755, files 0644), owned by owner
-    when given (else by root)."""
+    """The shim copied into a new folder d (mode 0755, file 0644), owned by owner when given
+    (else by root)."""
     d.mkdir(mode=0o755)
     os.chmod(d, 0o755)
-    for f in (SHIM, CORE):
-        shutil.copy(f, d / f.name)
-        os.chmod(d / f.name, 0o644)
-        if owner:
-            shutil.chown(d / f.name, owner)
+    shutil.copy(SHIM, d / SHIM.name)
+    os.chmod(d / SHIM.name, 0o644)
     if owner:
+        shutil.chown(d / SHIM.name, owner)
         shutil.chown(d, owner)
     return d
 
 
 @pytest.fixture
-def copied(tmp_path):
-    """The shim and its core in a folder of their own, in a folder root owns."""
-    os.chmod(tmp_path, 0o755)
-    return copy_shim(tmp_path / "lib")
+def layout(layout_root):
+    """A root-owned tree with the packages' layout (conftest), for `ldprof install --root`."""
+    os.chmod(layout_root, 0o755)
+    return layout_root
 
 
-def core_started(outdir, shim, who=()):
-    """Whether the core started in a short program run with shim preloaded (as `who`: the
-    preload is set after setpriv, so that only the program carries it)."""
-    (outdir / "ldprof.log").unlink(missing_ok=True)
-    env = preload_env(outdir, shim=shim, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info")
-    del env["LD_PRELOAD"]
-    r = run(list(who) + ["env", f"LD_PRELOAD={shim}", prog("burn"), "30"], env=env)
-    assert r.returncode == 0, r
-    log = read_log(outdir)
-    return bool(re.search(r"\]: info: active", log)), log
-
-
-@pytest.mark.parametrize("how", ["folder 0777", "folder owned by nobody", "core 0666",
-                                 "core owned by nobody", "link through a folder 0777"])
-def test_the_core_is_not_loaded_from_where_another_user_could_change_it(outdir, tmp_path, copied, how):
-    os.chmod(outdir, 0o1777)  # shared, so sticky
-    started, log = core_started(outdir, copied / "libldprof.so")
-    assert started, log  # the copy as it is: loaded
-    shim = copied / "libldprof.so"
-    if how == "folder 0777":
-        os.chmod(copied, 0o777)
-    elif how == "folder owned by nobody":
-        shutil.chown(copied, "nobody")
-    elif how == "core 0666":
-        os.chmod(copied / CORE.name, 0o666)
-    elif how == "core owned by nobody":
-        shutil.chown(copied / CORE.name, "nobody")
-    else:
-        # a root-owned symbolic link whose target lies in a folder anyone can change
-        open_dir = tmp_path / "open"
-        open_dir.mkdir()
-        os.chmod(open_dir, 0o777)
-        shutil.move(str(copied), open_dir / "lib")
-        (tmp_path / "link").symlink_to(open_dir / "lib")
-        shim = tmp_path / "link" / "libldprof.so"
-    started, log = core_started(outdir, shim)
-    assert not started, log
-    assert "staying off, the core or a folder on its path can be changed by another user" in log, log
-
-
-def test_a_users_own_build_is_loaded_in_that_users_processes(outdir):
-    # nobody's own copy, in nobody's own folder: nobody's processes may load it (they can only
-    # hurt themselves); root's never would (the test above)
-    d = copy_shim(outdir / "lib", "nobody")
-    os.chmod(outdir, 0o1777)  # sticky: nobody else can replace nobody's folder in it
-    for parent in outdir.parents:
-        assert os.stat(parent).st_mode & 0o005, f"{parent}: nobody cannot reach the build tree"
-    started, log = core_started(outdir, d / "libldprof.so", who=NOBODY)
-    assert started, log
-    started, log = core_started(outdir, d / "libldprof.so")
-    assert not started and "can be changed by another user" in log, log
-
-
-@pytest.fixture
-def layout(tmp_path):
-    """A root-owned tree with the packages' layout under tmp/r, for `ldprof install --root`."""
-    root = tmp_path / "r"
-    r = subprocess.run(["sh", "packaging/layout.sh", str(root / "usr/lib/ldprof"), "x86_64-linux-gnu",
-                        str(SHIM), str(CORE)], capture_output=True, text=True,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert r.returncode == 0, r.stderr
-    (root / "etc").mkdir()
-    os.chmod(tmp_path, 0o755)
-    return root
-
-
-@pytest.mark.parametrize("how", ["core 0666", "core owned by nobody", "folder 0777",
-                                 "folder owned by nobody"])
-def test_install_checks_the_core_and_every_folder(layout, how):
+@pytest.mark.parametrize("how", ["folder 0777", "folder owned by nobody"])
+def test_install_checks_every_folder(layout, how):
     lib = layout / "usr/lib/ldprof/lib/x86_64-linux-gnu"
     ok = run([str(LDPROF), "install", "--root", str(layout), "--dry-run"], env=clean_env())
     assert ok.returncode == 0, ok
-    if how == "core 0666":
-        os.chmod(lib / CORE.name, 0o666)
-    elif how == "core owned by nobody":
-        shutil.chown(lib / CORE.name, "nobody")
-    elif how == "folder 0777":
+    if how == "folder 0777":
         os.chmod(lib, 0o777)
     else:
         shutil.chown(layout / "usr/lib/ldprof", "nobody")
@@ -249,26 +187,32 @@ def test_the_agent_socket_is_made_0666_by_bind_not_chmod(tmp_path):
 def test_a_base_folder_another_user_can_change_is_refused(world, how):
     """Under a base another user owns, or may write without the sticky bit, that user could
     swap <base>/<uid> for a link between the check and the write and send the profiles into
-    a folder of their choice: such a base is refused, with one line saying why."""
+    a folder of their choice: such a base is refused, with one line saying why. The collector
+    that would write there is `ldprof run`'s, as the user who runs it: it refuses to start CMD
+    (docs/security.md), as when it cannot write to -o DIR."""
+    cli = ldprof_for_all(world, ["output"])
     base = world / "base"
     base.mkdir()
     if how == "owned by nobody":
         shutil.chown(base, "nobody")
         os.chmod(base, 0o755)
-        who, why = [], "belongs to uid 65534: only a folder of root's or uid 0's may hold uid 0's"
+        who, uid, why = [], 0, "belongs to uid 65534: only a folder of root's or uid 0's may hold uid 0's"
     else:
         os.chmod(base, 0o777)
-        who, why = NOBODY, "is writable by others without the sticky bit (mode 777)"
+        who, uid, why = NOBODY, 65534, ("is writable by others without the sticky bit (mode 777): they could "
+                                        "replace uid 65534's folder in it")
     log = world / "ldprof.log"
-    env = preload_env(base, LDPROF_LOG_FILE=log)
-    os.chmod(world, 0o777)  # the log, for nobody too
-    pre = env.pop("LD_PRELOAD")
-    ref = run(list(who) + [prog("output"), "exit", "2"], input=b"x")
-    r = run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("output"), "exit", "2"], env=env, input=b"x")
-    assert (r.returncode, r.stdout, r.stderr) == (ref.returncode, ref.stdout, ref.stderr)
-    run(list(who) + ["env", f"LD_PRELOAD={pre}", prog("burn"), "200"], env=env)
-    text = log.read_text()
-    assert "staying off: no folder of uid" in text and why in text, text
+    log.touch()
+    os.chmod(log, 0o666)  # for nobody too
+    cfg = world / "ldprof.ini"  # root's, in a folder of root's: trusted as root
+    cfg.write_text(f"[output]\nendpoint = file://{base}\n[log]\nfile = {log}\nlevel = info\n")
+    os.chmod(cfg, 0o644)
+    r = run(list(who) + [cli, "run", "--config", str(cfg), "--", str(world / "bin" / "output"), "exit", "2"],
+            env=clean_env(), input=b"x")
+    said = f"no folder of uid {uid}'s own in {base}: {base} {why}"
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", f"ldprof run: cannot collect: {said}\n".encode()), r
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and re.fullmatch(rf"ldprof\[\d+\]: error: {re.escape(said)}", lines[0]), lines
     assert not list(base.iterdir()), "nothing is made in such a base"
 
 
@@ -327,7 +271,8 @@ def test_root_takes_no_place_from_the_environment(world):
     endpoint of the user's made a root process send that file's first line as its bearer token;
     the other places (log file, spool, endpoint, header, agent socket, TLS files) were taken
     too. As root they are now ignored, each with a warning, and root's config file decides; a
-    user's own process still takes them all."""
+    user's own process still takes them all. The places are read by `ldprof run` (its collector
+    ships) and by the first stage of every process (log file, agent socket)."""
     secret = world / "secret"
     secret.write_text("root-only-line\n")
     os.chmod(secret, 0o600)
@@ -335,10 +280,8 @@ def test_root_takes_no_place_from_the_environment(world):
     mine.write_text("nobodys-token\n")
     shutil.chown(mine, "nobody")
     os.chmod(mine, 0o600)
-    shim = copy_shim(world / "lib")
-    burn = world / "burn"
-    shutil.copy(prog("burn"), burn)
-    os.chmod(burn, 0o755)
+    cli = ldprof_for_all(world, ["burn"])
+    shim, burn = world / "lib" / SHIM.name, world / "bin" / "burn"
     users = world / "users"  # where the user points root's log, spool and socket: theirs
     users.mkdir()
     shutil.chown(users, "nobody")
@@ -358,9 +301,14 @@ def test_root_takes_no_place_from_the_environment(world):
                             LDPROF_OUTPUT_HEADER="X-Scope-OrgID: users-tenant",
                             LDPROF_LOG_FILE=users / "ldprof.log", LDPROF_SPOOL_DIR=users / "spool",
                             LDPROF_AGENT_SOCKET=users / "agent.sock", LDPROF_TLS_CA_FILE=secret,
-                            LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_CONFIG=cfg,
-                            LDPROF_AGENT_RINGS="false")  # the core ships: the old path
-            r = run(["env", f"LD_PRELOAD={shim / SHIM.name}", str(burn), "200"], env=env)
+                            LDPROF_CONFIG=cfg)
+            r = run([cli, "run", "--", str(burn), "200"], env=env)
+            assert r.returncode == 0, r
+            for var in PLACES:
+                assert f"{var} is ignored when running as root".encode() in r.stderr, (var, r.stderr)
+            # preloaded as installed: the first stage takes neither the log nor the socket
+            r = run([str(burn), "200"], env={**env, "LD_PRELOAD": str(shim), "LDPROF_SELECT_START_AFTER_CPU": "0",
+                                             "LDPROF_AGENT_RINGS": "true"})
             assert r.returncode == 0, r
             assert not rx.records(), rx.records()
             with pytest.raises(BlockingIOError):
@@ -368,13 +316,12 @@ def test_root_takes_no_place_from_the_environment(world):
             assert sorted(p.name for p in users.iterdir()) == ["agent.sock"], list(users.iterdir())
             assert list((roots / "out").glob("*/*.pb.gz")) or list((roots / "out").glob("*.pb.gz"))
             text = (roots / "ldprof.log").read_text()
-            for var in PLACES:
-                assert f"{var} is ignored when running as root" in text, (var, text)
+            assert "staying off: no collector: no [agent] socket" in text, text
 
-            # the same environment in a user's own process: all of it is theirs to choose
+            # the same environment in a user's own `ldprof run`: all of it is theirs to choose
             env.update(LDPROF_OUTPUT_TOKEN_FILE=mine, LDPROF_TLS_CA_FILE="", LDPROF_SPOOL_MAX_BYTES="0")
-            r = run(NOBODY + ["env", f"LD_PRELOAD={shim / SHIM.name}", str(burn), "200"], env=env)
-            assert r.returncode == 0, r
+            r = run(NOBODY + [cli, "run", "--", str(burn), "200"], env=env)
+            assert r.returncode == 0 and b"ignored" not in r.stderr, r
             recs = rx.records()
         auth = [r["headers"].get("authorization", "") for r in recs]
         assert auth and set(auth) == {"Bearer nobodys-token"}, auth

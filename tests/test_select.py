@@ -1,13 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Choosing processes: the [select] rules of the config file and LDPROF_SELECT_*, decided by
-the first stage before the core is loaded (shim/select.c), and the first stage's other
+the first stage before anything of ours starts (shim/select.c), and the first stage's other
 refusals (ldprof's own tools, the host's init, an unsafe config file when running as root).
 
 Each case runs a real program with the shim preloaded and looks at what really happened:
 profiles written or not, the first stage's log line, and that the program's output is its own.
 The rules are the first stage's whatever samples: the cases run under `ldprof run` (the ring
-sampler, its collector); those still preloaded by hand with preload_env test the old path's
-core (rings = false), and move before it is deleted.
+sampler, its collector), or preloaded by hand as installed (ldprof-agent collecting).
 """
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from agentlib import HZ, agent, wait_for_comm, world  # noqa: F401  (agent, world: fixtures)
 from conftest import (LDPROF, SHIM, Stacks, as_host_init, clean_env, ldprof_for_all, ldprof_run, preload_env,
                       prog, profiles_for, read_log, run, same_as_without, shared_folder, status_of)
 
@@ -103,7 +103,8 @@ def test_a_containers_pid1_is_profiled(outdir):
 def test_the_hosts_init_is_never_sampled(outdir, tmp_path):
     """PID 1 of the first PID namespace (the host's init) stays off, and says so: a fault of
     ours there would be a kernel panic. (A PID 1 whose /proc says it is the host's: conftest.)"""
-    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), LDPROF_AGENT_SOCKET="")
+    env = preload_env(outdir, LDPROF_LOG_FILE=str(Path(outdir) / "ldprof.log"), LDPROF_AGENT_SOCKET="",
+                      LDPROF_AGENT_RINGS="true")
     argv, env = as_host_init(f'test $$ = 1 || exit 3; exec {prog("burn")} 300', env, tmp_path)
     p = run(argv, env=env)
     assert p.returncode == 0, p.stderr
@@ -236,7 +237,7 @@ def test_root_never_follows_a_planted_symlink():
         shutil.rmtree(d)
 
 
-# --- seccomp: a filter may kill the process for a call the core makes ---------------------------
+# --- seccomp: a filter may kill the process for a call the profiler makes -----------------------
 
 def _syscall_numbers():
     text = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").read_text()
@@ -319,7 +320,11 @@ def test_seccomp_refusing_the_samplers_calls_changes_nothing(outdir, calls, said
         assert "info: active" in after and profiles_for(outdir, comm="burn"), log
 
 
-# --- task limits: a thread of ours per process counts against the cgroup's pids.max -----------
+# --- task limits: a thread of ours per process counted against the cgroup's pids.max ----------
+#
+# The old in-process profiler started a thread in every process it sampled, and stayed off where
+# the limit left no room for one. The ring sampler starts none: a process at its limit is sampled,
+# and nothing of ours takes a task. Its collector here is the agent, outside the cgroup.
 
 @pytest.fixture
 def pids_cgroup(tmp_path):
@@ -357,6 +362,16 @@ def pids_cgroup(tmp_path):
                 time.sleep(0.05)
 
 
+def with_agent(agent, outdir, **knobs):
+    """Preloaded from the start, the agent taking the ring, a log at level info in outdir."""
+    return preload_env(outdir, LDPROF_AGENT_SOCKET=agent.sock, LDPROF_AGENT_RINGS="true",
+                       LDPROF_LOG_FILE=Path(outdir) / "ldprof.log", LDPROF_LOG_LEVEL="info", **knobs)
+
+
+def active_pids(outdir):
+    return [int(x) for x in re.findall(r"\]: info: active pid=(\d+) ", read_log(outdir))]
+
+
 PIPELINE = ["sh", "-c", "sleep 0.2 | sleep 0.2 | cat; echo done"]
 
 FORKER = ["/usr/bin/python3", "-c",
@@ -373,32 +388,37 @@ FORKER = ["/usr/bin/python3", "-c",
           "print('forked', len(kids))\n"]
 
 
-def test_tight_task_limit_leaves_the_shim_off(outdir, pids_cgroup):
-    # pids.max = 4: sh and its three children. Before, each had a thread of ours and sh failed
-    # with "Cannot fork".
+def test_tight_task_limit_is_profiled_and_takes_no_task(outdir, pids_cgroup, agent):
+    # pids.max = 4: sh and its three children, no task to spare. Before, each had a thread of
+    # ours and sh failed with "Cannot fork"; then the shim stayed off there. Now each of the
+    # four samples, and the pipeline runs as without ldprof.
     base = pids_cgroup(4, PIPELINE, clean_env())
     assert (base.returncode, base.stdout) == (0, b"done\n"), base.stderr
-    r = pids_cgroup(4, PIPELINE, preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log"))
+    r = pids_cgroup(4, PIPELINE, with_agent(agent, outdir))
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
-    assert "staying off: no room for a thread of ours in the task limit of" in read_log(outdir)
-    assert not profiled(outdir)
+    assert len(set(active_pids(outdir))) == 4, read_log(outdir)
+    assert "task limit" not in read_log(outdir), read_log(outdir)
 
 
-def test_forking_parent_leaves_its_children_room(outdir, pids_cgroup):
-    # pids.max = 64 and a profiled parent that forks 40 children which live a while: each
-    # child took a thread of ours, and the fork of the 32nd failed. Now a child the limit has
-    # no room for steps aside before starting one.
-    base = pids_cgroup(64, FORKER, clean_env())
+def test_forking_parent_leaves_its_children_room(outdir, pids_cgroup, agent):
+    # pids.max = 41: a sampled parent and the 40 children it forks, which live a while. Before,
+    # each child took a thread of ours, and the fork of the 32nd failed (at 64); then a child
+    # the limit had no room for stepped aside. Now the children, sampled too, take nothing.
+    base = pids_cgroup(41, FORKER, clean_env())
     assert (base.returncode, base.stdout) == (0, b"forked 40\n"), base.stderr
-    env = preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log", LDPROF_LOG_LEVEL="info")
-    r = pids_cgroup(64, FORKER, env)
+    r = pids_cgroup(41, FORKER, with_agent(agent, outdir))
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
     log = read_log(outdir)
-    assert re.search(r"\[\d+\]: info: active", log), log
-    assert "stepping aside: no room for a thread of ours in its cgroup's task limit" in log, log
+    assert len(active_pids(outdir)) == 1, log  # the parent, from its start
+    assert "stepping aside" not in log and "task limit" not in log, log
 
 
-def test_roomy_task_limit_is_profiled(outdir, pids_cgroup):
-    r = pids_cgroup(10000, [prog("burn"), 300], preload_env(outdir, LDPROF_LOG_FILE=outdir / "ldprof.log"))
+def test_a_process_at_its_task_limit_is_profiled(outdir, pids_cgroup, agent):
+    """pids.max = 1: burn alone in its cgroup, profiled whole by the agent."""
+    r = pids_cgroup(1, [prog("burn"), 500], with_agent(agent, outdir))
     assert r.returncode == 0, r.stderr
-    assert profiles_for(outdir, comm="burn"), read_log(outdir)
+    files = wait_for_comm(agent.out, "burn")
+    assert files, (read_log(outdir), agent.log.read_bytes())
+    st = Stacks(files)
+    assert 0.9 * 0.5 * HZ <= st.total() <= 1.1 * 0.5 * HZ, st.total()
+    assert st.with_func("burn_loop") >= 0.95 * st.total(), st.dump()

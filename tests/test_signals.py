@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from agentlib import world  # noqa: F401  (a fixture)
 from conftest import (LDPROF, SHIM, clean_env, ldprof_run, preload_env, prog, profile_files, read_log,
                       run, status_of)
+from test_dlopen import agent_at
 
 LIBPROFILER = "/usr/lib/x86_64-linux-gnu/libprofiler.so.0"
 
@@ -28,15 +30,23 @@ def test_program_with_own_sigprof_handler_unchanged(outdir, mode):
 
 
 @pytest.mark.parametrize("mode", ["sigaction", "signal"])
-def test_program_with_own_sigprof_handler_by_hand(outdir, mode):
+def test_program_with_own_sigprof_handler_by_hand(outdir, world, mode):
     base = run([prog("ownprof"), mode], timeout=30)
-    env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_LOG_FILE=outdir / "log.txt",
-                      LDPROF_LOG_LEVEL="info")
-    r = run([prog("ownprof"), mode], env=env, timeout=30)
+    # preloaded by hand, the agent collecting rings (at the rate asked): the sampler, started
+    # as the process starts, steps aside when the program takes SIGPROF
+    a = agent_at(world, 997)
+    try:
+        env = preload_env(outdir, LDPROF_SAMPLING_HZ=997, LDPROF_AGENT_SOCKET=a.sock,
+                          LDPROF_AGENT_RINGS="true", LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+        r = run([prog("ownprof"), mode], env=env, timeout=30)
+    finally:
+        a.stop()
     assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r.stderr
     assert not profiles_of(outdir, "ownprof")
     log = read_log(outdir, outdir / "log.txt")
-    assert "SIGPROF" in log or "sigprof" in log.lower(), f"stepping aside not logged:\n{log}"
+    assert "collector=" in log, f"the ring sampler never started: the test proves nothing\n{log}"
+    assert "stepping aside: the program installs its own SIGPROF handler" in log, \
+        f"stepping aside not logged:\n{log}"
 
 
 def profiles_of(d, comm):
@@ -74,11 +84,22 @@ def test_exec_loop_at_1000hz_never_dies_of_sigprof(outdir):
     assert r.stdout == b"execloop: done N=200\n"
 
 
-def test_exec_loop_by_hand_at_1000hz(outdir):
-    env = preload_env(outdir, LDPROF_SAMPLING_HZ=1000, LDPROF_LOG_FILE=outdir / "log.txt")
-    r = run([prog("execloop"), "100", "2000"], env=env, timeout=120)
+def test_exec_loop_by_hand_at_1000hz(outdir, world):
+    # each image registers with the agent as it starts and hands it a ring of its own
+    a = agent_at(world, 1000)
+    try:
+        env = preload_env(outdir, LDPROF_SAMPLING_HZ=1000, LDPROF_AGENT_SOCKET=a.sock,
+                          LDPROF_AGENT_RINGS="true", LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
+        r = run([prog("execloop"), "100", "2000"], env=env, timeout=120)
+        rings = int(a.status()[0]["rings"])
+    finally:
+        a.stop()
     assert r.returncode == 0, f"exit {status_of(r)} (27 = SIGPROF): {r.stderr[-500:]!r}"
     assert r.stdout == b"execloop: done N=100\n"
+    log = read_log(outdir, outdir / "log.txt")
+    # every image sampled (the first and the 100 it execs), nearly each made a ring in its 2 ms
+    assert log.count("hz=1000 threads=1 collector=") == 101, log[-2000:]
+    assert rings >= 90, f"{rings} rings for 101 images sampled at 1000 Hz for 2 ms each"
 
 
 def test_restartable_calls_never_fail_with_eintr_and_errno_preserved(outdir):

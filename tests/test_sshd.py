@@ -7,10 +7,10 @@ connection (so every login loads the shim afresh), and its privilege-separated c
 into /run/sshd, drops to the sshd user and installs a seccomp sandbox that kills the process
 for any call outside its list. Before the shim stepped aside ahead of that sandbox, the child
 was killed (SIGSYS, for our timer_settime at exit) and the login hung after "Accepted
-publickey". A real sshd on loopback, real keys, the real ssh client. Three ways: every sshd
-active from its start (start_after_cpu = 0), as installed (the default: an ldprof-agent
-collects, and each sshd waits with our handler and one timer, through its chroot, setuid and
-sandbox), and on the old path ([agent] rings = false: the waiter thread).
+publickey". A real sshd on loopback, real keys, the real ssh client. Two ways, an
+ldprof-agent collecting: every sshd sampled from its start (start_after_cpu = 0), and as
+installed (the default: each sshd waits with our handler and one timer, through its chroot,
+setuid and sandbox).
 """
 import os
 import re
@@ -83,13 +83,12 @@ def logins(d, env, n=3):
         p.wait(timeout=10)
 
 
-@pytest.mark.parametrize("start_after", ["0", "default", "waiter"])
+@pytest.mark.parametrize("start_after", ["0", "default"])
 def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir, tmp_path, start_after):
     # start_after 0: the ring sampler runs in every sshd from its start, its ring the agent's
     # (asked as it starts: the agent's answer gives the rate); default ([select] start_after_cpu = 20ms):
-    # no sshd here uses that much, so each only has our handler and timer (the agent's path)
-    # or, on the old path, the waiter, which the privilege-separated child must stop before
-    # its chroot, setuid and seccomp sandbox
+    # no sshd here uses that much, so each only has our handler and timer, which the
+    # privilege-separated child gives up at its chroot, before its setuid and seccomp sandbox
     d = sshd_setup
     plain = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     base = logins(d, plain)
@@ -98,30 +97,20 @@ def test_ssh_logins_unchanged_with_the_shim_in_sshd(sshd_setup, outdir, tmp_path
     log = outdir / "ldprof.log"
     env = dict(plain, LD_PRELOAD=str(SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
                LDPROF_LOG_FILE=str(log), LDPROF_LOG_LEVEL="info")
-    agent = None
     if start_after == "0":
         env["LDPROF_SELECT_START_AFTER_CPU"] = start_after
-    if start_after == "waiter":
-        env["LDPROF_AGENT_RINGS"] = "false"
-    else:
-        world = tmp_path / "world"
-        world.mkdir(mode=0o755)
-        agent = Agent(world / "agent")
-        env["LDPROF_AGENT_SOCKET"] = agent.sock
+    world = tmp_path / "world"
+    world.mkdir(mode=0o755)
+    agent = Agent(world / "agent")
+    env["LDPROF_AGENT_SOCKET"] = agent.sock
     env = root_config(env)
     try:
         for r, b in zip(logins(d, env), base):
             assert (r.returncode, r.stdout, r.stderr) == (b.returncode, b.stdout, b.stderr), \
                 "a login through sshd with the shim differs (255 with no output: it hung or was cut)"
     finally:
-        if agent:
-            agent.stop()
+        agent.stop()
     text = read_log(outdir, log)
-    if start_after == "waiter":
-        # the first stage logs its agent question from every sshd it let in; no core started
-        assert len(set(re.findall(r"ldprof\[(\d+)\]: agent:", text))) >= 4, text
-        assert "info: active" not in text, text
-        return
     if start_after == "default":
         # nothing activated, nothing asked the agent: the sshds ran with our handler and timer
         # only (the agent is there as installed, and stopped cleanly). Each privilege-separated

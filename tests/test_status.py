@@ -15,7 +15,7 @@ import time
 import pytest
 
 from agentlib import agent, world  # noqa: F401  (fixtures)
-from conftest import CORE, LDPROF, PROGS, SHIM, as_host_init, clean_env, preload_env, prog, run
+from conftest import LDPROF, PROGS, SHIM, as_host_init, clean_env, preload_env, prog, run
 
 LIB = "/usr/lib/ldprof/libldprof.so"
 
@@ -91,6 +91,11 @@ def with_agent(agent, outdir, **knobs):
     return preload_env(outdir, LDPROF_AGENT_SOCKET=agent.sock, LDPROF_AGENT_RINGS="true", **knobs)
 
 
+def by_hand(outdir, **knobs):
+    """Preloaded by hand from the start with the defaults ([agent] rings)."""
+    return preload_env(outdir, LDPROF_AGENT_RINGS="true", **knobs)
+
+
 def test_sampling_process(outdir, started, agent):
     p = started([prog("burn"), 600000], with_agent(agent, outdir))
     r, line = wait_state(p.pid, {"ring-sampling"})
@@ -112,7 +117,7 @@ def test_sampling_process(outdir, started, agent):
 def test_no_collector_by_hand(libc, outdir, started, tmp_path):
     """Preloaded by hand with the defaults ([agent] rings), no `ldprof run` and no agent
     listening: off from the start, glibc and musl alike, with what the agent answered; no
-    thread, no library, no profile of ours (never the glibc core)."""
+    thread, no library (but the preloaded one), no ring, no profile of ours."""
     exe = prog("burn") if libc == "glibc" else PROGS / "musl" / "burn"
     env = preload_env(outdir, LDPROF_AGENT_RINGS="true", LDPROF_AGENT_SOCKET=tmp_path / "nobody.sock",
                       LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
@@ -123,7 +128,8 @@ def test_no_collector_by_hand(libc, outdir, started, tmp_path):
         line["detail"], line
     with open(f"/proc/{p.pid}/maps") as f:
         maps = f.read()
-    assert "libldprof-core" not in maps and "ldprof-ring" not in maps, maps
+    ours = {l.split(None, 5)[5] for l in maps.splitlines() if len(l.split(None, 5)) == 6}
+    assert {m for m in ours if "ldprof" in os.path.basename(m)} == {str(SHIM)}, maps
     assert ldprof_threads(p.pid) == 0 and len(os.listdir(f"/proc/{p.pid}/task")) == 1
     log = (outdir / "log.txt").read_text()
     assert "staying off: no collector: ldprof-agent none (" in log, log
@@ -131,7 +137,7 @@ def test_no_collector_by_hand(libc, outdir, started, tmp_path):
 
 
 def test_disabled_process(outdir, started):
-    p = started([prog("burn"), 600000], preload_env(outdir, LDPROF_DISABLED=1))
+    p = started([prog("burn"), 600000], by_hand(outdir, LDPROF_DISABLED=1))
     r, line = wait_state(p.pid, {"disabled"})
     assert line and line["state"] == "disabled", r.stdout
     assert ldprof_threads(p.pid) == 0
@@ -141,7 +147,7 @@ def test_disabled_process(outdir, started):
 
 def test_process_under_seccomp(outdir, started):
     from test_select import fstrim_filter
-    p = started(fstrim_filter(["sleep", 600]), preload_env(outdir))
+    p = started(fstrim_filter(["sleep", 600]), by_hand(outdir))
     r, line = wait_state(p.pid, {"seccomp"})
     assert line and line["state"] == "seccomp" and "include_seccomp" in line["detail"], r.stdout
     assert ldprof_threads(p.pid) == 0
@@ -150,7 +156,7 @@ def test_process_under_seccomp(outdir, started):
 def test_the_hosts_init(outdir, started, tmp_path):
     """PID 1 of the first PID namespace: off, by its own name. (A PID 1 whose /proc says it is
     the host's: conftest.)"""
-    argv, env = as_host_init("exec sleep 600", preload_env(outdir, LDPROF_AGENT_SOCKET=""), tmp_path)
+    argv, env = as_host_init("exec sleep 600", by_hand(outdir, LDPROF_AGENT_SOCKET=""), tmp_path)
     p = started(argv, env)
     deadline = time.monotonic() + 10
     init = None
@@ -182,8 +188,11 @@ def test_program_owning_sigprof(outdir, started, agent, mode):
 
 RAWFORK = """
 import ctypes, os, sys, time
-pid = ctypes.CDLL(None).syscall(57)  # SYS_fork on x86_64: no atfork handler runs in the child
+libc = ctypes.CDLL(None)
+pid = libc.syscall(57)  # SYS_fork on x86_64: no atfork handler runs in the child
 if pid == 0:
+    # SIGPROF back to the default behind our back (SYS_rt_sigaction, no wrapper sees it)
+    libc.syscall(13, 27, ctypes.create_string_buffer(32), None, 8)
     time.sleep(600)
     os._exit(0)
 print(pid, flush=True)
@@ -191,23 +200,23 @@ time.sleep(600)
 """
 
 
-def test_state_that_lies_is_shown_with_a_question_mark(outdir, started, tmp_path):
-    """A raw fork() child inherits its parent's state ("sampling") but has no ldprof thread."""
+def test_state_that_lies_is_shown_with_a_question_mark(outdir, started, tmp_path, agent):
+    """A raw fork() child inherits its parent's state ("ring-sampling"); with SIGPROF no longer
+    caught (the ring sampler has no thread: its handler is what status can check), it lies."""
     script = tmp_path / "rawfork.py"
     script.write_text(RAWFORK)
-    p = subprocess.Popen(["/usr/bin/python3", str(script)], env=preload_env(outdir),
+    p = subprocess.Popen(["/usr/bin/python3", str(script)], env=with_agent(agent, outdir),
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         child = int(p.stdout.readline())
         try:
-            r, line = wait_state(p.pid, {"sampling"})
-            assert line and line["state"] == "sampling", r.stdout
-            r = status(child)
-            line = procs(r.stdout)[child]
-            assert line["state"] == "sampling?", r.stdout
-            assert line["detail"].startswith("(no ldprof thread)"), r.stdout
+            r, line = wait_state(p.pid, {"ring-sampling"})
+            assert line and line["state"] == "ring-sampling", r.stdout
+            r, line = wait_state(child, {"ring-sampling?"})
+            assert line and line["state"] == "ring-sampling?", r.stdout
+            assert line["detail"].startswith("(SIGPROF not caught)"), r.stdout
             assert f"(state written by pid {p.pid}: inherited at fork)" in line["detail"], r.stdout
-            assert "unknown (sampling? 1)" in summary(r.stdout), r.stdout
+            assert "unknown (ring-sampling? 1)" in summary(r.stdout), r.stdout
         finally:
             os.kill(child, signal.SIGKILL)
     finally:
@@ -256,11 +265,11 @@ def test_process_that_does_not_exist():
     assert procs(r.stdout)[pid]["state"] == "no-process", r.stdout
 
 
-def test_comm_with_blanks_and_escapes_stays_one_column(outdir, started):
+def test_comm_with_blanks_and_escapes_stays_one_column(outdir, started, agent):
     exe = outdir / "a b\x1b[31m"
     shutil.copy(prog("burn"), exe)
-    p = started([exe, 600000], preload_env(outdir))
-    r, line = wait_state(p.pid, {"sampling"})
+    p = started([exe, 600000], with_agent(agent, outdir))
+    r, line = wait_state(p.pid, {"ring-sampling"})
     assert line and line["comm"] == "a_b?[31m", r.stdout
     assert b"\x1b" not in r.stdout
 
@@ -284,7 +293,6 @@ def test_root_installed(root):
     out = r.stdout.decode()
     assert f"preload  {root}/etc/ld.so.preload: installed" in out, out
     assert f"ours     line 3: {root}{LIB}: ok (regular file" in out, out
-    assert f"core     {root}/usr/lib/ldprof/libldprof-core-gnu.so: ok" in out, out
     assert "config   none: defaults" in out
     assert snapshot(root) == before, "status must write nothing"
 
@@ -323,24 +331,15 @@ def test_root_missing_library_is_an_emergency(root):
     assert snapshot(root) == before
 
 
-@pytest.mark.parametrize("how", ["lib-writable", "folder-writable", "core-writable"])
+@pytest.mark.parametrize("how", ["lib-writable", "folder-writable"])
 def test_root_unsafe_library(root, how):
     (root / "etc/ld.so.preload").write_text(LIB + "\n")
     target = {"lib-writable": root / "usr/lib/ldprof/libldprof.so",
-              "folder-writable": root / "usr/lib/ldprof",
-              "core-writable": root / "usr/lib/ldprof/libldprof-core-gnu.so"}[how]
+              "folder-writable": root / "usr/lib/ldprof"}[how]
     os.chmod(target, 0o777 if target.is_dir() else 0o766)
     r = status("--root", root)
     assert r.returncode == 1, r.stdout + r.stderr
     assert b"UNSAFE (" in r.stdout and b"DANGER" in r.stderr, r.stdout + r.stderr
-
-
-def test_root_missing_core_keeps_processes_off_but_is_not_broken(root):
-    (root / "etc/ld.so.preload").write_text(LIB + "\n")
-    os.unlink(root / "usr/lib/ldprof/libldprof-core-gnu.so")
-    r = status("--root", root, os.getpid())
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert b"core-failed" in r.stdout and b": installed" in r.stdout, r.stdout
 
 
 def test_root_line_not_ours_is_named(root):

@@ -105,10 +105,10 @@ def safe_config(tmp_path, text):
 
 def test_output_folder_not_writable_is_said_in_syslog(syslog, tmp_path):
     run, receive = syslog
-    # [agent] rings = false: the folder is the process's own business only on the core's path
-    # (with rings the agent writes, and a waiting process checks nothing)
+    # start_after_cpu = 0: a process that starts sampling at once checks the folder as it
+    # starts (one that waits checks nothing: the agent writes)
     cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
-                                "[agent]\nrings = false\n")
+                                "[select]\nstart_after_cpu = 0\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     got = receive()
@@ -132,7 +132,7 @@ def test_with_a_log_file_the_line_goes_there_only(syslog, tmp_path):
     run, receive = syslog
     log = tmp_path / "ldprof.log"
     cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
-                                f"[log]\nfile = {log}\n[agent]\nrings = false\n")
+                                f"[log]\nfile = {log}\n[select]\nstart_after_cpu = 0\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     assert receive() == []
