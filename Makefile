@@ -27,24 +27,13 @@ DEB_PKGS := build-essential pkg-config libunwind-dev zlib1g-dev clang libclang-r
             liblzma-dev xz-utils \
             chromium
 
-# Libraries of the common modules. inih is linked statically (a few KiB, one less object for
-# every profiled process to load); libcurl is never linked: http.c dlopen()s it when needed.
-# liblzma is debuginfo.c's (MiniDebugInfo), which the core leaves out: the core does not link it.
+# Libraries of the common modules. inih is linked statically; libcurl is never linked: http.c
+# dlopen()s it when needed. liblzma is debuginfo.c's (MiniDebugInfo).
 COMMON_LIBS := -Wl,-Bstatic -linih -Wl,-Bdynamic -lzstd -lz -ldl -llzma
 
 COMMON_SRC := $(wildcard common/*.c)
-CORE_SRC   := $(filter-out shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c,$(wildcard shim/*.c))
 CLI_SRC    := $(wildcard injector/*.c)
-
-# The core leaves out what only reads other processes (shimstate.c: `ldprof status`, the agent;
-# symcache.c: the agent's shared symbol tables and their reading thread; debuginfo.c: separate
-# debug files, read by `ldprof report` and `diff` only; ring.c, collector.c, profile.c, peer.c:
-# the collector's side of the shared ring, in `ldprof run` and the agent).
-COLLECTOR_ONLY := common/shimstate.c common/symcache.c common/debuginfo.c common/ring.c \
-                  common/collector.c common/profile.c common/peer.c
-COMMON_OBJ_PIC := $(patsubst %.c,$(B)/obj/pic/%.o,$(filter-out $(COLLECTOR_ONLY),$(COMMON_SRC)))
-CORE_OBJ       := $(CORE_SRC:%.c=$(B)/obj/pic/%.o)
-CLI_OBJ        := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(B)/obj/cli/%.o) $(COMMON_SRC:%.c=$(B)/obj/cli/%.o)
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
@@ -55,7 +44,6 @@ FUZZ_REPLAY:= $(FUZZ_SRC:tests/fuzz/%.c=$(B)/tests/fuzz/%-replay)
 PROG_SRC   := $(wildcard tests/progs/*.c)
 
 SHIM       := $(B)/lib/libldprof.so
-CORE       := $(B)/lib/libldprof-core-gnu.so
 CLI        := $(B)/bin/ldprof
 # The folder `ldprof install` names with $LIB (packaging/layout.sh, docs/install.md): the shim
 # at the 64-bit loader's expansion, a do-nothing 32-bit stub at the 32-bit ones (x86_64 only).
@@ -68,7 +56,7 @@ LAYOUT_32  := $(STUB32) i386-linux-gnu
 endif
 
 .PHONY: all deps demo check test bench fuzz clean
-all: $(SHIM) $(CORE) $(CLI) $(B)/sbin/ldprof-agent $(LAYOUT)
+all: $(SHIM) $(CLI) $(B)/sbin/ldprof-agent $(LAYOUT)
 
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
@@ -84,7 +72,7 @@ deps:
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
 FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c shim/mapsline.c
-$(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/boot.h \
+$(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/hooks.h \
 	shim/ringsamp.h shim/cfi.h common/ring.h common/agentproto.h shim/preload.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Os -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
@@ -100,19 +88,9 @@ $(STUB32): shim/stub.c
 	$(Q)if readelf -d $@ | grep -q NEEDED || ! readelf -r $@ | grep -q 'no relocations'; then \
 		echo "$@ must need no library and have no relocation"; rm -f $@; exit 1; fi
 
-$(LAYOUT): packaging/layout.sh $(SHIM) $(CORE) $(STUB32)
-	$(Q)sh packaging/layout.sh $(B)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)
+$(LAYOUT): packaging/layout.sh $(SHIM) $(STUB32)
+	$(Q)sh packaging/layout.sh $(B)/lib/ldprof $(TRIPLET) $(SHIM) $(LAYOUT_32)
 	$(Q)touch $@
-
-# --- the glibc core, dlopen()ed by the first stage only when it activates ---
-$(CORE): $(CORE_OBJ) $(COMMON_OBJ_PIC) shim/core.map
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) -shared -Wl,--version-script=shim/core.map -Wl,-z,nodelete -Wl,-z,now \
-		-Wl,-soname,libldprof-core-gnu.so -o $@ $(CORE_OBJ) $(COMMON_OBJ_PIC) -lunwind-x86_64 -lunwind $(filter-out -llzma,$(COMMON_LIBS)) -lpthread
-
-$(B)/obj/pic/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
 # --- the ldprof command ---
 $(CLI): $(CLI_OBJ)
@@ -220,11 +198,6 @@ $(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
 
-# The SIGPROF handler's table, alone.
-$(B)/tests/unit/test_stacktab: tests/unit/test_stacktab.c shim/stacktab.c shim/stacktab.h
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/unit/test_stacktab.c shim/stacktab.c
-
 # The first stage's ldprof-agent client, against a real socket server thread.
 $(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/agentreq.h shim/rawsys.h \
 		common/agentproto.h
@@ -251,25 +224,6 @@ $(B)/tests/fuzz/fuzz_mapsline: tests/fuzz/fuzz_mapsline.c shim/mapsline.c shim/m
 $(B)/tests/fuzz/fuzz_mapsline-replay: tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c shim/mapsline.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c
-
-# The unwinder itself (unwind.c, cfi.c, libunwind: what the SIGPROF handler runs) on hostile
-# registers and stacks, in a process with real libraries loaded. unwind.c and cfi.c are built
-# without ASan, as they read any byte of a loaded object's segments by design (ASan would take
-# a global's redzone for an error); a fault is what the target looks for. UBSan stays on.
-UNWIND_FUZZ := shim/unwind.c shim/cfi.c
-UNWIND_FUZZ_DEPS := tests/fuzz/fuzz_unwind.c $(UNWIND_FUZZ) shim/unwind.h shim/cfi.h
-$(B)/tests/fuzz/fuzz_unwind: $(UNWIND_FUZZ_DEPS)
-	@mkdir -p $(dir $@)
-	$(Q)for f in $(UNWIND_FUZZ); do clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,undefined \
-		-c -o $@-$$(basename $$f .c).o $$f || exit 1; done
-	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_unwind.c \
-		$(UNWIND_FUZZ:shim/%.c=$@-%.o) -lunwind-x86_64 -lunwind -ldl
-$(B)/tests/fuzz/fuzz_unwind-replay: $(UNWIND_FUZZ_DEPS) tests/fuzz/replay.c
-	@mkdir -p $(dir $@)
-	$(Q)for f in $(UNWIND_FUZZ); do $(CC) $(BASE_CFLAGS) -O1 -g -fsanitize=undefined -fno-sanitize-recover=all \
-		-c -o $@-$$(basename $$f .c).o $$f || exit 1; done
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_unwind.c tests/fuzz/replay.c \
-		$(UNWIND_FUZZ:shim/%.c=$@-%.o) -lunwind-x86_64 -lunwind -ldl
 
 # ======================================================================================
 # --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---
@@ -340,7 +294,7 @@ install: all $(MAN5)
 	install -d -m 0700 $(DESTDIR)/var/lib/ldprof/profiles/0 $(DESTDIR)/var/lib/ldprof/spool/0
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/ldprof
 	install -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/ldprof-agent
-	sh packaging/layout.sh $(DESTDIR)$(PREFIX)/lib/ldprof $(TRIPLET) $(SHIM) $(CORE) $(LAYOUT_32)
+	sh packaging/layout.sh $(DESTDIR)$(PREFIX)/lib/ldprof $(TRIPLET) $(SHIM) $(LAYOUT_32)
 	@# an existing configuration is the admin's: never overwritten
 	if [ -e $(DESTDIR)/etc/ldprof/ldprof.ini ]; then echo "kept $(DESTDIR)/etc/ldprof/ldprof.ini"; \
 	else install -m 0644 config/ldprof.ini $(DESTDIR)/etc/ldprof/ldprof.ini; fi
@@ -368,7 +322,7 @@ $(MAN5): docs/man/ldprof.ini.5.in docs/man/ini2man.awk config/ldprof.ini
 
 # The tree both packages hold: `install` into $(PKG)/stage, binaries stripped as Debian policy
 # wants them (.dynsym stays: `ldprof status` finds the shim's state by it; ldprof's own static
-# functions show as libldprof-core-gnu.so+0x... in profiles), the changelog compressed.
+# functions show as ldprof+0x... in profiles), the changelog compressed.
 pkg-stage: all
 	$(Q)rm -rf $(PKG)/stage
 	$(Q)umask 022 && $(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(PKG)/stage) PREFIX=/usr
@@ -390,7 +344,7 @@ deb: pkg-stage $(PKG_SCRIPTS)
 	$(Q)cp $(addprefix $(PKG)/scripts/deb/,postinst prerm postrm) $(PKG)/deb/DEBIAN/
 	$(Q)echo /etc/ldprof/ldprof.ini >$(PKG)/deb/DEBIAN/conffiles
 	$(Q)cd $(PKG)/deb && md5sum $$(find usr var -type f | LC_ALL=C sort) >DEBIAN/md5sums
-	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
 	size=$$(du -sk --exclude=DEBIAN $(PKG)/deb | cut -f1); \
 	sed -e 's/@VERSION@/$(PKG_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@INSTALLED_SIZE@/$$size/" \
 		-e "s/@GLIBC_MIN@/$$glibc/" packaging/deb/control.in >$(PKG)/deb/DEBIAN/control
@@ -401,7 +355,7 @@ deb: pkg-stage $(PKG_SCRIPTS)
 # rpm: its own database in build/ (rpm on Debian would otherwise make one in ~/.rpmdb).
 rpm: pkg-stage $(PKG_SCRIPTS)
 	$(Q)rm -rf $(PKG)/rpmbuild && mkdir -p $(PKG)/rpmbuild/tmp
-	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(CORE) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
+	$(Q)glibc=$$(objdump -T $(CLI) $(AGENT) $(SHIM) | grep -o 'GLIBC_2\.[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
 	rpmbuild -bb --quiet --target $(RPM_ARCH) \
 		--define "_topdir $(abspath $(PKG)/rpmbuild)" --define "_tmppath $(abspath $(PKG)/rpmbuild/tmp)" \
 		--define "_dbpath $(abspath $(PKG)/rpmbuild/db)" \

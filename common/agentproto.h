@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * agentproto.h — the registration protocol between a process carrying the shim and
- * ldprof-agent. Constants only: it is included by the libc-free first stage, the core and the
+ * ldprof-agent. Constants only: it is included by the libc-free first stage, the CLI and the
  * agent alike.
  *
  * Transport: an AF_UNIX SOCK_SEQPACKET socket ([agent] socket, default below; an empty value

@@ -5,7 +5,7 @@
  * A process's ring arrives on a SEQPACKET connection as one "LDPA1 ring" message carrying the
  * memfd; the connection is closed at once (the process never waits for it). The process is
  * the connection's peer (peer.c: a pidfd of the very process that connected). From then on
- * each tick drains its ring into its profile; the mappings are read again once a second while
+ * each tick drains its ring into its profile; the mappings are read again every 250 ms while
  * it lives (profile.c keeps the last snapshot once it is gone), and the pidfd says when it has
  * ended: its ring is drained a last time and its profile shipped. A second ring from the same
  * pid is a new image (exec): the first one's samples are drained and shipped before the new

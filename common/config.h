@@ -4,11 +4,12 @@
  * overrides LDPROF_<SECTION>_<KEY>, checked key by key.
  *
  * Every problem is reported with where it was found (file:line, or the variable's name), what
- * is wrong and how to fix it; the caller decides what to do with it (the shim stays off on any
- * error, `ldprof config check` prints them all). Unknown sections and keys are errors: a typo
+ * is wrong and how to fix it; the caller decides what to do with it (`ldprof run` and the
+ * agent refuse a file with an error, `ldprof config check` prints them all). Unknown sections and keys are errors: a typo
  * must not silently send profiles to the default place.
  * The input is untrusted (any byte, any length): never read past it, never crash on it.
- * Shared by the shim's core, the CLI and (later) the agent. Never called from a signal handler.
+ * Shared by the CLI (`ldprof run`'s collector, config check) and the agent. Never called from a
+ * signal handler.
  */
 #ifndef LDP_CONFIG_H
 #define LDP_CONFIG_H
@@ -86,7 +87,7 @@ struct ldp_config {
 	char include_user[LDP_CONFIG_STR], exclude_user[LDP_CONFIG_STR];
 	char include_cgroup[LDP_CONFIG_STR], exclude_cgroup[LDP_CONFIG_STR];
 	int include_seccomp;       /* profile processes that start under a seccomp filter */
-	int64_t start_after_cpu_ns; /* start_after_cpu = 20ms: CPU time used before the core loads */
+	int64_t start_after_cpu_ns; /* start_after_cpu = 20ms: CPU time used before sampling */
 
 	/* [agent] (issue 5): ldprof-agent, common/agentproto.h */
 	char agent_socket[LDP_CONFIG_STR]; /* socket = /run/ldprof/agent.sock; empty: never ask */
@@ -96,7 +97,7 @@ struct ldp_config {
 	int agent_profiles_per_user;    /* profiles_per_user = 600: ended processes' profiles a
 					 * uid other than root gets written per minute */
 	int agent_rings;                /* rings = true: the agent collects the rings of the
-					 * processes the shim samples (false: the glibc core) */
+					 * processes the shim samples (false: none, the shim stays off) */
 	int agent_rings_per_user;       /* rings_per_user = 1000: a uid other than root's at once */
 	uint64_t agent_ring_memory;     /* ring_memory = 4GiB: the bytes of all rings taken */
 	uint64_t agent_ring_memory_per_user; /* ring_memory_per_user = 512MiB: one uid's, root aside */

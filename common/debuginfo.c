@@ -105,8 +105,7 @@ int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_load
 	return by_build_id(build_id, loads, debug_root, max_bytes, ret, path, sizeof(path));
 }
 
-/* The xz stream in[0..len) into a new buffer of at most max bytes. (Here, not beside
- * ldp_gunzip in compress.c: that module is in the profiler core, which must not need liblzma.) */
+/* The xz stream in[0..len) into a new buffer of at most max bytes. */
 static int unxz(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen)
 {
 	lzma_stream s = LZMA_STREAM_INIT;

@@ -788,28 +788,6 @@ void ldp_deliver_finish(struct ldp_deliver *d, int64_t budget_ns)
 	pthread_mutex_unlock(&d->mx);
 }
 
-void ldp_deliver_resume(struct ldp_deliver *d)
-{
-	pthread_mutex_lock(&d->mx);
-	d->closing = 0;
-	pthread_mutex_unlock(&d->mx);
-}
-
-void ldp_deliver_after_fork_child(struct ldp_deliver *d)
-{
-	/* The list may have been mid-update on another thread of the parent: leave it alone (its
-	 * copy-on-write pages are never touched, so they cost the child nothing) and start over. */
-	init_sync(d);
-	d->head = d->tail = NULL;
-	d->queued_bytes = 0;
-	d->busy = 0;
-	d->abort = 0;
-	d->closing = 0;
-	d->file_seq = 0;
-	d->rng ^= (uint64_t)getpid() << 17;
-	memset(&d->st, 0, sizeof(d->st));
-}
-
 int ldp_deliver_drain_spool(struct ldp_deliver *d, int64_t budget_ns)
 {
 	int64_t end = mono_ns() + budget_ns;

@@ -4,11 +4,11 @@
  * send at a time with retries (exponential backoff with jitter), the on-disk spool for what
  * cannot be sent, and draining that spool once the endpoint answers again.
  *
- * One delivery engine for the shim, `ldprof flush` and the agent. Who calls what:
+ * One delivery engine for `ldprof run`'s collector, `ldprof flush` and the agent. Who calls what:
  *   submit   any thread that made a profile (cheap: labels, queue; file:// writes the file)
  *   run      the background thread only: the network work that is due, within a time budget
- *   finish   exit or exec: at most budget_ns of network, then everything left is spooled
- *   abort    another thread that needs the background thread back soon (setuid, exit)
+ *   finish   the collector's exit: at most budget_ns of network, then everything left is spooled
+ *   abort    another thread that needs the background thread back soon (exit)
  * Memory: queued profiles are held up to config queue_max_bytes; past it the oldest go to the
  * spool. A 4xx answer (but 429) drops the profile and is logged once; everything else that
  * fails is retried, then spooled. Logging goes through the caller's function; this module
@@ -24,7 +24,7 @@
 
 struct ldp_deliver;
 
-/* level: 0 debug, 1 info, 2 warn, 3 error (as shim/log.h). */
+/* level: 0 debug, 1 info, 2 warn, 3 error. */
 typedef void (*ldp_deliver_log_fn)(int level, const char *msg);
 
 struct ldp_deliver_stats {
@@ -79,15 +79,9 @@ void ldp_deliver_sender_stop(struct ldp_deliver *d);
  * queued); later sends go on normally. */
 void ldp_deliver_abort(struct ldp_deliver *d);
 
-/* Exit or exec: stops the background work, sends what is queued for at most budget_ns (none
+/* The collector's exit: stops the background work, sends what is queued for at most budget_ns (none
  * when the endpoint is failing or network at exit is unsafe), spools the rest. */
 void ldp_deliver_finish(struct ldp_deliver *d, int64_t budget_ns);
-/* The exec failed: work goes on. */
-void ldp_deliver_resume(struct ldp_deliver *d);
-
-/* In a forked child: the queue holds the parent's profiles, which are the parent's to send.
- * Drops them (without counting) and starts over. */
-void ldp_deliver_after_fork_child(struct ldp_deliver *d);
 
 /* `ldprof flush`: sends spooled profiles until the spool is empty, the endpoint fails, or
  * budget_ns has passed. Returns how many were delivered, or -errno. */

@@ -3,7 +3,7 @@
  * fileio.h — read a whole file into memory, write a whole buffer, find a private folder, the
  * careful way:
  * O_CLOEXEC, EINTR retried, short reads and writes continued, a size cap on every read.
- * Shared by the CLI and the shim's background thread; never called from a signal handler.
+ * Shared by the CLI and the agent; never called from a signal handler.
  */
 #ifndef LDP_FILEIO_H
 #define LDP_FILEIO_H

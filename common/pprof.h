@@ -5,7 +5,7 @@
  * The builder interns strings, functions and locations so that ids are dense from 1 and
  * string_table[0] is "", as Parca and `go tool pprof` require. Sample types are fixed to the
  * CPU convention Go uses: samples/count and cpu/nanoseconds, period type cpu/nanoseconds.
- * Shared by the shim's background thread and (later) the eBPF agent.
+ * Shared by the collectors (`ldprof run`, the agent) and `ldprof report`.
  * Never called from a signal handler: it allocates. A builder is not locked: one thread at a
  * time. The reader's result is read-only and may be shared.
  *

@@ -31,9 +31,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "agentq.h"
 #include "fileio.h"
 #include "install.h"
+#include "runcollect.h"
 #include "runconf.h"
 
 #define LIB_DIR "/usr/lib/ldprof"
@@ -325,21 +328,6 @@ static int check_file(const char *root, const char *hostpath, char *why, size_t 
 	return 0;
 }
 
-/* The core the shim loads from next to itself (libldprof-core-gnu.so), checked as the shim is. */
-static int check_core(const char *root, const char *hostlib, char *why, size_t whylen)
-{
-	char core[2 * PATH_MAX + 32], *slash;
-
-	snprintf(core, sizeof(core), "%s", hostlib);
-	slash = strrchr(core, '/');
-	if (!slash) {
-		snprintf(why, whylen, "%s: not an absolute path", hostlib);
-		return -1;
-	}
-	snprintf(slash + 1, sizeof(core) - (size_t)(slash + 1 - core), "libldprof-core-gnu.so");
-	return check_file(root, core, why, whylen);
-}
-
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -349,17 +337,64 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 	return 0;
 }
 
+/* Did the shim's log at path say it started sampling ("active pid=")? If not, its first line
+ * into said (or "nothing"). */
+static int log_says_active(const char *path, char *said, size_t saidlen)
+{
+	char buf[4096], *nl;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+	if (strstr(buf, "active pid="))
+		return 1;
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = 0;
+	if (!buf[0])
+		snprintf(buf, sizeof(buf), "nothing");
+	snprintf(said, saidlen, "%.*s", (int)(saidlen - 1), buf);
+	return 0;
+}
+
+/* The check's environment, in place of ours while it runs: ours without a single LDPROF_
+ * variable (a kill switch or a [select] rule in an admin's shell would keep the shim off, and
+ * ldp_runconf_write would copy them into the check's settings), then the check's own: the
+ * collector reads them here, the child inherits them. NULL: no memory. */
+static char **check_env(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LDPROF_", 7))
+			env[k++] = environ[i];
+	return env;
+}
+
 /* The library must be safe to name in ld.so.preload: the file the native loader finds (with
  * $LIB, the 64-bit expansion) and every 32-bit stub there is pass check_file(); and it must
- * load: /bin/true runs with the line itself preloaded (the loader expands $LIB as it will for
- * ld.so.preload), start_after_cpu = 0 and [agent] rings = false (the core loads), exits 0 and
- * prints nothing. */
+ * load and sample: /bin/true runs with the line itself preloaded (the loader expands $LIB as
+ * it will for ld.so.preload), start_after_cpu = 0, under a collector of the check's own as
+ * `ldprof run` would run it; it exits 0, prints nothing, and its log says the sampler
+ * started. */
 static int check_lib(const char *root, const char *lib, char *why, size_t whylen)
 {
-	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512];
+	char line[2 * PATH_MAX], exp[PATH_MAX], host[2 * PATH_MAX + 8], errbuf[512], rcerr[256];
 	char outdir[] = "/tmp/ldprof-check.XXXXXX", endpoint[64], cfg[PATH_MAX] = "";
-	int pipefd[2] = { -1, -1 }, status, r = -1, c;
-	ssize_t n, got = 0;
+	char logpath[64], errpath[64], said[256], **caller_env = environ, **env = NULL;
+	struct ldp_runcollect *rc = NULL;
+	int errfd = -1, status = 0, r = -1, c;
+	ssize_t got = 0;
 	pid_t pid;
 
 	snprintf(line, sizeof(line), "%s%s", root, lib);
@@ -368,31 +403,48 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		goto out;
 	}
 	snprintf(host, sizeof(host), "%s%s", root, exp);
-	if (check_file(root, host, why, whylen) < 0 || check_core(root, host, why, whylen) < 0)
+	if (check_file(root, host, why, whylen) < 0)
 		goto out;
 	for (size_t i = 0; ldp_lib32_dirs[i] && ldp_preload_subst(lib, ldp_lib32_dirs[i], exp, sizeof(exp)) > 0; i++) {
 		snprintf(host, sizeof(host), "%s%s", root, exp);
 		if (access(host, F_OK) == 0 && check_file(root, host, why, whylen) < 0)
 			goto out;
 	}
-	/* The host's settings, but profiles into a folder of the check's own: the core must load
-	 * whatever the host's output is (a folder the packages have not made yet would keep it
-	 * off, and the check would prove nothing), and the check writes nothing of the host's. */
+	/* The host's settings, but profiles and the log into a folder of the check's own: the
+	 * check writes nothing of the host's. */
 	if (!mkdtemp(outdir)) {
 		snprintf(why, whylen, "mkdtemp: %s", strerror(errno));
 		outdir[0] = 0;
 		goto out;
 	}
+	env = check_env();
+	if (!env) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	environ = env;
 	snprintf(endpoint, sizeof(endpoint), "file://%s", outdir);
-	c = ldp_runconf_write(endpoint, "", cfg, sizeof(cfg));
+	snprintf(logpath, sizeof(logpath), "%s/ldprof.log", outdir);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", outdir);
+	c = ldp_runconf_write(endpoint, logpath, cfg, sizeof(cfg));
 	if (c < 0) {
 		snprintf(why, whylen, "cannot write the check's settings: %s", strerror(-c));
 		goto out;
 	}
 	if (c > 0)
 		cfg[0] = 0; /* the host's config keeps every process off: the check's too */
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
+	errfd = open(errpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (errfd < 0) {
+		snprintf(why, whylen, "%s: %s", errpath, strerror(errno));
+		goto out;
+	}
+	if ((cfg[0] && setenv("LDPROF_CONFIG", cfg, 1)) || setenv("LDPROF_SELECT_START_AFTER_CPU", "0", 1) ||
+	    setenv("LDPROF_LOG_LEVEL", "info", 1)) {
+		snprintf(why, whylen, "setenv: %s", strerror(errno));
+		goto out;
+	}
+	if (ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
+		snprintf(why, whylen, "%s", rcerr);
 		goto out;
 	}
 	pid = fork();
@@ -401,39 +453,37 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		goto out;
 	}
 	if (pid == 0) {
-		dup2(pipefd[1], 2);
+		dup2(errfd, 2);
 		setenv("LD_PRELOAD", line, 1);
-		/* the core too, not only the waiter a process this short would get: only the old
-		 * path loads it, and only from the start with no collector (issue 16 deletes it) */
-		setenv("LDPROF_SELECT_START_AFTER_CPU", "0", 1);
-		setenv("LDPROF_AGENT_RINGS", "false", 1);
-		if (cfg[0])
-			setenv("LDPROF_CONFIG", cfg, 1);
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	while ((n = read(pipefd[0], errbuf + got, sizeof(errbuf) - 1 - (size_t)got)) > 0 &&
-	       got < (ssize_t)sizeof(errbuf) - 1)
-		got += n;
-	errbuf[got] = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	if (ldp_runcollect_wait(rc, pid, &status) < 0) {
+		snprintf(why, whylen, "waitpid: %s", strerror(errno));
+		goto out;
+	}
+	got = pread(errfd, errbuf, sizeof(errbuf) - 1, 0);
+	errbuf[got > 0 ? got : 0] = 0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got > 0) {
 		char *nl = strchr(errbuf, '\n');
 		if (nl)
 			*nl = 0;
 		snprintf(why, whylen, "/bin/true fails with %s preloaded: %s", line,
-			 got ? errbuf : "non-zero exit");
+			 got > 0 ? errbuf : "non-zero exit");
+		goto out;
+	}
+	if (cfg[0] && !log_says_active(logpath, said, sizeof(said))) {
+		snprintf(why, whylen, "the sampler does not start in /bin/true with %s preloaded; its log says %s",
+			 line, said);
 		goto out;
 	}
 	r = 0;
 out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
+	ldp_runcollect_free(rc);
+	environ = caller_env; /* a copy glibc made of env for setenv is glibc's */
+	free(env);
+	if (errfd >= 0)
+		close(errfd);
 	if (cfg[0])
 		ldp_runconf_remove(cfg);
 	if (outdir[0] == '/')
@@ -573,7 +623,7 @@ int ldp_install_main(int argc, char **argv)
 			       uninstall ? "out of" : "to", uninstall ? "no longer loads" : "loads",
 			       uninstall ? "keeps what else the file holds." :
 			       "checks first that the library and its folders are root's alone and that\n"
-			       "  /bin/true runs with it (its core loaded). Needs root.", cmd);
+			       "  /bin/true runs with it and samples. Needs root.", cmd);
 			return 0;
 		}
 		if (!strcmp(argv[i], "--dry-run")) {

@@ -76,9 +76,8 @@ static void run_usage(FILE *f)
 		"  --hz N      samples per second of CPU time, 1 to 1000 (default 99)\n"
 		"  --flush-interval DURATION  a profile file per process this often (default 10s)\n"
 		"  --start-after-cpu DURATION  profile a process only once it has used this much CPU\n"
-		"              (default 0: from its start). Until the sampler learns to wait, a\n"
-		"              DURATION above 0 loads the in-process profiler of host-wide installs\n"
-		"              instead (glibc programs only)\n"
+		"              (default 0: from its start); until then it carries only a signal\n"
+		"              handler and one timer\n"
 		"  example: ldprof run -o prof -- ./server --port 8080; ldprof report prof\n");
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * runcollect.c — `ldprof run --ring` (see runcollect.h).
+ * runcollect.c — `ldprof run`'s collector (see runcollect.h).
  *
  * The socket lives in a folder of its own, mode 0700, under $XDG_RUNTIME_DIR or /tmp; only
  * the tree's user (and root) can connect. The loop polls the socket and the child's pidfd,
@@ -182,7 +182,7 @@ void ldp_runcollect_free(struct ldp_runcollect *rc)
 		 * first, it was aborted and a profile the server had taken was sent again) */
 		ldp_deliver_finish(rc->d, rc->cfg.exit_timeout_ns);
 		ldp_deliver_sender_stop(rc->d);
-		/* the tree's totals, in the words a process's core logs at its exit */
+		/* the tree's totals */
 		snprintf(msg, sizeof(msg), "exit: %llu profiles, %llu samples, %llu dropped",
 			 (unsigned long long)st.profiles, (unsigned long long)st.weight,
 			 (unsigned long long)st.dropped);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * runcollect.h — `ldprof run --ring`: the collector (common/collector.c) for the tree that
+ * runcollect.h — `ldprof run`'s collector (common/collector.c) for the tree that
  * `ldprof run` starts, in the `ldprof run` process itself. The programs of the tree carry
  * only the ring sampler (shim/ringsamp.c); everything else (unwinding's end, symbols,
  * profiles, delivery) happens here. No agent and no root needed.
  * Never: write to the program's stdio, reap or signal a process of the tree (only the child
- * is waited for, as without --ring), outlive the child by more than the configured
+ * is waited for), outlive the child by more than the configured
  * exit_timeout of delivery.
  */
 #ifndef LDP_RUNCOLLECT_H

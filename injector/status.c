@@ -15,8 +15,7 @@
  * program started on the host), be a regular file owned by root (in a --root tree: by root or
  * by the user running status, as install allows), not writable by group or others, in folders
  * that only their owner can change (or sticky ones): whoever can change it runs code in every
- * program, root's included. Anything else is an emergency: said loudly on stderr, exit 1. The
- * core next to it gets the same checks, but a missing core only keeps every process off.
+ * program, root's included. Anything else is an emergency: said loudly on stderr, exit 1.
  *
  * A process: libldprof.so in /proc/PID/maps means it carries the shim. The mapping at file
  * offset 0 is where the library's first PT_LOAD was mapped; `ldp_state`'s st_value from the
@@ -25,18 +24,18 @@
  * mapped, even if replaced since), else through /proc/PID/root with its inode checked against
  * the mapping's. The magic is checked and every string cleaned of control bytes: the struct
  * lives in the process, which may write anything there. What the struct says is then checked
- * against what the kernel shows: "sampling" needs a thread named "ldprof" and SIGPROF caught
- * (SigCgt); a decision taken before the core loads must come with no "ldprof" thread; "waiting"
- * (for [select] start_after_cpu) needs the first stage's thread, "ldprof-wait", or, on the ring
- * sampler's deferred start (no thread), SIGPROF caught and no such thread. A state
- * that does not match is shown with a '?' (e.g. "sampling?"), never hidden.
+ * against what the kernel shows: "ring-sampling" and the ring sampler's "waiting" (for
+ * [select] start_after_cpu) need SIGPROF caught (SigCgt) and no thread of ours; a decision to
+ * stay off comes with no thread of ours. Processes started before an upgrade may still carry
+ * an older version's in-process core: its "sampling" needs a thread named "ldprof" and SIGPROF
+ * caught, its "waiting" the thread "ldprof-wait". A state that does not match is shown with a
+ * '?' (e.g. "ring-sampling?"), never hidden.
  *
  * Output (stdout), stable for scripts; the first word of each line says what it is:
  *   preload  FILE: installed | not installed (WHY) | BROKEN
  *   ours     line N: PATH: ok (regular file, owner U, mode M) | MISSING (ERR) | UNSAFE (WHY)
  *   other    line N names libldprof.so but is not a line install manages: TEXT
  *            (a line with $LIB: PATH is the file the 64-bit loader finds, docs/install.md)
- *   core     PATH: ok (...) | missing: every process stays off (core-failed) | UNSAFE (WHY)
  *   stub     PATH: ok (...; $LIB = DIR: 32-bit programs, stays off) | UNSAFE (WHY)
  *   warning  TEXT
  *   config   PATH [(unsafe: WHY)] | none: defaults
@@ -86,10 +85,9 @@
 #define MAX_PRELOAD   (1 << 20)
 #define MAX_STATUS    (64 << 10)
 #define SHIM_NAME     "libldprof.so"
-#define CORE_NAME     "libldprof-core-gnu.so"
 #define CONFIG_PATH   "/etc/ldprof/ldprof.ini"
-#define THREAD_NAME   "ldprof"
-#define WAITER_NAME   "ldprof-wait"   /* the first stage's, while start_after_cpu runs */
+#define THREAD_NAME   "ldprof"        /* an older version's in-process core's threads */
+#define WAITER_NAME   "ldprof-wait"   /* an older version's first stage, while start_after_cpu runs */
 #define STUB32_STATE  "32-bit-stub"   /* not a decision: the stub decides nothing */
 
 static const char *const decision_names[] = LDP_DECISION_NAMES;
@@ -169,7 +167,7 @@ static int read_small(const char *path, char *buf, size_t len)
 	return r;
 }
 
-/* ---- the host: ld.so.preload, the library, the core, the config ---- */
+/* ---- the host: ld.so.preload, the library, the config ---- */
 
 /* Checks a library the loader would map. Returns 0 (ok, `what` describes it), -ENOENT or
  * another -errno when it cannot be found (`why` says so), or 1 when it is unsafe (`why`). */
@@ -214,13 +212,13 @@ static int lib_check(const char *hostpath, const char *top, int live, char *what
 	return 0;
 }
 
-/* Checks our line (text, already trimmed and cleaned) and the core next to the library it
- * names; writes "ours" and "core" lines to out and alarms to stderr. Returns 0, or 1 when the
+/* Checks our line (text, already trimmed and cleaned) and the library it names; writes "ours"
+ * lines to out and alarms to stderr. Returns 0, or 1 when the
  * install is broken. */
 static int check_our_line(FILE *out, const char *root, const char *file, size_t lineno,
 			  const char *text)
 {
-	char hostlib[2 * PATH_MAX], core[2 * PATH_MAX], what[PATH_MAX + 128], why[2 * PATH_MAX + 128];
+	char hostlib[2 * PATH_MAX], what[PATH_MAX + 128], why[2 * PATH_MAX + 128];
 	char exp[PATH_MAX];
 	int live = root[0] == '\0', r;
 	const char *shown;
@@ -259,24 +257,6 @@ static int check_our_line(FILE *out, const char *root, const char *file, size_t 
 		return 1;
 	}
 	fprintf(out, "ours     line %zu: %s: ok (%s)\n", lineno, shown, what);
-
-	/* The core the first stage dlopen()s, next to the library. */
-	snprintf(core, sizeof(core), "%s", hostlib);
-	*strrchr(core, '/') = '\0';
-	append(core, sizeof(core), "/%s", CORE_NAME);
-	r = lib_check(core, root, live, what, sizeof(what), why, sizeof(why));
-	if (r < 0) {
-		fprintf(out, "core     %s: missing (%s): every process stays off (core-failed)\n", core, why);
-	} else if (r > 0) {
-		fprintf(out, "core     %s: UNSAFE (%s)\n", core, why);
-		fprintf(stderr,
-			"ldprof status: DANGER: the shim's core %s is unsafe: %s.\n"
-			"  Every profiled program loads it, root's included. Fix its owner and mode, or `ldprof uninstall%s%s`.\n",
-			core, why, live ? "" : " --root ", root);
-		return 1;
-	} else {
-		fprintf(out, "core     %s: ok (%s)\n", core, what);
-	}
 
 	/* The 32-bit stubs a $LIB line leads 32-bit loaders to: mapped into 32-bit programs,
 	 * root's included, so they must be as safe as the shim. A missing one only makes its
@@ -543,8 +523,9 @@ static int ring_waiting(const struct ldp_state *st)
 	return strnlen(st->detail, sizeof(st->detail)) >= n && !memcmp(st->detail, LDP_STATE_RING_WAITING_DETAIL, n);
 }
 
-/* Decisions only the first stage takes, before any core is loaded: no "ldprof" thread can
- * exist. (output-not-writable is also published by the core: not listed.) */
+/* Decisions to stay off, taken before any sampler starts: no "ldprof" thread can exist, in
+ * this version or an older one with a core. (output-not-writable, tasks-limit and musl are
+ * older versions' decisions, kept so that their processes still read right.) */
 static int before_core(int decision)
 {
 	switch (decision) {
@@ -657,11 +638,19 @@ static void proc_status(pid_t pid, int given, struct tally *t)
 		t->unknown++;
 		t->unreadable++;
 	} else {
-		int d = st.decision, thread = has_thread(pid, THREAD_NAME), suspect = 0;
-		int caught = !!(ps.sigcgt & (1ull << (SIGPROF - 1)));
+		int d, thread, suspect = 0, caught;
+
+		/* what the kernel shows, read again after the state: read before it, a process that
+		 * was deciding meanwhile (handler installed, then the state published) looked
+		 * suspect */
+		if (read_pstatus(pid, &ps) < 0)
+			ps.sigcgt = 0;
+		d = st.decision;
+		thread = has_thread(pid, THREAD_NAME);
+		caught = !!(ps.sigcgt & (1ull << (SIGPROF - 1)));
 
 		if (d == LDP_ST_RING && (thread > 0 || !caught)) {
-			/* the ring sampler has no thread: one of ours there is a core's */
+			/* the ring sampler has no thread: one of ours there is an older core's */
 			suspect = 1;
 			append(p.detail, sizeof(p.detail), "(%s%s%s) ", thread > 0 ? "an ldprof thread runs" : "",
 			       thread > 0 && !caught ? ", " : "", caught ? "" : "SIGPROF not caught");

@@ -3,9 +3,9 @@
  * agentreq.h — the shim's side of the ldprof-agent protocol (common/agentproto.h): one
  * request, one reply, over a fresh AF_UNIX SOCK_SEQPACKET connection.
  *
- * Linked into the libc-free first stage (raw system calls only); the core reaches it through
- * the boot table (boot.h), never by linking it. Async-signal-safe: it may run inside a signal
- * handler of the program (a sigaction() there makes the core step aside and ask).
+ * Linked into the libc-free first stage (raw system calls only). Async-signal-safe: it may run
+ * inside a signal handler (the deferred activation's, or the program's: a sigaction() there
+ * makes the sampler step aside and ask).
  * Never: wait longer than LDP_AGENT_REPLY_MS in all, raise SIGPIPE, leave a descriptor open,
  * touch errno, or write anywhere but the caller's buffer.
  */

@@ -6,7 +6,7 @@
  * the return address at CFA - 8, and RBP either untouched or saved at CFA + m. This module
  * finds the FDE of an address through .eh_frame_hdr's search table and runs its CFA program
  * up to that address; anything else (expressions, signal frames, register rules, 64-bit
- * lengths) is reported as unsupported and left to libunwind.
+ * lengths) is reported as unsupported and left to the caller (ringsamp.c's other ways).
  *
  * ASYNC-SIGNAL-SAFE: pure computation over memory the caller guarantees mapped (the object's
  * segments, which stay mapped while the object is in the unwinder's table). Every read is
@@ -38,8 +38,8 @@ struct ldp_cfi_rule {
 };
 
 /* Fills hdr, table and nfde from the .eh_frame_hdr at hdr, inside the mapped segment
- * [lo, hi). Returns -1 for a header without a usable search table (then the object is left to
- * libunwind). Not for signal handlers (no need), but safe there. */
+ * [lo, hi). Returns -1 for a header without a usable search table (then the caller makes one
+ * from .eh_frame). Not for signal handlers (no need), but safe there. */
 int ldp_cfi_obj_init(struct ldp_cfi_obj *o, uint64_t hdr, uint64_t lo, uint64_t hi);
 
 /* The search table of the .eh_frame_hdr whose first len bytes are in buf (the header itself,

@@ -12,53 +12,49 @@
  *   1. LDPROF_DISABLED=1 (the kill switch) -> off, silently;
  *   2. secure execution (AT_SECURE: setuid, setgid, file capabilities) -> off, silently: the
  *      environment of such a process is not ours to trust, not even to name a log file;
- *   3. no libc, an unsupported libc (musl, for now) or a Go runtime -> off, logged; a Go
- *      program goes on through 4-7 and, if they let it through, asks ldprof-agent to sample
- *      it from the kernel (agentreq.c);
+ *   3. no libc -> off; a Go runtime goes on through 4-7 and, if they let it through, asks
+ *      ldprof-agent to sample it from the kernel (agentreq.c), the shim staying off;
  *   4. ldprof's own programs (the CLI, the agent) -> off;
  *   5. as root, a config file (or its folder) that someone else than root can write -> off,
  *      logged (to syslog when there is no log file);
  *   6. the [select] rules of the config file and LDPROF_SELECT_* (select.c) -> off, logged;
  *   7. a seccomp filter, unless [select] include_seccomp -> off, logged (to a log file only):
- *      the filter may kill the process for a call the core makes and the program never does;
- *      then the host's init (PID 1 of the first PID namespace) -> off, logged (to a log file
- *      only); it registers with the agent, which then covers the static services it starts;
- *   8. no room in its cgroup's task limit (pids.max) for a thread of ours -> off, logged;
- *   9. a file:// output folder that cannot be written -> off, logged;
- * and only then starts the profiler core for this libc: with [select] start_after_cpu (20 ms
- * by default) it registers with the agent and starts one thread of its own, the waiter, which
- * dlopen()s the core once the process has used that much CPU time (most processes never do);
- * with 0, it dlopen()s the core at once (which registers with the agent). With [agent] rings
- * (the default: ldprof-agent collects), the ring sampler (ringsamp.c) replaces both, glibc
- * and musl alike: at once with 0 when the agent takes rings, else deferred with no thread: our
- * SIGPROF handler and one timer on the process's CPU clock, the agent's socket looked for from
- * the handler when the time comes (defer_ring). With [agent] rings and no collector (no
- * agent, not under `ldprof run`) it stays off (no-collector): never the core. Only [agent]
- * rings = false still takes the waiter and the core, until issue 16 deletes them.
- * A process where it stays off gets no core, no thread, no signal handler and no timer. What
- * it decided is published in `ldp_state` (state.h) for `ldprof status`. The config file is
- * read with a few system calls (the [select] keys, the endpoint and the agent's socket only;
- * the core reads the rest): what is read for the rules (/proc/self/exe, comm, cmdline,
- * cgroup, /etc/passwd) is read only when a rule needs it.
+ *      the filter may kill the process for a call the sampler makes and the program never
+ *      does; then the host's init (PID 1 of the first PID namespace) -> off, logged (to a log
+ *      file only); it registers with the agent, which then covers the static services it
+ *      starts;
+ *   8. a collector to take its ring: `ldprof run`'s (LDPROF_COLLECTOR), else ldprof-agent's
+ *      socket ([agent] rings, the default) -> the ring sampler (ringsamp.c), glibc and musl
+ *      alike. With [select] start_after_cpu (20 ms by default) it is deferred with no thread:
+ *      our SIGPROF handler and one timer on the process's CPU clock, the agent's socket looked
+ *      for from the handler when the time comes (defer_ring); with 0 it starts at once, once
+ *      the agent has said it takes rings. With no collector (preloaded by hand, no agent, or
+ *      [agent] rings = false) it stays off (no-collector).
+ * A process where it stays off gets no thread, no signal handler and no timer; none gets a
+ * thread, a descriptor or a library of ours. What it decided is published in `ldp_state`
+ * (state.h) for `ldprof status`. The config file is read with a few system calls (the
+ * [select] keys, the log, the agent's socket); what is read for the rules (/proc/self/exe,
+ * comm, cmdline, cgroup, /etc/passwd) is read only when a rule needs it.
  *
- * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlclose,
- * set*id, unshare, setns, chroot, prctl, syscall, pipe2, mincore): a core loaded later with dlopen() comes after libc in symbol lookup and could not interpose
- * them. Each wrapper finds the real function with dlsym(RTLD_NEXT) and calls into the core only
- * when the core is active; otherwise it is a plain pass-through.
+ * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlopen,
+ * dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object comes
+ * before libc in symbol lookup. Each wrapper finds the real function with dlsym(RTLD_NEXT)
+ * and calls the sampler's hook (hooks.h) only once the sampler is on; otherwise it is a
+ * plain pass-through.
  *
- * Its refusals (5, 7, a core that does not load) go to LDPROF_LOG_FILE, or without one to
+ * Its refusals (5, a sampler that cannot start) go to LDPROF_LOG_FILE, or without one to
  * syslog (one datagram to /dev/log); routine decisions only to LDPROF_LOG_FILE.
  *
  * Never: call a libc function before knowing which libc it is, write to the program's file
- * descriptors, edit the environment, take a lock other than the pending activation's (`act`,
- * below), keep a file descriptor open, or log anything in a secure-execution process.
+ * descriptors, edit the environment, take a lock, keep a file descriptor open, or log
+ * anything in a secure-execution process.
  */
 #include <stdarg.h>
 #include <stddef.h>
 
 #include "agentproto.h"
 #include "agentreq.h"
-#include "boot.h"
+#include "hooks.h"
 #include "rawsys.h"
 #include "ringsamp.h"
 #include "select.h"
@@ -197,7 +193,7 @@ struct ldp_sockaddr_un {
 	char path[108];
 };
 
-/* One datagram to /dev/log, as the core's log does without a log file: a socket of its own for
+/* One datagram to /dev/log, when there is no log file: a socket of its own for
  * this line, closed at once, never blocking; nothing at all when no syslog daemon listens. */
 static void send_syslog(const char *line, long n)
 {
@@ -215,11 +211,10 @@ enum { LOG_INFO_, LOG_WARN_ };
 static int log_level(void);
 
 /* A routine decision (LOG_INFO_: excluded by a rule, a Go program) goes to LDPROF_LOG_FILE
- * only; a refusal the admin must hear of (LOG_WARN_: an unsafe config, an output folder that
- * cannot be written, a core that does not load) goes to syslog when there is no log file, as
- * the core's lines do: a host-wide install has no LDPROF_LOG_FILE. Never in a
- * secure-execution process, whose environment is not trusted (checked here too, although the
- * constructor returns before any line for those). */
+ * only; a refusal the admin must hear of (LOG_WARN_: an unsafe config, a sampler that cannot
+ * start) goes to syslog when there is no log file: a host-wide install has no
+ * LDPROF_LOG_FILE. Never in a secure-execution process, whose environment is not trusted
+ * (checked here too, although the constructor returns before any line for those). */
 static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
 
 static int is_root(void)
@@ -231,7 +226,7 @@ static int is_root(void)
 static char cfg_log_file[256];
 static char cfg_log_level[8];
 
-/* Where the first stage logs, as the core will: LDPROF_LOG_FILE, else the config's [log] file;
+/* Where the first stage logs, as `ldprof run`'s collector does: LDPROF_LOG_FILE, else the config's [log] file;
  * NULL or "" for none ("syslog" for syslog). A root process takes no path from its environment,
  * which may be a user's (config.c ignores it there too; issue 18, finding 8). */
 static const char *log_file(void)
@@ -379,8 +374,8 @@ static const char *outcome_name(int outcome)
 }
 
 /* Asks the agent, publishes the outcome in ldp_state and says it in a few words into said.
- * The core asks through this too (boot.h), possibly from a signal handler of the program:
- * raw system calls and plain stores only. */
+ * Possibly from a signal handler (the deferred activation, a program's sigaction): raw system
+ * calls and plain stores only. */
 static int agent_request(const char *socket_path, const char *request, char *said,
 			 unsigned long said_len)
 {
@@ -413,7 +408,7 @@ static int agent_request(const char *socket_path, const char *request, char *sai
 
 /* The agent's socket ([agent] socket, LDPROF_AGENT_SOCKET, else the default) into buf, or ""
  * when it must not be asked: set empty, or no path a socket can have (a config error, which
- * `ldprof config check` and the core report). */
+ * `ldprof config check` reports). */
 static void agent_socket(struct ldp_sel_str v, char *buf, size_t len)
 {
 	if (!v.p) {
@@ -429,7 +424,7 @@ static void agent_socket(struct ldp_sel_str v, char *buf, size_t len)
 
 /* ---- files, read with raw system calls ---- */
 
-#define CONFIG_MAX (1L << 20)  /* as the core's reader: a larger config is an error there */
+#define CONFIG_MAX (1L << 20)  /* as config.c's reader: a larger config is an error there */
 
 struct text {
 	const char *p;
@@ -498,7 +493,7 @@ static int root_only(const unsigned char *st)
 
 enum { CFG_NONE, CFG_OK, CFG_UNSAFE, CFG_BAD };
 
-/* The config file the core will read (LDPROF_CONFIG, else the default path), as text.
+/* The config file (LDPROF_CONFIG, else the default path), as text.
  * As root, a file or folder anyone else could have written is not trusted. */
 static int read_config(char *buf, long cap, struct text *t, const char **ret_path)
 {
@@ -513,7 +508,7 @@ static int read_config(char *buf, long cap, struct text *t, const char **ret_pat
 	*ret_path = path;
 	fd = sys_open(path, O_RDONLY_ | O_CLOEXEC_, 0);
 	if (fd < 0)
-		return CFG_NONE; /* the default may be absent; a named one missing is the core's error */
+		return CFG_NONE; /* the default may be absent; a named one missing is config check's error */
 	if (sys3(NR_fstat, fd, (long)st, 0) < 0)
 		goto out;
 	if (sys3(NR_geteuid, 0, 0, 0) == 0) {
@@ -618,7 +613,7 @@ static int excluded(const struct ldp_select_rules *r, const char *argv0, char *d
 }
 
 /* Does the process run under a seccomp filter (systemd's SystemCallFilter=, a container
- * runtime's profile)? The filter may kill it for a call the core makes and the program never
+ * runtime's profile)? The filter may kill it for a call the sampler makes and the program never
  * does, so the shim stays off unless told otherwise. Asked through /proc/self/status (its
  * Seccomp: line), with openat, read and close, which ld.so itself made to load this object.
  * 1 yes, 0 no, -1 cannot tell (no /proc): stay off too. */
@@ -644,90 +639,6 @@ static int seccomp_filter(void)
 		return i < n && buf[i] != '0';
 	}
 	return -1;
-}
-
-/* Whether tasks_room() found a limit at all at activation. Without one, a forked child (in the
- * same cgroup until it execs: systemd moves its children after the fork) need not read the
- * files again, and a process that forks a lot pays nothing per fork. */
-static int tasks_limited;
-
-/* Room in the task limits (pids.max) of the process's cgroup and its parents for a thread of
- * ours per process (select.h). 1: room, or no limit found; 0: detail says where there is none.
- * About 4 small reads per level with a limit; none of it when the pids controller is absent. */
-static int tasks_room(char *detail, long detail_len)
-{
-	static const char *const v1[] = { "/sys/fs/cgroup/pids" };
-	static const char *const v2[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
-	char text[2048], cg[512], file[700], val[32], *p, *dir, *end = file + sizeof(file) - 1;
-	const char *const *bases;
-	long n, max, cur;
-	size_t cl;
-	int kind, nb;
-
-	n = read_small("/proc/self/cgroup", text, sizeof(text));
-	kind = n > 0 ? ldp_select_pids_path(text, (size_t)n, cg, sizeof(cg)) : 0;
-	if (!kind)
-		return 1;
-	bases = kind == 1 ? v1 : v2;
-	nb = kind == 1 ? 1 : 2;
-	for (int b = 0; b < nb; b++) {
-		int found = 0;
-
-		/* From the process's own cgroup up to the root ("/": the real root has no pids.max,
-		 * a cgroup namespace's has its container's): the tightest limit on the way decides. */
-		cl = slen(cg);
-		for (;;) {
-			dir = put(file, end, bases[b]);
-			for (size_t k = 0; k < cl && cg[k] && dir < end; k++)
-				*dir++ = cg[k];
-			if (cl == 1)
-				dir--; /* "/": the base itself */
-			p = put(dir, end, "/pids.max");
-			*p = 0;
-			n = read_small(file, val, sizeof(val));
-			if (n < 0 && !found && cl > 1)
-				break; /* not this mount point */
-			found |= n >= 0;
-			max = n > 0 ? ldp_select_pids_value(val, (size_t)n) : LDP_PIDS_NO_LIMIT;
-			if (max != LDP_PIDS_NO_LIMIT) {
-				tasks_limited = 1;
-				p = put(dir, end, "/pids.current");
-				*p = 0;
-				n = read_small(file, val, sizeof(val));
-				cur = n > 0 ? ldp_select_pids_value(val, (size_t)n) : LDP_PIDS_BAD;
-				if (!ldp_select_pids_room(cur, max)) {
-					char *q = detail, *qend = detail + detail_len - 1;
-
-					q = put(q, qend, "no room for a thread of ours in the task limit of ");
-					for (size_t k = 0; k < cl && q < qend; k++)
-						*q++ = cg[k];
-					q = put(q, qend, ": ");
-					q = put_num(q, qend, cur);
-					q = put(q, qend, " of ");
-					q = put_num(q, qend, max);
-					*q = 0;
-					return 0;
-				}
-			}
-			if (cl <= 1)
-				break;
-			while (cl > 1 && cg[cl - 1] != '/')
-				cl--;
-			if (cl > 1)
-				cl--; /* "/a/b" -> "/a"; "/a" -> "/" */
-		}
-		if (found)
-			return 1;
-	}
-	return 1;
-}
-
-/* For the core: the same question after a fork (boot.h). */
-static int tasks_room_now(void)
-{
-	char detail[8];
-
-	return !tasks_limited || tasks_room(detail, sizeof(detail));
 }
 
 /* ldprof's own programs are never profiled: the CLI (its `run` is a thin parent) and the
@@ -758,23 +669,6 @@ static int host_init(void)
 	return sys_stat("/proc/self/ns/pid", st) < 0 || *(const unsigned long *)(st + ST_INO) == PID_NS_INIT_INO;
 }
 
-static int output_writable(struct ldp_sel_str ep)
-{
-	char dir[1024];
-
-	if (!ep.n) {
-		ep.p = "file:///var/lib/ldprof/profiles";
-		ep.n = slen(ep.p);
-	}
-	if (ep.n < 7 || !starts_with(ep.p, "file://"))
-		return 1; /* a network endpoint: the core checks it */
-	if (ep.n - 7 >= sizeof(dir))
-		return 0;
-	memcpy(dir, ep.p + 7, ep.n - 7);
-	dir[ep.n - 7] = 0;
-	return sys_access(dir, W_OK_ | X_OK_) == 0;
-}
-
 /* ---- interposed functions ---- */
 
 static void *real(void **slot, const char *name)
@@ -791,30 +685,18 @@ static void *real(void **slot, const char *name)
 #define REAL(name) real(&real_##name, #name)
 /* Every libc function the first stage calls: one slot each, found on first use. */
 #define REAL_NAMES(X)                                                                          \
-	X(pthread_create) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(sigaction)     \
+	X(pthread_create) X(clone) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(sigaction)     \
 	X(signal) X(sigset) X(dlclose) X(setuid) X(setgid) X(seteuid) X(setegid) X(setreuid) \
-	X(setregid) X(setresuid) X(setresgid) X(setgroups) X(initgroups) X(pipe2) X(unshare)  \
-	X(setns) X(mincore) X(prctl) X(chroot) X(pthread_attr_init) X(pthread_attr_destroy)   \
-	X(pthread_attr_setstacksize) X(pthread_attr_setdetachstate) X(__register_atfork)
+	X(setregid) X(setresuid) X(setresgid) X(setgroups) X(initgroups) X(unshare) X(setns)  \
+	X(prctl) X(chroot) X(pthread_attr_destroy) X(__register_atfork)
 #define REAL_SLOT(name) static void *real_##name;
 REAL_NAMES(REAL_SLOT)
 
-/* Finds them all now. The waiter does, before it dlopen()s the core: dlsym takes the loader's
- * lock, which that dlopen holds while it waits for the loader's write lock, which a program
- * thread holds across dl_iterate_phdr() callbacks; a wrapper's first call from inside such a
- * callback would have waited for us, and we for it. */
-static void real_all(void)
-{
-#define REAL_FIND(name) REAL(name);
-	REAL_NAMES(REAL_FIND)
-#undef REAL_FIND
-}
+static const struct ldp_hooks *volatile hooks;
 
-static const struct ldp_core_ops *volatile core_ops;
-
-static const struct ldp_core_ops *active(void)
+static const struct ldp_hooks *active(void)
 {
-	return __atomic_load_n(&core_ops, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&hooks, __ATOMIC_ACQUIRE);
 }
 
 /* LDPROF_LOG_LEVEL, else the config's [log] level: 0 debug, 1 info, 2 warn (unset), 3 error. */
@@ -861,528 +743,7 @@ static void go_off(const char *not_asked)
 	preload_log(LOG_INFO_, "staying off", detail);
 }
 
-static void unwind_setup(int on);
-
-/* ---- the core: loaded and started ---- */
-
-#define O_PATH_ 010000000
-#define S_IFDIR_ 0040000
-#define S_ISVTX_ 01000
-
-/* May a file of this owner and mode be trusted by a process of euid: owned by root or by euid,
- * and writable by nobody else (a folder: unless sticky, where others cannot replace what is
- * not theirs). */
-static int trusted(const unsigned char *st, unsigned long euid, int want_dir)
-{
-	unsigned uid = st_u32(st, ST_UID), mode = st_u32(st, ST_MODE);
-
-	if (uid != 0 && uid != euid)
-		return 0;
-	if (((mode & S_IFMT_) == S_IFDIR_) != want_dir)
-		return 0;
-	return !(mode & 022) || (want_dir && (mode & S_ISVTX_));
-}
-
-/* Is the file at path, and every folder on its real path, trusted()? Code loaded from a file
- * another user could replace would run as this process (as root, in every root process). The
- * real path comes from the kernel (/proc/self/fd), so no symbolic link on the way is left
- * unchecked; without /proc, the path is checked as given. */
-static int safe_path(const char *path)
-{
-	char real[4096], *p;
-	unsigned char st[256];
-	unsigned long euid = (unsigned long)sys3(NR_geteuid, 0, 0, 0);
-	char fdpath[32] = "/proc/self/fd/";
-	long fd, n;
-	int ok;
-
-	fd = sys_open(path, O_PATH_ | O_CLOEXEC_, 0);
-	if (fd < 0)
-		return 0;
-	p = put_num(fdpath + 14, fdpath + sizeof(fdpath) - 1, fd);
-	*p = 0;
-	n = sys_readlink(fdpath, real, sizeof(real) - 1);
-	ok = sys3(NR_fstat, fd, (long)st, 0) == 0 && (st_u32(st, ST_MODE) & S_IFMT_) == S_IFREG_ &&
-	     trusted(st, euid, 0);
-	sys3(NR_close, fd, 0, 0);
-	if (!ok)
-		return 0;
-	if (n <= 0 || real[0] != '/') {
-		n = (long)slen(path);
-		if (n >= (long)sizeof(real) || path[0] != '/')
-			return 0;
-		memcpy(real, path, (size_t)n);
-	}
-	real[n] = 0;
-	/* every folder on the way: "/usr/lib/", "/usr/", "/" */
-	for (long i = n - 1; i >= 0; i--) {
-		char c;
-
-		if (real[i] != '/')
-			continue;
-		c = real[i + 1];
-		real[i + 1] = 0;
-		ok = sys_stat(real, st) == 0 && trusted(st, euid, 1);
-		real[i + 1] = c;
-		if (!ok)
-			return 0;
-	}
-	return 1;
-}
-
-/* dlopen()s the core next to this object and finds its entry point; NULL (decided and logged)
- * when it cannot. *shim_path: where this object is. Called before any activation is marked
- * running: dlopen and dladdr take the loader's lock, which a program thread may hold while it
- * waits in one of our wrappers. */
-static ldp_core_start_fn open_core(const char **shim_path)
-{
-	char path[4096];
-	struct ldp_dl_info info = { 0 };
-	ldp_core_start_fn start;
-	size_t n;
-	void *h;
-
-	if (!dladdr((const void *)open_core, &info) || !info.dli_fname) {
-		decide(LDP_ST_CORE_FAILED, "cannot find where libldprof.so is");
-		return NULL;
-	}
-	n = slen(info.dli_fname);
-	if (n + 32 > sizeof(path)) {
-		decide(LDP_ST_CORE_FAILED, "path too long");
-		return NULL;
-	}
-	memcpy(path, info.dli_fname, n + 1);
-	while (n && path[n - 1] != '/')
-		n--;
-	memcpy(path + n, "libldprof-core-gnu.so", sizeof("libldprof-core-gnu.so"));
-	if (!safe_path(path)) {
-		decide(LDP_ST_CORE_FAILED, "the core, or a folder on its path, can be changed by another user");
-		preload_log(LOG_WARN_, "staying off, the core or a folder on its path can be changed by "
-			    "another user than root or this process's", path);
-		return NULL;
-	}
-	h = dlopen(path, LDP_RTLD_NOW);
-	if (!h) {
-		decide(LDP_ST_CORE_FAILED, "cannot load libldprof-core-gnu.so");
-		preload_log(LOG_WARN_, "staying off, cannot load the core", path);
-		return NULL;
-	}
-	start = (ldp_core_start_fn)dlsym(h, LDP_CORE_START_SYMBOL);
-	if (!start)
-		decide(LDP_ST_CORE_FAILED, "the core has no entry point");
-	*shim_path = info.dli_fname;
-	return start;
-}
-
-static int tasks_room_now(void);
-static int thread_uncount(void);
-static void thread_recount(int uncounted);
-
-/* deferred: called from the waiter, not from a thread of the program (boot.h). */
-static void start_core(ldp_core_start_fn start, const char *shim_path, int deferred, int registered)
-{
-	struct ldp_boot boot = { 0 };
-
-	boot.version = LDP_BOOT_VERSION;
-	boot.shim_path = shim_path;
-	boot.log_file = log_file();
-	boot.log_level = log_level();
-	boot.real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
-	boot.real_pthread_create = (ldp_pthread_create_fn)REAL(pthread_create);
-	boot.state = &ldp_state;
-	boot.agent_request = agent_request;
-	boot.unwind_setup = unwind_setup;
-	boot.tasks_room = tasks_room_now;
-	boot.thread_uncount = thread_uncount;
-	boot.thread_recount = thread_recount;
-	boot.deferred = deferred;
-	boot.registered = registered;
-	if (!boot.real_sigaction || !boot.real_pthread_create) {
-		decide(LDP_ST_CORE_FAILED, "libc's sigaction or pthread_create not found");
-		return;
-	}
-	decide(LDP_ST_STARTING, "the core is starting");
-	__atomic_store_n(&core_ops, start(&boot), __ATOMIC_RELEASE);
-}
-
-/* ---- deferred activation ([select] start_after_cpu) ----
- *
- * Most processes on a host live a few milliseconds (ls, cat, sh -c): loading the core would
- * cost each of them about 0.7 ms, nearly doubling a fork+exec storm. So once the rules let a
- * process in, the constructor starts only the waiter: a thread of ours, all signals blocked,
- * that sleeps until the process has used start_after_cpu of CPU time (a timer on the process's
- * CPU clock whose SIGPROF is directed at the waiter alone, taken with sigtimedwait), then loads
- * and starts the core itself. A process that ends sooner never loads it.
- *
- * The program must never meet a core half-started. The wrappers whose call the core's start
- * could race (exec*, SIGPROF's sigaction/signal/sigset, dlclose, fork) hold the activation off
- * while they run, and wait while it runs; the calls that want the process to themselves
- * (boot.h's solo_prepare) also stop the waiter first, and start a new one after when that is
- * still right. `act` counts the holders; the waiter starts the core only at zero.
- * Never hold `act` across a call that takes the loader's lock (dlopen, dlsym, dladdr): a
- * program thread may hold that lock while it waits in one of our wrappers (a library's
- * constructor calling exec or fork). */
-
-#define ACT_DONE (-2)    /* nothing pending: none was, the core started, or we gave up */
-#define ACT_RUNNING (-1) /* the waiter is starting the core */
-#define FUTEX_WAIT_PRIVATE_ 128
-#define FUTEX_WAKE_PRIVATE_ 129
-#define SIG_SETMASK_ 2
-#define SI_TIMER_ (-2)
-#define SI_TKILL_ (-6)
-#define SIGEV_THREAD_ID_ 4
-#define PR_SET_NAME_ 15
-#define TIMER_ABSTIME_ 1
-#define PTHREAD_CREATE_DETACHED_ 1
-#define LDP_ESRCH 3
-#define LDP_EINTR 4
-#define WAITER_SIVAL 0x1d9f0a17ul /* tells the waiter's timer from anything else */
-#define WAITER_STACK (256 * 1024)
-
-static int act = ACT_DONE;        /* futex word: ACT_*, or >= 0: pending, that many holders */
-static long act_pid;              /* whose activation is pending (a vfork child shares act) */
-static int waiter_tid;            /* 0 until the waiter has said it */
-static int waiter_cancel;
-static int solo_lock;             /* one solo call at a time stops and restarts the waiter */
-static long long start_after_ns;  /* [select] start_after_cpu */
-static long long start_at_ns;     /* when, on the process's CPU clock (which goes on across exec:
-				   * a restarted waiter keeps it) */
-static char agent_sock[108];      /* the agent's socket; "" when it is not to be asked */
-
-struct k_sigevent {
-	unsigned long value;
-	int signo, notify, tid;
-	int pad[11];
-};
-
-struct k_siginfo {
-	int signo, err, code, pad0;
-	union {
-		struct {
-			int pid;
-			unsigned uid;
-		} kill;
-		struct {
-			int tid, overrun;
-			unsigned long value;
-		} timer;
-		int pad[28];
-	} u;
-};
-
-/* The process's CPU time now: a previous program's before exec counts; 0 if unknown. */
-static long long cpu_now_ns(void)
-{
-	return sys_clock_ns(LDP_CLOCK_PROCESS_CPUTIME_ID);
-}
-
-static void futex_wait(int *w, int v, long timeout_ns)
-{
-	struct ldp_k_timespec t = { timeout_ns / LDP_NS_PER_S, timeout_ns % LDP_NS_PER_S };
-
-	sys6(NR_futex, (long)w, FUTEX_WAIT_PRIVATE_, v, timeout_ns ? (long)&t : 0, 0, 0);
-}
-
-static void futex_wake(int *w)
-{
-	sys6(NR_futex, (long)w, FUTEX_WAKE_PRIVATE_, 0x7fffffff, 0, 0, 0);
-}
-
-static void nap(long ns)
-{
-	struct ldp_k_timespec t = { 0, ns };
-
-	sys6(NR_clock_nanosleep, LDP_CLOCK_MONOTONIC, 0, (long)&t, 0, 0, 0);
-}
-
-static int act_pending(void)
-{
-	return __atomic_load_n(&act, __ATOMIC_ACQUIRE) != ACT_DONE;
-}
-
-/* Holds a pending activation off: 1, and act_release() after. Waits while the core starts.
- * 0: nothing pending in this process (a vfork child's memory is its parent's: not its own). */
-static int act_hold(void)
-{
-	int v, waits = 0;
-
-	if (!act_pending() || my_pid() != act_pid)
-		return 0;
-	for (;;) {
-		v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
-		if (v == ACT_DONE)
-			return 0;
-		/* The start takes about a millisecond of CPU. Five seconds of waiting mean it waits
-		 * for this very thread (a signal handler of the program's calling exec or fork,
-		 * having interrupted it inside malloc, which the start needs): going on beats
-		 * hanging for good. */
-		if (v == ACT_RUNNING) {
-			if (++waits > 500)
-				return 0;
-			futex_wait(&act, v, 10 * 1000 * 1000);
-			continue;
-		}
-		if (__atomic_compare_exchange_n(&act, &v, v + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return 1;
-	}
-}
-
-static void act_release(void)
-{
-	int v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
-
-	/* v <= 0: someone gave up meanwhile (ACT_DONE), nothing to count down */
-	while (v > 0 && !__atomic_compare_exchange_n(&act, &v, v - 1, 0, __ATOMIC_ACQ_REL,
-						     __ATOMIC_ACQUIRE))
-		;
-	if (v == 1)
-		futex_wake(&act);
-}
-
-/* No activation here any more; decision published by the caller. */
-static void act_give_up(void)
-{
-	__atomic_store_n(&act, ACT_DONE, __ATOMIC_RELEASE);
-	futex_wake(&act);
-}
-
-/* ---- threads of ours never keep the process alive ----
- *
- * glibc ends a process with exit(0) when its count of threads reaches zero (pthread_create
- * raises it, a thread's end lowers it; the main thread counts too): a program whose main thread
- * calls pthread_exit() ends when its last thread does. Ours never end on their own, so a thread
- * of ours takes itself out of that count as it starts and puts itself back just before it ends
- * (glibc's end of it then takes it out again): the count is the program's alone, and the
- * program's last thread ends the process through glibc's own exit path, as without ldprof. A
- * thread of ours that finds itself the only one counted is starting after the program's last
- * thread ended: it ends at once, and glibc's exit(0) runs on it. The count is glibc's
- * __nptl_nthreads (exported, GLIBC_PRIVATE, for libthread_db); without it, ours are counted.
- * Its one other reader in glibc 2.36, pthread_create turning stdio's locks on when the count is
- * 1, does that once and for all: our own threads' start did it already. */
-static unsigned *nthreads_ptr(void)
-{
-	static unsigned *p;
-	static int looked;
-
-	if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
-		__atomic_store_n(&p, dlsym ? (unsigned *)dlsym(0, "__nptl_nthreads") : 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
-	}
-	return __atomic_load_n(&p, __ATOMIC_ACQUIRE);
-}
-
-/* At the start of a thread of ours: 1 taken out of the count, 0 not (no count to change),
- * -1 the program has no thread left (end now, without thread_recount). */
-static int thread_uncount(void)
-{
-	unsigned *n = nthreads_ptr(), v;
-
-	if (!n)
-		return 0;
-	v = __atomic_load_n(n, __ATOMIC_ACQUIRE);
-	do {
-		if (v < 2)
-			return v == 1 ? -1 : 0;
-	} while (!__atomic_compare_exchange_n(n, &v, v - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
-	return 1;
-}
-
-/* Just before that thread ends: uncounted is what thread_uncount() returned. */
-static void thread_recount(int uncounted)
-{
-	if (uncounted > 0)
-		__atomic_fetch_add(nthreads_ptr(), 1, __ATOMIC_ACQ_REL);
-}
-
-static void *waiter(void *arg)
-{
-	struct k_sigevent sev = { .value = WAITER_SIVAL, .signo = LDP_SIGPROF, .notify = SIGEV_THREAD_ID_ };
-	struct ldp_k_timespec its[2] = { { 0, 0 }, { start_at_ns / LDP_NS_PER_S, start_at_ns % LDP_NS_PER_S } };
-	unsigned long set = 1ul << (LDP_SIGPROF - 1), mask = 0;
-	struct k_siginfo si;
-	ldp_core_start_fn start;
-	const char *shim_path = NULL;
-	int timer = -1, v, foreign = 0, broken = 0, counted;
-
-	sev.tid = (int)sys3(NR_gettid, 0, 0, 0);
-	__atomic_store_n(&waiter_tid, sev.tid, __ATOMIC_RELEASE);
-	counted = thread_uncount();
-	if (counted < 0)
-		return arg; /* the program's threads are all gone: glibc exits as we return */
-	sys6(NR_prctl, PR_SET_NAME_, (long)"ldprof-wait", 0, 0, 0, 0);
-	/* Our SIGPROF must find it blocked here, or it would kill the process: checked, not
-	 * assumed (glibc sets a new thread's mask with a call a filter could refuse). */
-	if (sys6(NR_rt_sigprocmask, SIG_SETMASK_, 0, (long)&mask, 8, 0, 0) < 0 || !(mask & set) ||
-	    sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&timer) < 0 ||
-	    sys6(NR_timer_settime, timer, TIMER_ABSTIME_, (long)its, 0, 0, 0) < 0) {
-		if (!__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE)) {
-			act_give_up();
-			decide(LDP_ST_CORE_FAILED, "cannot block SIGPROF or set a timer on the CPU clock");
-			preload_log(LOG_WARN_, "staying off", "cannot block SIGPROF or set a timer on the CPU clock");
-		}
-		goto out;
-	}
-	for (;;) {
-		long r = sys6(NR_rt_sigtimedwait, (long)&set, (long)&si, 0, 8, 0, 0);
-
-		if (r == -LDP_EINTR)
-			continue; /* the process was stopped and continued */
-		if (r != LDP_SIGPROF) { /* refused (a seccomp filter): never spin on it */
-			broken = 1;
-			break;
-		}
-		if (si.code == SI_TIMER_ && si.u.timer.value == WAITER_SIVAL)
-			break;
-		if (si.code == SI_TKILL_ && si.u.kill.pid == my_pid() &&
-		    __atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
-			break;
-		/* A SIGPROF of the program's (kill, setitimer) that found every thread of the
-		 * program blocking it: give it back, and stay off, as the core would for a program
-		 * that uses SIGPROF. */
-		sys3(NR_rt_sigqueueinfo, my_pid(), LDP_SIGPROF, (long)&si);
-		foreign = 1;
-		break;
-	}
-	sys3(NR_timer_delete, timer, 0, 0);
-	if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
-		goto out;
-	if (foreign) {
-		act_give_up();
-		decide(LDP_ST_FOREIGN_SIGPROF, "the program sent SIGPROF before the core started");
-		goto out;
-	}
-	if (broken) {
-		act_give_up();
-		decide(LDP_ST_CORE_FAILED, "cannot wait for the process's CPU time (sigtimedwait refused)");
-		goto out;
-	}
-	real_all();
-	start = open_core(&shim_path);
-	for (;;) {
-		if (__atomic_load_n(&waiter_cancel, __ATOMIC_ACQUIRE))
-			goto out;
-		v = __atomic_load_n(&act, __ATOMIC_ACQUIRE);
-		if (v == ACT_DONE)
-			goto out;
-		if (!start) {
-			act_give_up();
-			goto out;
-		}
-		if (v == 0 && __atomic_compare_exchange_n(&act, &v, ACT_RUNNING, 0, __ATOMIC_ACQ_REL,
-							  __ATOMIC_ACQUIRE))
-			break;
-		/* a holder's release or a canceller wakes us; the timeout is only a safety net */
-		futex_wait(&act, v, 10 * 1000 * 1000);
-	}
-	start_core(start, shim_path, 1, 0);
-	act_give_up();
-out:
-	thread_recount(counted);
-	return arg;
-}
-
-/* Starts a waiter; 0, or -1 when no thread could be made. Its signals are all blocked (but
- * glibc's two internal ones, 32 and 33, which its set*id broadcast needs) from its first
- * instruction: a signal of the program's must never run in a thread of ours. */
-static int waiter_start(void)
-{
-	typedef int (*attr_fn)(void *);
-	typedef int (*attr_size_fn)(void *, unsigned long);
-	typedef int (*attr_int_fn)(void *, int);
-	ldp_pthread_create_fn create = (ldp_pthread_create_fn)REAL(pthread_create);
-	attr_fn init = (attr_fn)REAL(pthread_attr_init), destroy = (attr_fn)REAL(pthread_attr_destroy);
-	attr_size_fn stacksize = (attr_size_fn)REAL(pthread_attr_setstacksize);
-	attr_int_fn detach = (attr_int_fn)REAL(pthread_attr_setdetachstate);
-	unsigned long mask = ~((1ul << 31) | (1ul << 32)), old = 0, thread;
-	long attr[16] __attribute__((aligned(16))); /* pthread_attr_t: 56 or 64 bytes */
-	int r;
-
-	if (!create || !init || !destroy || !stacksize || !detach || init(attr) != 0)
-		return -1;
-	__atomic_store_n(&waiter_tid, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&waiter_cancel, 0, __ATOMIC_RELEASE);
-	r = stacksize(attr, WAITER_STACK) | detach(attr, PTHREAD_CREATE_DETACHED_);
-	/* a mask that cannot be set (a seccomp filter refusing it) is no thread at all: its
-	 * SIGPROF would kill the process */
-	if (r == 0 && sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&mask, (long)&old, 8, 0, 0) == 0) {
-		r = create(&thread, attr, waiter, 0);
-		sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
-	} else {
-		r = -1;
-	}
-	destroy(attr);
-	return r == 0 ? 0 : -1;
-}
-
-/* Stops the waiter, the caller holding act, and returns once the kernel has reaped it. */
-static void waiter_stop(void)
-{
-	long pid = my_pid();
-	int tid;
-
-	__atomic_store_n(&waiter_cancel, 1, __ATOMIC_RELEASE);
-	futex_wake(&act);
-	while (!(tid = __atomic_load_n(&waiter_tid, __ATOMIC_ACQUIRE)))
-		nap(20 * 1000);
-	/* The signal wakes it from sigtimedwait; it is sent again now and then in case the
-	 * program set SIGPROF to SIG_IGN meanwhile, which discards a pending one. */
-	for (int i = 0;; i++) {
-		long r = sys3(NR_tgkill, pid, tid, i % 256 ? 0 : LDP_SIGPROF);
-
-		/* ESRCH: gone. Another error (a filter refusing tgkill): it cannot be woken, and
-		 * the call goes ahead as it would with a thread of the program's */
-		if (r < 0)
-			return;
-		nap(20 * 1000);
-	}
-}
-
-static void waiting(void)
-{
-	decide(LDP_ST_WAITING, "for the CPU time of [select] start_after_cpu");
-}
-
-#define NO_WAITER "cannot start a thread to wait in"
-
-/* No thread to wait in: no core either. */
-static void no_waiter(void)
-{
-	act_give_up();
-	decide(LDP_ST_CORE_FAILED, NO_WAITER);
-}
-
-/* glibc's fork (and daemon(), system() ...) runs these: no activation may be running while
- * the address space is copied, and a child that was waiting gets a waiter of its own,
- * counting from its own CPU time, which starts at zero. */
-static void fork_prepare(void)
-{
-	act_hold();
-}
-
-static void fork_parent(void)
-{
-	act_release();
-}
-
-static void fork_child(void)
-{
-	char why[112];
-
-	if (!act_pending())
-		return;
-	act_pid = my_pid();
-	start_at_ns = cpu_now_ns() + start_after_ns;
-	__atomic_store_n(&solo_lock, 0, __ATOMIC_RELEASE); /* a solo call of another thread's */
-	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
-	if (tasks_limited && !tasks_room(why, sizeof(why))) {
-		act_give_up();
-		decide(LDP_ST_TASKS_LIMIT, why);
-		return;
-	}
-	waiting();
-	if (waiter_start() < 0)
-		no_waiter();
-}
+static char agent_sock[108]; /* the agent's socket; "" when it is not to be asked */
 
 /* Asks ldprof-agent, when there is one to ask, and logs its answer at level info. */
 static void ask_agent(const char *request)
@@ -1396,85 +757,10 @@ static void ask_agent(const char *request)
 		preload_log(LOG_INFO_, "agent", said);
 }
 
-/* From the constructor, the rules having let the process in. */
-static void defer(long long after_ns)
-{
-	typedef int (*atfork_fn)(void (*)(void), void (*)(void), void (*)(void), void *);
-	atfork_fn atfork = (atfork_fn)REAL(__register_atfork);
-
-	start_after_ns = after_ns;
-	start_at_ns = cpu_now_ns() + after_ns;
-	/* Now, not when the core starts: a child this process forks and execs at once must find
-	 * it known to the agent's fork hook (a short shell's static child). */
-	ask_agent(LDP_AGENT_REQ_REGISTER);
-	act_pid = my_pid();
-	__atomic_store_n(&act, 0, __ATOMIC_RELEASE);
-	waiting();
-	if (!atfork || atfork(fork_prepare, fork_parent, fork_child, 0) != 0 || waiter_start() < 0) {
-		no_waiter();
-		preload_log(LOG_WARN_, "staying off", NO_WAITER);
-	}
-}
-
-/* The process moves out of our reach (leaving) before any core started: for good. */
-static void moved_before_start(const char *leaving)
-{
-	char why[112], *p = why, *end = why + sizeof(why) - 1;
-
-	p = put(p, end, "moved into ");
-	p = put(p, end, leaving);
-	p = put(p, end, " before the core started");
-	*p = 0;
-	act_give_up();
-	decide(LDP_ST_STEPPED_ASIDE, why);
-}
-
-static void solo_unlock(void)
-{
-	__atomic_store_n(&solo_lock, 0, __ATOMIC_RELEASE);
-	futex_wake(&solo_lock);
-}
-
-/* Around a solo call (SOLO_WRAP) in a process whose activation is pending and held: the
- * waiter goes first. for_good (a seccomp filter): no core will ever start here, and no system
- * call of ours may follow the call; the agent is asked, before the filter, to sample the rest
- * from the kernel. */
-static void solo_pending_prepare(const char *leaving, int for_good)
-{
-	char said[112];
-	int v = 0;
-
-	while (!__atomic_compare_exchange_n(&solo_lock, &v, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-		futex_wait(&solo_lock, 1, 0);
-		v = 0;
-	}
-	if (act_pending())
-		waiter_stop();
-	if (!for_good)
-		return;
-	moved_before_start(leaving);
-	if (agent_sock[0])
-		agent_request(agent_sock, LDP_AGENT_REQ_SAMPLE_SECCOMP, said, sizeof(said));
-	solo_unlock();
-}
-
-static void solo_pending_done(const char *leaving, int for_good, int ok)
-{
-	if (for_good)
-		return; /* given up (and unlocked) before the call: no system call of ours now */
-	if (leaving && ok)
-		moved_before_start(leaving);
-	else if (act_pending() && waiter_start() < 0)
-		no_waiter();
-	solo_unlock();
-	act_release();
-}
-
 /* ---- the ring sampler (ringsamp.c): `ldprof run` collects, in glibc and musl alike ---- */
 
-/* LDPROF_COLLECTOR: the socket of the collector `ldprof run` runs for the tree it starts. A
- * process with it is sampled by the ring sampler, whose samples leave the process, instead
- * of the glibc core. */
+/* LDPROF_COLLECTOR: the socket of the collector `ldprof run` runs for the tree it starts: the
+ * ring goes there, not to the agent. */
 static const char *collector(void)
 {
 	const char *c = env("LDPROF_COLLECTOR");
@@ -1661,13 +947,13 @@ static void ring_failed(const char *why)
 {
 	__atomic_store_n(&ldp_dlopen_wrap, 0, __ATOMIC_RELEASE);
 	if (why == ldp_rs_foreign_sigprof) {
-		/* as the core: the agent may sample it from the kernel */
+		/* the agent may sample it from the kernel */
 		decide(LDP_ST_FOREIGN_SIGPROF, why);
 		preload_log(LOG_WARN_, "staying off", why);
 		ask_agent(LDP_AGENT_REQ_SAMPLE_SIGPROF);
 		return;
 	}
-	decide(LDP_ST_CORE_FAILED, why);
+	decide(LDP_ST_FAILED, why);
 	preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 }
 
@@ -1683,7 +969,7 @@ static void ring_on(const char *collector_sock, long period_ns, long took_ns)
 	*p = 0;
 	decide(LDP_ST_RING, detail);
 	if (log_level() <= 1) {
-		/* the core's activation line, in the first stage's format */
+		/* the activation line `ldprof run` users and the tests read */
 		char line[256];
 
 		p = line;
@@ -1710,7 +996,7 @@ static void ring_on(const char *collector_sock, long period_ns, long took_ns)
 static void start_ring(const char *collector_sock, long period_ns, int registered)
 {
 	struct ldp_rs_boot b = { 0 };
-	const struct ldp_core_ops *ops;
+	const struct ldp_hooks *ops;
 	const char *why = NULL;
 
 	ring_boot(&b, collector_sock, period_ns);
@@ -1725,7 +1011,7 @@ static void start_ring(const char *collector_sock, long period_ns, int registere
 		return;
 	}
 	ring_on(b.collector, b.period_ns, -1);
-	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
+	__atomic_store_n(&hooks, ops, __ATOMIC_RELEASE);
 }
 
 /* Registers with the agent; its answer says whether it collects rings, and at what rate
@@ -1746,13 +1032,15 @@ static int agent_collects(long *period_ns)
 	return *period_ns != 0;
 }
 
-/* Off for want of a collector ([agent] rings, from the start, no ring taken): said in the
- * log and in `ldprof status` (no-collector), with what the agent answered. */
-static void no_collector(int asked)
+/* Off for want of a collector (no ring taken from the start): said in the log and in
+ * `ldprof status` (no-collector), with what the agent answered. */
+static void no_collector(int asked, int rings)
 {
 	char why[sizeof(ldp_state.detail)], *p = why, *end = why + sizeof(why) - 1;
 
-	if (!asked)
+	if (!rings)
+		p = put(p, end, "no collector: [agent] rings = false (ldprof-agent takes no ring); ldprof run collects");
+	else if (!asked)
 		p = put(p, end, "no collector: no [agent] socket; ldprof run collects");
 	else if (ldp_state.agent == LDP_AG_REGISTERED)
 		p = put(p, end, "no collector: ldprof-agent collects no rings ([agent] rings = false there)");
@@ -1809,7 +1097,7 @@ static long ring_activate(void)
 static void ring_activated(const char *why, long period_ns, long took_ns)
 {
 	if (why) {
-		decide(LDP_ST_CORE_FAILED, why);
+		decide(LDP_ST_FAILED, why);
 		preload_log(LOG_WARN_, "staying off, the ring sampler cannot start", why);
 		return;
 	}
@@ -1820,7 +1108,7 @@ static void ring_activated(const char *why, long period_ns, long took_ns)
 static void defer_ring(const char *sock, long period_ns, long long after_ns)
 {
 	struct ldp_rs_boot b = { 0 };
-	const struct ldp_core_ops *ops;
+	const struct ldp_hooks *ops;
 	const char *why = NULL;
 
 	defer_sock = sock;
@@ -1836,7 +1124,7 @@ static void defer_ring(const char *sock, long period_ns, long long after_ns)
 		return;
 	}
 	decide(LDP_ST_WAITING, LDP_STATE_RING_WAITING_DETAIL);
-	__atomic_store_n(&core_ops, ops, __ATOMIC_RELEASE);
+	__atomic_store_n(&hooks, ops, __ATOMIC_RELEASE);
 }
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
@@ -1847,8 +1135,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 	char var[256], cfgbuf[8192], why[112];
 	struct ldp_select_rules rules = { 0 };
 	struct text cfg = { 0 };
-	const char *v, *cfg_path, *shim_path = NULL;
-	ldp_core_start_fn start;
+	const char *v, *cfg_path;
 	long period;
 	size_t n;
 	int c, go, root, asked, later;
@@ -1911,8 +1198,6 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			continue;
 		if (root) /* places come from root's config file only, as in config.c */
 			continue;
-		if (starts_with(var, "LDPROF_OUTPUT_ENDPOINT") && !var[22])
-			rules.endpoint = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 		if (starts_with(var, "LDPROF_AGENT_SOCKET") && !var[19])
 			rules.agent_socket = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 	}
@@ -1961,13 +1246,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		ask_agent(LDP_AGENT_REQ_REGISTER);
 		return;
 	}
-	n = later || output_writable(rules.endpoint); /* the agent writes, or ships */
 	text_free(&cfg);
-	if (!n) {
-		decide(LDP_ST_NO_OUTPUT, "output folder is not writable");
-		preload_log(LOG_WARN_, "staying off", "output folder is not writable");
-		return;
-	}
 	if (collector()) {
 		if (later)
 			defer_ring(collector(), rs_period_ns(), rules.start_after_ns);
@@ -1975,59 +1254,67 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 			start_ring(collector(), rs_period_ns(), 0);
 		return;
 	}
-	/* From its start, with [agent] rings: the ring sampler if the agent collects rings, glibc
-	 * and musl alike; else the glibc core (which then does not register again). */
-	asked = rules.start_after_ns == 0 && rules.agent_rings && agent_sock[0];
-	if (asked && agent_collects(&period)) {
+	/* From its start: the ring sampler if the agent collects rings, glibc and musl alike. With
+	 * [agent] rings = false the agent still learns of the process ([agent] cover = registered
+	 * covers the static programs it starts), but nothing samples it. */
+	asked = rules.start_after_ns == 0 && agent_sock[0];
+	if (asked && agent_collects(&period) && rules.agent_rings) {
 		start_ring(agent_sock, period, 1);
 		return;
 	}
-	/* With [agent] rings and no collector (preloaded by hand, no agent running): off. A
-	 * collector of our own started from here would be a process the program did not start
-	 * (in its process group, its session, its cgroup's task count; reparented to it if it is a
-	 * subreaper), and the core, the other way to profile without one, puts threads and
-	 * libraries of ours into it (issue 16 deletes it). */
-	if (rules.agent_rings && !later) {
-		no_collector(asked);
+	/* No collector (preloaded by hand and no agent running, or one that takes no ring): off.
+	 * A collector of our own started from here would be a process the program did not start
+	 * (in its process group, its session, its cgroup's task count; reparented to it if it is
+	 * a subreaper): docs/architecture.md, "No collector reachable". */
+	if (!later) {
+		no_collector(asked, rules.agent_rings);
 		return;
 	}
-	/* Later, with [agent] rings: from the handler, with no thread, glibc and musl alike. */
-	if (later) {
-		if (!period) {
-			v = "[sampling] hz (or LDPROF_SAMPLING_HZ) is not a rate from 1 to 1000";
-			decide(LDP_ST_CONFIG_ERROR, v);
-			preload_log(LOG_WARN_, "staying off", v);
-			return;
-		}
-		defer_ring(agent_sock, period, rules.start_after_ns);
+	/* Later: from the handler, with no thread, glibc and musl alike. */
+	if (!period) {
+		v = "[sampling] hz (or LDPROF_SAMPLING_HZ) is not a rate from 1 to 1000";
+		decide(LDP_ST_CONFIG_ERROR, v);
+		preload_log(LOG_WARN_, "staying off", v);
 		return;
 	}
-	/* The rest starts a thread of ours (the core's, or the waiter). */
-	if (!tasks_room(why, sizeof(why))) {
-		decide(LDP_ST_TASKS_LIMIT, why);
-		preload_log(LOG_INFO_, "staying off", why);
-		return;
-	}
-	/* musl: only the ring sampler runs there, and only with a collector to hand it to */
-	if (!gnu_get_libc_version) {
-		v = "libc not supported without a collector (musl: ldprof run)";
-		decide(LDP_ST_MUSL, v);
-		preload_log(LOG_INFO_, "staying off", v);
-		return;
-	}
-	if (rules.start_after_ns > 0) {
-		defer(rules.start_after_ns);
-		return;
-	}
-	start = open_core(&shim_path);
-	if (start)
-		start_core(start, shim_path, 0, asked);
+	defer_ring(agent_sock, period, rules.start_after_ns);
+}
+
+__attribute__((visibility("hidden"))) long ldp_fail_errno(long negerr);
+
+/* clone() with CLONE_THREAD starts a thread no pthread_create() wrapper sees. Its optional
+ * arguments (parent_tid, tls, child_tid) are passed on as received: reading one the caller did
+ * not pass reads its register or stack slot, harmless. Only the parent returns here: the child
+ * runs fn and ends inside libc. */
+#define CLONE_THREAD_ 0x10000
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
+
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	clone_fn f = (clone_fn)REAL(clone);
+	const struct ldp_hooks *ops;
+	void *ptid, *tls, *ctid;
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, void *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, void *);
+	va_end(ap);
+	if (!f)
+		return (int)ldp_fail_errno(-LDP_ENOSYS);
+	r = f(fn, stack, flags, arg, ptid, tls, ctid);
+	ops = active();
+	if (r > 0 && (flags & CLONE_THREAD_) && ops && ops->cloned)
+		ops->cloned(r);
+	return r;
 }
 
 EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), void *arg)
 {
 	ldp_pthread_create_fn f = (ldp_pthread_create_fn)REAL(pthread_create);
-	const struct ldp_core_ops *ops = active();
+	const struct ldp_hooks *ops = active();
 
 	if (!f)
 		return 11; /* EAGAIN: cannot happen in a process that links pthread_create */
@@ -2041,16 +1328,13 @@ EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), v
  * on purpose: they never run our code. */
 #define EXEC_WRAP(call)                                          \
 	do {                                                     \
-		int held = act_hold();                           \
-		const struct ldp_core_ops *ops = active();       \
+		const struct ldp_hooks *ops = active();          \
 		int r;                                           \
 		if (ops)                                         \
 			ops->exec_prepare();                     \
 		r = call;                                        \
 		if (ops)                                         \
 			ops->exec_failed();                      \
-		if (held)                                        \
-			act_release();                           \
 		return r;                                        \
 	} while (0)
 
@@ -2164,43 +1448,31 @@ EXPORT int execle(const char *path, const char *arg, ...)
 	}
 }
 
-/* SIGPROF: the core is asked, or a pending activation held off meanwhile (it checks for a
- * handler of the program's when it starts). */
+/* SIGPROF: the sampler is asked (a pending activation holds itself off meanwhile). */
 EXPORT int sigaction(int sig, const void *sa, void *oldsa)
 {
 	ldp_sigaction_fn f = (ldp_sigaction_fn)REAL(sigaction);
-	const struct ldp_core_ops *ops;
-	int held, r;
+	const struct ldp_hooks *ops;
 
 	if (sig != LDP_SIGPROF)
 		return f(sig, sa, oldsa);
-	held = act_hold();
 	ops = active();
-	r = ops ? ops->sigaction(f, sig, sa, oldsa) : f(sig, sa, oldsa);
-	if (held)
-		act_release();
-	return r;
+	return ops ? ops->sigaction(f, sig, sa, oldsa) : f(sig, sa, oldsa);
 }
 
 typedef void *(*signal_fn)(int, void *);
 
-/* signal() and sigset() on SIGPROF: the core steps aside before the real call. */
+/* signal() and sigset() on SIGPROF: the sampler steps aside before the real call. */
 static void *signal_call(signal_fn f, int sig, void *handler)
 {
-	const struct ldp_core_ops *ops;
-	void *r;
-	int held;
+	const struct ldp_hooks *ops;
 
 	if (sig != LDP_SIGPROF)
 		return f(sig, handler);
-	held = act_hold();
 	ops = active();
 	if (ops)
 		ops->sigprof_claim();
-	r = f(sig, handler);
-	if (held)
-		act_release();
-	return r;
+	return f(sig, handler);
 }
 
 EXPORT void *signal(int sig, void *handler)
@@ -2213,28 +1485,8 @@ EXPORT void *sigset(int sig, void *handler)
 	return signal_call((signal_fn)REAL(sigset), sig, handler);
 }
 
-/* ---- pipe2: libunwind's validation pipe out of the program's way ---- */
-
-#define LDP_EMFILE 24
-
-/* The thread setting the core up while libunwind sets itself up (boot.h), 0 when none. */
-static volatile long setup_tid;
-
-static void unwind_setup(int on)
-{
-	__atomic_store_n(&setup_tid, on ? sys3(NR_gettid, 0, 0, 0) : 0, __ATOMIC_RELEASE);
-}
-
-static int in_unwind_setup(void)
-{
-	long tid = __atomic_load_n(&setup_tid, __ATOMIC_ACQUIRE);
-
-	return tid && tid == sys3(NR_gettid, 0, 0, 0);
-}
-
 /* -1 with errno set to -negerr, as glibc's wrappers fail (hidden: the syscall() below jumps
  * here). */
-__attribute__((visibility("hidden"))) long ldp_fail_errno(long negerr);
 long ldp_fail_errno(long negerr)
 {
 	if (__errno_location)
@@ -2242,42 +1494,12 @@ long ldp_fail_errno(long negerr)
 	return -1;
 }
 
-typedef int (*pipe2_fn)(int *, int);
-
-/* libunwind's set-up opens a pipe to validate memory for its local accessors, which we never
- * use (ours check every read themselves), and ignores a failure: there it fails with EMFILE
- * without a system call, so no descriptor of ours ever takes a number from the program, whatever
- * its RLIMIT_NOFILE. (libunwind opens the pipe again on its first local validation, if anything
- * ever asks for one.) */
-EXPORT int pipe2(int fds[2], int flags)
-{
-	pipe2_fn f;
-
-	if (in_unwind_setup())
-		return (int)ldp_fail_errno(-LDP_EMFILE);
-	f = (pipe2_fn)REAL(pipe2);
-	return f ? f(fds, flags) : -1;
-}
-
-typedef int (*mincore_fn)(void *, size_t, unsigned char *);
-
-EXPORT int mincore(void *addr, size_t len, unsigned char *vec)
-{
-	mincore_fn f;
-
-	if (in_unwind_setup())
-		return (int)ldp_fail_errno(-LDP_ENOSYS);
-	f = (mincore_fn)REAL(mincore);
-	return f ? f(addr, len, vec) : -1;
-}
-
 typedef int (*dlclose_fn)(void *);
 
 EXPORT int dlclose(void *handle)
 {
 	dlclose_fn f = (dlclose_fn)REAL(dlclose);
-	int held = act_hold();
-	const struct ldp_core_ops *ops = active();
+	const struct ldp_hooks *ops = active();
 	int r;
 
 	if (ops)
@@ -2285,30 +1507,23 @@ EXPORT int dlclose(void *handle)
 	r = f(handle);
 	if (ops)
 		ops->dlclose_done();
-	if (held)
-		act_release();
 	return r;
 }
 
-/* Runs call (returning type) between the core's solo_prepare and solo_done (boot.h) when
- * needed and the core is active; with the waiter stopped first when the activation is still
- * pending; as a plain call otherwise. leaving: where a successful call takes the process
- * (NULL: nowhere); for_good: the core steps aside before the call. */
+/* Runs call (returning type) between the sampler's solo_prepare and solo_done (hooks.h) when
+ * needed and the sampler is on (or its activation pending); as a plain call otherwise.
+ * leaving: where a successful call takes the process (NULL: nowhere); for_good: the sampler
+ * steps aside before the call. */
 #define SOLO_WRAP(type, needed, leaving, for_good, call)                                  \
 	do {                                                                              \
-		int needed_ = (needed), held_ = needed_ && act_hold();                    \
-		const struct ldp_core_ops *ops_ = needed_ ? active() : NULL;              \
+		const struct ldp_hooks *ops_ = (needed) ? active() : NULL;                \
 		const char *leaving_ = (leaving);                                         \
 		type ret_;                                                                \
-		if (held_)                                                                \
-			solo_pending_prepare(leaving_, for_good);                         \
 		if (ops_)                                                                 \
 			ops_->solo_prepare(leaving_, for_good);                           \
 		ret_ = call;                                                              \
 		if (ops_)                                                                 \
 			ops_->solo_done(leaving_ && ret_ == 0);                           \
-		if (held_)                                                                \
-			solo_pending_done(leaving_, for_good, ret_ == 0);                 \
 		return ret_;                                                              \
 	} while (0)
 
@@ -2348,12 +1563,11 @@ EXPORT int initgroups(const char *user, unsigned group)
 	CREDS_WRAP(f(user, group));
 }
 
-/* Namespaces: see solo_prepare in boot.h. Only the calls the kernel refuses to a
- * multi-threaded process stop our threads; unshare(CLONE_NEWNS), setns() into a network
- * namespace and the like pass straight through. */
+/* Namespaces: see solo_prepare in hooks.h. Only the moves that may put our socket out of
+ * reach are the sampler's business; unshare(CLONE_NEWNS), setns() into a network namespace
+ * and the like pass straight through. */
 #define CLONE_VM_ 0x100
 #define CLONE_SIGHAND_ 0x800
-#define CLONE_THREAD_ 0x10000
 #define CLONE_NEWNS_ 0x20000
 #define CLONE_NEWTIME_ 0x80
 #define CLONE_NEWUSER_ 0x10000000
@@ -2373,8 +1587,8 @@ EXPORT int unshare(int flags)
 		  flags & CLONE_NEWUSER_ ? ANOTHER_NS : NULL, 0, f(flags));
 }
 
-/* chroot() moves our threads too (they share the root): the folders we write into would be
- * looked up under the new root. Handed over first, like a move to another mount namespace. */
+/* chroot(): the collector's socket would be looked up under the new root. Like a move to
+ * another mount namespace. */
 EXPORT int chroot(const char *path)
 {
 	chroot_fn f = (chroot_fn)REAL(chroot);
@@ -2391,7 +1605,7 @@ EXPORT int setns(int fd, int nstype)
 
 	/* 0 takes whatever namespace fd is: ask it (a pidfd, or a kernel too old to answer,
 	 * counts as all of them). */
-	if ((active() || act_pending()) && !type) {
+	if (active() && !type) {
 		type = sys3(NR_ioctl, fd, NS_GET_NSTYPE_, 0);
 		if (type < 0)
 			type = CLONE_NEWUSER_ | CLONE_NEWNS_;
@@ -2400,9 +1614,9 @@ EXPORT int setns(int fd, int nstype)
 		  type & (CLONE_NEWUSER_ | CLONE_NEWNS_) ? ANOTHER_NS : NULL, 0, f(fd, nstype));
 }
 
-/* seccomp: a filter the program installs may kill it for a call only the core makes (at the
- * next sample, at exit), so the core hands its profile over and steps aside first, whatever
- * the call then returns (boot.h). libseccomp installs filters with syscall(SYS_seccomp) on
+/* seccomp: a filter the program installs may kill it for a call only the sampler makes (at
+ * the next sample), so the sampler steps aside first, whatever the call then returns
+ * (hooks.h). libseccomp installs filters with syscall(SYS_seccomp) on
  * today's kernels and prctl() on older ones; sshd and others call prctl(). A program making
  * the system call itself (Chromium's sandbox) is not seen. */
 #define PR_SET_SECCOMP_ 22

@@ -19,8 +19,8 @@
  *
  * Outside the handler (wrappers, fork handlers), still without libc: a spin lock (`tlock`)
  * orders the writers of the thread table; the handler never takes it, it finds its slot by the
- * index and generation in the timer's sigev_value. The object table is double-buffered like
- * unwind.c's: the builder fills the spare copy, publishes it, and waits until no handler reads
+ * index and generation in the timer's sigev_value. The object table is double-buffered: the
+ * builder fills the spare copy, publishes it, and waits until no handler reads
  * the old one before that may be reused.
  *
  * It starts at once (ldp_rs_start: `ldprof run`, start_after_cpu = 0) or deferred
@@ -43,9 +43,6 @@
  * a frame-pointer chain when it is a JIT compiler's, by a checked scan for its return address
  * when it is a file's (caller_by_scan). What it cannot take ends the stack, counted in the
  * ring's header.
- *
- * This duplicates unwind.c's fast path (the rule cache, the table search, the walk) on
- * purpose: unwind.c belongs to the glibc core, which issue 16 deletes.
  */
 #if defined(__x86_64__)
 
@@ -106,13 +103,14 @@
 #define RING_HOLD_MS 250
 #define RING_MIN_SLOTS 64u
 #define SIVAL_MAGIC 0x4c52ull /* "LR" in the sigev_value's top 16 bits */
-/* The finder: one timer on the process's CPU clock, whose signal goes to a thread that is
- * running (the kernel prefers the current one): a thread with no timer of ours, started with
- * a raw clone() or when the trampolines ran out, gets one there. */
-#define FINDER_IDX 0xffffu
-/* of the process's CPU time: a new raw thread goes unsampled this long at most */
-#define FINDER_NS 50000000L
-#define FINDER_LATER (-2) /* R.finder: to be made by the next sample (a fork child) */
+/* The rescan: a thread with no timer of ours (started with a raw clone(), or when the
+ * trampolines ran out) is found in /proc/self/task by a sampled thread's handler, after
+ * SCAN_NS of sampled CPU time; a rescan that finds none doubles the wait, up to SCAN_MAX_NS.
+ * Not a timer on the process's CPU clock: its signal goes to the process, and the kernel may
+ * hand it to a sleeping thread (the main one before Linux 6.4, any one when the running thread
+ * blocks SIGPROF), whose pause(), nanosleep() or epoll_wait() then fails with EINTR. */
+#define SCAN_NS 50000000L
+#define SCAN_MAX_NS 1600000000L
 /* The activation timer of a deferred start (ldp_rs_defer): one on the process's CPU clock. */
 #define ACT_IDX 0xfffeu
 /* of the process's CPU time: when a wrapper held the activation off, it is tried again then */
@@ -211,7 +209,8 @@ static struct {
 	int old_busy;       /* a handler may still read the other one */
 	int ring_state;
 	uint32_t tramp_hw;  /* trampoline cells at and above this index were never taken */
-	int finder;         /* its timer id, -1 without */
+	uint32_t scan_count; /* samples since the last rescan */
+	uint32_t scan_every; /* samples between two rescans (0: not set up) */
 	uint32_t rgen;      /* the rule cache's generation (rcache_key) */
 	int exec_marked;    /* an exec mark went into the ring (hook_exec_prepare) */
 	unsigned creates;   /* pthread_create calls, for the reaping's pace */
@@ -1083,8 +1082,6 @@ static void give_up(const char *why)
 	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE)
 			arm(R.threads[i].timer, 0);
-	if (R.finder >= 0)
-		arm(R.finder, 0);
 	if (try_lock(&R.tlock)) {
 		int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 		restore_disposition();
@@ -1135,24 +1132,36 @@ static void foreign(void)
 }
 
 static struct thread *thread_add(int32_t tid, uint64_t lo, uint64_t hi);
-static int finder_new(void);
+static void adopt_all(void);
 static void activate(void);
 
-/* The finder's signal, in whatever thread was running: one with no timer of ours gets one
- * (its stack is not known: its reads go through the kernel). Never waits for the thread
- * lock: when another thread holds it, the next signal tries again. */
-static void find_me(void)
+/* The samples a rescan waits for at first, at the sampling period. */
+static uint32_t scan_first(void)
 {
-	int32_t tid = (int32_t)my_tid();
+	long n = SCAN_NS / (R.b.period_ns > 0 ? R.b.period_ns : SCAN_NS);
 
-	if (!__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) || __atomic_load_n(&R.paused, __ATOMIC_SEQ_CST))
+	return n > 0 ? (uint32_t)n : 1;
+}
+
+/* After a sample: every scan_every samples, the threads in /proc/self/task without a timer of
+ * ours get one (their stacks are not known: their reads go through the kernel). Never waits
+ * for the thread lock: when another thread holds it, a later sample tries again. */
+static void rescan(void)
+{
+	uint32_t every = __atomic_load_n(&R.scan_every, __ATOMIC_RELAXED), before;
+
+	if (__atomic_add_fetch(&R.scan_count, 1, __ATOMIC_RELAXED) < every || !every)
 		return;
-	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
-		if (__atomic_load_n(&R.threads[i].state, __ATOMIC_ACQUIRE) == SLOT_LIVE && R.threads[i].tid == tid)
-			return;
 	if (__atomic_exchange_n(&R.tlock, 1, __ATOMIC_ACQUIRE))
 		return;
-	thread_add(tid, 0, 0);
+	before = live_threads();
+	adopt_all();
+	if (live_threads() > before)
+		every = scan_first();
+	else if ((uint64_t)every * 2 * (uint64_t)R.b.period_ns <= (uint64_t)SCAN_MAX_NS)
+		every *= 2;
+	__atomic_store_n(&R.scan_every, every, __ATOMIC_RELAXED);
+	__atomic_store_n(&R.scan_count, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&R.tlock, 0, __ATOMIC_RELEASE);
 }
 
@@ -1180,10 +1189,6 @@ static void on_prof(int sig, void *sip, void *ucp)
 		return;
 	}
 	idx = (uint32_t)(v & 0xffff);
-	if (idx == FINDER_IDX) {
-		find_me();
-		return;
-	}
 	if (idx == ACT_IDX) {
 		activate();
 		return;
@@ -1213,17 +1218,6 @@ static void on_prof(int sig, void *sip, void *ucp)
 	 * connect to the collector: hundreds of µs), would swamp a short process's mean */
 	if (__atomic_load_n(&((struct ldp_ring_hdr *)ring)->handled, __ATOMIC_RELAXED) == 0)
 		t0 = tsc();
-	if (__atomic_load_n(&R.finder, __ATOMIC_ACQUIRE) == FINDER_LATER) {
-		int later = FINDER_LATER;
-		if (__atomic_compare_exchange_n(&R.finder, &later, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-			int f = finder_new();
-			__atomic_store_n(&R.finder, f, __ATOMIC_SEQ_CST);
-			/* stepped aside meanwhile (another thread): it may not have seen this one */
-			if (f >= 0 && !__atomic_load_n(&R.on, __ATOMIC_SEQ_CST) &&
-			    __atomic_compare_exchange_n(&R.finder, &f, -1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-				sys3(NR_timer_delete, f, 0, 0);
-		}
-	}
 	n = walk(ucp, th, frames, MAX_FRAMES, &stop);
 	ldp_ring_put(ring, R.ring_slots, (uint32_t)th->tid, weight, frames, n);
 	h = ring;
@@ -1235,6 +1229,7 @@ static void on_prof(int sig, void *sip, void *ucp)
 		__atomic_fetch_add(&h->walked_whole, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&h->handler_cycles, tsc() - t0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&h->handled, 1, __ATOMIC_RELAXED);
+	rescan();
 out:
 	__atomic_fetch_sub(&R.readers, 1, __ATOMIC_SEQ_CST);
 }
@@ -1562,25 +1557,6 @@ static void arm_all(int on)
 	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			arm(R.threads[i].timer, on ? R.b.period_ns : 0);
-	if (R.finder >= 0)
-		arm(R.finder, on ? FINDER_NS : 0);
-}
-
-/* The finder's timer, armed; -1 when it cannot be made (the threads of pthread_create are
- * sampled all the same). */
-static int finder_new(void)
-{
-	struct k_sigevent sev;
-	int timer = -1;
-
-	zero(&sev, sizeof(sev));
-	sev.value = SIVAL_MAGIC << 48 | (uint64_t)FINDER_IDX;
-	sev.signo = SIGPROF_;
-	sev.notify = 0; /* SIGEV_SIGNAL: to the process */
-	if (sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&timer) < 0)
-		return -1;
-	arm(timer, FINDER_NS);
-	return timer;
 }
 
 /* The calling thread's stack as its libc made it (not for the main thread). */
@@ -1735,9 +1711,6 @@ static void step_aside(const char *why, const char *agent_request)
 	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
 		if (R.threads[i].state == SLOT_LIVE)
 			thread_retire(&R.threads[i]);
-	if (R.finder >= 0)
-		sys3(NR_timer_delete, R.finder, 0, 0);
-	R.finder = -1;
 	unlock(&R.tlock);
 	restore_disposition();
 	said_aside(why);
@@ -1760,6 +1733,22 @@ static long long cpu_now(void);
 static int mine(void)
 {
 	return __atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid;
+}
+
+/* A thread of a raw clone() (a runtime's, a sandbox's): its timer now, or it would wait for
+ * a rescan, which only a sampled thread's CPU time brings (its parent may sleep until it
+ * ends). A pending activation adopts it from /proc/self/task when it comes. */
+static void hook_cloned(int tid)
+{
+	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+
+	if (mine()) {
+		lock(&R.tlock);
+		thread_add((int32_t)tid, 0, 0);
+		unlock(&R.tlock);
+	}
+	if (R.b.errno_location)
+		*R.b.errno_location() = saved;
 }
 
 /* None of ours pending across exec: the new image would die of it before its shim runs.
@@ -1929,7 +1918,7 @@ static void hook_solo_prepare(const char *leaving, int for_good)
 	if (pend_hold()) {
 		/* pending: no system call of ours may follow a filter; elsewhere (below) the agent's
 		 * socket may be out of reach when the activation asks it, as for a sampler that
-		 * never made its ring: for good, as the waiter did */
+		 * never made its ring: for good */
 		if (for_good)
 			pend_cancel("a seccomp filter before the activation", LDP_AGENT_REQ_SAMPLE_SECCOMP);
 		else
@@ -2037,15 +2026,15 @@ static void fork_child(void)
 		R.b.state->pid = (int32_t)R.pid;
 	lock(&R.tlock);
 	thread_add((int32_t)my_tid(), lo, hi);
-	/* the parent's finder is not the child's: its own comes with its first sample, so that
-	 * a child that execs or exits at once never makes one */
-	R.finder = FINDER_LATER;
+	/* the parent's raw threads are not the child's; its own are looked for as in a new process */
+	R.scan_every = scan_first();
+	R.scan_count = 0;
 	unlock(&R.tlock);
 }
 
-static const struct ldp_core_ops ops = {
-	.version = LDP_BOOT_VERSION,
+static const struct ldp_hooks ops = {
 	.pthread_create = hook_pthread_create,
+	.cloned = hook_cloned,
 	.exec_prepare = hook_exec_prepare,
 	.exec_failed = hook_exec_failed,
 	.sigaction = hook_sigaction,
@@ -2059,8 +2048,8 @@ static const struct ldp_core_ops ops = {
 /* ---- start ---- */
 
 /* The main thread's stack: from the top the kernel gave it down to RLIMIT_STACK (at most
- * 128 MiB): the kernel keeps that much free of other mappings below the top (see core.c's
- * main_stack()). */
+ * 128 MiB): the kernel places mmap_base below that much room for the stack, so no other mapping
+ * lies in the range unless the program maps one there on purpose. */
 static void main_stack(uint64_t *lo, uint64_t *hi)
 {
 	uint64_t lim[2] = { 0, 0 }, depth = 128ull << 20;
@@ -2099,7 +2088,6 @@ static int tables_map(void)
 	R.tramps = (struct tramp *)m;
 	m += TRAMPS * sizeof(struct tramp);
 	R.stacks = (struct seg *)m;
-	R.finder = -1;
 	return 0;
 }
 
@@ -2144,17 +2132,18 @@ static int take_boot(const struct ldp_rs_boot *b, const char **why)
 	return 0;
 }
 
-/* The calling thread, the threads already running, the finder: called with tlock held. */
+/* The calling thread and the threads already running: called with tlock held. */
 static int threads_start(uint64_t lo, uint64_t hi)
 {
 	if (!thread_add((int32_t)my_tid(), lo, hi))
 		return -1;
 	adopt_all();
-	R.finder = finder_new();
+	R.scan_count = 0;
+	__atomic_store_n(&R.scan_every, scan_first(), __ATOMIC_RELEASE);
 	return 0;
 }
 
-const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+const struct ldp_hooks *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
 {
 	uint64_t lo, hi;
 
@@ -2309,7 +2298,7 @@ static void pend_cancel(const char *why, const char *agent_request)
 		R.b.ask_agent(agent_request);
 }
 
-const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
+const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
 {
 	if (take_boot(b, why) < 0)
 		return 0;
@@ -2558,7 +2547,7 @@ out:
 
 #include "ringsamp.h"
 
-const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
+const struct ldp_hooks *ldp_rs_start(const struct ldp_rs_boot *b, const char **why)
 {
 	(void)b;
 	*why = "the ring sampler is x86_64 only";
@@ -2569,7 +2558,7 @@ void ldp_rs_loaded(void)
 {
 }
 
-const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
+const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
 {
 	(void)b;
 	(void)after_ns;

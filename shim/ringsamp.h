@@ -13,7 +13,7 @@
 #ifndef LDP_RINGSAMP_H
 #define LDP_RINGSAMP_H
 
-#include "boot.h"
+#include "hooks.h"
 
 /* dl_iterate_phdr's callback, with the libc's struct dl_phdr_info as an opaque pointer. */
 typedef int (*ldp_rs_phdr_cb)(void *info, unsigned long size, void *data);
@@ -56,16 +56,16 @@ struct ldp_rs_boot {
 };
 
 /* Sets the sampler up and arms a timer for every thread of the process (/proc/self/task).
- * Returns the hooks the first stage's wrappers call (boot.h's shape; the fields the sampler
+ * Returns the hooks the first stage's wrappers call (hooks.h; the fields the sampler
  * does not need are no-ops), or NULL with *why saying why it stays off (nothing of it is left
  * in the process then). */
-const struct ldp_core_ops *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
+const struct ldp_hooks *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
 /* Deferred ([select] start_after_cpu): installs the handler and one timer on the process's
  * CPU clock, nothing else; the sampler starts from the handler once the process has used
  * after_ns of CPU time (b->activate says whether it still should). A forked child waits for
  * its own. Returns the hooks, which hold the activation off where they must, or NULL with
  * *why, nothing of it left in the process. */
-const struct ldp_core_ops *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why);
+const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why);
 /* Around a dlopen() that does not go through the hooks (musl's wrapper): no activation reads
  * the maps while an object may be mapped and unmapped again. 1: held, ldp_rs_release() after. */
 int ldp_rs_hold(void);

@@ -28,7 +28,7 @@ static int eq(const char *a, size_t an, const char *b)
 	return b[an] == 0;
 }
 
-/* isspace() of the C locale without '\n' (lines are split on it), as inih and the core use it:
+/* isspace() of the C locale without '\n' (lines are split on it), as inih and config.c use it:
  * the same line must be blank, indented or trimmed the same way in both. */
 static int space(char c)
 {
@@ -64,15 +64,15 @@ static int is_key(struct ldp_sel_str k, const char *prefix, const char *name)
 	return eq(k.p + pn, k.n - pn, name);
 }
 
-enum { SECT_OTHER, SECT_SELECT, SECT_OUTPUT, SECT_AGENT, SECT_LOG, SECT_SAMPLING };
+enum { SECT_OTHER, SECT_SELECT, SECT_AGENT, SECT_LOG, SECT_SAMPLING };
 
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c + 'a' - 'A') : c;
 }
 
-/* true, yes, on or 1, in any case, as the core reads a boolean: 1; anything else 0 (a value
- * that is not a boolean is the core's to report). */
+/* true, yes, on or 1, in any case, as config.c reads a boolean: 1; anything else 0 (a value
+ * that is not a boolean is config.c's to report). */
 static int truth(struct ldp_sel_str v)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
@@ -146,10 +146,6 @@ static void set_start_after(struct ldp_select_rules *r, struct ldp_sel_str v)
 
 static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, struct ldp_sel_str v)
 {
-	if (sect == SECT_OUTPUT && eq(k.p, k.n, "endpoint")) {
-		r->endpoint = v;
-		return;
-	}
 	if (sect == SECT_AGENT && eq(k.p, k.n, "socket")) {
 		r->agent_socket = v;
 		return;
@@ -208,7 +204,7 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 		if (!line.n || line.p[0] == ';' || line.p[0] == '#')
 			continue;
 		/* inih glues an indented line onto the previous key of the section (an error for
-		 * the core); with no previous key, an indented line is read like any other. */
+		 * config.c); with no previous key, an indented line is read like any other. */
 		if (have_prev && space(buf[start]))
 			continue;
 		if (line.p[0] == '[') {
@@ -221,8 +217,6 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 			sect = SECT_OTHER;
 			if (k < line.n && eq(line.p + 1, k - 1, "select"))
 				sect = SECT_SELECT;
-			if (k < line.n && eq(line.p + 1, k - 1, "output"))
-				sect = SECT_OUTPUT;
 			if (k < line.n && eq(line.p + 1, k - 1, "agent"))
 				sect = SECT_AGENT;
 			if (k < line.n && eq(line.p + 1, k - 1, "log"))
@@ -547,93 +541,4 @@ int ldp_select_passwd_name(const char *buf, size_t len, unsigned uid, char *name
 		}
 	}
 	return -1;
-}
-
-/* Does the comma-separated controller list c[0..n) name pids? */
-static int lists_pids(const char *c, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t start = i;
-
-		while (i < n && c[i] != ',')
-			i++;
-		if (eq(c + start, i - start, "pids"))
-			return 1;
-		i++;
-	}
-	return 0;
-}
-
-int ldp_select_pids_path(const char *text, size_t len, char *path, size_t path_len)
-{
-	size_t v2 = 0, v2_len = 0, i = 0;
-	int have_v2 = 0;
-
-	while (i < len) {
-		size_t start = i, c1 = 0, c2 = 0;
-		int colons = 0;
-
-		while (i < len && text[i] != '\n') {
-			if (text[i] == ':' && colons < 2) {
-				if (colons++ == 0)
-					c1 = i;
-				else
-					c2 = i;
-			}
-			i++;
-		}
-		if (colons == 2) {
-			const char *p = text + c2 + 1;
-			size_t n = i - c2 - 1;
-
-			if (lists_pids(text + c1 + 1, c2 - c1 - 1)) {
-				if (!n || p[0] != '/' || n >= path_len)
-					return 0;
-				for (size_t k = 0; k < n; k++)
-					path[k] = p[k];
-				path[n] = 0;
-				return 1;
-			}
-			if (c2 == c1 + 1 && eq(text + start, c1 - start, "0")) {
-				have_v2 = 1;
-				v2 = c2 + 1;
-				v2_len = n;
-			}
-		}
-		i++;
-	}
-	if (!have_v2 || !v2_len || text[v2] != '/' || v2_len >= path_len)
-		return 0;
-	for (size_t k = 0; k < v2_len; k++)
-		path[k] = text[v2 + k];
-	path[v2_len] = 0;
-	return 2;
-}
-
-long ldp_select_pids_value(const char *text, size_t len)
-{
-	long v = 0;
-	size_t i = 0;
-
-	while (len && (text[len - 1] == '\n' || space(text[len - 1])))
-		len--;
-	if (eq(text, len, "max"))
-		return LDP_PIDS_NO_LIMIT;
-	if (!len)
-		return LDP_PIDS_BAD;
-	for (; i < len; i++) {
-		if (text[i] < '0' || text[i] > '9' || v > (0x7fffffffL - (text[i] - '0')) / 10)
-			return LDP_PIDS_BAD;
-		v = v * 10 + (text[i] - '0');
-	}
-	return v;
-}
-
-int ldp_select_pids_room(long current, long max)
-{
-	if (max < 0)
-		return 1;
-	return current >= 0 && current <= (max - LDP_PIDS_MARGIN) / 2;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * select.h — which processes are profiled: the [select] rules, decided by the first stage
- * before the core is loaded.
+ * before the sampler starts.
  *
  * Pure functions over buffers: no libc, no system calls, no allocation, no global state, so
  * they run in the libc-free first stage (preload.c gathers the facts and reads the files) and
@@ -35,7 +35,6 @@ struct ldp_sel_str {
 
 struct ldp_select_rules {
 	struct ldp_sel_str include[LDP_SEL_KINDS], exclude[LDP_SEL_KINDS];
-	struct ldp_sel_str endpoint;   /* [output] endpoint: the first stage checks a folder */
 	struct ldp_sel_str agent_socket; /* [agent] socket; p NULL: not set (the default applies) */
 	struct ldp_sel_str log_file;   /* [log] file and level: where the first stage writes */
 	struct ldp_sel_str log_level;
@@ -43,10 +42,10 @@ struct ldp_select_rules {
 					 * at on the agent's path (p NULL: not set, 99) */
 	int include_seccomp;           /* [select] include_seccomp is true (yes, on, 1) */
 	int agent_rings;               /* [agent] rings (true unless set false): the agent
-					* collects; false: the waiter and the glibc core */
-	/* [select] start_after_cpu: the CPU time a process uses before the core is loaded
-	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default,
-	 * and the core reports it). */
+					* collects; false: it takes no ring, the shim stays off */
+	/* [select] start_after_cpu: the CPU time a process uses before it is sampled
+	 * (LDP_START_AFTER_DEFAULT unless set; a value that does not parse leaves the default:
+	 * config.c reports it, and `ldprof run` and the agent refuse such a file). */
 	long long start_after_ns;
 };
 
@@ -65,14 +64,14 @@ struct ldp_select_facts {
 /* Sets r's defaults (start_after_ns); the rest of a zeroed struct is "not set". */
 void ldp_select_init(struct ldp_select_rules *r);
 
-/* A duration as the core reads one (common/config.c): digits, an optional fraction, then ms,
+/* A duration as common/config.c reads one: digits, an optional fraction, then ms,
  * s (or nothing), m or h. Returns 0 and *ns, or -1 when it is not one or is past max_ns. */
 int ldp_select_duration(const char *p, size_t n, long long max_ns, long long *ns);
 
-/* Reads the [select] keys (include_seccomp and start_after_cpu too), [output] endpoint,
- * [agent] socket and [log] file and level of an INI text into r (the rest is the core's
- * business). A key set twice: the later wins, as in the core. Never fails: what does not
- * parse is skipped (the core reports it and stays off). */
+/* Reads the [select] keys (include_seccomp and start_after_cpu too), [sampling] hz,
+ * [agent] socket and [log] file and level of an INI text into r (the rest is the collector's
+ * business). A key set twice: the later wins, as in config.c. Never fails: what does not
+ * parse is skipped (config.c reports it; `ldprof run` and the agent refuse such a file). */
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r);
 
 /* Sets rule kind/dir, include_seccomp or start_after_cpu from an environment value
@@ -96,28 +95,5 @@ int ldp_select_glob(const char *pat, size_t n, const char *s);
 /* The user name of uid in an /etc/passwd text, copied into name (NUL-terminated). Returns 0,
  * or -1 when absent or too long. */
 int ldp_select_passwd_name(const char *buf, size_t len, unsigned uid, char *name, size_t name_len);
-
-/* Task limits (cgroup pids.max): each sampled process gets a thread of ours, which counts
- * against its cgroup's limit as a task of the program's would; in a cgroup near its limit, the
- * program's own fork() or pthread_create() would then fail. preload.c reads the files; these
- * read their text. */
-
-/* The path, in the text of /proc/self/cgroup, of the cgroup whose pids.max counts this
- * process: cgroup v1's pids hierarchy ("N:...,pids,...:/path": returns 1), else v2's
- * ("0::/path": returns 2). Copies it NUL-terminated into path; 0 when there is none, it is not
- * absolute or it does not fit. */
-int ldp_select_pids_path(const char *text, size_t len, char *path, size_t path_len);
-
-/* The value in a pids.max or pids.current text: the number, LDP_PIDS_NO_LIMIT for "max",
- * LDP_PIDS_BAD when it is neither. */
-#define LDP_PIDS_NO_LIMIT (-1L)
-#define LDP_PIDS_BAD (-2L)
-long ldp_select_pids_value(const char *text, size_t len);
-
-/* Room for our threads in a cgroup that holds current tasks out of max: 1 when it could hold
- * twice as many and LDP_PIDS_MARGIN more (our thread doubles a single-threaded process), else
- * 0. */
-#define LDP_PIDS_MARGIN 16
-int ldp_select_pids_room(long current, long max);
 
 #endif

@@ -7,8 +7,9 @@
  * .dynsym, and reads the struct through /proc/PID/mem (root, or the process's owner where
  * ptrace rules allow). Nothing else reads it; the shim only ever writes it, with plain stores
  * (a reader may see a torn detail string: it checks the magic and NUL-terminates).
- * A fork child inherits its parent's copy until its own core writes it (pid says whose it is).
- * The layout is fixed: a new field means a new magic.
+ * A fork child inherits its parent's copy until its own sampler writes it (pid says whose it
+ * is). The layout is fixed: a new field means a new magic; the decisions keep their numbers
+ * (processes started before an upgrade still carry an older shim).
  */
 #ifndef LDP_STATE_H
 #define LDP_STATE_H
@@ -23,23 +24,23 @@ enum ldp_decision {
 	LDP_ST_DISABLED,        /* LDPROF_DISABLED=1 */
 	LDP_ST_SECURE,          /* secure execution (setuid, setgid, file capabilities) */
 	LDP_ST_NO_LIBC,         /* no libc in the process (static-pie Go, -nostdlib) */
-	LDP_ST_MUSL,            /* musl libc: not supported yet */
+	LDP_ST_MUSL,            /* older versions: musl libc with no collector */
 	LDP_ST_GO,              /* a Go runtime: it owns SIGPROF */
 	LDP_ST_EXCLUDED,        /* a [select] rule, or a built-in exclusion (ldprof's own tools) */
-	LDP_ST_NO_OUTPUT,       /* the output folder cannot be written */
+	LDP_ST_NO_OUTPUT,       /* older versions: the output folder cannot be written */
 	LDP_ST_UNSAFE_CONFIG,   /* root, and the config file is writable by someone else */
-	LDP_ST_CONFIG_ERROR,    /* the core found an error in the configuration */
+	LDP_ST_CONFIG_ERROR,    /* an error in the configuration ([sampling] hz) */
 	LDP_ST_FOREIGN_SIGPROF, /* the program had a SIGPROF handler before us */
-	LDP_ST_CORE_FAILED,     /* the core could not be loaded or set up */
-	LDP_ST_SAMPLING,        /* active */
+	LDP_ST_FAILED,          /* the sampler could not start (older versions: their core) */
+	LDP_ST_SAMPLING,        /* older versions: active, their in-process core */
 	LDP_ST_STEPPED_ASIDE,   /* the program took SIGPROF later: we stopped */
 	LDP_ST_SECCOMP,         /* started under a seccomp filter ([select] include_seccomp) */
-	LDP_ST_TASKS_LIMIT,     /* no room in its cgroup's pids.max for a thread of ours */
-	LDP_ST_STARTING,        /* the core is loaded and starting (stays so if it hung there) */
-	LDP_ST_WAITING,         /* let in; the core loads once it has used start_after_cpu */
+	LDP_ST_TASKS_LIMIT,     /* older versions: no room in pids.max for a thread of theirs */
+	LDP_ST_STARTING,        /* older versions: their core loaded and starting */
+	LDP_ST_WAITING,         /* let in; the sampler starts once it has used start_after_cpu */
 	LDP_ST_HOST_INIT,       /* the host's init (PID 1): never sampled; registered with the agent */
 	LDP_ST_RING,            /* active: the ring sampler, its samples collected outside (no thread) */
-	LDP_ST_NO_COLLECTOR,    /* [agent] rings, and no collector takes its ring: ldprof run, the agent */
+	LDP_ST_NO_COLLECTOR,    /* no collector takes its ring: neither ldprof run nor the agent */
 	LDP_ST_COUNT
 };
 
@@ -75,7 +76,7 @@ struct ldp_state {
 #define LDP_DECISION_NAMES                                                                  \
 	{ "undecided", "disabled", "secure-execution", "no-libc", "musl", "go-runtime",     \
 	  "excluded", "output-not-writable", "unsafe-config", "config-error",              \
-	  "foreign-sigprof", "core-failed", "sampling", "stepped-aside", "seccomp", "tasks-limit", "starting", \
+	  "foreign-sigprof", "failed", "sampling", "stepped-aside", "seccomp", "tasks-limit", "starting", \
 	  "waiting", "host-init", "ring-sampling", "no-collector" }
 
 /* Names for status output and logs, indexed by enum ldp_agent_outcome. */

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 LDPROF = BUILD / "bin" / "ldprof"
 SHIM = BUILD / "lib" / "libldprof.so"
-CORE = BUILD / "lib" / "libldprof-core-gnu.so"
 STUB32 = BUILD / "lib" / "stub32" / "libldprof.so"  # what 32-bit loaders find ($LIB line)
 PROGS = BUILD / "tests" / "progs"
 PROFILES_BASE = BUILD / "test-profiles"
@@ -91,18 +90,14 @@ def ldprof_for_all(d, progs=()):
 def preload_env(outdir, shim=None, **knobs):
     """Environment for running a program with the shim preloaded by hand: active from the
     process's start (as `ldprof run`), unless a knob sets LDPROF_SELECT_START_AFTER_CPU.
-    Places (output folder, log file...) go through a config file (root_config).
-    With no collector, only the old path profiles a process preloaded by hand: `[agent] rings =
-    false` (the in-process glibc core), unless a knob says otherwise (LDPROF_COLLECTOR, or
-    LDPROF_AGENT_RINGS=true with an agent). The tests that use it so move to `ldprof run` or
-    an agent before issue 16 deletes the core."""
+    Places (output folder, log file...) go through a config file (root_config). With no
+    collector it stays off (no-collector): give it one with LDPROF_AGENT_SOCKET=agent.sock
+    (agentlib's Agent) or LDPROF_COLLECTOR."""
     assert SHIM.exists(), f"{SHIM} is missing: run `make all`"
     env = clean_env(LD_PRELOAD=str(shim or SHIM), LDPROF_OUTPUT_ENDPOINT=f"file://{outdir}",
-                    LDPROF_SELECT_START_AFTER_CPU="0", LDPROF_AGENT_RINGS="false")
+                    LDPROF_SELECT_START_AFTER_CPU="0")
     env.update({k: str(v) for k, v in knobs.items()})
     return root_config(env)
-
-
 
 
 def shared_folder(parent, name):
@@ -476,9 +471,8 @@ def fake_root(tmp_path):
     user), and an empty etc/: for install, uninstall and status with --root."""
     libdir = tmp_path / "usr/lib/ldprof"
     libdir.mkdir(parents=True)
-    for lib in (SHIM, CORE):
-        shutil.copy2(lib, libdir / lib.name)
-        os.chmod(libdir / lib.name, 0o755)
+    shutil.copy2(SHIM, libdir / SHIM.name)
+    os.chmod(libdir / SHIM.name, 0o755)
     (tmp_path / "etc").mkdir()
     return tmp_path
 
@@ -489,7 +483,7 @@ def layout_root(tmp_path):
     usr/lib/ldprof/lib/x86_64-linux-gnu, the 32-bit stub at the 32-bit $LIB expansions."""
     assert STUB32.exists(), f"{STUB32} is missing: run `make all` (needs gcc-multilib)"
     r = subprocess.run(["sh", str(ROOT / "packaging/layout.sh"), str(tmp_path / "usr/lib/ldprof"),
-                        "x86_64-linux-gnu", str(SHIM), str(CORE), str(STUB32), "i386-linux-gnu"],
+                        "x86_64-linux-gnu", str(SHIM), str(STUB32), "i386-linux-gnu"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     (tmp_path / "etc").mkdir()

@@ -142,7 +142,8 @@ def test_profiles_carry_the_names_of_debug_files(outdir):
     assert b"libc.so.6+0x" not in bare.stdout, bare.stdout.decode()
     assert b"start_thread" in bare.stdout, bare.stdout.decode()
     # the debug file's .symtab says "clock_gettime@@GLIBC_2.17": named without the version
-    assert b"clock_gettime" in bare.stdout and b"@" not in bare.stdout, bare.stdout.decode()
+    # (a sample in its PLT stub is "clock_gettime@plt", as perf and objdump name it)
+    assert b"clock_gettime" in bare.stdout and not re.search(rb"@@?GLIBC", bare.stdout), bare.stdout.decode()
 
 
 def test_threads_named(hot2):
@@ -318,8 +319,8 @@ def test_unwound_through_a_signal_frame(outdir):
 
 def test_thread_of_a_raw_clone_found(outdir):
     """A thread started with a raw clone() after the sampler is on (no pthread_create to see
-    it): the finder, a timer on the process's CPU clock, gives it its own timer within 50 ms of
-    the process's CPU time."""
+    it), its parent asleep until it ends: the clone() wrapper gives it its timer at once (no
+    sampled thread runs whose rescan could find it)."""
     r = ring_run([prog("rawthread"), "600"], outdir)
     assert (r.returncode, r.stdout) == (0, b"rawthread: done\n"), r
     cpu = int(re.search(rb"raw_cpu_ns=(\d+)", r.stderr).group(1))
@@ -327,6 +328,23 @@ def test_thread_of_a_raw_clone_found(outdir):
     got, expected = st.with_func("raw_burn"), cpu * HZ / 1e9
     assert got >= 0.8 * expected, f"{got} samples in raw_burn, {expected:.0f} expected\n" + st.dump()
     assert sum(c for f, c, _ in st.items if "raw_burn" in f and "raw_main" in f) >= 0.95 * got, st.dump()
+
+
+@pytest.mark.parametrize("after", ["0", "20ms"])
+def test_no_signal_of_ours_wakes_a_sleeping_thread(outdir, after):
+    """Threads asleep in pause(), nanosleep(), epoll_wait() and sigtimedwait() while main
+    burns 1 s at 1000 Hz: none of their calls fails with EINTR, as without ldprof. A timer on
+    the process's CPU clock (the first version's thread finder) signals the process, and the
+    kernel handed that to a sleeper now and then: 1 to 18 EINTRs a run here (Linux 6.18), one
+    every 50 ms of CPU on kernels before 6.4, which prefer the main thread."""
+    assert run([prog("sleepers"), "200"]).stdout == b"sleepers: eintr=0\n"
+    for i in range(3):
+        d = outdir / str(i)
+        r = ldprof_run([prog("sleepers"), "1000"], outdir=d, hz=1000, extra=["--start-after-cpu", after],
+                       env=clean_env(LDPROF_LOG_LEVEL="info"))
+        assert (r.returncode, r.stdout) == (0, b"sleepers: eintr=0\n"), r
+        assert "active pid=" in read_log(d), read_log(d)
+        assert Stacks(profiles_for(d, comm="sleepers")).total() > 500
 
 
 def test_thread_churn_past_the_table(outdir):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentlib import world  # noqa: F401  (a fixture)
-from conftest import (CORE, LDPROF, SHIM, Stacks, clean_env, ldprof_run, prog, profile_files,
+from conftest import (LDPROF, SHIM, Stacks, clean_env, ldprof_run, prog, profile_files,
                       profiles_for, read_log, read_profile, run)
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -65,7 +65,7 @@ def test_run_log_goes_to_log_file_env(world):
     copied where nobody can read them (the checkout may be root's alone)."""
     for sub in ("bin", "lib"):
         (world / sub).mkdir()
-    for f in (LDPROF, SHIM, CORE):
+    for f in (LDPROF, SHIM):
         dst = world / ("bin" if f == LDPROF else "lib") / f.name
         shutil.copy(f, dst)
         os.chmod(dst, 0o755)

@@ -90,16 +90,18 @@ def test_exec_loop_by_hand_at_1000hz(outdir, world):
     try:
         env = preload_env(outdir, LDPROF_SAMPLING_HZ=1000, LDPROF_AGENT_SOCKET=a.sock,
                           LDPROF_AGENT_RINGS="true", LDPROF_LOG_FILE=outdir / "log.txt", LDPROF_LOG_LEVEL="info")
-        r = run([prog("execloop"), "100", "2000"], env=env, timeout=120)
+        r = run([prog("execloop"), "100", "10000"], env=env, timeout=120)
         rings = int(a.status()[0]["rings"])
     finally:
         a.stop()
     assert r.returncode == 0, f"exit {status_of(r)} (27 = SIGPROF): {r.stderr[-500:]!r}"
     assert r.stdout == b"execloop: done N=100\n"
     log = read_log(outdir, outdir / "log.txt")
-    # every image sampled (the first and the 100 it execs), nearly each made a ring in its 2 ms
+    # every image sampled (the first and the 100 it execs), each made a ring in its 10 ms: a
+    # CPU timer fires at the kernel's tick (250 a second here), which an image of 2 ms missed
+    # now and then (25 rings of 101 once, under load)
     assert log.count("hz=1000 threads=1 collector=") == 101, log[-2000:]
-    assert rings >= 90, f"{rings} rings for 101 images sampled at 1000 Hz for 2 ms each"
+    assert rings >= 98, f"{rings} rings for 101 images sampled at 1000 Hz for 10 ms each"
 
 
 def test_restartable_calls_never_fail_with_eintr_and_errno_preserved(outdir):

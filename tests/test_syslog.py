@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The first stage's refusals reach syslog when there is no LDPROF_LOG_FILE (a host-wide
-install has none): an unsafe config as root, an output folder that cannot be written. One RFC
+install has none): an unsafe config as root, a setting the first stage cannot use. One RFC
 3164 datagram "<12>ldprof[PID]: ..." (facility user, severity warning) to /dev/log; routine
 decisions (excluded by a rule) never go there, and a secure-execution process sends nothing.
 
@@ -103,16 +103,18 @@ def safe_config(tmp_path, text):
     return cfg
 
 
-def test_output_folder_not_writable_is_said_in_syslog(syslog, tmp_path):
+HZ_ERROR = b"staying off: [sampling] hz (or LDPROF_SAMPLING_HZ) is not a rate from 1 to 1000"
+
+
+def test_a_rate_the_sampler_cannot_take_is_said_in_syslog(syslog, tmp_path):
+    # the default start_after_cpu: the first stage arms the sampler's wait at the configured
+    # rate itself, so it refuses one out of range (config check reports it too)
     run, receive = syslog
-    # start_after_cpu = 0: a process that starts sampling at once checks the folder as it
-    # starts (one that waits checks nothing: the agent writes)
-    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
-                                "[select]\nstart_after_cpu = 0\n")
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}\n[sampling]\nhz = 5000\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     got = receive()
-    assert len(got) == 1 and LINE.match(got[0])[2] == b"staying off: output folder is not writable", got
+    assert len(got) == 1 and LINE.match(got[0])[2] == HZ_ERROR, got
 
 
 def test_a_safe_config_sends_nothing(syslog, tmp_path):
@@ -131,12 +133,12 @@ def test_with_a_log_file_the_line_goes_there_only(syslog, tmp_path):
     (the environment may be a user's): the line goes to syslog, not to that file."""
     run, receive = syslog
     log = tmp_path / "ldprof.log"
-    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}/no/such/folder\n"
-                                f"[log]\nfile = {log}\n[select]\nstart_after_cpu = 0\n")
+    cfg = safe_config(tmp_path, f"[output]\nendpoint = file://{tmp_path}\n[sampling]\nhz = 5000\n"
+                                f"[log]\nfile = {log}\n")
     r = run(["/bin/true"], clean_env(LD_PRELOAD=SHIM, LDPROF_CONFIG=cfg))
     assert r.returncode == 0 and r.stderr == b""
     assert receive() == []
-    assert "staying off: output folder is not writable" in log.read_text(), log.read_text()
+    assert HZ_ERROR.decode() in log.read_text(), log.read_text()
     log.unlink()
 
     cfg.write_text(f"[output]\nendpoint = file://{tmp_path}\n[select]\nexclude_comm = true\n"

@@ -68,7 +68,7 @@ static int same_rules(const struct ldp_select_rules *a, const struct ldp_select_
 	for (int k = 0; k < LDP_SEL_KINDS; k++)
 		if (!same(a->include[k], b->include[k]) || !same(a->exclude[k], b->exclude[k]))
 			return 0;
-	return same(a->endpoint, b->endpoint) && a->include_seccomp == b->include_seccomp &&
+	return same(a->sampling_hz, b->sampling_hz) && a->include_seccomp == b->include_seccomp &&
 	       a->start_after_ns == b->start_after_ns;
 }
 
@@ -99,7 +99,7 @@ static void scan_checks(const char *ini, size_t len, struct ldp_select_rules *r)
 		check_slice(r->include[k], ini, len, "an include rule");
 		check_slice(r->exclude[k], ini, len, "an exclude rule");
 	}
-	check_slice(r->endpoint, ini, len, "the endpoint");
+	check_slice(r->sampling_hz, ini, len, "[sampling] hz");
 
 	/* one more newline at the end: an empty last line */
 	b = exact(NULL, len + 1);
@@ -295,33 +295,6 @@ static void glob_checks(const char *pat, const char *subj, char *const *fields)
 	}
 }
 
-/* /proc/self/cgroup and pids.max texts: the path found is absolute, NUL-terminated within
- * path_len and a copy of bytes of the text; the value is a number, "max" or bad. */
-static void pids_checks(const char *text, size_t len, size_t path_len)
-{
-	char path[64];
-	long v;
-	int kind;
-
-	if (path_len > sizeof(path))
-		path_len = sizeof(path);
-	memset(path, 'x', sizeof(path));
-	kind = ldp_select_pids_path(text, len, path, path_len);
-	if (kind < 0 || kind > 2)
-		abort();
-	if (kind) {
-		size_t n = strnlen(path, path_len);
-
-		if (n == 0 || n >= path_len || path[0] != '/' || !memmem(text, len, path, n))
-			abort();
-	}
-	v = ldp_select_pids_value(text, len);
-	if (v < LDP_PIDS_BAD)
-		abort();
-	if (ldp_select_pids_room(v, ldp_select_pids_value(text, len / 2)) > 1)
-		abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t h[HDR] = { 0 };
@@ -370,8 +343,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the INI text, NUL bytes and all, as a passwd file, and its include_comm as a pattern */
 	passwd_checks(ini, ini_n, f.uid, 64);
 	glob_checks(fields[F_PAT], fields[F_SUBJ], fields);
-	pids_checks(ini, ini_n, h[7] % 70);
-	pids_checks(fields[F_CGROUP] ? fields[F_CGROUP] : "", fields[F_CGROUP] ? strlen(fields[F_CGROUP]) : 0, 64);
 	if (r.include[LDP_SEL_COMM].n) {
 		char *pat = exact(r.include[LDP_SEL_COMM].p, r.include[LDP_SEL_COMM].n);
 

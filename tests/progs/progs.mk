@@ -77,8 +77,8 @@ $(B)/tests/bench/libempty.so: tests/bench/empty.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -fPIC -shared -nostdlib -o $@ $<
 
-# bench: libwaiter.so, a preload that only starts one sleeping thread: the floor under any
-# activation deferred by a thread (section 5)
+# bench: libwaiter.so, a preload that only starts one sleeping thread: a reference row of
+# what a thread per process costs (sections 4 and 5; the shim starts none)
 $(B)/tests/bench/libwaiter.so: tests/bench/waiter.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -lpthread

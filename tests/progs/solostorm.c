@@ -1,7 +1,8 @@
 /* solostorm.c — many threads changing credentials at once, then a single thread asking for a
- * user namespace, then CPU: what the shim's waiter (deferred activation) must survive. Every
- * set*id call stops the waiter and starts a new one; if two threads each started one, a waiter
- * would be left over and the kernel would refuse the unshare (EINVAL: not single-threaded).
+ * user namespace, then CPU: what the shim's wrappers must survive while an activation is
+ * pending. Any thread of ours left over would make the kernel refuse the unshare (EINVAL: not
+ * single-threaded); an older version's waiter thread was stopped and restarted around every
+ * set*id call.
  *
  * Usage: solostorm THREADS CALLS MS
  *   THREADS threads each call setresuid(-1, -1, -1) and setresgid(-1, -1, -1) CALLS times

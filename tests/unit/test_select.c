@@ -52,7 +52,7 @@ static int none(const struct ldp_select_rules *r)
 	for (int k = 0; k < LDP_SEL_KINDS; k++)
 		if (r->include[k].n || r->exclude[k].n)
 			return 0;
-	return !r->endpoint.n;
+	return !r->sampling_hz.n;
 }
 
 /* Scans text[0..n) from a heap copy; the copy stays alive (the rules point into it) until the
@@ -193,19 +193,19 @@ static void test_scan_sections(void)
 	r = scan("[sampling]\nhz = 99\n[select]\ninclude_comm = sort, uniq\nexclude_exe=/bin/*\n"
 		 "include_user=alice\nexclude_user=0\ninclude_cgroup=/system.slice/*\n"
 		 "exclude_cgroup=/docker/*\ninclude_exe=/usr/*\nexclude_comm=bash\n"
-		 "[output]\nendpoint = file:///var/lib/ldprof\n");
+		 "[sampling]\nhz = 250\n");
 	CHECK(is(r.include[LDP_SEL_COMM], "sort, uniq") && is(r.exclude[LDP_SEL_EXE], "/bin/*") &&
 	      is(r.include[LDP_SEL_USER], "alice") && is(r.exclude[LDP_SEL_USER], "0") &&
 	      is(r.include[LDP_SEL_CGROUP], "/system.slice/*") &&
 	      is(r.exclude[LDP_SEL_CGROUP], "/docker/*") && is(r.include[LDP_SEL_EXE], "/usr/*") &&
 	      is(r.exclude[LDP_SEL_COMM], "bash"), "all eight [select] keys, values trimmed");
-	CHECK(is(r.endpoint, "file:///var/lib/ldprof"), "[output] endpoint");
+	CHECK(is(r.sampling_hz, "250"), "[sampling] hz, the later of two");
 
-	r = scan("include_comm=x\nendpoint=file:///x\n[sampling]\ninclude_comm=y\nexclude_exe=z\n"
-		 "[output]\ninclude_comm=w\n[spool]\nendpoint=file:///y\n");
-	CHECK(none(&r), "[select] keys count only in [select], endpoint only in [output]");
-	r = scan("[select]\nendpoint=file:///x\n");
-	CHECK(none(&r), "endpoint in [select] is not the endpoint");
+	r = scan("include_comm=x\nhz=1\n[sampling]\ninclude_comm=y\nexclude_exe=z\n"
+		 "[output]\ninclude_comm=w\n[spool]\nhz=2\n");
+	CHECK(none(&r), "[select] keys count only in [select], hz only in [sampling]");
+	r = scan("[select]\nhz=5\n");
+	CHECK(none(&r), "hz in [select] is not the rate");
 	r = scan("[agent]\nsocket = /run/a.sock ; the agent\ncover = static\n");
 	CHECK(is(r.agent_socket, "/run/a.sock") && none(&r), "[agent] socket, inline comment cut");
 	r = scan("[agent]\nsocket =\n");
@@ -223,21 +223,21 @@ static void test_scan_sections(void)
 	      "[log] file and level (where a root process's first stage logs), only in [log]");
 	r = scan("[select]\nfile=/x\n");
 	CHECK(!r.log_file.p && !r.log_level.p, "[log] keys unset: none");
-	r = scan("[select]\ninclude_comm=a\n[output]\nendpoint=file:///o\n[select]\nexclude_comm=b\n");
+	r = scan("[select]\ninclude_comm=a\n[sampling]\nhz=7\n[select]\nexclude_comm=b\n");
 	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.exclude[LDP_SEL_COMM], "b") &&
-	      is(r.endpoint, "file:///o"), "a section opened twice");
+	      is(r.sampling_hz, "7"), "a section opened twice");
 	r = scan("[Select]\ninclude_comm=a\n[select]\nInclude_comm=b\ninclude_Comm=c\n"
 		 "include_commx=d\ninclude_com=e\ninclude_=f\n");
 	CHECK(none(&r), "section and key names are exact and case-sensitive");
 	r = scan("[ select ]\ninclude_comm=a\n");
 	CHECK(none(&r), "[ select ] is another section, as inih reads it");
-	r = scan("[select] ; the rules\ninclude_comm=a\n[output]   # here\nendpoint=file:///z\n");
-	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.endpoint, "file:///z"),
+	r = scan("[select] ; the rules\ninclude_comm=a\n[sampling]   # here\nhz=9\n");
+	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.sampling_hz, "9"),
 	      "a comment after a section header");
 	r = scan("[select\ninclude_comm=a\n");
 	CHECK(none(&r), "\"[select\" without ']' does not open the section");
 	r = scan("[select]\n[output\ninclude_comm=a\n");
-	CHECK(!r.include[LDP_SEL_COMM].n, "a broken header closes [select] (the core stays off)");
+	CHECK(!r.include[LDP_SEL_COMM].n, "a broken header closes [select] (the shim stays off)");
 }
 
 static void test_scan_values(void)
@@ -263,11 +263,11 @@ static void test_scan_values(void)
 	r = scan("[select]\n  exclude_comm = sort\n include_exe=/x\n");
 	CHECK(is(r.exclude[LDP_SEL_COMM], "sort") && !r.include[LDP_SEL_EXE].n,
 	      "an indented first key of a section is a key (inih has no value to continue)");
-	r = scan("[output]\nendpoint=file:///a\n[select]\n\texclude_comm=sort\n");
+	r = scan("[sampling]\nhz=1\n[select]\n\texclude_comm=sort\n");
 	CHECK(is(r.exclude[LDP_SEL_COMM], "sort"), "a section header ends the previous value");
-	r = scan("[select]\r\ninclude_comm = a\r\nexclude_comm=b\r\n[output]\r\nendpoint=file:///c\r\n");
+	r = scan("[select]\r\ninclude_comm = a\r\nexclude_comm=b\r\n[sampling]\r\nhz=3\r\n");
 	CHECK(is(r.include[LDP_SEL_COMM], "a") && is(r.exclude[LDP_SEL_COMM], "b") &&
-	      is(r.endpoint, "file:///c"), "CRLF line ends");
+	      is(r.sampling_hz, "3"), "CRLF line ends");
 	r = scan("[select]\nexclude_comm\f=\vx\f\n");
 	CHECK(is(r.exclude[LDP_SEL_COMM], "x"), "'\\f' and '\\v' are blanks, as isspace() has them");
 	r = scan("\xef\xbb\xbf[select]\ninclude_comm=a\n");
@@ -294,7 +294,7 @@ static void test_scan_values(void)
 					  "\0[output]\nexclude_comm=c\n";
 		r = scan_n(nul, sizeof(nul) - 1);
 		CHECK(r.include[LDP_SEL_COMM].n == 3 && !memcmp(r.include[LDP_SEL_COMM].p, "a\0b", 3),
-		      "NUL bytes in a value stay inside it (the core refuses the file)");
+		      "NUL bytes in a value stay inside it (config.c refuses the file)");
 		CHECK(!r.exclude[LDP_SEL_EXE].n, "a key with a NUL byte is no key");
 		CHECK(is(r.exclude[LDP_SEL_COMM], "c"), "a header behind a NUL byte is no header; the next line is read");
 	}
@@ -350,7 +350,7 @@ static void test_env(void)
 	scanned = NULL;
 }
 
-/* ---- include_seccomp: a boolean, read as the core reads one ---- */
+/* ---- include_seccomp: a boolean, read as config.c reads one ---- */
 
 static void test_seccomp(void)
 {
@@ -387,7 +387,7 @@ static void test_seccomp(void)
 	scanned = NULL;
 }
 
-/* ---- start_after_cpu: a duration, read as the core reads one (config.c) ---- */
+/* ---- start_after_cpu: a duration, read as config.c reads one ---- */
 
 static void test_start_after(void)
 {
@@ -434,57 +434,6 @@ static void test_start_after(void)
 	      "only the bytes given are read: \"20m\" is 20 minutes");
 	CHECK(ldp_select_duration("1h", 2, 59LL * 60 * 1000000000, &ns) == -1, "max is honoured");
 }
-
-/* ---- task limits: /proc/self/cgroup, pids.max, pids.current ---- */
-
-static void test_pids(void)
-{
-	static const char v1[] = "12:memory:/a\n8:pids:/system.slice/x.service\n0::/\n";
-	static const char v1_joined[] = "3:cpu,pids,memory:/docker/abc\n";
-	static const char v2[] = "0::/user.slice/user-0.slice/session-1.scope\n";
-	static const char both[] = "0::/u\n5:pids:/p\n";
-	char path[64];
-
-	CHECK(ldp_select_pids_path(v1, sizeof(v1) - 1, path, sizeof(path)) == 1 &&
-	      !strcmp(path, "/system.slice/x.service"), "v1 pids hierarchy: %s", path);
-	CHECK(ldp_select_pids_path(v1_joined, sizeof(v1_joined) - 1, path, sizeof(path)) == 1 &&
-	      !strcmp(path, "/docker/abc"), "v1, pids mounted with other controllers");
-	CHECK(ldp_select_pids_path(v2, sizeof(v2) - 1, path, sizeof(path)) == 2 &&
-	      !strcmp(path, "/user.slice/user-0.slice/session-1.scope"), "v2");
-	CHECK(ldp_select_pids_path(both, sizeof(both) - 1, path, sizeof(path)) == 1 &&
-	      !strcmp(path, "/p"), "hybrid: v1's pids wins over the v2 line before it");
-	CHECK(ldp_select_pids_path("0::/\n", 4, path, sizeof(path)) == 2 && !strcmp(path, "/"),
-	      "v2 root (or a cgroup namespace's)");
-	CHECK(ldp_select_pids_path("0::/abc", 7, path, sizeof(path)) == 2 && !strcmp(path, "/abc"),
-	      "no final newline");
-	CHECK(ldp_select_pids_path(v2, sizeof(v2) - 1, path, 10) == 0, "does not fit: none");
-	CHECK(ldp_select_pids_path("4:memory:/a\n", 12, path, sizeof(path)) == 0, "no pids, no v2");
-	CHECK(ldp_select_pids_path("8:pids:relative\n", 16, path, sizeof(path)) == 0,
-	      "not absolute: none");
-	CHECK(ldp_select_pids_path("8:pidsx:/a\n1:xpids:/b\n", 22, path, sizeof(path)) == 0,
-	      "pidsx and xpids are not pids");
-	CHECK(ldp_select_pids_path("", 0, path, sizeof(path)) == 0, "empty");
-	CHECK(ldp_select_pids_path("0::/a:b\n", 8, path, sizeof(path)) == 2 && !strcmp(path, "/a:b"),
-	      "a colon in the path stays in it");
-
-	CHECK(ldp_select_pids_value("max\n", 4) == LDP_PIDS_NO_LIMIT, "max");
-	CHECK(ldp_select_pids_value("4915\n", 5) == 4915, "a number");
-	CHECK(ldp_select_pids_value("0", 1) == 0, "zero");
-	CHECK(ldp_select_pids_value("", 0) == LDP_PIDS_BAD && ldp_select_pids_value("\n", 1) == LDP_PIDS_BAD,
-	      "empty");
-	CHECK(ldp_select_pids_value("12a", 3) == LDP_PIDS_BAD && ldp_select_pids_value("-1", 2) == LDP_PIDS_BAD &&
-	      ldp_select_pids_value("maxx", 4) == LDP_PIDS_BAD, "not a number");
-	CHECK(ldp_select_pids_value("99999999999999999999", 20) == LDP_PIDS_BAD, "too large");
-
-	CHECK(ldp_select_pids_room(1000000, LDP_PIDS_NO_LIMIT), "no limit: room");
-	CHECK(!ldp_select_pids_room(1, 4), "4 tasks: no room (sh | sleep | sleep | cat)");
-	CHECK(ldp_select_pids_room(24, 64) && !ldp_select_pids_room(25, 64),
-	      "64: room while it could hold twice as many and %d more", LDP_PIDS_MARGIN);
-	CHECK(!ldp_select_pids_room(LDP_PIDS_BAD, 64), "a limit, current unknown: no room");
-	CHECK(!ldp_select_pids_room(0, 0), "pids.max 0");
-}
-
-/* ---- needs ---- */
 
 static void test_needs(void)
 {
@@ -752,7 +701,6 @@ int main(void)
 	test_env();
 	test_seccomp();
 	test_start_after();
-	test_pids();
 	test_needs();
 	test_decide();
 	test_passwd();
