@@ -10,7 +10,10 @@
 # described in that file and in the notes printed under the table. Takes about 7 minutes on 2
 # cores. Pass --quick for a short smoke run (too few runs to quote), --only N[,N] for some
 # sections only (sections 6 and 7, the eBPF agent, need root; section 8 opens the HTML report
-# in Debian's Chromium; section 9 compares `ldprof run --ring` with the glibc core).
+# in Debian's Chromium; section 9 compares `ldprof run` with no profiler, against issue 15's
+# targets). Every profiled row has a collector, as the shim needs one to sample: `ldprof run`
+# (sections 1, 2, 3, 9), or an ldprof-agent of the bench's own taking the rings of the shim
+# preloaded as installed (sections 4, 5, 10).
 #
 # Exit status: 0, or 1 when a profiled program misbehaved (different output, crash, hang; listed
 # under the table) or a prerequisite is missing.
@@ -24,6 +27,7 @@ for f in build/lib/libldprof.so build/bin/ldprof build/tests/progs/bench_work \
          build/tests/bench/libwaiter.so build/tests/bench/libthread0.so \
          build/tests/bench/forker \
          build/sbin/ldprof-agent build/tests/progs/bench_work_static build/tests/progs/agentbomb \
+         build/tests/progs/burn \
          build/js/node_modules/.installed /usr/bin/chromium; do
 	[ -e "$f" ] || { echo "bench: $f is missing: run 'make test-bins' (or 'make bench')" >&2; exit 1; }
 done

@@ -1,7 +1,8 @@
-/* forker.c — for `make bench` (tests/bench/bench.py, section 5): what one fork() costs a running
- * program. It first burns 60 ms of CPU (past the default start_after_cpu, so a shim it carries has
- * started its core) and sleeps 1.2 s (past the core's first background tick), then times N
- * rounds of fork(), a child that calls _exit(0) at once, and waitpid().
+/* forker.c — for `make bench` (tests/bench/bench.py, sections 5 and 9): what one fork() costs a
+ * running program. It first burns 60 ms of CPU (past the default start_after_cpu, so a shim it
+ * carries as installed has activated its ring sampler and handed the ring to the agent) and
+ * sleeps 1.2 s (past the collector's first drains of its ring), then times N rounds of fork(), a
+ * child that calls _exit(0) at once, and waitpid().
  *
  * Usage: forker N
  * stdout: "forker: <ns> ns per fork" (the median of 20 batches of N/20 rounds). Exit 0. */

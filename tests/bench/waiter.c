@@ -1,8 +1,8 @@
-/* waiter.c — libwaiter.so for `make bench` (tests/bench/bench.py, section 5): a preload whose
- * constructor starts one thread that sleeps until the process has used 20 ms of CPU, and does
- * nothing else. That is the least any activation deferred past a short process's life costs
- * when it needs a thread of its own (a thread can later load the profiler; a signal handler
- * cannot): the floor under such a design, measured in the fork+exec storm. */
+/* waiter.c — libwaiter.so for `make bench` (tests/bench/bench.py, sections 4 and 5): a preload
+ * whose constructor starts one thread that sleeps until the process has used 20 ms of CPU, and
+ * does nothing else. That is the least any activation deferred past a short process's life costs
+ * when it needs a thread of its own: the floor under such a design, a reference row only (ldprof's
+ * deferred activation has no thread: a signal handler and one timer). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
