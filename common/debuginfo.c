@@ -192,6 +192,17 @@ out:
 	return r == -ENOEXEC ? -ENOENT : r;
 }
 
+int ldp_debuginfo_add_original(int fd, uint64_t max_bytes, struct ldp_elfsym *into)
+{
+	struct ldp_elfsym *own = NULL;
+	int r = ldp_elfsym_open_fd(fd, max_bytes, &own);
+
+	if (r == 0)
+		r = ldp_elfsym_merge(into, own);
+	ldp_elfsym_free(own);
+	return r;
+}
+
 int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *debug_root,
 		       struct ldp_elfsym **ret, char *found, size_t found_len)
 {
@@ -227,7 +238,9 @@ int ldp_debuginfo_open(const char *orig_path, const char *build_id, const char *
 			r = try_file(path, build_id, &crc, &loads, 0, ret);
 		}
 	}
-	if (r < 0 && same && ldp_debuginfo_mini(fd, &loads, 0, ret) == 0) {
+	if (r == 0 && same)
+		ldp_debuginfo_add_original(fd, 0, *ret); /* without them: the debug file's names */
+	else if (r < 0 && same && ldp_debuginfo_mini(fd, &loads, 0, ret) == 0) {
 		snprintf(path, sizeof(path), "%s", orig_path); /* its own .gnu_debugdata */
 		r = 0;
 	}

@@ -280,8 +280,8 @@ static struct ldp_symfile *pick(struct ldp_symcache *sc, int64_t now, int64_t *w
 
 /* A file's names: from its separate debug file when the host has one for its build ID (a
  * stripped library's .dynsym names none of its internal functions, and attributes their
- * addresses to the exported function before them), else from the file itself, with its
- * MiniDebugInfo when it has some. Each table under the same budget; the debug file is root's (/usr/lib/debug), found by build ID alone, never by a
+ * addresses to the exported function before them), with the file's own PLT stubs, else from
+ * the file itself, with its MiniDebugInfo when it has some. Each table under the same budget; the debug file is root's (/usr/lib/debug), found by build ID alone, never by a
  * path in the target's file system. */
 static int read_syms(int fd, uint64_t budget, struct ldp_elfsym **ret)
 {
@@ -290,8 +290,11 @@ static int read_syms(int fd, uint64_t budget, struct ldp_elfsym **ret)
 
 	if (ldp_elfsym_read_loads(fd, &loads, id, sizeof(id)) < 0)
 		return ldp_elfsym_open_fd(fd, budget, ret);
-	if ((id[0] && ldp_debuginfo_by_build_id(id, &loads, NULL, budget, ret) == 0) ||
-	    ldp_debuginfo_mini(fd, &loads, budget, ret) == 0)
+	if (id[0] && ldp_debuginfo_by_build_id(id, &loads, NULL, budget, ret) == 0) {
+		ldp_debuginfo_add_original(fd, budget, *ret); /* without them: the debug file's names */
+		return 0;
+	}
+	if (ldp_debuginfo_mini(fd, &loads, budget, ret) == 0)
 		return 0;
 	return ldp_elfsym_open_fd(fd, budget, ret);
 }

@@ -146,6 +146,31 @@ def test_known_addresses_and_what_stays_unnamed(outdir):
     assert r.returncode == 0 and b"start_thread" in r.stdout, r
 
 
+def test_plt_stubs_named_beside_the_debug_files_names(outdir):
+    """libc6-dbg's .plt holds no code (NOBITS): the stubs of libc's own PLT (an IFUNC's
+    IRELATIVE slot, .plt.got's) are named from libc itself, NAME@plt as objdump names the
+    .plt.got one; its functions keep the debug file's names. A sample lands there now and then
+    (a libc function calling strnlen, free): it stayed "libc.so.6+0x..." before."""
+    dis = subprocess.run(["objdump", "-d", "-j", ".plt.got", LIBC], capture_output=True, text=True).stdout
+    got = re.search(r"^([0-9a-f]+) <(\w+)@plt>:", dis, re.M)
+    dis = subprocess.run(["objdump", "-d", "-j", ".plt", LIBC], capture_output=True, text=True).stdout
+    irel = re.search(r"^([0-9a-f]+) <\*ABS\*\+0x([0-9a-f]+)@plt>:", dis, re.M)
+    assert got and irel, "libc has no .plt.got or IRELATIVE .plt stub to test with"
+    ifunc = {n for s, z, n in functions(debug_file(LIBC)) if s == int(irel.group(2), 16)}
+    bare = {"gotstub": to_offset(LIBC, int(got.group(1), 16)) + 2,
+            "irelstub": to_offset(LIBC, int(irel.group(1), 16)) + 6,
+            "start_thread": to_offset(LIBC, [s for s, z, n in functions(debug_file(LIBC)) if n == "start_thread"][0]) + 4}
+    stacks = {("main", "gotstub"): 3, ("main", "irelstub"): 2, ("main", "start_thread"): 1}
+    p = write_profile(outdir / "plt.pb.gz", stacks, bare=bare, libs={n: LIBC for n in bare},
+                      build_ids={LIBC: build_id(LIBC)})
+    r = ldprof("report", "--folded", p)
+    assert r.returncode == 0 and r.stderr == b"", r
+    lines = r.stdout.decode().splitlines()
+    assert f"main;{got.group(2)}@plt 3" in lines, lines
+    assert any(line in [f"main;{n}@plt 2" for n in ifunc] for line in lines), (ifunc, lines)
+    assert "main;start_thread 1" in lines, lines
+
+
 def test_debuglink_found_beside_the_object_and_checked(outdir):
     """An object without a build ID in the profile, whose .gnu_debuglink names a debug file in
     .debug/ beside it: found there, and refused once its CRC no longer matches the link."""
