@@ -7,7 +7,8 @@
  * thread before Linux 6.4, any thread when the running one blocks SIGPROF), whose call then
  * fails with EINTR. Without ldprof every call here sleeps through.
  *
- * Usage: sleepers [MS]   (default 1000: main's CPU time)
+ * Usage: sleepers [MS [block]]   (MS: main's CPU time, default 1000; block: main blocks
+ *        SIGPROF while it burns, as a program's worker that leaves signals to another does)
  * stdout: "sleepers: eintr=N" (N: interrupted calls of the sleepers, 0 expected).
  */
 #define _GNU_SOURCE
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +88,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
 		if (pthread_create(&t, NULL, fns[i], NULL) != 0)
 			return 1;
+	if (argc > 2 && !strcmp(argv[2], "block")) {
+		sigset_t prof;
+
+		sigemptyset(&prof);
+		sigaddset(&prof, SIGPROF);
+		pthread_sigmask(SIG_BLOCK, &prof, NULL);
+	}
 	while (cpu_ms() < ms)
 		for (int i = 0; i < 100000; i++)
 			sink += (unsigned long)i;
