@@ -5,6 +5,8 @@
  * its inputs, and the glob matcher uses no recursion (a pattern of many stars stays linear per
  * star, so a hostile config cannot make every exec on the host slow).
  */
+#include <stdint.h>
+
 #include "select.h"
 
 static const char *const kind_names[LDP_SEL_KINDS] = { "exe", "comm", "user", "cgroup" };
@@ -184,6 +186,28 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 	}
 }
 
+/* The index of the first '\n' at or after i, or len: eight bytes at a time, never reading past
+ * len. Every process the shim loads into reads the config, mostly comments (the packaged one
+ * is 7 KiB): this scan was most of its cost. */
+static size_t next_nl(const char *buf, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, nl = ones * '\n';
+
+	while (i < len && ((uintptr_t)(buf + i) & 7) && buf[i] != '\n')
+		i++;
+	if (i < len && buf[i] == '\n')
+		return i;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = *(const uint64_t *)(const void *)(buf + i) ^ nl;
+
+		if ((w - ones) & ~w & (ones << 7))
+			break;
+	}
+	while (i < len && buf[i] != '\n')
+		i++;
+	return i;
+}
+
 void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 {
 	int sect = SECT_OTHER, have_prev = 0;
@@ -194,15 +218,17 @@ void ldp_select_scan(const char *buf, size_t len, struct ldp_select_rules *r)
 	    (unsigned char)buf[2] == 0xbf)
 		i = 3;
 	while (i < len) {
-		size_t start = i, end, eqpos, cut;
+		size_t start = i, end, eqpos, cut, j = i;
 		struct ldp_sel_str line;
 
-		while (i < len && buf[i] != '\n')
-			i++;
-		end = i++;
-		line = trim(buf + start, end - start);
-		if (!line.n || line.p[0] == ';' || line.p[0] == '#')
+		while (j < len && space(buf[j]))
+			j++;
+		end = next_nl(buf, j, len);
+		i = end + 1;
+		/* blank or a comment: nothing to trim */
+		if (j == end || buf[j] == ';' || buf[j] == '#')
 			continue;
+		line = trim(buf + start, end - start);
 		/* inih glues an indented line onto the previous key of the section (an error for
 		 * config.c); with no previous key, an indented line is read like any other. */
 		if (have_prev && space(buf[start]))
