@@ -8,7 +8,7 @@
  *  - main starts 1 thread "late" after everything is initialized: late_burn.
  * Each burns a fixed amount of its own thread CPU time.
  * stdout: "early: done ctor_threads=2 pre_threads=1 late_threads=1".
- * stderr: "early: core_mapped_at_ctor=N pre_cpu_ns=.. ctor_cpu_ns=.. late_cpu_ns=.." for the test.
+ * stderr: "early: pre_cpu_ns=.. ctor_cpu_ns=.. late_cpu_ns=.." for the test.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <time.h>
 
-int64_t early_join(int *started, int *core_was_mapped);
+int64_t early_join(int *started);
 
 #define PRE_MS 600
 #define LATE_MS 400
@@ -75,16 +75,16 @@ __attribute__((section(".preinit_array"), used)) static void (*preinit_p)(int, c
 int main(void)
 {
 	pthread_t late;
-	int ctor_started = 0, core_mapped = -1, late_started = 0;
+	int ctor_started = 0, late_started = 0;
 	if (pthread_create(&late, NULL, late_thread, NULL) == 0)
 		late_started = 1;
-	int64_t ctor_cpu = early_join(&ctor_started, &core_mapped);
+	int64_t ctor_cpu = early_join(&ctor_started);
 	if (pre_started)
 		pthread_join(pre_th, NULL);
 	if (late_started)
 		pthread_join(late, NULL);
-	fprintf(stderr, "early: core_mapped_at_ctor=%d pre_cpu_ns=%lld ctor_cpu_ns=%lld late_cpu_ns=%lld\n",
-		core_mapped, (long long)pre_cpu, (long long)ctor_cpu, (long long)late_cpu);
+	fprintf(stderr, "early: pre_cpu_ns=%lld ctor_cpu_ns=%lld late_cpu_ns=%lld\n",
+		(long long)pre_cpu, (long long)ctor_cpu, (long long)late_cpu);
 	printf("early: done ctor_threads=%d pre_threads=%d late_threads=%d\n", ctor_started,
 	       pre_started, late_started);
 	return 0;

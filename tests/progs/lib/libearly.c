@@ -7,8 +7,6 @@
  * process's initializers dependencies-first, then in reverse load order, so this constructor
  * runs before the shim's when the shim is listed earlier in the preload list than this library
  * or when this library is a DT_NEEDED of the program (load order: program, preloads, needed).
- * It also records whether the shim's core was already mapped when it ran (from
- * /proc/self/maps), so the test can tell the order empirically.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,7 +21,6 @@
 static pthread_t early_th[EARLY_THREADS];
 static int early_started;
 static int64_t early_cpu[EARLY_THREADS];
-static int core_mapped_at_ctor = -1;
 volatile uint64_t early_sink;
 
 static int64_t thread_cpu_ns(void)
@@ -54,30 +51,15 @@ __attribute__((noinline)) void *early_ctor_thread(void *arg)
 	return NULL;
 }
 
-static int core_mapped(void)
-{
-	char line[512];
-	int found = 0;
-	FILE *f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "libldprof-core"))
-			found = 1;
-	fclose(f);
-	return found;
-}
-
 __attribute__((constructor)) static void early_ctor(void)
 {
-	core_mapped_at_ctor = core_mapped();
 	for (int i = 0; i < EARLY_THREADS; i++)
 		if (pthread_create(&early_th[i], NULL, early_ctor_thread, (void *)(intptr_t)i) == 0)
 			early_started++;
 }
 
 /* Joins the constructor's threads; returns their total CPU ns. */
-int64_t early_join(int *started, int *core_was_mapped)
+int64_t early_join(int *started)
 {
 	int64_t tot = 0;
 	for (int i = 0; i < early_started; i++) {
@@ -85,6 +67,5 @@ int64_t early_join(int *started, int *core_was_mapped)
 		tot += early_cpu[i];
 	}
 	*started = early_started;
-	*core_was_mapped = core_mapped_at_ctor;
 	return tot;
 }
