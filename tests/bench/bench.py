@@ -73,6 +73,7 @@ A profiled run that exits non-zero, dies, hangs or prints something different fr
 program without a profiler is not worked around: it is reported after the table with its exact
 command, and the script exits 1.
 """
+import contextlib
 import gzip
 import json
 import math
@@ -671,14 +672,23 @@ def exclusion_sets(d, sock):
     return out
 
 
-def bench_startup():
-    d = fresh_dir("startup")
+@contextlib.contextmanager
+def ring_agent(name):
+    """(folder, agent): a fresh folder and the bench's own ldprof-agent taking rings there, as
+    a host's does (sections 4, 5, 10); the agent stopped and the folder removed after, whatever
+    the section did."""
+    d = fresh_dir(name)
     ag = BenchAgent(d, extra="rings = true\nrings_per_user = 1000\n")
     try:
-        startup_rounds(d, ag)
+        yield d, ag
     finally:
         ag.stop()
         subprocess.run(["rm", "-rf", d])
+
+
+def bench_startup():
+    with ring_agent("startup") as (d, ag):
+        startup_rounds(d, ag)
 
 
 def startup_rounds(d, ag):
@@ -756,13 +766,8 @@ STORM_ROUNDS = 2 if QUICK else 7
 
 
 def bench_storm():
-    d = fresh_dir("storm-agent")
-    ag = BenchAgent(d, extra="rings = true\nrings_per_user = 1000\n")
-    try:
+    with ring_agent("storm-agent") as (_, ag):
         storm_rounds(ag)
-    finally:
-        ag.stop()
-    subprocess.run(["rm", "-rf", d])
 
 
 def storm_rounds(ag):
@@ -841,13 +846,8 @@ def bench_forks():
     and one timer). The floors: an empty preload, and tests/bench/waiter.c, whose thread has
     ended by then (glibc takes a process that has ever started a thread through its
     multi-threaded fork path for good). `ldprof run`'s fork is section 9's."""
-    d = fresh_dir("forks-agent")
-    ag = BenchAgent(d, extra="rings = true\nrings_per_user = 1000\n")
-    try:
+    with ring_agent("forks-agent") as (_, ag):
         fork_rounds(ag)
-    finally:
-        ag.stop()
-        subprocess.run(["rm", "-rf", d])
 
 
 def fork_rounds(ag):
@@ -902,9 +902,7 @@ def bench_hostwide():
     entry to the sampler set up: the agent is not asked, the ring's hand-over registers); and the
     agent's own CPU while DRAIN_PROCS busy processes are sampled at AGENT_HZ, against the
     same agent idle for as long."""
-    d = fresh_dir("hostwide")
-    ag = BenchAgent(d, extra="rings = true\nrings_per_user = 1000\n")
-    try:
+    with ring_agent("hostwide") as (d, ag):
         took = []
         for i in range(ACTIVATIONS):
             log = os.path.join(d, f"act{i}.log")
@@ -952,9 +950,6 @@ def bench_hostwide():
             f"idle the same time: {median(idle):.2f}%; the difference {median(delta):+.2f}% (median of "
             f"{DRAIN_ROUNDS} rounds); rings collected {st.get('rings', '?')} at the end, samples "
             f"{st.get('ring_samples', '?')}", "≤ 1% of a CPU", verdict(median(busy) <= 1.0))
-    finally:
-        ag.stop()
-        subprocess.run(["rm", "-rf", d])
 
 
 def bench_ring():
