@@ -281,8 +281,9 @@ static struct ldp_symfile *pick(struct ldp_symcache *sc, int64_t now, int64_t *w
 /* A file's names: from its separate debug file when the host has one for its build ID (a
  * stripped library's .dynsym names none of its internal functions, and attributes their
  * addresses to the exported function before them), with the file's own PLT stubs, else from
- * the file itself, with its MiniDebugInfo when it has some. Each table under the same budget; the debug file is root's (/usr/lib/debug), found by build ID alone, never by a
- * path in the target's file system. */
+ * the file itself, with its MiniDebugInfo when it has some. Each table under the same budget;
+ * the debug file is root's (/usr/lib/debug), found by build ID alone, never by a path in the
+ * target's file system. */
 static int read_syms(int fd, uint64_t budget, struct ldp_elfsym **ret)
 {
 	struct ldp_elfsym_loads loads;

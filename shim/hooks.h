@@ -5,8 +5,8 @@
  *
  * Only the preloaded object comes before libc in symbol lookup, so it carries the wrappers
  * (pthread_create, clone, exec*, sigaction, signal, dlclose, set*id, unshare, setns, chroot,
- * prctl, syscall); once the sampler is on, each wrapper calls the hook of its kind around the real
- * function. The first stage knows nothing of libc's struct layouts: everything passed
+ * prctl, syscall); once the sampler is on, each wrapper calls the hook of its kind around the
+ * real function. The first stage knows nothing of libc's struct layouts: everything passed
  * through is an opaque pointer.
  */
 #ifndef LDP_HOOKS_H

@@ -36,8 +36,8 @@
  * [select] keys, the log, the agent's socket); what is read for the rules (/proc/self/exe,
  * comm, cmdline, cgroup, /etc/passwd) is read only when a rule needs it.
  *
- * It also carries the interposed functions (pthread_create, exec*, sigaction, signal, dlopen,
- * dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object comes
+ * It also carries the interposed functions (pthread_create, clone, exec*, sigaction, signal,
+ * dlopen, dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object comes
  * before libc in symbol lookup. Each wrapper finds the real function with dlsym(RTLD_NEXT)
  * and calls the sampler's hook (hooks.h) only once the sampler is on; otherwise it is a
  * plain pass-through.
@@ -226,8 +226,8 @@ static int is_root(void)
 static char cfg_log_file[256];
 static char cfg_log_level[8];
 
-/* Where the first stage logs, as `ldprof run`'s collector does: LDPROF_LOG_FILE, else the config's [log] file;
- * NULL or "" for none ("syslog" for syslog). A root process takes no path from its environment,
+/* Where the first stage logs, as `ldprof run`'s collector does: LDPROF_LOG_FILE, else the
+ * config's [log] file; NULL or "" for none ("syslog" for syslog). A root process takes no path from its environment,
  * which may be a user's (config.c ignores it there too; issue 18, finding 8). */
 static const char *log_file(void)
 {
@@ -1306,7 +1306,7 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 		return (int)ldp_fail_errno(-LDP_ENOSYS);
 	r = f(fn, stack, flags, arg, ptid, tls, ctid);
 	ops = active();
-	if (r > 0 && (flags & CLONE_THREAD_) && ops && ops->cloned)
+	if (r > 0 && (flags & CLONE_THREAD_) && ops)
 		ops->cloned(r);
 	return r;
 }
