@@ -77,7 +77,7 @@ static void run_usage(FILE *f)
 		"  --flush-interval DURATION  a profile file per process this often (default 10s)\n"
 		"  --start-after-cpu DURATION  profile a process only once it has used this much CPU\n"
 		"              (default 0: from its start); until then it carries only a signal\n"
-		"              handler and one timer\n"
+		"              handler and a timer per thread\n"
 		"  example: ldprof run -o prof -- ./server --port 8080; ldprof report prof\n");
 }
 

@@ -26,7 +26,7 @@
  *   8. a collector to take its ring: `ldprof run`'s (LDPROF_COLLECTOR), else ldprof-agent's
  *      socket ([agent] rings, the default) -> the ring sampler (ringsamp.c), glibc and musl
  *      alike. With [select] start_after_cpu (20 ms by default) it is deferred with no thread:
- *      our SIGPROF handler and one timer on the process's CPU clock, the agent's socket looked
+ *      our SIGPROF handler and a timer on each thread's CPU clock, the agent's socket looked
  *      for from the handler when the time comes (defer_ring); with 0 it starts at once, once
  *      the agent has said it takes rings. With no collector (preloaded by hand, no agent, or
  *      [agent] rings = false) it stays off (no-collector).

@@ -24,10 +24,10 @@
  * the old one before that may be reused.
  *
  * It starts at once (ldp_rs_start: `ldprof run`, start_after_cpu = 0) or deferred
- * (ldp_rs_defer, [agent] rings on a host): then the process has our handler and one timer on
- * its CPU clock until it has used start_after_cpu, and the sampler is set up from the handler
- * (see "deferred start" below): the object table from /proc/self/maps, since dl_iterate_phdr
- * takes a lock the interrupted thread may hold.
+ * (ldp_rs_defer, [agent] rings on a host): then the process has our handler and a timer on
+ * each thread's CPU clock until it has used start_after_cpu, and the sampler is set up from
+ * the handler (see "deferred start" below): the object table from /proc/self/maps, since
+ * dl_iterate_phdr takes a lock the interrupted thread may hold.
  *
  * The ring is made by the first sample (so a process that never uses a sample period of CPU
  * never makes one, and fork stays cheap): a memfd sealed against shrinking and growing,
@@ -111,10 +111,16 @@
  * blocks SIGPROF), whose pause(), nanosleep() or epoll_wait() then fails with EINTR. */
 #define SCAN_NS 50000000L
 #define SCAN_MAX_NS 1600000000L
-/* The activation timer of a deferred start (ldp_rs_defer): one on the process's CPU clock. */
+/* The activation timers of a deferred start (ldp_rs_defer): one per thread known to us, on
+ * the thread's own CPU clock, firing every ACT_STEP of it (start_after_cpu / 4, from 1 to
+ * 10 ms) until the process's CPU time reaches start_after_cpu. Not one timer on the process's
+ * CPU clock: its signal may land in a sleeping thread (see SCAN_NS). A thread seen by neither
+ * wrapper, or past ACT_THREADS, waits for the activation to adopt it. */
 #define ACT_IDX 0xfffeu
-/* of the process's CPU time: when a wrapper held the activation off, it is tried again then */
-#define ACT_RETRY_NS 2000000L
+#define ACT_THREADS 32
+#define ACT_TRAMPS 8
+#define ACT_MIN_NS 1000000L
+#define ACT_MAX_STEP_NS 10000000L
 
 /* ---- the process's state (small: the tables are mapped at start) ---- */
 
@@ -223,15 +229,17 @@ static struct {
 	struct k_sigaction orig; /* the program's SIGPROF disposition, as it set it */
 	struct index *idx;       /* search tables made for objects without .eh_frame_hdr */
 	/* deferred activation (ldp_rs_defer): nothing above is set up until it happens */
-	int pending;             /* the activation timer is armed */
-	int act_timer;           /* its id */
+	int pending;             /* the activation timers are armed */
 	int holds;               /* wrappers holding a pending activation off */
-	int activating;          /* a handler is activating */
-	int retry;               /* an activation held off: pend_release() arms the timer again */
+	int activating;          /* handlers at the activation (two threads' timers may fire at once) */
 	int exec_held, dl_held, fork_held; /* holds taken by exec, dlclose, fork, released after */
 	const char *leaving;     /* where a solo call of a pending process may be taking it */
 	long long act_after_ns;  /* [select] start_after_cpu */
 	long long act_at_ns;     /* when, on the process's CPU clock */
+	long long act_step_ns;   /* each activation timer's period, on its thread's CPU clock */
+	uint32_t nact;           /* act[0, nact): the threads with an activation timer (tlock) */
+	struct { int32_t tid, timer; } act[ACT_THREADS];
+	struct tramp act_tramps[ACT_TRAMPS]; /* pthread_create's cells while pending */
 	struct seg *stacks;      /* the threads' stacks as mapped at activation (adopted threads) */
 	uint32_t nstacks;
 } R;
@@ -1580,30 +1588,88 @@ static void my_stack(uint64_t *lo, uint64_t *hi)
 		R.b.attr_destroy(attr);
 }
 
+static int act_add(int32_t tid, int alone);
+static void act_drop(int32_t tid);
+
+/* tlock with every signal blocked: a handler of the program's that calls a wrapper taking it
+ * (sigaction, exec) must not find it held by the very thread it interrupted. */
+static uint64_t lock_masked(void)
+{
+	uint64_t all = ~0ull, old = 0;
+
+	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&all, (long)&old, 8, 0, 0);
+	lock(&R.tlock);
+	return old;
+}
+
+static void unlock_masked(uint64_t old)
+{
+	unlock(&R.tlock);
+	sys6(NR_rt_sigprocmask, SIG_SETMASK_, (long)&old, 0, 8, 0, 0);
+}
+
+/* The slot of a live thread, or 0. tlock held. */
+static struct thread *thread_find(int32_t tid)
+{
+	for (uint32_t i = 0, hw = slots_hw(); i < hw; i++)
+		if (R.threads[i].state == SLOT_LIVE && R.threads[i].tid == tid)
+			return &R.threads[i];
+	return 0;
+}
+
+/* A new thread's first words: its timer (an activation timer while the activation is pending,
+ * a sampling one after), then the program's function; the timer goes with it when it returns. */
 static void *trampoline(void *p)
 {
 	struct tramp *c = p;
 	void *(*fn)(void *) = c->fn, *arg = c->arg, *ret;
-	struct thread *t = 0;
 	int32_t tid = (int32_t)my_tid();
-	uint64_t lo, hi;
+	int had = 0;
+	uint64_t lo, hi, old;
 
 	__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) && sys3(NR_getpid, 0, 0, 0) == R.pid) {
-		my_stack(&lo, &hi);
-		lock(&R.tlock);
-		t = thread_add(tid, lo, hi);
-		unlock(&R.tlock);
+	if (sys3(NR_getpid, 0, 0, 0) == R.pid) {
+		if (__atomic_load_n(&R.on, __ATOMIC_ACQUIRE))
+			my_stack(&lo, &hi);
+		else
+			lo = hi = 0;
+		old = lock_masked();
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST))
+			had = act_add(tid, 0) == 0;
+		else
+			had = thread_add(tid, lo, hi) != 0;
+		unlock_masked(old);
 	}
 	ret = fn(arg);
-	if (t) {
-		lock(&R.tlock);
-		if (t->state == SLOT_LIVE && t->tid == tid)
-			thread_retire(t);
-		unlock(&R.tlock);
+	if (had) {
+		struct thread *t;
+		old = lock_masked();
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST))
+			act_drop(tid);
+		else if (R.threads && (t = thread_find(tid)))
+			thread_retire(t); /* adopted at the activation, if it came meanwhile */
+		unlock_masked(old);
 	}
 	return ret;
 }
+
+/* A cell of cells[0, n), or 0 when all are taken; hwp: their high-water mark, or 0. */
+static struct tramp *tramp_take(struct tramp *cells, uint32_t n, uint32_t *hwp)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int z = 0;
+		if (__atomic_compare_exchange_n(&cells[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			uint32_t hw = hwp ? __atomic_load_n(hwp, __ATOMIC_RELAXED) : i + 1;
+			while (hw < i + 1 && !__atomic_compare_exchange_n(hwp, &hw, i + 1, 0,
+									  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+				;
+			return &cells[i];
+		}
+	}
+	return 0;
+}
+
+static int pend_mine(void);
 
 static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const void *attr,
 			       void *(*fn)(void *), void *arg)
@@ -1611,22 +1677,17 @@ static int hook_pthread_create(ldp_pthread_create_fn real, void *thread, const v
 	struct tramp *c = 0;
 	int r;
 
-	if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || sys3(NR_getpid, 0, 0, 0) != R.pid)
+	if (pend_mine())
+		c = tramp_take(R.act_tramps, ACT_TRAMPS, 0);
+	else if (!__atomic_load_n(&R.on, __ATOMIC_ACQUIRE) || sys3(NR_getpid, 0, 0, 0) != R.pid)
 		return real(thread, attr, fn, arg);
-	if (__atomic_add_fetch(&R.creates, 1, __ATOMIC_RELAXED) % REAP_EVERY == 0) {
-		lock(&R.tlock);
-		reap();
-		unlock(&R.tlock);
-	}
-	for (uint32_t i = 0; i < TRAMPS && !c; i++) {
-		int z = 0;
-		if (__atomic_compare_exchange_n(&R.tramps[i].busy, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-			uint32_t hw = __atomic_load_n(&R.tramp_hw, __ATOMIC_RELAXED);
-			c = &R.tramps[i];
-			while (hw < i + 1 && !__atomic_compare_exchange_n(&R.tramp_hw, &hw, i + 1, 0,
-									  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-				;
+	else {
+		if (__atomic_add_fetch(&R.creates, 1, __ATOMIC_RELAXED) % REAP_EVERY == 0) {
+			lock(&R.tlock);
+			reap();
+			unlock(&R.tlock);
 		}
+		c = tramp_take(R.tramps, TRAMPS, &R.tramp_hw);
 	}
 	if (!c) /* that many threads starting at once: this one goes unsampled */
 		return real(thread, attr, fn, arg);
@@ -1718,14 +1779,13 @@ static void step_aside(const char *why, const char *agent_request)
 		R.b.ask_agent(agent_request);
 }
 
-static int pend_mine(void);
 static int pend_hold(void);
 static void pend_release(void);
 static int pend_hold_across(int *held);
 static int pend_held(int *held);
 static void pend_cancel(const char *why, const char *agent_request);
-static int act_arm(long long at_ns);
-static int act_timer_new(void);
+static int act_arm_all(int on);
+static void act_drop_all(void);
 static long long cpu_now(void);
 
 #define PEND_FOREIGN "the program installs its own SIGPROF handler before the activation"
@@ -1737,15 +1797,19 @@ static int mine(void)
 
 /* A thread of a raw clone() (a runtime's, a sandbox's): its timer now, or it would wait for
  * a rescan, which only a sampled thread's CPU time brings (its parent may sleep until it
- * ends). A pending activation adopts it from /proc/self/task when it comes. */
+ * ends). While the activation is pending: an activation timer. */
 static void hook_cloned(int tid)
 {
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
+	uint64_t old;
 
-	if (mine()) {
-		lock(&R.tlock);
-		thread_add((int32_t)tid, 0, 0);
-		unlock(&R.tlock);
+	if (pend_mine() || mine()) {
+		old = lock_masked();
+		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST))
+			act_add((int32_t)tid, 0);
+		else
+			thread_add((int32_t)tid, 0, 0);
+		unlock_masked(old);
 	}
 	if (R.b.errno_location)
 		*R.b.errno_location() = saved;
@@ -1769,7 +1833,7 @@ static void hook_exec_prepare(void)
 {
 	if (pend_hold_across(&R.exec_held)) {
 		/* held until exec_failed: the image ends here otherwise */
-		act_arm(0);
+		act_arm_all(0);
 		flush_sigprof();
 		return;
 	}
@@ -1792,8 +1856,8 @@ static void hook_exec_failed(void)
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
 
 	if (pend_held(&R.exec_held)) {
-		/* the timer keeps its time: the CPU the failed exec took counts */
-		if (install_handler() != 0 || act_arm(R.act_at_ns) < 0)
+		/* the CPU the failed exec took counts */
+		if (install_handler() != 0 || act_arm_all(1) < 0)
 			pend_cancel("the exec failed and our handler could not be put back", 0);
 		pend_release();
 		goto out;
@@ -1981,16 +2045,17 @@ static void fork_parent(void)
 static void fork_child_pending(void)
 {
 	R.pid = sys3(NR_getpid, 0, 0, 0);
-	R.holds = R.activating = R.retry = R.exec_held = R.dl_held = R.fork_held = 0;
+	R.holds = R.activating = R.exec_held = R.dl_held = R.fork_held = 0;
 	R.tlock = 0;
 	R.leaving = 0;
+	R.nact = 0; /* the parent's threads and timers: none is the child's */
+	for (uint32_t i = 0; i < ACT_TRAMPS; i++)
+		R.act_tramps[i].busy = 0;
 	if (R.b.state)
 		R.b.state->pid = (int32_t)R.pid;
 	R.act_at_ns = cpu_now() + R.act_after_ns;
-	if (act_timer_new() < 0) {
-		R.act_timer = -1;
-		pend_cancel("cannot set a timer on the process's CPU clock", 0);
-	}
+	if (act_add((int32_t)R.pid, 1) < 0)
+		pend_cancel("cannot set a timer on the thread's CPU clock", 0);
 }
 
 /* One thread, no timer (the kernel does not copy them), no ring (MADV_DONTFORK): its own of
@@ -2180,49 +2245,121 @@ fail:
 	return 0;
 }
 
-/* ---- deferred start: no thread, one timer, activation in the handler ----
+/* ---- deferred start: no thread, activation timers, activation in the handler ----
  *
- * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and one
- * timer on its CPU clock, whose signal (SIGEV_SIGNAL: to whichever thread runs) activates the
- * sampler from the handler: the first stage's activate() (the agent asked), the tables mapped,
- * the object table read from /proc/self/maps (dl_iterate_phdr takes the loader's lock, which
- * the interrupted thread may hold), a timer for every thread. The wrappers that must not meet
- * a half-made activation (exec, fork, dlclose, musl's dlopen, SIGPROF's sigaction) hold it off
- * while they run: `holds` counts them, `activating` says a handler is at it; each side sets
- * its own and then looks at the other's, so at least one sees the other. The handler never
- * waits: held off, it tries again ACT_RETRY_NS later. A wrapper waits for a running activation
- * to end (a handler in another thread: it does not wait for anything). */
-
-static int act_arm(long long at_ns)
-{
-	struct ldp_k_timespec its[2] = { { 0, 0 }, { at_ns / LDP_NS_PER_S, at_ns % LDP_NS_PER_S } };
-
-	return (int)sys6(NR_timer_settime, R.act_timer, 1 /* TIMER_ABSTIME */, (long)its, 0, 0, 0);
-}
+ * Until the process has used start_after_cpu of CPU time it has our SIGPROF handler and an
+ * activation timer per thread we know (the main one; those started since, by the
+ * pthread_create and clone wrappers), each on its thread's own CPU clock, so that its signal
+ * comes only to a thread that runs. The first that fires once the process's CPU time is past
+ * start_after_cpu activates the sampler from the handler: the first stage's activate() (the
+ * agent asked), the tables mapped, the object table read from /proc/self/maps
+ * (dl_iterate_phdr takes the loader's lock, which the interrupted thread may hold), a sampling
+ * timer for every thread in /proc/self/task. The wrappers that must not meet a half-made
+ * activation (exec, fork, dlclose, musl's dlopen, SIGPROF's sigaction) hold it off while they
+ * run: `holds` counts them, `activating` says a handler is at it; each side sets its own and
+ * then looks at the other's, so at least one sees the other. The handler never waits: held
+ * off, the next tick of a timer tries again. A wrapper waits for a running activation to end
+ * (a handler in another thread: it does not wait for anything). */
 
 static long long cpu_now(void)
 {
 	return sys_clock_ns(LDP_CLOCK_PROCESS_CPUTIME_ID);
 }
 
-/* The activation timer, made and armed at R.act_at_ns: 0 or -1. */
-static int act_timer_new(void)
+static int act_set(int timer, long long first_ns)
+{
+	struct ldp_k_timespec its[2] = { { R.act_step_ns / LDP_NS_PER_S, R.act_step_ns % LDP_NS_PER_S },
+					  { first_ns / LDP_NS_PER_S, first_ns % LDP_NS_PER_S } };
+
+	if (!first_ns)
+		its[0].sec = its[0].nsec = 0;
+	return (int)sys6(NR_timer_settime, timer, 0, (long)its, 0, 0, 0);
+}
+
+/* A thread's first tick: when the process's CPU time gets to start_after_cpu if the thread
+ * alone used it; for any but the main thread at the start, no later than a step. */
+static long long act_first(int alone)
+{
+	long long left = R.act_at_ns - cpu_now();
+
+	if (!alone && left > R.act_step_ns)
+		left = R.act_step_ns;
+	return left < ACT_MIN_NS ? ACT_MIN_NS : left;
+}
+
+/* An activation timer on tid's CPU clock, to tid: 0, or -1 (no timer, or no room: the thread
+ * waits for the activation to adopt it). tlock held. */
+static int act_add(int32_t tid, int alone)
 {
 	struct k_sigevent sev;
+	int timer = -1;
 
+	if (R.nact == ACT_THREADS) {
+		/* the timers of threads that ended unseen (pthread_exit, a raw clone's) go first */
+		for (uint32_t i = 0; i < R.nact;)
+			if (sys3(NR_tgkill, R.pid, R.act[i].tid, 0) == -ESRCH_) {
+				sys3(NR_timer_delete, R.act[i].timer, 0, 0);
+				R.act[i] = R.act[--R.nact];
+			} else {
+				i++;
+			}
+		if (R.nact == ACT_THREADS)
+			return -1;
+	}
 	zero(&sev, sizeof(sev));
 	sev.value = SIVAL_MAGIC << 48 | (uint64_t)ACT_IDX;
 	sev.signo = SIGPROF_;
-	sev.notify = 0; /* SIGEV_SIGNAL: to the process */
-	R.act_timer = -1;
-	if (sys3(NR_timer_create, LDP_CLOCK_PROCESS_CPUTIME_ID, (long)&sev, (long)&R.act_timer) < 0)
+	sev.notify = SIGEV_THREAD_ID_;
+	sev.tid = tid;
+	if (sys3(NR_timer_create, (long)(int)(((unsigned)~tid << 3) | 6), (long)&sev, (long)&timer) < 0)
 		return -1;
-	if (act_arm(R.act_at_ns) < 0) {
-		sys3(NR_timer_delete, R.act_timer, 0, 0);
-		R.act_timer = -1;
+	/* an exec under way disarmed the others; it arms this one too if it fails */
+	if (!__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST) && act_set(timer, act_first(alone)) < 0) {
+		sys3(NR_timer_delete, timer, 0, 0);
 		return -1;
 	}
+	R.act[R.nact].tid = tid;
+	R.act[R.nact].timer = timer;
+	R.nact++;
 	return 0;
+}
+
+/* tid's activation timer gone (its thread returns). tlock held. */
+static void act_drop(int32_t tid)
+{
+	for (uint32_t i = 0; i < R.nact; i++)
+		if (R.act[i].tid == tid) {
+			sys3(NR_timer_delete, R.act[i].timer, 0, 0);
+			R.act[i] = R.act[--R.nact];
+			return;
+		}
+}
+
+/* tlock held. */
+static void act_drop_all(void)
+{
+	for (uint32_t i = 0; i < R.nact; i++)
+		sys3(NR_timer_delete, R.act[i].timer, 0, 0);
+	R.nact = 0;
+}
+
+/* Every activation timer stopped (0), or started again (1). One that cannot be (its thread
+ * ended) goes. 0, or -1 when none is left. Takes tlock. */
+static int act_arm_all(int on)
+{
+	uint64_t old = lock_masked();
+	int r;
+
+	for (uint32_t i = 0; i < R.nact;)
+		if (act_set(R.act[i].timer, on ? act_first(0) : 0) < 0) {
+			sys3(NR_timer_delete, R.act[i].timer, 0, 0);
+			R.act[i] = R.act[--R.nact];
+		} else {
+			i++;
+		}
+	r = R.nact ? 0 : -1;
+	unlock_masked(old);
+	return r;
 }
 
 static int pend_mine(void)
@@ -2248,15 +2385,10 @@ static int pend_hold(void)
 	return 1;
 }
 
-/* The last holder out arms the timer again for an activation it held off (R.retry: set by
- * the handler before it looked at `holds`, so a holder that leaves after that look sees it). */
+/* An activation held off meanwhile comes at the next tick of a timer. */
 static void pend_release(void)
 {
-	if (__atomic_sub_fetch(&R.holds, 1, __ATOMIC_SEQ_CST) == 0 && __atomic_exchange_n(&R.retry, 0, __ATOMIC_SEQ_CST) &&
-	    __atomic_load_n(&R.pending, __ATOMIC_SEQ_CST) && !__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST)) {
-		R.act_at_ns = cpu_now() + ACT_RETRY_NS;
-		act_arm(R.act_at_ns);
-	}
+	__atomic_sub_fetch(&R.holds, 1, __ATOMIC_SEQ_CST);
 }
 
 /* In a wrapper's prepare: 1 when the activation is pending here and now held off until the
@@ -2283,19 +2415,30 @@ static int pend_held(int *held)
 	return 1;
 }
 
-/* No activation here, for good: the timer gone, the program's disposition back (a signal of
- * ours already pending is discarded). Held, or from the activating handler. */
-static void pend_cancel(const char *why, const char *agent_request)
+/* No activation here, for good: the timers gone, the program's disposition back (a signal
+ * of ours already pending is discarded). Held (locked: 0), or from the activating handler,
+ * which holds tlock (locked: 1). */
+static void pend_end(const char *why, const char *agent_request, int locked)
 {
+	uint64_t old = 0;
+
 	if (!__atomic_exchange_n(&R.pending, 0, __ATOMIC_SEQ_CST))
 		return;
-	sys3(NR_timer_delete, R.act_timer, 0, 0);
-	R.act_timer = -1;
+	if (!locked)
+		old = lock_masked();
+	act_drop_all();
+	if (!locked)
+		unlock_masked(old);
 	restore_disposition();
 	if (why)
 		said_aside(why);
 	if (agent_request && R.b.ask_agent)
 		R.b.ask_agent(agent_request);
+}
+
+static void pend_cancel(const char *why, const char *agent_request)
+{
+	pend_end(why, agent_request, 0);
 }
 
 const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long after_ns, const char **why)
@@ -2304,6 +2447,11 @@ const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long afte
 		return 0;
 	R.act_after_ns = after_ns;
 	R.act_at_ns = cpu_now() + after_ns;
+	R.act_step_ns = after_ns / 4;
+	if (R.act_step_ns < ACT_MIN_NS)
+		R.act_step_ns = ACT_MIN_NS;
+	if (R.act_step_ns > ACT_MAX_STEP_NS)
+		R.act_step_ns = ACT_MAX_STEP_NS;
 	if (R.b.atfork && R.b.atfork(fork_prepare, fork_parent, fork_child) != 0) {
 		*why = "cannot register fork handlers";
 		return 0;
@@ -2312,9 +2460,10 @@ const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long afte
 		*why = "cannot install the SIGPROF handler";
 		return 0;
 	}
-	if (act_timer_new() < 0) {
+	/* the calling thread: the main one, at the process's start */
+	if (act_add((int32_t)my_tid(), 1) < 0) {
 		restore_disposition();
-		*why = "cannot set a timer on the process's CPU clock";
+		*why = "cannot set a timer on the thread's CPU clock";
 		return 0;
 	}
 	__atomic_store_n(&R.pending, 1, __ATOMIC_SEQ_CST);
@@ -2471,7 +2620,7 @@ static void act_stack(uint64_t *lo, uint64_t *hi)
 	*lo = *hi ? sp & ~4095ull : 0;
 }
 
-/* The activation timer's signal: in the handler, in whichever thread was running. */
+/* An activation timer's signal: in the handler, in the thread whose timer it is, running. */
 static void activate(void)
 {
 	int saved = R.b.errno_location ? *R.b.errno_location() : 0;
@@ -2482,30 +2631,27 @@ static void activate(void)
 	long long t0;
 	long period;
 
-	if (!pend_mine())
+	if (!pend_mine() || cpu_now() < R.act_at_ns)
 		return;
 	t0 = sys_clock_ns(LDP_CLOCK_MONOTONIC);
 	/* no handler of the program's may run in this thread until it is done: one that forks or
 	 * execs would wait in a wrapper for this very activation (sigreturn restores the mask) */
 	sys6(NR_rt_sigprocmask, SIG_BLOCK_, (long)&all, 0, 8, 0, 0);
-	__atomic_store_n(&R.activating, 1, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&R.retry, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&R.holds, __ATOMIC_SEQ_CST)) {
-		/* held off: the last holder out arms the timer again (pend_release) */
-		__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&R.activating, 1, __ATOMIC_SEQ_CST);
+	/* held off, or a wrapper at the timers: the next tick tries again */
+	if (__atomic_load_n(&R.holds, __ATOMIC_SEQ_CST) || !try_lock(&R.tlock)) {
+		__atomic_sub_fetch(&R.activating, 1, __ATOMIC_SEQ_CST);
 		return;
 	}
-	__atomic_store_n(&R.retry, 0, __ATOMIC_SEQ_CST);
-	if (!try_lock(&R.tlock)) {
-		R.act_at_ns = cpu_now() + ACT_RETRY_NS;
-		act_arm(R.act_at_ns);
-		__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST)) { /* another thread's timer was first */
+		unlock(&R.tlock);
+		__atomic_sub_fetch(&R.activating, 1, __ATOMIC_SEQ_CST);
 		return;
 	}
 	/* the first stage's last word (the agent's, when it collects): 0 when it stays off */
 	period = R.b.activate ? R.b.activate() : R.b.period_ns;
 	if (period <= 0) {
-		pend_cancel(0, 0);
+		pend_end(0, 0, 1);
 		goto out;
 	}
 	R.b.period_ns = period;
@@ -2523,20 +2669,19 @@ static void activate(void)
 		__atomic_store_n(&R.on, 0, __ATOMIC_SEQ_CST);
 		goto off_unmap;
 	}
-	sys3(NR_timer_delete, R.act_timer, 0, 0);
-	R.act_timer = -1;
+	act_drop_all();
 	__atomic_store_n(&R.pending, 0, __ATOMIC_SEQ_CST);
 	why = 0;
 	goto out;
 off_unmap:
 	tables_unmap();
 off:
-	pend_cancel(0, 0);
+	pend_end(0, 0, 1);
 out:
 	if (scratch)
 		sys3(NR_munmap, (long)scratch, (long)scratch_len, 0);
 	unlock(&R.tlock);
-	__atomic_store_n(&R.activating, 0, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&R.activating, 1, __ATOMIC_SEQ_CST);
 	if (period > 0 && R.b.activated)
 		R.b.activated(why, period, (long)(sys_clock_ns(LDP_CLOCK_MONOTONIC) - t0));
 	if (R.b.errno_location)

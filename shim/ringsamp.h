@@ -60,8 +60,9 @@ struct ldp_rs_boot {
  * does not need are no-ops), or NULL with *why saying why it stays off (nothing of it is left
  * in the process then). */
 const struct ldp_hooks *ldp_rs_start(const struct ldp_rs_boot *b, const char **why);
-/* Deferred ([select] start_after_cpu): installs the handler and one timer on the process's
- * CPU clock, nothing else; the sampler starts from the handler once the process has used
+/* Deferred ([select] start_after_cpu): installs the handler and an activation timer on the
+ * calling thread's CPU clock (threads started later get theirs from the wrappers), nothing
+ * else; the sampler starts from the handler once the process has used
  * after_ns of CPU time (b->activate says whether it still should). A forked child waits for
  * its own. Returns the hooks, which hold the activation off where they must, or NULL with
  * *why, nothing of it left in the process. */

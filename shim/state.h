@@ -49,8 +49,8 @@ enum ldp_decision {
 #define LDP_STATE_RING_DETAIL "ring sampler, collector "
 
 /* LDP_ST_WAITING's detail on the ring sampler's deferred start: no thread of ours waits, our
- * SIGPROF handler and one timer on the process's CPU clock do (`ldprof status` checks that). */
-#define LDP_STATE_RING_WAITING_DETAIL "for the CPU time of [select] start_after_cpu (handler and timer, no thread)"
+ * SIGPROF handler and a timer on each thread's CPU clock do (`ldprof status` checks that). */
+#define LDP_STATE_RING_WAITING_DETAIL "for the CPU time of [select] start_after_cpu (handler and timers, no thread)"
 
 /* What ldprof-agent (common/agentproto.h) said when the shim asked it. */
 enum ldp_agent_outcome {

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Deferred activation with no thread (issue 16): with [agent] rings and start_after_cpu > 0, a
-process the rules let in gets our SIGPROF handler and one timer on its CPU clock, nothing else;
-once it has used start_after_cpu of CPU the timer's signal activates the ring sampler from the
+process the rules let in gets our SIGPROF handler and a timer on each thread's CPU clock, nothing
+else; once it has used start_after_cpu of CPU a timer's signal activates the ring sampler from the
 handler (shim/ringsamp.c's ldp_rs_defer): it reads its objects from /proc/self/maps, arms a
 timer for every thread at the rate its config says ([sampling] hz), and at its first sample
 hands its ring to the agent, which registers it then; nothing in the handler waits for the
@@ -407,7 +407,7 @@ def test_ldprof_run_profiles_from_the_start(outdir):
 
 @pytest.mark.parametrize("libc", LIBCS)
 def test_ldprof_run_with_start_after_cpu_waits_with_no_thread(libc, tmp_path):
-    """`ldprof run --start-after-cpu`: the tree waits as installed (our handler and one timer,
+    """`ldprof run --start-after-cpu`: the tree waits as installed (our handler and a timer per thread,
     no thread), and an activated process hands its ring to `ldprof run`'s own collector, no
     agent needed: burn's 800 ms of CPU profiled from its 200th, glibc and musl alike; a
     process that never gets there is `waiting` and carries nothing else of ours."""
@@ -441,6 +441,43 @@ def test_ldprof_run_with_start_after_cpu_waits_with_no_thread(libc, tmp_path):
         base.kill()
         p.wait()
         base.wait()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_raw_clone_thread_activates_while_its_parent_sleeps(libc, tmp_path):
+    """rawthread's thread, started with a raw clone() while the activation is pending, burns
+    600 ms while main sleeps on a futex: the clone() wrapper gave it an activation timer on
+    its own CPU clock, so the activation comes from it at 20 ms, and it is sampled from there."""
+    out = tmp_path / "out"
+    r = run([str(LDPROF), "run", "--hz", str(HZ), "-o", str(out), "--start-after-cpu", "20ms", "--",
+             libc_prog(libc, "rawthread"), "600"], env=clean_env())
+    assert (r.returncode, r.stdout) == (0, b"rawthread: done\n"), r
+    cpu = int(re.search(rb"raw_cpu_ns=(\d+)", r.stderr).group(1))
+    st = Stacks(list(profile_files(out)))
+    want = (cpu / 1e9 - 0.02) * HZ
+    assert 0.8 * want <= st.with_func("raw_burn") <= 1.1 * want + 4, st.dump()
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+@pytest.mark.parametrize("after", ["1h", "20ms"])
+def test_threads_ended_while_pending_leave_no_timers(libc, tmp_path, after):
+    """3,000 threads one after the other, each ending with pthread_exit() (its activation timer
+    is not dropped on the way out): the process holds no more than 33 POSIX timers at its end
+    (/proc/self/timers), the timers of ended threads given back; with 20ms the activation
+    comes during the churn and the last threads' 40 ms each are sampled."""
+    out = tmp_path / "out"
+    base = run([libc_prog(libc, "threadchurn"), "3000", "40"], timeout=60)
+    assert b" timers=0\n" in base.stderr, base
+    r = run([str(LDPROF), "run", "--hz", str(HZ), "-o", str(out), "--start-after-cpu", after, "--",
+             libc_prog(libc, "threadchurn"), "3000", "40"], env=clean_env(), timeout=60)
+    assert (r.returncode, r.stdout) == (0, b"threadchurn: done\n"), r
+    m = re.search(rb"late_cpu_ns=(\d+) timers=(\d+)", r.stderr)
+    assert m and int(m.group(2)) <= 33, r.stderr
+    if after == "20ms":
+        got, want = Stacks(list(profile_files(out))).with_func("late_burn"), int(m.group(1)) * HZ / 1e9
+        assert got >= 0.8 * want, f"{got} samples in late_burn, {want:.0f} expected"
+    else:
+        assert not profile_files(out)
 
 
 def test_a_rate_faster_than_the_agents_is_refused(ring_agent, logdir):

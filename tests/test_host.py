@@ -14,7 +14,7 @@ Four passes of the same corpus, one after the other:
   shim    our line in /etc/ld.so.preload (the $LIB line `ldprof install` writes from the build
           tree: 32-bit loaders find the stub) and ldprof-agent running on the same config, as
           installed: the host's collector, profiles to file://TMP/shim/profiles; the default
-          start_after_cpu (20ms): a process carries our handler and one timer, and activates
+          start_after_cpu (20ms): a process carries our handler and a timer per thread, and activates
           (asks the agent, samples into a ring) only once it has used that much CPU
   eager   the same with start_after_cpu = 0: every program the shim lets in asks the agent and
           samples into a ring from its start

@@ -330,25 +330,34 @@ def test_thread_of_a_raw_clone_found(outdir):
     assert sum(c for f, c, _ in st.items if "raw_burn" in f and "raw_main" in f) >= 0.95 * got, st.dump()
 
 
-@pytest.mark.parametrize("after,block", [("0", False), ("20ms", False), ("0", True)])
-def test_no_signal_of_ours_wakes_a_sleeping_thread(outdir, after, block):
+@pytest.mark.parametrize("libc,after,mode", [
+    ("glibc", "0", ""), ("glibc", "20ms", ""), ("glibc", "0", "block"), ("glibc", "20ms", "block"),
+    ("glibc", "0", "worker"), ("glibc", "20ms", "worker"), ("musl", "20ms", "block"), ("musl", "20ms", "worker")])
+def test_no_signal_of_ours_wakes_a_sleeping_thread(outdir, libc, after, mode):
     """Threads asleep in pause(), nanosleep(), epoll_wait() and sigtimedwait() while main
     burns 1 s at 1000 Hz (block: with SIGPROF blocked, as a worker that leaves signals to
-    another thread): none of their calls fails with EINTR, as without ldprof. A timer on the
-    process's CPU clock (the first version's thread finder) signals the process, and the
-    kernel handed that to a sleeper now and then: 1 to 18 EINTRs a run here (Linux 6.18), one
-    every 50 ms of CPU on kernels before 6.4, which prefer the main thread. (The deferred
-    activation's one timer still is such a timer: with 20ms and block, one EINTR: issue 16.)"""
-    args = [prog("sleepers"), "1000"] + (["block"] if block else [])
+    another thread; worker: a thread started after them burns, main sleeps in sigtimedwait()):
+    none of their calls fails with EINTR, as without ldprof. A timer on the process's CPU
+    clock signals the process, and the kernel hands that to a sleeper now and then: the first
+    version's thread finder cost 1 to 18 EINTRs a run here (Linux 6.18), one every 50 ms of
+    CPU on kernels before 6.4, which prefer the main thread; the deferred activation's one such
+    timer cost one (20ms, block). Activation timers run on each thread's own CPU clock: with
+    block, main never takes our signal, and the process never activates (nothing else runs);
+    with worker, the worker's activates it and is sampled."""
+    exe = libc_prog(libc, "sleepers")
+    args = [exe, "1000"] + ([mode] if mode else [])
     assert run(args[:1] + ["200"] + args[2:]).stdout == b"sleepers: eintr=0\n"
     for i in range(3):
         d = outdir / str(i)
         r = ldprof_run(args, outdir=d, hz=1000, extra=["--start-after-cpu", after],
                        env=clean_env(LDPROF_LOG_LEVEL="info"))
         assert (r.returncode, r.stdout) == (0, b"sleepers: eintr=0\n"), r
+        if mode == "block":  # main's samples wait until it exits; before an activation, nothing
+            assert ("active pid=" in read_log(d)) == (after == "0"), read_log(d)
+            continue
         assert "active pid=" in read_log(d), read_log(d)
-        if not block:  # blocked, main's samples wait until it exits
-            assert Stacks(profiles_for(d, comm="sleepers")).total() > 500
+        st = Stacks(profiles_for(d, comm="sleepers"))
+        assert st.with_func("worker_burn" if mode == "worker" else "main") > 800, st.dump()
 
 
 def test_thread_churn_past_the_table(outdir):

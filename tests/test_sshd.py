@@ -9,7 +9,7 @@ for any call outside its list. Before the shim stepped aside ahead of that sandb
 was killed (SIGSYS, for our timer_settime at exit) and the login hung after "Accepted
 publickey". A real sshd on loopback, real keys, the real ssh client. Two ways, an
 ldprof-agent collecting: every sshd sampled from its start (start_after_cpu = 0), and as
-installed (the default: each sshd waits with our handler and one timer, through its chroot,
+installed (the default: each sshd waits with our handler and a timer per thread, through its chroot,
 setuid and sandbox).
 """
 import os

@@ -118,12 +118,12 @@ $(PROGS_B)/bench_work_static: tests/progs/bench_work.c
 test-bins: $(PROGS_B)/bench_work_static
 
 # nsmove, selfseccomp, dropuid, threadchurn, minijit: share tests/progs/cpuburn.h
-$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/dropuid $(PROGS_B)/threadchurn $(PROGS_B)/minijit: tests/progs/cpuburn.h
+$(PROGS_B)/nsmove $(PROGS_B)/selfseccomp $(PROGS_B)/dropuid $(PROGS_B)/musl/dropuid $(PROGS_B)/threadchurn $(PROGS_B)/musl/threadchurn $(PROGS_B)/musl/rawthread $(PROGS_B)/minijit: tests/progs/cpuburn.h
 
 # musl builds of the sampler's test programs, for the ring sampler (tests/test_ring.py). Linked
 # with --eh-frame-hdr, as a musl-native gcc (Alpine's) links by default: Debian's musl-gcc
 # specs leave the option out, and without .eh_frame_hdr the fast path finds no unwind rule.
-MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh dropuid libcwork
+MUSL_PROGS := hot2 lastthread forkexec burn ownprof selfview dlfresh dropuid libcwork sleepers rawthread threadchurn
 $(PROGS_B)/musl/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(Q)musl-gcc -O2 -g -fomit-frame-pointer -pthread -Wl,--eh-frame-hdr $(MUSL_LDFLAGS) -o $@ $<

@@ -9,7 +9,6 @@
  * stdout: "rawthread: done"; stderr: "rawthread: raw_cpu_ns=N".
  */
 #define _GNU_SOURCE
-#include <linux/futex.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #define STACK (256 * 1024)
+#define FUTEX_WAIT_ 0 /* <linux/futex.h>'s FUTEX_WAIT: musl-gcc has no kernel headers */
 
 static volatile uint64_t sink;
 static volatile int tid_word = 1;
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		  CLONE_SYSVSEM | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID, NULL, NULL, NULL, (int *)&tid_word) < 0)
 		return 1;
 	while (tid_word)
-		syscall(SYS_futex, &tid_word, FUTEX_WAIT, tid_word, NULL, NULL, 0);
+		syscall(SYS_futex, &tid_word, FUTEX_WAIT_, tid_word, NULL, NULL, 0);
 	fprintf(stderr, "rawthread: raw_cpu_ns=%lld\n", (long long)raw_cpu);
 	printf("rawthread: done\n");
 	return 0;

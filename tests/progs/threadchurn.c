@@ -7,13 +7,15 @@
  * holds came before them, and they must be sampled all the same.
  *
  * Usage: threadchurn [N] [MS]   (default 3000 threads, 40 ms)
- * stdout: "threadchurn: done"; stderr: "threadchurn: late_cpu_ns=TOTAL".
+ * stdout: "threadchurn: done"; stderr: "threadchurn: late_cpu_ns=TOTAL timers=N" (N: the POSIX
+ * timers the process holds at the end, from /proc/self/timers; -1 when it cannot be read).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpuburn.h"
 
@@ -34,6 +36,20 @@ static void *short_thread(void *arg)
 	pthread_exit(NULL);
 }
 
+static int timers(void)
+{
+	FILE *f = fopen("/proc/self/timers", "r");
+	char line[256];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strncmp(line, "ID:", 3) == 0;
+	fclose(f);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 3000;
@@ -45,7 +61,7 @@ int main(int argc, char **argv)
 		    pthread_join(t, NULL) != 0)
 			return 1;
 	}
-	fprintf(stderr, "threadchurn: late_cpu_ns=%lld\n", (long long)late_cpu);
+	fprintf(stderr, "threadchurn: late_cpu_ns=%lld timers=%d\n", (long long)late_cpu, timers());
 	printf("threadchurn: done\n");
 	return 0;
 }
