@@ -38,6 +38,7 @@ extern char **environ;
 #include "install.h"
 #include "runcollect.h"
 #include "runconf.h"
+#include "state.h"
 
 #define LIB_DIR "/usr/lib/ldprof"
 #define LIB_LINE LIB_DIR "/$LIB/libldprof.so"      /* what install writes when it can */
@@ -337,7 +338,7 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 	return 0;
 }
 
-/* Did the shim's log at path say it started sampling ("active pid=")? If not, its first line
+/* Did the shim's log at path say it started sampling (LDP_STATE_ACTIVE_LINE)? If not, its first line
  * into said (or "nothing"). */
 static int log_says_active(const char *path, char *said, size_t saidlen)
 {
@@ -350,7 +351,7 @@ static int log_says_active(const char *path, char *said, size_t saidlen)
 		close(fd);
 	}
 	buf[n > 0 ? n : 0] = 0;
-	if (strstr(buf, "active pid="))
+	if (strstr(buf, LDP_STATE_ACTIVE_LINE))
 		return 1;
 	nl = strchr(buf, '\n');
 	if (nl)

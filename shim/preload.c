@@ -70,6 +70,13 @@ extern void *dlsym(void *handle, const char *name) __attribute__((weak));
 extern int dladdr(const void *addr, void *info) __attribute__((weak));
 extern const char *gnu_get_libc_version(void) __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
+/* glibc's alone, bound by the loader with the rest: a dlsym() in a new process costs several
+ * µs (the deferred start needs these three). __sigaction is glibc's name for the sigaction
+ * we interpose; musl has neither it nor __register_atfork, and gets them through dlsym(). */
+extern int __sigaction(int sig, const void *act, void *oldact) __attribute__((weak));
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+			     void *dso) __attribute__((weak));
+extern int ldp_dl_find_object(void *addr, void *result) __asm__("_dl_find_object") __attribute__((weak));
 
 #define LDP_RTLD_NEXT ((void *)-1L)
 #define LDP_RTLD_NOW 2
@@ -135,19 +142,27 @@ static int starts_with(const char *s, const char *prefix)
 	return 1;
 }
 
+/* The process's id while the constructor runs, read once for all its decisions (every system
+ * call there is paid by every process on a host); 0 after it. */
+static long ctor_pid;
+
 static long my_pid(void)
 {
-	return sys3(NR_getpid, 0, 0, 0);
+	return ctor_pid ? ctor_pid : sys3(NR_getpid, 0, 0, 0);
 }
 
 /* Our own getenv over environ: some programs (bash) define getenv themselves and are not
  * ready for it to be called from a constructor. */
+/* In the constructor: 0 when no variable's name starts with LDPROF_ (as on most of a host's
+ * processes), and env() need not look. */
+static int ctor_ldprof_vars = 1;
+
 static const char *env(const char *name)
 {
 	size_t n = slen(name);
 	char **e;
 
-	if (!&environ || !environ)
+	if (!&environ || !environ || (ctor_pid && !ctor_ldprof_vars))
 		return NULL;
 	for (e = environ; *e; e++)
 		if (starts_with(*e, name) && (*e)[n] == '=')
@@ -217,8 +232,14 @@ static int log_level(void);
  * (checked here too, although the constructor returns before any line for those). */
 static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
 
+#define LDP_AT_EUID 12
+
+/* In the constructor the effective uid is still the one the process was started with, which
+ * the auxv holds: no system call. */
 static int is_root(void)
 {
+	if (ctor_pid)
+		return getauxval(LDP_AT_EUID) == 0;
 	return sys3(NR_geteuid, 0, 0, 0) == 0;
 }
 
@@ -511,7 +532,7 @@ static int read_config(char *buf, long cap, struct text *t, const char **ret_pat
 		return CFG_NONE; /* the default may be absent; a named one missing is config check's error */
 	if (sys3(NR_fstat, fd, (long)st, 0) < 0)
 		goto out;
-	if (sys3(NR_geteuid, 0, 0, 0) == 0) {
+	if (is_root()) {
 		n = slen(path);
 		while (n && path[n - 1] != '/')
 			n--;
@@ -688,7 +709,7 @@ static void *real(void **slot, const char *name)
 	X(pthread_create) X(clone) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(sigaction)     \
 	X(signal) X(sigset) X(dlclose) X(setuid) X(setgid) X(seteuid) X(setegid) X(setreuid) \
 	X(setregid) X(setresuid) X(setresgid) X(setgroups) X(initgroups) X(unshare) X(setns)  \
-	X(prctl) X(chroot) X(pthread_attr_destroy) X(__register_atfork)
+	X(prctl) X(chroot) X(pthread_attr_destroy)
 #define REAL_SLOT(name) static void *real_##name;
 REAL_NAMES(REAL_SLOT)
 
@@ -777,7 +798,7 @@ __attribute__((visibility("hidden"))) int ldp_dlopen_wrap;
 /* REAL(dlopen)'s slot, read by the stub too: hidden, not static, so the asm can name it */
 __attribute__((visibility("hidden"))) void *real_dlopen;
 static void *real_pthread_atfork, *real_dl_iterate_phdr, *real_pthread_self,
-	*real_pthread_getattr_np, *real_pthread_attr_getstack, *real__dl_find_object;
+	*real_pthread_getattr_np, *real_pthread_attr_getstack;
 
 __attribute__((visibility("hidden"))) void *ldp_dlopen_resolve(void);
 void *ldp_dlopen_resolve(void)
@@ -826,17 +847,20 @@ __asm__(".text\n"
 	".size dlopen, .-dlopen\n");
 #endif
 
-typedef int (*atfork4_fn)(void (*)(void), void (*)(void), void (*)(void), void *);
+/* The libc's sigaction: glibc's under its other name, musl's by dlsym(). */
+static ldp_sigaction_fn libc_sigaction(void)
+{
+	return __sigaction ? __sigaction : (ldp_sigaction_fn)REAL(sigaction);
+}
+
 typedef int (*atfork3_fn)(void (*)(void), void (*)(void), void (*)(void));
 
 /* glibc registers fork handlers with __register_atfork (pthread_atfork is a static stub of
  * libc_nonshared.a, not in libc.so); musl exports pthread_atfork. */
 static int rs_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
-	if (gnu_get_libc_version) {
-		atfork4_fn f = (atfork4_fn)REAL(__register_atfork);
-		return f ? f(prepare, parent, child, 0) : -1;
-	}
+	if (gnu_get_libc_version)
+		return __register_atfork ? __register_atfork(prepare, parent, child, 0) : -1;
 	atfork3_fn g = (atfork3_fn)REAL(pthread_atfork);
 	return g ? g(prepare, parent, child) : -1;
 }
@@ -926,16 +950,17 @@ static int rs_attr_destroy(void *attr)
 static void ring_boot(struct ldp_rs_boot *b, const char *collector_sock, long period_ns)
 {
 	b->collector = collector_sock;
+	b->pid = ctor_pid;
 	b->period_ns = period_ns;
 	b->state = &ldp_state;
-	b->real_sigaction = (ldp_sigaction_fn)REAL(sigaction);
+	b->real_sigaction = libc_sigaction();
 	b->iterate_phdr = rs_iterate_phdr;
 	b->pthread_self = rs_pthread_self;
 	b->getattr_np = rs_getattr_np;
 	b->attr_getstack = rs_attr_getstack;
 	b->attr_destroy = rs_attr_destroy;
 	b->atfork = rs_atfork;
-	b->find_object = gnu_get_libc_version ? (int (*)(void *, void *))REAL(_dl_find_object) : NULL;
+	b->find_object = gnu_get_libc_version ? ldp_dl_find_object : NULL;
 	b->errno_location = __errno_location;
 	b->main_stack_hint = getauxval(LDP_AT_EXECFN);
 	b->log = rs_log;
@@ -974,7 +999,7 @@ static void ring_on(const char *collector_sock, long period_ns, long took_ns)
 
 		p = line;
 		end = line + sizeof(line) - 1;
-		p = put(p, end, "info: active pid=");
+		p = put(p, end, "info: " LDP_STATE_ACTIVE_LINE);
 		p = put_num(p, end, my_pid());
 		p = put(p, end, " hz=");
 		p = put_num(p, end, LDP_NS_PER_S / period_ns);
@@ -1127,9 +1152,7 @@ static void defer_ring(const char *sock, long period_ns, long long after_ns)
 	__atomic_store_n(&hooks, ops, __ATOMIC_RELEASE);
 }
 
-/* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
- * libc is known to be glibc. */
-__attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
+static void preload_decide(int argc, char **argv, char **envp)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
 	char var[256], cfgbuf[8192], why[112];
@@ -1183,7 +1206,7 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	root = is_root();
-	for (char **e = environ; e && *e; e++) {
+	for (char **e = ctor_ldprof_vars ? environ : 0; e && *e; e++) {
 		if (!starts_with(*e, "LDPROF_"))
 			continue;
 		n = 0;
@@ -1278,6 +1301,19 @@ __attribute__((constructor)) static void preload_init(int argc, char **argv, cha
 		return;
 	}
 	defer_ring(agent_sock, period, rules.start_after_ns);
+}
+
+/* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
+ * libc is known to be glibc. */
+__attribute__((constructor)) static void preload_init(int argc, char **argv, char **envp)
+{
+	ctor_pid = sys3(NR_getpid, 0, 0, 0);
+	ctor_ldprof_vars = 0;
+	for (char **e = &environ ? environ : 0; e && *e && !ctor_ldprof_vars; e++)
+		ctor_ldprof_vars = starts_with(*e, "LDPROF_");
+	preload_decide(argc, argv, envp);
+	ctor_pid = 0;
+	ctor_ldprof_vars = 1;
 }
 
 __attribute__((visibility("hidden"))) long ldp_fail_errno(long negerr);
@@ -1451,7 +1487,7 @@ EXPORT int execle(const char *path, const char *arg, ...)
 /* SIGPROF: the sampler is asked (a pending activation holds itself off meanwhile). */
 EXPORT int sigaction(int sig, const void *sa, void *oldsa)
 {
-	ldp_sigaction_fn f = (ldp_sigaction_fn)REAL(sigaction);
+	ldp_sigaction_fn f = libc_sigaction();
 	const struct ldp_hooks *ops;
 
 	if (sig != LDP_SIGPROF)

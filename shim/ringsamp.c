@@ -1588,7 +1588,8 @@ static void my_stack(uint64_t *lo, uint64_t *hi)
 		R.b.attr_destroy(attr);
 }
 
-static int act_add(int32_t tid, int alone);
+static int act_add(int32_t tid, long long first_ns);
+static long long act_first(void);
 static void act_drop(int32_t tid);
 
 /* tlock with every signal blocked: a handler of the program's that calls a wrapper taking it
@@ -1635,7 +1636,7 @@ static void *trampoline(void *p)
 			lo = hi = 0;
 		old = lock_masked();
 		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST))
-			had = act_add(tid, 0) == 0;
+			had = act_add(tid, act_first()) == 0;
 		else
 			had = thread_add(tid, lo, hi) != 0;
 		unlock_masked(old);
@@ -1806,7 +1807,7 @@ static void hook_cloned(int tid)
 	if (pend_mine() || mine()) {
 		old = lock_masked();
 		if (__atomic_load_n(&R.pending, __ATOMIC_SEQ_CST))
-			act_add((int32_t)tid, 0);
+			act_add((int32_t)tid, act_first());
 		else
 			thread_add((int32_t)tid, 0, 0);
 		unlock_masked(old);
@@ -2054,7 +2055,7 @@ static void fork_child_pending(void)
 	if (R.b.state)
 		R.b.state->pid = (int32_t)R.pid;
 	R.act_at_ns = cpu_now() + R.act_after_ns;
-	if (act_add((int32_t)R.pid, 1) < 0)
+	if (act_add((int32_t)R.pid, R.act_after_ns) < 0)
 		pend_cancel("cannot set a timer on the thread's CPU clock", 0);
 }
 
@@ -2193,7 +2194,7 @@ static int take_boot(const struct ldp_rs_boot *b, const char **why)
 		return -1;
 	}
 	R.orig = cur;
-	R.pid = sys3(NR_getpid, 0, 0, 0);
+	R.pid = b->pid ? b->pid : sys3(NR_getpid, 0, 0, 0);
 	return 0;
 }
 
@@ -2277,19 +2278,20 @@ static int act_set(int timer, long long first_ns)
 }
 
 /* A thread's first tick: when the process's CPU time gets to start_after_cpu if the thread
- * alone used it; for any but the main thread at the start, no later than a step. */
-static long long act_first(int alone)
+ * alone used it, no later than a step. (The main thread at the start, or a fork child's
+ * only one, waits for all of start_after_cpu: it is alone.) */
+static long long act_first(void)
 {
 	long long left = R.act_at_ns - cpu_now();
 
-	if (!alone && left > R.act_step_ns)
+	if (left > R.act_step_ns)
 		left = R.act_step_ns;
 	return left < ACT_MIN_NS ? ACT_MIN_NS : left;
 }
 
-/* An activation timer on tid's CPU clock, to tid: 0, or -1 (no timer, or no room: the thread
- * waits for the activation to adopt it). tlock held. */
-static int act_add(int32_t tid, int alone)
+/* An activation timer on tid's CPU clock, to tid, its first tick first_ns from now: 0, or -1
+ * (no timer, or no room: the thread waits for the activation to adopt it). tlock held. */
+static int act_add(int32_t tid, long long first_ns)
 {
 	struct k_sigevent sev;
 	int timer = -1;
@@ -2314,7 +2316,7 @@ static int act_add(int32_t tid, int alone)
 	if (sys3(NR_timer_create, (long)(int)(((unsigned)~tid << 3) | 6), (long)&sev, (long)&timer) < 0)
 		return -1;
 	/* an exec under way disarmed the others; it arms this one too if it fails */
-	if (!__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST) && act_set(timer, act_first(alone)) < 0) {
+	if (!__atomic_load_n(&R.exec_held, __ATOMIC_SEQ_CST) && act_set(timer, first_ns) < 0) {
 		sys3(NR_timer_delete, timer, 0, 0);
 		return -1;
 	}
@@ -2351,7 +2353,7 @@ static int act_arm_all(int on)
 	int r;
 
 	for (uint32_t i = 0; i < R.nact;)
-		if (act_set(R.act[i].timer, on ? act_first(0) : 0) < 0) {
+		if (act_set(R.act[i].timer, on ? act_first() : 0) < 0) {
 			sys3(NR_timer_delete, R.act[i].timer, 0, 0);
 			R.act[i] = R.act[--R.nact];
 		} else {
@@ -2461,7 +2463,7 @@ const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long afte
 		return 0;
 	}
 	/* the calling thread: the main one, at the process's start */
-	if (act_add((int32_t)my_tid(), 1) < 0) {
+	if (act_add((int32_t)my_tid(), after_ns) < 0) {
 		restore_disposition();
 		*why = "cannot set a timer on the thread's CPU clock";
 		return 0;

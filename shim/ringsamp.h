@@ -20,6 +20,7 @@ typedef int (*ldp_rs_phdr_cb)(void *info, unsigned long size, void *data);
 
 struct ldp_rs_boot {
 	const char *collector;         /* its socket: an absolute path (copied) */
+	long pid;                      /* the process's id, or 0 (the sampler asks the kernel) */
 	long period_ns;                /* between two samples of a thread, on its CPU clock */
 	struct ldp_state *state;
 	ldp_sigaction_fn real_sigaction;

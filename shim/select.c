@@ -186,23 +186,24 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 	}
 }
 
-/* The index of the first '\n' at or after i, or len: eight bytes at a time, never reading past
- * len. Every process the shim loads into reads the config, mostly comments (the packaged one
- * is 7 KiB): this scan was most of its cost. */
+/* The index of the first '\n' at or after i, or len: eight bytes at a time (unaligned loads,
+ * cheap on x86_64), never reading past len. Every process the shim loads into reads the
+ * config, mostly comments (the packaged one is 7 KiB): this scan was most of its cost. */
 static size_t next_nl(const char *buf, size_t i, size_t len)
 {
 	const uint64_t ones = 0x0101010101010101ull, nl = ones * '\n';
 
-	while (i < len && ((uintptr_t)(buf + i) & 7) && buf[i] != '\n')
-		i++;
-	if (i < len && buf[i] == '\n')
-		return i;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	for (; i + 8 <= len; i += 8) {
-		uint64_t w = *(const uint64_t *)(const void *)(buf + i) ^ nl;
-
-		if ((w - ones) & ~w & (ones << 7))
-			break;
+		uint64_t w;
+		__builtin_memcpy(&w, buf + i, 8);
+		w ^= nl;
+		/* exact for the lowest zero byte (little-endian): the borrow only runs upwards */
+		w = (w - ones) & ~w & (ones << 7);
+		if (w)
+			return i + (size_t)(__builtin_ctzll(w) >> 3);
 	}
+#endif
 	while (i < len && buf[i] != '\n')
 		i++;
 	return i;

@@ -48,6 +48,9 @@ enum ldp_decision {
  * the rings handed to its own socket). */
 #define LDP_STATE_RING_DETAIL "ring sampler, collector "
 
+/* The log line's start when the sampler is on (`ldprof install`'s check looks for it). */
+#define LDP_STATE_ACTIVE_LINE "active pid="
+
 /* LDP_ST_WAITING's detail on the ring sampler's deferred start: no thread of ours waits, our
  * SIGPROF handler and a timer on each thread's CPU clock do (`ldprof status` checks that). */
 #define LDP_STATE_RING_WAITING_DETAIL "for the CPU time of [select] start_after_cpu (handler and timers, no thread)"
