@@ -82,6 +82,7 @@ extern int ldp_dl_find_object(void *addr, void *result) __asm__("_dl_find_object
 #define LDP_RTLD_NOW 2
 #define LDP_AT_PHDR 3
 #define LDP_AT_PHNUM 5
+#define LDP_AT_ENTRY 9
 #define LDP_AT_SECURE 23
 #define LDP_AT_EXECFN 31
 #define LDP_SIGPROF 27
@@ -963,6 +964,7 @@ static void ring_boot(struct ldp_rs_boot *b, const char *collector_sock, long pe
 	b->find_object = gnu_get_libc_version ? ldp_dl_find_object : NULL;
 	b->errno_location = __errno_location;
 	b->main_stack_hint = getauxval(LDP_AT_EXECFN);
+	b->entry = getauxval(LDP_AT_ENTRY);
 	b->log = rs_log;
 	b->ask_agent = ask_agent;
 }

@@ -805,6 +805,39 @@ static int caller_by_scan(const struct walk *w, uint64_t ip, int exact, uint64_t
 	return 1;
 }
 
+/* Where neither a rule nor the scan goes on, has the walk reached the thread's first frame?
+ * 1, and *ra the program's entry function's frame: a return address at most START_WORDS up
+ * from rsp that follows a call in it (musl's _start calls _start_c, which reaches the code
+ * calling main by tail calls, which the scan cannot follow). 1, *ra 0: in the last
+ * START_WORDS of the thread's known stack, a return address that follows a call through a
+ * register (musl's __clone calls the thread's start so; not a frame worth naming, and
+ * stripped, its address takes the name of the function before it). 0: neither. */
+#define START_WORDS 8
+#define ENTRY_MAX 64 /* the entry function's size, at most: musl's and glibc's _start are ~40 */
+
+static int first_frame(const struct walk *w, uint64_t rsp, uint64_t *ra)
+{
+	uint64_t a, v, b;
+	const uint8_t *c = (const uint8_t *)&b;
+
+	*ra = 0;
+	if (!w->stack_hi || rsp < w->sp || rsp >= w->stack_hi || (rsp & 7))
+		return 0;
+	for (a = rsp; a < rsp + 8 * START_WORDS && a <= w->stack_hi - 8; a += 8) {
+		v = *(const uint64_t *)(uintptr_t)a;
+		if (v < 8 || !in_object(w, v - 1) || read_word(w, v - 8, &b) < 0)
+			continue;
+		if (R.b.entry && v - R.b.entry < ENTRY_MAX && c[3] == 0xe8) {
+			*ra = v;
+			return 1;
+		}
+		/* call *%reg: ff d0+r, after a REX.B (41) for r8-r15 */
+		if (w->stack_hi - a <= 8 * START_WORDS && c[6] == 0xff && (c[7] & 0xf8) == 0xd0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The top of the stack holding sp, for a thread adopted at a deferred activation (its stack
  * was not known then): a thread stack mapped at that moment, behind its guard page (R.stacks,
  * sorted); 0 when sp is in none (its reads go through the kernel). */
@@ -901,6 +934,12 @@ static uint32_t walk(const void *ucp, const struct thread *th, uint64_t *frames,
 				 * again, so that each sample does not pay for it */
 				if (scan && !exact)
 					rcache_put(look, R_VALID | R_NONE | R_NOSCAN);
+				/* there, the thread's first frame may be just above */
+				if (!exact && first_frame(&w, rsp, &ra)) {
+					if (ra)
+						frames[n++] = ra;
+					break;
+				}
 			}
 			if (c >= 0) {
 				look = ra - 1;

@@ -46,6 +46,8 @@ struct ldp_rs_boot {
 	/* the top of the main thread's stack as the kernel laid it out (AT_EXECFN's string
 	 * lies in its last page): 0 when unknown */
 	unsigned long main_stack_hint;
+	/* the program's entry point (AT_ENTRY): its first function starts the main thread */
+	unsigned long entry;
 	/* ldp_rs_defer() only, both called from the SIGPROF handler (async-signal-safe): as the
 	 * activation begins, the first stage's last word: the sampling period, or 0 to stay off
 	 * (it has published and logged why); once it is done, activated(NULL, period_ns, took_ns),

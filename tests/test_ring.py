@@ -98,10 +98,12 @@ def test_stacks_unwound_to_the_thread_start(hot2):
     # the samples in clock_gettime go through the vDSO (unwind tables) and, on musl, through
     # musl's clock_gettime (none: found by the scan for its return address)
     assert ok >= 0.99 * st.total(), f"{libc}: {ok}/{st.total()} reach worker or main\n" + st.dump()
+    # glibc's thread start (clone3) and __libc_start_main end the walk with their own rule;
+    # musl has none (no unwind tables): its main thread ends at the program's _start, reached
+    # by tail calls no scan follows, its other threads at __clone's call through a register
+    # in the last words of the thread's stack (shim/ringsamp.c, first_frame)
     c = collector_line(d)
-    if libc == "glibc":
-        # glibc's thread start (clone3) and __libc_start_main end the walk with their own rule
-        assert c["whole"] >= 0.99 * c["samples"], c
+    assert c["whole"] >= 0.99 * c["samples"], c
 
 
 def test_status_says_ring_sampling(outdir):
