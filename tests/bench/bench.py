@@ -33,8 +33,8 @@ with the shim preloaded as installed (sections 4, 5, 10).
     by [select] rules (from a config file, and from the environment), shim active from the start
     (start_after_cpu = 0: it registers with the bench's ldprof-agent, which takes its ring),
     without again, shim let in and waiting as installed (the default start_after_cpu: our handler
-    and one timer), and two reference floors: a preload that only starts a sleeping thread, and
-    one that only makes a kernel thread which ends at once.
+    and a timer per thread), and two reference floors: a preload that only starts a sleeping
+    thread, and one that only makes a kernel thread which ends at once.
  5. A fork+exec storm: one sh loop starting 2,000 short programs, with no shim, with the shim
     preloaded (LD_PRELOAD, inherited) but excluded by a rule, with it in every process as
     installed (default start_after_cpu) and active in every process from its start, the bench's
@@ -709,7 +709,7 @@ def startup_rounds(d, ag):
             ("thread0", f"LD_PRELOAD={THREAD0}", "reference floor: a preload that only makes one kernel "
              "thread, which ends at once (tests/bench/thread0.c: the least any thread costs)"),
             ("installed", installed, "shim let in, waiting, as installed ([agent] rings, default "
-             "start_after_cpu = 20ms: our handler and one timer, no thread)")]
+             "start_after_cpu = 20ms: our handler and a timer per thread, no thread)")]
     check_active(on0, "start-up, shim active from the start", 4)
     check_active(installed, "start-up, shim as installed", 4)
     col = {k: i for i, (k, _, _) in enumerate(sets)}
@@ -843,8 +843,8 @@ def bench_forks():
     ldprof-agent collecting: tests/bench/forker times FORKS rounds of fork + _exit + waitpid
     after 60 ms of CPU and 1.2 s of sleep, so that the shim has activated at 20 ms of CPU and
     handed its ring to the agent (or is still waiting, with start_after_cpu = 1h: our handler
-    and one timer). The floors: an empty preload, and tests/bench/waiter.c, whose thread has
-    ended by then (glibc takes a process that has ever started a thread through its
+    and a timer per thread). The floors: an empty preload, and tests/bench/waiter.c, whose
+    thread has ended by then (glibc takes a process that has ever started a thread through its
     multi-threaded fork path for good). `ldprof run`'s fork is section 9's."""
     with ring_agent("forks-agent") as (_, ag):
         fork_rounds(ag)
@@ -857,7 +857,7 @@ def fork_rounds(ag):
                ("empty", "reference floor: empty preload", lambda: {"LD_PRELOAD": EMPTY}),
                ("waiter", "reference floor: a preload whose one thread has come and gone (tests/bench/waiter.c)",
                 lambda: {"LD_PRELOAD": WAITER}),
-               ("wait", "shim waiting (start_after_cpu = 1h: our handler and one timer, no thread)",
+               ("wait", "shim waiting (start_after_cpu = 1h: our handler and a timer per thread, no thread)",
                 lambda: dict(wait)),
                ("on", "shim sampling as installed (activated at 20 ms of CPU, its ring handed to ldprof-agent)",
                 lambda: dict(on))]
@@ -897,7 +897,7 @@ DRAIN_ROUNDS = 1 if QUICK else 3
 
 def bench_hostwide():
     """Issue 16's targets for the ring sampler as installed ([agent] rings, start_after_cpu
-    20 ms: our handler and one timer until then) with ldprof-agent collecting: the activation,
+    20 ms: our handler and a timer per thread until then) with ldprof-agent collecting: the activation,
     once per process, by the shim's own clock (its log's activation_us, from the handler's
     entry to the sampler set up: the agent is not asked, the ring's hand-over registers); and the
     agent's own CPU while DRAIN_PROCS busy processes are sampled at AGENT_HZ, against the
