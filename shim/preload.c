@@ -584,7 +584,7 @@ static const char *base_name(const char *p)
 }
 
 /* Gathers what the rules need, and applies them. Returns 1 when excluded (detail says why). */
-static int excluded(const struct ldp_select_rules *r, const char *argv0, char *detail,
+static __attribute__((noinline)) int excluded(const struct ldp_select_rules *r, const char *argv0, char *detail,
 		    long detail_len)
 {
 	unsigned need = ldp_select_needs(r);
@@ -648,7 +648,7 @@ static int seccomp_mode(void)
 	return sys6(NR_prctl, 21 /* PR_GET_SECCOMP */, 0, 0, 0, 0, 0) != 0;
 }
 
-static int seccomp_filter(void)
+static __attribute__((noinline)) int seccomp_filter(void)
 {
 	char buf[4096];
 	long n = read_small("/proc/self/status", buf, sizeof(buf));
@@ -1154,32 +1154,30 @@ static void defer_ring(const char *sock, long period_ns, long long after_ns)
 	__atomic_store_n(&hooks, ops, __ATOMIC_RELEASE);
 }
 
-static void preload_decide(int argc, char **argv, char **envp)
+/* What the rules leave to the start (preload_rules). */
+struct plan {
+	long period;             /* the config's rate ([sampling] hz), 0 when it is not one */
+	long long start_after_ns;
+	int later;               /* deferred: start_after_cpu above 0, and a collector to hand to */
+	int agent_rings;
+};
+
+/* The config and the rules, in a frame of their own: its buffers (the config's 8 KiB, the
+ * facts' 11 KiB in excluded()) are off the stack again before the sampler starts, whose calls
+ * then run on stack pages the loader has touched already (each page of stack touched for the
+ * first time is a fault: two for every process, counted with perf stat). 1: decided here (off,
+ * published and logged); 0: *p says what is left. */
+static __attribute__((noinline)) int preload_rules(int argc, char **argv, struct plan *p)
 {
 	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
 	char var[256], cfgbuf[8192], why[112];
 	struct ldp_select_rules rules = { 0 };
 	struct text cfg = { 0 };
 	const char *v, *cfg_path;
-	long period;
 	size_t n;
-	int c, go, root, asked, later;
+	int c, go, root;
 
-	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
-	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
-		decide(LDP_ST_NO_LIBC, 0);
-		return;
-	}
 	ldp_select_init(&rules);
-	v = env("LDPROF_DISABLED");
-	if (v && v[0] == '1') {
-		decide(LDP_ST_DISABLED, "LDPROF_DISABLED=1");
-		return;
-	}
-	if (getauxval(LDP_AT_SECURE)) {
-		decide(LDP_ST_SECURE, 0);
-		return;
-	}
 	/* The config first: it may name the log that the decisions below go to. */
 	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
 	if (c == CFG_OK) {
@@ -1193,19 +1191,19 @@ static void preload_decide(int argc, char **argv, char **envp)
 	if (own_tool()) {
 		text_free(&cfg);
 		decide(LDP_ST_EXCLUDED, "ldprof's own tool");
-		return;
+		return 1;
 	}
 
 	/* The rules: the config file's [select], then LDPROF_SELECT_* from the environment. */
 	if (c == CFG_UNSAFE) {
 		if (go) {
 			go_off("unsafe config file (root)");
-			return;
+			return 1;
 		}
 		decide(LDP_ST_UNSAFE_CONFIG, cfg_path);
 		preload_log(LOG_WARN_, "staying off: root, and the config file or its folder can be written by "
 			    "someone else than root", cfg_path);
-		return;
+		return 1;
 	}
 	root = is_root();
 	for (char **e = ctor_ldprof_vars ? environ : 0; e && *e; e++) {
@@ -1226,42 +1224,43 @@ static void preload_decide(int argc, char **argv, char **envp)
 		if (starts_with(var, "LDPROF_AGENT_SOCKET") && !var[19])
 			rules.agent_socket = (struct ldp_sel_str){ *e + n + 1, slen(*e + n + 1) };
 	}
-	(void)envp;
 	/* musl calls constructors with no arguments: argc and argv are whatever the registers
 	 * held */
 	if (excluded(&rules, gnu_get_libc_version && argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
 		text_free(&cfg);
 		if (go) {
 			go_off(why);
-			return;
+			return 1;
 		}
 		decide(LDP_ST_EXCLUDED, why);
 		preload_log(LOG_INFO_, "staying off, excluded by", why);
-		return;
+		return 1;
 	}
 	/* before text_free(): the values may point into the config text */
 	agent_socket(rules.agent_socket, agent_sock, sizeof(agent_sock));
-	period = sel_period_ns(rules.sampling_hz);
+	p->period = sel_period_ns(rules.sampling_hz);
+	p->start_after_ns = rules.start_after_ns;
+	p->agent_rings = rules.agent_rings;
 	/* The ring sampler's deferred start (defer_ring) reads no file here: reading one in /proc
 	 * costs a new process about 30 us, more than all the rest. */
-	later = rules.start_after_ns > 0 && (collector() || (rules.agent_rings && agent_sock[0]));
-	if (!rules.include_seccomp && (c = later ? seccomp_mode() : seccomp_filter()) != 0) {
+	p->later = rules.start_after_ns > 0 && (collector() || (rules.agent_rings && agent_sock[0]));
+	if (!rules.include_seccomp && (c = p->later ? seccomp_mode() : seccomp_filter()) != 0) {
 		text_free(&cfg);
 		v = c > 0 ? "a seccomp filter is on ([select] include_seccomp = yes profiles it anyway)"
 			  : "cannot read /proc/self/status to rule out a seccomp filter";
 		if (go) {
 			go_off(v);
-			return;
+			return 1;
 		}
 		decide(LDP_ST_SECCOMP, v);
 		preload_log(LOG_INFO_, "staying off", v);
-		return;
+		return 1;
 	}
 	if (go) {
 		text_free(&cfg);
 		go_off(agent_sock[0] ? 0 : "no [agent] socket");
 		ask_agent(LDP_AGENT_REQ_SAMPLE_GO);
-		return;
+		return 1;
 	}
 	if (host_init()) {
 		text_free(&cfg);
@@ -1269,12 +1268,40 @@ static void preload_decide(int argc, char **argv, char **envp)
 		preload_log(LOG_INFO_, "staying off", "the host's init (PID 1) is never sampled");
 		/* so that the static services it starts are covered ([agent] cover = registered) */
 		ask_agent(LDP_AGENT_REQ_REGISTER);
-		return;
+		return 1;
 	}
 	text_free(&cfg);
+	return 0;
+}
+
+static void preload_decide(int argc, char **argv, char **envp)
+{
+	struct plan p;
+	const char *v;
+	long period;
+	int asked;
+
+	(void)envp;
+	/* No libc we can talk to (a Go PIE without cgo, say): nothing to do and nobody to tell. */
+	if (!&environ || !getauxval || !dlopen || !dlsym || !dladdr) {
+		decide(LDP_ST_NO_LIBC, 0);
+		return;
+	}
+	v = env("LDPROF_DISABLED");
+	if (v && v[0] == '1') {
+		decide(LDP_ST_DISABLED, "LDPROF_DISABLED=1");
+		return;
+	}
+	if (getauxval(LDP_AT_SECURE)) {
+		decide(LDP_ST_SECURE, 0);
+		return;
+	}
+	if (preload_rules(argc, argv, &p))
+		return;
+	period = p.period;
 	if (collector()) {
-		if (later)
-			defer_ring(collector(), rs_period_ns(), rules.start_after_ns);
+		if (p.later)
+			defer_ring(collector(), rs_period_ns(), p.start_after_ns);
 		else
 			start_ring(collector(), rs_period_ns(), 0);
 		return;
@@ -1282,8 +1309,8 @@ static void preload_decide(int argc, char **argv, char **envp)
 	/* From its start: the ring sampler if the agent collects rings, glibc and musl alike. With
 	 * [agent] rings = false the agent still learns of the process ([agent] cover = registered
 	 * covers the static programs it starts), but nothing samples it. */
-	asked = rules.start_after_ns == 0 && agent_sock[0];
-	if (asked && agent_collects(&period) && rules.agent_rings) {
+	asked = p.start_after_ns == 0 && agent_sock[0];
+	if (asked && agent_collects(&period) && p.agent_rings) {
 		start_ring(agent_sock, period, 1);
 		return;
 	}
@@ -1291,8 +1318,8 @@ static void preload_decide(int argc, char **argv, char **envp)
 	 * A collector of our own started from here would be a process the program did not start
 	 * (in its process group, its session, its cgroup's task count; reparented to it if it is
 	 * a subreaper): docs/architecture.md, "No collector reachable". */
-	if (!later) {
-		no_collector(asked, rules.agent_rings);
+	if (!p.later) {
+		no_collector(asked, p.agent_rings);
 		return;
 	}
 	/* Later: from the handler, with no thread, glibc and musl alike. */
@@ -1302,7 +1329,7 @@ static void preload_decide(int argc, char **argv, char **envp)
 		preload_log(LOG_WARN_, "staying off", v);
 		return;
 	}
-	defer_ring(agent_sock, period, rules.start_after_ns);
+	defer_ring(agent_sock, period, p.start_after_ns);
 }
 
 /* glibc calls constructors with (argc, argv, envp); the arguments are read only once the
