@@ -24,7 +24,7 @@
  * one binary search. Among aliases the name kept is, in this order: one that does not start
  * with '_' (glibc's public names, such as the WEAK `getpid`, alias internal GLOBAL names such as
  * `__getpid`), then GLOBAL (or GNU_UNIQUE) over WEAK over LOCAL, then the shorter, then the one
- * first in the string table (so the choice never depends on qsort's order). The kept entry gets
+ * first in the string table (so the choice never depends on the sort's order). The kept entry gets
  * the largest st_size of its aliases. An entry with st_size 0 extends to the next entry or to
  * the end of its PT_LOAD segment's file range, whichever comes first.
  *
@@ -457,11 +457,12 @@ static void table_done(struct table *t)
  * at the '@'. */
 static void strip_version(struct table *t, uint32_t name)
 {
-	for (uint64_t i = name + 1; i < t->strsz && t->strtab[i]; i++)
-		if (t->strtab[i] == '@') {
-			t->strtab[i] = '\0';
-			return;
-		}
+	/* name < strsz names a non-empty string, and the table's last byte is NUL: strchr()
+	 * stops inside it */
+	char *at = strchr(t->strtab + name + 1, '@');
+
+	if (at)
+		*at = '\0';
 }
 
 static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table *t)
@@ -525,17 +526,99 @@ out:
 	return r;
 }
 
-static int cmp_sym(const void *a, const void *b)
+/* The order of a table: by offset, then preference, then name. Two entries equal in all three
+ * differ at most in size, which folding takes the largest of: any sort gives the same table. */
+static inline bool sym_less(const struct sym *x, const struct sym *y)
 {
-	const struct sym *x = a, *y = b;
-
 	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
+		return x->start < y->start;
 	if (x->pref != y->pref)
-		return x->pref < y->pref ? -1 : 1;
-	if (x->name != y->name)
-		return x->name < y->name ? -1 : 1;
-	return 0;
+		return x->pref < y->pref;
+	return x->name < y->name;
+}
+
+static void sym_swap(struct sym *a, struct sym *b)
+{
+	struct sym t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static void sym_sift(struct sym *v, size_t n, size_t i)
+{
+	for (size_t c; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && sym_less(&v[c], &v[c + 1]))
+			c++;
+		if (!sym_less(&v[i], &v[c]))
+			return;
+		sym_swap(&v[i], &v[c]);
+	}
+}
+
+/* Sorts v in place: an introsort (quicksort, heapsort past a depth limit, insertion sort for
+ * short runs) with the comparison inlined. qsort() took most of a collector's reading of
+ * libc's debug file: an indirect call per comparison and a memcpy() per move of its
+ * 24-byte elements. No allocation, so the parse's peak stays what budget_table() counts. */
+static void sort_syms(struct sym *v, size_t n)
+{
+	unsigned depth = 0;
+
+	for (size_t k = n; k > 1; k >>= 1)
+		depth += 2;
+	while (n > 16) {
+		struct sym *lo, *hi, pivot;
+
+		if (depth-- == 0) {
+			for (size_t i = n / 2; i-- > 0;)
+				sym_sift(v, n, i);
+			for (size_t i = n - 1; i > 0; i--) {
+				sym_swap(&v[0], &v[i]);
+				sym_sift(v, i, 0);
+			}
+			return;
+		}
+		/* median of three into v[0], Hoare partition around it */
+		if (sym_less(&v[n / 2], &v[0]))
+			sym_swap(&v[n / 2], &v[0]);
+		if (sym_less(&v[n - 1], &v[n / 2]))
+			sym_swap(&v[n - 1], &v[n / 2]);
+		if (sym_less(&v[n / 2], &v[0]))
+			sym_swap(&v[n / 2], &v[0]);
+		sym_swap(&v[0], &v[n / 2]);
+		pivot = v[0];
+		lo = v;
+		hi = v + n;
+		for (;;) {
+			do
+				lo++;
+			while (lo < v + n && sym_less(lo, &pivot));
+			do
+				hi--;
+			while (sym_less(&pivot, hi));
+			if (lo >= hi)
+				break;
+			sym_swap(lo, hi);
+		}
+		sym_swap(&v[0], hi);
+		/* the smaller side by recursion (depth at most log n), the larger by the loop */
+		if ((size_t)(hi - v) < n - (size_t)(hi - v) - 1) {
+			sort_syms(v, (size_t)(hi - v));
+			n -= (size_t)(hi - v) + 1;
+			v = hi + 1;
+		} else {
+			sort_syms(hi + 1, n - (size_t)(hi - v) - 1);
+			n = (size_t)(hi - v);
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct sym x = v[i];
+		size_t j = i;
+
+		for (; j > 0 && sym_less(&x, &v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* The file ranges of the executable sections (at most MAX_XSECT, by address through the
@@ -581,7 +664,7 @@ static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 	if (t->n == 0)
 		return 0;
 	exec_sections(e, &x);
-	qsort(t->syms, t->n, sizeof(*t->syms), cmp_sym);
+	sort_syms(t->syms, t->n);
 	for (size_t i = 0; i < t->n; i++) {
 		if (n > 0 && t->syms[n - 1].start == t->syms[i].start) {
 			if (t->syms[i].size > t->syms[n - 1].size)
@@ -1262,6 +1345,16 @@ int ldp_elfsym_section(int fd, const char *name, uint64_t max, void **buf, size_
 	return r;
 }
 
+/* 1 when s's entries are in strictly increasing order of offset, as finish() and
+ * ldp_elfsym_merge() leave every table. */
+static int by_offset(const struct ldp_elfsym *s)
+{
+	for (size_t i = 1; i < s->n; i++)
+		if (s->syms[i - 1].start >= s->syms[i].start)
+			return 0;
+	return 1;
+}
+
 int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 {
 	size_t n = 0, total = 0, pos = 0;
@@ -1287,19 +1380,50 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 		free(arena);
 		return -ENOMEM;
 	}
-	/* into's entries first at equal offsets (pref 0): its names win */
-	for (int k = 0; k < 2; k++) {
-		const struct ldp_elfsym *s = k ? from : into;
+	/* into's entries first at equal offsets (pref 0): its names win. The names go into the
+	 * arena in the same order either way: into's, then from's. */
+	if (by_offset(into) && by_offset(from)) {
+		/* Both in order (always, for tables made here): one pass merges them, in the order
+		 * sorting would give. into's entries wait at the end of v; an entry is written at
+		 * i + j <= from->n + i, never past the next of into's to be read. */
+		struct sym *a = v + from->n;
+		size_t i = 0, j = 0;
 
-		for (size_t i = 0; i < s->n; i++) {
-			size_t l = strlen(s->names + s->syms[i].name) + 1;
+		for (i = 0; i < into->n; i++) {
+			size_t l = strlen(into->names + into->syms[i].name) + 1;
 
-			memcpy(arena + pos, s->names + s->syms[i].name, l);
-			v[n++] = (struct sym){ s->syms[i].start, s->syms[i].size, (uint32_t)pos, (uint32_t)k };
+			memcpy(arena + pos, into->names + into->syms[i].name, l);
+			a[i] = (struct sym){ into->syms[i].start, into->syms[i].size, (uint32_t)pos, 0 };
 			pos += l;
 		}
+		for (i = 0; i < into->n || j < from->n;) {
+			if (j == from->n || (i < into->n && a[i].start <= from->syms[j].start)) {
+				v[n++] = a[i++];
+				continue;
+			}
+			{
+				size_t l = strlen(from->names + from->syms[j].name) + 1;
+
+				memcpy(arena + pos, from->names + from->syms[j].name, l);
+				v[n++] = (struct sym){ from->syms[j].start, from->syms[j].size, (uint32_t)pos, 1 };
+				pos += l;
+				j++;
+			}
+		}
+	} else {
+		for (int k = 0; k < 2; k++) {
+			const struct ldp_elfsym *s = k ? from : into;
+
+			for (size_t i = 0; i < s->n; i++) {
+				size_t l = strlen(s->names + s->syms[i].name) + 1;
+
+				memcpy(arena + pos, s->names + s->syms[i].name, l);
+				v[n++] = (struct sym){ s->syms[i].start, s->syms[i].size, (uint32_t)pos, (uint32_t)k };
+				pos += l;
+			}
+		}
+		sort_syms(v, n);
 	}
-	qsort(v, n, sizeof(*v), cmp_sym);
 	pos = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!pos || v[pos - 1].start != v[i].start)
