@@ -526,8 +526,8 @@ out:
 	return r;
 }
 
-/* The order of a table: by offset, then preference, then name. Two entries equal in all three
- * differ at most in size, which folding takes the largest of: any sort gives the same table. */
+/* The order of a table: by offset, then preference, then name (the first of equal offsets is
+ * the name kept). */
 static inline bool sym_less(const struct sym *x, const struct sym *y)
 {
 	if (x->start != y->start)
@@ -535,6 +535,13 @@ static inline bool sym_less(const struct sym *x, const struct sym *y)
 	if (x->pref != y->pref)
 		return x->pref < y->pref;
 	return x->name < y->name;
+}
+
+/* Sorting needs the offsets only: among the entries at one offset finish() keeps the least by
+ * sym_less() and the largest size, whatever their order. */
+static inline bool start_less(const struct sym *x, const struct sym *y)
+{
+	return x->start < y->start;
 }
 
 static void sym_swap(struct sym *a, struct sym *b)
@@ -548,16 +555,16 @@ static void sym_swap(struct sym *a, struct sym *b)
 static void sym_sift(struct sym *v, size_t n, size_t i)
 {
 	for (size_t c; (c = 2 * i + 1) < n; i = c) {
-		if (c + 1 < n && sym_less(&v[c], &v[c + 1]))
+		if (c + 1 < n && start_less(&v[c], &v[c + 1]))
 			c++;
-		if (!sym_less(&v[i], &v[c]))
+		if (!start_less(&v[i], &v[c]))
 			return;
 		sym_swap(&v[i], &v[c]);
 	}
 }
 
-/* Sorts v in place: an introsort (quicksort, heapsort past a depth limit, insertion sort for
- * short runs) with the comparison inlined. qsort() took most of a collector's reading of
+/* Sorts v in place by offset: an introsort (quicksort, heapsort past a depth limit, insertion
+ * sort for short runs) with the comparison inlined. qsort() took most of a collector's reading of
  * libc's debug file: an indirect call per comparison and a memcpy() per move of its
  * 24-byte elements. No allocation, so the parse's peak stays what budget_table() counts. */
 static void sort_syms(struct sym *v, size_t n)
@@ -579,11 +586,11 @@ static void sort_syms(struct sym *v, size_t n)
 			return;
 		}
 		/* median of three into v[0], Hoare partition around it */
-		if (sym_less(&v[n / 2], &v[0]))
+		if (start_less(&v[n / 2], &v[0]))
 			sym_swap(&v[n / 2], &v[0]);
-		if (sym_less(&v[n - 1], &v[n / 2]))
+		if (start_less(&v[n - 1], &v[n / 2]))
 			sym_swap(&v[n - 1], &v[n / 2]);
-		if (sym_less(&v[n / 2], &v[0]))
+		if (start_less(&v[n / 2], &v[0]))
 			sym_swap(&v[n / 2], &v[0]);
 		sym_swap(&v[0], &v[n / 2]);
 		pivot = v[0];
@@ -592,10 +599,10 @@ static void sort_syms(struct sym *v, size_t n)
 		for (;;) {
 			do
 				lo++;
-			while (lo < v + n && sym_less(lo, &pivot));
+			while (lo < v + n && start_less(lo, &pivot));
 			do
 				hi--;
-			while (sym_less(&pivot, hi));
+			while (start_less(&pivot, hi));
 			if (lo >= hi)
 				break;
 			sym_swap(lo, hi);
@@ -615,7 +622,7 @@ static void sort_syms(struct sym *v, size_t n)
 		struct sym x = v[i];
 		size_t j = i;
 
-		for (; j > 0 && sym_less(&x, &v[j - 1]); j--)
+		for (; j > 0 && start_less(&x, &v[j - 1]); j--)
 			v[j] = v[j - 1];
 		v[j] = x;
 	}
@@ -653,22 +660,75 @@ static uint64_t section_end(const struct xsect *x, uint64_t off, uint64_t lim)
 	return lim;
 }
 
+/* Sorts v by offset, as sort_syms() does, with a radix sort: a byte of the offset a pass,
+ * least significant first, only the bytes in which the offsets differ (a library's take
+ * three). For libc's debug file this is a third of the introsort's instructions. tmp holds n
+ * entries: with the table it stays within budget_table()'s peak, which counts the symbols
+ * twice. Returns the one of v and tmp that holds the result. */
+static struct sym *radix_syms(struct sym *v, struct sym *tmp, size_t n)
+{
+	uint64_t all = v[0].start, any = v[0].start;
+	struct sym *src = v, *dst = tmp, *t;
+	uint32_t count[256]; /* n <= MAX_SYMS fits */
+
+	for (size_t i = 1; i < n; i++) {
+		all &= v[i].start;
+		any |= v[i].start;
+	}
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		uint32_t at = 0;
+
+		if (!(((all ^ any) >> shift) & 0xff))
+			continue; /* the same byte in every offset */
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[(src[i].start >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			uint32_t k = count[d];
+
+			count[d] = at;
+			at += k;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[count[(src[i].start >> shift) & 0xff]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	return src;
+}
+
 /* Sorts, folds aliases, sets extents and moves the table and its names into s. */
 static int finish(const struct elf *e, struct table *t, struct ldp_elfsym *s)
 {
 	uint64_t total = 0;
 	size_t n = 0;
 	char *arena = NULL;
+	struct sym *tmp;
 	struct xsect x;
 
 	if (t->n == 0)
 		return 0;
 	exec_sections(e, &x);
-	sort_syms(t->syms, t->n);
+	if (t->n > 64 && (tmp = malloc(t->n * sizeof(*tmp)))) {
+		if (radix_syms(t->syms, tmp, t->n) == tmp) {
+			free(t->syms);
+			t->syms = tmp;
+			t->cap = t->n;
+		} else {
+			free(tmp);
+		}
+	} else {
+		sort_syms(t->syms, t->n); /* no room for the radix sort's copy: in place */
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		if (n > 0 && t->syms[n - 1].start == t->syms[i].start) {
-			if (t->syms[i].size > t->syms[n - 1].size)
-				t->syms[n - 1].size = t->syms[i].size;
+			struct sym *k = &t->syms[n - 1];
+			uint64_t size = t->syms[i].size > k->size ? t->syms[i].size : k->size;
+
+			if (sym_less(&t->syms[i], k))
+				*k = t->syms[i];
+			k->size = size;
 			continue;
 		}
 		t->syms[n++] = t->syms[i];
@@ -1425,9 +1485,14 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 		sort_syms(v, n);
 	}
 	pos = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!pos || v[pos - 1].start != v[i].start)
-			v[pos++] = v[i];
+	for (size_t i = 0; i < n; i++) {
+		if (pos && v[pos - 1].start == v[i].start) {
+			if (sym_less(&v[i], &v[pos - 1])) /* only after sort_syms(): into's first */
+				v[pos - 1] = v[i];
+			continue;
+		}
+		v[pos++] = v[i];
+	}
 	n = pos;
 	/* an extent that reached the next function ends there (a lookup finds the same entry: the
 	 * last one starting at or before the offset) */
