@@ -11,16 +11,32 @@
 
 #include "compress.h"
 
+/* The window and hash sizes for len bytes of input: a window that holds the whole input finds
+ * every match the largest one would (deflate keeps MIN_LOOKAHEAD, 262 bytes, of it free), and
+ * a hash of about as many entries as the window. zlib's largest state takes 256 KiB, freed
+ * and the heap trimmed after each profile, so that it was faulted in anew each time: most of
+ * the cost of compressing a profile of a few KiB, which is what a collector ships. */
+static void gzip_sizes(size_t len, int *window_bits, int *mem_level)
+{
+	int w = 9; /* zlib's smallest for deflate */
+
+	while (w < 15 && ((size_t)1 << w) - 262 < len)
+		w++;
+	*window_bits = w;
+	*mem_level = w - 7 < 1 ? 1 : w - 7 > 8 ? 8 : w - 7; /* hash bits = mem_level + 7 */
+}
+
 int ldp_gzip(const uint8_t *in, size_t len, uint8_t **ret_buf, size_t *ret_len)
 {
 	z_stream zs = { 0 };
 	uint8_t *out = NULL;
 	size_t cap;
-	int r;
+	int r, w, m;
 
 	if (len > UINT32_MAX) /* one deflate() call: avail_in is a uInt */
 		return -E2BIG;
-	r = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	gzip_sizes(len, &w, &m);
+	r = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, w + 16, m, Z_DEFAULT_STRATEGY);
 	if (r != Z_OK)
 		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
 	cap = deflateBound(&zs, len);
