@@ -444,7 +444,7 @@ static int check_lib(const char *root, const char *lib, char *why, size_t whylen
 		snprintf(why, whylen, "setenv: %s", strerror(errno));
 		goto out;
 	}
-	if (ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
+	if (ldp_runcollect_new(NULL, &rc, rcerr, sizeof(rcerr)) < 0) {
 		snprintf(why, whylen, "%s", rcerr);
 		goto out;
 	}

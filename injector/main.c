@@ -457,8 +457,9 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ldprof run: %s\n", strerror(errno));
 		return 1;
 	}
-	/* The tree carries only the ring sampler, and this process collects. */
-	if (ring && ldp_runcollect_new(&rc, rcerr, sizeof(rcerr)) < 0) {
+	/* The tree carries only the ring sampler, and this process collects, with the settings
+	 * just read from the environment the tree gets (LD_PRELOAD set since is none of them). */
+	if (ring && ldp_runcollect_new(&run_cfg, &rc, rcerr, sizeof(rcerr)) < 0) {
 		fprintf(stderr, "ldprof run: cannot collect: %s\n", rcerr);
 		if (runconf[0])
 			ldp_runconf_remove(runconf);

@@ -57,7 +57,8 @@ static void no_problem(void *ctx, const struct ldp_config_problem *p)
 	(void)p; /* `ldprof run` has said already (run_config_ok) */
 }
 
-int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen)
+int ldp_runcollect_new(const struct ldp_config *cfg, struct ldp_runcollect **ret, char *err,
+		       size_t errlen)
 {
 	struct ldp_runcollect *rc = calloc(1, sizeof(*rc));
 	const char *base = getenv("XDG_RUNTIME_DIR");
@@ -66,7 +67,11 @@ int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen)
 
 	if (!rc)
 		return -ENOMEM;
-	ldp_config_load(&rc->cfg, environ, no_problem, NULL);
+	/* a parse of the file and the environment, again, when the caller has made one */
+	if (cfg)
+		rc->cfg = *cfg;
+	else
+		ldp_config_load(&rc->cfg, environ, no_problem, NULL);
 	log_cfg = &rc->cfg;
 	if (!base || base[0] != '/' || strlen(base) > 64 || access(base, W_OK) != 0)
 		base = "/tmp";

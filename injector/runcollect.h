@@ -13,12 +13,16 @@
 
 #include <sys/types.h>
 
+#include "config.h"
+
 struct ldp_runcollect;
 
-/* Reads the configuration as the tree will (the environment `ldprof run` prepared), makes a
+/* Takes the configuration as the tree will (the environment `ldprof run` prepared): cfg, when
+ * the caller has loaded it from that environment already (copied), else read here; makes a
  * private folder for the socket, listens, and sets LDPROF_COLLECTOR and LDPROF_SAMPLING_HZ for
  * the tree. Before the fork. Returns 0 or -errno (err says what, for the user). */
-int ldp_runcollect_new(struct ldp_runcollect **ret, char *err, size_t errlen);
+int ldp_runcollect_new(const struct ldp_config *cfg, struct ldp_runcollect **ret, char *err,
+		       size_t errlen);
 
 /* Collects until child ends; *status as waitpid() gives it. Signals interrupt nothing but the
  * wait they arrive in. Returns 0 or -errno (waitpid failed). */

@@ -31,7 +31,8 @@ static void ignore_problem(void *ctx, const struct ldp_config_problem *p)
 /* What ldp_config_load() does, but the file is read once, by descriptor, and only when it and
  * its folder are root's alone, as the shim requires of a root process's config file: copied
  * into a file root trusts, a file a user could write would speak for root. Returns 0, the
- * number of errors, -EPERM for a file root must not trust, or another -errno. */
+ * number of errors, -EPERM for a file root must not trust, or another -errno. c NULL: only
+ * whether the file may be trusted (0 or -EPERM, or -errno), nothing read. */
 static int load_trusted(struct ldp_config *c)
 {
 	const char *file = getenv("LDPROF_CONFIG");
@@ -40,7 +41,8 @@ static int load_trusted(struct ldp_config *c)
 	ssize_t n = 0, k;
 	int fd, r, named = file && *file;
 
-	ldp_config_defaults(c);
+	if (c)
+		ldp_config_defaults(c);
 	if (!named)
 		file = LDP_CONFIG_DEFAULT_PATH;
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -59,6 +61,9 @@ static int load_trusted(struct ldp_config *c)
 	r = -EPERM;
 	if (!S_ISREG(st.st_mode) || !ldp_root_only(&st) || !ldp_root_only(&dst))
 		goto out;
+	r = 0;
+	if (!c)
+		goto out;
 	r = -EFBIG;
 	if (st.st_size > (1 << 20) || !(buf = malloc((size_t)st.st_size + 1)))
 		goto out;
@@ -68,10 +73,10 @@ static int load_trusted(struct ldp_config *c)
 out:
 	free(buf);
 	close(fd);
-	if (r != 0)
+	if (r != 0 || !c)
 		return r;
 env:
-	return r ? r : ldp_config_apply_env(c, environ, ignore_problem, NULL);
+	return r || !c ? r : ldp_config_apply_env(c, environ, ignore_problem, NULL);
 }
 
 int ldp_runconf_write(const char *endpoint, const char *log_file, char *path, size_t len)
@@ -127,9 +132,8 @@ fail:
 
 int ldp_runconf_untrusted(void)
 {
-	static struct ldp_config c;
-
-	return load_trusted(&c) == -EPERM;
+	/* the file's owner and mode say it, before any of it is read: not parsed again */
+	return load_trusted(NULL) == -EPERM;
 }
 
 void ldp_runconf_remove(const char *path)
