@@ -386,7 +386,7 @@ static uint64_t segment_end(const struct elf *e, uint64_t off)
 	return off + 1; /* not reached: every start came from a segment */
 }
 
-static uint32_t preference(const Elf64_Sym *st, const char *name)
+static inline uint32_t preference(const Elf64_Sym *st, const char *name)
 {
 	uint32_t rank;
 
@@ -423,21 +423,33 @@ static int budget_table(const struct elf *e, struct table *t, uint64_t strsz)
 	return 0;
 }
 
-static int add_sym(struct table *t, uint64_t start, uint64_t size, uint32_t name, uint32_t pref)
+/* Room for one more symbol in t: 0, 1 when t is full and the rest is to be ignored, or
+ * -E2BIG (over budget) or -ENOMEM. */
+static int grow_table(struct table *t)
 {
-	if (t->n == t->max)
-		return t->max == MAX_SYMS ? 0 : -E2BIG; /* full: the rest is ignored, or over budget */
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 256;
-		struct sym *p;
+	size_t cap = t->cap ? t->cap * 2 : 256;
+	struct sym *p;
 
-		if (cap > t->max)
-			cap = t->max;
-		p = realloc(t->syms, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		t->syms = p;
-		t->cap = cap;
+	if (t->n == t->max)
+		return t->max == MAX_SYMS ? 1 : -E2BIG;
+	if (cap > t->max)
+		cap = t->max;
+	p = realloc(t->syms, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	t->syms = p;
+	t->cap = cap;
+	return 0;
+}
+
+/* Inline: once for each of a debug file's thousands of functions. */
+static inline int add_sym(struct table *t, uint64_t start, uint64_t size, uint32_t name, uint32_t pref)
+{
+	if (t->n == t->cap || t->n == t->max) { /* cap <= max */
+		int r = grow_table(t);
+
+		if (r)
+			return r > 0 ? 0 : r; /* full: the rest is ignored, or over budget */
 	}
 	t->syms[t->n++] = (struct sym){ .start = start, .size = size, .name = name, .pref = pref };
 	return 0;
