@@ -576,9 +576,9 @@ static void sym_sift(struct sym *v, size_t n, size_t i)
 }
 
 /* Sorts v in place by offset: an introsort (quicksort, heapsort past a depth limit, insertion
- * sort for short runs) with the comparison inlined. qsort() took most of a collector's reading of
- * libc's debug file: an indirect call per comparison and a memcpy() per move of its
- * 24-byte elements. No allocation, so the parse's peak stays what budget_table() counts. */
+ * sort for short runs) with the comparison inlined, for short tables and where radix_syms()
+ * has no room for its copy. qsort() took most of a collector's reading of libc's debug file:
+ * an indirect call per comparison and a memcpy() per move of its 24-byte elements. */
 static void sort_syms(struct sym *v, size_t n)
 {
 	unsigned depth = 0;
