@@ -37,9 +37,9 @@
  * comm, cmdline, cgroup, /etc/passwd) is read only when a rule needs it.
  *
  * It also carries the interposed functions (pthread_create, clone, exec*, sigaction, signal,
- * dlopen, dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object comes
- * before libc in symbol lookup. Each wrapper finds the real function with dlsym(RTLD_NEXT)
- * and calls the sampler's hook (hooks.h) only once the sampler is on; otherwise it is a
+ * dlopen, dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object
+ * comes before libc in symbol lookup. Each wrapper finds the real function with
+ * dlsym(RTLD_NEXT) on first use (sigaction, on glibc, is its __sigaction) and calls the sampler's hook (hooks.h) only once the sampler is on; otherwise it is a
  * plain pass-through.
  *
  * Its refusals (5, a sampler that cannot start) go to LDPROF_LOG_FILE, or without one to
@@ -76,7 +76,8 @@ extern int *__errno_location(void) __attribute__((weak));
 extern int __sigaction(int sig, const void *act, void *oldact) __attribute__((weak));
 extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
 			     void *dso) __attribute__((weak));
-extern int ldp_dl_find_object(void *addr, void *result) __asm__("_dl_find_object") __attribute__((weak));
+extern int ldp_dl_find_object(void *addr, void *result) __asm__("_dl_find_object")
+	__attribute__((weak));
 
 #define LDP_RTLD_NEXT ((void *)-1L)
 #define LDP_RTLD_NOW 2
@@ -152,12 +153,12 @@ static long my_pid(void)
 	return ctor_pid ? ctor_pid : sys3(NR_getpid, 0, 0, 0);
 }
 
-/* Our own getenv over environ: some programs (bash) define getenv themselves and are not
- * ready for it to be called from a constructor. */
 /* In the constructor: 0 when no variable's name starts with LDPROF_ (as on most of a host's
  * processes), and env() need not look. */
 static int ctor_ldprof_vars = 1;
 
+/* Our own getenv over environ: some programs (bash) define getenv themselves and are not
+ * ready for it to be called from a constructor. */
 static const char *env(const char *name)
 {
 	size_t n = slen(name);
@@ -249,8 +250,9 @@ static char cfg_log_file[256];
 static char cfg_log_level[8];
 
 /* Where the first stage logs, as `ldprof run`'s collector does: LDPROF_LOG_FILE, else the
- * config's [log] file; NULL or "" for none ("syslog" for syslog). A root process takes no path from its environment,
- * which may be a user's (config.c ignores it there too; issue 18, finding 8). */
+ * config's [log] file; NULL or "" for none ("syslog" for syslog). A root process takes no
+ * path from its environment, which may be a user's (config.c ignores it there too; issue 18,
+ * finding 8). */
 static const char *log_file(void)
 {
 	const char *p = is_root() ? NULL : env("LDPROF_LOG_FILE");
@@ -584,8 +586,8 @@ static const char *base_name(const char *p)
 }
 
 /* Gathers what the rules need, and applies them. Returns 1 when excluded (detail says why). */
-static __attribute__((noinline)) int excluded(const struct ldp_select_rules *r, const char *argv0, char *detail,
-		    long detail_len)
+static __attribute__((noinline)) int excluded(const struct ldp_select_rules *r, const char *argv0,
+					      char *detail, long detail_len)
 {
 	unsigned need = ldp_select_needs(r);
 	struct ldp_select_facts f = { "", "", "", 0, 0, 0 };

@@ -2328,6 +2328,13 @@ static long long act_first(void)
 	return left < ACT_MIN_NS ? ACT_MIN_NS : left;
 }
 
+/* act[i]'s timer deleted and its place taken by the last. tlock held. */
+static void act_remove(uint32_t i)
+{
+	sys3(NR_timer_delete, R.act[i].timer, 0, 0);
+	R.act[i] = R.act[--R.nact];
+}
+
 /* An activation timer on tid's CPU clock, to tid, its first tick first_ns from now: 0, or -1
  * (no timer, or no room: the thread waits for the activation to adopt it). tlock held. */
 static int act_add(int32_t tid, long long first_ns)
@@ -2338,12 +2345,10 @@ static int act_add(int32_t tid, long long first_ns)
 	if (R.nact == ACT_THREADS) {
 		/* the timers of threads that ended unseen (pthread_exit, a raw clone's) go first */
 		for (uint32_t i = 0; i < R.nact;)
-			if (sys3(NR_tgkill, R.pid, R.act[i].tid, 0) == -ESRCH_) {
-				sys3(NR_timer_delete, R.act[i].timer, 0, 0);
-				R.act[i] = R.act[--R.nact];
-			} else {
+			if (sys3(NR_tgkill, R.pid, R.act[i].tid, 0) == -ESRCH_)
+				act_remove(i);
+			else
 				i++;
-			}
 		if (R.nact == ACT_THREADS)
 			return -1;
 	}
@@ -2370,8 +2375,7 @@ static void act_drop(int32_t tid)
 {
 	for (uint32_t i = 0; i < R.nact; i++)
 		if (R.act[i].tid == tid) {
-			sys3(NR_timer_delete, R.act[i].timer, 0, 0);
-			R.act[i] = R.act[--R.nact];
+			act_remove(i);
 			return;
 		}
 }
@@ -2392,12 +2396,10 @@ static int act_arm_all(int on)
 	int r;
 
 	for (uint32_t i = 0; i < R.nact;)
-		if (act_set(R.act[i].timer, on ? act_first() : 0) < 0) {
-			sys3(NR_timer_delete, R.act[i].timer, 0, 0);
-			R.act[i] = R.act[--R.nact];
-		} else {
+		if (act_set(R.act[i].timer, on ? act_first() : 0) < 0)
+			act_remove(i);
+		else
 			i++;
-		}
 	r = R.nact ? 0 : -1;
 	unlock_masked(old);
 	return r;

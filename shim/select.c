@@ -190,12 +190,11 @@ static void set_key(struct ldp_select_rules *r, int sect, struct ldp_sel_str k, 
 }
 
 /* The index of the first '\n' at or after i, or len: sixteen bytes at a time with SSE2 (all
- * of x86_64 has it), else eight (unaligned loads), never reading past len. Every process the shim loads into reads the
- * config, mostly comments (the packaged one is 7 KiB): this scan was most of its cost. */
+ * of x86_64 has it), else eight (unaligned loads), never reading past len. Every process the
+ * shim loads into reads the config, mostly comments (the packaged one is 7 KiB): this scan
+ * was most of its cost. */
 static size_t next_nl(const char *buf, size_t i, size_t len)
 {
-	const uint64_t ones = 0x0101010101010101ull, nl = ones * '\n';
-
 #if defined(__SSE2__)
 	const __m128i nl16 = _mm_set1_epi8('\n');
 
@@ -208,6 +207,8 @@ static size_t next_nl(const char *buf, size_t i, size_t len)
 	}
 #endif
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101ull, nl = ones * '\n';
+
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 		__builtin_memcpy(&w, buf + i, 8);
