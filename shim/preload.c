@@ -449,6 +449,7 @@ static void agent_socket(struct ldp_sel_str v, char *buf, size_t len)
 /* ---- files, read with raw system calls ---- */
 
 #define CONFIG_MAX (1L << 20)  /* as config.c's reader: a larger config is an error there */
+#define CONFIG_STACK 8192      /* a config this large or larger is mapped, not read */
 
 struct text {
 	const char *p;
@@ -517,23 +518,24 @@ static int root_only(const unsigned char *st)
 
 enum { CFG_NONE, CFG_OK, CFG_UNSAFE, CFG_BAD };
 
-/* The config file (LDPROF_CONFIG, else the default path), as text.
- * As root, a file or folder anyone else could have written is not trusted. */
-static int read_config(char *buf, long cap, struct text *t, const char **ret_path)
+/* The config file (LDPROF_CONFIG, else the default path), opened: *fd and *size set when
+ * CFG_OK (the caller reads it and closes *fd). As root, a file or folder anyone else could
+ * have written is not trusted. */
+static int open_config(long *fd, long *size, const char **ret_path)
 {
 	const char *path = env("LDPROF_CONFIG");
 	unsigned char st[256], dst[256];
 	char dir[512];
-	long fd, size, n;
+	long n;
 	int r = CFG_BAD;
 
 	if (!path || !*path)
 		path = "/etc/ldprof/ldprof.ini";
 	*ret_path = path;
-	fd = sys_open(path, O_RDONLY_ | O_CLOEXEC_, 0);
-	if (fd < 0)
+	*fd = sys_open(path, O_RDONLY_ | O_CLOEXEC_, 0);
+	if (*fd < 0)
 		return CFG_NONE; /* the default may be absent; a named one missing is config check's error */
-	if (sys3(NR_fstat, fd, (long)st, 0) < 0)
+	if (sys3(NR_fstat, *fd, (long)st, 0) < 0)
 		goto out;
 	if (is_root()) {
 		n = slen(path);
@@ -553,12 +555,13 @@ static int read_config(char *buf, long cap, struct text *t, const char **ret_pat
 			goto out;
 	}
 	r = CFG_BAD;
-	size = *(const long *)(st + ST_SIZE);
-	if (size < 0 || size > CONFIG_MAX || read_fd(fd, size, buf, cap, t) < 0)
+	*size = *(const long *)(st + ST_SIZE);
+	if (*size < 0 || *size > CONFIG_MAX)
 		goto out;
-	r = CFG_OK;
+	return CFG_OK;
 out:
-	sys3(NR_close, fd, 0, 0);
+	sys3(NR_close, *fd, 0, 0);
+	*fd = -1;
 	return r;
 }
 
@@ -1164,24 +1167,32 @@ struct plan {
 	int agent_rings;
 };
 
-/* The config and the rules, in a frame of their own: its buffers (the config's 8 KiB, the
- * facts' 11 KiB in excluded()) are off the stack again before the sampler starts, whose calls
- * then run on stack pages the loader has touched already (each page of stack touched for the
- * first time is a fault: two for every process, counted with perf stat). 1: decided here (off,
- * published and logged); 0: *p says what is left. */
+/* The config and the rules, in a frame of their own, off the stack again before the sampler
+ * starts. Each page of stack a new process touches for the first time is a page fault (about
+ * 2 us here, counted with perf stat and timed with the TSC): the config's buffer is the file's
+ * size, none when there is no file, and excluded()'s 11 KiB frame is entered only when a rule
+ * needs a fact. 1: decided here (off, published and logged); 0: *p says what is left. */
 static __attribute__((noinline)) int preload_rules(int argc, char **argv, struct plan *p)
 {
-	/* On the stack, not in .bss: a .bss costs every process an extra zero-fill mapping. */
-	char var[256], cfgbuf[8192], why[112];
+	char var[256], why[112];
 	struct ldp_select_rules rules = { 0 };
 	struct text cfg = { 0 };
 	const char *v, *cfg_path;
+	long fd = -1, size = 0;
 	size_t n;
 	int c, go, root;
 
 	ldp_select_init(&rules);
 	/* The config first: it may name the log that the decisions below go to. */
-	c = read_config(cfgbuf, sizeof(cfgbuf), &cfg, &cfg_path);
+	c = open_config(&fd, &size, &cfg_path);
+	/* On the stack, not in .bss (a .bss costs every process an extra zero-fill mapping); a
+	 * file of CONFIG_STACK bytes or more is mapped instead (read_fd). */
+	char cfgbuf[c == CFG_OK && size < CONFIG_STACK ? size + 1 : 1];
+	if (c == CFG_OK) {
+		if (read_fd(fd, size, cfgbuf, (long)sizeof(cfgbuf), &cfg) < 0)
+			c = CFG_BAD;
+		sys3(NR_close, fd, 0, 0);
+	}
 	if (c == CFG_OK) {
 		ldp_select_scan(cfg.p, (size_t)cfg.n, &rules);
 		copy_setting(cfg_log_file, sizeof(cfg_log_file), rules.log_file, 1);
@@ -1228,7 +1239,8 @@ static __attribute__((noinline)) int preload_rules(int argc, char **argv, struct
 	}
 	/* musl calls constructors with no arguments: argc and argv are whatever the registers
 	 * held */
-	if (excluded(&rules, gnu_get_libc_version && argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
+	if (ldp_select_needs(&rules) &&
+	    excluded(&rules, gnu_get_libc_version && argc > 0 && argv ? argv[0] : 0, why, sizeof(why))) {
 		text_free(&cfg);
 		if (go) {
 			go_off(why);
