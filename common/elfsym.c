@@ -19,9 +19,11 @@
  * (0.35 MiB for tests/progs/go/hot, some tens of MiB for the largest Go programs), for as long
  * as the table is being built.
  *
- * The table is built once: STT_FUNC/STT_GNU_IFUNC symbols are mapped to file offsets, sorted,
- * aliases at one offset folded into one entry, and every entry given its extent, so a lookup is
- * one binary search. Among aliases the name kept is, in this order: one that does not start
+ * The table is built once: STT_FUNC/STT_GNU_IFUNC symbols, and the GLOBAL/WEAK STT_NOTYPE labels
+ * of executable sections (assembly with no .type, such as musl's `_start`), are mapped to file
+ * offsets, sorted, aliases at one offset folded into one entry, and every entry given its
+ * extent, so a lookup is one binary search. Among aliases the name kept is, in this order: a
+ * function's over a label's, one that does not start
  * with '_' (glibc's public names, such as the WEAK `getpid`, alias internal GLOBAL names such as
  * `__getpid`), then GLOBAL (or GNU_UNIQUE) over WEAK over LOCAL, then the shorter, then the one
  * first in the string table (so the choice never depends on the sort's order). The kept entry gets
@@ -388,7 +390,7 @@ static uint64_t segment_end(const struct elf *e, uint64_t off)
 
 static inline uint32_t preference(const Elf64_Sym *st, const char *name)
 {
-	uint32_t rank;
+	uint32_t rank, notype = ELF64_ST_TYPE(st->st_info) == STT_NOTYPE;
 
 	switch (ELF64_ST_BIND(st->st_info)) {
 	case STB_GLOBAL:
@@ -402,7 +404,8 @@ static inline uint32_t preference(const Elf64_Sym *st, const char *name)
 		rank = 2;
 		break;
 	}
-	return (uint32_t)(name[0] == '_') << 24 | rank << 16 | (uint32_t)strnlen(name, RANK_NAME_LEN);
+	return notype << 25 | (uint32_t)(name[0] == '_') << 24 | rank << 16 |
+	       (uint32_t)strnlen(name, RANK_NAME_LEN);
 }
 
 /* Peak memory of a table: its strings twice (the table, then the compacted names) and its
@@ -477,6 +480,23 @@ static void strip_version(struct table *t, uint32_t name)
 		*at = '\0';
 }
 
+/* A label that hand-written assembly made global without a .type: musl's `_start` (crt1's
+ * entry, which every musl stack starts in), the SIMD kernels of codec libraries. Code only:
+ * inside an executable section, not at its end (`etext` and the other end markers), and not
+ * one of the linker's `__start_SECTION`/`__stop_SECTION` bounds. */
+static bool code_label(const struct elf *e, const Elf64_Sym *st, const char *name)
+{
+	const Elf64_Shdr *sh;
+	unsigned bind = ELF64_ST_BIND(st->st_info);
+
+	if ((bind != STB_GLOBAL && bind != STB_WEAK) || st->st_shndx >= e->shnum ||
+	    strncmp(name, "__start_", 8) == 0 || strncmp(name, "__stop_", 7) == 0)
+		return false;
+	sh = &e->sh[st->st_shndx];
+	return (sh->sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) == (SHF_ALLOC | SHF_EXECINSTR) &&
+	       st->st_value >= sh->sh_addr && st->st_value - sh->sh_addr < sh->sh_size;
+}
+
 static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table *t)
 {
 	Elf64_Sym *chunk = NULL;
@@ -519,9 +539,11 @@ static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table
 			unsigned type = ELF64_ST_TYPE(st->st_info);
 			uint64_t off;
 
-			if ((type != STT_FUNC && type != STT_GNU_IFUNC) || st->st_shndx == SHN_UNDEF ||
-			    st->st_value == 0 || st->st_name == 0 || st->st_name >= t->strsz ||
-			    t->strtab[st->st_name] == '\0' || !vaddr_to_offset(e, st->st_value, &off))
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE) ||
+			    st->st_shndx == SHN_UNDEF || st->st_value == 0 || st->st_name == 0 ||
+			    st->st_name >= t->strsz || t->strtab[st->st_name] == '\0' ||
+			    (type == STT_NOTYPE && !code_label(e, st, t->strtab + st->st_name)) ||
+			    !vaddr_to_offset(e, st->st_value, &off))
 				continue;
 			strip_version(t, st->st_name);
 			r = add_sym(t, off, st->st_size, st->st_name,

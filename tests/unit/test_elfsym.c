@@ -710,6 +710,124 @@ static long go_parse(const uint8_t *pcln, size_t len, uint64_t off, const char *
 	return n;
 }
 
+/* Labels: GLOBAL/WEAK STT_NOTYPE symbols inside an executable section name code (assembly
+ * with no .type, musl's `_start`); LOCAL ones, end markers, section bounds and labels of other
+ * sections do not, and a function at the same offset keeps its name (the label's, shorter,
+ * would win between two functions). */
+static const char lab_strtab[] = "\0lab\0loc\0func\0al\0etext\0__start_sec\0dat\0wlab";
+
+static Elf64_Sym lab_sym(const char *name, int bind, int type, uint16_t shndx, uint64_t value,
+			 uint64_t size)
+{
+	Elf64_Sym s = { .st_info = ELF64_ST_INFO(bind, type), .st_shndx = shndx,
+			.st_value = SYN_BASE + value, .st_size = size };
+
+	for (size_t i = 1; i < sizeof(lab_strtab); i += strlen(lab_strtab + i) + 1)
+		if (strcmp(lab_strtab + i, name) == 0)
+			s.st_name = (uint32_t)i;
+	return s;
+}
+
+static void test_labels(void)
+{
+	static const struct {
+		uint64_t off;
+		const char *name;
+	} want[] = {
+		{ 0x11f, NULL },  { 0x120, "lab" },  { 0x13f, "lab" },  { 0x140, "lab" },
+		{ 0x15f, "lab" }, { 0x160, "func" }, { 0x16f, "func" }, { 0x170, NULL },
+		{ 0x180, NULL },  { 0x1c0, "wlab" }, { 0x1ff, "wlab" }, { 0x200, NULL },
+		{ 0x220, NULL },
+	};
+	uint8_t f[SYN_SIZE];
+	Elf64_Ehdr eh = ehdr(ET_DYN, 1, OFF_SHDRS, 5);
+	Elf64_Phdr ph = { .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_vaddr = SYN_BASE,
+			  .p_filesz = SYN_SIZE, .p_memsz = SYN_SIZE, .p_align = 0x1000 };
+	Elf64_Shdr sh[5] = { 0 };
+	Elf64_Sym syms[10] = { 0 };
+	struct ldp_elfsym *s = NULL;
+	int r;
+
+	memset(f, 0, sizeof(f));
+	memcpy(f, &eh, sizeof(eh));
+	memcpy(f + sizeof(eh), &ph, sizeof(ph));
+	syms[1] = lab_sym("lab", STB_GLOBAL, STT_NOTYPE, 1, 0x120, 0);
+	syms[2] = lab_sym("loc", STB_LOCAL, STT_NOTYPE, 1, 0x140, 0);
+	syms[3] = lab_sym("func", STB_GLOBAL, STT_FUNC, 1, 0x160, 0x10);
+	syms[4] = lab_sym("al", STB_GLOBAL, STT_NOTYPE, 1, 0x160, 0);
+	syms[5] = lab_sym("__start_sec", STB_GLOBAL, STT_NOTYPE, 1, 0x180, 0);
+	syms[6] = lab_sym("wlab", STB_WEAK, STT_NOTYPE, 1, 0x1c0, 0);
+	syms[7] = lab_sym("etext", STB_GLOBAL, STT_NOTYPE, 1, 0x200, 0);
+	syms[8] = lab_sym("dat", STB_GLOBAL, STT_NOTYPE, 4, 0x220, 0);
+	memcpy(f + OFF_SYMS, syms, sizeof(syms));
+	memcpy(f + OFF_STR, lab_strtab, sizeof(lab_strtab));
+	/* .text is 0x100-0x200: a label of size 0 ends with it */
+	sh[1] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_EXECINSTR,
+			      .sh_addr = SYN_BASE + 0x100, .sh_offset = 0x100, .sh_size = 0x100 };
+	sh[2] = (Elf64_Shdr){ .sh_type = SHT_SYMTAB, .sh_offset = OFF_SYMS, .sh_size = sizeof(syms),
+			      .sh_link = 3, .sh_info = 1, .sh_entsize = sizeof(Elf64_Sym) };
+	sh[3] = (Elf64_Shdr){ .sh_type = SHT_STRTAB, .sh_offset = OFF_STR,
+			      .sh_size = sizeof(lab_strtab) };
+	sh[4] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_WRITE,
+			      .sh_addr = SYN_BASE + 0x220, .sh_offset = 0x220, .sh_size = 0x20 };
+	memcpy(f + OFF_SHDRS, sh, sizeof(sh));
+
+	r = ldp_elfsym_parse(f, sizeof(f), &s);
+	CHECK(r == 0, "labels: ldp_elfsym_parse returned %d", r);
+	if (r < 0)
+		return;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *got = ldp_elfsym_lookup(s, want[i].off);
+
+		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
+		      "labels: lookup(%#llx) = %s, want %s", (unsigned long long)want[i].off,
+		      str_or_null(got), str_or_null(want[i].name));
+	}
+	CHECK(ldp_elfsym_count(s) == 3, "labels: %zu symbols kept, want 3", ldp_elfsym_count(s));
+	ldp_elfsym_free(s);
+}
+
+static void prog_path(const char *exe, const char *name, char *out, size_t size);
+static uint8_t *slurp(const char *path, size_t *ret_len);
+
+/* A musl executable's entry is crt1's `_start`, a label with no .type: every musl stack's
+ * root frame is named after it. */
+static void test_musl_start(const char *exe)
+{
+	struct ldp_elfsym *s = NULL;
+	char path[4096];
+	uint8_t *buf;
+	size_t len = 0;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	uint64_t off = 0;
+	int found = 0, r;
+
+	prog_path(exe, "musl/hot2", path, sizeof(path));
+	buf = slurp(path, &len);
+	CHECK(buf && len > sizeof(eh), "cannot read %s (make test-bins)", path);
+	if (!buf || len <= sizeof(eh))
+		goto out;
+	memcpy(&eh, buf, sizeof(eh));
+	for (size_t i = 0; i < eh.e_phnum && eh.e_phoff + (i + 1) * sizeof(ph) <= len; i++) {
+		memcpy(&ph, buf + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD && eh.e_entry >= ph.p_vaddr &&
+		    eh.e_entry - ph.p_vaddr < ph.p_filesz) {
+			off = eh.e_entry - ph.p_vaddr + ph.p_offset;
+			found = 1;
+		}
+	}
+	CHECK(found, "%s: its entry is in no PT_LOAD", path);
+	r = ldp_elfsym_open(path, &s);
+	CHECK(r == 0, "ldp_elfsym_open(%s) returned %d", path, r);
+	if (found && r == 0)
+		CHECK(streq(ldp_elfsym_lookup(s, off), "_start"), "%s: its entry is named %s, want _start",
+		      path, str_or_null(ldp_elfsym_lookup(s, off)));
+out:
+	ldp_elfsym_free(s);
+	free(buf);
+}
+
 static void test_go_synthetic(void)
 {
 	static uint8_t p[GO_PCLN_MAX], q[GO_PCLN_MAX];
@@ -1038,6 +1156,7 @@ int main(int argc, char **argv)
 		return len > 0 ? write_seeds(argv[2], exe) : 1;
 
 	test_synthetic();
+	test_labels();
 	test_go_synthetic();
 	test_garbage();
 
@@ -1048,6 +1167,7 @@ int main(int argc, char **argv)
 		test_libc(&maps);
 		test_plt(&maps, exe);
 		test_go_real(exe);
+		test_musl_start(exe);
 	}
 	ldp_maps_free(&maps);
 
