@@ -27,9 +27,10 @@
  *      socket ([agent] rings, the default) -> the ring sampler (ringsamp.c), glibc and musl
  *      alike. With [select] start_after_cpu (20 ms by default) it is deferred with no thread:
  *      our SIGPROF handler and a timer on each thread's CPU clock, the agent's socket looked
- *      for from the handler when the time comes (defer_ring); with 0 it starts at once, once
- *      the agent has said it takes rings. With no collector (preloaded by hand, no agent, or
- *      [agent] rings = false) it stays off (no-collector).
+ *      for from the handler when the time comes (defer_ring; an exec of a static program
+ *      meanwhile registers first, exec_register); with 0 it starts at once, once the agent
+ *      has said it takes rings. With no collector (preloaded by hand, no agent, or [agent]
+ *      rings = false) it stays off (no-collector).
  * A process where it stays off gets no thread, no signal handler and no timer; none gets a
  * thread, a descriptor or a library of ours. What it decided is published in `ldp_state`
  * (state.h) for `ldprof status`. The config file is read with a few system calls (the
@@ -1402,13 +1403,196 @@ EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), v
 	return f(thread, attr, fn, arg);
 }
 
+/* ---- a static program exec'd while the activation waits ---- */
+
+/* With [agent] cover = registered the kernel covers a static program that a registered process
+ * execs (the agent's fork hook passes the mark on, its exec hook decides). A process still
+ * waiting for start_after_cpu has not registered: a short shell running a static tool would
+ * leave it uncovered. So its exec of a file with no ELF interpreter registers first, once per
+ * process (a fork child inherits the mark in the kernel). Costs an exec of a waiting process
+ * a stat, an open and a read (about 5 us here) the first time it runs a file; only a static
+ * image costs the agent's round trip. */
+#define EXEC_PHDRS 16
+#define PT_LOAD_ 1
+#define PT_INTERP_ 3
+
+static long exec_registered; /* the pid that registered here */
+
+/* The files last found to have an interpreter (or to be no ELF: a script): a shell loop
+ * exec'ing the same programs looks at each once, not at every exec (dash's vfork children
+ * write here for their parent). By FNV-1a hash of the name as given (and $PATH when searched);
+ * a collision or a file replaced since costs a static program its coverage, never the
+ * program anything. Only "not static" is kept: a static file is looked at every time, its
+ * exec costing the agent's round trip anyway. */
+#define EXEC_SEEN 16
+static unsigned long exec_dynamic[EXEC_SEEN];
+static unsigned exec_dynamic_next;
+
+static unsigned long fnv(unsigned long h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ul;
+	return h;
+}
+
+static long sys_pread(long fd, void *buf, long n, long off)
+{
+	return sys6(NR_pread64, fd, (long)buf, n, off, 0, 0);
+}
+
+/* 1 when fd is a 64-bit ELF executable with no PT_INTERP (static, static-PIE), 0 when it has
+ * one or is no such ELF, -1 when it cannot tell. The interpreter's header comes before every
+ * PT_LOAD (the ELF spec says so), so the headers up to the first PT_LOAD decide; linkers put
+ * them right after the ELF header, which one read of 1 KiB takes in with them. */
+static int static_elf(long fd)
+{
+	unsigned char b[64 + EXEC_PHDRS * 56];
+	unsigned long phoff;
+	unsigned type, phentsize, phnum, t;
+	long n = sys_pread(fd, b, sizeof(b), 0), m;
+
+	if (n < 64)
+		return n < 0 ? -1 : 0;
+	if (b[0] != 0x7f || b[1] != 'E' || b[2] != 'L' || b[3] != 'F' || b[4] != 2 /* ELFCLASS64 */)
+		return 0;
+	type = b[16] | b[17] << 8;
+	phoff = *(const unsigned long *)(b + 32);
+	phentsize = b[54] | b[55] << 8;
+	phnum = b[56] | b[57] << 8;
+	if ((type != 2 && type != 3) || phentsize != 56 || phnum == 0 || phoff > (1ul << 30))
+		return 0;
+	if (phnum > EXEC_PHDRS)
+		phnum = EXEC_PHDRS;
+	m = (long)(phnum * 56);
+	if (phoff < 64 || phoff + (unsigned long)m > (unsigned long)n) {
+		/* elsewhere in the file */
+		n = sys_pread(fd, b + 64, m, (long)phoff);
+		if (n < 0)
+			return -1;
+		phoff = 64;
+		m = n;
+	}
+	for (long i = 0; i + 56 <= m; i += 56) {
+		t = *(const unsigned *)(b + phoff + i);
+		if (t == PT_INTERP_)
+			return 0;
+		if (t == PT_LOAD_)
+			return 1;
+	}
+	return -1;
+}
+
+/* A regular file opened to read its headers: never a FIFO (the open would wait for a writer)
+ * or a device (opening one may do something). -1 otherwise. */
+static long open_regular(const char *path)
+{
+	unsigned char st[256];
+
+	if (sys_stat(path, st) < 0 || (st_u32(st, ST_MODE) & S_IFMT_) != S_IFREG_)
+		return -1;
+	return sys_open(path, O_RDONLY_ | O_CLOEXEC_ | O_NOCTTY_ | O_NONBLOCK_, 0);
+}
+
+/* The file execvp() would run: file itself when it names a path, else the first of $PATH's
+ * folders (glibc's default when unset) that holds one we can open. -1 when none. */
+static long open_exec(const char *file, int search, char *buf, size_t len)
+{
+	const char *path, *d, *e;
+	size_t fl = slen(file), dl;
+	long fd;
+
+	if (!search || !*file)
+		return open_regular(file);
+	for (const char *c = file; *c; c++)
+		if (*c == '/')
+			return open_regular(file);
+	path = env("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (d = path;; d = e + 1) {
+		for (e = d; *e && *e != ':'; e++)
+			;
+		dl = (size_t)(e - d);
+		if (dl + 1 + fl < len) {
+			char *p = buf;
+
+			if (dl) {
+				memcpy(p, d, dl);
+				p += dl;
+				*p++ = '/';
+			}
+			memcpy(p, file, fl + 1);
+			fd = open_regular(buf);
+			if (fd >= 0)
+				return fd; /* else, as execvp, the next folder */
+		}
+		if (!*e)
+			return -1;
+	}
+}
+
+/* Before an exec of file (by path; search: as execvp; fd >= 0: fexecve's). Also in a vfork
+ * child (dash runs its commands so), which shares its parent's memory: it publishes nothing in
+ * ldp_state, and the pid it leaves in exec_registered is not its parent's. */
+static void exec_register(const char *file, int search, int fd)
+{
+	char buf[512], detail[64], said[112], *p = said, *end = said + sizeof(said) - 1;
+	const char *v;
+	unsigned long h = 0;
+	long pid, own = -1;
+	int st, ok = 0, r;
+
+	if (!agent_sock[0] || !ldp_rs_waiting() || (fd < 0 && !file))
+		return;
+	if (fd < 0) {
+		v = search ? env("PATH") : 0;
+		h = fnv(fnv(0xcbf29ce484222325ul, file), v ? v : "") | 1;
+		for (unsigned i = 0; i < EXEC_SEEN; i++)
+			if (__atomic_load_n(&exec_dynamic[i], __ATOMIC_RELAXED) == h)
+				return;
+	}
+	pid = sys3(NR_getpid, 0, 0, 0);
+	if (__atomic_load_n(&exec_registered, __ATOMIC_RELAXED) == pid)
+		return;
+	if (fd < 0) {
+		fd = own = open_exec(file, search, buf, sizeof(buf));
+		if (fd < 0)
+			return;
+	} else {
+		unsigned char s[256];
+
+		if (sys3(NR_fstat, fd, (long)s, 0) < 0 || (st_u32(s, ST_MODE) & S_IFMT_) != S_IFREG_)
+			return;
+	}
+	st = static_elf(fd);
+	if (own >= 0)
+		sys3(NR_close, own, 0, 0);
+	if (st == 0 && h)
+		__atomic_store_n(&exec_dynamic[__atomic_fetch_add(&exec_dynamic_next, 1, __ATOMIC_RELAXED) %
+					       EXEC_SEEN], h, __ATOMIC_RELAXED);
+	if (st <= 0)
+		return;
+	r = ldp_agentreq_ask(agent_sock, LDP_AGENT_REQ_REGISTER, &ok, detail, sizeof(detail));
+	if (r == 0 && ok)
+		__atomic_store_n(&exec_registered, pid, __ATOMIC_RELAXED);
+	p = put(p, end, outcome_name(r < 0 ? LDP_AG_NONE : ok ? LDP_AG_REGISTERED : LDP_AG_REFUSED));
+	p = put(p, end, " before the exec of a static program (");
+	p = put(p, end, r < 0 ? ldp_agentreq_why(r) : detail);
+	p = put(p, end, ")");
+	*p = 0;
+	if (log_level() <= 1)
+		preload_log(LOG_INFO_, "agent", said);
+}
+
 /* Every exec entry point: glibc's execvp, posix_spawn etc. call internal functions, so a
  * wrapper of execve alone would not see them. posix_spawn and vfork children are not wrapped
  * on purpose: they never run our code. */
-#define EXEC_WRAP(call)                                          \
+#define EXEC_WRAP(file, search, fd, call)                        \
 	do {                                                     \
 		const struct ldp_hooks *ops = active();          \
 		int r;                                           \
+		if (ops)                                         \
+			exec_register(file, search, fd);         \
 		if (ops)                                         \
 			ops->exec_prepare();                     \
 		r = call;                                        \
@@ -1424,31 +1608,31 @@ typedef int (*fexec_fn)(int, char *const *, char *const *);
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	exec3_fn f = (exec3_fn)REAL(execve);
-	EXEC_WRAP(f(path, argv, envp));
+	EXEC_WRAP(path, 0, -1, f(path, argv, envp));
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
 	exec2_fn f = (exec2_fn)REAL(execv);
-	EXEC_WRAP(f(path, argv));
+	EXEC_WRAP(path, 0, -1, f(path, argv));
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
 	exec2_fn f = (exec2_fn)REAL(execvp);
-	EXEC_WRAP(f(file, argv));
+	EXEC_WRAP(file, 1, -1, f(file, argv));
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	exec3_fn f = (exec3_fn)REAL(execvpe);
-	EXEC_WRAP(f(file, argv, envp));
+	EXEC_WRAP(file, 1, -1, f(file, argv, envp));
 }
 
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
 	fexec_fn f = (fexec_fn)REAL(fexecve);
-	EXEC_WRAP(f(fd, argv, envp));
+	EXEC_WRAP(NULL, 0, fd, f(fd, argv, envp));
 }
 
 /* execl* take their arguments on the stack; collect them and hand them to the v-variants.

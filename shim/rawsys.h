@@ -45,6 +45,7 @@
 #define NR_timer_settime 223
 #define NR_timer_delete 226
 #define NR_clock_nanosleep 230
+#define NR_pread64 17
 /* struct stat (x86_64): st_ino at 8 (u64), st_mode at 24 (u32), st_uid at 28 (u32), st_size at 48 (i64) */
 #define ST_INO 8
 #define ST_MODE 24
@@ -107,6 +108,7 @@ static inline long sys_stat(const char *path, void *st) { return sys6(NR_newfsta
 #define NR_timer_settime 110
 #define NR_timer_delete 111
 #define NR_clock_nanosleep 115
+#define NR_pread64 67
 /* struct stat (generic): st_ino at 8 (u64), st_mode at 16 (u32), st_uid at 24 (u32), st_size at 48 (i64) */
 #define ST_INO 8
 #define ST_MODE 16

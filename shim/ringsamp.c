@@ -2518,6 +2518,11 @@ int ldp_rs_hold(void)
 	return pend_hold();
 }
 
+int ldp_rs_waiting(void)
+{
+	return __atomic_load_n(&R.pending, __ATOMIC_SEQ_CST);
+}
+
 void ldp_rs_release(void)
 {
 	pend_release();
@@ -2755,6 +2760,11 @@ const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long afte
 }
 
 int ldp_rs_hold(void)
+{
+	return 0;
+}
+
+int ldp_rs_waiting(void)
 {
 	return 0;
 }

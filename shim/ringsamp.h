@@ -74,6 +74,8 @@ const struct ldp_hooks *ldp_rs_defer(const struct ldp_rs_boot *b, long long afte
  * the maps while an object may be mapped and unmapped again. 1: held, ldp_rs_release() after. */
 int ldp_rs_hold(void);
 void ldp_rs_release(void);
+/* 1 while the deferred activation waits (in a vfork child: its parent's). */
+int ldp_rs_waiting(void);
 /* *why when the program had its own SIGPROF handler at the start (the agent may take it) */
 extern const char ldp_rs_foreign_sigprof[];
 /* The threads with a timer of ours (after ldp_rs_start: the caller and those adopted). */

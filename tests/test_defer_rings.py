@@ -103,6 +103,47 @@ def test_short_programs_never_activate_nor_ask_the_agent(ring_agent, logdir):
     assert not profile_files(logdir)
 
 
+def static_profiles(d):
+    return {p for p, (c, _, _) in profile_files(d).items() if c == "static_fp"}
+
+
+@pytest.mark.parametrize("how", ["fork", "exec", "path"])
+def test_a_short_shell_registers_before_it_execs_a_static_program(ring_agent, logdir, how):
+    """[agent] cover = registered covers a static program a registered process execs. A process
+    still waiting for start_after_cpu has not registered: before it execs a file with no ELF
+    interpreter it registers, so a short shell's static tool is covered (its dynamic execs ask
+    nothing: the test above). fork: the shell's child execs it (dash: a vfork child); exec: the
+    shell itself; path: env's execvp finds it through $PATH."""
+    static = Path(prog("static_fp"))
+    cmd = {"fork": ["sh", "-c", f"{static} 0.3 2>/dev/null; echo rc=$?"],
+           "exec": ["sh", "-c", f"exec {static} 0.3 2>/dev/null"],
+           "path": ["env", f"PATH={static.parent}:/usr/bin:/bin", "static_fp", "0.3"]}[how]
+    before = static_profiles(ring_agent.out)
+    base = run(cmd, timeout=60)
+    r = run(cmd, env=env_after(ring_agent, logdir, None), timeout=60)
+    assert (r.returncode, r.stdout) == (base.returncode, base.stdout), r
+    assert b"static_fp: done" in r.stdout, r
+    deadline = time.monotonic() + 10
+    while not static_profiles(ring_agent.out) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert static_profiles(ring_agent.out) - before, log_of(logdir)
+    log = log_of(logdir)
+    assert len(re.findall(r"agent: registered before the exec of a static program", log)) == 1, log
+    assert "active" not in log, log
+
+
+def test_a_shell_loop_looks_at_each_program_once(ring_agent, logdir):
+    """The check before an exec remembers the files that have an interpreter: a loop of a
+    waiting shell (dash: vfork children, writing into its memory) opens /bin/true once, not at
+    every exec; nothing registers."""
+    cmd = ["strace", "-f", "-qq", "-e", "trace=openat", "sh", "-c",
+           "for i in 1 2 3 4 5 6; do /bin/true; done"]
+    r = run(cmd, env=env_after(ring_agent, logdir, None), timeout=60)
+    assert r.returncode == 0, r
+    assert r.stderr.count(b'openat(AT_FDCWD, "/bin/true"') == 1, r.stderr.decode()
+    assert "agent:" not in log_of(logdir)
+
+
 @pytest.mark.parametrize("libc", LIBCS)
 def test_a_waiting_process_has_our_handler_and_nothing_else(libc, ring_agent, logdir):
     # glibc's sleep uses no CPU; musl's burn 30 s of it, far below the hour
@@ -537,16 +578,17 @@ def test_the_rings_hand_over_registers_so_static_children_are_covered(ring_agent
     """The agent registers a process when it takes its ring (the activation asks nothing): a
     program that has activated then starts a static one, which the agent samples from the
     kernel (`cover = registered`: the child inherits the mark at fork). One that never
-    activates never registered: its static child is not covered (docs/agent.md)."""
+    activates registers in the child (Python's vfork child) before its exec of the static
+    program, and only then (docs/agent.md)."""
     env = env_after(ring_agent, logdir, None if after == "default" else after)
     before = set(profile_files(ring_agent.out))
     r = run([sys.executable, "-c", BURN_THEN_STATIC, prog("static_fp")], env=env, timeout=60)
     assert r.returncode == 0, r
+    log = log_of(logdir)
     if after == "1h":
-        time.sleep(2)
-        got = [p for p, (c, _, _) in profile_files(ring_agent.out).items() if p not in before]
-        assert not got, got
-        return
+        assert "active" not in log and log.count("agent: registered before the exec of a static program") == 1, log
+    else:
+        assert "before the exec" not in log and re.search(r"info: active pid=\d+ ", log), log
     deadline = time.monotonic() + 10
     got = []
     while not got and time.monotonic() < deadline:
