@@ -83,6 +83,7 @@ struct ldp_collector {
 	unsigned nprocs;
 	struct ldp_collector_stats st;
 	struct ldp_collector_limits lim;
+	pid_t tree;               /* ldp_collector_tree: other users' rings from its descendants only */
 	uint64_t tsc0;            /* the TSC and the monotonic clock at start: the TSC's rate */
 	int64_t mono0;
 };
@@ -449,6 +450,21 @@ static int recv_ring(int conn, int *ringfd)
 	return 0;
 }
 
+#define TREE_DEPTH 256
+
+/* Is pid a descendant of root, now? Its parents read from /proc one by one: a parent that
+ * exits meanwhile ends the walk (-ESRCH), as does a daemon reparented away from the tree. */
+static int in_tree(pid_t pid, pid_t root)
+{
+	for (int i = 0; i < TREE_DEPTH && pid > 1; i++) {
+		if (ldp_proc_ppid(pid, &pid) < 0)
+			return 0;
+		if (pid == root)
+			return 1;
+	}
+	return 0;
+}
+
 /* One connection: its message, its ring, its peer. 0, -EAGAIN (no message yet: keep it), or
  * -errno (refused). */
 int ldp_collector_take(struct ldp_collector *c, int conn, pid_t *taken)
@@ -465,6 +481,19 @@ int ldp_collector_take(struct ldp_collector *c, int conn, pid_t *taken)
 	r = ldp_peer_get(conn, &pid, &uid, &pidfd, NULL);
 	if (r < 0)
 		goto out;
+	/* the peer still there after the walk: its pid was not reused meanwhile */
+	if (c->tree && uid != geteuid() &&
+	    (!in_tree(pid, c->tree) || (pidfd >= 0 && ldp_peer_exited(pidfd)))) {
+		struct ldp_ring ring;
+
+		/* said in the ring, so that its sampler stops instead of filling it for nobody */
+		if (ldp_ring_attach(ringfd, &ring) == 0) {
+			ldp_ring_refuse(&ring, LDP_RING_REFUSED);
+			ldp_ring_detach(&ring);
+		}
+		r = -EPERM;
+		goto out;
+	}
 	r = add(c, pid, uid, &pidfd, ringfd);
 	if (r == 0 && taken)
 		*taken = pid;
@@ -478,6 +507,8 @@ out:
 		if (r == -EDQUOT)
 			say(c, 1, "collector: a ring of uid %u refused: past the limit on rings",
 			    (unsigned)uid);
+		else if (r == -EPERM)
+			say(c, 1, "collector: a ring of uid %u refused: not of this tree", (unsigned)uid);
 		else if (r == -ERANGE)
 			say(c, 1, "collector: a ring of uid %u refused: it samples faster than %lld Hz",
 			    (unsigned)uid, (long long)(1000000000LL / c->period_ns));
@@ -530,6 +561,11 @@ int ldp_collector_adopt(struct ldp_collector *c, pid_t pid, int ringfd)
 void ldp_collector_limit(struct ldp_collector *c, const struct ldp_collector_limits *l)
 {
 	c->lim = *l;
+}
+
+void ldp_collector_tree(struct ldp_collector *c, pid_t root)
+{
+	c->tree = root;
 }
 
 int ldp_collector_room(const struct ldp_collector *c, uid_t uid)

@@ -71,6 +71,11 @@ struct ldp_collector_limits {
 	uint64_t bytes_per_uid, bytes;
 };
 void ldp_collector_limit(struct ldp_collector *c, const struct ldp_collector_limits *l);
+/* `ldprof run` as root: a ring of a uid other than the collector's own is taken only from a
+ * descendant of root (a program of the tree that switched user: setpriv, a service dropping
+ * its privileges before an exec); its socket is open to every user for them. Without a call,
+ * whoever can connect is taken (the socket's mode decides). */
+void ldp_collector_tree(struct ldp_collector *c, pid_t root);
 /* 1 when a ring of the smallest size from uid would be taken now. */
 int ldp_collector_room(const struct ldp_collector *c, uid_t uid);
 

@@ -469,6 +469,39 @@ const struct ldp_map *ldp_maps_find(const struct ldp_maps *m, uint64_t addr)
 	return &m->maps[lo - 1];
 }
 
+int ldp_proc_stat_ppid(const char *buf, size_t len, pid_t *ppid)
+{
+	/* comm may hold anything, ')' included: the fields go on after the last ')' */
+	const char *p = memrchr(buf, ')', len), *end = buf + len;
+	long v = 0;
+	int digits = 0;
+
+	/* ") S PPID ": the state, then the parent */
+	if (!p || end - p < 5 || p[1] != ' ' || p[3] != ' ')
+		return -EPROTO;
+	for (p += 4; p < end && *p >= '0' && *p <= '9' && digits < 10; p++, digits++)
+		v = v * 10 + (*p - '0');
+	if (!digits || v > INT32_MAX || (p < end && *p != ' ' && *p != '\n'))
+		return -EPROTO;
+	*ppid = (pid_t)v;
+	return 0;
+}
+
+int ldp_proc_ppid(pid_t pid, pid_t *ppid)
+{
+	char path[64], *buf = NULL;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	r = ldp_read_file(path, O_NOCTTY, 4096, &buf, &len);
+	if (r < 0)
+		return r;
+	r = ldp_proc_stat_ppid(buf, len, ppid);
+	free(buf);
+	return r;
+}
+
 int ldp_proc_uids(pid_t pid, uid_t *real, uid_t *eff)
 {
 	char path[64], *buf = NULL, *s;

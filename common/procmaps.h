@@ -63,4 +63,10 @@ int ldp_proc_path(pid_t pid, const char *what, char *buf, size_t len);
  * Returns 0, -EPROTO when the line is missing, or -errno. */
 int ldp_proc_uids(pid_t pid, uid_t *real, uid_t *eff);
 
+/* The parent of process pid, from /proc/PID/stat. 0 or -errno. */
+int ldp_proc_ppid(pid_t pid, pid_t *ppid);
+/* The same from the text of a /proc/PID/stat (len bytes, not NUL-terminated); -EPROTO when
+ * it is not one. */
+int ldp_proc_stat_ppid(const char *buf, size_t len, pid_t *ppid);
+
 #endif

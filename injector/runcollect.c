@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,6 +56,28 @@ static void no_problem(void *ctx, const struct ldp_config_problem *p)
 {
 	(void)ctx;
 	(void)p; /* `ldprof run` has said already (run_config_ok) */
+}
+
+/* As root, a program of the tree may switch user before an exec (setpriv, a service
+ * dropping its privileges): its ring comes from that user. The folder becomes 0711 (entered,
+ * not listed) and the socket 0666, and the collector takes other users' rings from this
+ * process's descendants only (ldp_collector_tree). The chmod() by path is safe here: the
+ * folder is still 0700 and ours alone, nobody can put anything else at that name. */
+static int open_to_the_tree(struct ldp_runcollect *rc)
+{
+	int dfd, r = 0;
+
+	if (chmod(rc->sock, 0666) < 0)
+		return -errno;
+	dfd = open(rc->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fchmod(dfd, 0711) < 0)
+		r = -errno;
+	close(dfd);
+	if (r == 0)
+		ldp_collector_tree(rc->c, getpid());
+	return r;
 }
 
 int ldp_runcollect_new(const struct ldp_config *cfg, struct ldp_runcollect **ret, char *err,
@@ -105,6 +128,14 @@ int ldp_runcollect_new(const struct ldp_config *cfg, struct ldp_runcollect **ret
 	if (r < 0) {
 		snprintf(err, errlen, "cannot listen at %s: %s", rc->sock, strerror(-r));
 		goto fail;
+	}
+	if (geteuid() == 0) {
+		r = open_to_the_tree(rc);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot open %s to the tree's other users: %s", rc->sock,
+				 strerror(-r));
+			goto fail;
+		}
 	}
 	r = ldp_deliver_sender_start(rc->d);
 	if (r < 0) {

@@ -5,12 +5,14 @@ import os
 import re
 import shutil
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from agentlib import world  # noqa: F401  (a fixture)
-from conftest import (LDPROF, SHIM, Stacks, clean_env, ldprof_run, prog, profile_files,
+from conftest import (LDPROF, SHIM, Stacks, clean_env, ldprof_for_all, ldprof_run, prog, profile_files,
                       profiles_for, read_log, read_profile, run)
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
@@ -57,6 +59,47 @@ def test_run_hz_option(outdir):
     st = Stacks(profiles_for(outdir, comm="burn"))
     assert st.profiles[0].period == 1_000_000
     assert st.total() >= 0.95 * 400, f"{st.total()} samples for 0.4 s at 1000 Hz"
+
+
+def test_run_as_root_collects_a_program_that_switches_user_and_no_stranger(world):
+    """As root, `ldprof run` collects a program of its tree that switches user before an exec
+    (setpriv): the collector's socket is open to every user for it (folder 0711, socket 0666),
+    and another user's ring is taken only from the run's descendants. A process of that user
+    outside the tree that finds the socket is refused, said in its ring so that it stops
+    sampling; both run as they would without ldprof."""
+    ldp = ldprof_for_all(world, progs=("burn",))
+    burn, shim, out = world / "bin" / "burn", world / "lib" / SHIM.name, world / "out"
+    sockfile, gate = world / "sock.txt", world / "gate"
+    script = (f'echo "$LDPROF_COLLECTOR" > {sockfile}; {" ".join(NOBODY)} {burn} 300; '
+              f'while [ ! -e {gate} ]; do sleep 0.05; done')
+    tree = subprocess.Popen([ldp, "run", "-o", str(out), "--", "sh", "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=clean_env(LDPROF_LOG_LEVEL="info"))
+    try:
+        deadline = time.monotonic() + 20
+        while not (sockfile.exists() and sockfile.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sock = sockfile.read_text().strip()
+        assert stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode) == 0o711
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o666
+        stranger = run(NOBODY + ["env", f"LD_PRELOAD={shim}", f"LDPROF_COLLECTOR={sock}",
+                                 "LDPROF_SELECT_START_AFTER_CPU=0", str(burn), "300"], timeout=60)
+        base = run(NOBODY + [str(burn), "300"], timeout=60)
+        assert (stranger.returncode, stranger.stderr) == (base.returncode, base.stderr), stranger
+        assert re.fullmatch(rb"burn: done pid=\d+\n", stranger.stdout), stranger
+        gate.touch()
+        stdout, stderr = tree.communicate(timeout=60)
+    finally:
+        if tree.poll() is None:
+            tree.kill()
+            tree.wait()
+    assert tree.returncode == 0 and re.fullmatch(rb"burn: done pid=\d+\n", stdout), (stdout, stderr)
+    mine, theirs = (int(re.search(rb"pid=(\d+)", b)[1]) for b in (stdout, stranger.stdout))
+    pids = {pid for c, pid, _ in profile_files(out).values() if c == "burn"}
+    assert pids == {mine}, (pids, mine, theirs)
+    st = Stacks(sorted(p for p, (c, _, _) in profile_files(out).items() if c == "burn"))
+    assert st.with_func("burn_loop") >= 0.9 * st.total() and st.total() >= 20, st.dump()
+    log = read_log(out)
+    assert "a ring of uid 65534 refused: not of this tree" in log, log
 
 
 def test_run_log_goes_to_log_file_env(world):

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * fuzz_procmaps.c — libFuzzer target for ldp_maps_parse() and ldp_maps_find()
- * (common/procmaps.c). The input is not NUL-terminated: the parser must not read past it.
+ * (common/procmaps.c), and ldp_proc_stat_ppid() on the same bytes (a /proc/PID/stat whose comm
+ * its process chose). The input is not NUL-terminated: the parsers must not read past it.
  *
  * Oracle: on any input, no crash, no ASan/UBSan report, no leak, and the call returns 0 or
  * -ENOMEM. On success: there are no more mappings than '\n' in the input; each has start < end,
@@ -33,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t probe;
 	int r;
 
+	{
+		pid_t ppid = -1;
+
+		r = ldp_proc_stat_ppid(text, size, &ppid);
+		if ((r != 0 && r != -EPROTO) || (r == 0 && ppid < 0))
+			abort();
+	}
 	r = ldp_maps_parse(text, size, &m);
 	if (r < 0) {
 		if (r != -ENOMEM)

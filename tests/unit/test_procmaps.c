@@ -122,6 +122,40 @@ static __attribute__((noinline)) int marker(int x)
 	return x * 3 + 1;
 }
 
+/* The parent from /proc/PID/stat: after the last ')' of comm, whatever comm holds. */
+static void test_stat_ppid(void)
+{
+	static const struct {
+		const char *text;
+		int r;
+		pid_t ppid;
+	} cases[] = {
+		{ "3393 (cat) R 13857 13857 17262 0 -1\n", 0, 13857 },
+		{ "7 (a) b) S 1 7 7 0\n", 0, 1 },            /* ')' inside comm */
+		{ "7 (x) S 0 0 0", 0, 0 },                   /* the parent of PID 1 */
+		{ "8 (y) Z 42", 0, 42 },                     /* at the very end */
+		{ "9 (z) S 12a 1", -EPROTO, 0 },             /* not a number */
+		{ "9 (z) S ", -EPROTO, 0 },                  /* cut */
+		{ "9 (z) S", -EPROTO, 0 },
+		{ "9 (z) S 99999999999 1", -EPROTO, 0 },     /* too large */
+		{ "9 z S 1 1", -EPROTO, 0 },                 /* no comm */
+	};
+	pid_t ppid;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r;
+
+		ppid = -1;
+		r = ldp_proc_stat_ppid(cases[i].text, strlen(cases[i].text), &ppid);
+		CHECK(r == cases[i].r && (r < 0 || ppid == cases[i].ppid), "stat_ppid(%s) = %d, %d",
+		      cases[i].text, r, (int)ppid);
+	}
+	/* our own, and a missing one */
+	CHECK(ldp_proc_ppid(getpid(), &ppid) == 0 && ppid == getppid(), "ldp_proc_ppid(self) = %d, want %d",
+	      (int)ppid, (int)getppid());
+	CHECK(ldp_proc_ppid(INT32_MAX, &ppid) < 0, "ldp_proc_ppid of no process");
+}
+
 static void test_self(void)
 {
 	int (*volatile fn)(int) = marker;
@@ -240,6 +274,7 @@ static void test_leaderless(void)
 int main(void)
 {
 	test_handcrafted();
+	test_stat_ppid();
 	test_self();
 	test_exec_only();
 	test_leaderless();
