@@ -29,6 +29,7 @@
 #include "fileio.h"
 #include "perfmap.h"
 #include "procmaps.h"
+#include "shimstate.h"
 #include "stackprof.h"
 
 #define MIN_SLOTS 1024u
@@ -575,6 +576,13 @@ static const char *thread_name(const struct ldp_stackprof_out *out, struct name_
 	return c->e[i].name;
 }
 
+/* ids[i] of a mapping of libldprof.so: its frames are left out of every stack. The shim's
+ * code a program passes through (the thread start's trampoline, the wrappers of
+ * pthread_create, dlopen, exec...) is not the program's: without it a stack reads as it would
+ * without ldprof (start_thread, then the thread's function), the wrapper's own time going to
+ * its caller. */
+#define OURS INT64_MIN
+
 /* One sample: its frames as locations, its labels. */
 static int add_sample(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *ids,
 		      const struct entry *e, struct ldp_pprof_label *labels, size_t nlabels)
@@ -588,7 +596,7 @@ static int add_sample(struct ldp_stackprof *sp, struct ldp_pprof *pp, int64_t *i
 		const char *fn = NULL;
 		int64_t mid = 0, loc;
 
-		if (!a)
+		if (!a || (m && ids[m - sp->maps.maps] == OURS))
 			continue;
 		if (m) {
 			const struct ldp_elfsym *syms = symfile_get(sp, m);
@@ -633,6 +641,9 @@ int ldp_stackprof_build(struct ldp_stackprof *sp, const struct ldp_stackprof_out
 		goto out;
 	/* what a JIT compiler named since the last refresh (it may be gone: then what was read) */
 	perfmap_update(sp);
+	for (size_t i = 0; i < sp->maps.n; i++)
+		if (ldp_shimstate_is_shim_path(sp->maps.maps[i].path))
+			ids[i] = OURS;
 	/* the main executable's mappings first: pprof and Parca take mapping 1 as the binary */
 	for (size_t i = 0; i < sp->maps.n; i++) {
 		const struct ldp_map *m = &sp->maps.maps[i];

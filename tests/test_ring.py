@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import (LDPROF, PROGS, SHIM, Stacks, clean_env, ldprof_run, preload_env, prog, profile_files, profiles_for,
-                      read_log, run, status_of)
+                      read_log, read_profile, run, status_of)
 
 HZ = 499
 LIBCS = ["glibc", "musl"]
@@ -185,6 +185,33 @@ def test_debian_programs_unwound_to_libc_start_main(cmd, comm, outdir):
     assert st.total() > 50, st.dump()
     ok = st.with_any(["__libc_start_main", "__libc_start_call_main"])
     assert ok >= 0.97 * st.total(), f"{ok}/{st.total()} reach __libc_start_main\n" + st.dump()
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_no_frame_of_ours_in_the_profile(libc, outdir):
+    """The shim's code a program passes through (the trampoline every thread it starts runs
+    first, the pthread_create wrapper) is not the program's: the stacks read as without ldprof,
+    the thread's function right under its libc's thread start (glibc's start_thread; musl's
+    `start`, which stripped musl leaves unnamed), and no mapping of ours in the profile."""
+    exe = prog("hot2") if libc == "glibc" else PROGS / "musl" / "hot2"
+    r = ring_run([exe, "400"], outdir)
+    assert r.returncode == 0, r
+    seen = 0
+    for path in profiles_for(outdir, comm="hot2"):
+        p = read_profile(path)
+        names = [p.s(m["filename"]) for m in p.mappings]
+        assert not [n for n in names if n.endswith("/libldprof.so")], names
+        for s in p.samples:
+            f = p.frames(s)
+            if "worker" not in f:
+                continue
+            seen += 1
+            under = p.mapping_of(p._loc[s["locs"][f.index("worker") + 1]])
+            assert under and re.search(r"/(libc\.so\.6|libc\.so|ld-musl-x86_64\.so\.1)$",
+                                       p.s(under["filename"])), (f, under and p.s(under["filename"]))
+            if libc == "glibc":
+                assert f[f.index("worker") + 1] == "start_thread", f
+    assert seen > 0
 
 
 def test_musl_gcc_default_build_without_eh_frame_hdr(outdir):
