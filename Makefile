@@ -71,8 +71,9 @@ deps:
 # Every process on a host pays for loading it: -Os and -z noseparate-code give two PT_LOAD
 # segments instead of four, which measured (tests/bench/spawn, 500 paired runs of /bin/true)
 # 11 us cheaper than the default layout: as cheap as an empty preloaded object.
-FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c shim/mapsline.c
-$(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/hooks.h \
+FIRST_STAGE_SRC := shim/preload.c shim/select.c shim/agentreq.c shim/ringsamp.c shim/cfi.c shim/mapsline.c \
+	shim/exechdr.c
+$(SHIM): $(FIRST_STAGE_SRC) shim/select.h shim/agentreq.h shim/rawsys.h shim/state.h shim/hooks.h shim/exechdr.h \
 	shim/ringsamp.h shim/cfi.h common/ring.h common/agentproto.h shim/preload.map
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Os -g -fPIC -shared -nostdlib -ffreestanding -fno-stack-protector \
@@ -224,6 +225,14 @@ $(B)/tests/fuzz/fuzz_mapsline: tests/fuzz/fuzz_mapsline.c shim/mapsline.c shim/m
 $(B)/tests/fuzz/fuzz_mapsline-replay: tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c shim/mapsline.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c
+
+# The first stage's look at a file a waiting process execs (is it static?).
+$(B)/tests/fuzz/fuzz_exechdr: tests/fuzz/fuzz_exechdr.c shim/exechdr.c shim/exechdr.h
+	@mkdir -p $(dir $@)
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Ishim -o $@ tests/fuzz/fuzz_exechdr.c shim/exechdr.c
+$(B)/tests/fuzz/fuzz_exechdr-replay: tests/fuzz/fuzz_exechdr.c tests/fuzz/replay.c shim/exechdr.c shim/exechdr.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_exechdr.c tests/fuzz/replay.c shim/exechdr.c
 
 # ======================================================================================
 # --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---

@@ -55,6 +55,7 @@
 
 #include "agentproto.h"
 #include "agentreq.h"
+#include "exechdr.h"
 #include "hooks.h"
 #include "rawsys.h"
 #include "ringsamp.h"
@@ -1412,10 +1413,6 @@ EXPORT int pthread_create(void *thread, const void *attr, void *(*fn)(void *), v
  * process (a fork child inherits the mark in the kernel). Costs an exec of a waiting process
  * a stat, an open and a read (about 5 us here) the first time it runs a file; only a static
  * image costs the agent's round trip. */
-#define EXEC_PHDRS 16
-#define PT_LOAD_ 1
-#define PT_INTERP_ 3
-
 static long exec_registered; /* the pid that registered here */
 
 /* The files last found to have an interpreter (or to be no ELF: a script): a shell loop
@@ -1441,45 +1438,22 @@ static long sys_pread(long fd, void *buf, long n, long off)
 }
 
 /* 1 when fd is a 64-bit ELF executable with no PT_INTERP (static, static-PIE), 0 when it has
- * one or is no such ELF, -1 when it cannot tell. The interpreter's header comes before every
- * PT_LOAD (the ELF spec says so), so the headers up to the first PT_LOAD decide; linkers put
- * them right after the ELF header, which one read of 1 KiB takes in with them. */
+ * one or is no such ELF, -1 when it cannot tell (exechdr.c). Linkers put the program headers
+ * right after the ELF header, which one read of 1 KiB takes in with them. */
 static int static_elf(long fd)
 {
-	unsigned char b[64 + EXEC_PHDRS * 56];
+	unsigned char b[64 + LDP_EXECHDR_PHDRS * LDP_EXECHDR_PHENT];
 	unsigned long phoff;
-	unsigned type, phentsize, phnum, t;
-	long n = sys_pread(fd, b, sizeof(b), 0), m;
+	long n = sys_pread(fd, b, sizeof(b), 0), len;
 
-	if (n < 64)
-		return n < 0 ? -1 : 0;
-	if (b[0] != 0x7f || b[1] != 'E' || b[2] != 'L' || b[3] != 'F' || b[4] != 2 /* ELFCLASS64 */)
+	if (n < 0)
+		return -1;
+	if (!ldp_exechdr_head(b, n, &phoff, &len))
 		return 0;
-	type = b[16] | b[17] << 8;
-	phoff = *(const unsigned long *)(b + 32);
-	phentsize = b[54] | b[55] << 8;
-	phnum = b[56] | b[57] << 8;
-	if ((type != 2 && type != 3) || phentsize != 56 || phnum == 0 || phoff > (1ul << 30))
-		return 0;
-	if (phnum > EXEC_PHDRS)
-		phnum = EXEC_PHDRS;
-	m = (long)(phnum * 56);
-	if (phoff < 64 || phoff + (unsigned long)m > (unsigned long)n) {
-		/* elsewhere in the file */
-		n = sys_pread(fd, b + 64, m, (long)phoff);
-		if (n < 0)
-			return -1;
-		phoff = 64;
-		m = n;
-	}
-	for (long i = 0; i + 56 <= m; i += 56) {
-		t = *(const unsigned *)(b + phoff + i);
-		if (t == PT_INTERP_)
-			return 0;
-		if (t == PT_LOAD_)
-			return 1;
-	}
-	return -1;
+	if (phoff >= 64 && phoff + (unsigned long)len <= (unsigned long)n)
+		return ldp_exechdr_static(b + phoff, len);
+	n = sys_pread(fd, b, len, (long)phoff); /* elsewhere in the file */
+	return n < 0 ? -1 : ldp_exechdr_static(b, n);
 }
 
 /* A regular file opened to read its headers: never a FIFO (the open would wait for a writer)
