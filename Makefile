@@ -192,12 +192,6 @@ clean:
 $(B)/tests/unit/test_select: tests/unit/test_select.c shim/select.c shim/select.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_select.c shim/select.c
-$(B)/tests/fuzz/fuzz_select: tests/fuzz/fuzz_select.c shim/select.c shim/select.h
-	@mkdir -p $(dir $@)
-	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_select.c shim/select.c
-$(B)/tests/fuzz/fuzz_select-replay: tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c shim/select.h
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_select.c tests/fuzz/replay.c shim/select.c
 
 # The first stage's ldprof-agent client, against a real socket server thread.
 $(B)/tests/unit/test_agentreq: tests/unit/test_agentreq.c shim/agentreq.c shim/agentreq.h shim/rawsys.h \
@@ -210,29 +204,18 @@ $(B)/tests/unit/test_cfi: tests/unit/test_cfi.c shim/cfi.c shim/cfi.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/unit/test_cfi.c shim/cfi.c -lunwind -ldl
 
-# The fast path's .eh_frame reader is fuzzed too (its input comes from any loaded object).
-$(B)/tests/fuzz/fuzz_cfi: tests/fuzz/fuzz_cfi.c shim/cfi.c shim/cfi.h
+# The first stage's parsers of hostile bytes, each fuzzed on its own with its module alone:
+# the [select] rules and config scan, the fast path's .eh_frame reader (any loaded object),
+# the /proc/self/maps reader (the deferred activation), the look at a file a waiting process
+# execs (is it static?).
+SHIM_FUZZ := select cfi mapsline exechdr
+$(SHIM_FUZZ:%=$(B)/tests/fuzz/fuzz_%): $(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c shim/%.c shim/%.h
 	@mkdir -p $(dir $@)
-	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_cfi.c shim/cfi.c
-$(B)/tests/fuzz/fuzz_cfi-replay: tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c shim/cfi.h
+	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< shim/$*.c
+$(SHIM_FUZZ:%=$(B)/tests/fuzz/fuzz_%-replay): $(B)/tests/fuzz/fuzz_%-replay: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
+		shim/%.c shim/%.h
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ tests/fuzz/fuzz_cfi.c tests/fuzz/replay.c shim/cfi.c
-
-# The shim's /proc/self/maps reader (the ring sampler's deferred activation).
-$(B)/tests/fuzz/fuzz_mapsline: tests/fuzz/fuzz_mapsline.c shim/mapsline.c shim/mapsline.h
-	@mkdir -p $(dir $@)
-	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Ishim -o $@ tests/fuzz/fuzz_mapsline.c shim/mapsline.c
-$(B)/tests/fuzz/fuzz_mapsline-replay: tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c shim/mapsline.h
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_mapsline.c tests/fuzz/replay.c shim/mapsline.c
-
-# The first stage's look at a file a waiting process execs (is it static?).
-$(B)/tests/fuzz/fuzz_exechdr: tests/fuzz/fuzz_exechdr.c shim/exechdr.c shim/exechdr.h
-	@mkdir -p $(dir $@)
-	$(Q)clang $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -Ishim -o $@ tests/fuzz/fuzz_exechdr.c shim/exechdr.c
-$(B)/tests/fuzz/fuzz_exechdr-replay: tests/fuzz/fuzz_exechdr.c tests/fuzz/replay.c shim/exechdr.c shim/exechdr.h
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Ishim -o $@ tests/fuzz/fuzz_exechdr.c tests/fuzz/replay.c shim/exechdr.c
+	$(Q)$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -o $@ $< tests/fuzz/replay.c shim/$*.c
 
 # ======================================================================================
 # --- eBPF agent: build/sbin/ldprof-agent (libbpf, CO-RE, BPF skeleton) ---
