@@ -1439,16 +1439,6 @@ int ldp_elfsym_section(int fd, const char *name, uint64_t max, void **buf, size_
 	return r;
 }
 
-/* 1 when s's entries are in strictly increasing order of offset, as finish() and
- * ldp_elfsym_merge() leave every table. */
-static int by_offset(const struct ldp_elfsym *s)
-{
-	for (size_t i = 1; i < s->n; i++)
-		if (s->syms[i - 1].start >= s->syms[i].start)
-			return 0;
-	return 1;
-}
-
 int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 {
 	size_t n = 0, total = 0, pos = 0;
@@ -1474,12 +1464,12 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 		free(arena);
 		return -ENOMEM;
 	}
-	/* into's entries first at equal offsets (pref 0): its names win. The names go into the
-	 * arena in the same order either way: into's, then from's. */
-	if (by_offset(into) && by_offset(from)) {
-		/* Both in order (always, for tables made here): one pass merges them, in the order
-		 * sorting would give. into's entries wait at the end of v; an entry is written at
-		 * i + j <= from->n + i, never past the next of into's to be read. */
+	/* Both tables are in strictly increasing order of offset (finish() and this function
+	 * leave every table so): one pass merges them, into's entry first at an equal offset, so
+	 * that its name wins. The names go into the arena into's first, then from's. into's
+	 * entries wait at the end of v; an entry is written at i + j <= from->n + i, never past the
+	 * next of into's to be read. */
+	{
 		struct sym *a = v + from->n;
 		size_t i = 0, j = 0;
 
@@ -1504,27 +1494,11 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 				j++;
 			}
 		}
-	} else {
-		for (int k = 0; k < 2; k++) {
-			const struct ldp_elfsym *s = k ? from : into;
-
-			for (size_t i = 0; i < s->n; i++) {
-				size_t l = strlen(s->names + s->syms[i].name) + 1;
-
-				memcpy(arena + pos, s->names + s->syms[i].name, l);
-				v[n++] = (struct sym){ s->syms[i].start, s->syms[i].size, (uint32_t)pos, (uint32_t)k };
-				pos += l;
-			}
-		}
-		sort_syms(v, n);
 	}
 	pos = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (pos && v[pos - 1].start == v[i].start) {
-			if (sym_less(&v[i], &v[pos - 1])) /* only after sort_syms(): into's first */
-				v[pos - 1] = v[i];
-			continue;
-		}
+		if (pos && v[pos - 1].start == v[i].start)
+			continue; /* from's, at an offset into has */
 		v[pos++] = v[i];
 	}
 	n = pos;

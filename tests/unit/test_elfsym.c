@@ -728,27 +728,15 @@ static Elf64_Sym lab_sym(const char *name, int bind, int type, uint16_t shndx, u
 	return s;
 }
 
-static void test_labels(void)
+static void make_labels(uint8_t *f)
 {
-	static const struct {
-		uint64_t off;
-		const char *name;
-	} want[] = {
-		{ 0x11f, NULL },  { 0x120, "lab" },  { 0x13f, "lab" },  { 0x140, "lab" },
-		{ 0x15f, "lab" }, { 0x160, "func" }, { 0x16f, "func" }, { 0x170, NULL },
-		{ 0x180, NULL },  { 0x1c0, "wlab" }, { 0x1ff, "wlab" }, { 0x200, NULL },
-		{ 0x220, NULL },
-	};
-	uint8_t f[SYN_SIZE];
 	Elf64_Ehdr eh = ehdr(ET_DYN, 1, OFF_SHDRS, 5);
 	Elf64_Phdr ph = { .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_vaddr = SYN_BASE,
 			  .p_filesz = SYN_SIZE, .p_memsz = SYN_SIZE, .p_align = 0x1000 };
 	Elf64_Shdr sh[5] = { 0 };
 	Elf64_Sym syms[10] = { 0 };
-	struct ldp_elfsym *s = NULL;
-	int r;
 
-	memset(f, 0, sizeof(f));
+	memset(f, 0, SYN_SIZE);
 	memcpy(f, &eh, sizeof(eh));
 	memcpy(f + sizeof(eh), &ph, sizeof(ph));
 	syms[1] = lab_sym("lab", STB_GLOBAL, STT_NOTYPE, 1, 0x120, 0);
@@ -771,7 +759,24 @@ static void test_labels(void)
 	sh[4] = (Elf64_Shdr){ .sh_type = SHT_PROGBITS, .sh_flags = SHF_ALLOC | SHF_WRITE,
 			      .sh_addr = SYN_BASE + 0x220, .sh_offset = 0x220, .sh_size = 0x20 };
 	memcpy(f + OFF_SHDRS, sh, sizeof(sh));
+}
 
+static void test_labels(void)
+{
+	static const struct {
+		uint64_t off;
+		const char *name;
+	} want[] = {
+		{ 0x11f, NULL },  { 0x120, "lab" },  { 0x13f, "lab" },  { 0x140, "lab" },
+		{ 0x15f, "lab" }, { 0x160, "func" }, { 0x16f, "func" }, { 0x170, NULL },
+		{ 0x180, NULL },  { 0x1c0, "wlab" }, { 0x1ff, "wlab" }, { 0x200, NULL },
+		{ 0x220, NULL },
+	};
+	uint8_t f[SYN_SIZE];
+	struct ldp_elfsym *s = NULL;
+	int r;
+
+	make_labels(f);
 	r = ldp_elfsym_parse(f, sizeof(f), &s);
 	CHECK(r == 0, "labels: ldp_elfsym_parse returned %d", r);
 	if (r < 0)
@@ -785,6 +790,53 @@ static void test_labels(void)
 	}
 	CHECK(ldp_elfsym_count(s) == 3, "labels: %zu symbols kept, want 3", ldp_elfsym_count(s));
 	ldp_elfsym_free(s);
+}
+
+/* Two tables merged in one pass (a debug file's into the original's, debuginfo.c): in offset
+ * order, the first table's entry kept where both have one (foo against dat at 0x300). */
+static void test_merge(void)
+{
+	static const struct {
+		uint64_t off;
+		const char *name;
+	} want[] = {
+		{ 0x11f, NULL },   { 0x120, "lab" },    { 0x160, "func" },   { 0x170, NULL },
+		{ 0x1c0, "wlab" }, { 0x1ff, "wlab" },   { 0x200, NULL },     { 0x300, "foo" },
+		{ 0x31f, "foo" },  { 0x340, "nosize" }, { 0x380, "sized" },  { 0x3e0, "aaa_local" },
+	};
+	uint8_t f[SYN_SIZE], g[SYN_SIZE];
+	struct ldp_elfsym *a = NULL, *b = NULL, *c = NULL;
+
+	Elf64_Sym dat = lab_sym("dat", STB_GLOBAL, STT_FUNC, 1, 0x300, 0x10);
+
+	make_synthetic(f);
+	make_labels(g);
+	/* the labels' table gets a function where the synthetic one has foo */
+	memcpy(g + OFF_SYMS + 8 * sizeof(Elf64_Sym), &dat, sizeof(dat));
+	CHECK(ldp_elfsym_parse(f, sizeof(f), &a) == 0 && ldp_elfsym_parse(g, sizeof(g), &b) == 0 &&
+		      ldp_elfsym_parse(f, sizeof(f), &c) == 0,
+	      "merge: the tables");
+	if (!a || !b || !c)
+		goto out;
+	CHECK(ldp_elfsym_merge(a, b) == 0 && ldp_elfsym_count(a) == 8, "merge: %zu entries, want 8",
+	      ldp_elfsym_count(a));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *got = ldp_elfsym_lookup(a, want[i].off);
+
+		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
+		      "merge: lookup(%#llx) = %s, want %s", (unsigned long long)want[i].off,
+		      str_or_null(got), str_or_null(want[i].name));
+	}
+	/* the other way round: at 0x300 the first table's dat stays */
+	CHECK(ldp_elfsym_merge(b, c) == 0 && ldp_elfsym_count(b) == 8 &&
+		      streq(ldp_elfsym_lookup(b, 0x300), "dat") && streq(ldp_elfsym_lookup(b, 0x340), "nosize"),
+	      "merge: into the labels' table: %zu entries, %s at 0x300", ldp_elfsym_count(b),
+	      str_or_null(ldp_elfsym_lookup(b, 0x300)));
+	CHECK(ldp_elfsym_merge(a, NULL) == 0 && ldp_elfsym_count(a) == 8, "merge: nothing into a table");
+out:
+	ldp_elfsym_free(a);
+	ldp_elfsym_free(b);
+	ldp_elfsym_free(c);
 }
 
 static void prog_path(const char *exe, const char *name, char *out, size_t size);
@@ -1157,6 +1209,7 @@ int main(int argc, char **argv)
 
 	test_synthetic();
 	test_labels();
+	test_merge();
 	test_go_synthetic();
 	test_garbage();
 
