@@ -67,6 +67,8 @@ static int open_to_the_tree(struct ldp_runcollect *rc)
 {
 	int dfd, r = 0;
 
+	/* the rule before the door: no connection of another user is taken without it */
+	ldp_collector_tree(rc->c, getpid());
 	if (chmod(rc->sock, 0666) < 0)
 		return -errno;
 	dfd = open(rc->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -75,8 +77,6 @@ static int open_to_the_tree(struct ldp_runcollect *rc)
 	if (fchmod(dfd, 0711) < 0)
 		r = -errno;
 	close(dfd);
-	if (r == 0)
-		ldp_collector_tree(rc->c, getpid());
 	return r;
 }
 
