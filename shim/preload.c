@@ -40,8 +40,8 @@
  * It also carries the interposed functions (pthread_create, clone, exec*, sigaction, signal,
  * dlopen, dlclose, set*id, unshare, setns, chroot, prctl, syscall): only the preloaded object
  * comes before libc in symbol lookup. Each wrapper finds the real function with
- * dlsym(RTLD_NEXT) on first use (sigaction, on glibc, is its __sigaction) and calls the sampler's hook (hooks.h) only once the sampler is on; otherwise it is a
- * plain pass-through.
+ * dlsym(RTLD_NEXT) on first use (sigaction, on glibc, is its __sigaction) and calls the
+ * sampler's hook (hooks.h) only once the sampler is on; otherwise it is a plain pass-through.
  *
  * Its refusals (5, a sampler that cannot start) go to LDPROF_LOG_FILE, or without one to
  * syslog (one datagram to /dev/log); routine decisions only to LDPROF_LOG_FILE.
@@ -235,6 +235,7 @@ static int log_level(void);
  * LDPROF_LOG_FILE. Never in a secure-execution process, whose environment is not trusted
  * (checked here too, although the constructor returns before any line for those). */
 static unsigned st_u32(const unsigned char *st, int off) { return *(const unsigned *)(st + off); }
+static int is_regular(const unsigned char *st) { return (st_u32(st, ST_MODE) & S_IFMT_) == S_IFREG_; }
 
 #define LDP_AT_EUID 12
 
@@ -302,7 +303,7 @@ static void preload_log(int level, const char *what, const char *detail)
 			    O_NOCTTY_, 0644);
 	if (fd < 0)
 		return;
-	if (sys3(NR_fstat, fd, (long)st, 0) == 0 && (st_u32(st, ST_MODE) & S_IFMT_) == S_IFREG_)
+	if (sys3(NR_fstat, fd, (long)st, 0) == 0 && is_regular(st))
 		sys3(NR_write, fd, (long)line, p - line);
 	sys3(NR_close, fd, 0, 0);
 }
@@ -399,36 +400,49 @@ static const char *outcome_name(int outcome)
 	}
 }
 
-/* Asks the agent, publishes the outcome in ldp_state and says it in a few words into said.
- * Possibly from a signal handler (the deferred activation, a program's sigaction): raw system
- * calls and plain stores only. */
-static int agent_request(const char *socket_path, const char *request, char *said,
-			 unsigned long said_len)
+/* Asks the agent; says the outcome in a few words into said, note after its name. Returns the
+ * outcome (LDP_AG_*), detail what the agent said or why there was no answer. Raw system calls
+ * and plain stores only: possibly from a signal handler, or a vfork child. */
+static int agent_ask(const char *socket_path, const char *request, const char *note, char *detail,
+		     unsigned long detail_len, char *said, unsigned long said_len)
 {
-	char detail[sizeof(ldp_state.agent_detail)], *p = said, *end = said + said_len - 1;
+	char *p = said, *end = said + said_len - 1;
 	int ok = 0, outcome, r;
-	size_t i = 0;
 
-	r = ldp_agentreq_ask(socket_path, request, &ok, detail, sizeof(detail));
+	r = ldp_agentreq_ask(socket_path, request, &ok, detail, detail_len);
 	if (r < 0) {
 		outcome = LDP_AG_NONE;
-		*put(detail, detail + sizeof(detail) - 1, ldp_agentreq_why(r)) = 0;
+		*put(detail, detail + detail_len - 1, ldp_agentreq_why(r)) = 0;
 	} else if (!ok) {
 		outcome = LDP_AG_REFUSED;
 	} else {
 		outcome = starts_with(request, LDP_AGENT_REQ_REGISTER) ? LDP_AG_REGISTERED : LDP_AG_SAMPLING;
 	}
-	for (; detail[i] && i + 1 < sizeof(ldp_state.agent_detail); i++)
-		ldp_state.agent_detail[i] = detail[i];
-	ldp_state.agent_detail[i] = 0;
-	ldp_state.agent = outcome;
 	p = put(p, end, outcome_name(outcome));
+	if (note)
+		p = put(p, end, note);
 	if (detail[0]) {
 		p = put(p, end, " (");
 		p = put(p, end, detail);
 		p = put(p, end, ")");
 	}
 	*p = 0;
+	return outcome;
+}
+
+/* agent_ask(), the outcome published in ldp_state. Possibly from a signal handler (the
+ * deferred activation, a program's sigaction). */
+static int agent_request(const char *socket_path, const char *request, char *said,
+			 unsigned long said_len)
+{
+	char detail[sizeof(ldp_state.agent_detail)];
+	int outcome = agent_ask(socket_path, request, NULL, detail, sizeof(detail), said, said_len);
+	size_t i = 0;
+
+	for (; detail[i] && i + 1 < sizeof(ldp_state.agent_detail); i++)
+		ldp_state.agent_detail[i] = detail[i];
+	ldp_state.agent_detail[i] = 0;
+	ldp_state.agent = outcome;
 	return outcome;
 }
 
@@ -1462,7 +1476,7 @@ static long open_regular(const char *path)
 {
 	unsigned char st[256];
 
-	if (sys_stat(path, st) < 0 || (st_u32(st, ST_MODE) & S_IFMT_) != S_IFREG_)
+	if (sys_stat(path, st) < 0 || !is_regular(st))
 		return -1;
 	return sys_open(path, O_RDONLY_ | O_CLOEXEC_ | O_NOCTTY_ | O_NONBLOCK_, 0);
 }
@@ -1510,11 +1524,11 @@ static long open_exec(const char *file, int search, char *buf, size_t len)
  * ldp_state, and the pid it leaves in exec_registered is not its parent's. */
 static void exec_register(const char *file, int search, int fd)
 {
-	char buf[512], detail[64], said[112], *p = said, *end = said + sizeof(said) - 1;
+	char buf[512], detail[sizeof(ldp_state.agent_detail)], said[112];
 	const char *v;
 	unsigned long h = 0;
 	long pid, own = -1;
-	int st, ok = 0, r;
+	int st;
 
 	if (!agent_sock[0] || !ldp_rs_waiting() || (fd < 0 && !file))
 		return;
@@ -1535,7 +1549,7 @@ static void exec_register(const char *file, int search, int fd)
 	} else {
 		unsigned char s[256];
 
-		if (sys3(NR_fstat, fd, (long)s, 0) < 0 || (st_u32(s, ST_MODE) & S_IFMT_) != S_IFREG_)
+		if (sys3(NR_fstat, fd, (long)s, 0) < 0 || !is_regular(s))
 			return;
 	}
 	st = static_elf(fd);
@@ -1546,14 +1560,9 @@ static void exec_register(const char *file, int search, int fd)
 					       EXEC_SEEN], h, __ATOMIC_RELAXED);
 	if (st <= 0)
 		return;
-	r = ldp_agentreq_ask(agent_sock, LDP_AGENT_REQ_REGISTER, &ok, detail, sizeof(detail));
-	if (r == 0 && ok)
+	if (agent_ask(agent_sock, LDP_AGENT_REQ_REGISTER, " before the exec of a static program", detail,
+		      sizeof(detail), said, sizeof(said)) == LDP_AG_REGISTERED)
 		__atomic_store_n(&exec_registered, pid, __ATOMIC_RELAXED);
-	p = put(p, end, outcome_name(r < 0 ? LDP_AG_NONE : ok ? LDP_AG_REGISTERED : LDP_AG_REFUSED));
-	p = put(p, end, " before the exec of a static program (");
-	p = put(p, end, r < 0 ? ldp_agentreq_why(r) : detail);
-	p = put(p, end, ")");
-	*p = 0;
 	if (log_level() <= 1)
 		preload_log(LOG_INFO_, "agent", said);
 }
@@ -1565,10 +1574,10 @@ static void exec_register(const char *file, int search, int fd)
 	do {                                                     \
 		const struct ldp_hooks *ops = active();          \
 		int r;                                           \
-		if (ops)                                         \
+		if (ops) {                                       \
 			exec_register(file, search, fd);         \
-		if (ops)                                         \
 			ops->exec_prepare();                     \
+		}                                                \
 		r = call;                                        \
 		if (ops)                                         \
 			ops->exec_failed();                      \
