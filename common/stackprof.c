@@ -641,14 +641,15 @@ int ldp_stackprof_build(struct ldp_stackprof *sp, const struct ldp_stackprof_out
 		goto out;
 	/* what a JIT compiler named since the last refresh (it may be gone: then what was read) */
 	perfmap_update(sp);
-	for (size_t i = 0; i < sp->maps.n; i++)
-		if (ldp_shimstate_is_shim_path(sp->maps.maps[i].path))
-			ids[i] = OURS;
 	/* the main executable's mappings first: pprof and Parca take mapping 1 as the binary */
 	for (size_t i = 0; i < sp->maps.n; i++) {
 		const struct ldp_map *m = &sp->maps.maps[i];
 		const struct ldp_elfsym *syms;
 
+		if (ldp_shimstate_is_shim_path(m->path)) {
+			ids[i] = OURS;
+			continue;
+		}
 		if (m->perms[2] != 'x' || !sp->exe[0] || strcmp(m->path, sp->exe))
 			continue;
 		syms = symfile_get(sp, m);
