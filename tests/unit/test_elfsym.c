@@ -157,12 +157,27 @@ static int parse_code(const uint8_t *f, size_t len)
 	return r;
 }
 
+/* What a lookup at an offset must give (NULL: no name). */
+struct want_name {
+	uint64_t off;
+	const char *name;
+};
+
+static void check_names(const struct ldp_elfsym *s, const char *what, const struct want_name *want,
+			size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *got = ldp_elfsym_lookup(s, want[i].off);
+
+		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
+		      "%s: lookup(%#llx) = %s, want %s", what, (unsigned long long)want[i].off,
+		      str_or_null(got), str_or_null(want[i].name));
+	}
+}
+
 static void test_synthetic(void)
 {
-	static const struct {
-		uint64_t off;
-		const char *name;
-	} want[] = {
+	static const struct want_name want[] = {
 		{ 0x2ff, NULL },     { 0x300, "foo" },    { 0x31f, "foo" },    { 0x320, NULL },
 		{ 0x33f, NULL },     { 0x340, "nosize" }, { 0x37f, "nosize" }, { 0x380, "sized" },
 		{ 0x38f, "sized" },  { 0x390, NULL },     { 0x3a0, NULL },     { 0x3b0, NULL },
@@ -182,13 +197,7 @@ static void test_synthetic(void)
 	CHECK(r == 0, "synthetic: ldp_elfsym_parse returned %d", r);
 	if (r < 0)
 		return;
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *got = ldp_elfsym_lookup(s, want[i].off);
-
-		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
-		      "synthetic: lookup(%#llx) = %s, want %s", (unsigned long long)want[i].off,
-		      str_or_null(got), str_or_null(want[i].name));
-	}
+	check_names(s, "synthetic", want, sizeof(want) / sizeof(want[0]));
 	CHECK(ldp_elfsym_count(s) == 5, "synthetic: %zu symbols kept, want 5", ldp_elfsym_count(s));
 	r = ldp_elfsym_get(s, 0, &start, &size, &name);
 	CHECK(r == 0 && start == 0x300 && size == 0x20 && streq(name, "foo"),
@@ -763,10 +772,7 @@ static void make_labels(uint8_t *f)
 
 static void test_labels(void)
 {
-	static const struct {
-		uint64_t off;
-		const char *name;
-	} want[] = {
+	static const struct want_name want[] = {
 		{ 0x11f, NULL },  { 0x120, "lab" },  { 0x13f, "lab" },  { 0x140, "lab" },
 		{ 0x15f, "lab" }, { 0x160, "func" }, { 0x16f, "func" }, { 0x170, NULL },
 		{ 0x180, NULL },  { 0x1c0, "wlab" }, { 0x1ff, "wlab" }, { 0x200, NULL },
@@ -781,13 +787,7 @@ static void test_labels(void)
 	CHECK(r == 0, "labels: ldp_elfsym_parse returned %d", r);
 	if (r < 0)
 		return;
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *got = ldp_elfsym_lookup(s, want[i].off);
-
-		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
-		      "labels: lookup(%#llx) = %s, want %s", (unsigned long long)want[i].off,
-		      str_or_null(got), str_or_null(want[i].name));
-	}
+	check_names(s, "labels", want, sizeof(want) / sizeof(want[0]));
 	CHECK(ldp_elfsym_count(s) == 3, "labels: %zu symbols kept, want 3", ldp_elfsym_count(s));
 	ldp_elfsym_free(s);
 }
@@ -796,10 +796,7 @@ static void test_labels(void)
  * order, the first table's entry kept where both have one (foo against dat at 0x300). */
 static void test_merge(void)
 {
-	static const struct {
-		uint64_t off;
-		const char *name;
-	} want[] = {
+	static const struct want_name want[] = {
 		{ 0x11f, NULL },   { 0x120, "lab" },    { 0x160, "func" },   { 0x170, NULL },
 		{ 0x1c0, "wlab" }, { 0x1ff, "wlab" },   { 0x200, NULL },     { 0x300, "foo" },
 		{ 0x31f, "foo" },  { 0x340, "nosize" }, { 0x380, "sized" },  { 0x3e0, "aaa_local" },
@@ -820,13 +817,7 @@ static void test_merge(void)
 		goto out;
 	CHECK(ldp_elfsym_merge(a, b) == 0 && ldp_elfsym_count(a) == 8, "merge: %zu entries, want 8",
 	      ldp_elfsym_count(a));
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *got = ldp_elfsym_lookup(a, want[i].off);
-
-		CHECK(want[i].name ? streq(got, want[i].name) : got == NULL,
-		      "merge: lookup(%#llx) = %s, want %s", (unsigned long long)want[i].off,
-		      str_or_null(got), str_or_null(want[i].name));
-	}
+	check_names(a, "merge", want, sizeof(want) / sizeof(want[0]));
 	/* the other way round: at 0x300 the first table's dat stays */
 	CHECK(ldp_elfsym_merge(b, c) == 0 && ldp_elfsym_count(b) == 8 &&
 		      streq(ldp_elfsym_lookup(b, 0x300), "dat") && streq(ldp_elfsym_lookup(b, 0x340), "nosize"),
@@ -840,44 +831,33 @@ out:
 }
 
 static void prog_path(const char *exe, const char *name, char *out, size_t size);
-static uint8_t *slurp(const char *path, size_t *ret_len);
 
 /* A musl executable's entry is crt1's `_start`, a label with no .type: every musl stack's
  * root frame is named after it. */
 static void test_musl_start(const char *exe)
 {
+	struct ldp_elfsym_loads loads = { 0 };
 	struct ldp_elfsym *s = NULL;
-	char path[4096];
-	uint8_t *buf;
-	size_t len = 0;
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph;
+	char path[4096], bid[128];
+	Elf64_Ehdr eh = { 0 };
 	uint64_t off = 0;
-	int found = 0, r;
+	int fd, found = 0, r;
 
 	prog_path(exe, "musl/hot2", path, sizeof(path));
-	buf = slurp(path, &len);
-	CHECK(buf && len > sizeof(eh), "cannot read %s (make test-bins)", path);
-	if (!buf || len <= sizeof(eh))
-		goto out;
-	memcpy(&eh, buf, sizeof(eh));
-	for (size_t i = 0; i < eh.e_phnum && eh.e_phoff + (i + 1) * sizeof(ph) <= len; i++) {
-		memcpy(&ph, buf + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-		if (ph.p_type == PT_LOAD && eh.e_entry >= ph.p_vaddr &&
-		    eh.e_entry - ph.p_vaddr < ph.p_filesz) {
-			off = eh.e_entry - ph.p_vaddr + ph.p_offset;
-			found = 1;
-		}
-	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
+		      ldp_elfsym_read_loads(fd, &loads, bid, sizeof(bid)) == 0,
+	      "cannot read %s (make test-bins)", path);
+	if (fd >= 0)
+		close(fd);
+	found = offset_of(&loads, eh.e_entry, &off) == 0;
 	CHECK(found, "%s: its entry is in no PT_LOAD", path);
 	r = ldp_elfsym_open(path, &s);
 	CHECK(r == 0, "ldp_elfsym_open(%s) returned %d", path, r);
 	if (found && r == 0)
 		CHECK(streq(ldp_elfsym_lookup(s, off), "_start"), "%s: its entry is named %s, want _start",
 		      path, str_or_null(ldp_elfsym_lookup(s, off)));
-out:
 	ldp_elfsym_free(s);
-	free(buf);
 }
 
 static void test_go_synthetic(void)
