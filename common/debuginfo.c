@@ -195,7 +195,11 @@ out:
 int ldp_debuginfo_add_original(int fd, uint64_t max_bytes, struct ldp_elfsym *into)
 {
 	struct ldp_elfsym *own = NULL;
-	int r = ldp_elfsym_open_fd(fd, max_bytes, &own);
+	/* A debug file that names functions has the link's whole .symtab, of which .dynsym is a
+	 * part: reading .dynsym again would cost a glibc program's collector a third of a
+	 * millisecond (libc's 2,800 functions) and add no name. */
+	int r = ldp_elfsym_count(into) ? ldp_elfsym_open_plt_fd(fd, max_bytes, &own)
+				       : ldp_elfsym_open_fd(fd, max_bytes, &own);
 
 	if (r == 0)
 		r = ldp_elfsym_merge(into, own);

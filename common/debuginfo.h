@@ -41,8 +41,9 @@ int ldp_debuginfo_by_build_id(const char *build_id, const struct ldp_elfsym_load
 			      const char *debug_root, uint64_t max_bytes, struct ldp_elfsym **ret);
 
 /* A separate debug file's .plt holds no code (NOBITS): adds to into, a debug file's table, the
- * functions of the original open on fd (its PLT stubs, NAME@plt, and .dynsym), into's names
- * winning where both name an offset. max_bytes as for ldp_elfsym_open_fd(). Returns 0 or
+ * functions of the original open on fd: its PLT stubs (NAME@plt), and its .dynsym when into
+ * names no function (a debug file stripped of its .symtab), into's names winning where both
+ * name an offset. max_bytes as for ldp_elfsym_open_fd(). Returns 0 or
  * -errno (into unchanged). */
 int ldp_debuginfo_add_original(int fd, uint64_t max_bytes, struct ldp_elfsym *into);
 

