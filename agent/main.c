@@ -868,7 +868,7 @@ static void loop(struct agent *a, int one_shot, double duration)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int64_t deadline = duration > 0 ? mono_ns() + (int64_t)(duration * 1e9) : 0;
-	int64_t next_tick = mono_ns() + TICK_NS, next_drain = 0;
+	int64_t next_tick = mono_ns() + TICK_NS;
 	int efd = epoll_create1(EPOLL_CLOEXEC);
 
 	if (efd >= 0) {
@@ -882,9 +882,12 @@ static void loop(struct agent *a, int one_shot, double duration)
 	}
 	while (!stop) {
 		struct epoll_event evs[4];
-		/* the rings are drained every LDP_COLLECTOR_TICK_MS, as `ldprof run` drains them */
-		int wait_ms = a->coll ? LDP_COLLECTOR_TICK_MS : (int)(TICK_NS / 1000000);
-		int64_t now;
+		int64_t now = mono_ns();
+		int wait_ms = next_tick > now ? (int)((next_tick - now + 999999) / 1000000) : 0;
+
+		/* the rings are drained as often as the collector asks, as `ldprof run` drains them */
+		if (a->coll && ldp_collector_wait_ms(a->coll) < wait_ms)
+			wait_ms = ldp_collector_wait_ms(a->coll);
 
 		if (efd >= 0)
 			epoll_wait(efd, evs, 4, wait_ms);
@@ -894,10 +897,8 @@ static void loop(struct agent *a, int one_shot, double duration)
 			ring_buffer__consume(a->rb);
 		if (a->srv)
 			ldp_server_handle(a->srv);
-		if (a->coll && mono_ns() >= next_drain) {
+		if (a->coll && !ldp_collector_wait_ms(a->coll))
 			ldp_collector_tick(a->coll);
-			next_drain = mono_ns() + LDP_COLLECTOR_TICK_MS * 1000000LL;
-		}
 		now = mono_ns();
 		if (now >= next_tick) {
 			if (a->cv)

@@ -5,11 +5,19 @@
  * A process's ring arrives on a SEQPACKET connection as one "LDPA1 ring" message carrying the
  * memfd; the connection is closed at once (the process never waits for it). The process is
  * the connection's peer (peer.c: a pidfd of the very process that connected). From then on
- * each tick drains its ring into its profile; the mappings are read again every 250 ms while
- * it lives (profile.c keeps the last snapshot once it is gone), and the pidfd says when it has
+ * each tick drains its ring into its profile; the mappings are read again while it lives
+ * (profile.c keeps the last snapshot once it is gone): 250 ms after a sample the snapshot
+ * cannot place (an object dlopen()ed, code a JIT compiled since), every second otherwise
+ * (a library unloaded, another mapped where it was); and the pidfd says when it has
  * ended: its ring is drained a last time and its profile shipped. A second ring from the same
  * pid is a new image (exec): the first one's samples are drained and shipped before the new
  * image's mappings are read.
+ *
+ * Ticks come as often as the busiest ring needs: a ring holds about 250 ms of its process's
+ * samples when it is made, and a tick drains each ring before a third of its slots can fill at
+ * the rate its last drain saw (50 ms at most apart, 125 ms at least). Each wake-up costs the
+ * collector tens of microseconds on a virtual machine; at a fixed 50 ms they were most of
+ * what `ldprof run` cost a second of a program's run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +43,10 @@
 
 #define NAMES 64              /* thread names remembered per process */
 #define ENDING_NS 10000000000LL /* a last window waits this long for its symbol tables */
-#define REFRESH_NS 250000000LL /* a process's mappings read again this often */
+#define REFRESH_NS 250000000LL /* a process's mappings read again this soon when a sample needs it */
+#define REFRESH_IDLE_NS 1000000000LL /* ... and this often otherwise */
+#define TICK_MIN_NS (LDP_COLLECTOR_TICK_MS * 1000000LL)
+#define TICK_MAX_NS 125000000LL
 #define DRAIN_MAX 4096        /* samples taken from one ring per tick */
 #define MAX_PROCS 4096
 /* Connections accepted whose message has not come yet (a process sends it right after it
@@ -56,6 +67,8 @@ struct proc {
 	struct ldp_ring ring;
 	struct ldp_agent_prof *prof;
 	int64_t refreshed_ns, shipped_ns;
+	int64_t drained_ns, every_ns; /* the last drain; how soon this ring wants the next */
+	bool stale;               /* a sample the snapshot could not place: refresh soon */
 	int64_t ended_ns;         /* gone, its last window waiting for symbol tables (0: alive) */
 	int exec_seen;            /* the ring's exec mark: nothing more comes from it */
 	struct tname names[NAMES];
@@ -78,6 +91,7 @@ struct ldp_collector {
 	struct ldp_deliver *d;
 	struct ldp_symcache *sc;
 	int64_t period_ns, flush_ns;
+	int64_t due_ns;            /* when the next tick is due */
 	ldp_collector_log_fn log;
 	struct proc *procs;
 	unsigned nprocs;
@@ -148,6 +162,7 @@ int ldp_collector_new(const char *sock_path, struct ldp_deliver *d, struct ldp_s
 	c->sc = sc;
 	c->period_ns = period_ns;
 	c->flush_ns = flush_ns;
+	c->due_ns = mono_ns() + TICK_MAX_NS;
 	c->log = log;
 	c->tsc0 = tsc();
 	c->mono0 = mono_ns();
@@ -262,6 +277,8 @@ static void one_sample(void *ctx, const struct ldp_ring_sample *s)
 		dc->c->st.samples++;
 		dc->c->st.weight += w;
 	}
+	if (!p->stale && ldp_agent_prof_unmapped(p->prof, s->frames, s->nframes))
+		p->stale = true;
 }
 
 /* The header's counters grow in the process: take what they grew by since the last look,
@@ -287,14 +304,39 @@ static void counters(struct ldp_collector *c, struct proc *p)
 #undef GROW
 }
 
-static void drain(struct ldp_collector *c, struct proc *p)
+static unsigned drain(struct ldp_collector *c, struct proc *p)
 {
 	struct drain_ctx dc = { c, p };
 	uint64_t bad = p->ring.bad;
+	unsigned n;
 
-	ldp_ring_drain(&p->ring, one_sample, &dc, DRAIN_MAX);
+	n = ldp_ring_drain(&p->ring, one_sample, &dc, DRAIN_MAX);
 	c->st.bad += p->ring.bad - bad;
 	counters(c, p);
+	return n;
+}
+
+/* The tick's drain of a live ring, and when the next one is due: before a third of the slots
+ * can fill at the rate this one saw, which leaves room for the rate to triple (threads
+ * started, say) before a sample is lost. Soonest when samples were lost, a lap was taken, or
+ * a slot is stuck (it is skipped after a few drains). */
+static void drain_paced(struct ldp_collector *c, struct proc *p, int64_t now)
+{
+	uint64_t dropped = c->st.dropped;
+	int64_t dt = now - p->drained_ns;
+	unsigned n = drain(c, p);
+
+	if (c->st.dropped != dropped || n >= p->ring.nslots || p->ring.stuck_drains || dt <= 0)
+		p->every_ns = TICK_MIN_NS;
+	else if (!n)
+		p->every_ns = TICK_MAX_NS;
+	else
+		p->every_ns = dt * (int64_t)p->ring.nslots / (3 * (int64_t)n);
+	if (p->every_ns < TICK_MIN_NS)
+		p->every_ns = TICK_MIN_NS;
+	if (p->every_ns > TICK_MAX_NS)
+		p->every_ns = TICK_MAX_NS;
+	p->drained_ns = now;
 }
 
 static void ship(struct ldp_collector *c, struct proc *p)
@@ -353,6 +395,16 @@ static int over_limit(const struct ldp_collector *c, uid_t uid, uint64_t len)
 	return 0;
 }
 
+/* A ring just taken is drained within the shortest tick: its pace is not known yet, and a
+ * fast producer's ring holds little more than 125 ms. */
+static void tick_soon(struct ldp_collector *c)
+{
+	int64_t soon = mono_ns() + TICK_MIN_NS;
+
+	if (c->due_ns > soon)
+		c->due_ns = soon;
+}
+
 /* The ring in ringfd (the caller's to close) as pid's, uid's; *pidfd (of pid) becomes the
  * collector's on success. 0 or -errno. */
 static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ringfd)
@@ -395,7 +447,9 @@ static int add(struct ldp_collector *c, pid_t pid, uid_t uid, int *pidfd, int ri
 	p->uid = uid;
 	p->pidfd = *pidfd;
 	*pidfd = -1;
-	p->refreshed_ns = p->shipped_ns = mono_ns();
+	p->refreshed_ns = p->shipped_ns = p->drained_ns = mono_ns();
+	p->every_ns = TICK_MIN_NS;
+	tick_soon(c);
 	p->next = c->procs;
 	c->procs = p;
 	c->nprocs++;
@@ -632,9 +686,16 @@ void ldp_collector_accept(struct ldp_collector *c)
 	}
 }
 
+int ldp_collector_wait_ms(const struct ldp_collector *c)
+{
+	int64_t left = c->due_ns - mono_ns();
+
+	return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+}
+
 void ldp_collector_tick(struct ldp_collector *c)
 {
-	int64_t now = mono_ns();
+	int64_t now = mono_ns(), every = TICK_MAX_NS;
 	struct proc *p, *next;
 
 	for (unsigned i = 0; i < c->npend;) {
@@ -662,7 +723,7 @@ void ldp_collector_tick(struct ldp_collector *c)
 				end(c, p);
 			continue;
 		}
-		drain(c, p);
+		drain_paced(c, p, now);
 		/* an exec: what the ring held is this image's, named with the mappings read
 		 * before it; the new image hands a ring of its own */
 		if (p->exec_seen) {
@@ -673,9 +734,10 @@ void ldp_collector_tick(struct ldp_collector *c)
 		}
 		/* after the drain: samples taken before a new mapping appeared are named with the
 		 * mappings they were taken with */
-		if (now - p->refreshed_ns >= REFRESH_NS) {
+		if (now - p->refreshed_ns >= (p->stale ? REFRESH_NS : REFRESH_IDLE_NS)) {
 			ldp_agent_prof_refresh(p->prof);
 			p->refreshed_ns = now;
+			p->stale = false;
 			/* An exec between the drain and that read: the mappings read may be the new
 			 * image's. Its mark went into the ring before the exec, so a drain now finds
 			 * it, and the read is taken back: what the ring held is the old image's. */
@@ -691,7 +753,10 @@ void ldp_collector_tick(struct ldp_collector *c)
 		}
 		if (now - p->shipped_ns >= c->flush_ns)
 			ship(c, p);
+		if (p->every_ns < every)
+			every = p->every_ns;
 	}
+	c->due_ns = mono_ns() + every;
 }
 
 void ldp_collector_stats(const struct ldp_collector *c, struct ldp_collector_stats *ret)

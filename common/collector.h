@@ -86,9 +86,13 @@ int ldp_collector_fd(const struct ldp_collector *c);
  * without its message waits on the set, a second at most. */
 void ldp_collector_accept(struct ldp_collector *c);
 /* Drains the rings; ends the profiles of processes that are gone; ships the windows that are
- * due. Call it every LDP_COLLECTOR_TICK_MS. */
+ * due. Call it when ldp_collector_wait_ms() says 0: the next tick is due LDP_COLLECTOR_TICK_MS
+ * after one when a ring fills fast, up to 125 ms when none does, and within
+ * LDP_COLLECTOR_TICK_MS of a ring being taken (see collector.c). */
 #define LDP_COLLECTOR_TICK_MS 50
 void ldp_collector_tick(struct ldp_collector *c);
+/* Milliseconds until the next tick is due (0: now), for the caller's poll. */
+int ldp_collector_wait_ms(const struct ldp_collector *c);
 
 struct ldp_collector_stats {
 	uint64_t rings;          /* rings taken */

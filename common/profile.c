@@ -131,6 +131,11 @@ int ldp_agent_prof_refresh(struct ldp_agent_prof *p)
 	return ldp_stackprof_refresh(p->sp);
 }
 
+bool ldp_agent_prof_unmapped(const struct ldp_agent_prof *p, const uint64_t *frames, uint32_t n)
+{
+	return ldp_stackprof_unmapped(p->sp, frames, n);
+}
+
 int ldp_agent_prof_refresh_undo(struct ldp_agent_prof *p)
 {
 	return ldp_stackprof_refresh_undo(p->sp);

@@ -9,6 +9,7 @@
 #define LDP_AGENT_PROFILE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -48,6 +49,8 @@ void ldp_agent_prof_set_source(struct ldp_agent_prof *p, const char *source);
  * /proc/PID/maps, a comparison, a readlink and a read of comm: no symbol table is read again.
  * Keeps the previous snapshot when the process has already gone. Returns 0 or -errno. */
 int ldp_agent_prof_refresh(struct ldp_agent_prof *p);
+/* ldp_stackprof_unmapped(): frames that the snapshot cannot place (a refresh is due). */
+bool ldp_agent_prof_unmapped(const struct ldp_agent_prof *p, const uint64_t *frames, uint32_t n);
 /* ldp_stackprof_refresh_undo(): the snapshot before the last refresh, if it changed. */
 int ldp_agent_prof_refresh_undo(struct ldp_agent_prof *p);
 

@@ -490,8 +490,8 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp)
 		 * with it: read what its new mappings need now. Our own files stay reachable, so
 		 * the shim reads only the ones its samples hit, at build. */
 		for (size_t i = 0; sp->pid && i < sp->maps.n; i++)
-			if (sp->maps.maps[i].perms[2] == 'x')
-				symfile_get(sp, &sp->maps.maps[i]);
+			if (sp->maps.maps[i].perms[2] == 'x' && !ldp_shimstate_is_shim_path(sp->maps.maps[i].path))
+				symfile_get(sp, &sp->maps.maps[i]); /* our frames are left out (build) */
 	}
 	/* the executable changes only with an exec, which changes every mapping; comm changes
 	 * whenever the process renames itself */
@@ -535,6 +535,20 @@ int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp)
 	memcpy(sp->exe, sp->prev_exe, sizeof(sp->exe));
 	sp->has_prev = 0;
 	return 1;
+}
+
+bool ldp_stackprof_unmapped(const struct ldp_stackprof *sp, const uint64_t *frames, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		const struct ldp_map *m;
+
+		if (!frames[k])
+			continue;
+		m = ldp_maps_find(&sp->maps, frames[k]);
+		if (!m || (jit_map(m) && (!sp->pm || !ldp_perfmap_lookup(sp->pm, frames[k]))))
+			return true;
+	}
+	return false;
 }
 
 /* Mapping ids are added lazily, one per executable line of maps used. */

@@ -16,6 +16,7 @@
 #define LDP_STACKPROF_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -91,6 +92,10 @@ int ldp_stackprof_refresh(struct ldp_stackprof *sp);
  * read: the samples it holds are the old image's). Returns 1 when it did, 0 when there was no
  * change to take back. */
 int ldp_stackprof_refresh_undo(struct ldp_stackprof *sp);
+/* Whether the snapshot misses a mapping these frames need: an address in no mapping of it, or
+ * in code of no file that its perf map does not name (yet). A collector reads the mappings
+ * again soon after such a sample, and seldom otherwise. */
+bool ldp_stackprof_unmapped(const struct ldp_stackprof *sp, const uint64_t *frames, uint32_t n);
 /* The snapshot's comm ("unknown" before any) and executable ("" when unknown). */
 const char *ldp_stackprof_comm(const struct ldp_stackprof *sp);
 const char *ldp_stackprof_exe(const struct ldp_stackprof *sp);

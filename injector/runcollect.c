@@ -4,7 +4,7 @@
  *
  * The socket lives in a folder of its own, mode 0700, under $XDG_RUNTIME_DIR or /tmp; only
  * the tree's user (and root) can connect. The loop polls the socket and the child's pidfd,
- * and ticks the collector every LDP_COLLECTOR_TICK_MS; a network endpoint is served by
+ * and ticks the collector as often as it asks; a network endpoint is served by
  * deliver.c's sender thread, so a slow endpoint never delays the drains. Log lines go where
  * the tree's go ([log] file, LDPROF_LOG_FILE), never to our stdio, which is the program's.
  */
@@ -155,31 +155,18 @@ fail:
 	return r;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ldp_runcollect_wait(struct ldp_runcollect *rc, pid_t child, int *status)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-	int64_t next = mono_ms() + LDP_COLLECTOR_TICK_MS;
 	pid_t w;
 
 	for (;;) {
 		struct pollfd p[2] = { { ldp_collector_fd(rc->c), POLLIN, 0 }, { pidfd, POLLIN, 0 } };
-		int64_t left = next - mono_ms();
 
-		if (left <= 0) {
+		if (!ldp_collector_wait_ms(rc->c))
 			ldp_collector_tick(rc->c);
-			next = mono_ms() + LDP_COLLECTOR_TICK_MS;
-			left = LDP_COLLECTOR_TICK_MS;
-		}
 		/* without a pidfd (an old kernel), the wait below is tried every tick */
-		poll(p, pidfd >= 0 ? 2 : 1, (int)left);
+		poll(p, pidfd >= 0 ? 2 : 1, ldp_collector_wait_ms(rc->c));
 		if (p[0].revents & POLLIN)
 			ldp_collector_accept(rc->c);
 		if (pidfd >= 0 && !(p[1].revents & POLLIN))

@@ -3,17 +3,25 @@
  * test_agent_profile.c — common/profile.c's windows: each shipment holds the samples since the
  * previous one (or since creation), the next window starts where it ended with nothing of it,
  * and the snapshot survives. The "sampled process" is this one, seen as another one (its pid,
- * files through /proc/PID/root), so no eBPF is needed.
+ * files through /proc/PID/root), so no eBPF is needed. And the files whose symbols a process's
+ * mappings make the collector read: every executable file but libldprof.so, whose frames are
+ * left out of profiles.
  * Prints one line per check; exits 1 if any failed.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "pprof.h"
+#include "procmaps.h"
 #include "profile.h"
+#include "symcache.h"
 
 #include "check.h"
 #include "profnames.h"
@@ -88,9 +96,70 @@ static void test_windows(void)
 	ldp_agent_prof_free(p);
 }
 
+/* A program that maps libldprof.so (preloaded; with no collector it stays off): its other
+ * executable files are read for their symbols, ours is not. */
+static void test_no_symbols_of_ours(void)
+{
+	char shim[PATH_MAX], env[PATH_MAX + 16], paths[32][PATH_MAX];
+	struct ldp_symcache_stats st = { 0 };
+	struct ldp_agent_prof *p = NULL;
+	struct ldp_symcache *sc = NULL;
+	struct ldp_maps maps = { 0 };
+	unsigned nfiles = 0, shim_mapped = 0;
+	pid_t pid;
+	int status;
+
+	if (!realpath("build/lib/libldprof.so", shim)) {
+		CHECK(0, "build/lib/libldprof.so (run from the source tree, after make)");
+		return;
+	}
+	snprintf(env, sizeof(env), "LD_PRELOAD=%s", shim);
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { "sleep", "5", NULL }, *envp[] = { env, NULL };
+
+		execve("/bin/sleep", argv, envp);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && !shim_mapped; i++) { /* until sleep has started */
+		usleep(5000);
+		ldp_maps_free(&maps);
+		if (ldp_maps_read(pid, &maps) < 0)
+			continue;
+		for (size_t k = 0; k < maps.n; k++)
+			shim_mapped |= !strcmp(maps.maps[k].path, shim);
+	}
+	CHECK(shim_mapped, "sleep maps %s", shim);
+	for (size_t k = 0; k < maps.n; k++) {
+		const struct ldp_map *m = &maps.maps[k];
+		unsigned j;
+
+		if (m->perms[2] != 'x' || m->path[0] != '/' || !strcmp(m->path, shim))
+			continue;
+		for (j = 0; j < nfiles && strcmp(paths[j], m->path); j++)
+			;
+		if (j == nfiles && nfiles < 32)
+			snprintf(paths[nfiles++], PATH_MAX, "%s", m->path);
+	}
+	CHECK(ldp_symcache_new(&ldp_symcache_defaults, &sc) == 0 && ldp_agent_prof_new(pid, PERIOD, sc, 0, &p) == 0 &&
+	      ldp_agent_prof_refresh(p) == 0, "sleep's snapshot");
+	if (sc) {
+		ldp_symcache_drain(sc, 5000000000LL);
+		ldp_symcache_stats(sc, &st);
+	}
+	CHECK(nfiles >= 2 && st.files == nfiles, "%u tables for sleep's %u executable files other than ours", st.files,
+	      nfiles);
+	ldp_agent_prof_free(p);
+	ldp_symcache_free(sc);
+	ldp_maps_free(&maps);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
 int main(void)
 {
 	test_windows();
+	test_no_symbols_of_ours();
 	printf("%d checks passed, %d failed\n", passed, failed);
 	if (failed) {
 		fprintf(stderr, "test_agent_profile: %d check(s) FAILED\n", failed);

@@ -143,6 +143,31 @@ static int read_profile(const char *dir, struct ldp_profile *p, int *nfiles)
 	return r;
 }
 
+/* How soon the collector wants its next tick: within 50 ms of taking a ring, 125 ms while its
+ * ring stays empty or fills slowly, 50 ms again once a drain finds a third of it used. */
+static void pace(struct ldp_collector *c, void *mem, uint32_t nslots)
+{
+	uint64_t frames[2] = { (uint64_t)(uintptr_t)collector_test_hot, (uint64_t)(uintptr_t)main + 8 };
+	int ms = ldp_collector_wait_ms(c);
+
+	CHECK(ms <= LDP_COLLECTOR_TICK_MS, "a ring just taken is drained within %d ms (%d)", LDP_COLLECTOR_TICK_MS, ms);
+	ldp_collector_tick(c);
+	ms = ldp_collector_wait_ms(c);
+	CHECK(ms > 100 && ms <= 125, "an empty ring: the next tick in %d ms", ms);
+	for (uint32_t i = 0; i < nslots / 2; i++)
+		ldp_ring_put(mem, nslots, (uint32_t)getpid(), 1, frames, 2);
+	ldp_collector_tick(c); /* half the ring in the moment since the last tick */
+	ms = ldp_collector_wait_ms(c);
+	CHECK(ms <= LDP_COLLECTOR_TICK_MS, "a ring half filled at once: the next tick in %d ms", ms);
+	usleep(100000);
+	ldp_collector_tick(c);
+	ldp_ring_put(mem, nslots, (uint32_t)getpid(), 1, frames, 2);
+	usleep(100000);
+	ldp_collector_tick(c); /* one sample in 100 ms */
+	ms = ldp_collector_wait_ms(c);
+	CHECK(ms > 100 && ms <= 125, "a ring that fills slowly: the next tick in %d ms", ms);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ldprof-test-collector.XXXXXX", sock[256], out[256];
@@ -243,6 +268,7 @@ int main(void)
 		CHECK(f1 >= 0 && ldp_collector_adopt(c2, getpid(), f1) == 0, "this process's ring adopted");
 		CHECK(ldp_collector_adopt(c2, getpid(), f1) == -EEXIST, "and only once");
 		CHECK(ldp_collector_room(c2, 0), "room left for the smallest ring");
+		pace(c2, mem, 64);
 		kid = fork();
 		if (kid == 0) {
 			pause();

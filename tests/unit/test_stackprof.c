@@ -11,9 +11,11 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -448,9 +450,63 @@ static void test_refresh_undo(void)
 	waitpid(pid, &st, 0);
 }
 
+/* Frames the snapshot cannot place, which make a collector read the mappings again soon: an
+ * address in no mapping; code mapped since the snapshot; code of no file until the process's
+ * perf map names it. */
+static void test_unmapped(void)
+{
+	struct ldp_stackprof *sp = NULL;
+	uint64_t here = (uint64_t)(uintptr_t)test_grow, nowhere = 4096, zero = 0, jit = 0;
+	char path[64];
+	int go[2], back[2], st;
+	FILE *f;
+	pid_t pid;
+
+	if (pipe(go) < 0 || pipe(back) < 0) {
+		CHECK(0, "pipes");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		char c;
+		void *code;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		code = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (code == MAP_FAILED || write(back[1], &code, sizeof(code)) != sizeof(code))
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)pid);
+	CHECK(ldp_stackprof_new(pid, 100, LDP_STACKPROF_RETURN_ADDRESSES, T0, &sp) == 0 && ldp_stackprof_refresh(sp) == 0,
+	      "the child's snapshot");
+	CHECK(sp && !ldp_stackprof_unmapped(sp, &here, 1) && !ldp_stackprof_unmapped(sp, &zero, 1),
+	      "code of the program placed; a zero frame is no frame");
+	CHECK(sp && ldp_stackprof_unmapped(sp, &nowhere, 1), "an address in no mapping is not");
+	CHECK(write(go[1], "x", 1) == 1 && read(back[0], &jit, sizeof(jit)) == sizeof(jit), "code mapped by the child");
+	CHECK(sp && ldp_stackprof_unmapped(sp, &jit, 1), "mapped since the snapshot: not placed");
+	CHECK(sp && ldp_stackprof_refresh(sp) == 0 && ldp_stackprof_unmapped(sp, &jit, 1),
+	      "in the snapshot, but code of no file that no perf map names");
+	f = fopen(path, "w");
+	CHECK(f && fprintf(f, "%llx 100 jitted_function\n", (unsigned long long)jit) > 0 && fclose(f) == 0, "%s written", path);
+	CHECK(sp && ldp_stackprof_refresh(sp) == 0 && !ldp_stackprof_unmapped(sp, &jit, 1),
+	      "named by the perf map read with the mappings: placed");
+	ldp_stackprof_free(sp);
+	unlink(path);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(go[0]);
+	close(go[1]);
+	close(back[0]);
+	close(back[1]);
+}
+
 int main(void)
 {
 	test_grow();
+	test_unmapped();
 	test_refresh_undo();
 	test_cap();
 	test_reset();
