@@ -65,19 +65,22 @@ int ldp_ring_attach_mem(void *mem, size_t len, struct ldp_ring *r)
 {
 	const struct ldp_ring_hdr *h = mem;
 	uint64_t head, tail;
-	uint32_t n;
+	uint32_t n, version;
 	int err;
 
 	memset(r, 0, sizeof(*r));
 	err = slots_of(len, &n);
 	if (err < 0)
 		return err;
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != LDP_RING_MAGIC ||
-	    h->version != LDP_RING_VERSION || h->slot_size != LDP_RING_SLOT_SIZE || h->nslots != n)
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != LDP_RING_MAGIC)
+		return -EINVAL;
+	version = __atomic_load_n(&h->version, __ATOMIC_RELAXED); /* read once: it may change */
+	if ((version != LDP_RING_VERSION && version != 1) || h->slot_size != LDP_RING_SLOT_SIZE || h->nslots != n)
 		return -EINVAL;
 	r->mem = mem;
 	r->len = len;
 	r->nslots = n;
+	r->seq_mask = version == 1 ? 0 : n - 1;
 	/* a ring taken over from another collector: go on where it stopped, if that is sane */
 	head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
 	tail = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
@@ -132,7 +135,7 @@ static void release(struct ldp_ring *r)
 	struct ldp_ring_rec *s = ldp_ring_slot(r->mem, r->nslots, r->tail);
 	struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)r->mem;
 
-	__atomic_store_n(&s->seq, r->tail + r->nslots, __ATOMIC_RELEASE);
+	ldp_ring_seq_store(s, r->tail, r->seq_mask, r->tail + r->nslots);
 	r->tail++;
 	__atomic_store_n(&h->tail, r->tail, __ATOMIC_RELAXED);
 }
@@ -149,14 +152,14 @@ unsigned ldp_ring_drain(struct ldp_ring *r, ldp_ring_fn fn, void *ctx, unsigned 
 		max = r->nslots; /* one lap per call at most, whatever the process writes */
 	for (unsigned i = 0; i < max; i++) {
 		struct ldp_ring_rec *s = ldp_ring_slot(r->mem, r->nslots, r->tail);
-		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		uint64_t seq = ldp_ring_seq_load(s, r->tail, r->seq_mask);
 
 		if (seq != r->tail + 1) {
 			/* not published: empty, being written, or abandoned by a producer that died
 			 * in its handler; the last when the next one is published, several times */
-			const struct ldp_ring_rec *n = ldp_ring_slot(r->mem, r->nslots, r->tail + 1);
+			struct ldp_ring_rec *n = ldp_ring_slot(r->mem, r->nslots, r->tail + 1);
 
-			if (__atomic_load_n(&n->seq, __ATOMIC_ACQUIRE) != r->tail + 2) {
+			if (ldp_ring_seq_load(n, r->tail + 1, r->seq_mask) != r->tail + 2) {
 				r->stuck_drains = 0;
 				break;
 			}

@@ -30,7 +30,9 @@
 #define LDP_RING_MAGIC      0x31474e4952504c44ull /* "LDPRING1" */
 /* the memfd's name: the process's mapping of its ring reads "/memfd:" this " (deleted)" */
 #define LDP_RING_MEMFD_NAME "ldprof-ring"
-#define LDP_RING_VERSION    1
+/* 2: a slot's sequence number is stored relative to the slot's index (below); 1 stored it as
+ * is, and a collector still takes such a ring (a process started before an upgrade) */
+#define LDP_RING_VERSION    2
 #define LDP_RING_HDR_SIZE   4096u                 /* the header page; slot 0 follows it */
 #define LDP_RING_SLOT_SIZE  1024u
 #define LDP_RING_MIN_SLOTS  8u
@@ -110,14 +112,27 @@ static inline struct ldp_ring_rec *ldp_ring_slot(void *mem, uint32_t nslots, uin
 				       (size_t)(pos & (nslots - 1)) * LDP_RING_SLOT_SIZE);
 }
 
+/* A slot's sequence number as the queue means it (its index in a new ring), stored as that
+ * minus the slot's index (pos modulo the slots): the zeroed pages of a new ring are then every
+ * slot free for the first lap, so making a ring writes its header page alone (a 4 MiB ring
+ * faulted in 1,025 pages in the signal handler that made it) and slots no sample has reached
+ * take no memory. mask: nslots - 1 (version 2), 0 (version 1: stored as is). */
+static inline uint64_t ldp_ring_seq_load(struct ldp_ring_rec *r, uint64_t pos, uint64_t mask)
+{
+	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) + (pos & mask);
+}
+
+static inline void ldp_ring_seq_store(struct ldp_ring_rec *r, uint64_t pos, uint64_t mask, uint64_t seq)
+{
+	__atomic_store_n(&r->seq, seq - (pos & mask), __ATOMIC_RELEASE);
+}
+
 /* ASYNC-SIGNAL-SAFE, FREESTANDING. Lays a ring out in zeroed memory of ldp_ring_size(nslots)
- * bytes (nslots a power of two within the limits; the caller checked). */
+ * bytes (nslots a power of two within the limits; the caller checked): the header alone. */
 static inline void ldp_ring_init(void *mem, uint32_t nslots, uint32_t pid)
 {
 	struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)mem;
 
-	for (uint32_t i = 0; i < nslots; i++)
-		ldp_ring_slot(mem, nslots, i)->seq = i;
 	h->version = LDP_RING_VERSION;
 	h->slot_size = LDP_RING_SLOT_SIZE;
 	h->nslots = nslots;
@@ -138,7 +153,7 @@ static inline int ldp_ring_put_rec(void *mem, uint32_t nslots, uint32_t tid, uin
 
 	for (int tries = 0; tries < 64; tries++) {
 		struct ldp_ring_rec *r = ldp_ring_slot(mem, nslots, pos);
-		uint64_t seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+		uint64_t seq = ldp_ring_seq_load(r, pos, nslots - 1);
 		int64_t dif = (int64_t)(seq - pos);
 
 		if (dif < 0)
@@ -158,7 +173,7 @@ static inline int ldp_ring_put_rec(void *mem, uint32_t nslots, uint32_t tid, uin
 		r->nframes = (uint16_t)n;
 		for (uint32_t i = 0; i < n; i++) /* no memcpy: freestanding */
 			r->frames[i] = frames[i];
-		__atomic_store_n(&r->seq, pos + 1, __ATOMIC_RELEASE);
+		ldp_ring_seq_store(r, pos, nslots - 1, pos + 1);
 		return 0;
 	}
 	__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
@@ -179,6 +194,7 @@ struct ldp_ring {
 	uint8_t *mem;       /* the shared mapping */
 	size_t len;
 	uint32_t nslots;    /* from the file's size, checked against the header */
+	uint64_t seq_mask;  /* ldp_ring_seq_load()'s mask: by the header's version */
 	int own_map;        /* mem is ours to munmap */
 	uint64_t tail;      /* our own: the header's copy is only written */
 	uint64_t stuck_at;  /* a position that stayed unpublished with later ones claimed */

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
  * fuzz_ring.c — the consumer of the shared ring (common/ring.c) on memory a hostile process
- * wrote: the input is laid over a ring of 8 slots twice, once as it is (header included) and
- * once under a header that passes the checks, so that mutations reach the slots.
+ * wrote: the input is laid over a ring of 8 slots three times, once as it is (header included)
+ * and twice under a header that passes the checks (versions 2 and 1: sequence numbers stored
+ * relative to their slot, or as they are), so that mutations reach the slots.
  *
  * Oracle: no crash, no ASan/UBSan report; attach accepts only a header that matches the size;
  * a drain takes at most one lap of slots, every sample it passes on has 1..LDP_RING_MAX_FRAMES
  * frames, and the consumer's position moves forward by at most a lap (modulo 2^64). Seeds: tests/fuzz/corpus/fuzz_ring/
- * (six-samples: a ring of 8 slots with six samples put by ldp_ring_put, 3 to 38 frames).
+ * (six-samples, version 1, and six-samples-v2: a ring of 8 slots with six samples put by
+ * ldp_ring_put, 3 to 38 frames).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t mem[LDP_RING_HDR_SIZE + NSLOTS * LDP_RING_SLOT_SIZE] __attribute__((aligned(64)));
 	struct ldp_ring r;
 
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		unsigned n = 0;
 		uint64_t before;
 
@@ -40,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct ldp_ring_hdr *h = (struct ldp_ring_hdr *)mem;
 
 			h->magic = LDP_RING_MAGIC;
-			h->version = LDP_RING_VERSION;
+			h->version = pass == 1 ? LDP_RING_VERSION : 1;
 			h->slot_size = LDP_RING_SLOT_SIZE;
 			h->nslots = NSLOTS;
 		}
