@@ -37,7 +37,7 @@
 #define MAX_UIDS 256
 /* A file that would get less than this to be read in is refused without being read. */
 #define MIN_BUDGET (64u << 10)
-#define TICK_NS 1000000000LL
+#define NEVER INT64_MAX /* nothing to wake the thread but new work */
 
 const struct ldp_symcache_limits ldp_symcache_defaults = {
 	.max_bytes = 1024ull << 20,
@@ -247,7 +247,7 @@ static struct ldp_symfile *pick(struct ldp_symcache *sc, int64_t now, int64_t *w
 	struct ldp_symfile *best = NULL;
 	int64_t best_read = 0;
 
-	*wait_ns = TICK_NS;
+	*wait_ns = NEVER;
 	for (struct ldp_symfile *f = sc->head; f; f = f->next) {
 		struct acct *a;
 
@@ -364,13 +364,17 @@ static void *reader(void *arg)
 
 	pthread_mutex_lock(&sc->mx);
 	while (!sc->stop) {
-		int64_t now = mono_ns(), wait_ns;
+		int64_t now = mono_ns(), wait_ns, drop_ns = NEVER;
 		struct ldp_symfile *f;
 
 		for (struct ldp_symfile *g = sc->head, *next; g; g = next) {
 			next = g->next;
-			if (!g->refs && g->state == DONE && now - g->used_ns >= sc->lim.idle_ns)
+			if (g->refs || g->state != DONE)
+				continue;
+			if (now - g->used_ns >= sc->lim.idle_ns)
 				drop_file(sc, g);
+			else if (g->used_ns + sc->lim.idle_ns - now < drop_ns)
+				drop_ns = g->used_ns + sc->lim.idle_ns - now;
 		}
 		f = pick(sc, now, &wait_ns);
 		if (f) {
@@ -382,7 +386,13 @@ static void *reader(void *arg)
 		}
 		if (!sc->nqueued)
 			pthread_cond_broadcast(&sc->idle);
-		{
+		/* Asleep until the next thing due: a uid's reading window, a table's idle drop, or
+		 * new work (a file queued, a table let go); no wake-up while there is none. */
+		if (drop_ns < wait_ns)
+			wait_ns = drop_ns;
+		if (wait_ns == NEVER) {
+			pthread_cond_wait(&sc->work, &sc->mx);
+		} else {
 			struct timespec ts;
 			int64_t until;
 
@@ -538,6 +548,8 @@ void ldp_symcache_put(struct ldp_symfile *f)
 	f->used_ns = mono_ns();
 	if (--f->refs == 0 && f->state == QUEUED)
 		drop_file(sc, f); /* nobody wants it any more: never read */
+	else if (f->refs == 0 && f->state == DONE)
+		pthread_cond_signal(&sc->work); /* its idle drop is now due some day */
 	pthread_mutex_unlock(&sc->mx);
 }
 

@@ -11,6 +11,7 @@
  * never read, idle tables dropped.
  * Prints one line per check; exits 1 if any failed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -219,6 +220,53 @@ static void test_time_budget(void)
 	ldp_symcache_free(sc);
 }
 
+/* Voluntary context switches of this process's threads other than the main one. */
+static long others_switches(void)
+{
+	char path[300], line[128];
+	long total = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.' || atoi(de->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+				total += atol(line + 24);
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* With nothing queued and a table let go (dropped ten minutes from now), the reading thread
+ * sleeps: no wake-up in over a second (it ticked every second). */
+static void test_asleep_when_idle(void)
+{
+	struct ldp_symcache_limits l = roomy();
+	struct ldp_symfile *a = NULL;
+	struct ldp_symcache *sc;
+	long before, after;
+
+	CHECK(ldp_symcache_new(&l, &sc) == 0, "a cache starts");
+	ldp_symcache_get(sc, rootfd, LIBC, 0, 0, &a);
+	ldp_symcache_drain(sc, 10000000000LL);
+	ldp_symcache_put(a);
+	usleep(100000);
+	before = others_switches();
+	usleep(1300000);
+	after = others_switches();
+	CHECK(before > 0 && after == before, "the reading thread woke %ld times in 1.3 s of nothing to do", after - before);
+	ldp_symcache_free(sc);
+}
+
 int main(void)
 {
 	char exe[PATH_MAX], path[PATH_MAX + 16];
@@ -248,6 +296,7 @@ int main(void)
 	test_shared_and_checked();
 	test_memory_budgets();
 	test_time_budget();
+	test_asleep_when_idle();
 
 	close(rootfd);
 	for (const char *f = "exe\0exe2\0hardlink\0symlink\0dirlink\0fifo\0"; *f; f += strlen(f) + 1) {
