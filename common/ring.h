@@ -114,9 +114,9 @@ static inline struct ldp_ring_rec *ldp_ring_slot(void *mem, uint32_t nslots, uin
 
 /* A slot's sequence number as the queue means it (its index in a new ring), stored as that
  * minus the slot's index (pos modulo the slots): the zeroed pages of a new ring are then every
- * slot free for the first lap, so making a ring writes its header page alone (a 4 MiB ring
- * faulted in 1,025 pages in the signal handler that made it) and slots no sample has reached
- * take no memory. mask: nslots - 1 (version 2), 0 (version 1: stored as is). */
+ * slot free for the first lap, so laying a ring out writes its header page alone (writing
+ * every slot of a 4 MiB ring faulted its 1,025 pages in one by one); the sampler populates
+ * them with one madvise() instead. mask: nslots - 1 (version 2), 0 (version 1: as is). */
 static inline uint64_t ldp_ring_seq_load(struct ldp_ring_rec *r, uint64_t pos, uint64_t mask)
 {
 	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) + (pos & mask);
