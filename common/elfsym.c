@@ -1467,8 +1467,8 @@ int ldp_elfsym_section(int fd, const char *name, uint64_t max, void **buf, size_
 
 int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 {
-	size_t n = 0, total = 0, pos = 0;
-	struct sym *v;
+	size_t n = 0, total = 0, pos = 0, i, j = 0;
+	struct sym *v, *a;
 	char *arena;
 
 	static const struct ldp_elfsym none;
@@ -1478,7 +1478,7 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 	for (int k = 0; k < 2; k++) {
 		const struct ldp_elfsym *s = k ? from : into;
 
-		for (size_t i = 0; i < s->n; i++)
+		for (i = 0; i < s->n; i++)
 			total += strlen(s->names + s->syms[i].name) + 1;
 	}
 	if (total > UINT32_MAX)
@@ -1491,50 +1491,40 @@ int ldp_elfsym_merge(struct ldp_elfsym *into, const struct ldp_elfsym *from)
 		return -ENOMEM;
 	}
 	/* Both tables are in strictly increasing order of offset (finish() and this function
-	 * leave every table so): one pass merges them, into's entry first at an equal offset, so
-	 * that its name wins. The names go into the arena into's first, then from's. into's
-	 * entries wait at the end of v; an entry is written at i + j <= from->n + i, never past the
-	 * next of into's to be read. */
-	{
-		struct sym *a = v + from->n;
-		size_t i = 0, j = 0;
+	 * leave every table so): one pass merges them, and at an offset both have, into's entry is
+	 * kept and from's passed over, so that into's name wins. The names go into the arena
+	 * into's first, then from's. into's entries wait at the end of v; an entry is written at
+	 * n <= i + j <= from->n + i, never past the next of into's to be read. */
+	a = v + from->n;
+	for (i = 0; i < into->n; i++) {
+		size_t l = strlen(into->names + into->syms[i].name) + 1;
 
-		for (i = 0; i < into->n; i++) {
-			size_t l = strlen(into->names + into->syms[i].name) + 1;
-
-			memcpy(arena + pos, into->names + into->syms[i].name, l);
-			a[i] = (struct sym){ into->syms[i].start, into->syms[i].size, (uint32_t)pos, 0 };
-			pos += l;
-		}
-		for (i = 0; i < into->n || j < from->n;) {
-			if (j == from->n || (i < into->n && a[i].start <= from->syms[j].start)) {
-				v[n++] = a[i++];
-				continue;
-			}
-			{
-				size_t l = strlen(from->names + from->syms[j].name) + 1;
-
-				memcpy(arena + pos, from->names + from->syms[j].name, l);
-				v[n++] = (struct sym){ from->syms[j].start, from->syms[j].size, (uint32_t)pos, 1 };
-				pos += l;
-				j++;
-			}
-		}
+		memcpy(arena + pos, into->names + into->syms[i].name, l);
+		a[i] = (struct sym){ into->syms[i].start, into->syms[i].size, (uint32_t)pos, 0 };
+		pos += l;
 	}
-	pos = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (pos && v[pos - 1].start == v[i].start)
-			continue; /* from's, at an offset into has */
-		v[pos++] = v[i];
+	for (i = 0; i < into->n || j < from->n;) {
+		size_t l;
+
+		if (i < into->n && j < from->n && a[i].start == from->syms[j].start) {
+			j++;
+			continue;
+		}
+		if (j == from->n || (i < into->n && a[i].start < from->syms[j].start)) {
+			v[n++] = a[i++];
+			continue;
+		}
+		l = strlen(from->names + from->syms[j].name) + 1;
+		memcpy(arena + pos, from->names + from->syms[j].name, l);
+		v[n++] = (struct sym){ from->syms[j].start, from->syms[j].size, (uint32_t)pos, 0 };
+		pos += l;
+		j++;
 	}
-	n = pos;
 	/* an extent that reached the next function ends there (a lookup finds the same entry: the
 	 * last one starting at or before the offset) */
-	for (size_t i = 0; i + 1 < n; i++)
+	for (i = 0; i + 1 < n; i++)
 		if (v[i].size > v[i + 1].start - v[i].start)
 			v[i].size = v[i + 1].start - v[i].start;
-	for (size_t i = 0; i < n; i++)
-		v[i].pref = 0;
 	free(into->syms);
 	free(into->names);
 	into->syms = v;
