@@ -886,8 +886,12 @@ static void loop(struct agent *a, int one_shot, double duration)
 		int wait_ms = next_tick > now ? (int)((next_tick - now + 999999) / 1000000) : 0;
 
 		/* the rings are drained as often as the collector asks, as `ldprof run` drains them */
-		if (a->coll && ldp_collector_wait_ms(a->coll) < wait_ms)
-			wait_ms = ldp_collector_wait_ms(a->coll);
+		if (a->coll) {
+			int drain_ms = ldp_collector_wait_ms(a->coll);
+
+			if (drain_ms < wait_ms)
+				wait_ms = drain_ms;
+		}
 
 		if (efd >= 0)
 			epoll_wait(efd, evs, 4, wait_ms);

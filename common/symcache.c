@@ -368,13 +368,16 @@ static void *reader(void *arg)
 		struct ldp_symfile *f;
 
 		for (struct ldp_symfile *g = sc->head, *next; g; g = next) {
+			int64_t left;
+
 			next = g->next;
 			if (g->refs || g->state != DONE)
 				continue;
-			if (now - g->used_ns >= sc->lim.idle_ns)
+			left = g->used_ns + sc->lim.idle_ns - now;
+			if (left <= 0)
 				drop_file(sc, g);
-			else if (g->used_ns + sc->lim.idle_ns - now < drop_ns)
-				drop_ns = g->used_ns + sc->lim.idle_ns - now;
+			else if (left < drop_ns)
+				drop_ns = left;
 		}
 		f = pick(sc, now, &wait_ns);
 		if (f) {

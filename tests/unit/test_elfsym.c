@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,6 +557,14 @@ static void test_plt(const struct ldp_maps *maps, const char *exe)
 	CHECK(check_plt(exe) >= 10, "%s: too few PLT stubs", exe);
 }
 
+/* A PLT stub's name: "NAME@plt". */
+static bool is_stub(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && !strcmp(name + n - 4, "@plt");
+}
+
 /* ldp_elfsym_open_plt_fd(): the stubs of the full table, every one, and nothing else. */
 static void check_plt_only(const char *path)
 {
@@ -572,15 +581,14 @@ static void check_plt_only(const char *path)
 		const char *name;
 
 		ldp_elfsym_get(all, i, &start, &size, &name);
-		nplt += strlen(name) > 4 && !strcmp(name + strlen(name) - 4, "@plt");
+		nplt += is_stub(name);
 	}
 	for (size_t i = 0; plt && i < ldp_elfsym_count(plt); i++) {
 		uint64_t start, size;
 		const char *name;
 
 		ldp_elfsym_get(plt, i, &start, &size, &name);
-		bad += strlen(name) <= 4 || strcmp(name + strlen(name) - 4, "@plt") ||
-		       !streq(ldp_elfsym_lookup(all, start), name);
+		bad += !is_stub(name) || !streq(ldp_elfsym_lookup(all, start), name);
 	}
 	CHECK(plt && nplt >= 10 && ldp_elfsym_count(plt) == nplt && !bad,
 	      "%s: %zu stubs alone, %zu in the whole table, %zu not the same", path, plt ? ldp_elfsym_count(plt) : 0,
